@@ -1,0 +1,460 @@
+//! The allocator wrapper, [`Alloc`].
+//!
+//! # Fast path and slow path
+//!
+//! Each `GlobalAlloc` method reads the thread's block (`local.rs`), subtracts
+//! the call's size from its countdown and branches once. On the common side it
+//! calls the inner allocator and adds the call to the thread's batch (with
+//! branch-free arithmetic, so a failed call counts nothing). When the countdown
+//! would go negative it takes the one `#[cold] #[inline(never)]` `*_slow`
+//! function of that method, which does everything rare: first-call set-up,
+//! hard-limit refusals, charging the batch to the scope chain, limit checks,
+//! notification, and a new countdown.
+//!
+//! Nothing here allocates, locks, panics or unwinds. The only code that may
+//! allocate (registering the thread-exit flush) runs behind the reentrancy
+//! guard, under which calls go straight to the inner allocator, uncounted.
+//!
+//! # Owner tracking
+//!
+//! With [`Alloc::owner_tracking`] every block carries an 8-byte trailer naming
+//! the scope that allocated it (written unaligned after the requested bytes, so
+//! alignment and size classes are not inflated). A free in the owning scope is
+//! batched as usual; a free anywhere else takes the slow path and is charged to
+//! the owner directly.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ptr;
+
+use crate::local::{with_local, Local, Reentrancy};
+use crate::scope::{self, ScopeInner};
+use crate::stats;
+use crate::usage::Delta;
+
+/// Size of the owner trailer.
+const TRAILER: usize = std::mem::size_of::<*const ScopeInner>();
+/// Trailer value of blocks heapwise allocated for itself (never counted).
+const INTERNAL: *const ScopeInner = 1 as *const ScopeInner;
+
+/// The heapwise global allocator: wraps an inner allocator `A` (the system
+/// allocator by default) and counts every call for the scopes and the process.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+/// # fn main() { assert!(heapwise::installed()); }
+/// ```
+///
+/// Any `GlobalAlloc` can be wrapped, e.g. `heapwise::Alloc::new(mimalloc::MiMalloc)`.
+#[derive(Debug, Default)]
+pub struct Alloc<A = System> {
+    inner: A,
+    owner: bool,
+}
+
+impl Alloc<System> {
+    /// Wraps the system allocator.
+    pub const fn system() -> Alloc<System> {
+        Alloc {
+            inner: System,
+            owner: false,
+        }
+    }
+}
+
+impl<A> Alloc<A> {
+    /// Wraps `inner`.
+    pub const fn new(inner: A) -> Alloc<A> {
+        Alloc {
+            inner,
+            owner: false,
+        }
+    }
+
+    /// Charges every free to the scope that allocated the block, wherever and
+    /// whenever it is freed, by storing the owner in an 8-byte trailer after
+    /// each block. Exact per-scope `live_bytes` at the cost of 8 bytes per
+    /// block and a slow-path call for each free outside the owning scope; see
+    /// "Who is charged for a free" in the crate docs.
+    pub const fn owner_tracking(mut self) -> Alloc<A> {
+        self.owner = true;
+        self
+    }
+
+    /// The wrapped allocator.
+    pub const fn inner(&self) -> &A {
+        &self.inner
+    }
+}
+
+impl<A: GlobalAlloc> Alloc<A> {
+    /// Enters the slow path proper: reentrancy guard, and first-call set-up.
+    fn enter_slow<'l>(&self, l: &'l Local) -> Reentrancy<'l> {
+        let guard = l.guard();
+        if !l.is_ready() {
+            stats::mark_installed(self.owner);
+            l.init();
+        }
+        guard
+    }
+
+    /// The layout handed to the inner allocator.
+    #[inline(always)]
+    fn block(&self, layout: Layout) -> Option<Layout> {
+        if !self.owner {
+            return Some(layout);
+        }
+        let size = layout.size().checked_add(TRAILER)?;
+        Layout::from_size_align(size, layout.align()).ok()
+    }
+
+    /// # Safety
+    ///
+    /// `layout` has a non-zero size (the `GlobalAlloc::alloc` contract).
+    #[inline(always)]
+    unsafe fn raw_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        if zeroed {
+            // SAFETY: forwarded from the caller.
+            unsafe { self.inner.alloc_zeroed(layout) }
+        } else {
+            // SAFETY: forwarded from the caller.
+            unsafe { self.inner.alloc(layout) }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `p` is a block of `size + TRAILER` bytes allocated in owner mode.
+    #[inline(always)]
+    unsafe fn owner_of(p: *mut u8, size: usize) -> *const ScopeInner {
+        // SAFETY: the trailer lies inside the block (caller's contract).
+        unsafe { ptr::read_unaligned(p.add(size).cast::<*const ScopeInner>()) }
+    }
+
+    /// # Safety
+    ///
+    /// `p` is a non-null block of `size + TRAILER` bytes allocated in owner mode.
+    #[inline(always)]
+    unsafe fn set_owner(p: *mut u8, size: usize, owner: *const ScopeInner) {
+        // SAFETY: the trailer lies inside the block (caller's contract).
+        unsafe { ptr::write_unaligned(p.add(size).cast::<*const ScopeInner>(), owner) }
+    }
+
+    /// # Safety
+    ///
+    /// The `GlobalAlloc::alloc` contract.
+    #[inline(always)]
+    unsafe fn alloc_impl(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        let size = layout.size();
+        if self.owner {
+            let Some(block) = self.block(layout) else {
+                return ptr::null_mut();
+            };
+            return with_local(|l| {
+                if !l.take_budget(size) {
+                    // SAFETY: forwarded from the caller.
+                    return unsafe { self.alloc_slow(l, layout, zeroed) };
+                }
+                // SAFETY: `block` is `layout` plus the trailer: non-zero size.
+                let p = unsafe { self.raw_alloc(block, zeroed) };
+                if !p.is_null() {
+                    // SAFETY: `p` is a fresh block of `size + TRAILER` bytes.
+                    unsafe { Self::set_owner(p, size, l.scope()) };
+                    l.record_alloc(1, size as u64);
+                }
+                p
+            });
+        }
+        with_local(|l| {
+            if !l.take_budget(size) {
+                // SAFETY: forwarded from the caller.
+                return unsafe { self.alloc_slow(l, layout, zeroed) };
+            }
+            // SAFETY: forwarded from the caller.
+            let p = unsafe { self.raw_alloc(layout, zeroed) };
+            // Branch-free: a failed call (null) counts nothing.
+            let ok = !p.is_null() as u64;
+            l.record_alloc(ok, size as u64 & ok.wrapping_neg());
+            p
+        })
+    }
+
+    /// Rare allocations: see the module docs.
+    ///
+    /// # Safety
+    ///
+    /// The `GlobalAlloc::alloc` contract.
+    #[cold]
+    #[inline(never)]
+    unsafe fn alloc_slow(&self, l: &Local, layout: Layout, zeroed: bool) -> *mut u8 {
+        let Some(block) = self.block(layout) else {
+            return ptr::null_mut();
+        };
+        let size = layout.size();
+        if l.is_guarded() {
+            // heapwise's own memory: straight through, uncounted.
+            // SAFETY: forwarded from the caller.
+            let p = unsafe { self.raw_alloc(block, zeroed) };
+            if self.owner && !p.is_null() {
+                // SAFETY: `p` is a fresh owner-mode block.
+                unsafe { Self::set_owner(p, size, INTERNAL) };
+            }
+            return p;
+        }
+        let _guard = self.enter_slow(l);
+        let op = Delta {
+            allocs: 1,
+            calls: 1,
+            bytes: size as u64,
+            peak: size as i64,
+            ..Delta::default()
+        };
+        if scope::refuse_hard(l.scope(), &l.peek(), &op) {
+            return ptr::null_mut();
+        }
+        // SAFETY: forwarded from the caller.
+        let p = unsafe { self.raw_alloc(block, zeroed) };
+        if p.is_null() {
+            return p;
+        }
+        if self.owner {
+            // SAFETY: `p` is a fresh owner-mode block.
+            unsafe { Self::set_owner(p, size, l.scope()) };
+        }
+        l.record_alloc(1, size as u64);
+        l.flush_pending();
+        p
+    }
+
+    /// # Safety
+    ///
+    /// The `GlobalAlloc::dealloc` contract.
+    #[inline(always)]
+    unsafe fn dealloc_impl(&self, ptr: *mut u8, layout: Layout) {
+        let size = layout.size();
+        if self.owner {
+            // SAFETY: owner-mode blocks carry a trailer after `size` bytes.
+            let owner = unsafe { Self::owner_of(ptr, size) };
+            return with_local(|l| {
+                if !(l.take_budget(size) & (owner == l.scope())) {
+                    // SAFETY: forwarded from the caller.
+                    return unsafe { self.dealloc_slow(l, ptr, layout) };
+                }
+                l.record_free(size as u64);
+                // SAFETY: the block was allocated with this layout plus the trailer,
+                // which cannot overflow since it was allocated.
+                unsafe {
+                    let block = Layout::from_size_align_unchecked(size + TRAILER, layout.align());
+                    self.inner.dealloc(ptr, block)
+                }
+            });
+        }
+        with_local(|l| {
+            if !l.take_budget(size) {
+                // SAFETY: forwarded from the caller.
+                return unsafe { self.dealloc_slow(l, ptr, layout) };
+            }
+            l.record_free(size as u64);
+            // SAFETY: forwarded from the caller.
+            unsafe { self.inner.dealloc(ptr, layout) }
+        })
+    }
+
+    /// # Safety
+    ///
+    /// The `GlobalAlloc::dealloc` contract.
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_slow(&self, l: &Local, ptr: *mut u8, layout: Layout) {
+        let size = layout.size();
+        if !self.owner {
+            if !l.is_guarded() {
+                let _guard = self.enter_slow(l);
+                l.record_free(size as u64);
+                l.flush_pending();
+            }
+            // SAFETY: forwarded from the caller.
+            return unsafe { self.inner.dealloc(ptr, layout) };
+        }
+        // SAFETY: owner-mode blocks carry a trailer after `size` bytes.
+        let owner = unsafe { Self::owner_of(ptr, size) };
+        // SAFETY: the block was allocated with this layout plus the trailer.
+        let block = unsafe { Layout::from_size_align_unchecked(size + TRAILER, layout.align()) };
+        if owner == INTERNAL {
+            // SAFETY: forwarded from the caller.
+            return unsafe { self.inner.dealloc(ptr, block) };
+        }
+        if l.is_guarded() {
+            // A block of the program freed by heapwise's bookkeeping (a scope
+            // whose last block just went): charge its owner directly.
+            scope::charge(owner, &Delta::free(size as u64));
+            // SAFETY: forwarded from the caller.
+            return unsafe { self.inner.dealloc(ptr, block) };
+        }
+        let _guard = self.enter_slow(l);
+        // SAFETY: forwarded from the caller.
+        unsafe { self.inner.dealloc(ptr, block) };
+        if owner == l.scope() {
+            l.record_free(size as u64);
+            l.flush_pending();
+        } else {
+            l.flush_pending();
+            scope::charge(owner, &Delta::free(size as u64));
+        }
+    }
+
+    /// # Safety
+    ///
+    /// The `GlobalAlloc::realloc` contract.
+    #[inline(always)]
+    unsafe fn realloc_impl(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let old = layout.size();
+        if self.owner {
+            // SAFETY: owner-mode blocks carry a trailer after `old` bytes.
+            let owner = unsafe { Self::owner_of(ptr, old) };
+            return with_local(|l| {
+                if !(l.take_budget(new_size) & (owner == l.scope())) {
+                    // SAFETY: forwarded from the caller.
+                    return unsafe { self.realloc_slow(l, ptr, layout, new_size) };
+                }
+                let Some(new_block) = new_size.checked_add(TRAILER) else {
+                    return ptr::null_mut();
+                };
+                // SAFETY: the block was allocated with this layout plus the trailer.
+                let block =
+                    unsafe { Layout::from_size_align_unchecked(old + TRAILER, layout.align()) };
+                // SAFETY: forwarded from the caller, sizes shifted by the trailer.
+                let p = unsafe { self.inner.realloc(ptr, block, new_block) };
+                if !p.is_null() {
+                    // SAFETY: `p` is a block of `new_size + TRAILER` bytes.
+                    unsafe { Self::set_owner(p, new_size, owner) };
+                    l.record_realloc(1, old as u64, new_size as u64);
+                }
+                p
+            });
+        }
+        with_local(|l| {
+            if !l.take_budget(new_size) {
+                // SAFETY: forwarded from the caller.
+                return unsafe { self.realloc_slow(l, ptr, layout, new_size) };
+            }
+            // SAFETY: forwarded from the caller.
+            let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
+            let ok = !p.is_null() as u64;
+            let mask = ok.wrapping_neg();
+            l.record_realloc(ok, old as u64 & mask, new_size as u64 & mask);
+            p
+        })
+    }
+
+    /// # Safety
+    ///
+    /// The `GlobalAlloc::realloc` contract.
+    #[cold]
+    #[inline(never)]
+    unsafe fn realloc_slow(
+        &self,
+        l: &Local,
+        ptr: *mut u8,
+        layout: Layout,
+        new_size: usize,
+    ) -> *mut u8 {
+        let old = layout.size();
+        let (block, new_block, owner) = if self.owner {
+            let Some(new_block) = new_size.checked_add(TRAILER) else {
+                return ptr::null_mut();
+            };
+            // SAFETY: the block was allocated with this layout plus the trailer.
+            let block = unsafe { Layout::from_size_align_unchecked(old + TRAILER, layout.align()) };
+            // SAFETY: owner-mode blocks carry a trailer after `old` bytes.
+            (block, new_block, unsafe { Self::owner_of(ptr, old) })
+        } else {
+            (layout, new_size, ptr::null())
+        };
+        if l.is_guarded() {
+            // SAFETY: forwarded from the caller.
+            let p = unsafe { self.inner.realloc(ptr, block, new_block) };
+            if self.owner && !p.is_null() {
+                if owner != INTERNAL {
+                    scope::charge(owner, &Delta::free(old as u64));
+                }
+                // SAFETY: `p` is a block of `new_size + TRAILER` bytes.
+                unsafe { Self::set_owner(p, new_size, INTERNAL) };
+            }
+            return p;
+        }
+        let _guard = self.enter_slow(l);
+        let cur = l.scope();
+        // In owner mode a block from elsewhere is freed to its owner and the new
+        // block allocated in the current scope.
+        let split = self.owner && owner != cur;
+        let mut op = Delta {
+            allocs: 1,
+            reallocs: 1,
+            calls: 1,
+            bytes: new_size as u64,
+            peak: new_size as i64,
+            ..Delta::default()
+        };
+        if !split {
+            op.frees = 1;
+            op.freed_bytes = old as u64;
+            op.peak = (new_size as i64 - old as i64).max(0);
+        }
+        if scope::refuse_hard(cur, &l.peek(), &op) {
+            return ptr::null_mut();
+        }
+        // SAFETY: forwarded from the caller.
+        let p = unsafe { self.inner.realloc(ptr, block, new_block) };
+        if p.is_null() {
+            return p;
+        }
+        if self.owner {
+            // SAFETY: `p` is a block of `new_size + TRAILER` bytes.
+            unsafe { Self::set_owner(p, new_size, cur) };
+        }
+        if split {
+            l.flush_pending();
+            scope::charge(cur, &op);
+            if owner != INTERNAL {
+                let mut free = Delta::free(old as u64);
+                free.calls = 0; // the call is the current scope's
+                scope::charge(owner, &free);
+            }
+        } else {
+            l.record_realloc(1, old as u64, new_size as u64);
+            l.flush_pending();
+        }
+        p
+    }
+}
+
+// SAFETY: every method forwards to `A` with the caller's contract (in owner
+// mode with the size grown by the trailer, consistently for a block's whole
+// life), and only adds bookkeeping that never unwinds and never touches the
+// caller's memory outside the trailer heapwise allocated.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.alloc_impl(layout, false) }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.alloc_impl(layout, true) }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.dealloc_impl(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.realloc_impl(ptr, layout, new_size) }
+    }
+}

@@ -1,0 +1,272 @@
+//! The per-thread block behind the allocator's fast path.
+//!
+//! # Mechanism
+//!
+//! Every thread owns one [`Local`]: a `const`-initialised thread-local with no
+//! destructor, so reaching it is a single `fs`-relative address on Linux, needs
+//! no lazy-init check, and keeps working before `main`, while other thread-local
+//! destructors run, and after they have all run.
+//!
+//! It holds the thread's current scope, a batch of not-yet-charged activity
+//! (allocs, frees, bytes, the batch's live high-water mark) and one
+//! **countdown**: the bytes of allocator traffic left before the thread must
+//! take the slow path. Every allocator call subtracts its size and branches
+//! once; the slow path (`*_slow` in `alloc.rs`) charges the batch to the scope
+//! chain and the process counters, checks limits, and sets a new countdown.
+//!
+//! The countdown is the minimum of [`FLUSH_BYTES`] and the smallest remaining
+//! budget of any limit on the scope chain. Each call costs at least one byte of
+//! countdown, so the call that crosses a limit on this thread always reaches the
+//! slow path, and a hard limit can refuse it there. Special states (not yet
+//! initialised, inside heapwise's own bookkeeping, thread exiting) force the
+//! countdown negative so every call takes the slow path; the fast path never
+//! tests them.
+//!
+//! # Accuracy
+//!
+//! A thread's batch is charged when the countdown runs out, when it enters or
+//! leaves a scope, when it reads `usage()`/`stats()`, and when it exits. So
+//! figures read on the allocating thread are exact, and another thread's view
+//! lags by at most [`FLUSH_BYTES`] of traffic per thread still running.
+
+use std::cell::Cell;
+
+use crate::scope::{self, ScopeInner};
+use crate::usage::Delta;
+
+/// Bytes of allocator traffic (allocated plus freed) a thread may batch before
+/// it charges its scope chain.
+///
+/// 64 KiB as in DataFusion and Comet: with 64-byte blocks that is one flush per
+/// 512 alloc/free pairs, which keeps flush cost near 0.1 ns per call (see
+/// `bench/results/`), and bounds another thread's lag to 64 KiB per thread.
+pub(crate) const FLUSH_BYTES: isize = 64 * 1024;
+
+const READY: u8 = 1;
+const GUARDED: u8 = 2;
+const EXITING: u8 = 4;
+
+/// One thread's allocator state. See the module docs.
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct Local {
+    countdown: Cell<isize>,
+    allocs: Cell<u64>,
+    frees: Cell<u64>,
+    reallocs: Cell<u64>,
+    bytes: Cell<u64>,
+    freed_bytes: Cell<u64>,
+    peak: Cell<i64>,
+    scope: Cell<*const ScopeInner>,
+    state: Cell<u8>,
+}
+
+thread_local! {
+    static LOCAL: Local = const { Local::new() };
+    static FLUSHER: Flusher = const { Flusher };
+}
+
+/// Runs `f` with this thread's block. Never fails and never panics: the
+/// thread-local has a `const` initialiser and no destructor.
+#[inline(always)]
+pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> R {
+    LOCAL.with(f)
+}
+
+impl Local {
+    const fn new() -> Local {
+        Local {
+            countdown: Cell::new(0),
+            allocs: Cell::new(0),
+            frees: Cell::new(0),
+            reallocs: Cell::new(0),
+            bytes: Cell::new(0),
+            freed_bytes: Cell::new(0),
+            peak: Cell::new(0),
+            scope: Cell::new(std::ptr::null()),
+            state: Cell::new(0),
+        }
+    }
+
+    /// Takes `size` bytes off the countdown. `false` means: take the slow path
+    /// (the countdown is then left untouched).
+    #[inline(always)]
+    pub(crate) fn take_budget(&self, size: usize) -> bool {
+        let cd = self.countdown.get().wrapping_sub(size as isize);
+        if cd < 0 {
+            return false;
+        }
+        self.countdown.set(cd);
+        true
+    }
+
+    /// Records `n` (0 or 1) allocations of `size` bytes in total.
+    #[inline(always)]
+    pub(crate) fn record_alloc(&self, n: u64, size: u64) {
+        self.allocs.set(self.allocs.get().wrapping_add(n));
+        let bytes = self.bytes.get().wrapping_add(size);
+        self.bytes.set(bytes);
+        let live = (bytes as i64).wrapping_sub(self.freed_bytes.get() as i64);
+        self.peak.set(self.peak.get().max(live));
+    }
+
+    /// Records one free of `size` bytes.
+    #[inline(always)]
+    pub(crate) fn record_free(&self, size: u64) {
+        self.frees.set(self.frees.get().wrapping_add(1));
+        self.freed_bytes
+            .set(self.freed_bytes.get().wrapping_add(size));
+    }
+
+    /// Records `n` (0 or 1) reallocs from `old` to `new` bytes (0 when `n` is 0).
+    #[inline(always)]
+    pub(crate) fn record_realloc(&self, n: u64, old: u64, new: u64) {
+        self.reallocs.set(self.reallocs.get().wrapping_add(n));
+        self.frees.set(self.frees.get().wrapping_add(n));
+        self.freed_bytes
+            .set(self.freed_bytes.get().wrapping_add(old));
+        self.record_alloc(n, new);
+    }
+
+    #[inline]
+    pub(crate) fn scope(&self) -> *const ScopeInner {
+        self.scope.get()
+    }
+
+    /// The pending batch, left in place.
+    pub(crate) fn peek(&self) -> Delta {
+        let (allocs, frees, reallocs) = (self.allocs.get(), self.frees.get(), self.reallocs.get());
+        Delta {
+            allocs,
+            frees,
+            reallocs,
+            // A realloc is one call that both allocates and frees.
+            calls: allocs.wrapping_add(frees).wrapping_sub(reallocs),
+            bytes: self.bytes.get(),
+            freed_bytes: self.freed_bytes.get(),
+            peak: self.peak.get(),
+        }
+    }
+
+    /// Charges the pending batch to the current scope chain and the process.
+    pub(crate) fn flush_pending(&self) {
+        let d = self.peek();
+        if d.is_empty() {
+            return;
+        }
+        self.allocs.set(0);
+        self.frees.set(0);
+        self.reallocs.set(0);
+        self.bytes.set(0);
+        self.freed_bytes.set(0);
+        self.peak.set(0);
+        scope::charge(self.scope.get(), &d);
+    }
+
+    /// Sets the countdown for the current scope and state.
+    pub(crate) fn refresh(&self) {
+        let cd = if self.state.get() == READY {
+            scope::budget(self.scope.get())
+        } else {
+            -1
+        };
+        self.countdown.set(cd);
+    }
+
+    /// Flushes, then makes `to` the current scope; returns the previous one.
+    /// Called from user code only (enter/exit), never inside the allocator.
+    pub(crate) fn switch(&self, to: *const ScopeInner) -> *const ScopeInner {
+        if self.is_guarded() {
+            // Only heapwise's own bookkeeping runs guarded, and it never enters scopes.
+            return self.scope.replace(to);
+        }
+        self.flush_pending();
+        let prev = self.scope.replace(to);
+        self.refresh();
+        prev
+    }
+
+    /// Charges this thread's batch now (user code: `usage()`, `stats()`).
+    pub(crate) fn flush(&self) {
+        if !self.is_guarded() {
+            self.flush_pending();
+            self.refresh();
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_guarded(&self) -> bool {
+        self.state.get() & GUARDED != 0
+    }
+
+    #[inline]
+    pub(crate) fn is_ready(&self) -> bool {
+        self.state.get() & READY != 0
+    }
+
+    /// First allocator call on this thread: register the exit flush.
+    /// Must run guarded: registering a thread-local destructor may allocate.
+    pub(crate) fn init(&self) {
+        let registered = FLUSHER.try_with(|_| ()).is_ok();
+        let mut state = self.state.get() | READY;
+        if !registered {
+            // Already tearing down thread-locals: charge every call at once.
+            state |= EXITING;
+        }
+        self.state.set(state);
+    }
+
+    /// Enters heapwise's own bookkeeping: until the guard drops, this thread's
+    /// allocator calls go straight to the inner allocator, uncounted.
+    pub(crate) fn guard(&self) -> Reentrancy<'_> {
+        self.state.set(self.state.get() | GUARDED);
+        self.countdown.set(-1);
+        Reentrancy { local: self }
+    }
+}
+
+/// The reentrancy guard: see [`Local::guard`]. Dropping it sets a fresh countdown.
+#[derive(Debug)]
+pub(crate) struct Reentrancy<'a> {
+    local: &'a Local,
+}
+
+impl Drop for Reentrancy<'_> {
+    fn drop(&mut self) {
+        let l = self.local;
+        l.state.set(l.state.get() & !GUARDED);
+        l.refresh();
+    }
+}
+
+/// Runs `f` with this thread's allocations passing straight to the inner
+/// allocator, uncounted: for heapwise's own memory (used by later modules).
+#[allow(dead_code)]
+pub(crate) fn without_accounting<R>(f: impl FnOnce() -> R) -> R {
+    with_local(|l| {
+        if l.is_guarded() {
+            return f();
+        }
+        l.flush_pending();
+        let _g = l.guard();
+        f()
+    })
+}
+
+/// Registered on a thread's first allocator call; its destructor charges the
+/// thread's last batch and switches the thread to charge-every-call, so
+/// allocations made by later thread-local destructors are still counted.
+#[derive(Debug)]
+struct Flusher;
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        with_local(|l| {
+            if !l.is_guarded() {
+                l.flush_pending();
+            }
+            l.state.set(l.state.get() | EXITING);
+            l.countdown.set(-1);
+        });
+    }
+}

@@ -1,0 +1,684 @@
+//! Scopes: named regions of code whose heap activity is counted, nested under
+//! their parents, with optional limits.
+//!
+//! # Mechanism
+//!
+//! A [`Scope`] is a reference-counted handle to a `ScopeInner` holding shared
+//! [`Counters`], its limits and its parent. A thread is *in* a scope while a
+//! [`ScopeGuard`] (from [`Scope::enter`], [`Scope::run`], [`track`], or a
+//! wrapped future's poll) is alive: the guard stores the scope in the thread's
+//! block (`local.rs`) and restores the previous scope when dropped, also during
+//! a panic. Nothing is inherited implicitly: a spawned thread or task is charged
+//! to a scope only while it runs inside one, as in gotcha.
+//!
+//! Activity is batched per thread and charged to the whole chain (scope,
+//! parent, ..., root) and to the process counters at once, by [`charge`].
+//! After each charge every level's limits are compared with its counters; the
+//! first crossing is recorded in the level's `exceeded` word and waiters are
+//! notified through `cancel.rs` without allocating or locking.
+//!
+//! # Reference counts
+//!
+//! `refs` counts handles. With owner tracking (see [`crate::Alloc::owner_tracking`])
+//! it also counts the live blocks whose trailer points at the scope, so a scope
+//! outlives its last handle until its last block is freed; the count moves in
+//! batches, and a batch exists only while a guard (and so a handle) keeps the
+//! scope alive.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{
+    AtomicBool, AtomicIsize, AtomicPtr, AtomicU64,
+    Ordering::{AcqRel, Acquire, Relaxed, Release},
+};
+
+use crate::cancel::{Cancelled, Waiters};
+use crate::future::{Instrumented, Limited};
+use crate::limit::{LimitExceeded, LimitKind, Remaining};
+use crate::local::{with_local, FLUSH_BYTES};
+use crate::stats;
+use crate::usage::{Counters, Delta, Usage};
+
+const NO_LIMIT: u64 = u64::MAX;
+const USED_MASK: u64 = (1 << 56) - 1;
+
+pub(crate) struct ScopeInner {
+    pub(crate) counters: Counters,
+    refs: AtomicIsize,
+    /// Owning reference to the parent (counted in its `refs`), or null.
+    parent: *const ScopeInner,
+    limits: [u64; LimitKind::COUNT],
+    has_limits: bool,
+    hard: bool,
+    /// 0, or `(kind + 1) << 56 | used` of the first crossing.
+    exceeded: AtomicU64,
+    name: Option<Cow<'static, str>>,
+    id: u64,
+    pub(crate) waiters: Waiters,
+    /// Notification queue link (`cancel.rs`).
+    pub(crate) queued: AtomicBool,
+    pub(crate) next: AtomicPtr<ScopeInner>,
+}
+
+// SAFETY: every field is either immutable after the scope is shared (`parent`,
+// `limits`, `name`, ...), atomic, or behind a mutex (`waiters`). `parent` points
+// to a `ScopeInner` kept alive by the reference this scope holds on it.
+unsafe impl Send for ScopeInner {}
+// SAFETY: as above.
+unsafe impl Sync for ScopeInner {}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl ScopeInner {
+    fn parent(&self) -> Option<&ScopeInner> {
+        // SAFETY: `parent` is null or points to a live scope: this scope holds a
+        // reference on it until `Drop`.
+        unsafe { self.parent.as_ref() }
+    }
+
+    fn used(&self, kind: LimitKind) -> u64 {
+        let c = &self.counters;
+        match kind {
+            LimitKind::Bytes => c.bytes(),
+            LimitKind::LiveBytes => c.live().max(0) as u64,
+            LimitKind::Allocs => c.allocs(),
+            LimitKind::Calls => c.calls(),
+        }
+    }
+
+    fn exceeded_kind(&self) -> Option<(LimitKind, u64)> {
+        let word = self.exceeded.load(Acquire);
+        if word == 0 {
+            return None;
+        }
+        let kind = LimitKind::from_index(((word >> 56) - 1) as usize);
+        Some((kind, word & USED_MASK))
+    }
+
+    /// Records the first crossing and notifies waiters. Allocator-safe.
+    fn mark_exceeded(&self, kind: LimitKind, used: u64) {
+        let word = ((kind as u64 + 1) << 56) | used.min(USED_MASK);
+        if self
+            .exceeded
+            .compare_exchange(0, word, AcqRel, Relaxed)
+            .is_ok()
+        {
+            crate::cancel::notify(self);
+        }
+    }
+
+    /// Compares the counters with the limits after a charge. Allocator-safe.
+    fn check_limits(&self) {
+        if !self.has_limits || self.exceeded.load(Relaxed) != 0 {
+            return;
+        }
+        for kind in LimitKind::ALL {
+            let limit = self.limits[kind as usize];
+            if limit != NO_LIMIT {
+                let used = self.used(kind);
+                if used > limit {
+                    self.mark_exceeded(kind, used);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn release(ptr: *const ScopeInner) {
+        // SAFETY: the caller owns one reference on `ptr`, which is live.
+        let inner = unsafe { &*ptr };
+        if inner.refs.fetch_sub(1, Release) == 1 {
+            std::sync::atomic::fence(Acquire);
+            // SAFETY: that was the last reference; `ptr` came from `Box::into_raw`.
+            drop(unsafe { Box::from_raw(ptr as *mut ScopeInner) });
+        }
+    }
+}
+
+impl Drop for ScopeInner {
+    fn drop(&mut self) {
+        if !self.parent.is_null() {
+            ScopeInner::release(self.parent);
+        }
+    }
+}
+
+/// Charges a batch to `scope`, its ancestors and the process counters, then
+/// checks limits. Allocator-safe: atomics only, no allocation, no lock.
+pub(crate) fn charge(scope: *const ScopeInner, d: &Delta) {
+    stats::GLOBAL.add(d);
+    // SAFETY: `scope` is null or a live scope: the current scope of a thread is
+    // kept alive by the guard that entered it, and a block owner by its block.
+    let Some(first) = (unsafe { scope.as_ref() }) else {
+        return;
+    };
+    let mut level = Some(first);
+    while let Some(inner) = level {
+        inner.counters.add(d);
+        inner.check_limits();
+        level = inner.parent();
+    }
+    if stats::owner_mode() {
+        let net = (d.allocs as isize).wrapping_sub(d.frees as isize);
+        if net > 0 {
+            first.refs.fetch_add(net, Relaxed);
+        } else if net < 0 {
+            if first.refs.fetch_add(net, AcqRel) == -net {
+                // The last block of a scope with no handle left was freed. Runs
+                // inside the allocator's reentrancy guard: only frees happen.
+                drop_last(scope);
+            }
+        }
+    }
+}
+
+fn drop_last(ptr: *const ScopeInner) {
+    // SAFETY: the count reached zero, so nobody else references `ptr`.
+    drop(unsafe { Box::from_raw(ptr as *mut ScopeInner) });
+}
+
+/// The countdown for a thread in `scope`: [`FLUSH_BYTES`], or less when a
+/// limit on the chain is closer than that.
+pub(crate) fn budget(scope: *const ScopeInner) -> isize {
+    let mut budget = FLUSH_BYTES as u64;
+    // SAFETY: as in `charge`.
+    let mut level = unsafe { scope.as_ref() };
+    while let Some(inner) = level {
+        // A cooperative limit only needs to be seen crossing once.
+        if inner.has_limits && (inner.hard || inner.exceeded.load(Relaxed) == 0) {
+            for kind in LimitKind::ALL {
+                let limit = inner.limits[kind as usize];
+                if limit != NO_LIMIT {
+                    budget = budget.min(limit.saturating_sub(inner.used(kind)));
+                }
+            }
+        }
+        level = inner.parent();
+    }
+    budget as isize
+}
+
+/// Would `op`, on top of the thread's `pending` batch, cross a hard limit on
+/// the chain? If so the crossing is recorded and `true` returned, and the
+/// allocator fails the call. Allocator-safe.
+pub(crate) fn refuse_hard(scope: *const ScopeInner, pending: &Delta, op: &Delta) -> bool {
+    // SAFETY: as in `charge`.
+    let mut level = unsafe { scope.as_ref() };
+    while let Some(inner) = level {
+        if inner.hard && inner.has_limits {
+            for kind in LimitKind::ALL {
+                let limit = inner.limits[kind as usize];
+                if limit == NO_LIMIT {
+                    continue;
+                }
+                let projected = match kind {
+                    LimitKind::Bytes => sum(inner.counters.bytes(), pending.bytes, op.bytes),
+                    LimitKind::LiveBytes => inner
+                        .counters
+                        .live()
+                        .wrapping_add(pending.live())
+                        .wrapping_add(op.live())
+                        .max(0) as u64,
+                    LimitKind::Allocs => sum(inner.counters.allocs(), pending.allocs, op.allocs),
+                    LimitKind::Calls => sum(inner.counters.calls(), pending.calls, op.calls),
+                };
+                if projected > limit {
+                    inner.mark_exceeded(kind, projected);
+                    return true;
+                }
+            }
+        }
+        level = inner.parent();
+    }
+    false
+}
+
+fn sum(a: u64, b: u64, c: u64) -> u64 {
+    a.saturating_add(b).saturating_add(c)
+}
+
+/// A region of code whose heap activity is counted: bytes, blocks, frees,
+/// reallocs, calls, live and peak bytes, charged to the scope and to every
+/// ancestor, with optional limits.
+///
+/// `Scope` is a cheap handle (`Clone + Send + Sync`): clone it to hand the scope
+/// to another thread or task, which then runs inside it with [`Scope::run`],
+/// [`Scope::enter`], [`Scope::instrument`] or [`Scope::limit`].
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+///
+/// let scope = heapwise::Scope::new().name("parse").limit_bytes(64 * heapwise::KIB);
+/// let v = scope.run(|s| {
+///     let v = vec![0u8; 1000];
+///     assert_eq!(s.usage().bytes, 1000);
+///     v
+/// });
+/// assert!(scope.check().is_ok());
+/// # drop(v);
+/// ```
+pub struct Scope {
+    ptr: NonNull<ScopeInner>,
+}
+
+// SAFETY: `ScopeInner` is `Send + Sync`; the handle only adjusts its atomic count.
+unsafe impl Send for Scope {}
+// SAFETY: as above.
+unsafe impl Sync for Scope {}
+
+impl Scope {
+    /// A new scope nested under the thread's current scope (if any).
+    ///
+    /// Configure it with the builder methods ([`Scope::name`],
+    /// [`Scope::limit_bytes`], ...) before cloning or entering it.
+    #[must_use]
+    pub fn new() -> Scope {
+        match Scope::current() {
+            Some(parent) => parent.child(),
+            None => Scope::detached(),
+        }
+    }
+
+    /// A new scope with no parent, whatever the current scope is.
+    #[must_use]
+    pub fn detached() -> Scope {
+        Scope::with_parent(ptr::null())
+    }
+
+    /// A new scope nested under this one.
+    #[must_use]
+    pub fn child(&self) -> Scope {
+        self.inner().refs.fetch_add(1, Relaxed);
+        Scope::with_parent(self.ptr.as_ptr())
+    }
+
+    /// `parent` carries a reference this scope takes over.
+    fn with_parent(parent: *const ScopeInner) -> Scope {
+        let inner = Box::new(ScopeInner {
+            counters: Counters::new(),
+            refs: AtomicIsize::new(1),
+            parent,
+            limits: [NO_LIMIT; LimitKind::COUNT],
+            has_limits: false,
+            hard: false,
+            exceeded: AtomicU64::new(0),
+            name: None,
+            id: NEXT_ID.fetch_add(1, Relaxed),
+            waiters: Waiters::new(),
+            queued: AtomicBool::new(false),
+            next: AtomicPtr::new(ptr::null_mut()),
+        });
+        Scope {
+            ptr: NonNull::from(Box::leak(inner)),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &ScopeInner {
+        // SAFETY: this handle holds a reference, so the scope is live.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    fn configure(mut self, f: impl FnOnce(&mut ScopeInner)) -> Scope {
+        assert!(
+            self.inner().refs.load(Acquire) == 1,
+            "heapwise: configure a scope (name, limits) before cloning or entering it"
+        );
+        // SAFETY: this is the only reference (checked above), and `self` is owned,
+        // so nothing else can read the scope while it is changed.
+        f(unsafe { self.ptr.as_mut() });
+        self
+    }
+
+    /// Names the scope; the name appears in [`LimitExceeded`] and `Debug`.
+    ///
+    /// # Panics
+    ///
+    /// If the scope was already cloned or entered.
+    #[must_use]
+    pub fn name(self, name: impl Into<Cow<'static, str>>) -> Scope {
+        let name = name.into();
+        self.configure(|s| s.name = Some(name))
+    }
+
+    fn set_limit(self, kind: LimitKind, limit: u64) -> Scope {
+        self.configure(|s| {
+            s.limits[kind as usize] = limit;
+            s.has_limits = s.limits.iter().any(|&l| l != NO_LIMIT);
+        })
+    }
+
+    /// Limits [`Usage::bytes`] (bytes allocated, monotonic). Exceeded when the
+    /// usage is *greater* than the limit. `u64::MAX` means no limit.
+    ///
+    /// # Panics
+    ///
+    /// If the scope was already cloned or entered.
+    #[must_use]
+    pub fn limit_bytes(self, limit: u64) -> Scope {
+        self.set_limit(LimitKind::Bytes, limit)
+    }
+
+    /// Limits [`Usage::live_bytes`] (allocated and not yet freed).
+    ///
+    /// # Panics
+    ///
+    /// If the scope was already cloned or entered.
+    #[must_use]
+    pub fn limit_live_bytes(self, limit: u64) -> Scope {
+        self.set_limit(LimitKind::LiveBytes, limit)
+    }
+
+    /// Limits [`Usage::allocs`] (blocks allocated).
+    ///
+    /// # Panics
+    ///
+    /// If the scope was already cloned or entered.
+    #[must_use]
+    pub fn limit_allocs(self, limit: u64) -> Scope {
+        self.set_limit(LimitKind::Allocs, limit)
+    }
+
+    /// Limits [`Usage::calls`] (allocator entries).
+    ///
+    /// # Panics
+    ///
+    /// If the scope was already cloned or entered.
+    #[must_use]
+    pub fn limit_calls(self, limit: u64) -> Scope {
+        self.set_limit(LimitKind::Calls, limit)
+    }
+
+    /// Makes this scope's limits **hard**: an allocation (or growing realloc)
+    /// that would cross one fails by returning null. `Vec::try_reserve` and
+    /// friends then return `Err`; an infallible allocation calls
+    /// `std::alloc::handle_alloc_error`, which aborts the process.
+    ///
+    /// The scope is also marked exceeded and its waiters are notified, as with
+    /// a cooperative limit. A free can never be refused, so a free that crosses
+    /// a `calls` limit only marks the scope.
+    ///
+    /// # Panics
+    ///
+    /// If the scope was already cloned or entered.
+    #[must_use]
+    pub fn hard(self) -> Scope {
+        self.configure(|s| s.hard = true)
+    }
+
+    /// The scope's name, if it was given one.
+    pub fn label(&self) -> Option<&str> {
+        self.inner().name.as_deref()
+    }
+
+    /// A process-unique number identifying the scope.
+    pub fn id(&self) -> u64 {
+        self.inner().id
+    }
+
+    /// The scope this one is nested under.
+    pub fn parent(&self) -> Option<Scope> {
+        let parent = self.inner().parent;
+        // SAFETY: `parent` is null or live (this scope holds a reference on it).
+        unsafe { Scope::from_raw_cloned(parent) }
+    }
+
+    /// # Safety
+    ///
+    /// `ptr` is null or points to a live scope.
+    unsafe fn from_raw_cloned(ptr: *const ScopeInner) -> Option<Scope> {
+        let ptr = NonNull::new(ptr as *mut ScopeInner)?;
+        // SAFETY: the caller guarantees `ptr` is live.
+        unsafe { ptr.as_ref() }.refs.fetch_add(1, Relaxed);
+        Some(Scope { ptr })
+    }
+
+    /// The scope the calling thread is in, if any.
+    pub fn current() -> Option<Scope> {
+        let ptr = with_local(|l| l.scope());
+        // SAFETY: the current scope is kept alive by the guard that entered it.
+        unsafe { Scope::from_raw_cloned(ptr) }
+    }
+
+    /// Makes this the calling thread's current scope until the guard drops;
+    /// the previous scope is then restored (also when unwinding from a panic).
+    pub fn enter(&self) -> ScopeGuard<'_> {
+        ScopeGuard {
+            prev: with_local(|l| l.switch(self.ptr.as_ptr())),
+            _scope: PhantomData,
+        }
+    }
+
+    /// Runs `f` inside this scope on the calling thread.
+    pub fn run<R>(&self, f: impl FnOnce(&Scope) -> R) -> R {
+        let _guard = self.enter();
+        f(self)
+    }
+
+    /// What has been charged to this scope so far, children included.
+    ///
+    /// The calling thread's own batch is charged first, so the figures are
+    /// exact for work done on this thread; other threads still inside the
+    /// scope may lag by up to 64 KiB of traffic each.
+    pub fn usage(&self) -> Usage {
+        with_local(|l| l.flush());
+        self.inner().counters.usage()
+    }
+
+    /// The first limit crossed by this scope or, failing that, by its nearest
+    /// ancestor that crossed one.
+    pub fn exceeded(&self) -> Option<LimitExceeded> {
+        let mut level = Some(self.inner());
+        while let Some(inner) = level {
+            if let Some((kind, used)) = inner.exceeded_kind() {
+                let scope = if ptr::eq(inner, self.inner()) {
+                    self.clone()
+                } else {
+                    // SAFETY: `inner` is an ancestor, kept alive by `self`.
+                    unsafe { Scope::from_raw_cloned(inner) }?
+                };
+                let limit = inner.limits[kind as usize];
+                return Some(LimitExceeded::new(scope, kind, limit, used));
+            }
+            level = inner.parent();
+        }
+        None
+    }
+
+    /// `Err` once this scope or an ancestor has exceeded a limit.
+    pub fn check(&self) -> Result<(), LimitExceeded> {
+        match self.exceeded() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// What is left of each limit: the minimum over this scope and all its
+    /// ancestors (`None` where no scope on the chain sets that limit).
+    pub fn remaining(&self) -> Remaining {
+        with_local(|l| l.flush());
+        let mut r = Remaining::default();
+        let mut level = Some(self.inner());
+        while let Some(inner) = level {
+            for kind in LimitKind::ALL {
+                let limit = inner.limits[kind as usize];
+                if limit != NO_LIMIT {
+                    let left = limit.saturating_sub(inner.used(kind));
+                    let slot = r.slot(kind);
+                    *slot = Some(slot.map_or(left, |v: u64| v.min(left)));
+                }
+            }
+            level = inner.parent();
+        }
+        r
+    }
+
+    /// Does this scope or an ancestor set any limit?
+    pub(crate) fn limited(&self) -> bool {
+        let mut level = Some(self.inner());
+        while let Some(inner) = level {
+            if inner.has_limits {
+                return true;
+            }
+            level = inner.parent();
+        }
+        false
+    }
+
+    /// A future that resolves once this scope or an ancestor exceeds a limit
+    /// (gotcha's `Done()`). Block on it with [`Cancelled::wait`].
+    ///
+    /// It never resolves if no scope on the chain has a limit. The first
+    /// waiter starts one background thread, `heapwise-notify`, which wakes
+    /// waiters: the allocator itself never wakes anything.
+    pub fn cancelled(&self) -> Cancelled {
+        Cancelled::new(self.clone())
+    }
+
+    /// Runs `fut` inside this scope and stops it once a limit is exceeded: the
+    /// future is dropped at that point (inside the scope) and
+    /// `Err(LimitExceeded)` returned, even while it waits on something else.
+    pub fn limit<F: std::future::Future>(&self, fut: F) -> Limited<F> {
+        Limited::new(self.clone(), fut)
+    }
+
+    /// Charges `fut` to this scope: the scope is entered on every poll, on
+    /// whichever thread polls it. Attribution only; limits are not enforced.
+    pub fn instrument<F: std::future::Future>(&self, fut: F) -> Instrumented<F> {
+        Instrumented::new(self.clone(), fut)
+    }
+}
+
+impl Default for Scope {
+    fn default() -> Scope {
+        Scope::new()
+    }
+}
+
+impl Clone for Scope {
+    fn clone(&self) -> Scope {
+        self.inner().refs.fetch_add(1, Relaxed);
+        Scope { ptr: self.ptr }
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        ScopeInner::release(self.ptr.as_ptr());
+    }
+}
+
+impl PartialEq for Scope {
+    fn eq(&self, other: &Scope) -> bool {
+        self.ptr == other.ptr
+    }
+}
+
+impl Eq for Scope {}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner();
+        let mut d = f.debug_struct("Scope");
+        d.field("id", &inner.id);
+        if let Some(name) = &inner.name {
+            d.field("name", name);
+        }
+        for kind in LimitKind::ALL {
+            let limit = inner.limits[kind as usize];
+            if limit != NO_LIMIT {
+                d.field(kind.field_name(), &limit);
+            }
+        }
+        d.field("usage", &inner.counters.usage())
+            .field("exceeded", &inner.exceeded_kind().map(|(k, _)| k))
+            .finish()
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner().name {
+            Some(name) => write!(f, "scope {name:?}"),
+            None => write!(f, "scope #{}", self.inner().id),
+        }
+    }
+}
+
+/// Keeps a scope current on this thread; see [`Scope::enter`]. Not `Send`.
+#[must_use = "the scope is left as soon as the guard is dropped"]
+pub struct ScopeGuard<'a> {
+    prev: *const ScopeInner,
+    _scope: PhantomData<&'a Scope>,
+}
+
+impl Drop for ScopeGuard<'_> {
+    fn drop(&mut self) {
+        with_local(|l| l.switch(self.prev));
+    }
+}
+
+impl fmt::Debug for ScopeGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeGuard").finish_non_exhaustive()
+    }
+}
+
+/// Runs `f` in a new scope nested under the current one (gotcha's `Trace`),
+/// and returns what `f` returns.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+///
+/// let v = heapwise::track(|scope| {
+///     let v = vec![0u64; 100];
+///     assert_eq!((scope.usage().bytes, scope.usage().allocs), (800, 1));
+///     v
+/// });
+/// assert_eq!(v.len(), 100);
+/// ```
+pub fn track<R>(f: impl FnOnce(&Scope) -> R) -> R {
+    Scope::new().run(f)
+}
+
+/// Runs `f` outside every scope: what it allocates and frees is charged to no
+/// scope (the process-wide [`stats`](crate::stats()) still count it).
+pub fn untracked<R>(f: impl FnOnce() -> R) -> R {
+    let _guard = ScopeGuard {
+        prev: with_local(|l| l.switch(ptr::null())),
+        _scope: PhantomData,
+    };
+    f()
+}
+
+impl Scope {
+    /// # Safety
+    ///
+    /// `inner` is a live scope.
+    pub(crate) unsafe fn clone_raw(inner: &ScopeInner) -> Scope {
+        inner.refs.fetch_add(1, Relaxed);
+        Scope {
+            ptr: NonNull::from(inner),
+        }
+    }
+
+    /// Gives up the handle without releasing its reference.
+    pub(crate) fn into_raw(self) -> *const ScopeInner {
+        let ptr = self.ptr.as_ptr();
+        std::mem::forget(self);
+        ptr
+    }
+
+    /// # Safety
+    ///
+    /// `ptr` came from [`Scope::into_raw`] and its reference is handed over.
+    pub(crate) unsafe fn from_raw(ptr: *const ScopeInner) -> Scope {
+        Scope {
+            // SAFETY: `into_raw` pointers are never null.
+            ptr: unsafe { NonNull::new_unchecked(ptr as *mut ScopeInner) },
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Process-wide figures (Go's `runtime.MemStats`, for the heap heapwise sees).
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use crate::local::with_local;
+use crate::usage::Counters;
+
+pub(crate) static GLOBAL: Counters = Counters::new();
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+static OWNER_MODE: AtomicBool = AtomicBool::new(false);
+
+/// Heap activity of the whole process since start, as seen by [`crate::Alloc`].
+///
+/// Every thread's batch is charged here when it flushes, so the figures lag the
+/// truth by at most 64 KiB of traffic per running thread (the calling thread's
+/// own batch is charged first). `peak_bytes` is exact for a single thread and a
+/// close approximation with several.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Bytes allocated since start.
+    pub allocated_bytes: u64,
+    /// Bytes freed since start.
+    pub freed_bytes: u64,
+    /// Bytes allocated and not yet freed.
+    pub live_bytes: u64,
+    /// High-water mark of `live_bytes`.
+    pub peak_bytes: u64,
+    /// Blocks allocated since start (alloc, alloc_zeroed, and realloc's new block).
+    pub allocs: u64,
+    /// Blocks freed since start (dealloc, and realloc's old block).
+    pub frees: u64,
+    /// Successful reallocs since start.
+    pub reallocs: u64,
+    /// Allocator entries since start.
+    pub calls: u64,
+}
+
+/// The process-wide figures.
+///
+/// All zero when [`crate::Alloc`] is not the global allocator (see [`installed`]).
+pub fn stats() -> Stats {
+    with_local(|l| l.flush());
+    let u = GLOBAL.usage();
+    Stats {
+        allocated_bytes: u.bytes,
+        freed_bytes: u.freed_bytes,
+        live_bytes: u.live_bytes,
+        peak_bytes: u.peak_bytes,
+        allocs: u.allocs,
+        frees: u.frees,
+        reallocs: u.reallocs,
+        calls: u.calls,
+    }
+}
+
+/// Is [`crate::Alloc`] the global allocator of this program?
+///
+/// `true` once the wrapper has served an allocation, which the Rust runtime
+/// does before `main`. When it is `false`, scopes count nothing and limits
+/// never trip: check it in tests and at start-up.
+pub fn installed() -> bool {
+    INSTALLED.load(Relaxed)
+}
+
+pub(crate) fn mark_installed(owner: bool) {
+    if !INSTALLED.load(Relaxed) {
+        INSTALLED.store(true, Relaxed);
+    }
+    if owner && !OWNER_MODE.load(Relaxed) {
+        OWNER_MODE.store(true, Relaxed);
+    }
+}
+
+#[inline]
+pub(crate) fn owner_mode() -> bool {
+    OWNER_MODE.load(Relaxed)
+}

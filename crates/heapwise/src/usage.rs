@@ -1,0 +1,169 @@
+//! What a scope (or the process) has done with the heap: [`Usage`], and the
+//! internal batch ([`Delta`]) and shared counters ([`Counters`]) behind it.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+/// Heap activity charged to a scope, its children included.
+///
+/// Every figure counts requests as the program made them: sizes are the
+/// requested `Layout::size()`, not what the inner allocator rounded up to, and
+/// heapwise's own bookkeeping (such as the owner trailer) is not included.
+///
+/// gotcha counts "objects" as element counts (`make([]int, 100)` is 100
+/// objects). Rust's allocator sees only a `Layout`, never an element type, so
+/// heapwise counts *blocks*: `vec![0u64; 100]` is 800 bytes in 1 alloc.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Usage {
+    /// Bytes allocated (alloc, alloc_zeroed, and the new block of a realloc); only grows, like gotcha's bytes.
+    pub bytes: u64,
+    /// Blocks allocated (alloc, alloc_zeroed, and the new block of a realloc).
+    pub allocs: u64,
+    /// Blocks freed (dealloc, and the old block of a realloc).
+    pub frees: u64,
+    /// Bytes freed (dealloc, and the old block of a realloc).
+    pub freed_bytes: u64,
+    /// Successful realloc calls.
+    pub reallocs: u64,
+    /// Allocator entries: alloc, alloc_zeroed, realloc and dealloc each count one.
+    pub calls: u64,
+    /// Bytes allocated and not yet freed, never below zero (see "Who is charged for a free" in the crate docs).
+    pub live_bytes: u64,
+    /// High-water mark of `live_bytes`.
+    pub peak_bytes: u64,
+}
+
+impl std::ops::Sub for Usage {
+    type Output = Usage;
+
+    /// The activity between two readings of the same scope (`later - earlier`).
+    /// `live_bytes` and `peak_bytes` are taken from `self`, the later reading.
+    fn sub(self, earlier: Usage) -> Usage {
+        Usage {
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+            allocs: self.allocs.saturating_sub(earlier.allocs),
+            frees: self.frees.saturating_sub(earlier.frees),
+            freed_bytes: self.freed_bytes.saturating_sub(earlier.freed_bytes),
+            reallocs: self.reallocs.saturating_sub(earlier.reallocs),
+            calls: self.calls.saturating_sub(earlier.calls),
+            live_bytes: self.live_bytes,
+            peak_bytes: self.peak_bytes,
+        }
+    }
+}
+
+/// A batch of activity not yet charged to any scope.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Delta {
+    pub(crate) allocs: u64,
+    pub(crate) frees: u64,
+    pub(crate) reallocs: u64,
+    pub(crate) calls: u64,
+    pub(crate) bytes: u64,
+    pub(crate) freed_bytes: u64,
+    /// Highest value of `bytes - freed_bytes` reached during the batch (>= 0).
+    pub(crate) peak: i64,
+}
+
+impl Delta {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.calls == 0
+    }
+
+    pub(crate) fn live(&self) -> i64 {
+        (self.bytes as i64).wrapping_sub(self.freed_bytes as i64)
+    }
+
+    /// One free, charged on its own (owner mode: a block freed outside its scope).
+    pub(crate) fn free(size: u64) -> Delta {
+        Delta {
+            frees: 1,
+            calls: 1,
+            freed_bytes: size,
+            ..Delta::default()
+        }
+    }
+}
+
+/// Shared counters of one scope, or of the whole process.
+///
+/// Written once per flushed batch (see `local.rs`), never per allocation, so
+/// threads allocating in different scopes share no written cache line.
+#[derive(Debug)]
+#[repr(align(64))]
+pub(crate) struct Counters {
+    bytes: AtomicU64,
+    allocs: AtomicU64,
+    frees: AtomicU64,
+    freed_bytes: AtomicU64,
+    reallocs: AtomicU64,
+    calls: AtomicU64,
+    /// Signed: in the default mode a scope may free blocks allocated elsewhere.
+    live: AtomicI64,
+    peak: AtomicI64,
+}
+
+impl Counters {
+    pub(crate) const fn new() -> Counters {
+        Counters {
+            bytes: AtomicU64::new(0),
+            allocs: AtomicU64::new(0),
+            frees: AtomicU64::new(0),
+            freed_bytes: AtomicU64::new(0),
+            reallocs: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+            live: AtomicI64::new(0),
+            peak: AtomicI64::new(0),
+        }
+    }
+
+    /// Adds a batch. Allocator-safe: atomics only.
+    pub(crate) fn add(&self, d: &Delta) {
+        if d.allocs != 0 {
+            self.allocs.fetch_add(d.allocs, Relaxed);
+            self.bytes.fetch_add(d.bytes, Relaxed);
+        }
+        if d.frees != 0 {
+            self.frees.fetch_add(d.frees, Relaxed);
+            self.freed_bytes.fetch_add(d.freed_bytes, Relaxed);
+        }
+        if d.reallocs != 0 {
+            self.reallocs.fetch_add(d.reallocs, Relaxed);
+        }
+        self.calls.fetch_add(d.calls, Relaxed);
+        let before = self.live.fetch_add(d.live(), Relaxed);
+        // The batch's high-water mark sits `d.peak` above the live figure it
+        // started from. Exact for one thread; with several threads flushing into
+        // one scope, batches interleave and the peak is approximate.
+        let high = before.wrapping_add(d.peak);
+        if high > self.peak.load(Relaxed) {
+            self.peak.fetch_max(high, Relaxed);
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes.load(Relaxed)
+    }
+    pub(crate) fn allocs(&self) -> u64 {
+        self.allocs.load(Relaxed)
+    }
+    pub(crate) fn calls(&self) -> u64 {
+        self.calls.load(Relaxed)
+    }
+    pub(crate) fn live(&self) -> i64 {
+        self.live.load(Relaxed)
+    }
+
+    pub(crate) fn usage(&self) -> Usage {
+        Usage {
+            bytes: self.bytes.load(Relaxed),
+            allocs: self.allocs.load(Relaxed),
+            frees: self.frees.load(Relaxed),
+            freed_bytes: self.freed_bytes.load(Relaxed),
+            reallocs: self.reallocs.load(Relaxed),
+            calls: self.calls.load(Relaxed),
+            live_bytes: self.live.load(Relaxed).max(0) as u64,
+            peak_bytes: self.peak.load(Relaxed).max(0) as u64,
+        }
+    }
+}
