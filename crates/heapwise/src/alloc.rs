@@ -34,7 +34,7 @@ use crate::usage::Delta;
 /// Size of the owner trailer.
 const TRAILER: usize = std::mem::size_of::<*const ScopeInner>();
 /// Trailer value of blocks heapwise allocated for itself (never counted).
-const INTERNAL: *const ScopeInner = 1 as *const ScopeInner;
+const INTERNAL: *const ScopeInner = ptr::dangling();
 
 /// The heapwise global allocator: wraps an inner allocator `A` (the system
 /// allocator by default) and counts every call for the scopes and the process.

@@ -164,12 +164,10 @@ pub(crate) fn charge(scope: *const ScopeInner, d: &Delta) {
         let net = (d.allocs as isize).wrapping_sub(d.frees as isize);
         if net > 0 {
             first.refs.fetch_add(net, Relaxed);
-        } else if net < 0 {
-            if first.refs.fetch_add(net, AcqRel) == -net {
-                // The last block of a scope with no handle left was freed. Runs
-                // inside the allocator's reentrancy guard: only frees happen.
-                drop_last(scope);
-            }
+        } else if net < 0 && first.refs.fetch_add(net, AcqRel) == -net {
+            // The last block of a scope with no handle left was freed. Runs
+            // inside the allocator's reentrancy guard: only frees happen.
+            drop_last(scope);
         }
     }
 }
