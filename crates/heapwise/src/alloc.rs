@@ -26,7 +26,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
 
-use crate::local::{with_local, Local, Reentrancy};
+use crate::local::{local, Local, Reentrancy};
 use crate::scope::{self, ScopeInner};
 use crate::stats;
 use crate::usage::Delta;
@@ -150,33 +150,33 @@ impl<A: GlobalAlloc> Alloc<A> {
             let Some(block) = self.block(layout) else {
                 return ptr::null_mut();
             };
-            return with_local(|l| {
-                if !l.take_budget(size) {
-                    // SAFETY: forwarded from the caller.
-                    return unsafe { self.alloc_slow(l, layout, zeroed) };
-                }
-                // SAFETY: `block` is `layout` plus the trailer: non-zero size.
-                let p = unsafe { self.raw_alloc(block, zeroed) };
-                if !p.is_null() {
-                    // SAFETY: `p` is a fresh block of `size + TRAILER` bytes.
-                    unsafe { Self::set_owner(p, size, l.scope()) };
-                    l.record_alloc(1, size as u64);
-                }
-                p
-            });
-        }
-        with_local(|l| {
+            // SAFETY: used within this call, on this thread.
+            let l = unsafe { local() };
             if !l.take_budget(size) {
                 // SAFETY: forwarded from the caller.
                 return unsafe { self.alloc_slow(l, layout, zeroed) };
             }
+            // SAFETY: `block` is `layout` plus the trailer: non-zero size.
+            let p = unsafe { self.raw_alloc(block, zeroed) };
+            if !p.is_null() {
+                // SAFETY: `p` is a fresh block of `size + TRAILER` bytes.
+                unsafe { Self::set_owner(p, size, l.scope()) };
+                l.record_alloc(1, size as u64);
+            }
+            return p;
+        }
+        // SAFETY: used within this call, on this thread.
+        let l = unsafe { local() };
+        if !l.take_budget(size) {
             // SAFETY: forwarded from the caller.
-            let p = unsafe { self.raw_alloc(layout, zeroed) };
-            // Branch-free: a failed call (null) counts nothing.
-            let ok = !p.is_null() as u64;
-            l.record_alloc(ok, size as u64 & ok.wrapping_neg());
-            p
-        })
+            return unsafe { self.alloc_slow(l, layout, zeroed) };
+        }
+        // SAFETY: forwarded from the caller.
+        let p = unsafe { self.raw_alloc(layout, zeroed) };
+        // Branch-free: a failed call (null) counts nothing.
+        let ok = !p.is_null() as u64;
+        l.record_alloc(ok, size as u64 & ok.wrapping_neg());
+        p
     }
 
     /// Rare allocations: see the module docs.
@@ -232,32 +232,30 @@ impl<A: GlobalAlloc> Alloc<A> {
     #[inline(always)]
     unsafe fn dealloc_impl(&self, ptr: *mut u8, layout: Layout) {
         let size = layout.size();
+        // SAFETY: used within this call, on this thread.
+        let l = unsafe { local() };
         if self.owner {
             // SAFETY: owner-mode blocks carry a trailer after `size` bytes.
             let owner = unsafe { Self::owner_of(ptr, size) };
-            return with_local(|l| {
-                if !(l.take_budget(size) & (owner == l.scope())) {
-                    // SAFETY: forwarded from the caller.
-                    return unsafe { self.dealloc_slow(l, ptr, layout) };
-                }
-                l.record_free(size as u64);
-                // SAFETY: the block was allocated with this layout plus the trailer,
-                // which cannot overflow since it was allocated.
-                unsafe {
-                    let block = Layout::from_size_align_unchecked(size + TRAILER, layout.align());
-                    self.inner.dealloc(ptr, block)
-                }
-            });
-        }
-        with_local(|l| {
-            if !l.take_budget(size) {
+            if !(l.take_budget(size) & (owner == l.scope())) {
                 // SAFETY: forwarded from the caller.
                 return unsafe { self.dealloc_slow(l, ptr, layout) };
             }
             l.record_free(size as u64);
+            // SAFETY: the block was allocated with this layout plus the trailer
+            // (so the sum cannot overflow).
+            return unsafe {
+                let block = Layout::from_size_align_unchecked(size + TRAILER, layout.align());
+                self.inner.dealloc(ptr, block)
+            };
+        }
+        if !l.take_budget(size) {
             // SAFETY: forwarded from the caller.
-            unsafe { self.inner.dealloc(ptr, layout) }
-        })
+            return unsafe { self.dealloc_slow(l, ptr, layout) };
+        }
+        l.record_free(size as u64);
+        // SAFETY: forwarded from the caller.
+        unsafe { self.inner.dealloc(ptr, layout) }
     }
 
     /// # Safety
@@ -309,42 +307,40 @@ impl<A: GlobalAlloc> Alloc<A> {
     #[inline(always)]
     unsafe fn realloc_impl(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let old = layout.size();
+        // SAFETY: used within this call, on this thread.
+        let l = unsafe { local() };
         if self.owner {
             // SAFETY: owner-mode blocks carry a trailer after `old` bytes.
             let owner = unsafe { Self::owner_of(ptr, old) };
-            return with_local(|l| {
-                if !(l.take_budget(new_size) & (owner == l.scope())) {
-                    // SAFETY: forwarded from the caller.
-                    return unsafe { self.realloc_slow(l, ptr, layout, new_size) };
-                }
-                let Some(new_block) = new_size.checked_add(TRAILER) else {
-                    return ptr::null_mut();
-                };
-                // SAFETY: the block was allocated with this layout plus the trailer.
-                let block =
-                    unsafe { Layout::from_size_align_unchecked(old + TRAILER, layout.align()) };
-                // SAFETY: forwarded from the caller, sizes shifted by the trailer.
-                let p = unsafe { self.inner.realloc(ptr, block, new_block) };
-                if !p.is_null() {
-                    // SAFETY: `p` is a block of `new_size + TRAILER` bytes.
-                    unsafe { Self::set_owner(p, new_size, owner) };
-                    l.record_realloc(1, old as u64, new_size as u64);
-                }
-                p
-            });
-        }
-        with_local(|l| {
-            if !l.take_budget(new_size) {
+            if !(l.take_budget(new_size) & (owner == l.scope())) {
                 // SAFETY: forwarded from the caller.
                 return unsafe { self.realloc_slow(l, ptr, layout, new_size) };
             }
+            let Some(new_block) = new_size.checked_add(TRAILER) else {
+                return ptr::null_mut();
+            };
+            // SAFETY: the block was allocated with this layout plus the trailer.
+            let block = unsafe { Layout::from_size_align_unchecked(old + TRAILER, layout.align()) };
+            // SAFETY: forwarded from the caller, sizes shifted by the trailer.
+            let p = unsafe { self.inner.realloc(ptr, block, new_block) };
+            if !p.is_null() {
+                // SAFETY: `p` is a block of `new_size + TRAILER` bytes.
+                unsafe { Self::set_owner(p, new_size, owner) };
+                l.record_realloc(1, old as u64, new_size as u64);
+            }
+            return p;
+        }
+        if !l.take_budget(new_size) {
             // SAFETY: forwarded from the caller.
-            let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
-            let ok = !p.is_null() as u64;
-            let mask = ok.wrapping_neg();
-            l.record_realloc(ok, old as u64 & mask, new_size as u64 & mask);
-            p
-        })
+            return unsafe { self.realloc_slow(l, ptr, layout, new_size) };
+        }
+        // SAFETY: forwarded from the caller.
+        let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        // Branch-free: a failed call (null) counts nothing.
+        let ok = !p.is_null() as u64;
+        let mask = ok.wrapping_neg();
+        l.record_realloc(ok, old as u64 & mask, new_size as u64 & mask);
+        p
     }
 
     /// # Safety

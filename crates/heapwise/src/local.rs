@@ -73,6 +73,20 @@ pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> R {
     LOCAL.with(f)
 }
 
+/// This thread's block, for the allocator's fast paths, where a closure
+/// passed to `LocalKey::with` can defeat inlining.
+///
+/// # Safety
+///
+/// The reference must not outlive the current allocator call or leave the
+/// thread. (The block itself has no destructor and lives as long as the
+/// thread, so it is valid for the whole call, even during thread exit.)
+#[inline(always)]
+pub(crate) unsafe fn local<'a>() -> &'a Local {
+    // SAFETY: the caller keeps the reference on this thread and within the call.
+    unsafe { &*LOCAL.with(|l| l as *const Local) }
+}
+
 impl Local {
     const fn new() -> Local {
         Local {
