@@ -27,6 +27,7 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::limit::LimitExceeded;
+use crate::local::without_accounting;
 use crate::scope::{Scope, ScopeInner};
 
 static NOTIFIER: OnceLock<Thread> = OnceLock::new();
@@ -34,7 +35,7 @@ static QUEUE: AtomicPtr<ScopeInner> = AtomicPtr::new(ptr::null_mut());
 static NEXT_WAITER: AtomicU64 = AtomicU64::new(1);
 
 /// The wakers registered on one scope.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Waiters {
     list: Mutex<Vec<(u64, Waker)>>,
 }
@@ -46,24 +47,41 @@ impl Waiters {
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Waker)>> {
+        self.list.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // The list's buffer is heapwise's memory: it grows, and is freed, behind the
+    // reentrancy guard, so it is never charged to a scope.
+
     fn register(&self, id: u64, waker: &Waker) {
-        let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list = self.lock();
         match list.iter_mut().find(|(i, _)| *i == id) {
             Some((_, w)) => w.clone_from(waker),
-            None => list.push((id, waker.clone())),
+            None => without_accounting(|| list.push((id, waker.clone()))),
         }
     }
 
     fn unregister(&self, id: u64) {
-        let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
-        list.retain(|(i, _)| *i != id);
+        let mut list = self.lock();
+        if let Some(i) = list.iter().position(|(i, _)| *i == id) {
+            drop(list.swap_remove(i).1);
+        }
     }
 
     fn wake_all(&self) {
-        let woken = std::mem::take(&mut *self.list.lock().unwrap_or_else(|e| e.into_inner()));
-        for (_, waker) in woken {
+        let mut woken = without_accounting(|| std::mem::take(&mut *self.lock()));
+        for (_, waker) in woken.drain(..) {
             waker.wake();
         }
+        without_accounting(|| drop(woken));
+    }
+}
+
+impl Drop for Waiters {
+    fn drop(&mut self) {
+        let list = std::mem::take(self.list.get_mut().unwrap_or_else(|e| e.into_inner()));
+        without_accounting(|| drop(list));
     }
 }
 

@@ -1,4 +1,238 @@
 //! heapwise: see where your heap goes, and keep it bounded.
+//!
+//! heapwise is a `#[global_allocator]` wrapper that counts every allocator
+//! call for the **scope** it happens in: the heap bytes, blocks and allocator
+//! calls made inside any region of code (a closure, a thread, an async task),
+//! with nested scopes charged to their parents, live and peak bytes, and limits
+//! that cancel the work cooperatively or refuse the allocation. It is Go's
+//! [gotcha] (and its `context.Context`) done properly for Rust: stable Rust, no
+//! runtime patching, a fast path of a few instructions.
+//!
+//! [gotcha]: https://github.com/1pkg/gotcha
+//!
+//! # Setup
+//!
+//! ```toml
+//! [dependencies]
+//! heapwise = "0.1"
+//! ```
+//!
+//! ```
+//! #[global_allocator]
+//! static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+//! // or wrap another allocator: heapwise::Alloc::new(mimalloc::MiMalloc)
+//!
+//! fn main() {
+//!     assert!(heapwise::installed());
+//!     let v = heapwise::track(|scope| {
+//!         let v = vec![0u64; 100];
+//!         let u = scope.usage();
+//!         assert_eq!((u.bytes, u.allocs, u.calls), (800, 1, 1));
+//!         heapwise::track(|_child| {
+//!             let _w = vec![0u8; 5000]; // charged to the child and to `scope`
+//!         });
+//!         assert_eq!(scope.usage().bytes, 5800);
+//!         v
+//!     });
+//!     assert_eq!(v.len(), 100);
+//! }
+//! ```
+//!
+//! The `gotcha` example (`cargo run --release --example gotcha`) mirrors
+//! gotcha's README: a scope limited to 1 KiB, a nested scope, and the limit
+//! cancelling the work. It prints (figures from a real run; the stdout buffer
+//! is allocated inside the scope, which is what crosses the limit first):
+//!
+//! ```text
+//! initial allocation       800 bytes     1 allocs     1 calls   live     800  peak     800
+//! derived allocation     40000 bytes     1 allocs     2 calls   live   39200  peak   40000
+//! total allocations      41848 bytes     4 allocs     6 calls   live   41024  peak   41824
+//! cancelled: scope "request" exceeded its bytes limit: 1824 bytes allocated, limit 1024
+//! len(v) = 5000
+//! job stopped after 16 chunks: scope "job" exceeded its live bytes limit: 262528 live bytes, limit 262144
+//! ```
+//!
+//! # The API in brief
+//!
+//! | call | what it does |
+//! |---|---|
+//! | [`track(\|s\| ..)`](track) | run a closure in a new scope nested under the current one (gotcha's `Trace`) |
+//! | [`Scope::new()`]`.name("req").limit_bytes(64 * KIB)` | build a scope (child of the current one); [`Scope::detached`], [`Scope::child`] |
+//! | [`scope.run(\|s\| ..)`](Scope::run), [`scope.enter()`](Scope::enter) | run inside it (closure, or RAII guard) |
+//! | [`scope.usage()`](Scope::usage) | [`Usage`]: bytes, allocs, frees, freed_bytes, reallocs, calls, live_bytes, peak_bytes |
+//! | [`scope.exceeded()`](Scope::exceeded), [`scope.check()`](Scope::check) | has it (or an ancestor) crossed a limit? [`LimitExceeded`] |
+//! | [`scope.remaining()`](Scope::remaining) | what is left of each limit, minimum over all ancestors |
+//! | [`scope.cancelled()`](Scope::cancelled) | a future (or [`Cancelled::wait`]) resolving at the first crossing (gotcha's `Done()`) |
+//! | [`scope.limit(fut)`](Scope::limit) | run a future in the scope; drop it and return `Err` once a limit is crossed |
+//! | [`scope.instrument(fut)`](Scope::instrument) | charge a future to the scope on every poll |
+//! | [`Scope::current()`], [`untracked(\|\| ..)`](untracked) | the thread's scope; run outside every scope |
+//! | [`stats()`], [`installed()`] | process-wide figures (Go's MemStats); is the wrapper the global allocator? |
+//!
+//! # What is counted
+//!
+//! Every call the program makes to the global allocator, with the requested
+//! size (`Layout::size()`):
+//!
+//! - [`Usage::bytes`] and [`Usage::allocs`]: bytes and blocks allocated
+//!   (`alloc`, `alloc_zeroed`, and the new block of a `realloc`). Monotonic,
+//!   like gotcha's bytes.
+//! - [`Usage::frees`] and [`Usage::freed_bytes`]: blocks and bytes freed
+//!   (`dealloc`, and the old block of a `realloc`).
+//! - [`Usage::reallocs`]: successful `realloc` calls. A realloc is **one call,
+//!   one realloc, a free of the old block and an allocation of the new one**.
+//! - [`Usage::calls`]: allocator entries (`alloc`, `alloc_zeroed`, `realloc`,
+//!   `dealloc`), so `calls = allocs + frees - reallocs`.
+//! - [`Usage::live_bytes`] (`bytes - freed_bytes`, never below zero) and
+//!   [`Usage::peak_bytes`], its high-water mark.
+//!
+//! gotcha's "objects" are element counts (`make([]int, 100)` is 100 objects),
+//! read from Go's type descriptors. Rust's allocator sees a `Layout`, never a
+//! type, so heapwise counts **blocks**: `vec![0u64; 100]` is 800 bytes and 1
+//! alloc. Failed calls (null) count nothing. Zero-sized types never reach the
+//! allocator. Memory that bypasses the global allocator (`mmap`, C `malloc`
+//! from a `-sys` crate, thread stacks) is not seen.
+//!
+//! # Nesting, threads and tasks
+//!
+//! A scope's figures include all its descendants'. Entering a scope pushes it
+//! on the thread; leaving restores the previous one, also when a panic unwinds
+//! through [`Scope::run`], so the parent keeps being charged after a nested
+//! scope ends (gotcha loses track of it).
+//!
+//! Propagation is explicit, as in gotcha: a spawned thread or task is charged
+//! to a scope only while it runs inside [`Scope::run`]/[`Scope::enter`], or as a
+//! future wrapped by [`Scope::instrument`]/[`Scope::limit`], which re-enter the
+//! scope on every poll, on whichever worker thread polls it. [`Scope`] is
+//! `Clone + Send + Sync`: hand a clone over.
+//!
+//! ```
+//! # #[global_allocator]
+//! # static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+//! let scope = heapwise::Scope::new().name("batch");
+//! let worker = {
+//!     let scope = scope.clone();
+//!     std::thread::spawn(move || scope.run(|_| vec![1u8; 4096]))
+//! };
+//! let v = worker.join().unwrap();
+//! assert_eq!(scope.usage().bytes, 4096);
+//! # drop(v);
+//! ```
+//!
+//! # Accuracy: per-thread batching
+//!
+//! Each thread batches its activity and charges it to the scope chain when 64
+//! KiB of traffic (bytes allocated plus freed) has accumulated, when it enters
+//! or leaves a scope, when it reads [`Scope::usage`] or [`stats`], and when it
+//! exits. Hence:
+//!
+//! - after [`Scope::run`]/[`track`] returns, and for `usage()` read on the
+//!   thread that allocated, the counts are **exact**;
+//! - a thread still running inside the scope may be missing from another
+//!   thread's reading by up to **64 KiB of traffic** (or, near a limit, the
+//!   distance to the limit; see below), so the worst-case lag is 64 KiB times
+//!   the number of such threads;
+//! - `peak_bytes` is exact for a single thread; with several threads in one
+//!   scope it is assembled from batches and may be off by the batch size.
+//!
+//! # Limits
+//!
+//! [`Scope::limit_bytes`], [`Scope::limit_live_bytes`],
+//! [`Scope::limit_allocs`] and [`Scope::limit_calls`] bound the matching
+//! figure. A scope is exceeded when a figure becomes **greater** than its
+//! limit, and a child is exceeded when any ancestor is. [`Scope::remaining`] is
+//! the minimum over the scope and all its ancestors (gotcha consults only the
+//! scope). [`LimitExceeded`] names the scope that crossed, the kind, the limit
+//! and the usage seen, and is a `std::error::Error`.
+//!
+//! Near a limit, a thread's batch shrinks to the distance left, so the call
+//! that crosses a limit is detected **at that call** on its thread; other
+//! threads in the scope detect it at their next flush.
+//!
+//! **Cooperative** (the default): nothing fails. The scope is marked,
+//! [`Scope::cancelled`] resolves, [`Scope::check`] returns `Err`, and
+//! [`Scope::limit`] drops its future at the next poll, or as soon as it is
+//! woken by the crossing. The allocator never wakes anything itself (waking
+//! can allocate and lock): it hands the scope to a background thread,
+//! `heapwise-notify`, started by the first waiter.
+//!
+//! ```
+//! # #[global_allocator]
+//! # static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+//! # async fn serve() -> Vec<u8> { vec![0u8; 1 << 20] }
+//! # async fn example() {
+//! let req = heapwise::Scope::new().name("request").limit_live_bytes(64 * heapwise::KIB);
+//! match req.limit(serve()).await {
+//!     Ok(body) => { /* ... */ }
+//!     Err(e) => eprintln!("{e}"), // scope "request" exceeded its live bytes limit: ...
+//! }
+//! # }
+//! ```
+//!
+//! **Hard** ([`Scope::hard`]): the allocation (or growing realloc) that would
+//! cross a limit fails by returning null, and the scope is marked as above.
+//! `Vec::try_reserve`, `Box::try_new` and friends return `Err`; an infallible
+//! allocation calls [`std::alloc::handle_alloc_error`], which **aborts the
+//! process**: a global allocator must never unwind, so heapwise never panics.
+//! Use hard limits around code that allocates fallibly. With several threads
+//! in one hard-limited scope, each refuses based on what its own batch and the
+//! flushed figures show, so the scope can overshoot by the other threads'
+//! unflushed batches, which shrink as the limit nears.
+//!
+//! # Who is charged for a free
+//!
+//! By default a free is charged to the scope current **on the freeing thread
+//! when it frees** (possibly none). This costs nothing extra, and is exact
+//! whenever memory is freed where it was allocated. When a block allocated in
+//! scope A is freed in scope B, B's `frees`/`freed_bytes` grow and its
+//! `live_bytes` drops (never below zero), while A's `live_bytes` stays up.
+//!
+//! With [`Alloc::owner_tracking`], every block carries an 8-byte trailer naming
+//! the scope that allocated it, and a free is charged to that **owner**,
+//! wherever and whenever it happens, even after the owner's last handle is
+//! dropped (the scope's counters live until its last block is freed). Per-scope
+//! `live_bytes` is then exact. The cost: 8 bytes per block, and a free outside
+//! the owning scope takes the slow path (a few atomic adds per ancestor).
+//!
+//! ```
+//! #[global_allocator]
+//! static ALLOC: heapwise::Alloc = heapwise::Alloc::system().owner_tracking();
+//! # fn main() {
+//! let cache = heapwise::Scope::new().name("cache");
+//! let v = cache.run(|_| vec![0u8; 1000]);
+//! heapwise::untracked(|| drop(v)); // freed elsewhere, still charged to `cache`
+//! assert_eq!(cache.usage().live_bytes, 0);
+//! # }
+//! ```
+//!
+//! # Guarantees of the allocator path
+//!
+//! Nothing reachable from `GlobalAlloc` allocates, takes a lock, panics or
+//! unwinds. The fast path is one `const` thread-local block with no destructor,
+//! one countdown, one branch, and one `#[cold]` exit. It works before `main`,
+//! during thread exit (a thread's last batch is charged by a thread-local
+//! destructor, after which every call is charged at once) and after
+//! thread-local teardown. The one operation that may allocate (registering that
+//! destructor) runs behind a reentrancy guard, under which heapwise's own
+//! memory goes straight to the inner allocator, uncounted.
+//!
+//! # Pitfalls
+//!
+//! - If [`Alloc`] is not the `#[global_allocator]`, nothing is counted and no
+//!   limit trips. Assert [`installed()`] at start-up and in tests.
+//! - Allocation counts in tests: run each heap-count test in its own test file
+//!   (its own process) if it reads process-wide [`stats`]; scope figures are
+//!   per scope and safe across parallel tests.
+//! - The stdout buffer, thread-local initialisation and lazy statics allocate
+//!   the first time they are used: inside a scope, that is charged to it.
+//! - A scope must be configured (name, limits) before it is cloned or entered;
+//!   the builder methods panic otherwise.
+//! - `cancelled()` never resolves for a scope with no limit on its chain.
+//!
+//! # Overhead
+//!
+//! Measured side by side against the bare inner allocator in one run; see the
+//! README's performance table and `bench/results/` for the current figures and
+//! how they were taken.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 

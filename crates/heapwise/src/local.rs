@@ -254,8 +254,8 @@ impl Drop for Reentrancy<'_> {
 }
 
 /// Runs `f` with this thread's allocations passing straight to the inner
-/// allocator, uncounted: for heapwise's own memory (used by later modules).
-#[allow(dead_code)]
+/// allocator, uncounted: for heapwise's own memory. The memory must also be
+/// freed inside `without_accounting`.
 pub(crate) fn without_accounting<R>(f: impl FnOnce() -> R) -> R {
     with_local(|l| {
         if l.is_guarded() {

@@ -25,6 +25,7 @@
 //! batches, and a batch exists only while a guard (and so a handle) keeps the
 //! scope alive.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
@@ -131,8 +132,35 @@ impl ScopeInner {
         let inner = unsafe { &*ptr };
         if inner.refs.fetch_sub(1, Release) == 1 {
             std::sync::atomic::fence(Acquire);
-            // SAFETY: that was the last reference; `ptr` came from `Box::into_raw`.
-            drop(unsafe { Box::from_raw(ptr as *mut ScopeInner) });
+            // SAFETY: that was the last reference.
+            unsafe { ScopeInner::free(ptr) };
+        }
+    }
+
+    /// Places a scope in memory from [`System`], so heapwise's own bookkeeping
+    /// is never charged to the scope that creates a child.
+    fn allocate(inner: ScopeInner) -> NonNull<ScopeInner> {
+        let layout = Layout::new::<ScopeInner>();
+        // SAFETY: `ScopeInner` is not zero-sized.
+        let ptr = unsafe { System.alloc(layout) }.cast::<ScopeInner>();
+        let Some(ptr) = NonNull::new(ptr) else {
+            std::alloc::handle_alloc_error(layout);
+        };
+        // SAFETY: `ptr` is a fresh, suitably aligned allocation for a `ScopeInner`.
+        unsafe { ptr.as_ptr().write(inner) };
+        ptr
+    }
+
+    /// # Safety
+    ///
+    /// `ptr` came from [`ScopeInner::allocate`] and nothing references it any more.
+    unsafe fn free(ptr: *const ScopeInner) {
+        let ptr = ptr as *mut ScopeInner;
+        // SAFETY: the caller guarantees exclusive ownership of a live scope,
+        // allocated from `System` with this layout.
+        unsafe {
+            ptr::drop_in_place(ptr);
+            System.dealloc(ptr.cast(), Layout::new::<ScopeInner>());
         }
     }
 }
@@ -174,7 +202,7 @@ pub(crate) fn charge(scope: *const ScopeInner, d: &Delta) {
 
 fn drop_last(ptr: *const ScopeInner) {
     // SAFETY: the count reached zero, so nobody else references `ptr`.
-    drop(unsafe { Box::from_raw(ptr as *mut ScopeInner) });
+    unsafe { ScopeInner::free(ptr) };
 }
 
 /// The countdown for a thread in `scope`: [`FLUSH_BYTES`], or less when a
@@ -295,7 +323,7 @@ impl Scope {
 
     /// `parent` carries a reference this scope takes over.
     fn with_parent(parent: *const ScopeInner) -> Scope {
-        let inner = Box::new(ScopeInner {
+        let ptr = ScopeInner::allocate(ScopeInner {
             counters: Counters::new(),
             refs: AtomicIsize::new(1),
             parent,
@@ -309,9 +337,7 @@ impl Scope {
             queued: AtomicBool::new(false),
             next: AtomicPtr::new(ptr::null_mut()),
         });
-        Scope {
-            ptr: NonNull::from(Box::leak(inner)),
-        }
+        Scope { ptr }
     }
 
     pub(crate) fn inner(&self) -> &ScopeInner {
