@@ -113,12 +113,16 @@ pub(crate) fn notify(scope: &ScopeInner) {
 
 fn ensure_notifier() {
     NOTIFIER.get_or_init(|| {
-        thread::Builder::new()
-            .name("heapwise-notify".into())
-            .spawn(notifier_main)
-            .expect("heapwise: cannot start the heapwise-notify thread")
-            .thread()
-            .clone()
+        // heapwise's own thread: its memory is never charged to the scope of
+        // the first waiter.
+        without_accounting(|| {
+            thread::Builder::new()
+                .name("heapwise-notify".into())
+                .spawn(notifier_main)
+                .expect("heapwise: cannot start the heapwise-notify thread")
+                .thread()
+                .clone()
+        })
     });
 }
 
