@@ -1,0 +1,65 @@
+//! Helpers shared by the integration tests. Declares no global allocator:
+//! each test file chooses its own.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Every field of a `heapwise::Usage`, comparable as a whole, so a failing
+/// assertion shows all the figures at once. (`Usage` is `#[non_exhaustive]`,
+/// so tests cannot build one to compare with.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Figures {
+    pub(crate) bytes: u64,
+    pub(crate) allocs: u64,
+    pub(crate) frees: u64,
+    pub(crate) freed_bytes: u64,
+    pub(crate) reallocs: u64,
+    pub(crate) calls: u64,
+    pub(crate) live_bytes: u64,
+    pub(crate) peak_bytes: u64,
+}
+
+impl From<heapwise::Usage> for Figures {
+    fn from(u: heapwise::Usage) -> Figures {
+        Figures {
+            bytes: u.bytes,
+            allocs: u.allocs,
+            frees: u.frees,
+            freed_bytes: u.freed_bytes,
+            reallocs: u.reallocs,
+            calls: u.calls,
+            live_bytes: u.live_bytes,
+            peak_bytes: u.peak_bytes,
+        }
+    }
+}
+
+/// The figures of a scope, read now.
+pub(crate) fn figures(scope: &heapwise::Scope) -> Figures {
+    scope.usage().into()
+}
+
+/// Sets a flag when dropped: proves a future (or anything holding it) was dropped.
+#[derive(Debug)]
+pub(crate) struct DropFlag(pub(crate) Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Spins (yielding) until `cond` holds; panics after 10 s, a safety net
+/// against hangs, not a timing assertion.
+pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::yield_now();
+    }
+}
+
+/// The safety-net timeout for anything that should happen promptly.
+pub(crate) const SAFETY_NET: Duration = Duration::from_secs(10);
