@@ -70,10 +70,11 @@ impl Waiters {
     }
 
     fn wake_all(&self) {
-        let mut woken = without_accounting(|| std::mem::take(&mut *self.lock()));
-        for (_, waker) in woken.drain(..) {
-            waker.wake();
+        let woken = std::mem::take(&mut *self.lock());
+        for (_, waker) in &woken {
+            waker.wake_by_ref();
         }
+        // The list and the wakers' clones were made behind the guard.
         without_accounting(|| drop(woken));
     }
 }
@@ -208,32 +209,38 @@ impl Cancelled {
     }
 
     /// Blocks the calling thread until the scope is cancelled.
-    pub fn wait(mut self) -> LimitExceeded {
-        let waker = Waker::from(Arc::new(Unpark(thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        loop {
-            if let Poll::Ready(e) = Pin::new(&mut self).poll(&mut cx) {
-                return e;
-            }
-            thread::park();
-        }
+    pub fn wait(self) -> LimitExceeded {
+        self.block(None).expect("no deadline")
     }
 
     /// Blocks until the scope is cancelled or `timeout` passes (`None`).
-    pub fn wait_timeout(mut self, timeout: Duration) -> Option<LimitExceeded> {
-        let deadline = Instant::now() + timeout;
-        let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    pub fn wait_timeout(self, timeout: Duration) -> Option<LimitExceeded> {
+        self.block(Some(Instant::now() + timeout))
+    }
+
+    fn block(mut self, deadline: Option<Instant>) -> Option<LimitExceeded> {
+        // The waker is heapwise's memory: made and dropped behind the guard, so
+        // waiting inside a (hard-)limited scope costs that scope nothing.
+        let waker = without_accounting(|| Waker::from(Arc::new(Unpark(thread::current()))));
         let mut cx = Context::from_waker(&waker);
-        loop {
+        let crossed = loop {
             if let Poll::Ready(e) = Pin::new(&mut self).poll(&mut cx) {
-                return Some(e);
+                break Some(e);
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
+            match deadline {
+                None => thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break None;
+                    }
+                    thread::park_timeout(deadline - now);
+                }
             }
-            thread::park_timeout(deadline - now);
-        }
+        };
+        drop(self); // unregisters the waker's clones first
+        without_accounting(|| drop(waker));
+        crossed
     }
 }
 

@@ -188,6 +188,8 @@ impl Local {
     }
 
     /// Flushes, then makes `to` the current scope; returns the previous one.
+    /// The thread's pointer owns a reference on its scope: the caller hands
+    /// over one on `to` and receives the one on the returned scope.
     /// Called from user code only (enter/exit), never inside the allocator.
     pub(crate) fn switch(&self, to: *const ScopeInner) -> *const ScopeInner {
         if self.is_guarded() {

@@ -19,11 +19,20 @@
 //!
 //! # Reference counts
 //!
-//! `refs` counts handles. With owner tracking (see [`crate::Alloc::owner_tracking`])
-//! it also counts the live blocks whose trailer points at the scope, so a scope
-//! outlives its last handle until its last block is freed; the count moves in
-//! batches, and a batch exists only while a guard (and so a handle) keeps the
-//! scope alive.
+//! `refs` counts handles (weight 1) and threads whose current scope this is
+//! (weight [`THREAD_REF`]): a thread's current-scope pointer owns a reference,
+//! which a [`ScopeGuard`] takes over for the scope it replaced and hands back on
+//! drop, so even a leaked guard never leaves a thread pointing at a freed scope.
+//!
+//! With owner tracking (see [`crate::Alloc::owner_tracking`]) `refs` also
+//! counts the live blocks whose trailer names the scope, so a scope outlives its
+//! last handle until its last block is freed. Allocations are added when a
+//! thread flushes its batch, but a free on another thread is subtracted at
+//! once, so the block count can run ahead by a thread's unflushed allocations.
+//! Those exist only on threads inside the scope, and a batch holds at most
+//! `FLUSH_BYTES` calls (each costs at least one byte of countdown), far below
+//! `THREAD_REF`: so `refs` cannot reach zero while a handle or a thread holds
+//! the scope, and once neither does, it equals the live block count exactly.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::borrow::Cow;
@@ -71,6 +80,11 @@ unsafe impl Send for ScopeInner {}
 unsafe impl Sync for ScopeInner {}
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Weight of the reference a thread holds on its current scope; see the
+/// module docs. Must exceed the calls one batch can hold (`FLUSH_BYTES`).
+const THREAD_REF: isize = 1 << 32;
+const _: () = assert!(THREAD_REF > 4 * FLUSH_BYTES);
 
 impl ScopeInner {
     fn parent(&self) -> Option<&ScopeInner> {
@@ -128,9 +142,14 @@ impl ScopeInner {
     }
 
     fn release(ptr: *const ScopeInner) {
-        // SAFETY: the caller owns one reference on `ptr`, which is live.
+        ScopeInner::release_n(ptr, 1);
+    }
+
+    /// Drops references of total weight `n`.
+    fn release_n(ptr: *const ScopeInner, n: isize) {
+        // SAFETY: the caller owns references of weight `n` on `ptr`, which is live.
         let inner = unsafe { &*ptr };
-        if inner.refs.fetch_sub(1, Release) == 1 {
+        if inner.refs.fetch_sub(n, Release) == n {
             std::sync::atomic::fence(Acquire);
             // SAFETY: that was the last reference.
             unsafe { ScopeInner::free(ptr) };
@@ -469,6 +488,9 @@ impl Scope {
     /// Makes this the calling thread's current scope until the guard drops;
     /// the previous scope is then restored (also when unwinding from a panic).
     pub fn enter(&self) -> ScopeGuard<'_> {
+        // The thread's pointer gets its own reference; the guard takes over the
+        // one held on the previous scope.
+        self.inner().refs.fetch_add(THREAD_REF, Relaxed);
         ScopeGuard {
             prev: with_local(|l| l.switch(self.ptr.as_ptr())),
             _scope: PhantomData,
@@ -640,7 +662,12 @@ pub struct ScopeGuard<'a> {
 
 impl Drop for ScopeGuard<'_> {
     fn drop(&mut self) {
-        with_local(|l| l.switch(self.prev));
+        // Hands the previous scope's reference back to the thread, and drops the
+        // thread's reference on the scope it leaves (after its batch is charged).
+        let left = with_local(|l| l.switch(self.prev));
+        if !left.is_null() {
+            ScopeInner::release_n(left, THREAD_REF);
+        }
     }
 }
 
