@@ -46,7 +46,7 @@
 //! ```text
 //! initial allocation       800 bytes     1 allocs     1 calls   live     800  peak     800
 //! derived allocation     40000 bytes     1 allocs     2 calls   live   39200  peak   40000
-//! total allocations      41848 bytes     4 allocs     6 calls   live   41024  peak   41824
+//! total allocations      41824 bytes     3 allocs     4 calls   live   41024  peak   41824
 //! cancelled: scope "request" exceeded its bytes limit: 1824 bytes allocated, limit 1024
 //! len(v) = 5000
 //! job stopped after 16 chunks: scope "job" exceeded its live bytes limit: 262528 live bytes, limit 262144
