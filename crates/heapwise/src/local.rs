@@ -11,7 +11,7 @@
 //! (allocs, frees, bytes, the batch's live high-water mark) and one
 //! **countdown**: the bytes of allocator traffic left before the thread must
 //! take the slow path. Every allocator call subtracts its size and branches
-//! once; the slow path (`*_slow` in `alloc.rs`) charges the batch to the scope
+//! once on the result; the slow path (`*_slow` in `alloc.rs`) charges the batch to the scope
 //! chain and the process counters, checks limits, and sets a new countdown.
 //!
 //! The countdown is the minimum of [`FLUSH_BYTES`] and the smallest remaining
@@ -59,6 +59,11 @@ pub(crate) struct Local {
     peak: Cell<i64>,
     scope: Cell<*const ScopeInner>,
     state: Cell<u8>,
+    /// The last fast-path allocation's size and the peak before it, so a
+    /// failed call can be taken back without keeping them in registers.
+    undo_size: Cell<u64>,
+    undo_old: Cell<u64>,
+    undo_peak: Cell<i64>,
 }
 
 thread_local! {
@@ -99,6 +104,9 @@ impl Local {
             peak: Cell::new(0),
             scope: Cell::new(std::ptr::null()),
             state: Cell::new(0),
+            undo_size: Cell::new(0),
+            undo_old: Cell::new(0),
+            undo_peak: Cell::new(0),
         }
     }
 
@@ -114,14 +122,63 @@ impl Local {
         true
     }
 
-    /// Records `n` (0 or 1) allocations of `size` bytes in total.
+    /// Records one allocation of `size` bytes.
     #[inline(always)]
-    pub(crate) fn record_alloc(&self, n: u64, size: u64) {
-        self.allocs.set(self.allocs.get().wrapping_add(n));
+    pub(crate) fn record_alloc(&self, size: u64) {
+        self.allocs.set(self.allocs.get().wrapping_add(1));
         let bytes = self.bytes.get().wrapping_add(size);
         self.bytes.set(bytes);
         let live = (bytes as i64).wrapping_sub(self.freed_bytes.get() as i64);
         self.peak.set(self.peak.get().max(live));
+    }
+
+    /// Records an allocation before the inner allocator is called; see
+    /// [`Local::undo_alloc`].
+    #[inline(always)]
+    pub(crate) fn record_alloc_before(&self, size: u64) {
+        self.undo_size.set(size);
+        self.undo_peak.set(self.peak.get());
+        self.record_alloc(size);
+    }
+
+    /// Takes back the allocation recorded by [`Local::record_alloc_before`]:
+    /// the inner allocator failed.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn undo_alloc(&self) {
+        let size = self.undo_size.get();
+        self.allocs.set(self.allocs.get().wrapping_sub(1));
+        self.bytes.set(self.bytes.get().wrapping_sub(size));
+        self.peak.set(self.undo_peak.get());
+        self.countdown
+            .set(self.countdown.get().wrapping_add(size as isize));
+    }
+
+    /// Records a realloc from `old` to `new` bytes before the inner allocator
+    /// is called; see [`Local::undo_realloc`].
+    #[inline(always)]
+    pub(crate) fn record_realloc_before(&self, old: u64, new: u64) {
+        self.undo_size.set(new);
+        self.undo_old.set(old);
+        self.undo_peak.set(self.peak.get());
+        self.record_realloc(old, new);
+    }
+
+    /// Takes back the realloc recorded by [`Local::record_realloc_before`]:
+    /// the inner allocator failed (the old block is untouched).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn undo_realloc(&self) {
+        let (old, new) = (self.undo_old.get(), self.undo_size.get());
+        self.reallocs.set(self.reallocs.get().wrapping_sub(1));
+        self.frees.set(self.frees.get().wrapping_sub(1));
+        self.allocs.set(self.allocs.get().wrapping_sub(1));
+        self.freed_bytes
+            .set(self.freed_bytes.get().wrapping_sub(old));
+        self.bytes.set(self.bytes.get().wrapping_sub(new));
+        self.peak.set(self.undo_peak.get());
+        self.countdown
+            .set(self.countdown.get().wrapping_add(new as isize));
     }
 
     /// Records one free of `size` bytes.
@@ -132,14 +189,14 @@ impl Local {
             .set(self.freed_bytes.get().wrapping_add(size));
     }
 
-    /// Records `n` (0 or 1) reallocs from `old` to `new` bytes (0 when `n` is 0).
+    /// Records one realloc from `old` to `new` bytes.
     #[inline(always)]
-    pub(crate) fn record_realloc(&self, n: u64, old: u64, new: u64) {
-        self.reallocs.set(self.reallocs.get().wrapping_add(n));
-        self.frees.set(self.frees.get().wrapping_add(n));
+    pub(crate) fn record_realloc(&self, old: u64, new: u64) {
+        self.reallocs.set(self.reallocs.get().wrapping_add(1));
+        self.frees.set(self.frees.get().wrapping_add(1));
         self.freed_bytes
             .set(self.freed_bytes.get().wrapping_add(old));
-        self.record_alloc(n, new);
+        self.record_alloc(new);
     }
 
     #[inline]
