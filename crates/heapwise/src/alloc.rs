@@ -295,7 +295,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         if l.is_guarded() {
             // A block of the program freed by heapwise's bookkeeping (a scope
             // whose last block just went): charge its owner directly.
-            scope::charge(owner, &Delta::free(size as u64));
+            scope::charge(owner, &Delta::free(size as u64), l.shard());
             // SAFETY: forwarded from the caller.
             return unsafe { self.inner.dealloc(ptr, block) };
         }
@@ -307,7 +307,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             l.flush_pending();
         } else {
             l.flush_pending();
-            scope::charge(owner, &Delta::free(size as u64));
+            scope::charge(owner, &Delta::free(size as u64), l.shard());
         }
     }
 
@@ -383,7 +383,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             let p = unsafe { self.inner.realloc(ptr, block, new_block) };
             if self.owner && !p.is_null() {
                 if owner != INTERNAL {
-                    scope::charge(owner, &Delta::free(old as u64));
+                    scope::charge(owner, &Delta::free(old as u64), l.shard());
                 }
                 // SAFETY: `p` is a block of `new_size + TRAILER` bytes.
                 unsafe { Self::set_owner(p, new_size, INTERNAL) };
@@ -422,11 +422,11 @@ impl<A: GlobalAlloc> Alloc<A> {
         }
         if split {
             l.flush_pending();
-            scope::charge(cur, &op);
+            scope::charge(cur, &op, l.shard());
             if owner != INTERNAL {
                 let mut free = Delta::free(old as u64);
                 free.calls = 0; // the call is the current scope's
-                scope::charge(owner, &free);
+                scope::charge(owner, &free, l.shard());
             }
         } else {
             l.record_realloc(old as u64, new_size as u64);

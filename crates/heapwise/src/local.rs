@@ -59,6 +59,8 @@ pub(crate) struct Local {
     peak: Cell<i64>,
     scope: Cell<*const ScopeInner>,
     state: Cell<u8>,
+    /// This thread's shard of the process counters.
+    shard: Cell<u8>,
     /// The last fast-path allocation's size and the peak before it, so a
     /// failed call can be taken back without keeping them in registers.
     undo_size: Cell<u64>,
@@ -104,6 +106,7 @@ impl Local {
             peak: Cell::new(0),
             scope: Cell::new(std::ptr::null()),
             state: Cell::new(0),
+            shard: Cell::new(0),
             undo_size: Cell::new(0),
             undo_old: Cell::new(0),
             undo_peak: Cell::new(0),
@@ -231,7 +234,7 @@ impl Local {
         self.bytes.set(0);
         self.freed_bytes.set(0);
         self.peak.set(0);
-        scope::charge(self.scope.get(), &d);
+        scope::charge(self.scope.get(), &d, self.shard());
     }
 
     /// Sets the countdown for the current scope and state.
@@ -267,6 +270,11 @@ impl Local {
         }
     }
 
+    /// This thread's shard of the process counters.
+    pub(crate) fn shard(&self) -> usize {
+        self.shard.get() as usize
+    }
+
     #[inline]
     pub(crate) fn is_guarded(&self) -> bool {
         self.state.get() & GUARDED != 0
@@ -280,6 +288,7 @@ impl Local {
     /// First allocator call on this thread: register the exit flush.
     /// Must run guarded: registering a thread-local destructor may allocate.
     pub(crate) fn init(&self) {
+        self.shard.set(crate::stats::next_shard());
         let registered = FLUSHER.try_with(|_| ()).is_ok();
         let mut state = self.state.get() | READY;
         if !registered {

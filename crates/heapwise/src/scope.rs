@@ -192,10 +192,10 @@ impl Drop for ScopeInner {
     }
 }
 
-/// Charges a batch to `scope`, its ancestors and the process counters, then
-/// checks limits. Allocator-safe: atomics only, no allocation, no lock.
-pub(crate) fn charge(scope: *const ScopeInner, d: &Delta) {
-    stats::GLOBAL.add(d);
+/// Charges a batch to `scope`, its ancestors and the process counters (shard
+/// `shard`, the calling thread's), then checks limits. Allocator-safe: atomics only, no allocation, no lock.
+pub(crate) fn charge(scope: *const ScopeInner, d: &Delta, shard: usize) {
+    stats::GLOBAL.add(shard, d);
     // SAFETY: `scope` is null or a live scope: the current scope of a thread is
     // kept alive by the guard that entered it, and a block owner by its block.
     let Some(first) = (unsafe { scope.as_ref() }) else {

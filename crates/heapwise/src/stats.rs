@@ -1,11 +1,12 @@
 //! Process-wide figures (Go's `runtime.MemStats`, for the heap heapwise sees).
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 use crate::local::with_local;
-use crate::usage::Counters;
+use crate::usage::Global;
 
-pub(crate) static GLOBAL: Counters = Counters::new();
+pub(crate) static GLOBAL: Global = Global::new();
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 static OWNER_MODE: AtomicBool = AtomicBool::new(false);
 
@@ -75,4 +76,9 @@ pub(crate) fn mark_installed(owner: bool) {
 #[inline]
 pub(crate) fn owner_mode() -> bool {
     OWNER_MODE.load(Relaxed)
+}
+
+/// The process-counter shard for a new thread.
+pub(crate) fn next_shard() -> u8 {
+    (NEXT_SHARD.fetch_add(1, Relaxed) % Global::SHARDS) as u8
 }
