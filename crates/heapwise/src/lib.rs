@@ -208,7 +208,11 @@
 //!
 //! Nothing reachable from `GlobalAlloc` allocates, takes a lock, panics or
 //! unwinds. The fast path is one `const` thread-local block with no destructor,
-//! one countdown, one branch, and one `#[cold]` exit. It works before `main`,
+//! one countdown, one branch, and one `#[cold]` exit; the call is counted
+//! before the inner allocator runs, and taken back by a second cold exit in
+//! the rare case the inner allocator fails (a null check on its result, which
+//! measured cheaper than keeping the figures live across the call). It works
+//! before `main`,
 //! during thread exit (a thread's last batch is charged by a thread-local
 //! destructor, after which every call is charged at once) and after
 //! thread-local teardown. The one operation that may allocate (registering that
@@ -230,9 +234,22 @@
 //!
 //! # Overhead
 //!
-//! Measured side by side against the bare inner allocator in one run; see the
-//! README's performance table and `bench/results/` for the current figures and
-//! how they were taken.
+//! Measured side by side in one run against the bare inner allocator (2-core
+//! VM, glibc 2.36, 2026-11-22; the README has the full table with the peers,
+//! `bench/results/` the method and raw figures). Inside and outside a scope
+//! cost the same.
+//!
+//! | workload | over System | over mimalloc | instructions |
+//! |---|---|---|---|
+//! | 64-byte `Box` alloc+free churn (zeroed) | 1.08x | 1.07x | +22 per pair |
+//! | the same through plain `alloc` | 1.13x | 1.10x | +21 per pair |
+//! | churn on 2 threads in 2 scopes | 1.03x | 1.08x | nothing shared written per call |
+//! | `HashMap<String, Vec<u64>>`, 200k keys | 1.00x | 1.05x | +6.6% |
+//! | serde_json round trip, ~20 MB | 0.98x | 1.09x | +3.8% |
+//! | owner tracking, churn | 1.12x | 1.20x | +25 to +34 per pair, 8 bytes per block |
+//!
+//! For comparison, dhat (heap profiling) costs 16x to 200x, and process-wide
+//! atomic counters (stats_alloc, cap) cost 2x to 15x once two threads allocate.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
