@@ -51,7 +51,7 @@ fn failing<R>(f: impl FnOnce() -> R) -> R {
 fn a_failed_small_allocation_counts_nothing() {
     let scope = heapwise::Scope::new();
     scope.run(|s| {
-        let warm = vec![0u8; 100];
+        let warm = std::hint::black_box(vec![0u8; 100]);
         let before = s.usage();
         let mut v: Vec<u8> = Vec::new();
         let r = failing(|| v.try_reserve_exact(48));
@@ -98,7 +98,7 @@ fn a_failed_allocation_does_not_raise_the_peak() {
         let u = s.usage();
         assert_eq!((u.bytes, u.allocs, u.calls, u.peak_bytes), (0, 0, 0, 0));
         // A later allocation in the same batch must not carry the failed one's peak.
-        let v = vec![1u8; 10];
+        let v = std::hint::black_box(vec![1u8; 10]);
         let u = s.usage();
         assert_eq!((u.bytes, u.allocs, u.peak_bytes), (10, 1, 10));
         drop(v);
