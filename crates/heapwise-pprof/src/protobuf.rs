@@ -1,0 +1,583 @@
+//! Protobuf wire primitives: varints, tags and length-delimited fields.
+//!
+//! The writer half appends to a `Vec<u8>`; the reader half is a bounded
+//! cursor over a byte slice. Every length the reader takes from its input is
+//! checked against the bytes that remain before anything is sliced, so no
+//! allocation or read is ever larger than the input can justify, and every
+//! error names the absolute byte offset where the problem starts.
+
+use crate::error::{Error, Result};
+
+/// The deepest message nesting the reader accepts. profile.proto itself
+/// nests three deep (Profile → Location → Line); unknown fields are skipped
+/// without being parsed, so this only guards against a programming error
+/// turning into unbounded recursion.
+pub(crate) const MAX_DEPTH: u32 = 16;
+
+/// The largest field number protobuf allows (2^29 - 1).
+const MAX_FIELD: u64 = (1 << 29) - 1;
+
+/// A protobuf wire type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WireType {
+    /// 0: a base-128 varint.
+    Varint,
+    /// 1: eight little-endian bytes.
+    Fixed64,
+    /// 2: a varint length followed by that many bytes.
+    Len,
+    /// 5: four little-endian bytes.
+    Fixed32,
+}
+
+impl WireType {
+    fn number(self) -> u8 {
+        match self {
+            WireType::Varint => 0,
+            WireType::Fixed64 => 1,
+            WireType::Len => 2,
+            WireType::Fixed32 => 5,
+        }
+    }
+}
+
+impl std::fmt::Display for WireType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            WireType::Varint => "varint",
+            WireType::Fixed64 => "fixed64",
+            WireType::Len => "length-delimited",
+            WireType::Fixed32 => "fixed32",
+        };
+        write!(f, "{} ({name})", self.number())
+    }
+}
+
+// ---------------------------------------------------------------- writing
+
+/// Appends `v` as a base-128 varint.
+pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+/// The number of bytes `put_varint` writes for `v`.
+pub(crate) fn varint_len(v: u64) -> usize {
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// Appends a field key.
+pub(crate) fn put_key(buf: &mut Vec<u8>, field: u32, wire: WireType) {
+    put_varint(buf, (u64::from(field) << 3) | u64::from(wire.number()));
+}
+
+/// Appends an unsigned varint field, omitted when zero (proto3 default).
+pub(crate) fn put_u64(buf: &mut Vec<u8>, field: u32, v: u64) {
+    if v != 0 {
+        put_key(buf, field, WireType::Varint);
+        put_varint(buf, v);
+    }
+}
+
+/// Appends an `int64` field (two's complement varint), omitted when zero.
+pub(crate) fn put_i64(buf: &mut Vec<u8>, field: u32, v: i64) {
+    put_u64(buf, field, v as u64);
+}
+
+/// Appends a `bool` field, omitted when false.
+pub(crate) fn put_bool(buf: &mut Vec<u8>, field: u32, v: bool) {
+    put_u64(buf, field, u64::from(v));
+}
+
+/// Appends a length-delimited field, always (even when empty).
+pub(crate) fn put_bytes(buf: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+    put_key(buf, field, WireType::Len);
+    put_varint(buf, bytes.len() as u64);
+    buf.extend_from_slice(bytes);
+}
+
+/// Appends a packed repeated `uint64` field, omitted when empty.
+pub(crate) fn put_packed_u64(buf: &mut Vec<u8>, field: u32, values: &[u64]) {
+    if values.is_empty() {
+        return;
+    }
+    let len: usize = values.iter().map(|&v| varint_len(v)).sum();
+    put_key(buf, field, WireType::Len);
+    put_varint(buf, len as u64);
+    for &v in values {
+        put_varint(buf, v);
+    }
+}
+
+/// Appends a packed repeated `int64` field, omitted when empty.
+pub(crate) fn put_packed_i64(buf: &mut Vec<u8>, field: u32, values: &[i64]) {
+    if values.is_empty() {
+        return;
+    }
+    let len: usize = values.iter().map(|&v| varint_len(v as u64)).sum();
+    put_key(buf, field, WireType::Len);
+    put_varint(buf, len as u64);
+    for &v in values {
+        put_varint(buf, v as u64);
+    }
+}
+
+/// Appends an embedded message field whose body `body` writes. The body is
+/// written in place and its length prefix inserted in front of it
+/// afterwards, so no scratch buffer is needed.
+pub(crate) fn put_message(buf: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
+    put_key(buf, field, WireType::Len);
+    let start = buf.len();
+    body(buf);
+    let len = buf.len() - start;
+    let mut prefix = Vec::with_capacity(varint_len(len as u64));
+    put_varint(&mut prefix, len as u64);
+    buf.splice(start..start, prefix);
+}
+
+// ---------------------------------------------------------------- reading
+
+/// A bounded cursor over one protobuf message inside a larger buffer.
+///
+/// Positions are absolute offsets into the whole buffer, so error messages
+/// point at the same byte whatever the nesting.
+#[derive(Debug, Clone)]
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    end: usize,
+    depth: u32,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over the whole of `buf`.
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            end: buf.len(),
+            depth: 0,
+        }
+    }
+
+    /// True once every byte of this message has been read.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos >= self.end
+    }
+
+    /// The absolute offset of the next byte.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Bytes left in this message.
+    pub(crate) fn remaining(&self) -> usize {
+        self.end.saturating_sub(self.pos)
+    }
+
+    fn next_byte(&mut self) -> Option<u8> {
+        if self.pos >= self.end {
+            return None;
+        }
+        let b = *self.buf.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    /// Reads a base-128 varint of at most ten bytes.
+    pub(crate) fn read_varint(&mut self) -> Result<u64> {
+        let start = self.pos;
+        let mut value = 0u64;
+        for i in 0..10u32 {
+            let Some(b) = self.next_byte() else {
+                return Err(Error::malformed(format!(
+                    "truncated varint at byte {start}"
+                )));
+            };
+            if i == 9 && b > 1 {
+                return Err(Error::malformed(format!(
+                    "varint at byte {start} overflows 64 bits"
+                )));
+            }
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        // Unreachable in practice: a tenth byte of 0 or 1 has no
+        // continuation bit. Kept as an error rather than a panic.
+        Err(Error::malformed(format!(
+            "varint at byte {start} overflows 64 bits"
+        )))
+    }
+
+    /// Reads a field key. Groups (wire types 3 and 4), the undefined wire
+    /// types 6 and 7, and field number 0 are errors.
+    pub(crate) fn read_key(&mut self) -> Result<(u32, WireType)> {
+        let at = self.pos;
+        let key = self.read_varint()?;
+        let field = key >> 3;
+        if field == 0 || field > MAX_FIELD {
+            return Err(Error::malformed(format!(
+                "invalid field number {field} at byte {at}"
+            )));
+        }
+        let wire = match key & 7 {
+            0 => WireType::Varint,
+            1 => WireType::Fixed64,
+            2 => WireType::Len,
+            5 => WireType::Fixed32,
+            3 | 4 => {
+                return Err(Error::malformed(format!(
+                    "field {field} at byte {at} is a group (wire type {}), which is not supported",
+                    key & 7
+                )))
+            }
+            other => {
+                return Err(Error::malformed(format!(
+                    "invalid wire type {other} for field {field} at byte {at}"
+                )))
+            }
+        };
+        // `field` fits in 29 bits, checked above.
+        Ok((field as u32, wire))
+    }
+
+    /// Reads a length prefix and checks it against the bytes remaining.
+    fn read_len(&mut self) -> Result<usize> {
+        let at = self.pos;
+        let len = self.read_varint()?;
+        let remaining = self.remaining();
+        match usize::try_from(len) {
+            Ok(len) if len <= remaining => Ok(len),
+            _ => Err(Error::malformed(format!(
+                "length {len} at byte {at} exceeds the {remaining} bytes remaining"
+            ))),
+        }
+    }
+
+    /// Reads a length-delimited field's bytes.
+    pub(crate) fn read_bytes(&mut self) -> Result<&'a [u8]> {
+        let len = self.read_len()?;
+        let start = self.pos;
+        let end = start + len; // len <= remaining, so no overflow
+        let bytes = self.buf.get(start..end).ok_or_else(|| {
+            Error::malformed(format!("length {len} at byte {start} runs past the input"))
+        })?;
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    /// Reads a length-delimited field as a reader over its bytes, one
+    /// nesting level deeper.
+    pub(crate) fn read_message(&mut self) -> Result<Reader<'a>> {
+        let at = self.pos;
+        if self.depth >= MAX_DEPTH {
+            return Err(Error::malformed(format!(
+                "message at byte {at} is nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        let len = self.read_len()?;
+        let start = self.pos;
+        self.pos = start + len;
+        Ok(Reader {
+            buf: self.buf,
+            pos: start,
+            end: start + len,
+            depth: self.depth + 1,
+        })
+    }
+
+    /// Skips a field's value of the given wire type.
+    pub(crate) fn skip(&mut self, wire: WireType) -> Result<()> {
+        match wire {
+            WireType::Varint => self.read_varint().map(drop),
+            WireType::Len => self.read_bytes().map(drop),
+            WireType::Fixed64 => self.skip_fixed(8, "fixed64"),
+            WireType::Fixed32 => self.skip_fixed(4, "fixed32"),
+        }
+    }
+
+    fn skip_fixed(&mut self, n: usize, what: &str) -> Result<()> {
+        if self.remaining() < n {
+            return Err(Error::malformed(format!(
+                "truncated {what} at byte {}",
+                self.pos
+            )));
+        }
+        self.pos += n;
+        Ok(())
+    }
+
+    /// Reads one or more values of a repeated varint field, accepting both
+    /// the packed (length-delimited) and the unpacked (one varint per key)
+    /// encodings. Each value consumes at least one input byte, so `out`
+    /// grows no faster than the input.
+    pub(crate) fn read_repeated_varint(
+        &mut self,
+        wire: WireType,
+        out: &mut Vec<u64>,
+        what: &str,
+    ) -> Result<()> {
+        match wire {
+            WireType::Varint => {
+                out.push(self.read_varint()?);
+                Ok(())
+            }
+            WireType::Len => {
+                let mut packed = self.read_message()?;
+                while !packed.is_empty() {
+                    out.push(packed.read_varint()?);
+                }
+                Ok(())
+            }
+            other => Err(Error::malformed(format!(
+                "{what} at byte {} has wire type {other}, expected 0 (varint) or 2 (packed)",
+                self.pos
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EDGES: [u64; 14] = [
+        0,
+        1,
+        0x7f,
+        0x80,
+        0x3fff,
+        0x4000,
+        0x1f_ffff,
+        0x20_0000,
+        u32::MAX as u64,
+        1 << 56,
+        (1 << 63) - 1,
+        1 << 63,
+        u64::MAX - 1,
+        u64::MAX,
+    ];
+
+    #[test]
+    fn varint_round_trips_edge_values() {
+        for v in EDGES {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, v);
+            assert_eq!(buf.len(), varint_len(v), "length of {v}");
+            let mut r = Reader::new(&buf);
+            assert_eq!(r.read_varint().unwrap(), v);
+            assert!(r.is_empty());
+        }
+    }
+
+    #[test]
+    fn varint_known_encodings() {
+        let cases: [(u64, &[u8]); 5] = [
+            (0, &[0x00]),
+            (1, &[0x01]),
+            (300, &[0xac, 0x02]),
+            (
+                u64::MAX,
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            ),
+            // int64 -1 is ten bytes, as protobuf specifies.
+            (
+                -1i64 as u64,
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            ),
+        ];
+        for (v, bytes) in cases {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, v);
+            assert_eq!(buf, bytes);
+        }
+    }
+
+    #[test]
+    fn non_canonical_varint_with_padding_is_accepted() {
+        // 1 encoded in three bytes: legal protobuf.
+        let mut r = Reader::new(&[0x81, 0x80, 0x00]);
+        assert_eq!(r.read_varint().unwrap(), 1);
+    }
+
+    #[test]
+    fn truncated_varint_names_its_start() {
+        let buf = [0x08, 0x96, 0x80];
+        let mut r = Reader::new(&buf);
+        r.read_varint().unwrap();
+        let e = r.read_varint().unwrap_err();
+        assert_eq!(e.to_string(), "truncated varint at byte 1");
+        assert_eq!(e.kind(), crate::ErrorKind::Malformed);
+        assert!(Reader::new(&[]).read_varint().is_err());
+    }
+
+    #[test]
+    fn overlong_varints_are_rejected() {
+        // Tenth byte above 1 overflows 64 bits.
+        let mut buf = vec![0xff; 9];
+        buf.push(0x02);
+        let e = Reader::new(&buf).read_varint().unwrap_err();
+        assert_eq!(e.to_string(), "varint at byte 0 overflows 64 bits");
+        // Eleven bytes.
+        let mut buf = vec![0x80; 10];
+        buf.push(0x00);
+        assert!(Reader::new(&buf).read_varint().is_err());
+    }
+
+    #[test]
+    fn keys_reject_groups_bad_wire_types_and_field_zero() {
+        for (key, needle) in [
+            (0x0b_u64, "group"),           // field 1, wire type 3
+            (0x0c, "group"),               // field 1, wire type 4
+            (0x0e, "invalid wire type 6"), // field 1, wire type 6
+            (0x0f, "invalid wire type 7"),
+            (0x00, "invalid field number 0"),
+            (u64::MAX, "invalid field number"),
+        ] {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, key);
+            let e = Reader::new(&buf).read_key().unwrap_err();
+            assert!(e.to_string().contains(needle), "{key:#x}: {e}");
+        }
+        let mut r = Reader::new(&[0x08, 0x11, 0x12, 0x1d]);
+        assert_eq!(r.read_key().unwrap(), (1, WireType::Varint));
+        assert_eq!(r.read_key().unwrap(), (2, WireType::Fixed64));
+        assert_eq!(r.read_key().unwrap(), (2, WireType::Len));
+        assert_eq!(r.read_key().unwrap(), (3, WireType::Fixed32));
+    }
+
+    #[test]
+    fn hostile_lengths_are_rejected_before_allocating() {
+        for len in [6u64, 1 << 31, u64::MAX] {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, len);
+            buf.extend_from_slice(b"abcde");
+            let e = Reader::new(&buf).read_bytes().unwrap_err();
+            assert!(
+                e.to_string().starts_with(&format!(
+                    "length {len} at byte 0 exceeds the 5 bytes remaining"
+                )),
+                "{e}"
+            );
+            assert!(Reader::new(&buf).read_message().is_err());
+        }
+    }
+
+    #[test]
+    fn sub_message_is_bounded_by_its_length() {
+        // A message of length 2 followed by a byte that belongs to the
+        // parent: the child must not read it.
+        let buf = [0x02, 0x08, 0x96, 0x01];
+        let mut r = Reader::new(&buf);
+        let mut child = r.read_message().unwrap();
+        let (field, wire) = child.read_key().unwrap();
+        assert_eq!((field, wire), (1, WireType::Varint));
+        assert_eq!(
+            child.read_varint().unwrap_err().to_string(),
+            "truncated varint at byte 2"
+        );
+        assert_eq!(r.position(), 3);
+        assert_eq!(r.remaining(), 1);
+    }
+
+    #[test]
+    fn nesting_depth_is_limited() {
+        // Length prefixes nested deeper than the limit.
+        let depth = MAX_DEPTH as usize + 4;
+        let mut buf = Vec::new();
+        for _ in 0..depth {
+            let mut outer = Vec::new();
+            put_varint(&mut outer, buf.len() as u64);
+            outer.extend_from_slice(&buf);
+            buf = outer;
+        }
+        let mut r = Reader::new(&buf);
+        let mut levels = 0;
+        let err = loop {
+            match r.read_message() {
+                Ok(child) => {
+                    r = child;
+                    levels += 1;
+                }
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(levels, MAX_DEPTH);
+        assert!(err.to_string().contains("nested deeper than"), "{err}");
+    }
+
+    #[test]
+    fn skip_handles_every_wire_type_and_truncation() {
+        let mut r = Reader::new(&[0x96, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0x01, 0xaa, 1, 2, 3, 4]);
+        r.skip(WireType::Varint).unwrap();
+        r.skip(WireType::Fixed64).unwrap();
+        r.skip(WireType::Len).unwrap();
+        r.skip(WireType::Fixed32).unwrap();
+        assert!(r.is_empty());
+        let e = Reader::new(&[1, 2, 3]).skip(WireType::Fixed32).unwrap_err();
+        assert_eq!(e.to_string(), "truncated fixed32 at byte 0");
+        let e = Reader::new(&[1, 2, 3]).skip(WireType::Fixed64).unwrap_err();
+        assert_eq!(e.to_string(), "truncated fixed64 at byte 0");
+    }
+
+    #[test]
+    fn repeated_varints_packed_and_unpacked() {
+        let mut buf = Vec::new();
+        put_packed_u64(&mut buf, 1, &EDGES);
+        let mut r = Reader::new(&buf);
+        let (_, wire) = r.read_key().unwrap();
+        let mut out = Vec::new();
+        r.read_repeated_varint(wire, &mut out, "test").unwrap();
+        assert_eq!(out, EDGES);
+
+        let mut r = Reader::new(&[0x05, 0x0a]);
+        let mut out = Vec::new();
+        r.read_repeated_varint(WireType::Varint, &mut out, "test")
+            .unwrap();
+        assert_eq!(out, [5]);
+
+        let e = Reader::new(&[0, 0, 0, 0])
+            .read_repeated_varint(WireType::Fixed32, &mut out, "field 1 of sample")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("expected 0 (varint) or 2 (packed)"),
+            "{e}"
+        );
+
+        // A packed run whose last varint is cut off by the length prefix.
+        let e = Reader::new(&[0x02, 0x01, 0x80, 0x01])
+            .read_repeated_varint(WireType::Len, &mut out, "test")
+            .unwrap_err();
+        assert_eq!(e.to_string(), "truncated varint at byte 2");
+    }
+
+    #[test]
+    fn empty_packed_fields_and_zero_scalars_are_omitted() {
+        let mut buf = Vec::new();
+        put_packed_u64(&mut buf, 1, &[]);
+        put_packed_i64(&mut buf, 2, &[]);
+        put_u64(&mut buf, 3, 0);
+        put_i64(&mut buf, 4, 0);
+        put_bool(&mut buf, 5, false);
+        assert!(buf.is_empty());
+        put_i64(&mut buf, 4, -1);
+        assert_eq!(buf.len(), 11);
+    }
+
+    #[test]
+    fn message_prefix_is_inserted_for_long_bodies() {
+        let mut buf = Vec::new();
+        put_message(&mut buf, 6, |b| b.extend(std::iter::repeat_n(7u8, 300)));
+        let mut r = Reader::new(&buf);
+        assert_eq!(r.read_key().unwrap(), (6, WireType::Len));
+        let body = r.read_bytes().unwrap();
+        assert_eq!(body.len(), 300);
+        assert!(r.is_empty());
+    }
+}
