@@ -294,7 +294,8 @@ impl<A: GlobalAlloc> Alloc<A> {
         }
         if l.is_guarded() {
             // A block of the program freed by heapwise's bookkeeping (a scope
-            // whose last block just went): charge its owner directly.
+            // whose last block just went): charge its owner the free; the call,
+            // heapwise's own, is not counted.
             scope::charge(owner, &Delta::free(size as u64), l.shard());
             // SAFETY: forwarded from the caller.
             return unsafe { self.inner.dealloc(ptr, block) };
@@ -306,8 +307,10 @@ impl<A: GlobalAlloc> Alloc<A> {
             l.record_free(size as u64);
             l.flush_pending();
         } else {
+            // The free is the owner's; the call belongs to the scope that made it.
             l.flush_pending();
             scope::charge(owner, &Delta::free(size as u64), l.shard());
+            scope::charge(l.scope(), &Delta::call(), l.shard());
         }
     }
 
@@ -424,9 +427,8 @@ impl<A: GlobalAlloc> Alloc<A> {
             l.flush_pending();
             scope::charge(cur, &op, l.shard());
             if owner != INTERNAL {
-                let mut free = Delta::free(old as u64);
-                free.calls = 0; // the call is the current scope's
-                scope::charge(owner, &free, l.shard());
+                // The call was charged to the current scope with the new block.
+                scope::charge(owner, &Delta::free(old as u64), l.shard());
             }
         } else {
             l.record_realloc(old as u64, new_size as u64);

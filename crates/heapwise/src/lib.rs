@@ -80,8 +80,11 @@
 //!   (`dealloc`, and the old block of a `realloc`).
 //! - [`Usage::reallocs`]: successful `realloc` calls. A realloc is **one call,
 //!   one realloc, a free of the old block and an allocation of the new one**.
-//! - [`Usage::calls`]: allocator entries (`alloc`, `alloc_zeroed`, `realloc`,
-//!   `dealloc`), so `calls = allocs + frees - reallocs`.
+//! - [`Usage::calls`]: allocator entries made in the scope (`alloc`,
+//!   `alloc_zeroed`, `realloc`, `dealloc`), so `calls = allocs + frees -
+//!   reallocs` (with owner tracking, per scope only for blocks freed where they
+//!   were allocated: a free is charged to the block's owner, the call to the
+//!   scope that made it).
 //! - [`Usage::live_bytes`] (`bytes - freed_bytes`, never below zero) and
 //!   [`Usage::peak_bytes`], its high-water mark.
 //!
@@ -190,8 +193,11 @@
 //! the scope that allocated it, and a free is charged to that **owner**,
 //! wherever and whenever it happens, even after the owner's last handle is
 //! dropped (the scope's counters live until its last block is freed). Per-scope
-//! `live_bytes` is then exact. The cost: 8 bytes per block, and a free outside
-//! the owning scope takes the slow path (a few atomic adds per ancestor).
+//! `live_bytes` is then exact. The allocator *call* stays with the scope that
+//! made it: a scope freeing another's block is charged one call and nothing
+//! else, so `limit_calls` still bounds the work of a region's own code. The
+//! cost: 8 bytes per block, and a free outside the owning scope takes the slow
+//! path (a few atomic adds per ancestor).
 //!
 //! ```
 //! #[global_allocator]

@@ -25,7 +25,7 @@ pub struct Usage {
     pub freed_bytes: u64,
     /// Successful realloc calls.
     pub reallocs: u64,
-    /// Allocator entries: alloc, alloc_zeroed, realloc and dealloc each count one.
+    /// Allocator entries made in the scope: alloc, alloc_zeroed, realloc and dealloc each count one.
     pub calls: u64,
     /// Bytes allocated and not yet freed, never below zero (see "Who is charged for a free" in the crate docs).
     pub live_bytes: u64,
@@ -67,19 +67,28 @@ pub(crate) struct Delta {
 
 impl Delta {
     pub(crate) fn is_empty(&self) -> bool {
-        self.calls == 0
+        self.calls == 0 && self.frees == 0
     }
 
     pub(crate) fn live(&self) -> i64 {
         (self.bytes as i64).wrapping_sub(self.freed_bytes as i64)
     }
 
-    /// One free, charged on its own (owner mode: a block freed outside its scope).
+    /// The free of one block, without the call that freed it (owner mode: a
+    /// block freed outside its scope is charged to its owner; the call to the
+    /// scope that made it, see [`Delta::call`]).
     pub(crate) fn free(size: u64) -> Delta {
         Delta {
             frees: 1,
-            calls: 1,
             freed_bytes: size,
+            ..Delta::default()
+        }
+    }
+
+    /// One allocator call, on its own.
+    pub(crate) fn call() -> Delta {
+        Delta {
+            calls: 1,
             ..Delta::default()
         }
     }
