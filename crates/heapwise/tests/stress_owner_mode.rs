@@ -8,24 +8,9 @@
 #[global_allocator]
 static ALLOC: heapwise::Alloc = heapwise::Alloc::system().owner_tracking();
 
-use std::hint::black_box;
-use std::sync::{Arc, Barrier, Mutex};
-use std::thread;
+mod common;
 
-const THREADS: usize = 4;
-const OPS: usize = 20_000;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+use common::stress::run_workers;
 
 fn balanced(name: &str, u: heapwise::Usage) {
     assert_eq!(u.live_bytes, 0, "{name}: {u:?}");
@@ -38,59 +23,7 @@ fn balanced(name: &str, u: heapwise::Usage) {
 fn every_scope_balances_after_cross_thread_frees_and_reallocs() {
     assert!(heapwise::installed());
     let root = heapwise::Scope::detached().name("root");
-    // The pool's own buffer is allocated outside every scope.
-    let pool: Arc<Mutex<Vec<Vec<u8>>>> = Arc::new(Mutex::new(Vec::with_capacity(OPS * THREADS)));
-    let start = Arc::new(Barrier::new(THREADS));
-    let children: Vec<heapwise::Scope> = (0..THREADS)
-        .map(|i| root.child().name(format!("worker-{i}")))
-        .collect();
-    let handles: Vec<_> = children
-        .iter()
-        .enumerate()
-        .map(|(i, scope)| {
-            let (scope, pool, start) = (scope.clone(), pool.clone(), start.clone());
-            thread::spawn(move || {
-                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1));
-                let mut mine: Vec<Vec<u8>> = Vec::new();
-                start.wait();
-                scope.run(|_| {
-                    for _ in 0..OPS {
-                        match rng.next() % 6 {
-                            0 | 1 => mine.push(vec![i as u8; 1 + (rng.next() % 2000) as usize]),
-                            2 => {
-                                if let Some(v) = mine.pop() {
-                                    pool.lock().unwrap().push(v);
-                                }
-                            }
-                            3 => {
-                                // Free a block from any scope, here.
-                                let v = pool.lock().unwrap().pop();
-                                drop(black_box(v));
-                            }
-                            4 => {
-                                // Grow a block from any scope: freed to its owner,
-                                // reallocated in this one.
-                                let v = pool.lock().unwrap().pop();
-                                if let Some(mut v) = v {
-                                    v.reserve_exact(1 + (rng.next() % 3000) as usize);
-                                    mine.push(v);
-                                }
-                            }
-                            _ => drop(mine.pop()),
-                        }
-                    }
-                    // Leave some of this scope's blocks in the pool.
-                    pool.lock().unwrap().extend(mine.drain(..));
-                    drop(mine);
-                });
-                // The handle goes away while its blocks may still be alive.
-                drop(scope);
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    let (children, pool) = run_workers(&root);
     let left = pool.lock().unwrap().len();
     assert!(
         left > 0,

@@ -2,6 +2,8 @@
 //! each test file chooses its own.
 #![allow(dead_code)]
 
+pub(crate) mod stress;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
