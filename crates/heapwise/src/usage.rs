@@ -143,18 +143,19 @@ impl Global {
     }
 
     pub(crate) fn usage(&self) -> Usage {
-        let mut sum = [0i64; 8];
+        let mut sum = [0u64; 6];
         for shard in &self.shards {
             shard.accumulate(&mut sum);
         }
         let live = self.shared.live.load(Relaxed).max(0);
+        let [bytes, allocs, frees, freed_bytes, reallocs, calls] = sum;
         Usage {
-            bytes: sum[0] as u64,
-            allocs: sum[1] as u64,
-            frees: sum[2] as u64,
-            freed_bytes: sum[3] as u64,
-            reallocs: sum[4] as u64,
-            calls: sum[5] as u64,
+            bytes,
+            allocs,
+            frees,
+            freed_bytes,
+            reallocs,
+            calls,
             live_bytes: live as u64,
             peak_bytes: self.shared.peak.load(Relaxed).max(live) as u64,
         }
@@ -236,7 +237,7 @@ impl Counters {
     }
 
     /// Adds the six counts of `self` into `u`.
-    fn accumulate(&self, u: &mut [i64; 8]) {
+    fn accumulate(&self, u: &mut [u64; 6]) {
         let fields = [
             &self.bytes,
             &self.allocs,
@@ -246,7 +247,7 @@ impl Counters {
             &self.calls,
         ];
         for (slot, f) in u.iter_mut().zip(fields) {
-            *slot = slot.wrapping_add(f.load(Relaxed) as i64);
+            *slot = slot.wrapping_add(f.load(Relaxed));
         }
     }
 
