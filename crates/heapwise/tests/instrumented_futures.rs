@@ -16,24 +16,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::thread;
 
-use common::{figures, Figures, SAFETY_NET};
+use common::{figures, Figures, YieldOnce, SAFETY_NET};
 use heapwise::Scope;
-
-/// Pending once, waking itself: a yield that does not allocate (tokio's
-/// `yield_now` may grow a scheduler list while the scope is entered).
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
 
 fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(Waker::noop()))

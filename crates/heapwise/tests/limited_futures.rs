@@ -7,15 +7,12 @@ static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
 
 mod common;
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use common::{DropFlag, SAFETY_NET};
+use common::{DropFlag, YieldOnce, SAFETY_NET};
 use heapwise::{LimitKind, Scope, KIB};
 
 /// Records, when dropped, the id of the scope current at that moment.
@@ -175,21 +172,6 @@ async fn a_future_on_an_exceeded_scope_is_dropped_without_running() {
     assert_eq!((e.kind(), e.used()), (LimitKind::Allocs, 1));
     assert!(!polled.load(Ordering::SeqCst));
     assert!(dropped.load(Ordering::SeqCst));
-}
-
-/// Pending once, waking itself: a yield that does not allocate.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

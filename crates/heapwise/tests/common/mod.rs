@@ -65,3 +65,22 @@ pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 
 /// The safety-net timeout for anything that should happen promptly.
 pub(crate) const SAFETY_NET: Duration = Duration::from_secs(10);
+
+/// Pending once, waking itself: a yield that does not allocate (tokio's
+/// `yield_now` may grow a scheduler list while the scope is entered).
+pub(crate) struct YieldOnce(pub(crate) bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
