@@ -266,6 +266,8 @@ mod limit;
 mod local;
 mod scope;
 mod stats;
+mod symbolize;
+mod sys;
 mod units;
 mod usage;
 

@@ -1,0 +1,1 @@
+//! Symbolization at export time (filled in by the symbolization work).

@@ -1,0 +1,1 @@
+//! Platform code: loaded objects and their build IDs, thread stack bounds.
