@@ -1,1 +1,730 @@
-//! Symbolization at export time (filled in by the symbolization work).
+//! Symbolization at export time: runtime code addresses to functions, files
+//! and lines, inlined frames included.
+//!
+//! # Why only at export
+//!
+//! The sampler stores raw return addresses (a few words a sample) and never
+//! looks at debug information: reading DWARF costs milliseconds to seconds
+//! and megabytes to hundreds of megabytes (getsentry/objectstore#527 saw
+//! ~400 MB; `heapprof.md` §0 and §3.13), which has no place on an allocation
+//! path and would dominate the very heap being profiled if it stayed loaded.
+//! So a [`Symbolizer`] lives for one export: the profiler builds it from
+//! [`crate::sys::mappings`], resolves each distinct address of the profile
+//! once, writes the names into the `Function`/`Line` tables, and drops it,
+//! which unmaps the files and frees every parsed unit. Nothing is cached
+//! between exports.
+//!
+//! Symbolizing in process is a convenience (a profile that reads without the
+//! binary at hand), not a requirement: every `Mapping` also carries its file
+//! name and GNU build ID, so `go tool pprof` can symbolize an address-only
+//! profile offline from `$PPROF_BINARY_PATH` or a debuginfod-style store
+//! (`heapprof.md` §2.4).
+//!
+//! # Mechanism
+//!
+//! For an address, the mapping that holds it gives its file offset
+//! (`addr - start + offset`); the object's `PT_LOAD` program headers, read
+//! from the file, turn the file offset into the ELF virtual address that
+//! DWARF and the symbol table use (`offset - p_offset + p_vaddr`). This is
+//! the translation `pprof` itself makes, and it is right for position-
+//! independent executables, shared libraries and non-PIE executables alike.
+//!
+//! Each object is opened on its first address, through `addr2line`'s
+//! `Loader` (memory-mapped, parsed lazily unit by unit, split DWARF
+//! included). Before that, the file's build ID is checked against the one in
+//! memory: a binary replaced on disk since it was loaded yields nothing
+//! rather than wrong names (the running executable is then still read
+//! through `/proc/self/exe`). Without DWARF, the ELF symbol table (or the
+//! dynamic one, for a stripped library) gives the function name alone. The
+//! vdso, a file that cannot be opened, or one that is not ELF gives nothing;
+//! nothing panics.
+//!
+//! A separate debug file installed under `/usr/lib/debug/.build-id/`
+//! (Debian's `libc6-dbg`, `-dbgsym` packages) lends its full symbol table,
+//! which names the static functions a stripped library's dynamic table lacks
+//! (`start_thread`, `__libc_start_call_main`: the roots of every stack), but
+//! not its DWARF: for libc that would cost ~0.1 s and ~35 MB per export to put
+//! line numbers on those few root frames. `go tool pprof` finds such files
+//! itself when given the profile without symbols.
+//!
+//! Names are demangled with `rustc-demangle` without the `::h<hash>` suffix
+//! (the raw linkage name stays in `system_name`); C names are kept as they are.
+//!
+//! # Cost
+//!
+//! The memory is the object's debug sections touched through the map
+//! (file-backed, reclaimable) plus the heap of the parsed line tables and
+//! function ranges of the compilation units that addresses fall in. For 1000
+//! addresses spread over every function of this crate's test binary
+//! (`symbolize_many_addresses`): ~60 ms, ~15 MB of heap and ~20 MB of mapped
+//! debug info at the peak, all released on drop (glibc keeps the freed heap
+//! in its arena until `malloc_trim`). The cost grows with the debug info of
+//! the units touched, not with the number of samples.
+
+// Used by the profiler (profile.rs); remove once it calls into this module.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use object::read::elf::{FileHeader, ProgramHeader};
+use object::read::ReadRef;
+
+use crate::sys::Mapping;
+
+/// One source-level frame; a single address yields several when calls were
+/// inlined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Frame {
+    /// Demangled name without the `::h<hash>` suffix, e.g.
+    /// `"myapp::handle_put"`; C names as they are; `""` if unknown.
+    pub(crate) function: String,
+    /// The raw (mangled) linkage name when known, else the same as `function`.
+    pub(crate) system_name: String,
+    /// Source file path, `""` if unknown.
+    pub(crate) file: String,
+    /// Source line, 0 if unknown.
+    pub(crate) line: u32,
+}
+
+/// Resolves runtime addresses of the given mappings; build one per export
+/// and drop it after (it holds the files' maps and parsed debug data).
+pub(crate) struct Symbolizer {
+    /// The mappings, sorted by start, each pointing into `objects`.
+    ranges: Vec<Range>,
+    /// One entry per distinct object (path and build ID).
+    objects: Vec<Object>,
+}
+
+impl std::fmt::Debug for Symbolizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Symbolizer")
+            .field("ranges", &self.ranges.len())
+            .field("objects", &self.objects.len())
+            .finish()
+    }
+}
+
+struct Range {
+    start: u64,
+    limit: u64,
+    offset: u64,
+    object: usize,
+}
+
+struct Object {
+    path: String,
+    build_id: Option<Vec<u8>>,
+    state: State,
+}
+
+enum State {
+    /// Not opened yet.
+    Pending,
+    /// Opened once and found unusable (no file, not ELF, other build ID).
+    Failed,
+    Ready(Box<Loaded>),
+}
+
+/// An opened object.
+struct Loaded {
+    /// The object's DWARF and symbol table.
+    loader: addr2line::Loader,
+    /// The symbol table of its separate debug file, if one is installed.
+    debug_symbols: Option<Symbols>,
+    /// The object's `PT_LOAD` segments: file offset, file size, address.
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    offset: u64,
+    filesz: u64,
+    vaddr: u64,
+}
+
+impl Symbolizer {
+    /// A symbolizer for addresses in `mappings`; opens nothing yet.
+    pub(crate) fn new(mappings: &[Mapping]) -> Symbolizer {
+        let mut objects: Vec<Object> = Vec::new();
+        let mut ranges = Vec::with_capacity(mappings.len());
+        for m in mappings {
+            if m.start >= m.limit {
+                continue;
+            }
+            let object = match objects
+                .iter()
+                .position(|o| o.path == m.path && o.build_id == m.build_id)
+            {
+                Some(i) => i,
+                None => {
+                    objects.push(Object {
+                        path: m.path.clone(),
+                        build_id: m.build_id.clone(),
+                        state: State::Pending,
+                    });
+                    objects.len() - 1
+                }
+            };
+            ranges.push(Range {
+                start: m.start,
+                limit: m.limit,
+                offset: m.offset,
+                object,
+            });
+        }
+        ranges.sort_by_key(|r| r.start);
+        Symbolizer { ranges, objects }
+    }
+
+    /// Frames for a runtime code address (already a call-site PC, i.e. return
+    /// address − 1), innermost (inlined callee) first, outermost (the real
+    /// function) last. Empty if the address is in no mapping or nothing is
+    /// known about it. Without DWARF, one frame named from the ELF symbol
+    /// table.
+    pub(crate) fn resolve(&mut self, addr: u64) -> Vec<Frame> {
+        let i = self.ranges.partition_point(|r| r.start <= addr);
+        let Some(range) = i.checked_sub(1).and_then(|i| self.ranges.get(i)) else {
+            return Vec::new();
+        };
+        if addr >= range.limit {
+            return Vec::new();
+        }
+        let file_offset = (addr - range.start).wrapping_add(range.offset);
+        let Some(object) = self.objects.get_mut(range.object) else {
+            return Vec::new();
+        };
+        let Some(loaded) = object.load() else {
+            return Vec::new();
+        };
+        match loaded.file_address(file_offset) {
+            Some(probe) => loaded.frames(probe),
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Object {
+    fn load(&mut self) -> Option<&Loaded> {
+        if let State::Pending = self.state {
+            self.state = match open(&self.path, self.build_id.as_deref()) {
+                Some(loaded) => State::Ready(Box::new(loaded)),
+                None => State::Failed,
+            };
+        }
+        match &self.state {
+            State::Ready(loaded) => Some(loaded),
+            _ => None,
+        }
+    }
+}
+
+/// Opens the object at `path` whose loaded image has `build_id`.
+fn open(path: &str, build_id: Option<&[u8]>) -> Option<Loaded> {
+    if !path.starts_with('/') {
+        return None; // "[vdso]" and the like: no file to read
+    }
+    let mut candidates = vec![PathBuf::from(path)];
+    // The running executable stays readable there even once its file was
+    // deleted or replaced (a deploy); the build ID check picks the right one.
+    if let Ok(exe) = std::fs::read_link("/proc/self/exe") {
+        let exe = exe.to_string_lossy();
+        if exe.strip_suffix(" (deleted)").unwrap_or(&exe) == path {
+            candidates.push(PathBuf::from("/proc/self/exe"));
+        }
+    }
+    let (file_path, segments) = candidates.into_iter().find_map(|p| {
+        let (segments, id) = read_headers(&p)?;
+        match (build_id, id) {
+            (Some(want), Some(have)) if want != have.as_slice() => None,
+            _ => Some((p, segments)),
+        }
+    })?;
+
+    let loader = addr2line::Loader::new(&file_path).ok()?;
+    let debug_symbols = build_id
+        .and_then(debug_file_path)
+        .and_then(|p| Symbols::read(&p));
+    Some(Loaded {
+        loader,
+        debug_symbols,
+        segments,
+    })
+}
+
+/// An owned symbol table: address, size, linkage name, sorted by address.
+struct Symbols(Vec<(u64, u64, Box<str>)>);
+
+impl Symbols {
+    /// The defined text and data symbols of the ELF file at `path`, reading
+    /// only its section headers and symbol tables.
+    fn read(path: &Path) -> Option<Symbols> {
+        use object::Object as _;
+        let data = object::read::ReadCache::new(File::open(path).ok()?);
+        let file = object::File::parse(&data).ok()?;
+        let map = file.symbol_map();
+        let symbols = map
+            .symbols()
+            .iter()
+            .map(|s| (s.address(), s.size(), Box::from(s.name())))
+            .collect();
+        Some(Symbols(symbols))
+    }
+
+    /// The symbol whose range holds `addr` (a size of 0 reaches the next).
+    fn containing(&self, addr: u64) -> Option<&str> {
+        let i = self.0.partition_point(|s| s.0 <= addr).checked_sub(1)?;
+        let (start, size, name) = self.0.get(i)?;
+        (*size == 0 || addr - start < *size).then_some(&**name)
+    }
+}
+
+/// A separate debug file for `build_id` in the system's build-ID tree, if
+/// one is installed.
+fn debug_file_path(build_id: &[u8]) -> Option<PathBuf> {
+    let (first, rest) = build_id.split_first()?;
+    if rest.is_empty() {
+        return None;
+    }
+    let path = PathBuf::from(format!(
+        "/usr/lib/debug/.build-id/{}/{}.debug",
+        crate::sys::build_id_hex(&[*first]),
+        crate::sys::build_id_hex(rest)
+    ));
+    path.is_file().then_some(path)
+}
+
+/// The `PT_LOAD` segments and the GNU build ID of the ELF file at `path`,
+/// reading only its headers and notes.
+fn read_headers(path: &Path) -> Option<(Vec<Segment>, Option<Vec<u8>>)> {
+    let file = File::open(path).ok()?;
+    let data = object::read::ReadCache::new(file);
+    let ident = data.read_bytes_at(0, 16).ok()?;
+    match ident.get(..5)? {
+        [0x7f, b'E', b'L', b'F', 2] => {
+            headers::<object::elf::FileHeader64<object::Endianness>, _>(&data)
+        }
+        [0x7f, b'E', b'L', b'F', 1] => {
+            headers::<object::elf::FileHeader32<object::Endianness>, _>(&data)
+        }
+        _ => None,
+    }
+}
+
+fn headers<'data, Elf, R>(data: R) -> Option<(Vec<Segment>, Option<Vec<u8>>)>
+where
+    Elf: FileHeader<Endian = object::Endianness>,
+    R: ReadRef<'data>,
+{
+    let header = Elf::parse(data).ok()?;
+    let endian = header.endian().ok()?;
+    let mut segments = Vec::new();
+    let mut build_id = None;
+    for ph in header.program_headers(endian, data).ok()? {
+        if ph.p_type(endian) == object::elf::PT_LOAD {
+            segments.push(Segment {
+                offset: ph.p_offset(endian).into(),
+                filesz: ph.p_filesz(endian).into(),
+                vaddr: ph.p_vaddr(endian).into(),
+            });
+        }
+        if build_id.is_some() {
+            continue;
+        }
+        if let Ok(Some(mut notes)) = ph.notes(endian, data) {
+            while let Ok(Some(note)) = notes.next() {
+                if note.name() == object::elf::ELF_NOTE_GNU
+                    && note.n_type(endian) == object::elf::NT_GNU_BUILD_ID
+                {
+                    build_id = Some(note.desc().to_vec());
+                    break;
+                }
+            }
+        }
+    }
+    Some((segments, build_id))
+}
+
+impl Loaded {
+    /// The ELF virtual address of a file offset: inside the `PT_LOAD`
+    /// segment whose file bytes hold it.
+    fn file_address(&self, file_offset: u64) -> Option<u64> {
+        let s = self
+            .segments
+            .iter()
+            .find(|s| s.offset <= file_offset && file_offset - s.offset < s.filesz)?;
+        Some((file_offset - s.offset).wrapping_add(s.vaddr))
+    }
+
+    /// Frames at ELF address `probe`, innermost first.
+    fn frames(&self, probe: u64) -> Vec<Frame> {
+        let mut out = Vec::new();
+        if let Ok(mut frames) = self.loader.find_frames(probe) {
+            while let Ok(Some(frame)) = frames.next() {
+                let raw = frame
+                    .function
+                    .as_ref()
+                    .and_then(|f| f.raw_name().ok())
+                    .map(|name| name.into_owned())
+                    .unwrap_or_default();
+                let (file, line) = match &frame.location {
+                    Some(l) => (l.file.unwrap_or_default().to_owned(), l.line.unwrap_or(0)),
+                    None => (String::new(), 0),
+                };
+                let (function, system_name) = names(raw);
+                out.push(Frame {
+                    function,
+                    system_name,
+                    file,
+                    line,
+                });
+            }
+        }
+        // No DWARF for this address (stripped, or code without debug info),
+        // or line tables without function entries: the symbol table names
+        // the real (outermost) function.
+        if out.last().is_none_or(|f| f.function.is_empty()) {
+            let symbol = self
+                .debug_symbols
+                .as_ref()
+                .and_then(|s| s.containing(probe))
+                .or_else(|| self.loader.find_symbol(probe));
+            if let Some(symbol) = symbol {
+                let (function, system_name) = names(symbol.to_owned());
+                match out.last_mut() {
+                    Some(last) => {
+                        last.function = function;
+                        last.system_name = system_name;
+                    }
+                    None => out.push(Frame {
+                        function,
+                        system_name,
+                        file: String::new(),
+                        line: 0,
+                    }),
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `(function, system_name)` for a linkage name: Rust names demangled
+/// without their hash, anything else as is.
+fn names(raw: String) -> (String, String) {
+    match rustc_demangle::try_demangle(&raw) {
+        Ok(demangled) => (format!("{demangled:#}"), raw),
+        Err(_) => (raw.clone(), raw),
+    }
+}
+
+// The mappings come from dl_iterate_phdr: Linux only for now.
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::sys::mappings;
+
+    const MARKER_LINE: u32 = line!();
+    #[inline(never)]
+    fn marker_fn(x: u64) -> u64 {
+        std::hint::black_box(x).wrapping_mul(3)
+    }
+
+    /// The address of the `lea`/`adr` instruction itself, wherever this
+    /// function is inlined.
+    const CALLEE_LINE: u32 = line!();
+    #[inline(always)]
+    fn inlined_callee() -> u64 {
+        let pc: u64;
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: computes an address; touches no memory, flags or stack.
+        unsafe {
+            // rip is the next instruction: step back into this one.
+            std::arch::asm!("lea {0}, [rip]", "dec {0}", out(reg) pc, options(nomem, nostack));
+        }
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: computes an address; touches no memory, flags or stack.
+        unsafe {
+            std::arch::asm!("adr {}, .", out(reg) pc, options(nomem, nostack, preserves_flags));
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            pc = 0;
+        }
+        pc
+    }
+
+    #[inline(never)]
+    fn outer_caller() -> (u64, u32) {
+        let (pc, line) = (inlined_callee(), line!());
+        (std::hint::black_box(pc), line)
+    }
+
+    /// Whether this test binary was built with debug info (the workspace's
+    /// dev and release profiles both are; `CARGO_PROFILE_*_DEBUG=0` is not).
+    fn has_dwarf() -> bool {
+        use object::{Object as _, ObjectSection as _};
+        let exe = std::env::current_exe().unwrap();
+        let data = object::read::ReadCache::new(File::open(exe).unwrap());
+        let file = object::File::parse(&data).unwrap();
+        file.section_by_name(".debug_line")
+            .is_some_and(|s| s.size() > 0)
+    }
+
+    fn symbolizer() -> Symbolizer {
+        Symbolizer::new(&mappings())
+    }
+
+    #[test]
+    fn resolves_a_function_of_this_binary() {
+        let mut s = symbolizer();
+        let frames = s.resolve(marker_fn as *const () as usize as u64 + 1);
+        let f = frames.last().expect("frames for marker_fn");
+        assert_eq!(
+            f.function, "heapwise::symbolize::tests::marker_fn",
+            "{frames:?}"
+        );
+        assert!(
+            f.system_name.starts_with("_ZN") || f.system_name.starts_with("_R"),
+            "{f:?}"
+        );
+        if has_dwarf() {
+            assert!(f.file.ends_with("symbolize.rs"), "{f:?}");
+            assert!(
+                (MARKER_LINE..MARKER_LINE + 5).contains(&f.line),
+                "{f:?} (defined at line {})",
+                MARKER_LINE + 2
+            );
+        } else {
+            // The symbol table names it, nothing more.
+            assert_eq!((f.file.as_str(), f.line), ("", 0), "{f:?}");
+        }
+        // Resolving again (the object is loaded now) gives the same.
+        assert_eq!(
+            s.resolve(marker_fn as *const () as usize as u64 + 1),
+            frames
+        );
+        assert_eq!(marker_fn(1), 3);
+    }
+
+    #[test]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    fn inlined_frames_innermost_first() {
+        let (pc, call_line) = outer_caller();
+        let frames = symbolizer().resolve(pc);
+        if !has_dwarf() {
+            // The symbol table knows the real function only.
+            let f = frames.last().expect("a frame");
+            assert_eq!(f.function, "heapwise::symbolize::tests::outer_caller");
+            return;
+        }
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert_eq!(
+            frames[0].function,
+            "heapwise::symbolize::tests::inlined_callee"
+        );
+        assert!(frames[0].file.ends_with("symbolize.rs"), "{frames:?}");
+        assert!(
+            (CALLEE_LINE + 2..CALLEE_LINE + 20).contains(&frames[0].line),
+            "{frames:?}"
+        );
+        assert_eq!(
+            frames[1].function,
+            "heapwise::symbolize::tests::outer_caller"
+        );
+        assert!(frames[1].file.ends_with("symbolize.rs"), "{frames:?}");
+        assert_eq!(frames[1].line, call_line, "{frames:?}");
+    }
+
+    /// A shared library: its own bias, not the executable's. Debian's libc
+    /// has no DWARF of its own (it is in libc6-dbg, used when installed).
+    #[test]
+    fn resolves_a_libc_function() {
+        let maps = mappings();
+        let addr = libc::qsort as *const () as usize as u64;
+        let Some(m) = maps.iter().find(|m| m.start <= addr && addr < m.limit) else {
+            panic!("qsort at {addr:#x} in no mapping: {maps:#x?}");
+        };
+        if m.path == maps[0].path {
+            return; // a non-PIE executable's canonical PLT entry
+        }
+        let frames = Symbolizer::new(&maps).resolve(addr + 1);
+        let f = frames.last().expect("a frame for qsort");
+        assert!(f.function.contains("qsort"), "{frames:?}");
+
+        // Without the build ID there is no separate debug file to look up:
+        // the library's dynamic symbol table names the function.
+        let no_id: Vec<Mapping> = maps
+            .iter()
+            .filter(|n| n.path == m.path)
+            .map(|n| Mapping {
+                build_id: None,
+                ..n.clone()
+            })
+            .collect();
+        let frames = Symbolizer::new(&no_id).resolve(addr + 1);
+        let f = frames.last().expect("a frame for qsort");
+        assert!(f.function.contains("qsort"), "{frames:?}");
+    }
+
+    #[test]
+    fn unknown_or_unreadable_addresses_give_nothing() {
+        let mut s = symbolizer();
+        assert!(s.resolve(0x10).is_empty());
+        assert!(s.resolve(0).is_empty());
+        assert!(s.resolve(u64::MAX).is_empty());
+
+        // Files that are missing, not ELF, or another build: nothing, no panic.
+        let fake = |path: &str, build_id: Option<Vec<u8>>| Mapping {
+            start: 0x1000,
+            limit: 0x3000,
+            offset: 0,
+            path: path.to_owned(),
+            build_id,
+        };
+        let exe = mappings().remove(0).path;
+        for m in [
+            fake("/nonexistent/heapwise-test", None),
+            fake(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/src/symbolize.rs"),
+                None,
+            ),
+            fake("/proc/self/cmdline", None),
+            fake("[vdso]", None),
+            fake("relative/path", None),
+            fake(&exe, Some(vec![1, 2, 3, 4])),
+        ] {
+            let mut s = Symbolizer::new(&[m]);
+            assert!(s.resolve(0x1800).is_empty());
+            assert!(
+                s.resolve(0x1801).is_empty(),
+                "second lookup of a failed object"
+            );
+        }
+        // An empty or inverted mapping is ignored.
+        let mut inverted = fake(&exe, None);
+        inverted.limit = inverted.start;
+        assert!(Symbolizer::new(&[inverted]).resolve(0x1000).is_empty());
+    }
+
+    #[test]
+    fn every_mapping_resolves_without_panic() {
+        let maps = mappings();
+        let mut s = Symbolizer::new(&maps);
+        for m in &maps {
+            for addr in [m.start, m.start + 1, (m.start + m.limit) / 2, m.limit - 1] {
+                for f in s.resolve(addr) {
+                    assert!(f.system_name.is_empty() || !f.function.is_empty(), "{f:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_demangled_without_hash() {
+        let (f, s) = names("_ZN8heapwise9symbolize5tests9marker_fn17h0123456789abcdefE".into());
+        assert_eq!(f, "heapwise::symbolize::tests::marker_fn");
+        assert_eq!(
+            s,
+            "_ZN8heapwise9symbolize5tests9marker_fn17h0123456789abcdefE"
+        );
+        let (f, s) = names("malloc".into());
+        assert_eq!((f.as_str(), s.as_str()), ("malloc", "malloc"));
+    }
+
+    /// Time and memory to symbolize ~1000 distinct addresses of this binary:
+    /// `cargo test -p heapwise --lib --release -- --ignored --nocapture
+    /// symbolize_many_addresses`.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn symbolize_many_addresses() {
+        use object::{Object as _, ObjectSymbol as _};
+        let maps = mappings();
+        let exe = &maps[0];
+        // Function addresses from the symbol table, converted to runtime
+        // addresses through marker_fn's known address.
+        let data = std::fs::read(&exe.path).unwrap();
+        let file = object::read::elf::ElfFile64::<object::Endianness>::parse(&*data).unwrap();
+        let mut funcs: Vec<(u64, u64)> = file
+            .symbols()
+            .filter(|s| s.kind() == object::SymbolKind::Text)
+            .map(|s| (s.address(), s.size()))
+            .filter(|&(a, size)| a != 0 && size > 8)
+            .collect();
+        funcs.sort_unstable();
+        funcs.dedup_by_key(|f| f.0);
+        let marker = file
+            .symbols()
+            .find(|s| {
+                s.name()
+                    .is_ok_and(|n| n.contains("9symbolize5tests9marker_fn"))
+            })
+            .map(|s| s.address())
+            .unwrap();
+        let bias = (marker_fn as *const () as usize as u64).wrapping_sub(marker);
+        let step = (funcs.len() / 1000).max(1);
+        let addrs: Vec<u64> = funcs
+            .iter()
+            .step_by(step)
+            .take(1000)
+            .map(|&(a, size)| bias.wrapping_add(a + size / 2))
+            .collect();
+        drop(file);
+        drop(data);
+
+        // kB figures of /proc/self/status.
+        let status = || {
+            let text = std::fs::read_to_string("/proc/self/status").unwrap();
+            let field = |name: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map_or(String::new(), |v| v.trim().to_owned())
+            };
+            format!(
+                "VmRSS {} (anon {}, file {}), VmHWM {}",
+                field("VmRSS:"),
+                field("RssAnon:"),
+                field("RssFile:"),
+                field("VmHWM:")
+            )
+        };
+        #[cfg(target_env = "gnu")]
+        let heap = || {
+            // SAFETY: mallinfo2 only reads glibc's malloc statistics.
+            let m = unsafe { libc::mallinfo2() };
+            format!("{} kB", (m.uordblks + m.hblkhd) / 1024)
+        };
+        #[cfg(not(target_env = "gnu"))]
+        let heap = || String::from("?");
+        // Peak RSS from here on ("5" resets VmHWM, Linux 4.0+).
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        eprintln!("before:  {}; malloc in use {}", status(), heap());
+        let t = std::time::Instant::now();
+        let mut s = Symbolizer::new(&maps);
+        let (mut resolved, mut frames, mut with_line) = (0, 0, 0);
+        for &a in &addrs {
+            let fs = s.resolve(a);
+            resolved += usize::from(!fs.is_empty());
+            with_line += usize::from(fs.iter().any(|f| f.line != 0));
+            frames += fs.len();
+        }
+        let elapsed = t.elapsed();
+        eprintln!(
+            "{} addresses ({} functions in {}): {resolved} resolved, {with_line} with lines, {frames} frames in {elapsed:?}",
+            addrs.len(),
+            funcs.len(),
+            exe.path,
+        );
+        eprintln!("after:   {}; malloc in use {}", status(), heap());
+        drop(s);
+        eprintln!("dropped: {}; malloc in use {}", status(), heap());
+        // glibc keeps the freed heap until trimmed.
+        #[cfg(target_env = "gnu")]
+        {
+            // SAFETY: malloc_trim only returns free memory to the system.
+            unsafe { libc::malloc_trim(0) };
+            eprintln!("trimmed: {}; malloc in use {}", status(), heap());
+        }
+        assert!(resolved * 10 >= addrs.len() * 9);
+    }
+}

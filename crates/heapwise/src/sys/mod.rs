@@ -1,1 +1,120 @@
-//! Platform code: loaded objects and their build IDs, thread stack bounds.
+//! Platform code: the loaded objects (executable, shared libraries, vdso)
+//! with their GNU build IDs, and the calling thread's stack bounds.
+//!
+//! # Mappings
+//!
+//! A heap profile records raw return addresses; to turn them into function
+//! names, either here at export (`symbolize.rs`) or later by `go tool pprof`
+//! on another machine, every address needs the object it falls in, and the
+//! `profile.proto` `Mapping` says which: `memory_start`/`memory_limit`/
+//! `file_offset` translate a runtime address into a file address, `filename`
+//! and `build_id` name the file. [`mappings`] lists one [`Mapping`] per
+//! executable `PT_LOAD` segment of every loaded object, with the same start,
+//! end and offset that `/proc/self/maps` shows for it (Go's `runtime/pprof`
+//! reads them from there, `heapprof.md` §1.4).
+//!
+//! They come from `dl_iterate_phdr(3)` rather than from `/proc/self/maps`:
+//! the dynamic loader's own list is exact (no text parsing, no guessing which
+//! anonymous region belongs to whom, nothing to trim from " (deleted)" paths
+//! of shared libraries), needs no `/proc` (sandboxes, containers that hide
+//! it), and hands us the program headers already in memory, so the GNU build
+//! ID is read from the loaded `PT_NOTE` segment without opening any file. The
+//! build ID is what lets `go tool pprof` find the right binary offline, under
+//! `$PPROF_BINARY_PATH/<build-id>/<name>` or a debuginfod-style
+//! `<id[:2]>/<id[2:]>.debug`, and refuse a wrong one ("build ID mismatch")
+//! instead of printing plausible nonsense (`heapprof.md` §2.4).
+//!
+//! # Thread stacks
+//!
+//! [`thread_stack_bounds`] gives the frame-pointer walk of `stack.rs` the
+//! range it may read. It is called from the allocator itself, so it uses
+//! libc only: no Rust allocation, no std thread-local, no lock of std's.
+//!
+//! Other operating systems get empty results for now (no mappings, no
+//! bounds, so no stacks are walked).
+
+// Used by the profiler (profile.rs); remove once it calls into this module.
+#![allow(dead_code)]
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+use linux as imp;
+
+/// Other operating systems: nothing known yet.
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    pub(super) fn mappings() -> Vec<super::Mapping> {
+        Vec::new()
+    }
+
+    pub(super) fn thread_stack_bounds() -> Option<(usize, usize)> {
+        None
+    }
+}
+
+/// One executable segment of a loaded object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Mapping {
+    /// Runtime address of the segment start (`dlpi_addr + p_vaddr`, page
+    /// aligned down as the kernel maps it, like `/proc/self/maps`).
+    pub(crate) start: u64,
+    /// Runtime end of the segment (exclusive, page aligned up).
+    pub(crate) limit: u64,
+    /// File offset that `start` corresponds to, so that
+    /// `file_offset = addr - start + offset` (like `/proc/self/maps`).
+    pub(crate) offset: u64,
+    /// Absolute path of the object: the main executable's real path
+    /// (`readlink /proc/self/exe`), the canonical path of a shared library,
+    /// `"[vdso]"` for the vdso.
+    pub(crate) path: String,
+    /// Raw bytes of the `NT_GNU_BUILD_ID` note, read from the loaded
+    /// `PT_NOTE` segments in memory.
+    pub(crate) build_id: Option<Vec<u8>>,
+}
+
+/// Every loaded object's executable `PT_LOAD` segments, main executable
+/// first (then the shared libraries and the vdso, in load order); empty on
+/// other operating systems than Linux.
+///
+/// Allocates and resolves paths (`readlink`, `realpath`), opens no object:
+/// call it at export, behind the reentrancy guard.
+pub(crate) fn mappings() -> Vec<Mapping> {
+    imp::mappings()
+}
+
+/// Bounds `[low, high)` of the calling thread's stack, or `None` (always on
+/// other operating systems than Linux).
+///
+/// libc only: no Rust allocation, no std thread-local, no std lock, so it
+/// may run inside the global allocator, before `main` and while a thread
+/// exits. For a thread that pthreads created, `low` includes the guard page.
+/// For the main thread glibc reads `/proc/self/maps` (through libc's own
+/// `malloc`, never Rust's global allocator) and `RLIMIT_STACK`: look the
+/// bounds up once per thread and keep them.
+pub(crate) fn thread_stack_bounds() -> Option<(usize, usize)> {
+    imp::thread_stack_bounds()
+}
+
+/// A build ID in lowercase hex, as `file` and `readelf -n` print it (and as
+/// `go tool pprof` expects it in `Mapping.build_id`).
+pub(crate) fn build_id_hex(id: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(id.len() * 2);
+    for &b in id {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_id_hex_is_lowercase_hex() {
+        assert_eq!(build_id_hex(&[]), "");
+        assert_eq!(build_id_hex(&[0x00, 0x0f, 0xa0, 0xff, 0x5c]), "000fa0ff5c");
+    }
+}
