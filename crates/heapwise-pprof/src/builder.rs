@@ -177,6 +177,13 @@ impl ProfileBuilder {
         self
     }
 
+    /// Sets `drop_frames`: a regular expression of function names pprof
+    /// hides, with everything they call.
+    pub fn drop_frames(&mut self, regex: &str) -> &mut Self {
+        self.profile.drop_frames = self.string(regex);
+        self
+    }
+
     /// The id of the function with these attributes, adding it if new.
     pub fn function(
         &mut self,
@@ -216,6 +223,12 @@ impl ProfileBuilder {
         let id = self.mapping_ids.claim(m.id);
         self.profile.mapping.push(Mapping { id, ..m });
         id
+    }
+
+    /// The mappings added so far, to set their `has_*` flags (ids must not
+    /// be changed).
+    pub fn mappings_mut(&mut self) -> &mut [Mapping] {
+        &mut self.profile.mapping
     }
 
     /// The id of a location with these attributes, adding it if new.

@@ -33,7 +33,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
 
+use crate::live::maybe_sampled;
 use crate::local::{local, Local, Reentrancy};
+use crate::profiler;
 use crate::scope::{self, ScopeInner};
 use crate::stats;
 use crate::usage::Delta;
@@ -102,6 +104,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             stats::mark_installed(self.owner);
             l.init();
         }
+        l.sync_sampler();
         guard
     }
 
@@ -231,7 +234,13 @@ impl<A: GlobalAlloc> Alloc<A> {
             // SAFETY: `p` is a fresh owner-mode block.
             unsafe { Self::set_owner(p, size, l.scope()) };
         }
+        let sampled = l.sample_due(size);
         l.record_alloc(size as u64);
+        if sampled {
+            let rate = l.sample_rate();
+            l.draw_sample();
+            profiler::sample(l, p, size, rate);
+        }
         l.flush_pending();
         p
     }
@@ -247,7 +256,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         if self.owner {
             // SAFETY: owner-mode blocks carry a trailer after `size` bytes.
             let owner = unsafe { Self::owner_of(ptr, size) };
-            if !(l.take_budget(size) & (owner == l.scope())) {
+            if !(l.take_budget(size) & (owner == l.scope()) & !maybe_sampled(ptr)) {
                 // SAFETY: forwarded from the caller.
                 return unsafe { self.dealloc_slow(l, ptr, layout) };
             }
@@ -259,7 +268,7 @@ impl<A: GlobalAlloc> Alloc<A> {
                 self.inner.dealloc(ptr, block)
             };
         }
-        if !l.take_budget(size) {
+        if !(l.take_budget(size) & !maybe_sampled(ptr)) {
             // SAFETY: forwarded from the caller.
             return unsafe { self.dealloc_slow(l, ptr, layout) };
         }
@@ -275,6 +284,11 @@ impl<A: GlobalAlloc> Alloc<A> {
     #[inline(never)]
     unsafe fn dealloc_slow(&self, l: &Local, ptr: *mut u8, layout: Layout) {
         let size = layout.size();
+        if maybe_sampled(ptr) {
+            // Before the block is freed, so its address cannot be reused and
+            // sampled again meanwhile.
+            profiler::free(ptr);
+        }
         if !self.owner {
             if !l.is_guarded() {
                 let _guard = self.enter_slow(l);
@@ -325,7 +339,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         if self.owner {
             // SAFETY: owner-mode blocks carry a trailer after `old` bytes.
             let owner = unsafe { Self::owner_of(ptr, old) };
-            if !(l.take_budget(new_size) & (owner == l.scope())) {
+            if !(l.take_budget(new_size) & (owner == l.scope()) & !maybe_sampled(ptr)) {
                 // SAFETY: forwarded from the caller.
                 return unsafe { self.realloc_slow(l, ptr, layout, new_size) };
             }
@@ -343,7 +357,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             }
             return p;
         }
-        if !l.take_budget(new_size) {
+        if !(l.take_budget(new_size) & !maybe_sampled(ptr)) {
             // SAFETY: forwarded from the caller.
             return unsafe { self.realloc_slow(l, ptr, layout, new_size) };
         }
@@ -381,6 +395,11 @@ impl<A: GlobalAlloc> Alloc<A> {
         } else {
             (layout, new_size, ptr::null())
         };
+        if maybe_sampled(ptr) {
+            // The old block goes (moved or resized): as in `dealloc_slow`. If
+            // the realloc then fails, the block stays but is no longer sampled.
+            profiler::free(ptr);
+        }
         if l.is_guarded() {
             // SAFETY: forwarded from the caller.
             let p = unsafe { self.inner.realloc(ptr, block, new_block) };
@@ -422,6 +441,19 @@ impl<A: GlobalAlloc> Alloc<A> {
         if self.owner {
             // SAFETY: `p` is a block of `new_size + TRAILER` bytes.
             unsafe { Self::set_owner(p, new_size, cur) };
+        }
+        // The new block is an allocation of `new_size` bytes for the profiler.
+        if l.sample_due(new_size) {
+            let rate = l.sample_rate();
+            if !split {
+                l.record_realloc(old as u64, new_size as u64);
+                l.draw_sample();
+                profiler::sample(l, p, new_size, rate);
+                l.flush_pending();
+                return p;
+            }
+            l.draw_sample();
+            profiler::sample(l, p, new_size, rate);
         }
         if split {
             l.flush_pending();

@@ -261,13 +261,21 @@
 
 mod alloc;
 mod cancel;
+mod depot;
+mod env;
 mod future;
 mod limit;
+mod live;
 mod local;
+pub mod profile;
+mod profiler;
+mod sampler;
 mod scope;
+mod stack;
 mod stats;
 mod symbolize;
 mod sys;
+mod trace;
 mod units;
 mod usage;
 

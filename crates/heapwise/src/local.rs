@@ -31,7 +31,9 @@
 
 use std::cell::Cell;
 
+use crate::sampler;
 use crate::scope::{self, ScopeInner};
+use crate::stack::Bounds;
 use crate::usage::Delta;
 
 /// Bytes of allocator traffic (allocated plus freed) a thread may batch before
@@ -66,6 +68,16 @@ pub(crate) struct Local {
     undo_size: Cell<u64>,
     undo_old: Cell<u64>,
     undo_peak: Cell<i64>,
+    /// Bytes this thread may allocate, counted from the start of the pending
+    /// batch, before the next profiler sample (`sampler.rs`).
+    sample_left: Cell<i64>,
+    /// The rate `sample_left` was drawn at, the sampler epoch it belongs to,
+    /// and the generator state for the next draw.
+    sample_rate: Cell<u64>,
+    sample_epoch: Cell<u32>,
+    rng: Cell<u64>,
+    /// This thread's stack, for the profiler's stack walk.
+    pub(crate) bounds: Bounds,
 }
 
 thread_local! {
@@ -110,6 +122,11 @@ impl Local {
             undo_size: Cell::new(0),
             undo_old: Cell::new(0),
             undo_peak: Cell::new(0),
+            sample_left: Cell::new(sampler::NEVER),
+            sample_rate: Cell::new(0),
+            sample_epoch: Cell::new(0),
+            rng: Cell::new(0),
+            bounds: Bounds::new(),
         }
     }
 
@@ -228,6 +245,8 @@ impl Local {
         if d.is_empty() {
             return;
         }
+        self.sample_left
+            .set(self.sample_left.get().saturating_sub(d.bytes as i64));
         self.allocs.set(0);
         self.frees.set(0);
         self.reallocs.set(0);
@@ -237,14 +256,67 @@ impl Local {
         scope::charge(self.scope.get(), &d, self.shard());
     }
 
-    /// Sets the countdown for the current scope and state.
+    /// Sets the countdown for the current scope and state: the nearest of the
+    /// flush budget, the closest limit, and the next profiler sample.
     pub(crate) fn refresh(&self) {
         let cd = if self.state.get() == READY {
-            scope::budget(self.scope.get())
+            let to_sample = self
+                .sample_left
+                .get()
+                .saturating_sub(self.bytes.get() as i64)
+                .max(0);
+            scope::budget(self.scope.get()).min(to_sample as isize)
         } else {
             -1
         };
         self.countdown.set(cd);
+    }
+
+    /// Picks up a changed sampling rate or seed (slow path, guarded).
+    pub(crate) fn sync_sampler(&self) {
+        let epoch = sampler::epoch();
+        if self.sample_epoch.get() == epoch {
+            return;
+        }
+        self.sample_epoch.set(epoch);
+        self.rng
+            .set(sampler::seed_thread(self as *const Local as usize));
+        self.draw_sample();
+    }
+
+    /// Picks up a new rate or seed now (user code: `set_rate`, `set_seed`).
+    pub(crate) fn resync_sampler(&self) {
+        if self.is_ready() && !self.is_guarded() {
+            self.sync_sampler();
+            self.refresh();
+        }
+    }
+
+    /// Would an allocation of `size` bytes now be sampled? (slow path)
+    pub(crate) fn sample_due(&self, size: usize) -> bool {
+        size as i64
+            > self
+                .sample_left
+                .get()
+                .saturating_sub(self.bytes.get() as i64)
+    }
+
+    /// Draws the distance to the next sample, from the bytes allocated so far
+    /// in this batch; returns the rate it was drawn at.
+    pub(crate) fn draw_sample(&self) -> u64 {
+        let rate = sampler::rate();
+        let mut rng = self.rng.get();
+        let d = sampler::next_distance(&mut rng, rate);
+        self.rng.set(rng);
+        self.sample_rate.set(rate);
+        self.sample_left
+            .set((self.bytes.get() as i64).saturating_add(d));
+        rate
+    }
+
+    /// The rate of the current draw: the one a sample taken now was made at.
+    pub(crate) fn sample_rate(&self) -> u64 {
+        self.sample_rate.get()
     }
 
     /// Flushes, then makes `to` the current scope; returns the previous one.
@@ -288,6 +360,7 @@ impl Local {
     /// First allocator call on this thread: register the exit flush.
     /// Must run guarded: registering a thread-local destructor may allocate.
     pub(crate) fn init(&self) {
+        crate::env::keep_linked();
         self.shard.set(crate::stats::next_shard());
         let registered = FLUSHER.try_with(|_| ()).is_ok();
         let mut state = self.state.get() | READY;

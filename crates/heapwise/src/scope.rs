@@ -245,6 +245,21 @@ pub(crate) fn budget(scope: *const ScopeInner) -> isize {
     budget as isize
 }
 
+/// The name a heap-profile sample made in `scope` is labelled with: the
+/// innermost named scope on the chain. Allocator-safe.
+pub(crate) fn profile_label<'a>(scope: *const ScopeInner) -> Option<&'a str> {
+    // SAFETY: as in `charge`: the calling thread holds a reference on its
+    // current scope, which holds its parents, for the whole allocator call.
+    let mut level = unsafe { scope.as_ref() };
+    while let Some(inner) = level {
+        if let Some(name) = &inner.name {
+            return Some(name);
+        }
+        level = inner.parent();
+    }
+    None
+}
+
 /// Would `op`, on top of the thread's `pending` batch, cross a hard limit on
 /// the chain? If so the crossing is recorded and `true` returned, and the
 /// allocator fails the call. Allocator-safe.

@@ -2,6 +2,7 @@
 //! each test file chooses its own.
 #![allow(dead_code)]
 
+pub(crate) mod profile;
 pub(crate) mod stress;
 
 use std::sync::atomic::{AtomicBool, Ordering};

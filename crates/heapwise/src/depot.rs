@@ -1,0 +1,307 @@
+//! The profiler's record of what was sampled: a stack depot and the buckets.
+//!
+//! # Mechanism
+//!
+//! A sampled allocation's stack (raw return addresses) is interned in the
+//! **depot**: stored once in one growing array of frames and named by a
+//! 32-bit id, so a hot site sampled a million times costs its frames once.
+//!
+//! Samples are counted in **buckets** keyed by (stack, block size, scope
+//! name, rate), as Go keys its memory-profile buckets by (stack, size): one
+//! size per bucket lets export unbias each bucket exactly (Go's
+//! `scaleHeapSample`; summing first and unbiasing later is badly wrong, see
+//! `heapprof.md` §0), and the rate in the key keeps that exact even if the
+//! rate changes while the program runs. A bucket counts allocations and
+//! frees with atomics; it is leaked (never freed, like Go's
+//! `persistentalloc`) so the live-block table can point at it and a free can
+//! update it without the depot's lock.
+//!
+//! Everything here runs behind the reentrancy guard: its own allocations go
+//! straight to the inner allocator, uncounted and never sampled.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard};
+
+/// Counts of one (stack, size, scope name, rate) bucket.
+#[derive(Debug)]
+pub(crate) struct Bucket {
+    pub(crate) stack: u32,
+    /// Index into the depot's labels; 0 = no named scope.
+    pub(crate) label: u32,
+    pub(crate) size: u64,
+    pub(crate) rate: u64,
+    allocs: AtomicU64,
+    frees: AtomicU64,
+}
+
+impl Bucket {
+    pub(crate) const fn new(stack: u32, label: u32, size: u64, rate: u64) -> Bucket {
+        Bucket {
+            stack,
+            label,
+            size,
+            rate,
+            allocs: AtomicU64::new(0),
+            frees: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn freed(&self) {
+        self.frees.fetch_add(1, Relaxed);
+    }
+
+    /// (sampled allocations, sampled frees).
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        // Frees first: a free is always recorded after its allocation, so
+        // the pair never shows more frees than allocations.
+        let frees = self.frees.load(Relaxed);
+        (self.allocs.load(Relaxed).max(frees), frees)
+    }
+}
+
+/// A fast, deterministic hasher for the depot's keys (no `RandomState`:
+/// its thread-local keys are not for the allocator path).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Fx = BuildHasherDefault<FxHasher>;
+
+#[derive(Debug, Clone, Copy)]
+struct StackEntry {
+    start: u32,
+    len: u32,
+    /// Next stack with the same hash, or `u32::MAX`.
+    next: u32,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The depot and bucket table. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Depot {
+    frames: Vec<usize>,
+    stacks: Vec<StackEntry>,
+    heads: HashMap<u64, u32, Fx>,
+    labels: Vec<Box<str>>,
+    label_ids: HashMap<Box<str>, u32, Fx>,
+    buckets: Vec<&'static Bucket>,
+    bucket_ids: HashMap<(u32, u32, u64, u64), &'static Bucket, Fx>,
+    samples: u64,
+}
+
+static DEPOT: Mutex<Depot> = Mutex::new(Depot::new());
+
+/// The depot, locked. Callers run behind the reentrancy guard.
+pub(crate) fn lock() -> MutexGuard<'static, Depot> {
+    DEPOT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What an export needs, copied out under the lock.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    pub(crate) frames: Vec<usize>,
+    /// (start, len) into `frames`, by stack id.
+    pub(crate) stacks: Vec<(u32, u32)>,
+    pub(crate) labels: Vec<Box<str>>,
+    /// One entry per bucket: (stack, label, size, rate, allocs, frees).
+    pub(crate) buckets: Vec<BucketCounts>,
+}
+
+/// A bucket's figures at snapshot time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BucketCounts {
+    pub(crate) stack: u32,
+    pub(crate) label: u32,
+    pub(crate) size: u64,
+    pub(crate) rate: u64,
+    pub(crate) allocs: u64,
+    pub(crate) frees: u64,
+}
+
+/// The profiler's own memory, by part.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Footprint {
+    pub(crate) stacks: usize,
+    pub(crate) stack_bytes: usize,
+    pub(crate) buckets: usize,
+    pub(crate) bucket_bytes: usize,
+    pub(crate) samples: u64,
+}
+
+impl Depot {
+    const fn new() -> Depot {
+        Depot {
+            frames: Vec::new(),
+            stacks: Vec::new(),
+            heads: HashMap::with_hasher(BuildHasherDefault::new()),
+            labels: Vec::new(),
+            label_ids: HashMap::with_hasher(BuildHasherDefault::new()),
+            buckets: Vec::new(),
+            bucket_ids: HashMap::with_hasher(BuildHasherDefault::new()),
+            samples: 0,
+        }
+    }
+
+    fn intern_stack(&mut self, frames: &[usize]) -> u32 {
+        let mut h = FxHasher::default();
+        for &f in frames {
+            h.write_usize(f);
+        }
+        h.write_usize(frames.len());
+        let hash = h.finish();
+        let mut id = self.heads.get(&hash).copied().unwrap_or(NONE);
+        while id != NONE {
+            let e = self.stacks[id as usize];
+            if &self.frames[e.start as usize..(e.start + e.len) as usize] == frames {
+                return id;
+            }
+            id = e.next;
+        }
+        let id = self.stacks.len() as u32;
+        let next = self.heads.insert(hash, id).unwrap_or(NONE);
+        self.stacks.push(StackEntry {
+            start: self.frames.len() as u32,
+            len: frames.len() as u32,
+            next,
+        });
+        self.frames.extend_from_slice(frames);
+        id
+    }
+
+    fn intern_label(&mut self, label: Option<&str>) -> u32 {
+        let Some(label) = label else { return 0 };
+        if self.labels.is_empty() {
+            self.labels.push("".into());
+        }
+        if let Some(&id) = self.label_ids.get(label) {
+            return id;
+        }
+        let id = self.labels.len() as u32;
+        self.labels.push(label.into());
+        self.label_ids.insert(label.into(), id);
+        id
+    }
+
+    /// Counts one sampled allocation and returns its bucket.
+    pub(crate) fn record(
+        &mut self,
+        frames: &[usize],
+        label: Option<&str>,
+        size: u64,
+        rate: u64,
+    ) -> &'static Bucket {
+        let stack = self.intern_stack(frames);
+        let label = self.intern_label(label);
+        let key = (stack, label, size, rate);
+        let bucket = match self.bucket_ids.get(&key) {
+            Some(b) => *b,
+            None => {
+                let b: &'static Bucket = Box::leak(Box::new(Bucket::new(stack, label, size, rate)));
+                self.bucket_ids.insert(key, b);
+                self.buckets.push(b);
+                b
+            }
+        };
+        bucket.allocs.fetch_add(1, Relaxed);
+        self.samples += 1;
+        bucket
+    }
+
+    /// Copies what an export needs.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            frames: self.frames.clone(),
+            stacks: self.stacks.iter().map(|e| (e.start, e.len)).collect(),
+            labels: self.labels.clone(),
+            buckets: self
+                .buckets
+                .iter()
+                .map(|b| {
+                    let (allocs, frees) = b.counts();
+                    BucketCounts {
+                        stack: b.stack,
+                        label: b.label,
+                        size: b.size,
+                        rate: b.rate,
+                        allocs,
+                        frees,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The depot's memory (capacity, not length: what it holds).
+    pub(crate) fn footprint(&self) -> Footprint {
+        use std::mem::size_of;
+        // A hash map slot: key + value + one control byte, at most 7/8 full.
+        fn map<K, V, S>(m: &HashMap<K, V, S>) -> usize {
+            m.capacity() * 8 / 7 * (size_of::<K>() + size_of::<V>() + 1)
+        }
+        Footprint {
+            stacks: self.stacks.len(),
+            stack_bytes: self.frames.capacity() * size_of::<usize>()
+                + self.stacks.capacity() * size_of::<StackEntry>()
+                + map(&self.heads),
+            buckets: self.buckets.len(),
+            bucket_bytes: self.buckets.len() * size_of::<Bucket>()
+                + self.buckets.capacity() * size_of::<usize>()
+                + map(&self.bucket_ids)
+                + self.labels.iter().map(|l| l.len() * 2 + 24).sum::<usize>(),
+            samples: self.samples,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacks_are_interned_and_buckets_keyed_by_size_label_and_rate() {
+        let mut d = Depot::new();
+        let a = d.record(&[1, 2, 3], None, 64, 512);
+        let b = d.record(&[1, 2, 3], None, 64, 512);
+        assert!(std::ptr::eq(a, b));
+        assert_eq!(a.counts(), (2, 0));
+        let c = d.record(&[1, 2, 3], None, 128, 512);
+        let e = d.record(&[1, 2, 3], Some("request"), 64, 512);
+        let f = d.record(&[1, 2, 3], None, 64, 1);
+        let g = d.record(&[1, 2], None, 64, 512);
+        for other in [c, e, f, g] {
+            assert!(!std::ptr::eq(a, other));
+        }
+        assert_eq!(d.stacks.len(), 2, "one entry per distinct stack");
+        assert_eq!(c.stack, a.stack);
+        a.freed();
+        let s = d.snapshot();
+        assert_eq!(s.buckets.len(), 5);
+        assert_eq!((s.buckets[0].allocs, s.buckets[0].frees), (2, 1));
+        assert_eq!(&*s.labels[e.label as usize], "request");
+        let (start, len) = s.stacks[g.stack as usize];
+        assert_eq!(&s.frames[start as usize..(start + len) as usize], &[1, 2]);
+        assert!(d.footprint().stack_bytes > 0);
+    }
+}

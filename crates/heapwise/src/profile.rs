@@ -1,0 +1,491 @@
+//! Heap profiles: where the program allocates, sampled as Go samples, written
+//! as Go's `profile.proto`.
+//!
+//! The allocator samples about one allocation per [`rate`] bytes (512 KiB by
+//! default, like Go's `runtime.MemProfileRate`), records its stack, and
+//! remembers the block until it is freed. [`heap`] turns what was recorded
+//! into a [`Profile`] with Go's four heap sample types, which `go tool
+//! pprof`, Pyroscope, Parca and `heapwise top` read:
+//!
+//! ```no_run
+//! #[global_allocator]
+//! static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let kept: Vec<Vec<u8>> = (0..1000).map(|_| vec![0u8; 10_000]).collect();
+//!     heapwise::profile::write_heap("heap.pb.gz")?;
+//!     // $ go tool pprof -top heap.pb.gz
+//!     drop(kept);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # What a profile holds
+//!
+//! | sample type | unit | meaning |
+//! |---|---|---|
+//! | `alloc_objects` | count | blocks allocated since start (estimated) |
+//! | `alloc_space` | bytes | bytes allocated since start (estimated) |
+//! | `inuse_objects` | count | blocks allocated and not yet freed |
+//! | `inuse_space` | bytes | bytes allocated and not yet freed |
+//!
+//! One sample per (stack, block size, scope name): the numeric label `bytes`
+//! is the block size (so `pprof -tagfocus=bytes=1MiB` works) and, when the
+//! allocation happened inside a named [`Scope`](crate::Scope), the string
+//! label `scope` is the innermost scope's name (`pprof -tagfocus=scope=request`
+//! focuses on one kind of work). `period_type` is `space/bytes` and `period`
+//! the rate. [`heap`] leaves `default_sample_type` unset (pprof then shows
+//! `inuse_space`), [`allocs`] sets it to `alloc_space`, exactly as Go's
+//! `heap` and `allocs` profiles do.
+//!
+//! # Estimates
+//!
+//! A block of `S` bytes is sampled with probability `1 - exp(-S/R)`; each
+//! sample is scaled by the inverse, per bucket of one size, as Go's
+//! `scaleHeapSample` does. So a site's figures are unbiased estimates whose
+//! error shrinks as the site's bytes grow: with the default rate a site that
+//! allocated 64 MiB is typically within a few percent. Frees are exact for
+//! the sampled blocks: in-use figures are as of the call, not of an earlier
+//! GC cycle as in Go. [`set_rate`]`(1)` records every allocation (exact
+//! figures, at a cost; see the crate docs' overhead table); `0` stops
+//! sampling.
+//!
+//! # Stacks and symbols
+//!
+//! Stacks are taken by walking frame pointers: build with
+//! `-C force-frame-pointers=yes` (for example in `.cargo/config.toml`) or
+//! stacks stop at the first function without one. The standard library is
+//! built with frame pointers. Up to [`max_depth`] frames (64 by default) are
+//! kept. The allocator's own frames and the standard library's allocation
+//! plumbing at the leaf (`__rust_alloc`, `alloc::raw_vec::…`,
+//! `alloc::boxed::Box::new`, …) are hidden, as Go hides `runtime.mallocgc`,
+//! so the leaf is the code that asked for the memory; use
+//! [`ProfileOptions::keep_allocator_frames`] to see them.
+//!
+//! Symbols (demangled function names, files, lines and inlined frames) are
+//! resolved when the profile is built, from the binary's debug info, behind
+//! heapwise's reentrancy guard: that memory is neither counted in scopes nor
+//! sampled, and it is released before [`heap`] returns. Every mapping also
+//! carries the object's GNU build ID, so [`ProfileOptions::addresses_only`]
+//! profiles can be symbolized later by `go tool pprof` from the binary
+//! (`PPROF_BINARY_PATH`).
+
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use heapwise_pprof::{Line, Mapping, Profile, ProfileBuilder};
+
+use crate::depot::{self, Snapshot};
+use crate::local::without_accounting;
+use crate::symbolize::{Frame, Symbolizer};
+use crate::{live, profiler, sampler, sys};
+
+pub use crate::sampler::DEFAULT_RATE;
+
+/// Sets the sampling rate: on average one sample per `bytes` allocated.
+///
+/// `1` records every allocation, `0` turns sampling off (what was recorded
+/// stays). The default is [`DEFAULT_RATE`] (512 KiB), or
+/// `HEAPWISE_PROFILE_RATE` from the environment. Each thread picks up a change
+/// within 64 KiB of its own allocator traffic. As with Go's
+/// `MemProfileRate`, set it once, early: samples keep the rate they were
+/// taken at, so estimates stay right across a change, but a profile reports
+/// only the current rate as its `period`.
+pub fn set_rate(bytes: u64) {
+    sampler::set_rate(bytes);
+}
+
+/// The sampling rate in bytes: see [`set_rate`].
+pub fn rate() -> u64 {
+    sampler::rate()
+}
+
+/// Sets how many frames a sampled stack keeps (1..=256; default 64).
+pub fn set_max_depth(frames: usize) {
+    profiler::set_max_depth(frames);
+}
+
+/// How many frames a sampled stack keeps.
+pub fn max_depth() -> usize {
+    profiler::max_depth()
+}
+
+/// Seeds the sampler, for reproducible profiles in tests: threads that
+/// allocate after this call draw from a generator seeded by `seed` and the
+/// order in which threads first allocate after it. `0` returns to seeding
+/// from addresses (different in each run).
+pub fn set_seed(seed: u64) {
+    sampler::set_seed(seed);
+}
+
+/// The heap profile now: Go's `heap` profile (default view `inuse_space`).
+pub fn heap() -> Profile {
+    ProfileOptions::new().heap()
+}
+
+/// The same figures with `alloc_space` as the default view: Go's `allocs`
+/// profile.
+pub fn allocs() -> Profile {
+    ProfileOptions::new().allocs()
+}
+
+/// Writes [`heap`] to `path` as gzipped `profile.proto`.
+pub fn write_heap(path: impl AsRef<Path>) -> io::Result<()> {
+    write(&heap(), path.as_ref())
+}
+
+/// Writes [`allocs`] to `path` as gzipped `profile.proto`.
+pub fn write_allocs(path: impl AsRef<Path>) -> io::Result<()> {
+    write(&allocs(), path.as_ref())
+}
+
+fn write(profile: &Profile, path: &Path) -> io::Result<()> {
+    let bytes = profile.encode_gzip();
+    std::fs::write(path, bytes)
+        .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
+}
+
+/// How to build a profile: symbols or addresses, which frames.
+#[derive(Debug, Clone)]
+pub struct ProfileOptions {
+    symbolize: bool,
+    allocator_frames: bool,
+}
+
+impl Default for ProfileOptions {
+    fn default() -> Self {
+        ProfileOptions::new()
+    }
+}
+
+impl ProfileOptions {
+    /// Symbolized, allocator frames hidden.
+    pub fn new() -> ProfileOptions {
+        ProfileOptions {
+            symbolize: true,
+            allocator_frames: false,
+        }
+    }
+
+    /// Writes addresses and mappings (with build IDs) only, for `go tool
+    /// pprof` to symbolize from the binary later: cheaper, and nothing of the
+    /// debug info is loaded into the process. Allocator frames cannot be
+    /// recognised without symbols, so they are left in, and the profile's
+    /// `drop_frames` asks pprof to hide them.
+    pub fn addresses_only(mut self) -> ProfileOptions {
+        self.symbolize = false;
+        self
+    }
+
+    /// Keeps the allocator's and the standard library's allocation frames at
+    /// the leaf of each stack.
+    pub fn keep_allocator_frames(mut self) -> ProfileOptions {
+        self.allocator_frames = true;
+        self
+    }
+
+    /// Go's `heap` profile.
+    pub fn heap(&self) -> Profile {
+        self.build(None)
+    }
+
+    /// Go's `allocs` profile.
+    pub fn allocs(&self) -> Profile {
+        self.build(Some("alloc_space"))
+    }
+
+    fn build(&self, default_sample_type: Option<&str>) -> Profile {
+        // Copy the depot and resolve symbols behind the guard: none of that
+        // memory is the program's. It is freed behind the guard too.
+        let (snapshot, addrs, mappings, symbols) = without_accounting(|| {
+            let snapshot = depot::lock().snapshot();
+            let mut addrs: Vec<usize> = snapshot.frames.clone();
+            addrs.sort_unstable();
+            addrs.dedup();
+            let mappings = sys::mappings();
+            let symbols: Vec<Vec<Frame>> = if self.symbolize {
+                let mut s = Symbolizer::new(&mappings);
+                addrs
+                    .iter()
+                    .map(|&a| s.resolve(a.wrapping_sub(1) as u64))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (snapshot, addrs, mappings, symbols)
+        });
+        let profile = assemble(
+            &snapshot,
+            &addrs,
+            &mappings,
+            &symbols,
+            self,
+            default_sample_type,
+        );
+        without_accounting(move || drop((snapshot, addrs, mappings, symbols)));
+        profile
+    }
+}
+
+/// Is `name` allocation plumbing, hidden at the leaf of a stack?
+fn is_plumbing(name: &str) -> bool {
+    const PREFIXES: [&str; 9] = [
+        "__rust_",
+        "__rustc::",
+        "__rg_",
+        "__rdl_",
+        "heapwise::",
+        "alloc::",
+        "core::",
+        "std::alloc::",
+        "hashbrown::raw::alloc::",
+    ];
+    let path = match name.strip_prefix('<') {
+        // `<Type as Trait>::method`: plumbing if the type is the standard
+        // library's, or a primitive/generic type implementing its trait.
+        Some(rest) => match rest.split_once(" as ") {
+            Some((ty, tr)) => {
+                let ty = ["&mut ", "&", "*const ", "*mut ", "dyn "]
+                    .iter()
+                    .fold(ty, |t, p| t.strip_prefix(p).unwrap_or(t));
+                if !ty.contains("::") {
+                    return PREFIXES.iter().any(|p| tr.starts_with(p));
+                }
+                ty
+            }
+            None => rest,
+        },
+        None => name,
+    };
+    PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
+fn assemble(
+    snap: &Snapshot,
+    addrs: &[usize],
+    mappings: &[sys::Mapping],
+    symbols: &[Vec<Frame>],
+    opts: &ProfileOptions,
+    default_sample_type: Option<&str>,
+) -> Profile {
+    let rate = sampler::rate();
+    let mut b = ProfileBuilder::new();
+    b.sample_type("alloc_objects", "count")
+        .sample_type("alloc_space", "bytes")
+        .sample_type("inuse_objects", "count")
+        .sample_type("inuse_space", "bytes")
+        .period("space", "bytes", rate as i64);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    b.time_nanos(now);
+    if let Some(t) = default_sample_type {
+        b.default_sample_type(t);
+    }
+    if !opts.symbolize && !opts.allocator_frames {
+        b.drop_frames("(__rust_|__rustc::|__rg_|__rdl_|heapwise::|<heapwise::).*");
+    }
+
+    // Mappings, main binary first (Go writes at least one).
+    let mut mapping_ids = Vec::with_capacity(mappings.len());
+    for m in mappings {
+        let filename = b.string(&m.path);
+        let build_id = match &m.build_id {
+            Some(id) => b.string(&sys::build_id_hex(id)),
+            None => 0,
+        };
+        let id = b.add_mapping(Mapping {
+            id: 0,
+            memory_start: m.start,
+            memory_limit: m.limit,
+            file_offset: m.offset,
+            filename,
+            build_id,
+            ..Mapping::default()
+        });
+        mapping_ids.push(id);
+    }
+    if mappings.is_empty() {
+        let filename = b.string("unknown");
+        mapping_ids.push(b.add_mapping(Mapping {
+            memory_limit: u64::MAX,
+            filename,
+            ..Mapping::default()
+        }));
+    }
+    let mapping_of = |addr: u64| -> u64 {
+        mappings
+            .iter()
+            .position(|m| m.start <= addr && addr < m.limit)
+            .map_or(0, |i| mapping_ids[i])
+    };
+    // A mapping has functions if every address in it resolved to a name.
+    let mut resolved = vec![(0usize, 0usize); mappings.len()];
+
+    // Lines per distinct address, innermost first.
+    let index: HashMap<usize, usize> = addrs.iter().enumerate().map(|(i, &a)| (a, i)).collect();
+    let mut lines_of: Vec<Vec<(Line, bool)>> = Vec::with_capacity(addrs.len());
+    for (i, &a) in addrs.iter().enumerate() {
+        let pc = a.wrapping_sub(1) as u64;
+        let frames = symbols.get(i).map_or(&[][..], |f| &f[..]);
+        if let Some(m) = mappings.iter().position(|m| m.start <= pc && pc < m.limit) {
+            resolved[m].0 += 1;
+            resolved[m].1 += frames.iter().any(|f| !f.function.is_empty()) as usize;
+        }
+        let lines = frames
+            .iter()
+            .map(|f| {
+                let function_id = b.function(&f.function, &f.system_name, &f.file, 0);
+                let line = Line {
+                    function_id,
+                    line: f.line as i64,
+                    column: 0,
+                };
+                (line, is_plumbing(&f.function))
+            })
+            .collect();
+        lines_of.push(lines);
+    }
+    for (i, (total, named)) in resolved.iter().enumerate() {
+        if opts.symbolize && *total > 0 && total == named {
+            let m = &mut b.mappings_mut()[i];
+            m.has_functions = true;
+            m.has_filenames = true;
+            m.has_line_numbers = true;
+            m.has_inline_frames = true;
+        }
+    }
+
+    let bytes_key = b.string("bytes");
+    let scope_key = b.string("scope");
+    let mut locs: Vec<u64> = Vec::new();
+    for bucket in &snap.buckets {
+        let (start, len) = snap.stacks[bucket.stack as usize];
+        let stack = &snap.frames[start as usize..(start + len) as usize];
+        locs.clear();
+        let mut trimming = !opts.allocator_frames;
+        for &ret in stack {
+            let pc = ret.wrapping_sub(1) as u64;
+            let lines = &lines_of[index[&ret]];
+            let mut keep: Vec<Line> = Vec::with_capacity(lines.len());
+            for &(line, plumbing) in lines {
+                if trimming && plumbing {
+                    continue;
+                }
+                trimming = false;
+                keep.push(line);
+            }
+            if trimming && !lines.is_empty() {
+                continue; // every line of this location is plumbing
+            }
+            trimming = false;
+            locs.push(b.location(mapping_of(pc), pc, &keep));
+        }
+        if locs.is_empty() && !stack.is_empty() && !opts.allocator_frames {
+            // Only plumbing (say, a thread-local destructor): keep it all.
+            for &ret in stack {
+                let pc = ret.wrapping_sub(1) as u64;
+                let keep: Vec<Line> = lines_of[index[&ret]].iter().map(|l| l.0).collect();
+                locs.push(b.location(mapping_of(pc), pc, &keep));
+            }
+        }
+        let size = bucket.size;
+        let live = bucket.allocs - bucket.frees;
+        let (ao, ab) = sampler::scale(bucket.allocs, bucket.allocs * size, bucket.rate);
+        let (io, ib) = sampler::scale(live, live * size, bucket.rate);
+        let mut labels = vec![heapwise_pprof::Label {
+            key: bytes_key,
+            num: size as i64,
+            ..Default::default()
+        }];
+        if bucket.label != 0 {
+            let value = b.string(&snap.labels[bucket.label as usize]);
+            labels.push(heapwise_pprof::Label {
+                key: scope_key,
+                str: value,
+                ..Default::default()
+            });
+        }
+        b.sample(&locs, &[ao, ab, io, ib], &labels);
+    }
+    b.build()
+}
+
+/// What the profiler holds, for the overhead figures (see the crate docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProfilerMemory {
+    /// Samples taken since start.
+    pub samples: u64,
+    /// Sampled blocks alive now.
+    pub live_samples: usize,
+    /// Distinct stacks recorded.
+    pub stacks: usize,
+    /// Distinct (stack, size, scope name, rate) buckets.
+    pub buckets: usize,
+    /// Bytes of the stack depot (frames and index).
+    pub stack_bytes: usize,
+    /// Bytes of the buckets and their index.
+    pub bucket_bytes: usize,
+    /// Bytes of the live-block tables (the 8 KiB filter and 256 KiB of
+    /// per-bit counts are static and not included).
+    pub live_bytes: usize,
+}
+
+impl ProfilerMemory {
+    /// All the profiler's heap memory, in bytes.
+    pub fn total_bytes(&self) -> usize {
+        self.stack_bytes + self.bucket_bytes + self.live_bytes
+    }
+}
+
+/// The profiler's own memory and counts.
+pub fn memory() -> ProfilerMemory {
+    let f = without_accounting(|| depot::lock().footprint());
+    let (live_samples, live_bytes) = live::census();
+    ProfilerMemory {
+        samples: f.samples,
+        live_samples,
+        stacks: f.stacks,
+        buckets: f.buckets,
+        stack_bytes: f.stack_bytes,
+        bucket_bytes: f.bucket_bytes,
+        live_bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plumbing;
+
+    #[test]
+    fn plumbing_is_the_allocators_and_std_allocation_frames() {
+        for name in [
+            "__rust_alloc",
+            "__rustc::__rust_alloc",
+            "__rg_alloc",
+            "heapwise::alloc::Alloc<A>::alloc_slow",
+            "<heapwise::alloc::Alloc<A> as core::alloc::global::GlobalAlloc>::alloc",
+            "alloc::raw_vec::RawVec<T,A>::grow_one",
+            "alloc::alloc::exchange_malloc",
+            "<alloc::vec::Vec<T,A> as core::clone::Clone>::clone",
+            "<str as alloc::string::ToString>::to_string",
+            "<T as alloc::borrow::ToOwned>::to_owned",
+            "core::ptr::drop_in_place<x>",
+            "<&mut alloc::string::String as core::fmt::Write::write_fmt::SpecWriteFmt>::spec_write_fmt",
+        ] {
+            assert!(is_plumbing(name), "{name}");
+        }
+        for name in [
+            "myapp::handle",
+            "<myapp::Doc as core::clone::Clone>::clone",
+            "std::io::default_read_to_end",
+            "main",
+            "",
+        ] {
+            assert!(!is_plumbing(name), "{name}");
+        }
+    }
+}
