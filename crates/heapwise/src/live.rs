@@ -125,10 +125,17 @@ impl Table {
         ((key >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20) & (self.cap - 1)
     }
 
-    fn slot(&self, i: usize) -> &mut Slot {
+    fn slot(&self, i: usize) -> Slot {
+        debug_assert!(i < self.cap);
         // SAFETY: `i < cap` (every caller masks with `cap - 1`) and the array
-        // has `cap` initialised slots; `&mut self` callers hold the shard lock.
-        unsafe { &mut *self.slots.add(i) }
+        // has `cap` initialised slots.
+        unsafe { *self.slots.add(i) }
+    }
+
+    fn set(&mut self, i: usize, slot: Slot) {
+        debug_assert!(i < self.cap);
+        // SAFETY: as in `slot`; `&mut self` means the shard lock is held.
+        unsafe { *self.slots.add(i) = slot }
     }
 
     fn insert(&mut self, key: usize, bucket: &'static Bucket) -> Option<&'static Bucket> {
@@ -141,15 +148,14 @@ impl Table {
         loop {
             let s = self.slot(i);
             if s.key == 0 {
-                *s = Slot { key, bucket };
+                self.set(i, Slot { key, bucket });
                 self.len += 1;
                 return None;
             }
             if s.key == key {
+                self.set(i, Slot { key, bucket });
                 // SAFETY: buckets are leaked, `'static`.
-                let old = unsafe { &*s.bucket };
-                s.bucket = bucket;
-                return Some(old);
+                return Some(unsafe { &*s.bucket });
             }
             i = (i + 1) & (self.cap - 1);
         }
@@ -161,23 +167,21 @@ impl Table {
         }
         let mask = self.cap - 1;
         let mut i = self.home(key);
-        loop {
-            let s = *self.slot(i);
+        let found = loop {
+            let s = self.slot(i);
             if s.key == 0 {
                 return None;
             }
             if s.key == key {
-                break;
+                break s.bucket;
             }
             i = (i + 1) & mask;
-        }
-        // SAFETY: buckets are leaked, `'static`.
-        let found = unsafe { &*self.slot(i).bucket };
+        };
         // Backward-shift: pull later entries of the run into the hole.
         let mut hole = i;
         let mut j = (i + 1) & mask;
         loop {
-            let s = *self.slot(j);
+            let s = self.slot(j);
             if s.key == 0 {
                 break;
             }
@@ -189,14 +193,15 @@ impl Table {
                 hole < home || home <= j
             };
             if !between {
-                *self.slot(hole) = s;
+                self.set(hole, s);
                 hole = j;
             }
             j = (j + 1) & mask;
         }
-        *self.slot(hole) = EMPTY;
+        self.set(hole, EMPTY);
         self.len -= 1;
-        Some(found)
+        // SAFETY: buckets are leaked, `'static`.
+        Some(unsafe { &*found })
     }
 
     fn grow(&mut self) -> bool {
@@ -219,7 +224,7 @@ impl Table {
         self.len = 0;
         TABLE_BYTES.fetch_add(layout.size(), Relaxed);
         for i in 0..old.cap {
-            let s = *old.slot(i);
+            let s = old.slot(i);
             if s.key != 0 {
                 // SAFETY: buckets are leaked, `'static`.
                 self.insert(s.key, unsafe { &*s.bucket });

@@ -285,7 +285,9 @@ fn assemble(
         b.default_sample_type(t);
     }
     if !opts.symbolize && !opts.allocator_frames {
-        b.drop_frames("(__rust_|__rustc::|__rg_|__rdl_|heapwise::|<heapwise::).*");
+        b.drop_frames(
+            "(__rustc::)?__rust_(alloc|alloc_zeroed|realloc|dealloc)|__rg_.*|__rdl_.*|heapwise::.*|<heapwise::.*",
+        );
     }
 
     // Mappings, main binary first (Go writes at least one).

@@ -1,6 +1,8 @@
 //! Full mode (rate 1): every allocation is a sample, so a profile's figures
 //! are exact and can be checked against the allocations the test makes.
 
+#![allow(clippy::vec_box)] // the boxes are the allocations under test
+
 #[global_allocator]
 static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
 

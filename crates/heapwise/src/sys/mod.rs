@@ -9,9 +9,11 @@
 //! `profile.proto` `Mapping` says which: `memory_start`/`memory_limit`/
 //! `file_offset` translate a runtime address into a file address, `filename`
 //! and `build_id` name the file. [`mappings`] lists one [`Mapping`] per
-//! executable `PT_LOAD` segment of every loaded object, with the same start,
-//! end and offset that `/proc/self/maps` shows for it (Go's `runtime/pprof`
-//! reads them from there, `heapprof.md` §1.4).
+//! executable `PT_LOAD` segment of every loaded object: the segment's exact
+//! runtime range and file offset. (Go's `runtime/pprof` reads the whole pages
+//! `/proc/self/maps` shows, `heapprof.md` §1.4; with lld's layout those start
+//! inside the previous segment's file range and Go 1.19's pprof then
+//! translates addresses 4 KiB off, so heapwise gives the exact range.)
 //!
 //! They come from `dl_iterate_phdr(3)` rather than from `/proc/self/maps`:
 //! the dynamic loader's own list is exact (no text parsing, no guessing which
@@ -56,13 +58,12 @@ mod imp {
 /// One executable segment of a loaded object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Mapping {
-    /// Runtime address of the segment start (`dlpi_addr + p_vaddr`, page
-    /// aligned down as the kernel maps it, like `/proc/self/maps`).
+    /// Runtime address of the segment start (`dlpi_addr + p_vaddr`).
     pub(crate) start: u64,
-    /// Runtime end of the segment (exclusive, page aligned up).
+    /// Runtime end of the segment (exclusive; `start + p_memsz`).
     pub(crate) limit: u64,
-    /// File offset that `start` corresponds to, so that
-    /// `file_offset = addr - start + offset` (like `/proc/self/maps`).
+    /// File offset that `start` corresponds to (`p_offset`), so that
+    /// `file_offset = addr - start + offset`.
     pub(crate) offset: u64,
     /// Absolute path of the object: the main executable's real path
     /// (`readlink /proc/self/exe`), the canonical path of a shared library,
