@@ -269,6 +269,7 @@ mod live;
 mod local;
 pub mod profile;
 mod profiler;
+mod registry;
 mod sampler;
 mod scope;
 mod stack;

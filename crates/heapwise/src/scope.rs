@@ -66,6 +66,8 @@ pub(crate) struct ScopeInner {
     exceeded: AtomicU64,
     name: Option<Cow<'static, str>>,
     id: u64,
+    /// Listed in the registry of named scopes (`registry.rs`).
+    registered: AtomicBool,
     pub(crate) waiters: Waiters,
     /// Notification queue link (`cancel.rs`).
     pub(crate) queued: AtomicBool,
@@ -87,6 +89,10 @@ const THREAD_REF: isize = 1 << 32;
 const _: () = assert!(THREAD_REF > 4 * FLUSH_BYTES);
 
 impl ScopeInner {
+    pub(crate) fn refs(&self) -> &AtomicIsize {
+        &self.refs
+    }
+
     fn parent(&self) -> Option<&ScopeInner> {
         // SAFETY: `parent` is null or points to a live scope: this scope holds a
         // reference on it until `Drop`.
@@ -367,6 +373,7 @@ impl Scope {
             exceeded: AtomicU64::new(0),
             name: None,
             id: NEXT_ID.fetch_add(1, Relaxed),
+            registered: AtomicBool::new(false),
             waiters: Waiters::new(),
             queued: AtomicBool::new(false),
             next: AtomicPtr::new(ptr::null_mut()),
@@ -471,6 +478,24 @@ impl Scope {
         self.inner().name.as_deref()
     }
 
+    /// The limit of `kind` set on this scope itself (not its ancestors).
+    pub fn limit_of(&self, kind: LimitKind) -> Option<u64> {
+        Some(self.inner().limits[kind as usize]).filter(|&l| l != NO_LIMIT)
+    }
+
+    /// Are this scope's limits hard ([`Scope::hard`])?
+    pub fn is_hard(&self) -> bool {
+        self.inner().hard
+    }
+
+    /// The live named scopes: every scope with a name that a thread has
+    /// entered and that is still held by a handle, a thread, or (with owner
+    /// tracking) a live block. For dashboards such as
+    /// `/debug/heapwise/scopes`.
+    pub fn named() -> Vec<Scope> {
+        crate::registry::named_scopes()
+    }
+
     /// A process-unique number identifying the scope.
     pub fn id(&self) -> u64 {
         self.inner().id
@@ -503,6 +528,13 @@ impl Scope {
     /// Makes this the calling thread's current scope until the guard drops;
     /// the previous scope is then restored (also when unwinding from a panic).
     pub fn enter(&self) -> ScopeGuard<'_> {
+        let inner = self.inner();
+        if inner.name.is_some()
+            && !inner.registered.load(Relaxed)
+            && !inner.registered.swap(true, Relaxed)
+        {
+            crate::registry::register(self);
+        }
         // The thread's pointer gets its own reference; the guard takes over the
         // one held on the previous scope.
         self.inner().refs.fetch_add(THREAD_REF, Relaxed);
