@@ -71,7 +71,7 @@ pub(crate) fn named_scopes() -> Vec<Scope> {
     // Move the handles into a vector the caller owns (and frees, counted).
     let mut out = Vec::with_capacity(live.len());
     let mut live = live;
-    out.extend(live.drain(..));
+    out.append(&mut live);
     without_accounting(move || drop(live));
     out
 }
