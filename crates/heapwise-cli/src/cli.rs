@@ -1,0 +1,293 @@
+//! The command line: argument definitions and what each subcommand runs.
+//!
+//! `main.rs` only parses a [`Cli`], calls [`run`] and turns the result
+//! into an exit status with [`exit_status`]: 0 on success and on a closed
+//! output pipe, 1 with one `heapwise: error: ...` line on stderr otherwise
+//! (clap's own usage errors exit with 2 before [`run`] is reached).
+
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use heapwise_pprof::Profile;
+use regex::Regex;
+
+use crate::diff::{diff_report, DiffOptions};
+use crate::flame::{write_diff_flamegraph, write_flamegraph, FlameOptions};
+use crate::input::{describe_io, read_profile};
+use crate::sample_index::SampleIndex;
+use crate::top::{top_report, TopOptions};
+
+/// heapwise: read pprof heap profiles (Go's, or heapwise's own) and show
+/// where the memory went.
+#[derive(Debug, Parser)]
+#[command(name = "heapwise", version, about, long_about = None)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Flat and cumulative table by function, like `go tool pprof -top`.
+    Top(TopArgs),
+    /// What grew and what shrank between two profiles, by allocation site.
+    Diff(DiffArgs),
+    /// Write an interactive SVG flame graph.
+    Flame(FlameArgs),
+}
+
+/// `--sample-index`, shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct SampleIndexArg {
+    /// Which value to report: a sample type's name (inuse_space,
+    /// inuse_objects, alloc_space, alloc_objects for a heap profile) or its
+    /// position from 0. Default: the profile's default type, else its last
+    /// (inuse_space for a Go heap profile).
+    #[arg(long = "sample-index", alias = "sample_index", value_name = "TYPE")]
+    pub sample_index: Option<SampleIndex>,
+}
+
+impl SampleIndexArg {
+    fn get(&self) -> SampleIndex {
+        self.sample_index.clone().unwrap_or_default()
+    }
+}
+
+/// Arguments of `heapwise top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// The profile (gzipped or raw protobuf; `-` reads standard input).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub sample_index: SampleIndexArg,
+    /// Subtract this base profile first (pprof's -base).
+    #[arg(long, value_name = "OLD")]
+    pub base: Option<PathBuf>,
+    /// Show at most N rows; 0 shows all.
+    #[arg(
+        short = 'n',
+        long = "nodecount",
+        value_name = "N",
+        default_value_t = 10
+    )]
+    pub nodecount: usize,
+    /// Count only samples with a function name matching this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub focus: Option<String>,
+    /// Print JSON with exact values instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `heapwise diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older profile.
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+    /// The newer profile.
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub sample_index: SampleIndexArg,
+    /// Show at most N changed sites; 0 shows all.
+    #[arg(
+        short = 'n',
+        long = "nodecount",
+        value_name = "N",
+        default_value_t = 10
+    )]
+    pub nodecount: usize,
+    /// Print JSON with exact values instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `heapwise flame`.
+#[derive(Debug, Args)]
+pub struct FlameArgs {
+    /// The profile.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write the SVG; `-` is standard output.
+    #[arg(short, long, value_name = "OUT", default_value = "flame.svg")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub sample_index: SampleIndexArg,
+    /// Draw a differential flame graph against this base profile: widths
+    /// from FILE, red for growth and blue for shrinkage since OLD.
+    #[arg(long, value_name = "OLD")]
+    pub base: Option<PathBuf>,
+    /// The title at the top of the graph.
+    #[arg(long, value_name = "TITLE")]
+    pub title: Option<String>,
+}
+
+/// Runs a parsed command line, writing reports to standard output.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Top(args) => top(&args),
+        Command::Diff(args) => diff(&args),
+        Command::Flame(args) => flame(&args),
+    }
+}
+
+/// The exit status for `result`, printing the error line if there is one.
+/// A broken pipe on output (`heapwise top big.pb.gz | head -1`) is a
+/// success: the reader had what it wanted.
+pub fn exit_status(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io::stderr().lock(), "heapwise: error: {}", error_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// True if `e` was caused by writing to a closed pipe.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// `e` with its causes, as one line.
+pub fn error_line(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The profile at `path`, minus the one at `base` if given.
+fn load(path: &Path, base: Option<&Path>) -> Result<Profile> {
+    let profile = read_profile(path)?;
+    match base {
+        None => Ok(profile),
+        Some(base_path) => {
+            let base = read_profile(base_path)?;
+            profile
+                .diff_base(&base)
+                .map_err(|e| anyhow!("{} with base {}: {e}", path.display(), base_path.display()))
+        }
+    }
+}
+
+/// Standard output, buffered, for one report.
+fn stdout() -> BufWriter<io::StdoutLock<'static>> {
+    BufWriter::new(io::stdout().lock())
+}
+
+fn finish(mut out: impl Write) -> Result<()> {
+    out.flush()?;
+    Ok(())
+}
+
+fn write_json(value: &serde_json::Value) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    let mut out = stdout();
+    out.write_all(text.as_bytes())?;
+    finish(out)
+}
+
+/// A regex from the command line; its error as one short line.
+fn compile_regex(flag: &str, pattern: &str) -> Result<Regex> {
+    Regex::new(pattern).map_err(|e| {
+        let text = e.to_string();
+        let reason = text
+            .lines()
+            .find_map(|l| l.strip_prefix("error: "))
+            .unwrap_or(&text)
+            .to_owned();
+        anyhow!("invalid {flag} regex {pattern:?}: {reason}")
+    })
+}
+
+fn top(args: &TopArgs) -> Result<()> {
+    let focus = args
+        .focus
+        .as_deref()
+        .map(|p| compile_regex("--focus", p))
+        .transpose()?;
+    let profile = load(&args.file, args.base.as_deref())?;
+    let options = TopOptions {
+        sample_index: args.sample_index.get(),
+        max_rows: args.nodecount,
+        focus,
+    };
+    let report = top_report(&profile, &options).with_context(|| args.file.display().to_string())?;
+    if args.json {
+        return write_json(&report.to_json());
+    }
+    let mut out = stdout();
+    report.write_text(&mut out)?;
+    finish(out)
+}
+
+fn diff(args: &DiffArgs) -> Result<()> {
+    let old = read_profile(&args.old)?;
+    let new = read_profile(&args.new)?;
+    let options = DiffOptions {
+        sample_index: args.sample_index.get(),
+        max_rows: args.nodecount,
+    };
+    let report = diff_report(&old, &new, &options).with_context(|| {
+        format!(
+            "comparing {} with {}",
+            args.old.display(),
+            args.new.display()
+        )
+    })?;
+    if args.json {
+        return write_json(&report.to_json());
+    }
+    let mut out = stdout();
+    report.write_text(&mut out)?;
+    finish(out)
+}
+
+fn flame(args: &FlameArgs) -> Result<()> {
+    let profile = read_profile(&args.file)?;
+    let options = FlameOptions {
+        sample_index: args.sample_index.get(),
+        title: args.title.clone(),
+    };
+    let mut svg = Vec::new();
+    match &args.base {
+        None => write_flamegraph(&profile, &options, &mut svg)
+            .with_context(|| args.file.display().to_string())?,
+        Some(base_path) => {
+            let base = read_profile(base_path)?;
+            write_diff_flamegraph(&base, &profile, &options, &mut svg).with_context(|| {
+                format!("{} with base {}", args.file.display(), base_path.display())
+            })?;
+        }
+    }
+    if args.output.as_os_str() == "-" {
+        let mut out = stdout();
+        out.write_all(&svg)?;
+        return finish(out);
+    }
+    fs::write(&args.output, &svg).map_err(|e| {
+        anyhow!(
+            "{}: cannot write: {}",
+            args.output.display(),
+            describe_io(&e)
+        )
+    })
+}

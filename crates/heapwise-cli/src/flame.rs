@@ -1,0 +1,246 @@
+//! Interactive flame graphs of a profile: `heapwise flame`.
+//!
+//! # What the graph shows
+//!
+//! Each sample becomes a **folded stack**, `root;caller;...;leaf VALUE`,
+//! with one frame per line of each location (inlined functions are frames
+//! of their own, as in [`crate::top`]) and the value of the chosen sample
+//! type. Stacks with the same frames are summed. [inferno] draws them:
+//! each box is a function, its width is the value of all samples passing
+//! through it (its cum), and the boxes above it are its callees; the
+//! visible top edge of a box is its flat. The SVG is interactive in a
+//! browser: hover for exact values, click to zoom into a subtree, Ctrl-F
+//! (or the Search button) to highlight functions matching a pattern.
+//!
+//! Memory profiles (byte or object units) use inferno's green-blue `mem`
+//! palette, others its `hot` palette; colors derive from function names,
+//! so the same function has the same color in every graph.
+//!
+//! # Negative values and `--base`
+//!
+//! A flame graph cannot draw negative widths, so:
+//!
+//! - [`write_flamegraph`] leaves out stacks whose value is negative (only a
+//!   profile that is itself a difference has them) and says how many in
+//!   the graph's subtitle.
+//! - [`write_diff_flamegraph`] (`--base OLD`) draws a **differential**
+//!   flame graph instead of subtracting (Brendan Gregg's differential flame
+//!   graphs, inferno's two-column input): widths are the new profile's
+//!   values, and each box is colored by the change of its own (flat)
+//!   value against the base, red for growth and blue for shrinkage, the
+//!   deeper the larger; its tooltip gives that change as a share of the
+//!   new total (`+23.08%`). Stacks only in the base have no width in the
+//!   new profile and so do not show; `heapwise top --base` and
+//!   `heapwise diff` list them.
+//!
+//! Frame names are used as they are, except that `;` (the folded format's
+//! separator) becomes `；` (U+FF1B), and a space before a trailing number
+//! in a leaf name becomes a no-break space, so that it is not read as a
+//! count.
+//!
+//! [inferno]: https://github.com/jonhoo/inferno
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::{bail, Context, Result};
+use heapwise_pprof::Profile;
+use inferno::flamegraph::color::BasicPalette;
+use inferno::flamegraph::{self, Palette};
+
+use crate::frames::FrameTable;
+use crate::sample_index::{SampleIndex, SampleType};
+
+/// How [`write_flamegraph`] draws.
+#[derive(Debug, Clone, Default)]
+pub struct FlameOptions {
+    /// Which value of each sample gives the widths.
+    pub sample_index: SampleIndex,
+    /// The title at the top; default `TYPE (UNIT)`, e.g.
+    /// `inuse_space (bytes)`.
+    pub title: Option<String>,
+}
+
+/// A profile's samples as folded stacks: `root;...;leaf` with the summed
+/// value of the chosen sample type, sorted by stack. Zero sums are left
+/// out; negative sums are kept.
+///
+/// ```
+/// use heapwise_cli::flame::folded_stacks;
+/// use heapwise_cli::SampleIndex;
+/// use heapwise_pprof::ProfileBuilder;
+///
+/// let mut b = ProfileBuilder::new();
+/// b.sample_type("alloc_space", "bytes");
+/// let parse = b.frame("app::parse", "src/parse.rs", 10);
+/// let main = b.frame("app::main", "src/main.rs", 3);
+/// b.sample(&[parse, main], &[4096], &[]);
+/// b.sample(&[parse, main], &[1024], &[]);
+/// let (_, stacks) = folded_stacks(&b.build(), &SampleIndex::Default)?;
+/// assert_eq!(stacks, [("app::main;app::parse".to_owned(), 5120)]);
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn folded_stacks(
+    profile: &Profile,
+    sample_index: &SampleIndex,
+) -> Result<(SampleType, Vec<(String, i64)>)> {
+    let sample_type = sample_index.resolve(profile)?;
+    Ok((sample_type.clone(), fold(profile, &sample_type)))
+}
+
+fn fold(profile: &Profile, sample_type: &SampleType) -> Vec<(String, i64)> {
+    let table = FrameTable::new(profile);
+    let names: Vec<String> = table.names().iter().map(|n| n.replace(';', "；")).collect();
+    let mut stacks: BTreeMap<String, i64> = BTreeMap::new();
+    let mut frames = Vec::new();
+    for sample in &profile.sample {
+        let v = sample.value.get(sample_type.index).copied().unwrap_or(0);
+        if v == 0 {
+            continue;
+        }
+        frames.clear();
+        frames.extend(table.stack(sample).map(|f| names[f.name].as_str()));
+        if frames.is_empty() {
+            continue;
+        }
+        frames.reverse();
+        let mut stack = frames.join(";");
+        protect_trailing_number(&mut stack);
+        let sum = stacks.entry(stack).or_insert(0);
+        *sum = sum.saturating_add(v);
+    }
+    stacks.into_iter().filter(|&(_, v)| v != 0).collect()
+}
+
+/// inferno reads the last space-separated number of a line as a count (two
+/// for a differential graph), so a stack ending in ` 12` would lose its
+/// tail: make that space a no-break space.
+fn protect_trailing_number(stack: &mut String) {
+    if let Some(i) = stack.rfind(' ') {
+        if stack[i + 1..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.')
+        {
+            stack.replace_range(i..=i, "\u{a0}");
+        }
+    }
+}
+
+/// inferno's options for `sample_type`.
+fn inferno_options(
+    sample_type: &SampleType,
+    options: &FlameOptions,
+) -> flamegraph::Options<'static> {
+    let mut opt = flamegraph::Options::default();
+    opt.title = options
+        .title
+        .clone()
+        .unwrap_or_else(|| format!("{} ({})", sample_type.name, sample_type.unit));
+    let memory = matches!(
+        sample_type.unit.to_lowercase().as_str(),
+        "bytes" | "byte" | "b" | "count" | "objects"
+    ) || sample_type.name.contains("space")
+        || sample_type.name.contains("objects");
+    opt.colors = Palette::Basic(if memory {
+        BasicPalette::Mem
+    } else {
+        BasicPalette::Hot
+    });
+    opt.hash = true;
+    opt.deterministic = true;
+    opt.count_name = if sample_type.unit == "count" && sample_type.name.ends_with("objects") {
+        "objects".to_owned()
+    } else {
+        sample_type.unit.clone()
+    };
+    opt
+}
+
+/// Runs inferno over `lines` into a buffer, so that nothing is written on
+/// failure.
+fn render(opt: &mut flamegraph::Options<'_>, lines: &[String], mut w: impl Write) -> Result<()> {
+    let mut svg = Vec::new();
+    flamegraph::from_lines(opt, lines.iter().map(String::as_str), &mut svg)
+        .context("drawing the flame graph")?;
+    w.write_all(&svg)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Writes an interactive SVG flame graph of `profile` to `w` (see the
+/// [module docs](self)). Stacks with negative values are left out, and
+/// the subtitle says how many. Fails, writing nothing, if no stack has a
+/// positive value.
+///
+/// ```
+/// use heapwise_cli::flame::{write_flamegraph, FlameOptions};
+/// use heapwise_pprof::ProfileBuilder;
+///
+/// let mut b = ProfileBuilder::new();
+/// b.sample_type("alloc_space", "bytes");
+/// let parse = b.frame("app::parse", "src/parse.rs", 10);
+/// let main = b.frame("app::main", "src/main.rs", 3);
+/// b.sample(&[parse, main], &[4096], &[]);
+/// let mut svg = Vec::new();
+/// write_flamegraph(&b.build(), &FlameOptions::default(), &mut svg)?;
+/// let svg = String::from_utf8(svg)?;
+/// assert!(svg.contains("app::parse"));
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn write_flamegraph(profile: &Profile, options: &FlameOptions, w: impl Write) -> Result<()> {
+    let (sample_type, stacks) = folded_stacks(profile, &options.sample_index)?;
+    let negative = stacks.iter().filter(|(_, v)| *v < 0).count();
+    let lines: Vec<String> = stacks
+        .iter()
+        .filter(|(_, v)| *v > 0)
+        .map(|(s, v)| format!("{s} {v}"))
+        .collect();
+    if lines.is_empty() {
+        bail!("no stack has a positive {} value to draw", sample_type.name);
+    }
+    let mut opt = inferno_options(&sample_type, options);
+    if negative > 0 {
+        opt.subtitle = Some(format!(
+            "{negative} stack{} with negative values left out",
+            if negative == 1 { "" } else { "s" }
+        ));
+    }
+    render(&mut opt, &lines, w)
+}
+
+/// Writes a differential flame graph of `profile` against `base` to `w`:
+/// widths are `profile`'s values, colors the change from `base` (red grew,
+/// blue shrank). The profiles must be compatible, as for
+/// [`Profile::diff_base`].
+pub fn write_diff_flamegraph(
+    base: &Profile,
+    profile: &Profile,
+    options: &FlameOptions,
+    w: impl Write,
+) -> Result<()> {
+    profile.diff_base(base)?;
+    let (sample_type, new) = folded_stacks(profile, &options.sample_index)?;
+    let old = fold(base, &sample_type);
+    let mut both: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (stack, v) in old {
+        both.entry(stack).or_default().0 = v.max(0);
+    }
+    for (stack, v) in new {
+        both.entry(stack).or_default().1 = v.max(0);
+    }
+    let mut lines = Vec::with_capacity(both.len());
+    for (stack, (old, new)) in both {
+        if old > 0 || new > 0 {
+            lines.push(format!("{stack} {old} {new}"));
+        }
+    }
+    if !lines.iter().any(|l| !l.ends_with(" 0")) {
+        bail!("no stack has a positive {} value to draw", sample_type.name);
+    }
+    let mut opt = inferno_options(&sample_type, options);
+    opt.subtitle = Some(
+        "Differential: width is the new profile, red grew and blue shrank since the base"
+            .to_owned(),
+    );
+    render(&mut opt, &lines, w)
+}

@@ -1,0 +1,81 @@
+//! Reading profile files, with size limits and errors that name the file.
+//!
+//! A profile file is read whole, up to [`MAX_FILE_SIZE`] bytes, and
+//! decoded by heapwise-pprof, which accepts gzipped or raw protobuf, caps
+//! decompression at [`MAX_DECOMPRESSED_SIZE`] and rejects corrupt input
+//! with an error rather than a panic. Every error message starts with the
+//! file's name: `heap.pb.gz: not a pprof profile: gzip: truncated stream`.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Result};
+use heapwise_pprof::{DecodeOptions, ErrorKind, Profile};
+
+/// The largest profile file read, compressed or not: 256 MiB. Go's heap
+/// profiles of large services are a few megabytes.
+pub const MAX_FILE_SIZE: u64 = 256 << 20;
+
+/// The largest decompressed size accepted from a gzipped file: 512 MiB.
+/// The decoded model can be several times larger than this.
+pub const MAX_DECOMPRESSED_SIZE: u64 = 512 << 20;
+
+/// An I/O error as a short lowercase phrase, without the `(os error N)`
+/// suffix: `no such file or directory`.
+pub(crate) fn describe_io(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Reads at most [`MAX_FILE_SIZE`] bytes from `path`, or from standard
+/// input if `path` is `-`.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let name = path.display();
+    let limit = MAX_FILE_SIZE;
+    let mut data = Vec::new();
+    let read = if path.as_os_str() == "-" {
+        io::stdin().lock().take(limit + 1).read_to_end(&mut data)
+    } else {
+        let file = File::open(path).map_err(|e| anyhow!("{name}: {}", describe_io(&e)))?;
+        file.take(limit + 1).read_to_end(&mut data)
+    };
+    read.map_err(|e| anyhow!("{name}: cannot read: {}", describe_io(&e)))?;
+    if data.len() as u64 > limit {
+        bail!(
+            "{name}: file is larger than the {} MiB limit for a profile",
+            limit >> 20
+        );
+    }
+    Ok(data)
+}
+
+/// Decodes a profile read from `name` (used in error messages).
+pub fn decode_profile(name: &str, data: &[u8]) -> Result<Profile> {
+    if data.is_empty() {
+        bail!("{name}: empty file, not a pprof profile");
+    }
+    let options = DecodeOptions::new().max_decompressed_size(MAX_DECOMPRESSED_SIZE);
+    let profile = Profile::decode_with(data, &options).map_err(|e| match e.kind() {
+        ErrorKind::TooLarge => anyhow!("{name}: profile too large: {e}"),
+        _ => anyhow!("{name}: not a pprof profile: {e}"),
+    })?;
+    if profile.sample_type.is_empty() {
+        bail!("{name}: not a pprof profile: it has no sample types");
+    }
+    Ok(profile)
+}
+
+/// Reads and decodes the profile at `path` (`-` for standard input).
+pub fn read_profile(path: &Path) -> Result<Profile> {
+    let data = read_file(path)?;
+    decode_profile(&path.display().to_string(), &data)
+}

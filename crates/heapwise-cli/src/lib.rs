@@ -1,0 +1,178 @@
+//! The `heapwise` command-line tool, and the library behind it.
+//!
+//! `heapwise` reads pprof profiles (Go's heap and CPU profiles, heapwise's
+//! own, anything `go tool pprof` reads; gzipped or raw) and shows where the
+//! memory went. Its figures agree with `go tool pprof`'s.
+//!
+//! # Usage
+//!
+//! ```text
+//! heapwise top FILE [--sample-index TYPE] [--base OLD] [-n N] [--focus REGEX] [--json]
+//! heapwise diff OLD NEW [--sample-index TYPE] [-n N] [--json]
+//! heapwise flame FILE [-o OUT.svg] [--sample-index TYPE] [--base OLD] [--title TITLE]
+//! ```
+//!
+//! `--sample-index` picks the value to report: for a heap profile
+//! `inuse_space` (bytes live at the time of the profile, the default),
+//! `inuse_objects`, `alloc_space` (bytes allocated since the program
+//! started) or `alloc_objects`; or a sample type's position from 0.
+//! `FILE` may be `-` for standard input.
+//!
+//! ## `heapwise top`: which functions hold the memory
+//!
+//! The flat and cumulative table of `go tool pprof -top` ([`top`] explains
+//! the columns). On a heap profile written by Go (a real run of the
+//! integration test's program, which allocates 2 MiB in `main.allocBig`,
+//! 320 KiB in `main.allocMedium` and 500 × 96 bytes in
+//! `main.allocSmall`):
+//!
+//! ```text
+//! $ heapwise top heap.pb.gz --sample-index alloc_space
+//! Type: alloc_space
+//! Showing nodes accounting for 2460.32kB, 100% of 2460.32kB total
+//! Showing top 10 nodes out of 14
+//!       flat  flat%   sum%        cum   cum%
+//!  2048.35kB 83.26% 83.26%  2048.35kB 83.26%  main.allocBig
+//!   322.62kB 13.11% 96.37%   322.62kB 13.11%  main.allocMedium
+//!    87.88kB  3.57% 99.94%    87.88kB  3.57%  main.allocSmall
+//!     1.22kB  0.05%   100%     1.22kB  0.05%  runtime.malg
+//!     0.09kB 0.0038%   100%     0.09kB 0.0038%  runtime.acquireSudog
+//!     0.09kB 0.0038%   100%  2458.95kB 99.94%  runtime.main
+//!     0.06kB 0.0025%   100%     0.16kB 0.0064%  runtime.gcBgMarkWorker
+//!          0     0%   100%  2458.85kB 99.94%  main.main
+//!          0     0%   100%     0.09kB 0.0038%  runtime.gcMarkDone
+//!          0     0%   100%     1.22kB  0.05%  runtime.newproc.func1
+//! ```
+//!
+//! `go tool pprof -top -nodecount=10 -sample_index=alloc_space heap.pb.gz`
+//! prints the same lines after its file and time headers (pprof alone
+//! also hides functions under 0.5% of the total unless given
+//! `-nodefraction=0`). `-n 0` shows every function, `--focus 'main\.'` counts only
+//! the samples with a matching function on the stack, `--base old.pb.gz`
+//! subtracts an older profile first (pprof's `-base`: negative rows have
+//! shrunk), and `--json` prints exact integers:
+//!
+//! ```text
+//! $ heapwise top heap.pb.gz --sample-index alloc_space -n 1 --json
+//! {
+//!   "sample_type": "alloc_space",
+//!   "unit": "bytes",
+//!   "sample_index": 1,
+//!   "total": 2519368,
+//!   "shown_flat": 2097512,
+//!   "node_count": 14,
+//!   "focus": null,
+//!   "rows": [
+//!     {
+//!       "name": "main.allocBig",
+//!       "flat": 2097512,
+//!       "flat_percent": 83.25548312116372,
+//!       "cum": 2097512,
+//!       "cum_percent": 83.25548312116372,
+//!       "inline": null
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! ## `heapwise diff`: what grew and what shrank
+//!
+//! Compares the flat value of every allocation site of two profiles and
+//! lists the changes, largest first ([`diff`] explains the report):
+//!
+//! ```text
+//! $ heapwise diff before.pb.gz after.pb.gz
+//! Type: inuse_space
+//! Total: 1.10MB -> 1.60MB (+512kB, +45.55%)
+//! 2 sites grew, 1 shrank, 1 unchanged
+//!        old        new       delta    change
+//!      256kB     1.25MB        +1MB  +400.00%  app::cache_fill
+//!      768kB          0      -768kB      gone  app::load_config
+//!          0      256kB      +256kB       new  app::spawn_worker
+//! ```
+//!
+//! The profiles must have the same sample types; otherwise the error says
+//! which each has.
+//!
+//! ## `heapwise flame`: an interactive flame graph
+//!
+//! ```text
+//! $ heapwise flame heap.pb.gz -o flame.svg          # open flame.svg in a browser
+//! $ heapwise flame after.pb.gz --base before.pb.gz -o growth.svg
+//! $ heapwise flame heap.pb.gz -o - --title "API server, 14:02" > flame.svg
+//! ```
+//!
+//! The SVG (drawn by inferno) has search, zoom and tooltips. With `--base`
+//! it is a differential flame graph: widths from the new profile, red
+//! where memory grew and blue where it shrank ([`flame`] explains why
+//! heapwise does not draw the subtraction).
+//!
+//! ## Exit status and errors
+//!
+//! 0 on success; 1 on an error, with one line on standard error that names
+//! the file and the problem, e.g.
+//! `heapwise: error: heap.pb.gz: not a pprof profile: gzip: truncated stream`;
+//! 2 for a usage error (clap's message). Writing to a pipe that closed
+//! early, as in `heapwise top -n 0 big.pb.gz | head -1`, is not an error:
+//! heapwise stops and exits 0. Files over [`input::MAX_FILE_SIZE`] are
+//! refused, and corrupt input is an error, never a crash.
+//!
+//! # The library
+//!
+//! The subcommands are thin over these functions, which other tools (and a
+//! future `heapwise demo`) call directly:
+//!
+//! - [`top_report`] with [`TopOptions`] gives a [`TopReport`]: print it
+//!   with `Display` or [`TopReport::write_text`], or [`TopReport::to_json`].
+//! - [`diff_report`] with [`DiffOptions`] gives a [`DiffReport`], likewise.
+//! - [`write_flamegraph`] (and [`write_diff_flamegraph`]) with
+//!   [`FlameOptions`] writes the SVG to any `io::Write`.
+//! - [`read_profile`] reads and decodes a file with the CLI's limits and
+//!   error messages; [`units`] prints values the way pprof does.
+//!
+//! ```
+//! use heapwise_cli::{top_report, write_flamegraph, FlameOptions, SampleIndex, TopOptions};
+//! use heapwise_pprof::ProfileBuilder;
+//!
+//! let mut b = ProfileBuilder::new();
+//! b.sample_type("inuse_objects", "count").sample_type("inuse_space", "bytes");
+//! let parse = b.frame("app::parse", "src/parse.rs", 10);
+//! let main = b.frame("app::main", "src/main.rs", 3);
+//! b.sample(&[parse, main], &[4, 3 << 20], &[]);
+//! b.sample(&[main], &[1, 512 << 10], &[]);
+//! let profile = b.build();
+//!
+//! let options = TopOptions { max_rows: 5, ..TopOptions::default() };
+//! let report = top_report(&profile, &options)?;
+//! print!("{report}");
+//! assert_eq!(report.rows[0].name, "app::parse");
+//!
+//! let objects = TopOptions {
+//!     sample_index: SampleIndex::Name("inuse_objects".into()),
+//!     ..TopOptions::default()
+//! };
+//! assert_eq!(top_report(&profile, &objects)?.total, 5);
+//!
+//! let mut svg = Vec::new();
+//! write_flamegraph(&profile, &FlameOptions::default(), &mut svg)?;
+//! assert!(svg.starts_with(b"<?xml"));
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod diff;
+pub mod flame;
+mod frames;
+pub mod input;
+pub mod sample_index;
+pub mod top;
+pub mod units;
+
+pub use diff::{diff_report, DiffOptions, DiffReport, DiffRow};
+pub use flame::{folded_stacks, write_diff_flamegraph, write_flamegraph, FlameOptions};
+pub use input::read_profile;
+pub use sample_index::{SampleIndex, SampleType};
+pub use top::{top_report, Inlining, TopOptions, TopReport, TopRow};
