@@ -1,0 +1,155 @@
+//! Missing, empty, random, truncated or otherwise wrong input: exit code 1
+//! and exactly one `heapwise: error: ...` line naming the file, never a
+//! panic. Usage errors keep clap's exit code 2.
+
+mod common;
+
+use common::*;
+use heapwise_pprof::ProfileBuilder;
+
+/// Deterministic pseudo-random bytes (xorshift), so a failure reproduces.
+fn random_bytes(n: usize, mut seed: u64) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 24) as u8
+        })
+        .collect()
+}
+
+/// The subcommands, each reading `file` as its (first) input.
+fn every_command(file: &str, good: &str, out: &str) -> Vec<Vec<String>> {
+    [
+        vec!["top", file],
+        vec!["top", file, "--json"],
+        vec!["top", good, "--base", file],
+        vec!["diff", file, good],
+        vec!["diff", good, file],
+        vec!["flame", file, "-o", out],
+        vec!["flame", good, "--base", file, "-o", out],
+    ]
+    .into_iter()
+    .map(|args| args.into_iter().map(str::to_owned).collect())
+    .collect()
+}
+
+fn check_all(file: &str, good: &str, out: &str, needles: &[&str]) {
+    for args in every_command(file, good, out) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(&args);
+        let mut all = needles.to_vec();
+        all.push(file);
+        assert_one_error_line(&o, &all);
+        assert!(
+            !std::path::Path::new(out).exists(),
+            "{args:?} wrote {out} despite the error"
+        );
+    }
+}
+
+#[test]
+fn unreadable_and_corrupt_files_are_one_line_errors() {
+    let dir = TempDir::new("bad-input");
+    let good = write_profile(&inline_profile(), dir.join("good.pb.gz"));
+    let out = dir.join("out.svg");
+    let out = out.to_str().unwrap();
+
+    let missing = dir.join("missing.pb.gz");
+    check_all(missing.to_str().unwrap(), &good, out, &["no such file"]);
+
+    let empty = dir.join("empty.pb.gz");
+    std::fs::write(&empty, b"").unwrap();
+    check_all(empty.to_str().unwrap(), &good, out, &["empty file"]);
+
+    for seed in [1, 2, 3, 0x5eed] {
+        let random = dir.join(&format!("random-{seed}.bin"));
+        std::fs::write(&random, random_bytes(4096, seed)).unwrap();
+        check_all(
+            random.to_str().unwrap(),
+            &good,
+            out,
+            &["not a pprof profile"],
+        );
+    }
+
+    // Gzip magic followed by noise, and a real profile cut short.
+    let mut noise = vec![0x1f, 0x8b];
+    noise.extend(random_bytes(512, 9));
+    let bad_gzip = dir.join("noise.pb.gz");
+    std::fs::write(&bad_gzip, noise).unwrap();
+    check_all(
+        bad_gzip.to_str().unwrap(),
+        &good,
+        out,
+        &["not a pprof profile", "gzip"],
+    );
+
+    let whole = std::fs::read(&good).unwrap();
+    for cut in [10, whole.len() / 2, whole.len() - 4] {
+        let truncated = dir.join(&format!("truncated-{cut}.pb.gz"));
+        std::fs::write(&truncated, &whole[..cut]).unwrap();
+        check_all(
+            truncated.to_str().unwrap(),
+            &good,
+            out,
+            &["not a pprof profile", "gzip"],
+        );
+    }
+
+    // A directory is not a profile either.
+    check_all(
+        dir.path().to_str().unwrap(),
+        &good,
+        out,
+        &["is a directory"],
+    );
+}
+
+#[test]
+fn bad_options_are_one_line_errors() {
+    let dir = TempDir::new("bad-options");
+    let good = write_profile(&inline_profile(), dir.join("good.pb.gz"));
+
+    let o = run(&["top", &good, "--sample-index", "inuse_space"]);
+    assert_one_error_line(
+        &o,
+        &[
+            &good,
+            "no sample type \"inuse_space\"",
+            "alloc_objects, alloc_space",
+        ],
+    );
+    let o = run(&["top", &good, "--sample-index", "7"]);
+    assert_one_error_line(&o, &[&good, "sample index 7 is out of range"]);
+    let o = run(&["top", &good, "--focus", "(unclosed"]);
+    assert_one_error_line(&o, &["--focus", "unclosed group"]);
+    let o = run(&["flame", &good, "-o", "/nonexistent-dir/flame.svg"]);
+    assert_one_error_line(&o, &["/nonexistent-dir/flame.svg", "cannot write"]);
+
+    // A profile with nothing to draw.
+    let mut b = ProfileBuilder::new();
+    b.sample_type("inuse_space", "bytes");
+    let empty = write_profile(&b.build(), dir.join("no-samples.pb.gz"));
+    let o = run(&["flame", &empty, "-o", "-"]);
+    assert_one_error_line(&o, &[&empty, "no stack has a positive inuse_space value"]);
+}
+
+#[test]
+fn usage_errors_keep_clap_exit_code_2() {
+    for args in [
+        &["top"][..],
+        &["frobnicate"],
+        &["top", "a.pb.gz", "-n", "many"],
+        &["diff", "only-one.pb.gz"],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"));
+    }
+    let help = run_ok(&["--help"]);
+    for command in ["top", "diff", "flame"] {
+        assert!(help.contains(command), "{help}");
+    }
+}

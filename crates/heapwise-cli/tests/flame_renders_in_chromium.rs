@@ -1,0 +1,243 @@
+//! `heapwise flame` writes a well-formed SVG that a real browser renders,
+//! runs the script of (search works) and shows the expected frames.
+//!
+//! The browser part runs headless Chromium. If `chromium` is not on PATH
+//! it prints a notice and checks only the XML, unless
+//! `HEAPWISE_REQUIRE_CHROMIUM` is set (`.ci/run` sets it and installs
+//! Debian's chromium).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use heapwise_pprof::{Profile, ProfileBuilder};
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+const MIB: i64 = 1 << 20;
+
+/// Names with the characters XML must escape, and a space before a number.
+const RESERVE: &str = "alloc::vec::Vec<u8>::reserve & grow";
+const INSERT: &str = "std::collections::HashMap<K, V>::insert";
+const LOAD: &str = "app::load_assets";
+const MAIN: &str = "app::main";
+const WORKER: &str = "app::worker 2";
+/// How the SVG spells WORKER: a no-break space keeps the `2` from being
+/// read as a count.
+const WORKER_IN_SVG: &str = "app::worker\u{a0}2";
+
+/// main -> load_assets -> Vec<u8>::reserve: 3 MiB; main -> HashMap::insert:
+/// 6 MiB; main -> worker 2: 3 MiB (scaled by `k` for the base).
+fn profile(load: i64, insert: i64, worker: i64) -> Profile {
+    let mut b = ProfileBuilder::new();
+    b.sample_type("alloc_space", "bytes")
+        .sample_type("inuse_space", "bytes");
+    let main = b.frame(MAIN, "src/main.rs", 3);
+    let load_assets = b.frame(LOAD, "src/assets.rs", 20);
+    let reserve = b.frame(RESERVE, "alloc/src/vec.rs", 900);
+    let insert_fn = b.frame(INSERT, "std/src/map.rs", 1100);
+    let worker_fn = b.frame(WORKER, "src/worker.rs", 2);
+    b.sample(&[reserve, load_assets, main], &[load, load], &[]);
+    b.sample(&[insert_fn, main], &[insert, insert], &[]);
+    b.sample(&[worker_fn, main], &[worker, worker], &[]);
+    b.build()
+}
+
+/// Parses the whole document, failing on any XML error.
+fn assert_well_formed_xml(svg: &str) {
+    let mut reader = Reader::from_str(svg);
+    let mut elements = 0;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Eof) => break,
+            Ok(Event::Start(_) | Event::Empty(_)) => elements += 1,
+            Ok(_) => {}
+            Err(e) => panic!(
+                "flame graph is not well-formed XML at byte {}: {e}",
+                reader.buffer_position()
+            ),
+        }
+    }
+    assert!(elements > 10, "only {elements} elements");
+    assert!(svg.trim_end().ends_with("</svg>"));
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The chromium binary, if one runs.
+fn chromium() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser"].into_iter().find(|bin| {
+        Command::new(bin)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("HEAPWISE_REQUIRE_CHROMIUM").is_none(),
+            "chromium is not on PATH, and HEAPWISE_REQUIRE_CHROMIUM is set"
+        );
+        eprintln!("notice: chromium is not on PATH; skipping the browser check");
+    }
+    found
+}
+
+/// Loads `svg_path` (with `query`) in headless Chromium and returns the
+/// DOM after its scripts ran.
+fn dump_dom(chromium: &str, svg_path: &Path, query: &str, profile_dir: &Path) -> String {
+    let url = format!("file://{}{query}", svg_path.display());
+    let mut child = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            // Let the script's setTimeout (zoom reset, ?s= search) run.
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile_dir.display()))
+        .arg("--dump-dom")
+        .arg(&url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting chromium");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while child.try_wait().expect("waiting for chromium").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish loading {url} in 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("chromium output");
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && dom.contains("<svg"),
+        "chromium failed on {url} ({}):\n{dom}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !dom.contains("parsererror"),
+        "the browser could not parse the SVG:\n{dom}"
+    );
+    dom
+}
+
+/// The text of the `<text id="matched">` element.
+fn matched_text(dom: &str) -> &str {
+    let start = dom.find("id=\"matched\"").expect("a matched element");
+    let text = &dom[start..];
+    let open = text.find('>').unwrap() + 1;
+    let close = text.find("</text>").unwrap();
+    &text[open..close]
+}
+
+#[test]
+fn flame_graph_is_well_formed_and_interactive_in_chromium() {
+    let dir = TempDir::new("flame");
+    let file = write_profile(&profile(3 * MIB, 6 * MIB, 3 * MIB), dir.join("heap.pb.gz"));
+    let svg_path = dir.join("flame.svg");
+    let svg_arg = svg_path.to_str().unwrap();
+
+    run_ok(&["flame", &file, "-o", svg_arg, "--title", "Heap & <friends>"]);
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert_well_formed_xml(&svg);
+    for name in [RESERVE, INSERT, LOAD, MAIN, WORKER_IN_SVG] {
+        assert!(svg.contains(&xml_escape(name)), "{name} not in the SVG");
+    }
+    assert!(svg.contains("Heap &amp; &lt;friends&gt;"));
+    // The default sample type is the last one; tooltips count bytes.
+    assert!(svg.contains("(3,145,728 bytes, 25.00%)"), "tooltip figures");
+
+    // `-o -` writes the same bytes to stdout.
+    assert_eq!(
+        run_ok(&["flame", &file, "-o", "-", "--title", "Heap & <friends>"]),
+        svg
+    );
+    // The default output file is flame.svg in the working directory.
+    let o = heapwise()
+        .args(["flame", &file])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success() && o.stderr.is_empty(), "{}", stderr(&o));
+    assert!(dir.join("flame.svg").exists());
+
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let dom = dump_dom(chromium, &svg_path, "?s=load_assets", &dir.join("chromium"));
+    for name in [RESERVE, INSERT, LOAD, MAIN, WORKER_IN_SVG] {
+        assert!(
+            dom.contains(&xml_escape(name)),
+            "{name} not in the DOM:\n{dom}"
+        );
+    }
+    // The script ran: it makes the drawing fluid by dropping the root's
+    // fixed width, and it ran the search given in the URL, which matched
+    // load_assets, 3 of 12 MiB.
+    assert!(svg.contains("<svg version=\"1.1\" width=\"1200\""));
+    let root = &dom[dom.find("<svg").unwrap()..];
+    let root = &root[..root.find('>').unwrap()];
+    assert!(
+        !root.contains("width="),
+        "root still has a fixed width: {root}"
+    );
+    assert_eq!(matched_text(&dom), "Matched: 25.0%");
+}
+
+#[test]
+fn differential_flame_graph_against_a_base() {
+    let dir = TempDir::new("flame-diff");
+    let old = write_profile(&profile(3 * MIB, 6 * MIB, 3 * MIB), dir.join("old.pb.gz"));
+    let new = write_profile(&profile(6 * MIB, 6 * MIB, MIB), dir.join("new.pb.gz"));
+    let svg_path = dir.join("diff.svg");
+
+    run_ok(&[
+        "flame",
+        &new,
+        "--base",
+        &old,
+        "-o",
+        svg_path.to_str().unwrap(),
+    ]);
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert_well_formed_xml(&svg);
+    assert!(svg.contains("Differential"), "no differential subtitle");
+    // Widths are the new profile's (reserve: 6 of 13 MiB); each frame's
+    // own change is given as a share of the new total and drawn red for
+    // growth, blue for shrinkage.
+    let titles: Vec<&str> = svg
+        .split("<title>")
+        .skip(1)
+        .map(|t| &t[..t.find('<').unwrap()])
+        .collect();
+    for title in [
+        "alloc::vec::Vec&lt;u8&gt;::reserve &amp; grow (6,291,456 bytes, 46.15%; +23.08%)",
+        "app::worker\u{a0}2 (1,048,576 bytes, 7.69%; -15.38%)",
+        "app::load_assets (6,291,456 bytes, 46.15%; 0.00%)",
+    ] {
+        assert!(titles.contains(&title), "{title:?} not in {titles:#?}");
+    }
+    assert!(svg.contains("fill=\"rgb(255,"), "no red frame");
+    assert!(svg.contains(",255)\""), "no blue frame");
+
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let dom = dump_dom(chromium, &svg_path, "", &dir.join("chromium"));
+    for name in [RESERVE, LOAD, MAIN, WORKER_IN_SVG] {
+        assert!(dom.contains(&xml_escape(name)), "{name} not in the DOM");
+    }
+}
