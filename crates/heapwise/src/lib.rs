@@ -281,6 +281,9 @@ mod units;
 mod usage;
 
 pub use crate::alloc::Alloc;
+/// The `profile.proto` model heap profiles are returned in (the
+/// `heapwise-pprof` crate): decode, merge, diff and encode profiles.
+pub use heapwise_pprof as pprof;
 pub use crate::cancel::Cancelled;
 pub use crate::future::{Instrumented, Limited};
 pub use crate::limit::{LimitExceeded, LimitKind, Remaining};
