@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use heapwise_pprof::Profile;
 use regex::Regex;
 
+use crate::demo::{run_demo, DemoOptions};
 use crate::diff::{diff_report, DiffOptions};
 use crate::flame::{write_diff_flamegraph, write_flamegraph, FlameOptions};
 use crate::input::{describe_io, read_profile};
@@ -40,6 +41,27 @@ pub enum Command {
     Diff(DiffArgs),
     /// Write an interactive SVG flame graph.
     Flame(FlameArgs),
+    /// Run a small built-in service under heapwise, profile it, write
+    /// heap.pb.gz and flame.svg, and print what it found.
+    Demo(DemoArgs),
+}
+
+/// Arguments of `heapwise demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write heap.pb.gz and flame.svg.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
+    /// How many requests the toy service handles.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub requests: usize,
+    /// Profiler sampling rate in bytes (1 records every allocation; e.g.
+    /// 524288 samples like Go's default).
+    #[arg(long, value_name = "BYTES", default_value_t = 1)]
+    pub rate: u64,
+    /// Rows of the top table.
+    #[arg(short = 'n', long = "nodecount", value_name = "N", default_value_t = 8)]
+    pub nodecount: usize,
 }
 
 /// `--sample-index`, shared by every subcommand.
@@ -139,6 +161,17 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Top(args) => top(&args),
         Command::Diff(args) => diff(&args),
         Command::Flame(args) => flame(&args),
+        Command::Demo(args) => {
+            let options = DemoOptions {
+                out_dir: args.out_dir,
+                requests: args.requests,
+                rate: args.rate,
+                top: args.nodecount,
+            };
+            let mut out = stdout();
+            run_demo(&options, &mut out)?;
+            finish(out)
+        }
     }
 }
 

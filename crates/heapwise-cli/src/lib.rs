@@ -163,6 +163,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod demo;
 pub mod diff;
 pub mod flame;
 mod frames;

@@ -2,6 +2,11 @@
 
 use std::process::ExitCode;
 
+// The command runs under heapwise itself: `heapwise demo` profiles the
+// built-in service, and every other subcommand pays only the counting.
+#[global_allocator]
+static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+
 use clap::Parser;
 use heapwise_cli::cli::{exit_status, run, Cli};
 

@@ -1,0 +1,294 @@
+//! `heapwise demo`: heapwise on a small built-in workload.
+//!
+//! A toy key-value service handles a deterministic stream of requests, each
+//! inside a scope named after its kind (`put`, `get`, `scan`, `login`). Scans
+//! run under a per-request limit and stop cooperatively when they cross it.
+//! `login` has a bug: it stores every session and never expires one, so its
+//! memory only grows. The whole run is profiled with every allocation
+//! recorded (`--rate 1`, the default here), then the demo
+//!
+//! - prints what each kind of request allocated and still holds (from the
+//!   scopes),
+//! - writes the heap profile (`heap.pb.gz`, for `go tool pprof` or
+//!   `heapwise top`) and an interactive flame graph of the memory in use
+//!   (`flame.svg`),
+//! - prints the top in-use sites, where the leak stands out.
+//!
+//! The binary installs `heapwise::Alloc` as its global allocator (see
+//! `main.rs`), so the demo measures itself.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use heapwise::{Scope, KIB};
+
+use crate::flame::{write_flamegraph, FlameOptions};
+use crate::sample_index::SampleIndex;
+use crate::top::{top_report, TopOptions};
+
+/// What `heapwise demo` runs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Where `heap.pb.gz` and `flame.svg` are written.
+    pub out_dir: PathBuf,
+    /// How many requests to serve.
+    pub requests: usize,
+    /// The profiler's sampling rate in bytes (1 = every allocation).
+    pub rate: u64,
+    /// Rows of the top table.
+    pub top: usize,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            out_dir: PathBuf::from("."),
+            requests: 20_000,
+            rate: 1,
+            top: 8,
+        }
+    }
+}
+
+/// The four kinds of request, each with its own named scope.
+const KINDS: [&str; 4] = ["put", "get", "scan", "login"];
+/// Each scan may allocate this much before it is cancelled.
+const SCAN_LIMIT: u64 = 512 * KIB;
+
+struct Service {
+    store: HashMap<String, Vec<u8>>,
+    /// The bug: sessions are kept forever.
+    sessions: Vec<Session>,
+}
+
+#[allow(dead_code)] // the fields are the leaked memory
+struct Session {
+    user: String,
+    token: Vec<u8>,
+}
+
+/// A deterministic request stream (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+impl Service {
+    #[inline(never)]
+    fn put(&mut self, key: u64, len: usize) {
+        let value = black_box(vec![key as u8; len]);
+        self.store.insert(format!("user/{key:04}"), value);
+    }
+
+    #[inline(never)]
+    fn get(&self, key: u64) -> usize {
+        // The response body: a copy of the value with a header line.
+        let mut body = format!("HTTP/1.1 200 OK\r\nkey: user/{key:04}\r\n\r\n").into_bytes();
+        if let Some(v) = self.store.get(&format!("user/{key:04}")) {
+            body.extend_from_slice(v);
+        }
+        black_box(body).len()
+    }
+
+    /// Collects every value under a prefix; stops when its scope's limit is
+    /// crossed. Returns whether it completed.
+    #[inline(never)]
+    fn scan(&self, prefix: &str, scope: &Scope) -> bool {
+        let mut out: Vec<u8> = Vec::new();
+        let mut keys: Vec<&String> = self
+            .store
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .collect();
+        keys.sort();
+        for k in keys {
+            if scope.check().is_err() {
+                return false;
+            }
+            out.extend_from_slice(&self.store[k]);
+        }
+        black_box(out);
+        true
+    }
+
+    #[inline(never)]
+    fn login(&mut self, user: u64) {
+        let token = black_box(vec![0xA5u8; 1024]);
+        self.sessions.push(Session {
+            user: format!("user-{user}"),
+            token,
+        });
+    }
+}
+
+/// Runs the demo, writing its report to `out`.
+pub fn run_demo(options: &DemoOptions, out: &mut impl Write) -> Result<()> {
+    if !heapwise::installed() {
+        bail!("heapwise::Alloc is not this program's global allocator");
+    }
+    heapwise::profile::set_rate(options.rate);
+    let kinds: Vec<Scope> = KINDS.iter().map(|k| Scope::detached().name(*k)).collect();
+    let mut service = Service {
+        store: HashMap::new(),
+        sessions: Vec::new(),
+    };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut served = [0u64; 4];
+    let mut cancelled = 0;
+    for _ in 0..options.requests {
+        let roll = rng.below(100);
+        let kind = match roll {
+            0..=29 => 0,
+            30..=79 => 1,
+            80..=84 => 2,
+            _ => 3,
+        };
+        served[kind] += 1;
+        let key = rng.below(1000);
+        // Each request is a child of its kind's scope: counted there too, and
+        // its profile samples are labelled with the kind.
+        let request = kinds[kind].child();
+        let request = if kind == 2 {
+            request.limit_bytes(SCAN_LIMIT)
+        } else {
+            request
+        };
+        request.run(|scope| match kind {
+            0 => service.put(key, 256 + rng.below(3840) as usize),
+            1 => {
+                service.get(key);
+            }
+            2 => {
+                let prefix = format!("user/0{}", rng.below(10));
+                if !service.scan(&prefix, scope) {
+                    cancelled += 1;
+                }
+            }
+            _ => service.login(key),
+        });
+    }
+
+    let profile = heapwise::profile::heap();
+    std::fs::create_dir_all(&options.out_dir)
+        .with_context(|| format!("{}: cannot create the directory", options.out_dir.display()))?;
+    let heap_path = options.out_dir.join("heap.pb.gz");
+    let flame_path = options.out_dir.join("flame.svg");
+    write_file(&heap_path, &profile.encode_gzip())?;
+    let mut svg = Vec::new();
+    write_flamegraph(
+        &profile,
+        &FlameOptions {
+            sample_index: SampleIndex::Name("inuse_space".into()),
+            title: Some("heapwise demo: memory in use, by stack".into()),
+        },
+        &mut svg,
+    )?;
+    write_file(&flame_path, &svg)?;
+
+    let mut text = String::new();
+    let rate = match options.rate {
+        1 => "every allocation recorded".to_string(),
+        r => format!("sampling every {r} bytes on average"),
+    };
+    writeln!(
+        text,
+        "heapwise demo: a toy key-value service served {} requests in named scopes ({rate})\n",
+        options.requests
+    )?;
+    writeln!(
+        text,
+        "{:<8} {:>8} {:>12} {:>9} {:>12}",
+        "scope", "requests", "allocated", "allocs", "live now"
+    )?;
+    for (i, scope) in kinds.iter().enumerate() {
+        let u = scope.usage();
+        writeln!(
+            text,
+            "{:<8} {:>8} {:>12} {:>9} {:>12}",
+            KINDS[i],
+            served[i],
+            human(u.bytes),
+            u.allocs,
+            human(u.live_bytes)
+        )?;
+    }
+    writeln!(
+        text,
+        "\n{cancelled} of {} scans stopped cooperatively at their {} per-request limit.",
+        served[2],
+        human(SCAN_LIMIT)
+    )?;
+    writeln!(
+        text,
+        "`login` keeps {} live after all its requests ended: the sessions are never expired.\n",
+        human(kinds[3].usage().live_bytes)
+    )?;
+    writeln!(
+        text,
+        "wrote {} and {}",
+        heap_path.display(),
+        flame_path.display()
+    )?;
+    writeln!(
+        text,
+        "\nTop sites by memory in use (heapwise top {}):",
+        heap_path.display()
+    )?;
+    out.write_all(text.as_bytes())?;
+    let report = top_report(
+        &profile,
+        &TopOptions {
+            sample_index: SampleIndex::Name("inuse_space".into()),
+            max_rows: options.top,
+            focus: None,
+        },
+    )?;
+    report.write_text(&mut *out)?;
+    writeln!(
+        out,
+        "\nNext: go tool pprof -top -tagfocus=scope=login {0}   heapwise top {0} --sample-index alloc_space   open {1}",
+        heap_path.display(),
+        flame_path.display()
+    )?;
+    out.flush()?;
+    drop(service);
+    Ok(())
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// `1.25 MiB`, `512 KiB`.
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        let n = format!("{v:.2}");
+        format!(
+            "{} {}",
+            n.trim_end_matches('0').trim_end_matches('.'),
+            UNITS[u]
+        )
+    }
+}

@@ -1,0 +1,73 @@
+//! `heapwise demo`: runs the built-in service under heapwise, writes a heap
+//! profile that `go tool pprof` reads with the demo's demangled Rust
+//! function names and the same figures as `heapwise top`, and a flame graph.
+
+mod common;
+
+use common::*;
+use heapwise_pprof::Profile;
+
+#[test]
+fn the_demo_profiles_itself_and_finds_the_leak() {
+    let dir = TempDir::new("demo");
+    let out = run_ok(&["demo", "--out-dir", dir.path().to_str().unwrap()]);
+    assert!(out.contains("served 20000 requests"), "{out}");
+    for kind in ["put ", "get ", "scan ", "login "] {
+        assert!(out.lines().any(|l| l.starts_with(kind)), "{kind}: {out}");
+    }
+    assert!(
+        out.contains("scans stopped cooperatively at their 512 KiB per-request limit"),
+        "{out}"
+    );
+    // The leak is the top in-use site.
+    let rows = top_rows(&out[out.find("Top sites").unwrap()..out.find("\nNext:").unwrap()]);
+    assert_eq!(rows[0].name, "heapwise_cli::demo::Service::login", "{out}");
+
+    let heap = dir.join("heap.pb.gz");
+    let profile = Profile::decode(&std::fs::read(&heap).unwrap()).unwrap();
+    profile.validate().unwrap();
+    assert_eq!(profile.period, 1);
+    let svg = std::fs::read_to_string(dir.join("flame.svg")).unwrap();
+    assert!(svg.contains("heapwise_cli::demo::Service::login"));
+
+    if !go_available() {
+        return;
+    }
+    let heap = heap.to_str().unwrap();
+    for index in ["inuse_space", "alloc_space", "alloc_objects"] {
+        let ours = run_ok(&["top", heap, "--sample-index", index, "-n", "0"]);
+        let theirs = pprof(
+            &["-top", "-nodefraction=0", &format!("-sample_index={index}")],
+            heap,
+        );
+        assert_eq!(
+            from_showing(&ours),
+            from_showing(&theirs),
+            "{index}:\n{ours}\n---\n{theirs}"
+        );
+    }
+    // Scope names are sample labels: pprof can focus on one kind of request.
+    let login = pprof(
+        &["-top", "-tagfocus=scope=login", "-sample_index=inuse_space"],
+        heap,
+    );
+    let rows = top_rows(&login);
+    assert_eq!(
+        rows[0].name, "heapwise_cli::demo::Service::login",
+        "{login}"
+    );
+    assert!(!login.contains("Service::put"), "{login}");
+    let raw = pprof(&["-raw"], heap);
+    assert!(
+        raw.contains("heapwise_cli::demo::Service::scan"),
+        "demangled names"
+    );
+    // Names are demangled; the mangled form is kept as the system name.
+    for f in &profile.function {
+        let name = profile.string(f.name);
+        assert!(
+            !name.starts_with("_ZN") && !name.starts_with("_R"),
+            "{name}"
+        );
+    }
+}
