@@ -67,6 +67,8 @@
 //! | [`scope.instrument(fut)`](Scope::instrument) | charge a future to the scope on every poll |
 //! | [`Scope::current()`], [`untracked(\|\| ..)`](untracked) | the thread's scope; run outside every scope |
 //! | [`stats()`], [`installed()`] | process-wide figures (Go's MemStats); is the wrapper the global allocator? |
+//! | [`profile::heap()`], [`profile::write_heap`] | the heap profile (Go's `profile.proto`); [`profile::set_rate`] |
+//! | [`Scope::named()`] | the live named scopes |
 //!
 //! # What is counted
 //!
@@ -209,6 +211,78 @@
 //! assert_eq!(cache.usage().live_bytes, 0);
 //! # }
 //! ```
+//!
+//! # Heap profiles
+//!
+//! The same allocator samples allocations with their stacks, as Go's runtime
+//! does, and [`profile::heap`] returns Go's heap profile, which `go tool
+//! pprof`, Pyroscope, Parca and the `heapwise` command read:
+//!
+//! ```no_run
+//! # #[global_allocator]
+//! # static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+//! # fn main() -> std::io::Result<()> {
+//! heapwise::profile::write_heap("heap.pb.gz")?; // gzipped profile.proto
+//! let p = heapwise::profile::heap();            // or the model: heapwise::pprof::Profile
+//! # Ok(()) }
+//! ```
+//!
+//! ```text
+//! $ go tool pprof -top heap.pb.gz          # or: heapwise top heap.pb.gz
+//! Showing nodes accounting for 5384.77kB, 100% of 5384.77kB total
+//!       flat  flat%   sum%        cum   cum%
+//!  3186.96kB 59.18% 59.18%  3186.96kB 59.18%  heapwise_cli::demo::Service::login
+//!  2099.76kB 38.99% 98.18%  2197.77kB 40.81%  heapwise_cli::demo::Service::put
+//! ```
+//!
+//! - **Sampling**: each thread counts down bytes to its next sample, drawn
+//!   from an exponential distribution with mean R (default 512 KiB, Go's
+//!   `MemProfileRate`); a sample is just another reason to leave the fast
+//!   path, so the countdown costs nothing extra. [`profile::set_rate`] or
+//!   `HEAPWISE_PROFILE_RATE=512KiB` (also `1MiB`, `1` = every allocation,
+//!   `0` = off; a bad value is reported on stderr and the default kept).
+//!   Estimates are unbiased per (stack, size) bucket as Go's
+//!   `scaleHeapSample` does; in-use figures are exact for the sampled blocks
+//!   at the time of the call.
+//! - **Sample types** in Go's order: `alloc_objects`, `alloc_space`,
+//!   `inuse_objects`, `inuse_space`; the `bytes` label is the block size and
+//!   the `scope` label the innermost named [`Scope`], so `pprof
+//!   -tagfocus=scope=request` shows one kind of work.
+//! - **Stacks** come from a frame-pointer walk bounded by the thread's stack
+//!   (64 frames by default, [`profile::set_max_depth`]). Symbols (demangled
+//!   names, files, lines, inlined frames) are resolved when a profile is
+//!   built, never on the allocation path; every mapping carries its GNU build
+//!   ID, and [`profile::ProfileOptions::addresses_only`] leaves symbolization
+//!   to pprof.
+//! - **The `heapwise` command** (crate `heapwise-cli`): `heapwise top FILE`
+//!   (the figures of `go tool pprof -top`), `heapwise diff OLD NEW`,
+//!   `heapwise flame FILE -o flame.svg`, and `heapwise demo`.
+//! - **The endpoint** (cargo feature `http`): `heapwise::http::serve` serves
+//!   `/debug/pprof/heap` and friends, so `go tool pprof
+//!   http://127.0.0.1:6060/debug/pprof/heap` works on a live process.
+//! - **The stats line**: `HEAPWISE_TRACE=1s` prints one line per interval to
+//!   stderr, like `GODEBUG=gctrace=1` (the format, field by field, is in the
+//!   `trace` module's source docs and the README):
+//!
+//! ```text
+//! heapwise 3 @3.00s: live 12.4MiB peak 20.1MiB | alloc 4.10MiB/s 52.3k/s | free 3.90MiB/s 51.0k/s | prof 512KiB 8.0/s 1.20MiB | cost ~0.3%
+//! ```
+//!
+//! Pitfalls of profiling:
+//!
+//! - **Frame pointers**: build with `-C force-frame-pointers=yes` (in
+//!   `.cargo/config.toml`: `[build] rustflags = ["-C",
+//!   "force-frame-pointers=yes"]`). Without them stacks end early or skip
+//!   callers (the walk stays safe: it never reads outside the thread's
+//!   stack). The standard library already keeps them.
+//! - **Debug info**: names and lines need it in the binary (`debug = 1` or
+//!   more in the release profile; `debug = "line-tables-only"` is enough).
+//!   Stripped binaries give function names from the symbol table only.
+//! - **Symbolization memory**: building a symbolized profile loads the
+//!   binary's debug info (about 15 MB for a 30 MB binary, 60 ms), released
+//!   afterwards and never counted in scopes or sampled.
+//! - **Set the rate once, early**: samples keep the rate they were taken at,
+//!   but a profile can state only one `period`.
 //!
 //! # Guarantees of the allocator path
 //!
