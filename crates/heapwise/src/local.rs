@@ -76,6 +76,8 @@ pub(crate) struct Local {
     sample_rate: Cell<u64>,
     sample_epoch: Cell<u32>,
     rng: Cell<u64>,
+    /// Sampling suspended ([`without_sampling`]).
+    unsampled: Cell<bool>,
     /// This thread's stack, for the profiler's stack walk.
     pub(crate) bounds: Bounds,
 }
@@ -126,6 +128,7 @@ impl Local {
             sample_rate: Cell::new(0),
             sample_epoch: Cell::new(0),
             rng: Cell::new(0),
+            unsampled: Cell::new(false),
             bounds: Bounds::new(),
         }
     }
@@ -304,6 +307,10 @@ impl Local {
     /// Draws the distance to the next sample, from the bytes allocated so far
     /// in this batch; returns the rate it was drawn at.
     pub(crate) fn draw_sample(&self) -> u64 {
+        if self.unsampled.get() {
+            self.sample_left.set(sampler::NEVER);
+            return 0;
+        }
         let rate = sampler::rate();
         let mut rng = self.rng.get();
         let d = sampler::next_distance(&mut rng, rate);
@@ -404,6 +411,30 @@ pub(crate) fn without_accounting<R>(f: impl FnOnce() -> R) -> R {
         }
         l.flush_pending();
         let _g = l.guard();
+        f()
+    })
+}
+
+/// Runs `f` with this thread's allocations counted as usual but never
+/// sampled by the profiler: for the profiler's own work on the user's behalf
+/// (building a profile), which would otherwise profile itself.
+pub(crate) fn without_sampling<R>(f: impl FnOnce() -> R) -> R {
+    struct Resume<'a>(&'a Local);
+    impl Drop for Resume<'_> {
+        fn drop(&mut self) {
+            self.0.unsampled.set(false);
+            self.0.draw_sample();
+            self.0.refresh();
+        }
+    }
+    with_local(|l| {
+        if l.unsampled.get() || l.is_guarded() {
+            return f();
+        }
+        l.unsampled.set(true);
+        l.draw_sample();
+        l.refresh();
+        let _resume = Resume(l);
         f()
     })
 }

@@ -78,7 +78,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use heapwise_pprof::{Line, Mapping, Profile, ProfileBuilder};
 
 use crate::depot::{self, Snapshot};
-use crate::local::without_accounting;
+use crate::local::{without_accounting, without_sampling};
 use crate::symbolize::{Frame, Symbolizer};
 use crate::{live, profiler, sampler, sys};
 
@@ -197,6 +197,14 @@ impl ProfileOptions {
     }
 
     fn build(&self, default_sample_type: Option<&str>) -> Profile {
+        // Building a profile allocates (the model, the builder's indexes):
+        // counted in scopes and stats like any allocation, but never sampled,
+        // so a profile does not show the profiler and repeated exports do
+        // not grow each other.
+        without_sampling(|| self.build_unsampled(default_sample_type))
+    }
+
+    fn build_unsampled(&self, default_sample_type: Option<&str>) -> Profile {
         // Copy the depot and resolve symbols behind the guard: none of that
         // memory is the program's. It is freed behind the guard too.
         let (snapshot, addrs, mappings, symbols) = without_accounting(|| {

@@ -165,3 +165,21 @@ fn the_profile_is_a_go_heap_profile() {
     assert_eq!(p.string(main.build_id).len(), 40, "a GNU build ID in hex");
     assert!(main.has_functions);
 }
+
+#[test]
+fn building_a_profile_is_counted_but_not_sampled() {
+    full_mode();
+    let scope = heapwise::Scope::new();
+    let p = scope.run(|_| {
+        profile::heap();
+        profile::heap()
+    });
+    assert!(scope.usage().bytes > 0, "the model is the caller's memory, counted");
+    for s in &p.sample {
+        let names = p.stack_function_names(s);
+        assert!(
+            !names.iter().any(|n| n.contains("heapwise::profile::")),
+            "the profiler profiled itself: {names:?}"
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! `/debug/pprof/heap` and `/debug/pprof/allocs`: the profile now, a delta
+//! over `?seconds=N`, or Go's legacy text with `?debug=1`.
+//!
+//! # Delta profiles
+//!
+//! With `?seconds=N` the handler takes a profile, sleeps `N` seconds on the
+//! request's own thread, takes another, and answers the later one with
+//! `alloc_objects`/`alloc_space` replaced by later − earlier: what was
+//! allocated during the window. `inuse_objects`/`inuse_space` stay the later
+//! profile's, absolute, as godeltaprof and Pyroscope define a delta heap
+//! profile (Go's `net/http/pprof` subtracts them too, which makes in-use
+//! figures of a delta meaningless). `duration_nanos` is the window. At most
+//! [`MAX_DELTAS`] delta requests run at once (each holds a connection for
+//! `N` seconds); more get a 503.
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use heapwise_pprof::Profile;
+
+use super::legacy;
+use super::message::{Response, BINARY, TEXT};
+use super::query::Params;
+use crate::profile::ProfileOptions;
+
+/// The longest `?seconds=` window.
+pub(crate) const MAX_SECONDS: u64 = 300;
+/// At most this many `?seconds=` requests sleep at once.
+pub(crate) const MAX_DELTAS: usize = 4;
+
+static DELTAS: AtomicUsize = AtomicUsize::new(0);
+static BUILD: Mutex<()> = Mutex::new(());
+
+/// Serializes profile builds and symbol lookups: each one maps the
+/// binary's debug info and builds its tables, so concurrent requests would
+/// multiply that memory. One at a time keeps the endpoint's footprint that
+/// of one export.
+pub(crate) fn build_lock() -> MutexGuard<'static, ()> {
+    BUILD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Which profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Heap,
+    Allocs,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Heap => "heap",
+            Kind::Allocs => "allocs",
+        }
+    }
+
+    fn take(self) -> Profile {
+        let _g = build_lock();
+        match self {
+            Kind::Heap => ProfileOptions::new().heap(),
+            Kind::Allocs => ProfileOptions::new().allocs(),
+        }
+    }
+}
+
+/// One delta request in flight; released on drop.
+struct DeltaSlot;
+
+impl DeltaSlot {
+    fn acquire() -> Option<DeltaSlot> {
+        DELTAS
+            .fetch_update(Relaxed, Relaxed, |n| (n < MAX_DELTAS).then_some(n + 1))
+            .ok()
+            .map(|_| DeltaSlot)
+    }
+}
+
+impl Drop for DeltaSlot {
+    fn drop(&mut self) {
+        DELTAS.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Validates the parameters and answers.
+pub(crate) fn serve(kind: Kind, params: &Params) -> Response {
+    if let Err(e) = params.allow(&["debug", "seconds", "gc"]) {
+        return Response::error(400, e);
+    }
+    let debug = match params.get("debug") {
+        None => 0,
+        Some(d) => match d.parse::<u32>() {
+            Ok(d) => d,
+            Err(_) => {
+                return Response::error(
+                    400,
+                    format!("invalid value for \"debug\": {d:?} (0 for the binary profile, 1 for text)"),
+                )
+            }
+        },
+    };
+    // `gc=1` runs a collection first in Go; Rust frees at once, so in-use
+    // figures are always current: accepted for compatibility, no effect.
+    if let Some(gc) = params.get("gc") {
+        if gc.parse::<u32>().is_err() {
+            return Response::error(400, format!("invalid value for \"gc\": {gc:?}"));
+        }
+    }
+    let seconds = match params.get("seconds") {
+        None => None,
+        Some(s) => match s.parse::<u64>() {
+            Ok(n) if (1..=MAX_SECONDS).contains(&n) => Some(n),
+            _ => {
+                return Response::error(
+                    400,
+                    format!(
+                        "invalid value for \"seconds\": {s:?} (a whole number of seconds, 1 to {MAX_SECONDS})"
+                    ),
+                )
+            }
+        },
+    };
+    match (seconds, debug) {
+        (Some(_), d) if d > 0 => Response::error(400, "seconds and debug params are incompatible"),
+        (Some(n), _) => delta(kind, n),
+        (None, 0) => binary(kind.take(), kind.name()),
+        (None, _) => Response::ok(TEXT, legacy::text(&kind.take()).into_bytes()),
+    }
+}
+
+fn binary(profile: Profile, filename: &str) -> Response {
+    Response::ok(BINARY, profile.encode_gzip()).with_header(
+        "Content-Disposition",
+        format!("attachment; filename=\"{filename}\""),
+    )
+}
+
+fn delta(kind: Kind, seconds: u64) -> Response {
+    let Some(_slot) = DeltaSlot::acquire() else {
+        return Response::error(
+            503,
+            format!("too many delta profiles in progress (at most {MAX_DELTAS} at once); retry later"),
+        )
+        .with_header("Retry-After", seconds.to_string());
+    };
+    let earlier = kind.take();
+    std::thread::sleep(Duration::from_secs(seconds));
+    let later = kind.take();
+    match subtract_allocs(&later, &earlier) {
+        Ok(p) => binary(p, &format!("{}-delta", kind.name())),
+        Err(e) => Response::error(500, format!("could not compute the delta profile: {e}")),
+    }
+}
+
+/// `later` with its `alloc_*` values minus `earlier`'s (matched by stack
+/// and labels), `inuse_*` kept, and the window as `duration_nanos`.
+pub(crate) fn subtract_allocs(later: &Profile, earlier: &Profile) -> Result<Profile, String> {
+    // Zero the earlier profile's in-use columns, then let `diff_base`
+    // subtract: in-use values are then later − 0.
+    let mut base = earlier.clone();
+    let inuse: Vec<usize> = ["inuse_objects", "inuse_space"]
+        .iter()
+        .filter_map(|t| base.sample_type_index(t))
+        .collect();
+    for s in &mut base.sample {
+        for &i in &inuse {
+            if let Some(v) = s.value.get_mut(i) {
+                *v = 0;
+            }
+        }
+    }
+    let mut out = later.diff_base(&base).map_err(|e| e.to_string())?;
+    out.time_nanos = later.time_nanos;
+    out.duration_nanos = later.time_nanos.saturating_sub(earlier.time_nanos).max(0);
+    Ok(out)
+}
