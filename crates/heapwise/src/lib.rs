@@ -338,6 +338,8 @@ mod cancel;
 mod depot;
 mod env;
 mod future;
+#[cfg(feature = "http")]
+pub mod http;
 mod limit;
 mod live;
 mod local;
@@ -355,9 +357,6 @@ mod units;
 mod usage;
 
 pub use crate::alloc::Alloc;
-/// The `profile.proto` model heap profiles are returned in (the
-/// `heapwise-pprof` crate): decode, merge, diff and encode profiles.
-pub use heapwise_pprof as pprof;
 pub use crate::cancel::Cancelled;
 pub use crate::future::{Instrumented, Limited};
 pub use crate::limit::{LimitExceeded, LimitKind, Remaining};
@@ -365,3 +364,6 @@ pub use crate::scope::{track, untracked, Scope, ScopeGuard};
 pub use crate::stats::{installed, stats, Stats};
 pub use crate::units::{GIB, KIB, MIB, TIB};
 pub use crate::usage::Usage;
+/// The `profile.proto` model heap profiles are returned in (the
+/// `heapwise-pprof` crate): decode, merge, diff and encode profiles.
+pub use heapwise_pprof as pprof;

@@ -6,6 +6,7 @@
 //! See `sampler.rs` for when a sample is taken, `stack.rs` for the stack
 //! walk, `depot.rs` for the buckets and `live.rs` for the in-use side.
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crate::local::Local;
@@ -26,11 +27,15 @@ pub(crate) fn max_depth() -> usize {
 /// Slow path, guarded.
 #[inline(never)]
 pub(crate) fn sample(l: &Local, ptr: *mut u8, size: usize, rate: u64) {
-    let mut frames = [0usize; MAX_DEPTH];
+    // Uninitialised: zeroing 2 KiB per sample would cost more than the walk.
+    let mut frames = [MaybeUninit::<usize>::uninit(); MAX_DEPTH];
     let depth = max_depth().min(MAX_DEPTH);
     let n = stack::capture(&l.bounds, &mut frames[..depth]);
+    // SAFETY: `capture` initialised `frames[..n]`; `MaybeUninit<usize>` has
+    // the layout of `usize`.
+    let frames = unsafe { std::slice::from_raw_parts(frames.as_ptr().cast::<usize>(), n) };
     let label = scope::profile_label(l.scope());
-    let bucket = depot::lock().record(&frames[..n], label, size as u64, rate);
+    let bucket = depot::lock().record(frames, label, size as u64, rate);
     if let Some(stale) = live::insert(ptr, bucket) {
         // The address was recorded live: its free went unseen. Count it now.
         stale.freed();

@@ -22,6 +22,7 @@
 //! time (`symbolize.rs`).
 
 use std::cell::Cell;
+use std::mem::MaybeUninit;
 
 /// The most frames a stack may hold (the depth limit is capped here).
 pub(crate) const MAX_DEPTH: usize = 256;
@@ -77,12 +78,13 @@ fn frame_pointer() -> usize {
     fp
 }
 
-/// Fills `out` with the return addresses of the calling frames, innermost
+/// Fills the start of `out` with the return addresses of the calling frames, innermost
 /// first, starting with the return address into `capture`'s caller's
 /// caller (so `capture` and its immediate caller are not included). Returns
-/// the number written. Never allocates, never faults (see the module docs).
+/// the number written (`out[..n]` is then initialised). Never allocates,
+/// never faults (see the module docs).
 #[inline(never)]
-pub(crate) fn capture(bounds: &Bounds, out: &mut [usize]) -> usize {
+pub(crate) fn capture(bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> usize {
     let (lo, hi) = bounds.get();
     let here = frame_pointer();
     let marker = 0u8;
@@ -109,7 +111,7 @@ pub(crate) fn capture(bounds: &Bounds, out: &mut [usize]) -> usize {
         if skip > 0 {
             skip -= 1;
         } else {
-            out[n] = ret;
+            out[n].write(ret);
             n += 1;
         }
         if next <= fp {
@@ -126,7 +128,13 @@ mod tests {
 
     #[inline(never)]
     fn leaf(bounds: &Bounds, out: &mut [usize]) -> usize {
-        std::hint::black_box(capture(bounds, out))
+        let mut buf = [MaybeUninit::uninit(); 64];
+        let n = std::hint::black_box(capture(bounds, &mut buf[..out.len()]));
+        for (o, b) in out.iter_mut().zip(&buf[..n]) {
+            // SAFETY: `capture` initialised the first `n` entries.
+            *o = unsafe { b.assume_init() };
+        }
+        n
     }
 
     #[inline(never)]

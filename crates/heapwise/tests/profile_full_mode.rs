@@ -174,7 +174,10 @@ fn building_a_profile_is_counted_but_not_sampled() {
         profile::heap();
         profile::heap()
     });
-    assert!(scope.usage().bytes > 0, "the model is the caller's memory, counted");
+    assert!(
+        scope.usage().bytes > 0,
+        "the model is the caller's memory, counted"
+    );
     for s in &p.sample {
         let names = p.stack_function_names(s);
         assert!(

@@ -148,7 +148,10 @@ mod tests {
     #[test]
     fn a_target_splits_into_path_and_query() {
         let r = Request::new("GET", "/debug/pprof/heap?debug=1#x", b"".to_vec());
-        assert_eq!((r.path.as_str(), r.query.as_str()), ("/debug/pprof/heap", "debug=1"));
+        assert_eq!(
+            (r.path.as_str(), r.query.as_str()),
+            ("/debug/pprof/heap", "debug=1")
+        );
         let r = Request::get("/a");
         assert_eq!((r.path.as_str(), r.query.as_str()), ("/a", ""));
         let e = Response::error(404, "no");

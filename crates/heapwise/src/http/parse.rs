@@ -98,11 +98,17 @@ impl HeadScanner {
 }
 
 fn too_long_line(limits: &Limits) -> Refusal {
-    refuse(414, format!("request line longer than {} bytes", limits.line))
+    refuse(
+        414,
+        format!("request line longer than {} bytes", limits.line),
+    )
 }
 
 fn too_large_head(limits: &Limits) -> Refusal {
-    refuse(431, format!("request header larger than {} bytes", limits.head))
+    refuse(
+        431,
+        format!("request header larger than {} bytes", limits.head),
+    )
 }
 
 /// The parsed head of a request.
@@ -148,7 +154,12 @@ pub(crate) fn parse_head(head: &[u8], limits: &Limits) -> Result<Head, Refusal> 
     }
     match version {
         b"HTTP/1.1" | b"HTTP/1.0" => {}
-        v if v.len() == 8 && v.starts_with(b"HTTP/") && v[5].is_ascii_digit() && v[6] == b'.' && v[7].is_ascii_digit() => {
+        v if v.len() == 8
+            && v.starts_with(b"HTTP/")
+            && v[5].is_ascii_digit()
+            && v[6] == b'.'
+            && v[7].is_ascii_digit() =>
+        {
             return Err(refuse(505, "only HTTP/1.0 and HTTP/1.1 are supported"));
         }
         _ => return Err(refuse(400, "malformed request line: invalid HTTP version")),
@@ -174,7 +185,10 @@ pub(crate) fn parse_head(head: &[u8], limits: &Limits) -> Result<Head, Refusal> 
         }
         count += 1;
         if count > limits.headers {
-            return Err(refuse(431, format!("more than {} header fields", limits.headers)));
+            return Err(refuse(
+                431,
+                format!("more than {} header fields", limits.headers),
+            ));
         }
         if line[0] == b' ' || line[0] == b'\t' {
             return Err(refuse(400, "obsolete header line folding is not accepted"));
@@ -215,7 +229,10 @@ pub(crate) fn parse_head(head: &[u8], limits: &Limits) -> Result<Head, Refusal> 
     }
     let content_length = content_length.unwrap_or(0);
     if content_length > limits.body {
-        return Err(refuse(413, format!("request body larger than {} bytes", limits.body)));
+        return Err(refuse(
+            413,
+            format!("request body larger than {} bytes", limits.body),
+        ));
     }
     Ok(Head {
         method: String::from_utf8_lossy(method).into_owned(),
@@ -285,12 +302,29 @@ mod tests {
         assert_eq!(status(b"GET / HTTP/1.1\r\nBad Name: b\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), 400);
-        assert_eq!(status(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), 400);
-        assert_eq!(status(b"GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"), 400);
-        assert_eq!(status(b"GET / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n"), 413);
-        assert_eq!(status(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), 501);
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n"),
+            413
+        );
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            501
+        );
         assert_eq!(status(b"GET / HTTP/1.1\r\nExpect: teapot\r\n\r\n"), 417);
-        let many: Vec<u8> = [&b"GET / HTTP/1.1\r\n"[..], &b"A: b\r\n".repeat(101), b"\r\n"].concat();
+        let many: Vec<u8> = [
+            &b"GET / HTTP/1.1\r\n"[..],
+            &b"A: b\r\n".repeat(101),
+            b"\r\n",
+        ]
+        .concat();
         assert_eq!(status(&many), 431);
     }
 
@@ -300,7 +334,11 @@ mod tests {
         let line = [b"GET /".as_slice(), &[b'a'; 9000]].concat();
         assert_eq!(s.scan(&line, &LIMITS).unwrap_err().status, 414);
         let mut s = HeadScanner::default();
-        let head = [b"GET / HTTP/1.1\r\n".as_slice(), &b"X-Long: aaaaaaaaaaaaaaaa\r\n".repeat(2000)].concat();
+        let head = [
+            b"GET / HTTP/1.1\r\n".as_slice(),
+            &b"X-Long: aaaaaaaaaaaaaaaa\r\n".repeat(2000),
+        ]
+        .concat();
         assert_eq!(s.scan(&head, &LIMITS).unwrap_err().status, 431);
         // Byte by byte, as a slow client sends it.
         let text = b"GET /debug/pprof/ HTTP/1.1\r\nHost: x\r\n\r\nextra";

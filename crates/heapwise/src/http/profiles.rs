@@ -87,18 +87,19 @@ pub(crate) fn serve(kind: Kind, params: &Params) -> Response {
     if let Err(e) = params.allow(&["debug", "seconds", "gc"]) {
         return Response::error(400, e);
     }
-    let debug = match params.get("debug") {
-        None => 0,
-        Some(d) => match d.parse::<u32>() {
-            Ok(d) => d,
-            Err(_) => {
-                return Response::error(
+    let debug =
+        match params.get("debug") {
+            None => 0,
+            Some(d) => match d.parse::<u32>() {
+                Ok(d) => d,
+                Err(_) => return Response::error(
                     400,
-                    format!("invalid value for \"debug\": {d:?} (0 for the binary profile, 1 for text)"),
-                )
-            }
-        },
-    };
+                    format!(
+                        "invalid value for \"debug\": {d:?} (0 for the binary profile, 1 for text)"
+                    ),
+                ),
+            },
+        };
     // `gc=1` runs a collection first in Go; Rust frees at once, so in-use
     // figures are always current: accepted for compatibility, no effect.
     if let Some(gc) = params.get("gc") {
@@ -139,7 +140,9 @@ fn delta(kind: Kind, seconds: u64) -> Response {
     let Some(_slot) = DeltaSlot::acquire() else {
         return Response::error(
             503,
-            format!("too many delta profiles in progress (at most {MAX_DELTAS} at once); retry later"),
+            format!(
+                "too many delta profiles in progress (at most {MAX_DELTAS} at once); retry later"
+            ),
         )
         .with_header("Retry-After", seconds.to_string());
     };

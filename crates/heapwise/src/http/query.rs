@@ -12,7 +12,11 @@ pub(crate) fn decode(raw: &str, plus: bool) -> Result<String, String> {
         match bytes[i] {
             b'%' => {
                 let hex = |b: u8| (b as char).to_digit(16);
-                let pair = bytes.get(i + 1).copied().and_then(hex).zip(bytes.get(i + 2).copied().and_then(hex));
+                let pair = bytes
+                    .get(i + 1)
+                    .copied()
+                    .and_then(hex)
+                    .zip(bytes.get(i + 2).copied().and_then(hex));
                 let Some((hi, lo)) = pair else {
                     return Err(format!("invalid percent-encoding in {:?}", truncate(raw)));
                 };
@@ -61,7 +65,10 @@ impl Params {
         for (i, (name, _)) in self.0.iter().enumerate() {
             if !known.contains(&name.as_str()) {
                 return Err(if known.is_empty() {
-                    format!("unknown parameter {:?}: this path takes none", truncate(name))
+                    format!(
+                        "unknown parameter {:?}: this path takes none",
+                        truncate(name)
+                    )
                 } else {
                     format!(
                         "unknown parameter {:?} (this path takes: {})",
@@ -79,7 +86,10 @@ impl Params {
 
     /// The value of `name`, if given.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -110,6 +120,10 @@ mod tests {
         let e = Params::parse("a=1&a=2").unwrap().allow(&["a"]).unwrap_err();
         assert!(e.contains("more than once"), "{e}");
         assert!(Params::parse("").unwrap().allow(&[]).is_ok());
-        assert!(Params::parse("x").unwrap().allow(&[]).unwrap_err().contains("takes none"));
+        assert!(Params::parse("x")
+            .unwrap()
+            .allow(&[])
+            .unwrap_err()
+            .contains("takes none"));
     }
 }

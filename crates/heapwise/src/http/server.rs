@@ -11,7 +11,9 @@
 //! it, and the whole response must be written within six times it.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
+};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -169,7 +171,9 @@ pub fn serve(addr: impl ToSocketAddrs) -> io::Result<Server> {
 fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -216,8 +220,8 @@ impl Server {
 
     /// Keeps serving for the life of the process (nothing stops it then).
     pub fn detach(mut self) {
+        // Without its handle, dropping the server stops nothing.
         drop(self.accept.take());
-        std::mem::forget(self);
     }
 
     fn stop(&mut self) {
@@ -314,7 +318,12 @@ fn busy_loop(connections: Receiver<TcpStream>, timeout: Duration) {
             "heapwise::http: too many connections in progress; retry later",
         )
         .with_header("Retry-After", "1");
-        let _ = write_response(&stream, &response, false, timeout.min(Duration::from_secs(1)));
+        let _ = write_response(
+            &stream,
+            &response,
+            false,
+            timeout.min(Duration::from_secs(1)),
+        );
         finish(&stream, Duration::from_millis(200));
     }
 }
@@ -325,9 +334,8 @@ fn connection(stream: TcpStream, timeout: Duration) {
     let (response, head_only) = match read_request(&stream, timeout) {
         Ok(Some(request)) => {
             let head_only = request.method == "HEAD";
-            let response = catch_unwind(AssertUnwindSafe(|| handle(&request))).unwrap_or_else(|_| {
-                Response::error(500, "heapwise::http: the handler panicked")
-            });
+            let response = catch_unwind(AssertUnwindSafe(|| handle(&request)))
+                .unwrap_or_else(|_| Response::error(500, "heapwise::http: the handler panicked"));
             (response, head_only)
         }
         Ok(None) => return,
@@ -353,7 +361,10 @@ fn read_by(stream: &TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Reads one request within `timeout`; `Ok(None)` when the client went
@@ -412,7 +423,12 @@ fn read_request(stream: &TcpStream, timeout: Duration) -> Result<Option<Request>
 }
 
 /// Writes all of `data` before `deadline`, each write within `step`.
-fn write_all_by(stream: &TcpStream, data: &[u8], deadline: Instant, step: Duration) -> io::Result<()> {
+fn write_all_by(
+    stream: &TcpStream,
+    data: &[u8],
+    deadline: Instant,
+    step: Duration,
+) -> io::Result<()> {
     let mut pos = 0;
     while pos < data.len() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -436,7 +452,12 @@ fn header_safe(s: &str) -> bool {
     !s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
 }
 
-fn write_response(stream: &TcpStream, r: &Response, head_only: bool, timeout: Duration) -> io::Result<()> {
+fn write_response(
+    stream: &TcpStream,
+    r: &Response,
+    head_only: bool,
+    timeout: Duration,
+) -> io::Result<()> {
     let deadline = Instant::now() + timeout * 6;
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",

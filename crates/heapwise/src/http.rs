@@ -1,0 +1,160 @@
+//! The profiling endpoint (cargo feature `http`): Go's `net/http/pprof` for
+//! heapwise, so `go tool pprof http://127.0.0.1:6060/debug/pprof/heap`
+//! works against a running Rust program.
+//!
+//! ```toml
+//! [dependencies]
+//! heapwise = { version = "0.1", features = ["http"] }
+//! ```
+//!
+//! The feature adds no dependency: the server is `std::net` and a small
+//! HTTP/1.1 parser.
+//!
+//! # Two ways to serve it
+//!
+//! **On its own port**, with the built-in server on a background thread:
+//!
+//! ```no_run
+//! #[global_allocator]
+//! static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let server = heapwise::http::serve("127.0.0.1:6060")?;
+//!     eprintln!("go tool pprof {}", server.heap_url());
+//!     server.detach(); // keep serving for the life of the process
+//!     // ... the program's work ...
+//!     # Ok(())
+//! }
+//! ```
+//!
+//! **Mounted in your own HTTP server** through the framework-free
+//! [`handle`]: build a [`Request`] from the method, the path and query, and
+//! the body, and write out the [`Response`]. With axum (the
+//! `http_axum` example has the whole program):
+//!
+//! ```ignore
+//! async fn pprof(method: Method, uri: Uri, body: Bytes) -> axum::response::Response {
+//!     let target = uri.path_and_query().map_or("/", |p| p.as_str());
+//!     let request = heapwise::http::Request::new(method.as_str(), target, body.to_vec());
+//!     // handle() blocks (symbolization, ?seconds=N): keep it off the async workers.
+//!     let r = tokio::task::spawn_blocking(move || heapwise::http::handle(&request)).await.unwrap();
+//!     let mut response = axum::response::Response::builder()
+//!         .status(r.status)
+//!         .header("content-type", r.content_type);
+//!     for (name, value) in &r.headers {
+//!         response = response.header(name, value);
+//!     }
+//!     response.body(r.body.into()).unwrap()
+//! }
+//! let app = Router::new().route("/debug/{*path}", any(pprof));
+//! ```
+//!
+//! # Routes
+//!
+//! | route | answer |
+//! |---|---|
+//! | `/debug/pprof/` | an HTML index of the routes |
+//! | `/debug/pprof/heap` | [`profile::heap()`](crate::profile::heap) as gzipped `profile.proto` (`Content-Disposition: attachment; filename="heap"`) |
+//! | `/debug/pprof/allocs` | [`profile::allocs()`](crate::profile::allocs): the same figures, `alloc_space` as the default view |
+//! | `…/heap?seconds=N`, `…/allocs?seconds=N` | a delta profile: `alloc_*` allocated during the next `N` seconds (1 to 300), `inuse_*` as at the end (godeltaprof's semantics); `filename="heap-delta"` |
+//! | `…/heap?debug=1`, `…/allocs?debug=1` | Go's legacy text format, with the raw sampled counts and a `# heapwise stats` trailer |
+//! | `/debug/pprof/symbol` | `GET`: `num_symbols: 1`; `POST` of `0xaddr+0xaddr…` (or `GET` with it as the query): one `0xaddr function` line per address |
+//! | `/debug/heapwise/stats` | JSON: [`stats()`](crate::stats()), the profiler's rate and depth, [`profile::memory()`](crate::profile::memory) |
+//! | `/debug/heapwise/scopes` | JSON array of the live named scopes ([`Scope::named`](crate::Scope::named)): id, name, parent id, usage, limits (`null` when unset), hard, exceeded (`null`, or kind, limit, used and the scope that crossed) |
+//!
+//! Samples of each (a real run):
+//!
+//! ```text
+//! $ curl -s 127.0.0.1:6060/debug/pprof/heap?debug=1
+//! heap profile: 3: 1205472 [6: 1310752] @ heap/1048576
+//! 1: 1048576 [1: 1048576] @ 0x55f1c05b5d3f 0x55f1c05b63e2 0x55f1c05b4db3
+//! #	0x55f1c05b5d3e	http_serve::load_cache	crates/heapwise/examples/http_serve.rs:47
+//! ...
+//!
+//! # heapwise stats
+//! # allocated_bytes = 3401217
+//! ...
+//! $ curl -s 127.0.0.1:6060/debug/heapwise/stats
+//! {"installed": true, "stats": {"allocated_bytes": 3401217, "freed_bytes": 2001120, "live_bytes": 1400097, ...}, "profiler": {"rate": 524288, ...}}
+//! $ curl -s 127.0.0.1:6060/debug/heapwise/scopes
+//! [
+//!   {"id": 2, "name": "request", "parent": null, "usage": {"bytes": 1824, ...}, "limits": {"bytes": 1024, "live_bytes": null, "allocs": null, "calls": null}, "hard": false, "exceeded": {"scope_id": 2, "scope": "request", "kind": "bytes", "limit": 1024, "used": 1824}}
+//! ]
+//! $ curl -si 127.0.0.1:6060/debug/pprof/heap?seconds=0
+//! HTTP/1.1 400 Bad Request
+//! X-Go-Pprof: 1
+//!
+//! invalid value for "seconds": "0" (a whole number of seconds, 1 to 300)
+//! ```
+//!
+//! Errors are one line of text with Go's `X-Go-Pprof: 1` header, which `go
+//! tool pprof` shows as the server's message: 400 for an unknown or
+//! malformed parameter (parameters are checked strictly, so `?second=30`
+//! is an error rather than a silent full profile) and for `seconds` with
+//! `debug`, 404 for an unknown path, 405 for a method the path does not
+//! take, 408/413/414/431 for requests that are too slow or too large, 503
+//! when busy.
+//!
+//! # Design
+//!
+//! **Loopback by default.** [`serve`] refuses any address that is not
+//! loopback unless [`ServeOptions::allow_remote`] says otherwise. There is
+//! no authentication, and a heap profile tells whoever reads it what the
+//! program does, the paths and symbols of its binary, and where its code is
+//! mapped (which defeats ASLR); a `?seconds=300` request holds a
+//! connection for five minutes. Reach it over an SSH tunnel or `kubectl
+//! port-forward`, or mount [`handle`] behind your own server's access
+//! control.
+//!
+//! **A thread per connection, with a cap.** Requests are rare (a human or a
+//! scraper every few seconds) and mostly slow for reasons of their own:
+//! symbolizing a profile takes tens to hundreds of milliseconds, and
+//! `?seconds=N` sleeps by design. A short-lived thread per connection keeps
+//! each one independent of the others without an async runtime or a
+//! dependency, and the accept loop (its own thread, `heapwise-http`) only
+//! accepts and hands over, so nothing a client does can stall it. The cap
+//! ([`ServeOptions::max_connections`], 16 by default) bounds the threads
+//! and memory the endpoint can take: connections beyond it get a 503 at
+//! once. At most 4 delta requests sleep at once, so they cannot take every
+//! slot; profile builds and symbol lookups run one at a time process-wide,
+//! so concurrent requests do not multiply the debug-info memory a build
+//! maps.
+//!
+//! **Timeouts and limits.** A connection serves one request (`Connection:
+//! close`). The whole request must arrive within
+//! [`ServeOptions::timeout`] (10 s by default; a client that sends nothing,
+//! or one byte at a time, gets a 408 and its thread back), each write must
+//! progress within it and the whole response be written within six times
+//! it (a client that reads nothing is dropped). The request line is capped
+//! at 8 KiB (414), the head at 32 KiB and 100 fields (431), a body at
+//! 1 MiB (413; only `POST /debug/pprof/symbol` has one).
+//!
+//! **Outside every scope.** The server's threads, and [`handle`] wherever
+//! it is called, run under [`untracked`](crate::untracked): building a
+//! profile is never charged to your scopes nor trips their limits. (Its
+//! allocations are still in the process-wide [`stats`](crate::stats()) and,
+//! like any allocation, may be sampled by the profiler.)
+//!
+//! # Go compatibility
+//!
+//! `go tool pprof URL` fetches `heap` and `allocs` (with `-seconds N` it
+//! adds `?seconds=N`), and resolves any address the profile left
+//! unsymbolized through `/debug/pprof/symbol`; the legacy `?debug=1` text
+//! carries addresses only, so pprof symbolizes it entirely that way when it
+//! fetches it over HTTP. `?gc=N` is accepted and has no effect (in-use
+//! figures are always current). Go's other profiles (`goroutine`,
+//! `profile`, `block`, ...) are 404s naming the two heapwise serves.
+
+mod json;
+mod legacy;
+mod message;
+mod parse;
+mod profiles;
+mod query;
+mod routes;
+mod server;
+mod symbol;
+
+pub use self::message::{Request, Response};
+pub use self::routes::handle;
+pub use self::server::{serve, ServeOptions, Server};
