@@ -68,7 +68,7 @@
 //! $ curl -s 127.0.0.1:6060/debug/pprof/heap?debug=1
 //! heap profile: 3: 1205472 [6: 1310752] @ heap/1048576
 //! 1: 1048576 [1: 1048576] @ 0x55f1c05b5d3f 0x55f1c05b63e2 0x55f1c05b4db3
-//! #	0x55f1c05b5d3e	http_serve::load_cache	crates/heapwise/examples/http_serve.rs:47
+//! #  0x55f1c05b5d3e  http_serve::load_cache  crates/heapwise/examples/http_serve.rs:47
 //! ...
 //!
 //! # heapwise stats
@@ -131,9 +131,9 @@
 //!
 //! **Outside every scope.** The server's threads, and [`handle`] wherever
 //! it is called, run under [`untracked`](crate::untracked): building a
-//! profile is never charged to your scopes nor trips their limits. (Its
-//! allocations are still in the process-wide [`stats`](crate::stats()) and,
-//! like any allocation, may be sampled by the profiler.)
+//! profile is never charged to your scopes nor trips their limits. Nor is
+//! it sampled by the profiler, so profiles do not show the endpoint (its
+//! allocations are still in the process-wide [`stats`](crate::stats())).
 //!
 //! # Go compatibility
 //!

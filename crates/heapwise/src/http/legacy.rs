@@ -4,8 +4,8 @@
 //! ```text
 //! heap profile: 12: 45056 [40: 160312] @ heap/1048576
 //! 1: 32768 [1: 32768] @ 0x55d0c1a2b3c5 0x55d0c1a2b6f1
-//! #	0x55d0c1a2b3c4	myapp::load	src/main.rs:12
-//! #	0x55d0c1a2b6f0	myapp::main	src/main.rs:30
+//! #  0x55d0c1a2b3c4  myapp::load  src/main.rs:12
+//! #  0x55d0c1a2b6f0  myapp::main  src/main.rs:30
 //! ```
 //!
 //! A header with the totals, then

@@ -87,19 +87,20 @@ pub(crate) fn serve(kind: Kind, params: &Params) -> Response {
     if let Err(e) = params.allow(&["debug", "seconds", "gc"]) {
         return Response::error(400, e);
     }
-    let debug =
-        match params.get("debug") {
-            None => 0,
-            Some(d) => match d.parse::<u32>() {
-                Ok(d) => d,
-                Err(_) => return Response::error(
+    let debug = match params.get("debug") {
+        None => 0,
+        Some(d) => match d.parse::<u32>() {
+            Ok(d) => d,
+            Err(_) => {
+                return Response::error(
                     400,
                     format!(
                         "invalid value for \"debug\": {d:?} (0 for the binary profile, 1 for text)"
                     ),
-                ),
-            },
-        };
+                )
+            }
+        },
+    };
     // `gc=1` runs a collection first in Go; Rust frees at once, so in-use
     // figures are always current: accepted for compatibility, no effect.
     if let Some(gc) = params.get("gc") {

@@ -4,6 +4,7 @@ use super::message::{Response, HTML, JSON, TEXT};
 use super::profiles::{self, Kind};
 use super::query::{decode, truncate, Params};
 use super::{json, symbol, Request};
+use crate::local::without_sampling;
 use crate::untracked;
 
 /// Answers one request to the endpoint: the framework-free handler.
@@ -39,10 +40,11 @@ use crate::untracked;
 ///
 /// Everything it does runs outside every scope
 /// ([`untracked`](crate::untracked)), so a scope around your framework's
-/// handler is not charged for building profiles; the returned body is
+/// handler is not charged for building profiles, and is never sampled by
+/// the profiler, so profiles do not show the endpoint; the returned body is
 /// freed wherever you drop it.
 pub fn handle(request: &Request) -> Response {
-    untracked(|| route(request))
+    untracked(|| without_sampling(|| route(request)))
 }
 
 /// Which methods a route takes.

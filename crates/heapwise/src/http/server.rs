@@ -24,7 +24,13 @@ use std::time::{Duration, Instant};
 use super::message::{reason, Response};
 use super::parse::{parse_head, HeadScanner, Refusal, LIMITS};
 use super::{handle, Request};
+use crate::local::without_sampling;
 use crate::untracked;
+
+/// Runs `f` outside every scope and unsampled: the server's own work.
+fn quietly<R>(f: impl FnOnce() -> R) -> R {
+    untracked(|| without_sampling(f))
+}
 
 /// Connections waiting for their 503 beyond this are closed at once.
 const BUSY_QUEUE: usize = 64;
@@ -137,12 +143,12 @@ impl ServeOptions {
         let timeout = self.timeout;
         thread::Builder::new()
             .name("heapwise-http-busy".into())
-            .spawn(move || untracked(|| busy_loop(busy_rx, timeout)))?;
+            .spawn(move || quietly(|| busy_loop(busy_rx, timeout)))?;
         let accept = {
             let shared = Arc::clone(&shared);
             thread::Builder::new()
                 .name("heapwise-http".into())
-                .spawn(move || untracked(|| accept_loop(listener, &shared, busy_tx)))?
+                .spawn(move || quietly(|| accept_loop(listener, &shared, busy_tx)))?
         };
         Ok(Server {
             local_addr,
@@ -300,7 +306,7 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>, busy: SyncSender<Tcp
             .name("heapwise-http-conn".into())
             .spawn(move || {
                 let _slot = slot;
-                untracked(|| connection(stream, timeout));
+                quietly(|| connection(stream, timeout));
             });
     }
 }
