@@ -6,8 +6,11 @@
 # For each configuration and single-threaded workload, runs the binary twice
 # (1 timed run, no warm-up) at two sizes N1 < N2 and reports the slope
 # (Ir(N2) - Ir(N1)) / (N2 - N1): instructions per unit of work (pair, key,
-# record), with start-up and set-up cancelled out, and its ratio to the bare
-# inner allocator. Writes bench/results/DATE-COMMIT-callgrind.md.
+# record, item), with start-up and set-up cancelled out, and its ratio to the
+# bare inner allocator. heapwise configurations run with the heap profiler off
+# and at 512 KiB (and in full mode for the `outside` ones): the profiler's cost
+# in instructions, per unit and per sampled allocation. Writes
+# bench/results/DATE-COMMIT-callgrind.md (tables by analyze_callgrind.py).
 set -euo pipefail
 
 cmd="bench/callgrind.sh $*"
@@ -17,7 +20,7 @@ out=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out="$2"; shift ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -35,75 +38,53 @@ mkdir -p results
 raw="${out%.md}.raw"
 : > "$raw"
 
-configs=(
-    "base_system bare" "heapwise_system outside" "heapwise_system inside"
+# "binary mode [arguments]": every heapwise configuration runs with the heap
+# profiler off (--profile-rate 0, the fast path as before the profiler) and at
+# the default 512 KiB; the two `outside` ones also in full mode (rate 1, every
+# allocation sampled), which gives the cost of one sampled allocation.
+hw_configs=(
+    "heapwise_system outside" "heapwise_system inside"
     "heapwise_system_owner outside" "heapwise_system_owner inside"
-    "base_mimalloc bare" "heapwise_mimalloc outside" "heapwise_mimalloc inside"
+    "heapwise_mimalloc outside" "heapwise_mimalloc inside"
     "heapwise_mimalloc_owner outside" "heapwise_mimalloc_owner inside"
+)
+configs=("base_system bare" "base_mimalloc bare")
+for c in "${hw_configs[@]}"; do
+    configs+=("$c --profile-rate 0" "$c --profile-rate 512KiB")
+done
+configs+=(
+    "heapwise_system outside --profile-rate 1" "heapwise_mimalloc outside --profile-rate 1"
     "stats_alloc global" "cap global" "tracking_allocator outside" "tracking_allocator inside"
 )
 # workload N1 N2
-sizes=("churn 200000 400000" "churn_alloc 200000 400000" "hashmap 25000 50000" "serde 5000 10000")
+sizes=("churn 200000 400000" "churn_alloc 200000 400000" "hashmap 25000 50000" "serde 5000 10000" "mixed 10000 20000")
 
 jobs=()
 for c in "${configs[@]}"; do
     for s in "${sizes[@]}"; do
         read -r w n1 n2 <<< "$s"
-        jobs+=("$c $w $n1" "$c $w $n2")
+        jobs+=("$w $n1 $c" "$w $n2 $c")
     done
 done
 
-run_one() {
-    local b=$1 mode=$2 w=$3 n=$4 ir
-    ir=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-        "$bin/$b" --workload "$w" --mode "$mode" --n "$n" --reps 1 --warmup 0 2>&1 \
-        | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
-    echo "config=$b mode=$mode workload=$w n=$n ir=$ir"
+run_one() { # workload n binary mode [arguments]
+    local w=$1 n=$2 b=$3 mode=$4 out ir rate allocs samples
+    shift 4
+    # --no-heap-profile: only the cheap check that samples were taken (building
+    # the profile would add a constant, and slow valgrind down).
+    out=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        "$bin/$b" --workload "$w" --mode "$mode" --n "$n" --reps 1 --warmup 0 --no-heap-profile "$@" 2>&1)
+    ir=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' <<< "$out")
+    rate=$(sed -n 's/.* profile_rate=\([0-9]*\).*/\1/p' <<< "$out")
+    allocs=$(sed -n 's/.* counted_allocs=\([0-9-]*\).*/\1/p' <<< "$out")
+    samples=$(sed -n 's/.* end_samples=\([0-9]*\).*/\1/p' <<< "$out")
+    echo "config=$b mode=$mode rate=${rate:--} workload=$w n=$n ir=$ir allocs=${allocs:--} samples=${samples:--}"
 }
 export -f run_one
 export bin
 printf '%s\n' "${jobs[@]}" | xargs -P "$(nproc)" -I{} bash -c 'run_one {}' >> "$raw"
 
-src_hash=$(cat "$here"/../crates/heapwise/src/*.rs | sha256sum | cut -c1-12)
-python3 - "$raw" "$date_" "$commit$dirty" "$cmd" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" "$(valgrind --version)" "$src_hash" > "$out" <<'EOF'
-import collections, sys
-raw, date, commit, cmd, nproc, cpu, vg, src_hash = sys.argv[1:]
-ir = collections.defaultdict(dict)
-for line in open(raw):
-    kv = dict(t.split("=", 1) for t in line.split())
-    ir[(kv["config"], kv["mode"], kv["workload"])][int(kv["n"])] = int(kv["ir"])
-base = {"base_mimalloc": "base_mimalloc", "heapwise_mimalloc": "base_mimalloc", "heapwise_mimalloc_owner": "base_mimalloc"}
-order = []
-for k in ir:
-    if k[:2] not in order:
-        order.append(k[:2])
-wls = ["churn", "churn_alloc", "hashmap", "serde"]
-unit = {"churn": "pair", "churn_alloc": "pair", "hashmap": "key", "serde": "record"}
-def slope(k):
-    d = ir.get(k)
-    if not d or len(d) < 2:
-        return None
-    (n1, a), (n2, b) = sorted(d.items())
-    return (b - a) / (n2 - n1)
-print(f"# heapwise instruction counts (callgrind), {date}, commit {commit}\n")
-print(f"- date (UTC): {date}; commit `{commit}` (heapwise sources sha256 `{src_hash}`); {nproc} CPUs, {cpu}; {vg}")
-print(f"- command: `{cmd}`")
-print("- figure: instructions per unit (pair, key, record) = (Ir(N2) - Ir(N1)) / (N2 - N1); sizes N1/N2: " +
-      ", ".join(f"{w} {'/'.join(str(n) for n in sorted(ir[('base_system','bare',w)]))}" for w in wls))
-print("- `+d`: extra instructions per unit over the bare inner allocator (base_system, or base_mimalloc for heapwise_mimalloc*); `x`: ratio\n")
-print("| config | mode | " + " | ".join(f"{w} Ir/{unit[w]}" for w in wls) + " |")
-print("|---|---|" + "---|" * len(wls))
-for c, m in order:
-    cells = []
-    for w in wls:
-        s = slope((c, m, w))
-        b = slope((base.get(c, "base_system"), "bare", w))
-        if s is None:
-            cells.append("-")
-        elif c.startswith("base_") or b is None:
-            cells.append(f"{s:.1f}")
-        else:
-            cells.append(f"{s:.1f} ({s - b:+.1f}, x{s / b:.3f})")
-    print(f"| {c} | {m} | " + " | ".join(cells) + " |")
-EOF
+src_hash=$(cat "$here"/../crates/heapwise/src/*.rs "$here"/../crates/heapwise/src/*/*.rs | sha256sum | cut -c1-12)
+python3 "$here/analyze_callgrind.py" "$raw" "$date_" "$commit$dirty" "$cmd" "$(nproc)" \
+    "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" "$(valgrind --version)" "$src_hash" > "$out"
 echo "wrote $out" >&2

@@ -26,6 +26,28 @@ pub trait Config: Sync {
     /// (a scope or a group) or per process; `None` where it counts nothing
     /// readable. Used to check that a benchmark measured real allocations.
     fn run_in(&self, mode: &str, f: &mut dyn FnMut()) -> Option<u64>;
+
+    /// Sets the heap profiler's sampling rate in bytes (`--profile-rate`;
+    /// 0 = off, 1 = every allocation) before the workload runs. Returns
+    /// `false` where the binary has no heap profiler whose rate it can set.
+    fn set_profile_rate(&self, _bytes: u64) -> bool {
+        false
+    }
+
+    /// The profiler's own memory now, as `key=value` fields for the `RESULT`
+    /// line (each key prefixed with `prefix`); empty where there is none.
+    fn profiler_memory(&self, _prefix: &str) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// After the timed runs, outside the timed region: if the profiler is on,
+    /// builds its profile once (unless `build` is false:
+    /// `--no-heap-profile`, then only a cheap check), asserts that it holds samples (so a profiled
+    /// run cannot silently measure nothing), writes it to `write` if given,
+    /// and returns `key=value` fields for the `RESULT` line.
+    fn finish_profile(&self, _build: bool, _write: Option<&std::path::Path>) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// heapwise, any inner allocator: "outside" runs with no scope entered,
@@ -57,6 +79,54 @@ impl Config for Heapwise {
             }
             other => panic!("heapwise: unknown mode {other}"),
         }
+    }
+
+    fn set_profile_rate(&self, bytes: u64) -> bool {
+        heapwise::profile::set_rate(bytes);
+        assert_eq!(heapwise::profile::rate(), bytes);
+        true
+    }
+
+    fn profiler_memory(&self, prefix: &str) -> Vec<(String, String)> {
+        let m = heapwise::profile::memory();
+        [
+            ("samples", m.samples as usize),
+            ("live_samples", m.live_samples),
+            ("stacks", m.stacks),
+            ("buckets", m.buckets),
+            ("stack_bytes", m.stack_bytes),
+            ("bucket_bytes", m.bucket_bytes),
+            ("live_bytes", m.live_bytes),
+            ("total_bytes", m.total_bytes()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (format!("{prefix}{k}"), v.to_string()))
+        .collect()
+    }
+
+    fn finish_profile(&self, build: bool, write: Option<&std::path::Path>) -> Vec<(String, String)> {
+        let rate = heapwise::profile::rate();
+        let mut out = vec![("profile_rate".to_string(), rate.to_string())];
+        if rate == 0 {
+            return out;
+        }
+        // Cheap check first (all that callgrind.sh runs, with --no-heap-profile).
+        let m = heapwise::profile::memory();
+        assert!(m.samples > 0 && m.stacks > 0, "heapwise profiling at rate {rate} took no sample: {m:?}");
+        if build {
+            let t = Instant::now();
+            let p = heapwise::profile::heap();
+            let build_ms = t.elapsed().as_secs_f64() * 1e3;
+            assert!(!p.sample.is_empty(), "heapwise::profile::heap() at rate {rate} has no sample");
+            out.push(("profile_samples".into(), p.sample.len().to_string()));
+            out.push(("profile_build_ms".into(), format!("{build_ms:.1}")));
+            if let Some(path) = write {
+                let t = Instant::now();
+                std::fs::write(path, p.encode_gzip()).expect("write the heap profile");
+                out.push(("profile_write_ms".into(), format!("{:.1}", t.elapsed().as_secs_f64() * 1e3)));
+            }
+        }
+        out
     }
 }
 
@@ -175,6 +245,107 @@ pub fn serde_roundtrip(data: &[Record]) -> usize {
     len
 }
 
+/// A realistic mix of allocations, deterministic (fixed seed, fixed hasher):
+/// per item `i` of `n`,
+///
+/// - a `HashMap<String, Vec<u64>>` entry: a 10-25 byte `format!` key and a
+///   vec grown by `push` to 1-24 elements (reallocations 4 -> 8 -> 16 -> 32);
+/// - a `String` of varied size (mostly 8-256 bytes, 1 in 16 up to 4 KiB),
+///   built by `push_str` (reallocations), kept until its batch of 1024 is
+///   sent to a second thread, which frees it (cross-thread frees);
+/// - `Box` churn: a 48-byte box replaces one in a ring of 64 (one alloc, one
+///   free of an older box);
+/// - every 8192 items, a large buffer of 256 KiB - 4 MiB (glibc serves these
+///   with `mmap`), touched every 4 KiB, the latest 3 kept.
+///
+/// `at_peak` is called once at the end, with the map and the last strings
+/// alive, before everything is dropped (the harness takes the profiler's
+/// memory figures there, in the untimed warm-up run). Returns a checksum.
+/// About 12 blocks per item (7 of them new blocks of a `realloc`), 3.65M per
+/// run at the default n = 300k, ~0.5 s over glibc on the reference machine.
+#[inline(never)]
+pub fn mixed(n: u64, at_peak: &mut dyn FnMut()) -> u64 {
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::BuildHasherDefault;
+    use std::sync::mpsc::sync_channel;
+
+    const WORDS: [&str; 8] = ["lorem ", "ipsum ", "dolor ", "sit ", "amet, ", "consectetur ", "adipiscing ", "elit. "];
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let (tx, rx) = sync_channel::<Vec<String>>(4);
+    std::thread::scope(|s| {
+        // The second thread frees what the first allocated.
+        let freer = s.spawn(move || {
+            let mut freed = 0u64;
+            for batch in rx {
+                freed += batch.len() as u64;
+                drop(black_box(batch));
+            }
+            freed
+        });
+        let mut map: HashMap<String, Vec<u64>, BuildHasherDefault<DefaultHasher>> = HashMap::default();
+        let mut texts: Vec<String> = Vec::with_capacity(1024);
+        let mut ring: Vec<Box<[u64; 6]>> = (0..64).map(|k| Box::new([k; 6])).collect();
+        let mut big: Vec<Vec<u8>> = Vec::new();
+        let mut sum = 0u64;
+        for i in 0..n {
+            let r = next();
+            // Map entry: key and a vec grown by push.
+            let mut v = Vec::new();
+            for k in 0..1 + r % 24 {
+                v.push(i ^ k);
+            }
+            map.insert(format!("k{:x}-{i}", r >> 40), v);
+            // A string of varied size, built by appends.
+            let len = if r & 0xf == 0 { 256 + (r >> 8) % 3840 } else { 8 + (r >> 8) % 248 } as usize;
+            let mut t = String::new();
+            let mut w = r;
+            while t.len() < len {
+                t.push_str(WORDS[(w & 7) as usize]);
+                w = w.rotate_right(3);
+            }
+            sum = sum.wrapping_add(t.len() as u64);
+            texts.push(t);
+            if texts.len() == 1024 {
+                tx.send(std::mem::replace(&mut texts, Vec::with_capacity(1024))).unwrap();
+            }
+            // Box churn.
+            let slot = (r >> 32) as usize % ring.len();
+            ring[slot] = Box::new([i; 6]);
+            black_box(&ring[slot]);
+            // Now and then a large buffer.
+            if i % 8192 == 8191 {
+                let size = 256 * 1024 + ((r >> 16) % (15 * 256)) as usize * 1024;
+                let mut b = vec![0u8; size];
+                for p in (0..size).step_by(4096) {
+                    b[p] = i as u8;
+                }
+                sum = sum.wrapping_add(black_box(&b)[size / 2] as u64);
+                big.push(b);
+                if big.len() > 3 {
+                    big.remove(0);
+                }
+            }
+        }
+        at_peak();
+        sum = sum.wrapping_add(map.len() as u64);
+        black_box(&map);
+        drop(map);
+        drop(texts);
+        drop(ring);
+        drop(big);
+        drop(tx);
+        let freed = freer.join().unwrap();
+        assert_eq!(freed, n / 1024 * 1024);
+        sum
+    })
+}
+
 // ---------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------
@@ -186,6 +357,7 @@ pub fn default_n(workload: &str) -> u64 {
         "churn2t" | "churn2t_alloc" => 4_000_000, // pairs per thread
         "hashmap" => 200_000,                     // keys
         "serde" => 130_000,                       // records: ~20 MB of JSON
+        "mixed" => 300_000,                       // items (~6 allocations each)
         other => panic!("unknown workload {other}"),
     }
 }
@@ -195,6 +367,7 @@ fn unit(workload: &str) -> &'static str {
         "churn" | "churn2t" | "churn_alloc" | "churn2t_alloc" => "pair",
         "hashmap" => "key",
         "serde" => "record",
+        "mixed" => "item",
         _ => unreachable!(),
     }
 }
@@ -205,6 +378,31 @@ struct Args {
     reps: usize,
     warmup: usize,
     n: Option<u64>,
+    profile_rate: Option<u64>,
+    write_profile: Option<std::path::PathBuf>,
+    heap_profile: bool,
+}
+
+/// Parses a rate as `HEAPWISE_PROFILE_RATE` does: bytes with an optional
+/// binary unit (`512KiB`, `512k`, `1MiB`), or `off` (0), `full` (1).
+pub fn parse_rate(text: &str) -> u64 {
+    let t = text.trim().to_ascii_lowercase();
+    match t.as_str() {
+        "off" => return 0,
+        "full" => return 1,
+        _ => {}
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().unwrap_or_else(|_| panic!("bad rate {text:?}"));
+    let mul = match unit {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => panic!("bad rate unit in {text:?}"),
+    };
+    n * mul
 }
 
 fn parse_args(cfg: &dyn Config) -> Args {
@@ -214,6 +412,9 @@ fn parse_args(cfg: &dyn Config) -> Args {
         reps: 5,
         warmup: 1,
         n: None,
+        profile_rate: None,
+        write_profile: None,
+        heap_profile: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -224,13 +425,17 @@ fn parse_args(cfg: &dyn Config) -> Args {
             "--reps" => a.reps = v().parse().expect("--reps"),
             "--warmup" => a.warmup = v().parse().expect("--warmup"),
             "--n" => a.n = Some(v().parse().expect("--n")),
+            "--profile-rate" => a.profile_rate = Some(parse_rate(&v())),
+            "--prof-full" => a.profile_rate = Some(1),
+            "--write-profile" => a.write_profile = Some(v().into()),
+            "--no-heap-profile" => a.heap_profile = false,
             "--list-modes" => {
                 println!("{}", cfg.modes().join(" "));
                 std::process::exit(0);
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: BIN --workload churn|churn2t|churn_alloc|churn2t_alloc|hashmap|serde --mode {} [--reps R] [--warmup W] [--n N] | --list-modes",
+                    "usage: BIN --workload churn|churn2t|churn_alloc|churn2t_alloc|hashmap|serde|mixed --mode {} [--reps R] [--warmup W] [--n N]\n           [--profile-rate BYTES|off|full] [--prof-full] [--write-profile PATH] [--no-heap-profile] | --list-modes",
                     cfg.modes().join("|")
                 );
                 std::process::exit(0);
@@ -255,8 +460,22 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// One timed run: seconds, and the allocations the tool counted (the minimum
 /// over threads for `churn2t`).
-fn once(cfg: &dyn Config, workload: &str, mode: &str, n: u64, data: &[Record]) -> (f64, Option<u64>, usize) {
+fn once(
+    cfg: &dyn Config,
+    workload: &str,
+    mode: &str,
+    n: u64,
+    data: &[Record],
+    at_peak: &mut dyn FnMut(),
+) -> (f64, Option<u64>, usize) {
     match workload {
+        "mixed" => {
+            let t = Instant::now();
+            let c = cfg.run_in(mode, &mut || {
+                black_box(mixed(n, at_peak));
+            });
+            (t.elapsed().as_secs_f64(), c, 0)
+        }
         "churn" | "churn_alloc" => {
             let work = if workload == "churn" { churn } else { churn_alloc };
             let t = Instant::now();
@@ -307,15 +526,27 @@ fn once(cfg: &dyn Config, workload: &str, mode: &str, n: u64, data: &[Record]) -
 pub fn main(name: &str, cfg: &dyn Config) {
     let a = parse_args(cfg);
     let n = a.n.unwrap_or_else(|| default_n(&a.workload));
+    // The rate is set first: the serde data is built under it as well.
+    if let Some(rate) = a.profile_rate {
+        assert!(cfg.set_profile_rate(rate), "{name} has no heap profiler whose rate --profile-rate can set");
+    }
     let data = if a.workload == "serde" { records(n) } else { Vec::new() };
-    for _ in 0..a.warmup {
-        once(cfg, &a.workload, &a.mode, n, &data);
+    // The profiler's memory at the workload's peak (mixed: map and strings
+    // alive), taken in the first warm-up run, which is not timed.
+    let mut peak = Vec::new();
+    for w in 0..a.warmup {
+        let mut hook = || {
+            if w == 0 {
+                peak = cfg.profiler_memory("peak_");
+            }
+        };
+        once(cfg, &a.workload, &a.mode, n, &data, &mut hook);
     }
     let mut secs = Vec::with_capacity(a.reps);
     let mut counted = None;
     let mut json_len = 0;
     for _ in 0..a.reps {
-        let (s, c, len) = once(cfg, &a.workload, &a.mode, n, &data);
+        let (s, c, len) = once(cfg, &a.workload, &a.mode, n, &data, &mut || {});
         secs.push(s);
         counted = c;
         json_len = len;
@@ -326,6 +557,7 @@ pub fn main(name: &str, cfg: &dyn Config) {
                 "churn" | "churn2t" | "churn_alloc" | "churn2t_alloc" => n,
                 "hashmap" => 2 * n,
                 "serde" => 4 * n,
+                "mixed" => 4 * n,
                 _ => 0,
             };
             assert!(c >= min, "{name} {} {}: counted {c} allocations, expected >= {min}", a.workload, a.mode);
@@ -338,8 +570,16 @@ pub fn main(name: &str, cfg: &dyn Config) {
     let max = sorted[sorted.len() - 1];
     let mut ms: Vec<f64> = secs.iter().map(|s| s * 1e3).collect();
     let med_ms = median(&mut ms);
+    // Outside the timed region: the profiler's memory at the end (before the
+    // profile is built, so that it describes the workload alone), then the
+    // profile, checked to hold samples.
+    let end = cfg.profiler_memory("end_");
+    let mut extra = cfg.finish_profile(a.heap_profile, a.write_profile.as_deref());
+    extra.extend(peak);
+    extra.extend(end);
+    let extra: String = extra.iter().map(|(k, v)| format!(" {k}={v}")).collect();
     println!(
-        "RESULT config={name} workload={} mode={} n={n} reps={} unit={} ns_per_unit={med:.4} min_ns_per_unit={min:.4} max_ns_per_unit={max:.4} ms_per_run={med_ms:.4} counted_allocs={} json_bytes={json_len}",
+        "RESULT config={name} workload={} mode={} n={n} reps={} unit={} ns_per_unit={med:.4} min_ns_per_unit={min:.4} max_ns_per_unit={max:.4} ms_per_run={med_ms:.4} counted_allocs={} json_bytes={json_len}{extra}",
         a.workload,
         a.mode,
         a.reps,
