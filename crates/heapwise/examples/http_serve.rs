@@ -134,6 +134,9 @@ fn main() -> io::Result<()> {
     // A long-lived named scope with a limit, for /debug/heapwise/scopes.
     let session = Scope::new().name("session").limit_live_bytes(2 * MIB);
     let kept = session.run(|_| vec![0u8; 100 * 1024]);
+    // And one that crossed its limit.
+    let import = Scope::new().name("import").limit_bytes(64 * KIB);
+    let staged = import.run(|_| vec![0u8; 80 * 1024]);
 
     let mut id = 0;
     let rounds = if testing { 50 } else { u64::MAX };
@@ -153,6 +156,6 @@ fn main() -> io::Result<()> {
         server.shutdown();
         println!("self-test ok");
     }
-    drop((cache, kept, session));
+    drop((cache, kept, session, staged, import));
     Ok(())
 }

@@ -62,30 +62,54 @@
 //! | `/debug/heapwise/stats` | JSON: [`stats()`](crate::stats()), the profiler's rate and depth, [`profile::memory()`](crate::profile::memory) |
 //! | `/debug/heapwise/scopes` | JSON array of the live named scopes ([`Scope::named`](crate::Scope::named)): id, name, parent id, usage, limits (`null` when unset), hard, exceeded (`null`, or kind, limit, used and the scope that crossed) |
 //!
-//! Samples of each (a real run):
+//! Samples (a real run of the `http_serve` example; `#` lines are
+//! tab-separated, long lines cut here):
 //!
 //! ```text
-//! $ curl -s 127.0.0.1:6060/debug/pprof/heap?debug=1
-//! heap profile: 3: 1205472 [6: 1310752] @ heap/1048576
-//! 1: 1048576 [1: 1048576] @ 0x55f1c05b5d3f 0x55f1c05b63e2 0x55f1c05b4db3
-//! #  0x55f1c05b5d3e  http_serve::load_cache  crates/heapwise/examples/http_serve.rs:47
+//! $ curl -s '127.0.0.1:6060/debug/pprof/heap?debug=1'
+//! heap profile: 12: 839680 [445: 6385453] @ heap/131072
+//! 10: 655360 [10: 655360] @ 0x5570f7063306 0x5570f706c099 0x5570f70694fb ...
+//! #  0x5570f7063305  http_serve::load_cache::{{closure}}  /work/main/crates/heapwise/examples/http_serve.rs:27
+//! #  0x5570f706c098  core::iter::adapters::map::map_fold::{{closure}}  /rustc/.../library/core/src/iter/adapters/map.rs:88
 //! ...
 //!
 //! # heapwise stats
-//! # allocated_bytes = 3401217
+//! # allocated_bytes = 33372983
+//! # freed_bytes = 32089744
+//! # live_bytes = 1283239
 //! ...
+//! # profile_rate = 65536
+//! # profile_samples = 461
+//! # profile_live_samples = 11
+//! # profiler_bytes = 70192
+//!
 //! $ curl -s 127.0.0.1:6060/debug/heapwise/stats
-//! {"installed": true, "stats": {"allocated_bytes": 3401217, "freed_bytes": 2001120, "live_bytes": 1400097, ...}, "profiler": {"rate": 524288, ...}}
+//! {"installed": true, "stats": {"allocated_bytes": 33374242, "freed_bytes": 32219455, "live_bytes": 1154787, "peak_bytes": 1305625, "allocs": 835711, "frees": 835682, "reallocs": 278875, "calls": 1392518}, "profiler": {"rate": 65536, "max_depth": 64, "samples": 461, "live_samples": 11, "stacks": 8, "buckets": 27, "stack_bytes": 2128, "bucket_bytes": 2528, "live_bytes": 65536, "total_bytes": 70192}}
+//!
 //! $ curl -s 127.0.0.1:6060/debug/heapwise/scopes
 //! [
-//!   {"id": 2, "name": "request", "parent": null, "usage": {"bytes": 1824, ...}, "limits": {"bytes": 1024, "live_bytes": null, "allocs": null, "calls": null}, "hard": false, "exceeded": {"scope_id": 2, "scope": "request", "kind": "bytes", "limit": 1024, "used": 1824}}
+//!   {"id": 1, "name": "session", "parent": null, "usage": {"bytes": 102400, "allocs": 1, "frees": 0, "freed_bytes": 0, "reallocs": 0, "calls": 1, "live_bytes": 102400, "peak_bytes": 102400}, "limits": {"bytes": null, "live_bytes": 2097152, "allocs": null, "calls": null}, "hard": false, "exceeded": null},
+//!   {"id": 2, "name": "import", "parent": null, "usage": {"bytes": 81920, "allocs": 1, "frees": 0, "freed_bytes": 0, "reallocs": 0, "calls": 1, "live_bytes": 81920, "peak_bytes": 81920}, "limits": {"bytes": 65536, "live_bytes": null, "allocs": null, "calls": null}, "hard": false, "exceeded": {"scope_id": 2, "scope": "import", "kind": "bytes", "limit": 65536, "used": 81920}}
 //! ]
-//! $ curl -si 127.0.0.1:6060/debug/pprof/heap?seconds=0
+//!
+//! $ curl -s -d 0x556c2fe9d215 127.0.0.1:6060/debug/pprof/symbol
+//! num_symbols: 1
+//! 0x556c2fe9d215 http_serve::load_cache::{{closure}}
+//!
+//! $ curl -si '127.0.0.1:6060/debug/pprof/heap?seconds=0'
 //! HTTP/1.1 400 Bad Request
+//! Content-Type: text/plain; charset=utf-8
+//! Content-Length: 71
+//! Connection: close
 //! X-Go-Pprof: 1
+//! X-Content-Type-Options: nosniff
 //!
 //! invalid value for "seconds": "0" (a whole number of seconds, 1 to 300)
 //! ```
+//!
+//! The scopes route lists a named scope once a thread has entered it (see
+//! [`Scope::named`](crate::Scope::named)), for as long as something holds
+//! it.
 //!
 //! Errors are one line of text with Go's `X-Go-Pprof: 1` header, which `go
 //! tool pprof` shows as the server's message: 400 for an unknown or
@@ -141,9 +165,13 @@
 //! adds `?seconds=N`), and resolves any address the profile left
 //! unsymbolized through `/debug/pprof/symbol`; the legacy `?debug=1` text
 //! carries addresses only, so pprof symbolizes it entirely that way when it
-//! fetches it over HTTP. `?gc=N` is accepted and has no effect (in-use
-//! figures are always current). Go's other profiles (`goroutine`,
-//! `profile`, `block`, ...) are 404s naming the two heapwise serves.
+//! fetches it over HTTP. pprof simplifies names it did not get from the
+//! profile itself as if they were demangled C++ (dropping `<...>`, so
+//! `<Vec<T> as Extend<T>>::extend` shows as `::extend`); add
+//! `-symbolize=demangle=none` to see them whole. `?gc=N` is accepted and
+//! has no effect (in-use figures are always current). Go's other profiles
+//! (`goroutine`, `profile`, `block`, ...) are 404s naming the two heapwise
+//! serves.
 
 mod json;
 mod legacy;

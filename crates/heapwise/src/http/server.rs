@@ -112,6 +112,10 @@ impl ServeOptions {
     /// loopback and [`ServeOptions::allow_remote`] is off (`InvalidInput`),
     /// or binding or starting the threads fails.
     pub fn serve(&self, addr: impl ToSocketAddrs) -> io::Result<Server> {
+        quietly(|| self.start(addr))
+    }
+
+    fn start(&self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
         if addrs.is_empty() {
             return Err(io::Error::new(

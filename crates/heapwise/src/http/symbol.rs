@@ -13,7 +13,11 @@
 //! name of the function the address is in, without the `::h<hash>`
 //! suffix; when that function inlined others at the address, it is the
 //! outermost one, the function the symbol table names (pprof keeps one name
-//! per address).
+//! per address). pprof then simplifies names containing `::` as if they
+//! were demangled C++, dropping `<...>` and `(...)`: `<Vec<T> as
+//! Extend<T>>::extend` shows as `::extend` unless pprof runs with
+//! `-symbolize=demangle=none`. (Profiles from `/debug/pprof/heap` carry
+//! their own names and are shown whole.)
 
 use std::fmt::Write as _;
 

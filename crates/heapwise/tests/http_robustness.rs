@@ -1,0 +1,285 @@
+//! The server under bad clients: garbage, truncated and oversized requests,
+//! a slowloris, idle connections, a client that reads nothing, 24 clients at
+//! once, and more connections than the cap. Every bad request gets a 4xx
+//! (or a 5xx for what HTTP says is the server's), nothing panics, and the
+//! server keeps answering everyone else.
+#![cfg(feature = "http")]
+
+#[global_allocator]
+static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+
+mod http_support;
+
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use heapwise::http::{ServeOptions, Server};
+use http_support::*;
+
+fn server(timeout_ms: u64, max_connections: usize) -> Server {
+    ServeOptions::new()
+        .timeout(Duration::from_millis(timeout_ms))
+        .max_connections(max_connections)
+        .serve("127.0.0.1:0")
+        .unwrap()
+}
+
+/// The server still answers, promptly.
+fn assert_alive(addr: SocketAddr) {
+    let t = Instant::now();
+    let r = get(addr, "/debug/heapwise/stats");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[test]
+fn garbage_and_truncated_requests_get_4xx() {
+    let s = server(2000, 16);
+    let addr = s.local_addr();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..40 {
+        let len = 1 + (round * 37) % 600;
+        let mut junk = Vec::with_capacity(len);
+        for _ in 0..len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            junk.push(match x % 9 {
+                0 => b'\n',
+                1 => b'\r',
+                2 => b' ',
+                _ => (x >> 16) as u8,
+            });
+        }
+        if round % 2 == 0 {
+            junk.extend_from_slice(b"\r\n\r\n");
+        }
+        let r = exchange(addr, &junk);
+        assert!(
+            (400..=505).contains(&r.status),
+            "{}: {}",
+            r.status,
+            r.text()
+        );
+        assert_eq!(r.header("x-go-pprof"), Some("1"));
+    }
+    for (raw, status, message) in [
+        (&b"GET /debug/pprof/heap HTTP/1.1\r\nHost: x\r\n"[..], 400, "incomplete request"),
+        (b"GET /debug/pprof/he", 400, "incomplete request"),
+        (b"\r\n\r\n\r\n", 400, "incomplete request"),
+        (
+            b"POST /debug/pprof/symbol HTTP/1.1\r\nContent-Length: 100\r\n\r\n0x1+0x2",
+            400,
+            "7 of 100 body bytes",
+        ),
+        (b"GET / HTTP/2.0\r\n\r\n", 505, "HTTP/1.0 and HTTP/1.1"),
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "HTTP/1.0 and HTTP/1.1"),
+        (b"GET * HTTP/1.1\r\n\r\n", 400, "request target"),
+        (b"GET /debug/pprof/ HTTP/1.1\r\nBad Header\r\n\r\n", 400, "no colon"),
+        (
+            b"GET /debug/pprof/ HTTP/1.1\r\nX: a\r\n folded\r\n\r\n",
+            400,
+            "folding",
+        ),
+        (
+            b"POST /debug/pprof/symbol HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n0x1\r\n0\r\n\r\n",
+            501,
+            "Transfer-Encoding",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            400,
+            "conflicting Content-Length",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nExpect: something-else\r\n\r\n",
+            417,
+            "100-continue",
+        ),
+        (b"GET /\x00\x01 HTTP/1.1\r\n\r\n", 400, "request target"),
+    ] {
+        assert_error(&exchange(addr, raw), status, message);
+    }
+    assert_alive(addr);
+}
+
+#[test]
+fn oversized_requests_are_refused() {
+    let s = server(2000, 16);
+    let addr = s.local_addr();
+    let long_line = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(10_000));
+    assert_error(
+        &exchange(addr, long_line.as_bytes()),
+        414,
+        "request line longer than 8192 bytes",
+    );
+    let big_head = format!(
+        "GET /debug/pprof/ HTTP/1.1\r\n{}\r\n",
+        "X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".repeat(600)
+    );
+    assert_error(
+        &exchange(addr, big_head.as_bytes()),
+        431,
+        "request header larger than 32768 bytes",
+    );
+    let many = format!(
+        "GET /debug/pprof/ HTTP/1.1\r\n{}\r\n",
+        "A: b\r\n".repeat(150)
+    );
+    assert_error(
+        &exchange(addr, many.as_bytes()),
+        431,
+        "more than 100 header fields",
+    );
+    // Refused on the header alone; the body is never read.
+    let big_body = b"POST /debug/pprof/symbol HTTP/1.1\r\nContent-Length: 50000000\r\n\r\n0x1+";
+    assert_error(
+        &exchange(addr, big_body),
+        413,
+        "request body larger than 1048576 bytes",
+    );
+    // A symbol lookup just under the limit works.
+    let body = "0x1+".repeat(250_000);
+    let r = post(addr, "/debug/pprof/symbol", body.as_bytes());
+    assert_eq!(r.status, 200);
+    assert_alive(addr);
+}
+
+#[test]
+fn slowloris_and_idle_connections_time_out_while_others_are_served() {
+    let s = server(1500, 16);
+    let addr = s.local_addr();
+    // One byte every 100 ms, never finishing the request.
+    let slow = thread::spawn(move || {
+        let mut c = connect(addr);
+        let start = Instant::now();
+        let request = [
+            &b"GET /debug/pprof/heap HTTP/1.1\r\nX-Slow: "[..],
+            &[b'a'; 1000],
+        ]
+        .concat();
+        for b in request {
+            if c.write_all(&[b]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+            if start.elapsed() > Duration::from_secs(5) {
+                break;
+            }
+        }
+        let _ = c.shutdown(Shutdown::Write);
+        (parse_reply(&read_all(&c)), start.elapsed())
+    });
+    // One that sends nothing at all.
+    let idle = thread::spawn(move || {
+        let c = connect(addr);
+        let start = Instant::now();
+        (parse_reply(&read_all(&c)), start.elapsed())
+    });
+    // Meanwhile everyone else is served.
+    let until = Instant::now() + Duration::from_millis(1200);
+    let mut served = 0;
+    while Instant::now() < until {
+        assert_alive(addr);
+        served += 1;
+    }
+    assert!(served > 3);
+    for (name, handle) in [("slowloris", slow), ("idle", idle)] {
+        let (r, elapsed) = handle.join().unwrap();
+        assert_error(&r, 408, "request not received within 1.5s");
+        assert!(
+            elapsed >= Duration::from_millis(1400) && elapsed < Duration::from_secs(4),
+            "{name}: {elapsed:?}"
+        );
+    }
+    assert_alive(addr);
+}
+
+#[test]
+fn a_client_that_reads_nothing_blocks_no_one() {
+    let s = server(1000, 16);
+    let addr = s.local_addr();
+    // Ask for the largest responses and never read them.
+    let mut mute = Vec::new();
+    for _ in 0..4 {
+        let mut c = connect(addr);
+        c.write_all(b"GET /debug/pprof/heap?debug=1 HTTP/1.1\r\n\r\n")
+            .unwrap();
+        mute.push(c);
+    }
+    for _ in 0..5 {
+        assert_alive(addr);
+    }
+    drop(mute);
+    assert_alive(addr);
+}
+
+#[test]
+fn twenty_four_concurrent_clients() {
+    let s = server(10_000, 32);
+    let addr = s.local_addr();
+    let barrier = Arc::new(Barrier::new(24));
+    let clients: Vec<_> = (0..24)
+        .map(|i| {
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                let mut statuses = Vec::new();
+                for j in 0..6 {
+                    let (target, want) = match (i + j) % 8 {
+                        0 => ("/debug/pprof/heap", 200),
+                        1 => ("/debug/pprof/allocs?debug=1", 200),
+                        2 => ("/debug/heapwise/stats", 200),
+                        3 => ("/debug/heapwise/scopes", 200),
+                        4 => ("/debug/pprof/", 200),
+                        5 => ("/debug/pprof/symbol", 200),
+                        6 => ("/debug/pprof/heap?seconds=abc", 400),
+                        _ => ("/nowhere", 404),
+                    };
+                    let r = get(addr, target);
+                    statuses.push((target, r.status, want));
+                }
+                statuses
+            })
+        })
+        .collect();
+    for c in clients {
+        for (target, got, want) in c.join().unwrap() {
+            assert_eq!(got, want, "{target}");
+        }
+    }
+    assert_alive(addr);
+}
+
+#[test]
+fn connections_beyond_the_cap_get_503() {
+    let s = server(1500, 4);
+    let addr = s.local_addr();
+    // Four connections that send nothing hold every slot.
+    let holders: Vec<_> = (0..4).map(|_| connect(addr)).collect();
+    thread::sleep(Duration::from_millis(300));
+    let r = get(addr, "/debug/heapwise/stats");
+    assert_error(&r, 503, "too many connections in progress");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    // A burst beyond the cap: all answered (503), none hangs.
+    let burst: Vec<_> = (0..20)
+        .map(|_| thread::spawn(move || get(addr, "/debug/pprof/").status))
+        .collect();
+    for b in burst {
+        assert_eq!(b.join().unwrap(), 503);
+    }
+    // Once the holders time out (and close), the slots are free again.
+    for h in holders {
+        let r = parse_reply(&read_all(&h));
+        assert_eq!(r.status, 408);
+    }
+    let until = Instant::now() + Duration::from_secs(3);
+    while get(addr, "/debug/heapwise/stats").status == 503 {
+        assert!(Instant::now() < until, "slots never freed");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_alive(addr);
+}
