@@ -4,7 +4,8 @@
 Raw line: `config=B mode=M rate=R workload=W n=N ir=I allocs=A samples=S`, one
 per (configuration, workload, size); R is the heap profiler's rate (heapwise
 only, `-` elsewhere), A the blocks heapwise counted in the run, S the samples
-the profiler took. The figure is the slope (Ir(N2) - Ir(N1)) / (N2 - N1):
+the profiler took. Repeated runs of one size (mixed) count by their median.
+The figure is the slope (Ir(N2) - Ir(N1)) / (N2 - N1):
 instructions per unit of work with start-up cancelled out.
 """
 import collections
@@ -28,7 +29,7 @@ order = []
 for line in open(raw):
     kv = dict(t.split("=", 1) for t in line.split())
     key = (kv["config"], kv["mode"], kv["rate"])
-    runs[key].setdefault(kv["workload"], {})[int(kv["n"])] = kv
+    runs[key].setdefault(kv["workload"], {}).setdefault(int(kv["n"]), []).append(kv)
     if key not in order:
         order.append(key)
 order.sort(key=lambda k: (0 if k[0].startswith("base") else 1 if k[0].startswith("heapwise") else 2, "mimalloc" in k[0], k[0], k[1], {"0": 0, "524288": 1, "1": 2}.get(k[2], 0)))
@@ -38,7 +39,8 @@ def slope(key, w, field="ir"):
     d = runs.get(key, {}).get(w)
     if not d or len(d) < 2:
         return None
-    (n1, a), (n2, b) = sorted(d.items())[:2]
+    # Repeated runs (mixed): the run with the median count.
+    (n1, a), (n2, b) = [(n, sorted(kvs, key=lambda kv: int(kv["ir"]))[len(kvs) // 2]) for n, kvs in sorted(d.items())[:2]]
     try:
         return (int(b[field]) - int(a[field])) / (n2 - n1)
     except (ValueError, KeyError):

@@ -5,7 +5,7 @@
 #   bench/run_profile.sh            full run (~8 minutes on 2 cores)
 #   bench/run_profile.sh --quick    smoke run (small N, 1 round, ~30 s)
 #
-# Options: --rounds R   rounds (default 12; quick: 1)
+# Options: --rounds R   rounds (default 16; quick: 1)
 #          --out FILE   results file (default bench/results/DATE-COMMIT-profile.md)
 #
 # Same method as run.sh: each process measures one configuration (1 warm-up
@@ -33,7 +33,7 @@ cmd="bench/run_profile.sh $*"
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
 
-rounds=12
+rounds=16
 quick=0
 out=""
 while [ $# -gt 0 ]; do

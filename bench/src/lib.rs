@@ -252,7 +252,12 @@ pub fn serde_roundtrip(data: &[Record]) -> usize {
 ///   vec grown by `push` to 1-24 elements (reallocations 4 -> 8 -> 16 -> 32);
 /// - a `String` of varied size (mostly 8-256 bytes, 1 in 16 up to 4 KiB),
 ///   built by `push_str` (reallocations), kept until its batch of 1024 is
-///   sent to a second thread, which frees it (cross-thread frees);
+///   handed to a second thread, which frees it (cross-thread frees) while
+///   this one waits for its acknowledgement: so the interleaving of the two
+///   threads' allocator calls, and with it glibc's bin and consolidation work,
+///   is the same in every run (with the threads running freely, callgrind's
+///   counts of glibc's `_int_free`/`malloc_consolidate` varied by 2-3% run to
+///   run);
 /// - `Box` churn: a 48-byte box replaces one in a ring of 64 (one alloc, one
 ///   free of an older box);
 /// - every 8192 items, a large buffer of 256 KiB - 4 MiB (glibc serves these
@@ -277,7 +282,8 @@ pub fn mixed(n: u64, at_peak: &mut dyn FnMut()) -> u64 {
         x ^= x >> 27;
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     };
-    let (tx, rx) = sync_channel::<Vec<String>>(4);
+    let (tx, rx) = sync_channel::<Vec<String>>(1);
+    let (ack_tx, ack_rx) = sync_channel::<()>(1);
     std::thread::scope(|s| {
         // The second thread frees what the first allocated.
         let freer = s.spawn(move || {
@@ -285,6 +291,7 @@ pub fn mixed(n: u64, at_peak: &mut dyn FnMut()) -> u64 {
             for batch in rx {
                 freed += batch.len() as u64;
                 drop(black_box(batch));
+                ack_tx.send(()).unwrap();
             }
             freed
         });
@@ -313,6 +320,7 @@ pub fn mixed(n: u64, at_peak: &mut dyn FnMut()) -> u64 {
             texts.push(t);
             if texts.len() == 1024 {
                 tx.send(std::mem::replace(&mut texts, Vec::with_capacity(1024))).unwrap();
+                ack_rx.recv().unwrap();
             }
             // Box churn.
             let slot = (r >> 32) as usize % ring.len();
