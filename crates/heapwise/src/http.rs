@@ -42,7 +42,7 @@
 //!         .status(r.status)
 //!         .header("content-type", r.content_type);
 //!     for (name, value) in &r.headers {
-//!         response = response.header(name, value);
+//!         response = response.header(name.as_str(), value.as_str());
 //!     }
 //!     response.body(r.body.into()).unwrap()
 //! }

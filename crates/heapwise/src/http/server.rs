@@ -96,11 +96,11 @@ impl ServeOptions {
         self
     }
 
-    /// How long a client may take (default 10 s, at least 1 ms): to send
-    /// its whole request (else 408), to accept each part of the response;
-    /// the whole response must be written within six times this.
+    /// How long a client may take (default 10 s; clamped to 1 ms ..= 1 h):
+    /// to send its whole request (else 408), to accept each part of the
+    /// response; the whole response must be written within six times this.
     pub fn timeout(mut self, timeout: Duration) -> ServeOptions {
-        self.timeout = timeout.max(Duration::from_millis(1));
+        self.timeout = timeout.clamp(Duration::from_millis(1), Duration::from_secs(3600));
         self
     }
 
