@@ -219,7 +219,9 @@ fn a_client_that_reads_nothing_blocks_no_one() {
 
 #[test]
 fn twenty_four_concurrent_clients() {
-    let s = server(10_000, 32);
+    // Room for every client (and a closing connection each): this is about
+    // concurrent requests, not the cap.
+    let s = server(10_000, 64);
     let addr = s.local_addr();
     let barrier = Arc::new(Barrier::new(24));
     let clients: Vec<_> = (0..24)
@@ -256,7 +258,7 @@ fn twenty_four_concurrent_clients() {
 
 #[test]
 fn connections_beyond_the_cap_get_503() {
-    let s = server(1500, 4);
+    let s = server(3000, 4);
     let addr = s.local_addr();
     // Four connections that send nothing hold every slot.
     let holders: Vec<_> = (0..4).map(|_| connect(addr)).collect();

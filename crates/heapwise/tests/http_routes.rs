@@ -510,3 +510,26 @@ fn shutdown_and_drop_close_the_listener_and_detach_keeps_it() {
     server.detach();
     assert_eq!(get(addr, "/debug/heapwise/stats").status, 200);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_accept_loop_is_a_named_thread() {
+    let comms = || -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|c| c.trim().to_owned())
+            .collect()
+    };
+    let server = start();
+    assert!(
+        comms().iter().any(|c| c == "heapwise-http"),
+        "{:?}",
+        comms()
+    );
+    assert!(
+        comms().iter().any(|c| c == "heapwise-http-b"),
+        "the 503 thread"
+    );
+    drop(server);
+}
