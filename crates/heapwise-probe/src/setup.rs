@@ -17,13 +17,13 @@
 //! # What `setup` guarantees
 //!
 //! Changes are published in the order the closure makes them, each event's
-//! array as a whole. So a thread never sees a later change of a setup
-//! without the earlier ones: if an event finds a probe attached by the
+//! array as a whole. So a thread never sees a later attach of a setup
+//! without the earlier ones: if an event runs a probe attached by the
 //! setup's second `attach`, every event that thread fires afterwards also
-//! finds the first one (publication is a release store that the firing
-//! path's load acquires). Detaches are published in order too: detach the
-//! probe that depends on the other first. All changes share one grace
-//! period: a setup of a hundred changes waits once.
+//! runs the first one (publication is a release store that the firing
+//! path's load acquires). When `setup` returns, every change is complete:
+//! detached probes are not running and their closures are dropped. All
+//! changes share one grace period: a setup of a hundred changes waits once.
 //!
 //! # Inside a probe, inside a setup
 //!
