@@ -22,10 +22,8 @@ use crate::Event;
 pub(crate) struct Item<F: ?Sized> {
     /// The probe's closure (owned by the registry).
     f: *const F,
-    /// Its enabled flag and panic record (owned by the registry).
+    /// Its thread filter and panic record (owned by the registry).
     state: *const ProbeState,
-    /// 0: every thread; otherwise the only thread number it fires for.
-    thread: u64,
 }
 
 /// An event's attached probes, in attach order.
@@ -37,7 +35,6 @@ pub(crate) struct Array<F: ?Sized> {
 pub(crate) struct Source<'a> {
     pub(crate) func: &'a (dyn Any + Send + Sync),
     pub(crate) state: &'a ProbeState,
-    pub(crate) thread: u64,
 }
 
 /// Builds the array of `probes` (non-empty), returning it as the thin
@@ -51,11 +48,7 @@ pub(crate) fn build<F: ?Sized + 'static>(probes: &[Source<'_>]) -> *mut () {
                 .func
                 .downcast_ref::<Box<F>>()
                 .expect("heapwise-probe: probe type does not match its event");
-            Item {
-                f,
-                state: p.state,
-                thread: p.thread,
-            }
+            Item { f, state: p.state }
         })
         .collect();
     Box::into_raw(Box::new(Array::<F> { items })).cast()
@@ -79,40 +72,29 @@ impl<F: ?Sized> Array<F> {
     /// following probes still run. Never unwinds.
     #[inline(always)]
     pub(crate) fn run(&self, event: &'static Event, call: &impl Fn(&F)) {
-        let items = &*self.items;
-        let mut i = 0;
-        let mut me = 0u64;
-        while i < items.len() {
-            // One catch_unwind per event, not per probe: after a panic, the
-            // walk resumes at the next probe.
-            let r = catch_unwind(AssertUnwindSafe(|| {
-                while let Some(it) = items.get(i) {
-                    // SAFETY: the registry keeps the probe's state and
-                    // closure alive until a grace period after this array
-                    // is unpublished; we are inside a read section that
-                    // loaded it.
-                    let state = unsafe { &*it.state };
-                    if state.enabled() && (it.thread == 0 || it.thread == thread(&mut me)) {
-                        // SAFETY: as above.
-                        call(unsafe { &*it.f });
-                    }
-                    i += 1;
+        let mut rest = &*self.items;
+        let me = nesting::thread_number();
+        // One catch_unwind per event, not per probe: after a panic, the walk
+        // resumes at the next probe.
+        while let Err(payload) = catch_unwind(AssertUnwindSafe(|| {
+            while let Some((it, next)) = rest.split_first() {
+                // SAFETY: the registry keeps the probe's state and closure
+                // alive until a grace period after this array is
+                // unpublished; we are inside a read section that loaded it.
+                let state = unsafe { &*it.state };
+                if state.runs_on(me) {
+                    // SAFETY: as above.
+                    call(unsafe { &*it.f });
                 }
-            }));
-            if let Err(payload) = r {
+                rest = next;
+            }
+        })) {
+            // `rest` starts at the probe that panicked.
+            if let Some((it, next)) = rest.split_first() {
                 // SAFETY: as above.
-                let state = unsafe { &*items[i].state };
-                state.record_panic(payload, event);
-                i += 1;
+                unsafe { &*it.state }.record_panic(payload, event);
+                rest = next;
             }
         }
     }
-}
-
-#[inline]
-fn thread(me: &mut u64) -> u64 {
-    if *me == 0 {
-        *me = nesting::thread_number();
-    }
-    *me
 }

@@ -69,6 +69,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicU64, AtomicU8};
 use std::sync::atomic::{AtomicUsize, Ordering::*};
+
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -78,7 +79,7 @@ pub(crate) const MAX_SLOTS: usize = 1024;
 /// One thread's reader state, alone on its cache line (it is written on
 /// every event with probes attached; sharing the line would make threads
 /// contend).
-#[repr(align(64))]
+#[repr(C, align(64))]
 struct Slot {
     /// 0: not in a read section; otherwise the `GP` value read on entry.
     epoch: AtomicU64,
@@ -98,7 +99,7 @@ static HWM: AtomicUsize = AtomicUsize::new(0);
 /// The grace-period counter; starts at 1 so that 0 means idle.
 static GP: AtomicU64 = AtomicU64::new(1);
 /// Shared reader counters for threads without a slot, by `GP` parity.
-static OVERFLOW: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+static OVERFLOW: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 /// Serialises grace periods (never taken on the firing path, nor by a thread
 /// inside a probe).
 static GP_LOCK: Mutex<()> = Mutex::new(());
@@ -111,48 +112,65 @@ const MODE_MEMBARRIER: u8 = 2;
 
 /// `SLOT` value: no slot claimed yet.
 const NO_SLOT: usize = 0;
-/// `SLOT` value: no slot free, use the shared counters.
-const SHARED: usize = usize::MAX;
+/// `SLOT` value: no slot free (or no thread-locals), use the shared counters.
+const SHARED: usize = 1;
 
 thread_local! {
-    /// This thread's slot index + 1, [`NO_SLOT`] or [`SHARED`].
+    /// The address of this thread's slot in [`SLOTS`], or [`NO_SLOT`] or
+    /// [`SHARED`] (slots are 64-byte aligned, so never 0 or 1).
     static SLOT: Cell<usize> = const { Cell::new(NO_SLOT) };
 }
 
-/// A read section in progress; [`read_unlock`] ends it.
-pub(crate) enum Reader {
-    Slot(&'static AtomicU64),
-    Shared(&'static AtomicUsize),
-}
+/// A read section in progress, for [`read_unlock`]: the address of this
+/// thread's slot epoch, or of a shared counter with the low bit set.
+pub(crate) struct Reader(usize);
 
 /// Starts a read section. Never allocates, locks or panics.
 #[inline(always)]
 pub(crate) fn read_lock() -> Reader {
-    let s = SLOT.try_with(Cell::get).unwrap_or(SHARED);
-    let s = if s == NO_SLOT { claim_slot() } else { s };
-    match SLOTS.get(s.wrapping_sub(1)) {
-        Some(slot) => {
-            slot.epoch.store(GP.load(Acquire), Release);
-            if MODE.load(Relaxed) == MODE_MEMBARRIER {
-                // The writer's membarrier supplies the hardware barrier.
-                compiler_fence(SeqCst);
-            } else {
-                fence(SeqCst);
-            }
-            Reader::Slot(&slot.epoch)
-        }
-        None => shared_lock(),
+    let a = SLOT.try_with(Cell::get).unwrap_or(SHARED);
+    if a <= SHARED {
+        return read_lock_slow(a);
     }
+    enter_slot(a)
+}
+
+#[inline(always)]
+fn enter_slot(a: usize) -> Reader {
+    // SAFETY: values above SHARED are only ever set by `claim_slot`, to the
+    // address of an element of the static `SLOTS` that this thread owns.
+    let slot = unsafe { &*(a as *const Slot) };
+    slot.epoch.store(GP.load(Acquire), Release);
+    if MODE.load(Relaxed) == MODE_MEMBARRIER {
+        // The writer's membarrier supplies the hardware barrier.
+        compiler_fence(SeqCst);
+    } else {
+        fence(SeqCst);
+    }
+    Reader(a)
 }
 
 /// Ends a read section.
 #[inline(always)]
 pub(crate) fn read_unlock(r: Reader) {
-    match r {
-        Reader::Slot(epoch) => epoch.store(0, Release),
-        Reader::Shared(count) => {
-            count.fetch_sub(1, Release);
-        }
+    if r.0 & 1 == 0 {
+        // SAFETY: made by `enter_slot` from a `SLOTS` element (`epoch` is
+        // the first field of the `repr(C)` slot).
+        unsafe { &*(r.0 as *const AtomicU64) }.store(0, Release);
+    } else {
+        // SAFETY: made by `shared_lock` from an `OVERFLOW` element, | 1.
+        unsafe { &*((r.0 & !1) as *const AtomicU64) }.fetch_sub(1, Release);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn read_lock_slow(a: usize) -> Reader {
+    let a = if a == NO_SLOT { claim_slot() } else { a };
+    if a > SHARED {
+        enter_slot(a)
+    } else {
+        shared_lock()
     }
 }
 
@@ -167,15 +185,14 @@ fn shared_lock() -> Reader {
         // bumps GP after this check waits for us; if one bumped it before,
         // retry under the new parity.
         if GP.load(SeqCst) == e {
-            return Reader::Shared(count);
+            return Reader(count as *const AtomicU64 as usize | 1);
         }
         count.fetch_sub(1, Release);
     }
 }
 
-/// Claims a free slot for this thread (first event with probes attached).
-#[cold]
-#[inline(never)]
+/// Claims a free slot for this thread (first event with probes attached)
+/// and returns its address, or [`SHARED`] if none is free.
 fn claim_slot() -> usize {
     for (i, slot) in SLOTS.iter().enumerate() {
         if !slot.owned.load(Relaxed)
@@ -185,21 +202,21 @@ fn claim_slot() -> usize {
                 .is_ok()
         {
             HWM.fetch_max(i + 1, SeqCst);
-            let s = i + 1;
-            let _ = SLOT.try_with(|c| c.set(s));
-            sys::release_at_exit(s);
-            return s;
+            let a = slot as *const Slot as usize;
+            let _ = SLOT.try_with(|c| c.set(a));
+            sys::release_at_exit(a);
+            return a;
         }
     }
     let _ = SLOT.try_with(|c| c.set(SHARED));
     SHARED
 }
 
-/// Releases slot `s` (index + 1) of the exiting thread.
-fn release_slot(s: usize) {
-    if let Some(slot) = SLOTS.get(s.wrapping_sub(1)) {
+/// Releases the slot at address `a` of the exiting thread.
+fn release_slot(a: usize) {
+    if let Some(slot) = SLOTS.iter().find(|s| *s as *const Slot as usize == a) {
         let _ = SLOT.try_with(|c| {
-            if c.get() == s {
+            if c.get() == a {
                 c.set(NO_SLOT)
             }
         });

@@ -57,20 +57,22 @@ pub(crate) fn inside_probe() -> bool {
 
 /// This thread's number, assigned on first use from a global counter (one
 /// atomic add per thread, no allocation). Never 0. A thread whose
-/// thread-locals are unavailable gets `u64::MAX`, which matches no group.
-#[inline]
+/// thread-locals are unavailable gets `u64::MAX - 1` (never a real number).
+#[inline(always)]
 pub(crate) fn thread_number() -> u64 {
-    THREAD
-        .try_with(|t| {
-            let n = t.get();
-            if n != 0 {
-                return n;
-            }
-            let n = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) + 1;
-            t.set(n);
-            n
-        })
-        .unwrap_or(u64::MAX)
+    match THREAD.try_with(Cell::get) {
+        Ok(0) => assign_thread_number(),
+        Ok(n) => n,
+        Err(_) => u64::MAX - 1,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn assign_thread_number() -> u64 {
+    let n = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) + 1;
+    let _ = THREAD.try_with(|t| t.set(n));
+    n
 }
 
 #[cfg(test)]

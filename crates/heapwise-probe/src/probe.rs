@@ -31,7 +31,7 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use crate::setup;
 use crate::Event;
@@ -48,28 +48,38 @@ pub fn panicked() -> u64 {
 /// The first panic payload of a probe.
 type Payload = Box<dyn Any + Send + 'static>;
 
+/// [`ProbeState::filter`] of a disabled probe (matches no thread number).
+const DISABLED: u64 = u64::MAX;
+
 /// Per-probe state the firing path reads and writes.
 pub(crate) struct ProbeState {
-    enabled: AtomicBool,
+    /// Which threads' events run the probe: 0 every thread, [`DISABLED`]
+    /// none (detached or panicked), otherwise one thread number. One load
+    /// decides both "enabled" and "this thread" on the firing path.
+    filter: AtomicU64,
     /// The first panic's payload (a leaked `Box<Payload>`), or null.
     panic: AtomicPtr<Payload>,
 }
 
 impl ProbeState {
-    pub(crate) fn new() -> ProbeState {
+    /// `thread`: 0 for every thread, or a thread number.
+    pub(crate) fn new(thread: u64) -> ProbeState {
         ProbeState {
-            enabled: AtomicBool::new(true),
+            filter: AtomicU64::new(thread),
             panic: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
+    /// Whether the probe runs for an event on the thread numbered `me`
+    /// (never [`DISABLED`]).
     #[inline(always)]
-    pub(crate) fn enabled(&self) -> bool {
-        self.enabled.load(Ordering::Relaxed)
+    pub(crate) fn runs_on(&self, me: u64) -> bool {
+        let f = self.filter.load(Ordering::Relaxed);
+        f == 0 || f == me
     }
 
     pub(crate) fn disable(&self) {
-        self.enabled.store(false, Ordering::Relaxed);
+        self.filter.store(DISABLED, Ordering::Relaxed);
     }
 
     /// Records a panic caught on the firing path: disable, count, keep the

@@ -55,15 +55,46 @@ use crate::probe::{NewProbe, Probe, ProbeState};
 use crate::{grace, nesting, Event, ProbeGroup};
 
 /// One attached probe.
+///
+/// Its state and closure are owned through raw pointers, not `Box`es: the
+/// arrays point into them, and moving a `Box` asserts unique access to its
+/// contents (which would invalidate those pointers under Stacked Borrows).
 struct Entry {
     id: u64,
     event: &'static Event,
-    /// 0: all threads; otherwise the thread number it fires for.
-    thread: u64,
-    /// Boxed: the arrays point into it.
-    state: Box<ProbeState>,
-    /// A `Box<F>` (the arrays point to the `F`).
-    func: Box<dyn Any + Send + Sync>,
+    /// From `Box::into_raw`; freed by `drop`.
+    state: *mut ProbeState,
+    /// From `Box::into_raw` of a `Box<Box<F>>` (the arrays point to the
+    /// `F`); freed by `drop`.
+    func: *mut (dyn Any + Send + Sync),
+}
+
+// SAFETY: the pointees are a `ProbeState` (atomics) and a `Send + Sync`
+// value, owned by the entry alone.
+unsafe impl Send for Entry {}
+
+impl Entry {
+    fn state(&self) -> &ProbeState {
+        // SAFETY: valid from `new` until `drop`.
+        unsafe { &*self.state }
+    }
+
+    fn func(&self) -> &(dyn Any + Send + Sync) {
+        // SAFETY: valid from `new` until `drop`.
+        unsafe { &*self.func }
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // SAFETY: both came from `Box::into_raw` in `attach` and are freed
+        // only here; the grace period that preceded this drop guarantees no
+        // array still in use points into them.
+        unsafe {
+            drop(Box::from_raw(self.func));
+            drop(Box::from_raw(self.state));
+        }
+    }
 }
 
 /// Something unpublished, to be freed after a grace period.
@@ -193,9 +224,8 @@ pub(crate) fn attach(p: NewProbe, thread: u64) -> u64 {
         reg.entries.push(Entry {
             id,
             event,
-            thread,
-            state: Box::new(ProbeState::new()),
-            func: p.func,
+            state: Box::into_raw(Box::new(ProbeState::new(thread))),
+            func: Box::into_raw(p.func),
         });
         republish(b, event);
         id
@@ -216,7 +246,7 @@ pub(crate) fn detach_ids(ids: &[u64]) {
             let entry = reg.entries.remove(i);
             // Not called again by this thread even if it is walking an
             // array that still holds it (detach from inside a probe).
-            entry.state.disable();
+            entry.state().disable();
             let event = entry.event;
             b.retired.push(Retired::Probe(entry, true));
             republish(b, event);
@@ -232,9 +262,8 @@ fn republish(b: &mut Batch, event: &'static Event) {
         .iter()
         .filter(|e| e.event.same(event))
         .map(|e| Source {
-            func: &*e.func,
-            state: &e.state,
-            thread: e.thread,
+            func: e.func(),
+            state: e.state(),
         })
         .collect();
     let old = event.publish(&sources);
@@ -327,7 +356,7 @@ impl Outermost {
                     }
                 }
                 Retired::Probe(entry, report) => {
-                    let panic = entry.state.take_panic();
+                    let panic = entry.state().take_panic();
                     if report && first.is_none() {
                         first = panic;
                     }
