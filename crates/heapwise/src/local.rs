@@ -134,15 +134,13 @@ impl Local {
     }
 
     /// Takes `size` bytes off the countdown. `false` means: take the slow path
-    /// (the countdown is then left untouched).
+    /// (which sets a fresh countdown, so the negative value stored here is
+    /// never used; storing it unconditionally saves a branch).
     #[inline(always)]
     pub(crate) fn take_budget(&self, size: usize) -> bool {
         let cd = self.countdown.get().wrapping_sub(size as isize);
-        if cd < 0 {
-            return false;
-        }
         self.countdown.set(cd);
-        true
+        cd >= 0
     }
 
     /// Records one allocation of `size` bytes.
