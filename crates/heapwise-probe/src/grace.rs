@@ -56,15 +56,32 @@
 //! uses a shared pair of counters instead (SRCU style: two atomic
 //! read-modify-writes per event, correct, slower).
 //!
-//! # Measured (2026-11-22, 2-core AMD EPYC VM, `bench-probe`)
+//! # Measured (2026-11-22, 2-core AMD EPYC VM, `bench-probe/results/`)
 //!
-//! See `bench-probe/results/`: one trivial probe costs about 2 ns over a
-//! disabled event with membarrier and about 8 ns with the fence fallback
-//! (`mfence` on x86); a shared-counter SRCU would cost two `lock`-prefixed
-//! read-modify-writes per event (about 10 ns here), and much more when two
-//! threads fire events at once (one contended cache line). A grace period
-//! costs one `membarrier` system call (a few microseconds on 2 cores) plus
-//! the scan of the claimed slots.
+//! | | per event, 1 trivial probe | attach + detach pair |
+//! |---|---|---|
+//! | membarrier (default) | +4.43 ns over an empty call | 518 ns |
+//! | fences (`HEAPWISE_PROBE_MEMBARRIER=0`, or no membarrier) | +4.81 ns | 161 ns |
+//!
+//! On this machine a full fence is `lock orl $0,(%rsp)` (no contention: it
+//! is the thread's own stack), so membarrier saves 0.37 ns per event and
+//! costs the writer about 180 ns per grace period. Events are hot and
+//! attaches rare, so membarrier is the default. A shared-counter SRCU
+//! would cost two `lock`-prefixed read-modify-writes on one shared line per
+//! event (about 10 ns here alone, and contended between threads): it is
+//! only the fallback for threads without a slot.
+//!
+//! # Memory ordering
+//!
+//! Reader: `slot.epoch = GP` (Release), compiler fence (membarrier) or
+//! `fence(SeqCst)`, `head.load(Acquire)`; `slot.epoch = 0` (Release) at the
+//! end. Writer: publish (`swap`, AcqRel), `GP += 1` (SeqCst), membarrier or
+//! `fence(SeqCst)`, then Acquire loads of the slots (and of the slot high
+//! water mark). In fence mode this is the store-buffering pattern with a
+//! SeqCst fence on both sides: either the reader's fence comes first in the
+//! total order, and the writer sees its epoch, or the writer's does, and the
+//! reader loads the new array. A reader that sees an epoch `>= target`
+//! acquired `GP` after the bump, which was released after the publish.
 
 use std::cell::Cell;
 use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicU64, AtomicU8};
@@ -110,36 +127,39 @@ const MODE_UNSET: u8 = 0;
 const MODE_FENCE: u8 = 1;
 const MODE_MEMBARRIER: u8 = 2;
 
-/// `SLOT` value: no slot claimed yet.
+/// `SLOT` address: no slot claimed yet (null).
 const NO_SLOT: usize = 0;
-/// `SLOT` value: no slot free (or no thread-locals), use the shared counters.
+/// `SLOT` address: no slot free (or no thread-locals), use the shared
+/// counters.
 const SHARED: usize = 1;
 
 thread_local! {
-    /// The address of this thread's slot in [`SLOTS`], or [`NO_SLOT`] or
-    /// [`SHARED`] (slots are 64-byte aligned, so never 0 or 1).
-    static SLOT: Cell<usize> = const { Cell::new(NO_SLOT) };
+    /// This thread's slot in [`SLOTS`], or a pointer whose address is
+    /// [`NO_SLOT`] or [`SHARED`] (slots are 64-byte aligned, never there).
+    static SLOT: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
 }
 
-/// A read section in progress, for [`read_unlock`]: the address of this
-/// thread's slot epoch, or of a shared counter with the low bit set.
-pub(crate) struct Reader(usize);
+/// A read section in progress, for [`read_unlock`]: this thread's slot
+/// epoch, or a shared counter with the low address bit set.
+pub(crate) struct Reader(*const AtomicU64);
 
 /// Starts a read section. Never allocates, locks or panics.
 #[inline(always)]
 pub(crate) fn read_lock() -> Reader {
-    let a = SLOT.try_with(Cell::get).unwrap_or(SHARED);
-    if a <= SHARED {
-        return read_lock_slow(a);
+    let p = SLOT
+        .try_with(Cell::get)
+        .unwrap_or(std::ptr::without_provenance(SHARED));
+    if p.addr() <= SHARED {
+        return read_lock_slow(p);
     }
-    enter_slot(a)
+    enter_slot(p)
 }
 
 #[inline(always)]
-fn enter_slot(a: usize) -> Reader {
-    // SAFETY: values above SHARED are only ever set by `claim_slot`, to the
-    // address of an element of the static `SLOTS` that this thread owns.
-    let slot = unsafe { &*(a as *const Slot) };
+fn enter_slot(p: *const Slot) -> Reader {
+    // SAFETY: pointers other than the two markers are only ever set by
+    // `claim_slot`, to an element of the static `SLOTS` this thread owns.
+    let slot = unsafe { &*p };
     slot.epoch.store(GP.load(Acquire), Release);
     if MODE.load(Relaxed) == MODE_MEMBARRIER {
         // The writer's membarrier supplies the hardware barrier.
@@ -147,28 +167,28 @@ fn enter_slot(a: usize) -> Reader {
     } else {
         fence(SeqCst);
     }
-    Reader(a)
+    Reader(&slot.epoch)
 }
 
 /// Ends a read section.
 #[inline(always)]
 pub(crate) fn read_unlock(r: Reader) {
-    if r.0 & 1 == 0 {
-        // SAFETY: made by `enter_slot` from a `SLOTS` element (`epoch` is
-        // the first field of the `repr(C)` slot).
-        unsafe { &*(r.0 as *const AtomicU64) }.store(0, Release);
+    if r.0.addr() & 1 == 0 {
+        // SAFETY: made by `enter_slot` from a `SLOTS` element.
+        unsafe { &*r.0 }.store(0, Release);
     } else {
-        // SAFETY: made by `shared_lock` from an `OVERFLOW` element, | 1.
-        unsafe { &*((r.0 & !1) as *const AtomicU64) }.fetch_sub(1, Release);
+        // SAFETY: made by `shared_lock` from an `OVERFLOW` element, with
+        // the low bit set (the counters are 8-byte aligned).
+        unsafe { &*r.0.map_addr(|a| a & !1) }.fetch_sub(1, Release);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn read_lock_slow(a: usize) -> Reader {
-    let a = if a == NO_SLOT { claim_slot() } else { a };
-    if a > SHARED {
-        enter_slot(a)
+fn read_lock_slow(p: *const Slot) -> Reader {
+    let p = if p.addr() == NO_SLOT { claim_slot() } else { p };
+    if p.addr() > SHARED {
+        enter_slot(p)
     } else {
         shared_lock()
     }
@@ -185,15 +205,15 @@ fn shared_lock() -> Reader {
         // bumps GP after this check waits for us; if one bumped it before,
         // retry under the new parity.
         if GP.load(SeqCst) == e {
-            return Reader(count as *const AtomicU64 as usize | 1);
+            return Reader((count as *const AtomicU64).map_addr(|a| a | 1));
         }
         count.fetch_sub(1, Release);
     }
 }
 
 /// Claims a free slot for this thread (first event with probes attached)
-/// and returns its address, or [`SHARED`] if none is free.
-fn claim_slot() -> usize {
+/// and returns it, or the [`SHARED`] marker if none is free.
+fn claim_slot() -> *const Slot {
     for (i, slot) in SLOTS.iter().enumerate() {
         if !slot.owned.load(Relaxed)
             && slot
@@ -202,22 +222,23 @@ fn claim_slot() -> usize {
                 .is_ok()
         {
             HWM.fetch_max(i + 1, SeqCst);
-            let a = slot as *const Slot as usize;
-            let _ = SLOT.try_with(|c| c.set(a));
-            sys::release_at_exit(a);
-            return a;
+            let p = slot as *const Slot;
+            let _ = SLOT.try_with(|c| c.set(p));
+            sys::release_at_exit(p.addr());
+            return p;
         }
     }
-    let _ = SLOT.try_with(|c| c.set(SHARED));
-    SHARED
+    let shared = std::ptr::without_provenance(SHARED);
+    let _ = SLOT.try_with(|c| c.set(shared));
+    shared
 }
 
 /// Releases the slot at address `a` of the exiting thread.
 fn release_slot(a: usize) {
-    if let Some(slot) = SLOTS.iter().find(|s| *s as *const Slot as usize == a) {
+    if let Some(slot) = SLOTS.iter().find(|s| (*s as *const Slot).addr() == a) {
         let _ = SLOT.try_with(|c| {
-            if c.get() == a {
-                c.set(NO_SLOT)
+            if c.get().addr() == a {
+                c.set(std::ptr::null())
             }
         });
         slot.epoch.store(0, Release);
@@ -366,18 +387,24 @@ mod sys {
         KEY.store(key as usize + 1, Release);
     }
 
-    /// Arranges for slot `s` to be released when this thread exits.
+    /// Arranges for the slot at address `s` to be released when this thread
+    /// exits.
     pub(super) fn release_at_exit(s: usize) {
         let k = KEY.load(Acquire);
         if k != 0 {
             // SAFETY: the key was created by pthread_key_create and never
             // deleted; the value is an integer, never dereferenced.
-            unsafe { libc::pthread_setspecific((k - 1) as libc::pthread_key_t, s as *const _) };
+            unsafe {
+                libc::pthread_setspecific(
+                    (k - 1) as libc::pthread_key_t,
+                    std::ptr::without_provenance(s),
+                )
+            };
         }
     }
 
     extern "C" fn destructor(v: *mut libc::c_void) {
-        super::release_slot(v as usize);
+        super::release_slot(v.addr());
     }
 }
 

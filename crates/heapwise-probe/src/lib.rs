@@ -99,13 +99,24 @@
 //! 1.95, 2026-11-22; `bench-probe/results/`), per event, in a loop calling an
 //! `#[inline(never)]` function that fires it:
 //!
-//! | case | ns/event | instructions/event |
-//! |---|---|---|
-//! | empty `#[inline(never)]` call (baseline) | COSTS-TABLE | |
+//! | case | ns/event | over the empty call | instructions over it |
+//! |---|---|---|---|
+//! | empty `#[inline(never)]` call (baseline) | 1.56 | | |
+//! | event, no probe attached | 1.56 | +0.00 | +3 |
+//! | event, 1 trivial probe (an atomic add) | 6.00 | +4.43 | +65 |
+//! | event, 2 trivial probes | 8.01 | +6.43 | +83 |
+//! | event, 4 trivial probes | 11.96 | +10.40 | +119 |
+//! | event, 1 probe in a thread-scoped group | 6.05 | +4.44 | +67 |
+//! | event, 1 probe, fences instead of membarrier | 6.41 | +4.81 | |
+//! | `tracing::info!`, no subscriber | 1.88 | +0.31 | +10 |
+//! | `tracing::info!`, enabled no-op subscriber | 5.94 | +4.37 | +56 |
 //!
-//! Attach, detach and `setup` cost a few microseconds (a `membarrier`
-//! system call and a scan of the reader slots), plus the wait for probes
-//! running at that moment.
+//! With no probe attached, the event is `mov EVENT(%rip),%rax; test; jne`
+//! in the caller and nothing else: no stack frame, no thread-local access.
+//! Each further probe costs 2.0 ns (its own atomic add included). An attach
+//! plus a detach costs about 0.5 µs (two grace periods, each one
+//! `membarrier` system call and a scan of the reader slots; 0.16 µs with
+//! fences), plus the wait for probes running at that moment.
 //!
 //! # How it works
 //!
