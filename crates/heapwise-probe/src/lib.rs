@@ -142,7 +142,9 @@
 //!   probe is waiting for.
 //! - **A `setup` closure holds the registry lock**: other threads' attaches
 //!   and detaches wait for it; don't make it wait for them.
-//! - **`std::mem::forget(probe)`** leaves it attached for good.
+//! - **`std::mem::forget(probe)`** leaves it attached for good; so does a
+//!   thread-scoped group kept after its thread exited (thread numbers are
+//!   never reused, so its probes never run again, but they stay attached).
 //! - **`fork`**: attach or detach in a child only if no other thread was
 //!   running probes (or inside a `setup`) when the parent forked.
 //! - Events need native thread-locals (every tier-1 platform); elsewhere the

@@ -21,7 +21,11 @@ fn a_probe_that_fires_its_own_event_does_not_recurse() {
     recursive(0);
     assert_eq!(calls.load(SeqCst), 2);
     assert_eq!(recursive::event().dropped() - before, 2);
-    assert!(heapwise_probe::dropped() - total_before >= 2);
+    if !cfg!(miri) {
+        // The process-wide sum reads the event list (no linker sections
+        // under Miri).
+        assert!(heapwise_probe::dropped() - total_before >= 2);
+    }
 }
 
 #[test]
