@@ -241,7 +241,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             l.draw_sample();
             profiler::sample(l, p, size, rate);
         }
-        l.flush_pending();
+        l.flush_if_due();
         p
     }
 
@@ -293,7 +293,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             if !l.is_guarded() {
                 let _guard = self.enter_slow(l);
                 l.record_free(size as u64);
-                l.flush_pending();
+                l.flush_if_due();
             }
             // SAFETY: forwarded from the caller.
             return unsafe { self.inner.dealloc(ptr, layout) };
@@ -319,7 +319,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         unsafe { self.inner.dealloc(ptr, block) };
         if owner == l.scope() {
             l.record_free(size as u64);
-            l.flush_pending();
+            l.flush_if_due();
         } else {
             // The free is the owner's; the call belongs to the scope that made it.
             l.flush_pending();
@@ -449,7 +449,7 @@ impl<A: GlobalAlloc> Alloc<A> {
                 l.record_realloc(old as u64, new_size as u64);
                 l.draw_sample();
                 profiler::sample(l, p, new_size, rate);
-                l.flush_pending();
+                l.flush_if_due();
                 return p;
             }
             l.draw_sample();
@@ -464,7 +464,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             }
         } else {
             l.record_realloc(old as u64, new_size as u64);
-            l.flush_pending();
+            l.flush_if_due();
         }
         p
     }

@@ -48,6 +48,10 @@ impl Bucket {
         }
     }
 
+    pub(crate) fn allocated(&self) {
+        self.allocs.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn freed(&self) {
         self.frees.fetch_add(1, Relaxed);
     }
@@ -108,7 +112,6 @@ pub(crate) struct Depot {
     label_ids: HashMap<Box<str>, u32, Fx>,
     buckets: Vec<&'static Bucket>,
     bucket_ids: HashMap<(u32, u32, u64, u64), &'static Bucket, Fx>,
-    samples: u64,
 }
 
 static DEPOT: Mutex<Depot> = Mutex::new(Depot::new());
@@ -160,7 +163,6 @@ impl Depot {
             label_ids: HashMap::with_hasher(BuildHasherDefault::new()),
             buckets: Vec::new(),
             bucket_ids: HashMap::with_hasher(BuildHasherDefault::new()),
-            samples: 0,
         }
     }
 
@@ -224,8 +226,7 @@ impl Depot {
                 b
             }
         };
-        bucket.allocs.fetch_add(1, Relaxed);
-        self.samples += 1;
+        bucket.allocated();
         bucket
     }
 
@@ -270,7 +271,9 @@ impl Depot {
                 + self.buckets.capacity() * size_of::<usize>()
                 + map(&self.bucket_ids)
                 + self.labels.iter().map(|l| l.len() * 2 + 24).sum::<usize>(),
-            samples: self.samples,
+            // Samples are counted in the buckets (a cached bucket is counted
+            // without the depot's lock).
+            samples: self.buckets.iter().map(|b| b.counts().0).sum(),
         }
     }
 }

@@ -12,10 +12,13 @@
 //! **countdown**: the bytes of allocator traffic left before the thread must
 //! take the slow path. Every allocator call subtracts its size and branches
 //! once on the result; the slow path (`*_slow` in `alloc.rs`) charges the batch to the scope
-//! chain and the process counters, checks limits, and sets a new countdown.
+//! chain and the process counters when it has used up its budget, checks
+//! limits, takes a profiler sample when one is due, and sets a new countdown.
 //!
-//! The countdown is the minimum of [`FLUSH_BYTES`] and the smallest remaining
-//! budget of any limit on the scope chain. Each call costs at least one byte of
+//! The countdown is the minimum of the batch's budget ([`FLUSH_BYTES`], or
+//! less: the smallest remaining budget of any limit on the scope chain) and
+//! the bytes left before the next profiler sample (`sampler.rs`). A slow path
+//! taken only for a sample leaves the batch pending. Each call costs at least one byte of
 //! countdown, so the call that crosses a limit on this thread always reaches the
 //! slow path, and a hard limit can refuse it there. Special states (not yet
 //! initialised, inside heapwise's own bookkeeping, thread exiting) force the
@@ -266,11 +269,31 @@ impl Local {
                 .get()
                 .saturating_sub(self.bytes.get() as i64)
                 .max(0);
-            scope::budget(self.scope.get()).min(to_sample as isize)
+            let to_flush = scope::budget(self.scope.get())
+                .saturating_sub(self.traffic())
+                .max(0);
+            to_flush.min(to_sample as isize)
         } else {
             -1
         };
         self.countdown.set(cd);
+    }
+
+    /// Bytes allocated plus freed in the pending batch.
+    fn traffic(&self) -> isize {
+        self.bytes.get().wrapping_add(self.freed_bytes.get()) as isize
+    }
+
+    /// Ends a slow path: charges the batch if it has used up its budget (the
+    /// flush size, or the distance to a limit), or if the thread is exiting.
+    /// A slow path taken only to sample an allocation or to look a freed
+    /// block up in the profiler's table leaves the batch pending, as the fast
+    /// path would: in full mode (every allocation sampled) this saves
+    /// charging the scope chain on every call.
+    pub(crate) fn flush_if_due(&self) {
+        if self.state.get() & EXITING != 0 || self.traffic() >= scope::budget(self.scope.get()) {
+            self.flush_pending();
+        }
     }
 
     /// Picks up a changed sampling rate or seed (slow path, guarded).
