@@ -17,9 +17,15 @@ struct Captured {
 
 #[test]
 fn attach_and_detach_racing_with_events() {
-    let valgrind = std::env::var_os("HEAPWISE_PROBE_SMALL").is_some();
-    let per_thread: u64 = if valgrind { 20_000 } else { 300_000 };
-    let churns = if valgrind { 200 } else { 3000 };
+    let small = std::env::var_os("HEAPWISE_PROBE_SMALL").is_some();
+    let (per_thread, churns): (u64, u64) = if cfg!(miri) {
+        (300, 30)
+    } else if small {
+        // valgrind
+        (20_000, 200)
+    } else {
+        (300_000, 3000)
+    };
     let firers = 3;
 
     // A probe attached for the whole run sees every event (no lost probe,
