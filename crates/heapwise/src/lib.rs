@@ -330,6 +330,19 @@
 //!
 //! For comparison, dhat (heap profiling) costs 16x to 200x, and process-wide
 //! atomic counters (stats_alloc, cap) cost 2x to 15x once two threads allocate.
+//!
+//! The heap profiler, against the same program with [`profile::set_rate`]`(0)`
+//! (2026-11-22, `a763c50`; the table above predates it: the free path's
+//! live-block filter check since adds 2 instructions per pair):
+//!
+//! | rate | mixed workload | serde round trip | instructions | memory |
+//! |---|---|---|---|---|
+//! | 512 KiB (default) | 1.02x (System), 1.01x (mimalloc) | 1.01x | +0.1% to +0.4%; ~1.1k per sample | ~70-90 KB + 320 KiB static |
+//! | 1 (every allocation) | 2.2x the bare allocator | - | ~765 per allocation | ~56 bytes per live block, ~190 per stack |
+//!
+//! Full mode is 1.7x faster than heaptrack, 4.6x faster than dhat and 18x
+//! faster than jemalloc at `lg_prof_sample:0` on the same workload;
+//! jemalloc's own profiler at 512 KiB costs 1.05x there.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
