@@ -9,26 +9,14 @@
 #[global_allocator]
 static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
 
+mod common;
+
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use common::go::{go_available, pprof_command};
 use heapwise::profile;
-
-fn go_available() -> bool {
-    let found = Command::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("HEAPWISE_REQUIRE_GO").is_none(),
-            "`go` is not on PATH, and HEAPWISE_REQUIRE_GO is set"
-        );
-        eprintln!("notice: `go` is not on PATH; skipping the go tool pprof check");
-    }
-    found
-}
 
 /// A directory of this process's own for pprof's saved copies of fetched
 /// profiles (`PPROF_TMPDIR`; otherwise they go to `$HOME/pprof`).
@@ -39,11 +27,8 @@ fn pprof_tmp() -> PathBuf {
 }
 
 fn pprof(args: &[&str]) -> Output {
-    Command::new("go")
-        .args(["tool", "pprof"])
+    pprof_command()
         .args(args)
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
         .env("PPROF_TMPDIR", pprof_tmp())
         .output()
         .expect("running go tool pprof")

@@ -13,33 +13,17 @@ mod common;
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use common::go::{go_available, pprof_command};
 use heapwise::profile::{self, ProfileOptions};
-
-fn go_available() -> bool {
-    let found = Command::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("HEAPWISE_REQUIRE_GO").is_none(),
-            "`go` is not on PATH, and HEAPWISE_REQUIRE_GO is set"
-        );
-        eprintln!("notice: `go` is not on PATH; skipping the go tool pprof check");
-    }
-    found
-}
 
 fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("heapwise-go-{}-{name}", std::process::id()))
 }
 
 fn pprof(args: &[&str], files: &[&Path], env: &[(&str, &str)]) -> String {
-    let mut cmd = Command::new("go");
-    cmd.args(["tool", "pprof"]).args(args).args(files);
-    cmd.env("GOTOOLCHAIN", "local").env("GOPROXY", "off");
+    let mut cmd = pprof_command();
+    cmd.args(args).args(files);
     for (k, v) in env {
         cmd.env(k, v);
     }
