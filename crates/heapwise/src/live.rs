@@ -205,12 +205,26 @@ impl Table {
         }
         self.set(hole, EMPTY);
         self.len -= 1;
+        self.shrink_if_sparse();
         // SAFETY: buckets are leaked, `'static`.
         Some(unsafe { &*found })
     }
 
     fn grow(&mut self) -> bool {
-        let cap = if self.cap == 0 { 64 } else { self.cap * 2 };
+        self.resize(if self.cap == 0 { 64 } else { self.cap * 2 })
+    }
+
+    /// Halves the table when it is at most 1/8 full (it grows at 1/2), so
+    /// after a peak of live sampled blocks (full mode) its memory goes back.
+    fn shrink_if_sparse(&mut self) {
+        if self.cap > 64 && self.len * 8 <= self.cap {
+            // On failure the table simply stays as large as it is.
+            self.resize(self.cap / 2);
+        }
+    }
+
+    /// Moves the entries into a fresh array of `cap` slots.
+    fn resize(&mut self, cap: usize) -> bool {
         let Ok(layout) = Layout::array::<Slot>(cap) else {
             return false;
         };
@@ -237,8 +251,8 @@ impl Table {
         }
         if old.cap != 0 {
             let bytes = old.cap * std::mem::size_of::<Slot>();
-            // SAFETY: an earlier `grow` allocated `old.cap` slots with exactly
-            // this size and alignment.
+            // SAFETY: an earlier `resize` allocated `old.cap` slots with
+            // exactly this size and alignment.
             unsafe {
                 let old_layout =
                     Layout::from_size_align_unchecked(bytes, std::mem::align_of::<Slot>());
@@ -274,6 +288,7 @@ mod tests {
             assert_eq!(t.remove(k).is_some(), n % 3 != 0, "{k:#x}");
         }
         assert_eq!(t.len, 0);
+        assert_eq!(t.cap, 64, "shrunk back after the peak");
         assert!(t.remove(12345).is_none());
     }
 
