@@ -186,3 +186,35 @@ mod symbol;
 pub use self::message::{Request, Response};
 pub use self::routes::handle;
 pub use self::server::{serve, ServeOptions, Server};
+
+/// Entry points for the fuzz targets in `crates/heapwise/fuzz/`; not API.
+#[doc(hidden)]
+pub mod __private {
+    /// Runs the request parsers on hostile bytes: the head scanner over
+    /// `data` arriving in two reads (split where its first byte says), the
+    /// head parser, and the query-string parser. Panics only on a bug.
+    pub fn fuzz_request(data: &[u8]) {
+        use super::parse::{parse_head, HeadScanner, LIMITS};
+        let split = data
+            .first()
+            .map_or(0, |&b| b as usize % (data.len().max(1)));
+        let mut scanner = HeadScanner::default();
+        let first = scanner.scan(&data[..split], &LIMITS);
+        let whole = match first {
+            Ok(None) => scanner.scan(data, &LIMITS),
+            other => other,
+        };
+        if let Ok(Some(n)) = whole {
+            assert!(n <= data.len());
+            if let Ok(head) = parse_head(&data[..n], &LIMITS) {
+                let query = head.target.split_once('?').map_or("", |(_, q)| q);
+                if let Ok(params) = super::query::Params::parse(query) {
+                    let _ = params.allow(&["debug", "seconds", "gc"]);
+                    let _ = params.get("seconds");
+                }
+                let _ = super::query::decode(&head.target, false);
+            }
+        }
+        let _ = super::query::Params::parse(&String::from_utf8_lossy(data));
+    }
+}
