@@ -260,13 +260,28 @@
 //! - **The endpoint** (cargo feature `http`): `heapwise::http::serve` serves
 //!   `/debug/pprof/heap` and friends, so `go tool pprof
 //!   http://127.0.0.1:6060/debug/pprof/heap` works on a live process.
-//! - **The stats line**: `HEAPWISE_TRACE=1s` prints one line per interval to
-//!   stderr, like `GODEBUG=gctrace=1` (the format, field by field, is in the
-//!   `trace` module's source docs and the README):
+//! - **The stats line**: `HEAPWISE_TRACE=1s` (also `500ms`, `2m`; `0` or `off`
+//!   for none) prints one line per interval to stderr from a background
+//!   thread, like `GODEBUG=gctrace=1`:
 //!
 //! ```text
 //! heapwise 3 @3.00s: live 12.4MiB peak 20.1MiB | alloc 4.10MiB/s 52.3k/s | free 3.90MiB/s 51.0k/s | prof 512KiB 8.0/s 1.20MiB | cost ~0.3%
 //! ```
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `heapwise 3` | the line's number, from 1 |
+//! | `@3.00s` | seconds since the trace started (at program load) |
+//! | `live 12.4MiB` | heap bytes allocated and not freed ([`Stats::live_bytes`]) |
+//! | `peak 20.1MiB` | the high-water mark of `live` ([`Stats::peak_bytes`]) |
+//! | `alloc 4.10MiB/s 52.3k/s` | bytes and blocks allocated per second over the interval |
+//! | `free 3.90MiB/s 51.0k/s` | bytes and blocks freed per second over the interval |
+//! | `prof 512KiB 8.0/s 1.20MiB` | the profiler: its rate (`off` when 0), samples taken per second, and the memory it holds ([`profile::memory`]) |
+//! | `cost ~0.3%` | an estimate of heapwise's CPU time as a share of one core: allocator calls × 1.5 ns plus samples × 1 µs (the measured per-call and per-sample costs) |
+//!
+//! Figures lag by at most 64 KiB of traffic per running thread; units are
+//! 1024-based (`k` in blocks/s is 1000). A bad value is reported on stderr
+//! in one line and no trace runs.
 //!
 //! Pitfalls of profiling:
 //!
