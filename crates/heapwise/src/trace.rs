@@ -5,19 +5,19 @@
 //! once per interval and prints one line to stderr:
 //!
 //! ```text
-//! heapwise 3 @3.00s: live 12.4MiB peak 20.1MiB | alloc 4.10MiB/s 52.3k/s | free 3.90MiB/s 51.0k/s | prof 512KiB 8.0/s 1.20MiB | cost ~0.3%
+//! heapwise 3 @0.60s: live 48.4MiB peak 48.8MiB | alloc 14.9GiB/s 1.54M/s | free 14.8GiB/s 1.39M/s | prof 512KiB 25.4k/s 587KiB | cost ~2.9%
 //! ```
 //!
 //! | field | meaning |
 //! |---|---|
 //! | `heapwise 3` | the line's number, from 1 |
-//! | `@3.00s` | seconds since the trace started |
-//! | `live 12.4MiB` | heap bytes allocated and not freed ([`crate::Stats::live_bytes`]) |
-//! | `peak 20.1MiB` | the high-water mark of `live` ([`crate::Stats::peak_bytes`]) |
-//! | `alloc 4.10MiB/s 52.3k/s` | bytes and blocks allocated per second over the interval |
-//! | `free 3.90MiB/s 51.0k/s` | bytes and blocks freed per second over the interval |
-//! | `prof 512KiB 8.0/s 1.20MiB` | the profiler: sampling rate (`off` when 0), samples taken per second, and the memory it holds (stacks, buckets, live-block tables; see [`crate::profile::memory`]) |
-//! | `cost ~0.3%` | an estimate of heapwise's CPU time as a share of one core: allocator calls × 1.5 ns plus samples × 1 µs (the measured per-call and per-sample costs, see the crate docs' overhead table) |
+//! | `@0.60s` | seconds since the trace started |
+//! | `live 48.4MiB` | heap bytes allocated and not freed ([`crate::Stats::live_bytes`]) |
+//! | `peak 48.8MiB` | the high-water mark of `live` ([`crate::Stats::peak_bytes`]) |
+//! | `alloc 14.9GiB/s 1.54M/s` | bytes and blocks allocated per second over the interval |
+//! | `free 14.8GiB/s 1.39M/s` | bytes and blocks freed per second over the interval |
+//! | `prof 512KiB 25.4k/s 587KiB` | the profiler: sampling rate (`off` when 0), samples taken per second, and the memory it holds (stacks, buckets, live-block tables; see [`crate::profile::memory`]) |
+//! | `cost ~2.9%` | an estimate of heapwise's CPU time as a share of one core: allocator calls × 1.5 ns plus samples × 1 µs (the measured per-call and per-sample costs, see the crate docs' overhead table) |
 //!
 //! Figures lag by at most 64 KiB of traffic per running thread (see
 //! [`crate::stats`]). Units are 1024-based.
@@ -118,7 +118,7 @@ fn format_line(
     let mut line = String::with_capacity(160);
     let _ = write!(
         line,
-        "heapwise {n} @{:.2}s: live {} peak {} | alloc {}/s {}/s | free {}/s {}/s | prof {prof_rate} {sps:.1}/s {} | cost ~{cost:.1}%",
+        "heapwise {n} @{:.2}s: live {} peak {} | alloc {}/s {}/s | free {}/s {}/s | prof {prof_rate} {}/s {} | cost ~{cost:.1}%",
         at.as_secs_f64(),
         bytes(s.live_bytes as f64),
         bytes(s.peak_bytes as f64),
@@ -126,6 +126,7 @@ fn format_line(
         count(rate(s.allocs, prev.allocs)),
         bytes(rate(s.freed_bytes, prev.freed_bytes)),
         count(rate(s.frees, prev.frees)),
+        count(sps),
         bytes(prof_bytes as f64),
     );
     line
@@ -211,6 +212,6 @@ mod tests {
         };
         let line = format_line(3, Duration::from_secs(3), &prev, &s, 8, 1 << 20, 1.0);
         assert!(line.starts_with("heapwise 3 @3.00s: live 13.0MiB peak 20.0MiB | alloc 4.00MiB/s 52.3k/s | free 1000B/s 10/s | prof "), "{line}");
-        assert!(line.ends_with("8.0/s 1.00MiB | cost ~0.0%"), "{line}");
+        assert!(line.ends_with("8/s 1.00MiB | cost ~0.0%"), "{line}");
     }
 }
