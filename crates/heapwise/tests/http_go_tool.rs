@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::go::{go_available, pprof_command};
+use common::go::{flat, go_available, pprof_command};
 use heapwise::profile;
 
 /// A directory of this process's own for pprof's saved copies of fetched
@@ -52,19 +52,6 @@ fn http_go_tool_site() -> Vec<Vec<u8>> {
         v.push(black_box(vec![i as u8; 10_000]));
     }
     v
-}
-
-/// The flat value pprof's `-top` shows for the row naming `function`.
-fn flat(top: &str, function: &str) -> Option<i64> {
-    top.lines()
-        .find(|l| l.split_whitespace().last() == Some(function))
-        .and_then(|l| {
-            l.split_whitespace()
-                .next()?
-                .trim_end_matches('B')
-                .parse()
-                .ok()
-        })
 }
 
 #[test]

@@ -14,7 +14,7 @@ mod common;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
-use common::go::{go_available, pprof_command};
+use common::go::{flat, go_available, pprof_command};
 use heapwise::profile::{self, ProfileOptions};
 
 fn temp(name: &str) -> PathBuf {
@@ -53,19 +53,6 @@ fn build_index(n: usize) -> Vec<String> {
         v.push(black_box("k".repeat(200 + i % 2)));
     }
     v
-}
-
-/// The flat value pprof's `-top` shows for the row naming `function`.
-fn flat(top: &str, function: &str) -> Option<i64> {
-    top.lines()
-        .find(|l| l.split_whitespace().last() == Some(function))
-        .and_then(|l| {
-            l.split_whitespace()
-                .next()?
-                .trim_end_matches('B')
-                .parse()
-                .ok()
-        })
 }
 
 #[test]

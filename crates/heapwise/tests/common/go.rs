@@ -27,3 +27,16 @@ pub(crate) fn pprof_command() -> Command {
     cmd.env("GOTOOLCHAIN", "local").env("GOPROXY", "off");
     cmd
 }
+
+/// The flat value pprof's `-top -unit=B` shows for the row naming `function`.
+pub(crate) fn flat(top: &str, function: &str) -> Option<i64> {
+    top.lines()
+        .find(|l| l.split_whitespace().last() == Some(function))
+        .and_then(|l| {
+            l.split_whitespace()
+                .next()?
+                .trim_end_matches('B')
+                .parse()
+                .ok()
+        })
+}
