@@ -69,6 +69,7 @@
 //! | [`stats()`], [`installed()`] | process-wide figures (Go's MemStats); is the wrapper the global allocator? |
 //! | [`profile::heap()`], [`profile::write_heap`] | the heap profile (Go's `profile.proto`); [`profile::set_rate`] |
 //! | [`Scope::named()`] | the live named scopes |
+//! | [`events`]`::scope_enter::attach(..)` | probes on heapwise's own events: scope entry/exit, limit crossings, profiler samples |
 //!
 //! # What is counted
 //!
@@ -367,6 +368,7 @@ mod alloc;
 mod cancel;
 mod depot;
 mod env;
+pub mod events;
 mod future;
 #[cfg(feature = "http")]
 pub mod http;
@@ -397,3 +399,6 @@ pub use crate::usage::Usage;
 /// The `profile.proto` model heap profiles are returned in (the
 /// `heapwise-pprof` crate): decode, merge, diff and encode profiles.
 pub use heapwise_pprof as pprof;
+/// Typed tracepoints (the `heapwise-probe` crate): attach probes to
+/// [`events`], or declare events of your own.
+pub use heapwise_probe as probe;

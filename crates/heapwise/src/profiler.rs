@@ -43,6 +43,7 @@ pub(crate) fn sample(l: &Local, ptr: *mut u8, size: usize, rate: u64) {
         // The address was recorded live: its free went unseen. Count it now.
         stale.freed();
     }
+    crate::events::sample(ptr as usize, size, rate, scope::id_of(l.scope()));
 }
 
 /// Slots of the per-thread bucket cache.

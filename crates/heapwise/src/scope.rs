@@ -89,6 +89,10 @@ const THREAD_REF: isize = 1 << 32;
 const _: () = assert!(THREAD_REF > 4 * FLUSH_BYTES);
 
 impl ScopeInner {
+    fn name_or_empty(&self) -> &str {
+        self.name.as_deref().unwrap_or("")
+    }
+
     pub(crate) fn refs(&self) -> &AtomicIsize {
         &self.refs
     }
@@ -126,6 +130,9 @@ impl ScopeInner {
             .compare_exchange(0, word, AcqRel, Relaxed)
             .is_ok()
         {
+            let limit = self.limits[kind as usize];
+            let kind_name = kind.field_name().trim_start_matches("limit_");
+            crate::events::limit_exceeded(self.id, self.name_or_empty(), kind_name, limit, used);
             crate::cancel::notify(self);
         }
     }
@@ -249,6 +256,12 @@ pub(crate) fn budget(scope: *const ScopeInner) -> isize {
         level = inner.parent();
     }
     budget as isize
+}
+
+/// The id of `scope`, 0 for none. Allocator-safe.
+pub(crate) fn id_of(scope: *const ScopeInner) -> u64 {
+    // SAFETY: as in `charge`.
+    unsafe { scope.as_ref() }.map_or(0, |s| s.id)
 }
 
 /// The name a heap-profile sample made in `scope` is labelled with: the
@@ -538,10 +551,13 @@ impl Scope {
         // The thread's pointer gets its own reference; the guard takes over the
         // one held on the previous scope.
         self.inner().refs.fetch_add(THREAD_REF, Relaxed);
-        ScopeGuard {
+        let guard = ScopeGuard {
             prev: with_local(|l| l.switch(self.ptr.as_ptr())),
             _scope: PhantomData,
-        }
+        };
+        let parent = self.inner().parent().map_or(0, |p| p.id);
+        crate::events::scope_enter(inner.id, parent, inner.name_or_empty());
+        guard
     }
 
     /// Runs `f` inside this scope on the calling thread.
@@ -712,7 +728,9 @@ impl Drop for ScopeGuard<'_> {
         // Hands the previous scope's reference back to the thread, and drops the
         // thread's reference on the scope it leaves (after its batch is charged).
         let left = with_local(|l| l.switch(self.prev));
-        if !left.is_null() {
+        // SAFETY: the thread's reference on `left` is released only below.
+        if let Some(scope) = unsafe { left.as_ref() } {
+            crate::events::scope_exit(scope.id, scope.name_or_empty());
             ScopeInner::release_n(left, THREAD_REF);
         }
     }
