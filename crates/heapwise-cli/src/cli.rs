@@ -44,6 +44,19 @@ pub enum Command {
     /// Run a small built-in service under heapwise, profile it, write
     /// heap.pb.gz and flame.svg, and print what it found.
     Demo(DemoArgs),
+    /// List the probe events (tracepoints) linked into this program, the
+    /// heapwise runtime's own among them, one a line:
+    /// `crate::module:event(arg: type, ...)`. A program lists its own with
+    /// `print!("{}", heapwise_probe::list())`.
+    Probes(ProbesArgs),
+}
+
+/// Arguments of `heapwise probes`.
+#[derive(Debug, Args)]
+pub struct ProbesArgs {
+    /// Also show where each event is declared (`at file:line`).
+    #[arg(long)]
+    pub locations: bool,
 }
 
 /// Arguments of `heapwise demo`.
@@ -161,6 +174,16 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Top(args) => top(&args),
         Command::Diff(args) => diff(&args),
         Command::Flame(args) => flame(&args),
+        Command::Probes(args) => {
+            let list = heapwise::probe::list();
+            let mut out = stdout();
+            if args.locations {
+                write!(out, "{list:#}")?;
+            } else {
+                write!(out, "{list}")?;
+            }
+            finish(out)
+        }
         Command::Demo(args) => {
             let options = DemoOptions {
                 out_dir: args.out_dir,

@@ -10,7 +10,16 @@
 //! heapwise top FILE [--sample-index TYPE] [--base OLD] [-n N] [--focus REGEX] [--json]
 //! heapwise diff OLD NEW [--sample-index TYPE] [-n N] [--json]
 //! heapwise flame FILE [-o OUT.svg] [--sample-index TYPE] [--base OLD] [--title TITLE]
+//! heapwise demo [--out-dir DIR] [--requests N] [--rate BYTES] [-n N]
+//! heapwise probes [--locations]
 //! ```
+//!
+//! `heapwise demo` runs a toy key-value service under heapwise and profiles
+//! it (see [`demo`]); `heapwise probes` lists the probe events linked into
+//! the `heapwise` binary (the runtime's own, `heapwise::events`), as
+//! `crate::module:event(arg: type, ...)`. A program lists its own events
+//! with `print!("{}", heapwise_probe::list())`: events are registered
+//! statically, so the list is complete before any event fires.
 //!
 //! `--sample-index` picks the value to report: for a heap profile
 //! `inuse_space` (bytes live at the time of the profile, the default),
