@@ -237,9 +237,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         let sampled = l.sample_due(size);
         l.record_alloc(size as u64);
         if sampled {
-            let rate = l.sample_rate();
-            l.draw_sample();
-            profiler::sample(l, p, size, rate);
+            profiler::sample_due_block(l, p, size);
         }
         l.flush_if_due();
         p
@@ -443,19 +441,11 @@ impl<A: GlobalAlloc> Alloc<A> {
             unsafe { Self::set_owner(p, new_size, cur) };
         }
         // The new block is an allocation of `new_size` bytes for the profiler.
-        if l.sample_due(new_size) {
-            let rate = l.sample_rate();
-            if !split {
-                l.record_realloc(old as u64, new_size as u64);
-                l.draw_sample();
-                profiler::sample(l, p, new_size, rate);
-                l.flush_if_due();
-                return p;
-            }
-            l.draw_sample();
-            profiler::sample(l, p, new_size, rate);
-        }
+        let sampled = l.sample_due(new_size);
         if split {
+            if sampled {
+                profiler::sample_due_block(l, p, new_size);
+            }
             l.flush_pending();
             scope::charge(cur, &op, l.shard());
             if owner != INTERNAL {
@@ -464,6 +454,9 @@ impl<A: GlobalAlloc> Alloc<A> {
             }
         } else {
             l.record_realloc(old as u64, new_size as u64);
+            if sampled {
+                profiler::sample_due_block(l, p, new_size);
+            }
             l.flush_if_due();
         }
         p

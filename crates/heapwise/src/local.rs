@@ -264,11 +264,7 @@ impl Local {
     /// flush budget, the closest limit, and the next profiler sample.
     pub(crate) fn refresh(&self) {
         let cd = if self.state.get() == READY {
-            let to_sample = self
-                .sample_left
-                .get()
-                .saturating_sub(self.bytes.get() as i64)
-                .max(0);
+            let to_sample = self.sample_distance().max(0);
             let to_flush = scope::budget(self.scope.get())
                 .saturating_sub(self.traffic())
                 .max(0);
@@ -316,21 +312,24 @@ impl Local {
         }
     }
 
+    /// Bytes this thread may still allocate before the next sample.
+    fn sample_distance(&self) -> i64 {
+        self.sample_left
+            .get()
+            .saturating_sub(self.bytes.get() as i64)
+    }
+
     /// Would an allocation of `size` bytes now be sampled? (slow path)
     pub(crate) fn sample_due(&self, size: usize) -> bool {
-        size as i64
-            > self
-                .sample_left
-                .get()
-                .saturating_sub(self.bytes.get() as i64)
+        size as i64 > self.sample_distance()
     }
 
     /// Draws the distance to the next sample, from the bytes allocated so far
-    /// in this batch; returns the rate it was drawn at.
-    pub(crate) fn draw_sample(&self) -> u64 {
+    /// in this batch.
+    pub(crate) fn draw_sample(&self) {
         if self.unsampled.get() {
             self.sample_left.set(sampler::NEVER);
-            return 0;
+            return;
         }
         let rate = sampler::rate();
         let mut rng = self.rng.get();
@@ -339,7 +338,6 @@ impl Local {
         self.sample_rate.set(rate);
         self.sample_left
             .set((self.bytes.get() as i64).saturating_add(d));
-        rate
     }
 
     /// The rate of the current draw: the one a sample taken now was made at.

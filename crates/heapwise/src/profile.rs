@@ -328,22 +328,20 @@ fn assemble(
             ..Mapping::default()
         }));
     }
-    let mapping_of = |addr: u64| -> u64 {
-        mappings
-            .iter()
-            .position(|m| m.start <= addr && addr < m.limit)
-            .map_or(0, |i| mapping_ids[i])
-    };
     // A mapping has functions if every address in it resolved to a name.
     let mut resolved = vec![(0usize, 0usize); mappings.len()];
 
-    // Lines per distinct address, innermost first.
+    // Per distinct address: its mapping id (0 for none) and its lines,
+    // innermost first.
     let index: HashMap<usize, usize> = addrs.iter().enumerate().map(|(i, &a)| (a, i)).collect();
+    let mut mapping_of: Vec<u64> = Vec::with_capacity(addrs.len());
     let mut lines_of: Vec<Vec<(Line, bool)>> = Vec::with_capacity(addrs.len());
     for (i, &a) in addrs.iter().enumerate() {
         let pc = a.wrapping_sub(1) as u64;
         let frames = symbols.get(i).map_or(&[][..], |f| &f[..]);
-        if let Some(m) = mappings.iter().position(|m| m.start <= pc && pc < m.limit) {
+        let m = mappings.iter().position(|m| m.start <= pc && pc < m.limit);
+        mapping_of.push(m.map_or(0, |m| mapping_ids[m]));
+        if let Some(m) = m {
             resolved[m].0 += 1;
             resolved[m].1 += frames.iter().any(|f| !f.function.is_empty()) as usize;
         }
@@ -380,8 +378,8 @@ fn assemble(
         locs.clear();
         let mut trimming = !opts.allocator_frames;
         for &ret in stack {
-            let pc = ret.wrapping_sub(1) as u64;
-            let lines = &lines_of[index[&ret]];
+            let (pc, a) = (ret.wrapping_sub(1) as u64, index[&ret]);
+            let lines = &lines_of[a];
             let mut keep: Vec<Line> = Vec::with_capacity(lines.len());
             for &(line, plumbing) in lines {
                 if trimming && plumbing {
@@ -394,14 +392,14 @@ fn assemble(
                 continue; // every line of this location is plumbing
             }
             trimming = false;
-            locs.push(b.location(mapping_of(pc), pc, &keep));
+            locs.push(b.location(mapping_of[a], pc, &keep));
         }
         if locs.is_empty() && !stack.is_empty() && !opts.allocator_frames {
             // Only plumbing (say, a thread-local destructor): keep it all.
             for &ret in stack {
-                let pc = ret.wrapping_sub(1) as u64;
-                let keep: Vec<Line> = lines_of[index[&ret]].iter().map(|l| l.0).collect();
-                locs.push(b.location(mapping_of(pc), pc, &keep));
+                let (pc, a) = (ret.wrapping_sub(1) as u64, index[&ret]);
+                let keep: Vec<Line> = lines_of[a].iter().map(|l| l.0).collect();
+                locs.push(b.location(mapping_of[a], pc, &keep));
             }
         }
         let size = bucket.size;

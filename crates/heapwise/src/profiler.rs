@@ -26,10 +26,18 @@ pub(crate) fn max_depth() -> usize {
     DEPTH.load(Relaxed)
 }
 
-/// Records the fresh block `ptr` of `size` bytes as sampled at `rate`.
+/// Takes the sample that was due for the fresh block `ptr` of `size` bytes
+/// (at the rate the distance was drawn at) and draws the next distance.
 /// Slow path, guarded.
+pub(crate) fn sample_due_block(l: &Local, ptr: *mut u8, size: usize) {
+    let rate = l.sample_rate();
+    l.draw_sample();
+    sample(l, ptr, size, rate);
+}
+
+/// Records the fresh block `ptr` of `size` bytes as sampled at `rate`.
 #[inline(never)]
-pub(crate) fn sample(l: &Local, ptr: *mut u8, size: usize, rate: u64) {
+fn sample(l: &Local, ptr: *mut u8, size: usize, rate: u64) {
     // Uninitialised: zeroing 2 KiB per sample would cost more than the walk.
     let mut frames = [MaybeUninit::<usize>::uninit(); MAX_DEPTH];
     let depth = max_depth().min(MAX_DEPTH);
