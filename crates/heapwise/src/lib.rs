@@ -375,8 +375,11 @@ pub mod http;
 mod limit;
 mod live;
 mod local;
+pub mod probe;
+mod probe_profile;
 pub mod profile;
 mod profiler;
+pub mod record;
 mod registry;
 mod sampler;
 mod scope;
@@ -399,6 +402,3 @@ pub use crate::usage::Usage;
 /// The `profile.proto` model heap profiles are returned in (the
 /// `heapwise-pprof` crate): decode, merge, diff and encode profiles.
 pub use heapwise_pprof as pprof;
-/// Typed tracepoints (the `heapwise-probe` crate): attach probes to
-/// [`events`], or declare events of your own.
-pub use heapwise_probe as probe;

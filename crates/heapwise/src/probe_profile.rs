@@ -1,0 +1,1 @@
+//! Stacks at which an event fired, as a pprof profile (placeholder).

@@ -1,0 +1,1 @@
+//! Recording heapwise's events to Chrome trace files (placeholder).
