@@ -157,6 +157,7 @@
 
 mod array;
 mod declare;
+pub mod gate;
 pub mod grace;
 mod group;
 mod list;
@@ -165,6 +166,7 @@ pub mod probe;
 pub mod setup;
 mod tracepoint;
 
+pub use gate::Gate;
 pub use group::ProbeGroup;
 pub use list::{dropped, list, Events};
 pub use probe::{panicked, NewProbe, Probe};
@@ -175,6 +177,7 @@ pub use tracepoint::{Arg, Event};
 /// change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::gate::__GATES as GATES;
     pub use crate::list::__EVENTS as EVENTS;
     pub use crate::probe::__attach as attach;
     pub use crate::tracepoint::fire;

@@ -267,6 +267,7 @@ fn republish(b: &mut Batch, event: &'static Event) {
         })
         .collect();
     let old = event.publish(&sources);
+    crate::gate::update_for(event);
     if !old.is_null() {
         b.retired.push(Retired::Array(event, ArrayPtr(old)));
     }

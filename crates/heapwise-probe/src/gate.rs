@@ -1,0 +1,180 @@
+//! Gates: one word that says whether any of a set of events has a probe, in a
+//! form that folds into a branch the caller already has.
+//!
+//! # Why
+//!
+//! An event with no probe costs one load and one not-taken branch. On a path
+//! that already ends in a branch, such as the global allocator's fast path
+//! (`countdown -= size; if countdown < 0 { slow }`), even that second branch
+//! is too much: several events (alloc, free, realloc) would each add one. A
+//! [`Gate`] instead holds a *threshold*: `0` while none of its events has a
+//! probe, `isize::MAX` while any has. The caller replaces its `x < 0` test by
+//! `x < GATE.threshold()`, one compare against memory instead of a test, and
+//! fires the events on the slow side, which it takes anyway while the gate
+//! is open:
+//!
+//! ```
+//! heapwise_probe::declare! {
+//!     pub fn pushed(len: usize);
+//! }
+//! heapwise_probe::gate! {
+//!     /// Open while `pushed` has a probe.
+//!     pub static PUSHED_GATE = [pushed];
+//! }
+//!
+//! fn push(budget: &mut isize, v: &mut Vec<u8>) {
+//!     *budget -= 1;
+//!     if *budget < PUSHED_GATE.threshold() {
+//!         push_slow(budget, v) // the rare path: refill, and fire the event
+//!     } else {
+//!         v.push(0)
+//!     }
+//! }
+//! #[cold]
+//! fn push_slow(budget: &mut isize, v: &mut Vec<u8>) {
+//!     if *budget < 0 {
+//!         *budget = 1024;
+//!     }
+//!     v.push(0);
+//!     pushed(v.len());
+//! }
+//!
+//! let (mut budget, mut v) = (1024, Vec::new());
+//! let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+//! let s = seen.clone();
+//! push(&mut budget, &mut v);
+//! let p = pushed::attach(move |_| { s.fetch_add(1, std::sync::atomic::Ordering::Relaxed); });
+//! push(&mut budget, &mut v);
+//! drop(p);
+//! push(&mut budget, &mut v);
+//! assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
+//! ```
+//!
+//! # Guarantees
+//!
+//! The registry updates a gate under its lock, right after it publishes a
+//! new probe array for one of the gate's events, and before `attach` (or
+//! the `setup`) returns. So an event that starts after `attach` returned
+//! (happens-before) sees the gate open and takes the slow side, where the
+//! event then sees the probe: the attach guarantee of plain events holds
+//! for gated ones. A thread-scoped probe opens the gate for every thread
+//! (other threads take the slow side and skip the probe there).
+//!
+//! Gates are registered statically (`linkme`), like events: no constructor,
+//! and a gate works before `main`.
+
+use std::fmt;
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use crate::Event;
+
+/// A word that is open while any of its events has a probe: see the
+/// [module docs](mod@crate::gate). Made by [`gate!`](crate::gate!).
+pub struct Gate {
+    threshold: AtomicIsize,
+    events: &'static [&'static Event],
+}
+
+#[doc(hidden)]
+#[linkme::distributed_slice]
+pub static __GATES: [&'static Gate];
+
+impl Gate {
+    /// Used by [`gate!`](crate::gate!) only.
+    #[doc(hidden)]
+    pub const fn __new(events: &'static [&'static Event]) -> Gate {
+        Gate {
+            threshold: AtomicIsize::new(0),
+            events,
+        }
+    }
+
+    /// `0` while none of the gate's events has a probe, `isize::MAX` while
+    /// any has: compare a signed counter that normally branches when it goes
+    /// negative against this instead of `0`. One relaxed load.
+    #[inline(always)]
+    pub fn threshold(&self) -> isize {
+        self.threshold.load(Ordering::Relaxed)
+    }
+
+    /// Whether any of the gate's events has a probe attached.
+    #[inline]
+    pub fn is_open(&self) -> bool {
+        self.threshold() != 0
+    }
+
+    /// The gate's events.
+    pub fn events(&self) -> &'static [&'static Event] {
+        self.events
+    }
+
+    /// Recomputes the gate from its events' probe arrays. Writers only,
+    /// under the registry lock.
+    fn update(&self) {
+        let open = self.events.iter().any(|e| e.is_attached());
+        self.threshold
+            .store(if open { isize::MAX } else { 0 }, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gate")
+            .field("open", &self.is_open())
+            .field(
+                "events",
+                &self.events.iter().map(|e| e.name()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// Updates every gate that includes `event`, after its array was published.
+/// Writers only, under the registry lock.
+pub(crate) fn update_for(event: &Event) {
+    let gates: &[&Gate] = if cfg!(miri) { &[] } else { &__GATES };
+    for g in gates {
+        if g.events.iter().any(|e| e.same(event)) {
+            g.update();
+        }
+    }
+}
+
+/// Declares gates over events declared with [`declare!`](crate::declare):
+/// `static`s whose [`Gate::threshold`] is `0` while none of the listed
+/// events has a probe and `isize::MAX` while any has. See the
+/// [module docs](mod@crate::gate).
+///
+/// ```
+/// heapwise_probe::declare! {
+///     pub fn a(x: u64);
+///     pub fn b(x: u64);
+/// }
+/// heapwise_probe::gate! {
+///     /// Open while `a` or `b` has a probe.
+///     pub static AB = [a, b];
+/// }
+/// assert!(!AB.is_open());
+/// let p = b::attach(|_| ());
+/// assert!(AB.is_open());
+/// drop(p);
+/// assert!(!AB.is_open());
+/// ```
+#[macro_export]
+macro_rules! gate {
+    ($(
+        $(#[$attr:meta])*
+        $vis:vis static $name:ident = [$($($event:ident)::+),* $(,)?];
+    )*) => {
+        $(
+            $(#[$attr])*
+            $vis static $name: $crate::Gate = $crate::Gate::__new(&[$(&$($event)::+::__EVENT),*]);
+
+            const _: () = {
+                #[$crate::__private::linkme::distributed_slice($crate::__private::GATES)]
+                #[linkme(crate = $crate::__private::linkme)]
+                static __GATE: &'static $crate::Gate = &$name;
+            };
+        )*
+    };
+}
