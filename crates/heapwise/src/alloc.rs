@@ -33,6 +33,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
 
+use crate::events;
 use crate::live::maybe_sampled;
 use crate::local::{local, Local, Reentrancy};
 use crate::profiler;
@@ -240,6 +241,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             profiler::sample_due_block(l, p, size);
         }
         l.flush_if_due();
+        events::alloc(p as usize, size, layout.align(), scope::id_of(l.scope()));
         p
     }
 
@@ -292,6 +294,7 @@ impl<A: GlobalAlloc> Alloc<A> {
                 let _guard = self.enter_slow(l);
                 l.record_free(size as u64);
                 l.flush_if_due();
+                events::free(ptr as usize, size, layout.align(), scope::id_of(l.scope()));
             }
             // SAFETY: forwarded from the caller.
             return unsafe { self.inner.dealloc(ptr, layout) };
@@ -313,6 +316,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             return unsafe { self.inner.dealloc(ptr, block) };
         }
         let _guard = self.enter_slow(l);
+        events::free(ptr as usize, size, layout.align(), scope::id_of(l.scope()));
         // SAFETY: forwarded from the caller.
         unsafe { self.inner.dealloc(ptr, block) };
         if owner == l.scope() {
@@ -459,6 +463,14 @@ impl<A: GlobalAlloc> Alloc<A> {
             }
             l.flush_if_due();
         }
+        events::realloc(
+            ptr as usize,
+            old,
+            p as usize,
+            new_size,
+            layout.align(),
+            scope::id_of(cur),
+        );
         p
     }
 }

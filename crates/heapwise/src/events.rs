@@ -28,10 +28,41 @@
 //! assert_eq!(*seen.lock().unwrap(), ["parse"]);
 //! ```
 //!
-//! Per-call allocation events (alloc, free, realloc) are not offered yet:
-//! firing them costs the fast path a load and a branch even when nothing is
-//! attached, and routing them through the slow path cannot guarantee that
-//! every later call on another thread reaches a just-attached probe.
+//! # Allocation events
+//!
+//! [`alloc`](fn@alloc), [`free`](fn@free) and [`realloc`](fn@realloc) fire
+//! for every call the program makes to the allocator, with the block's
+//! address, size, alignment and the scope current on the calling thread.
+//! They cost the fast path nothing while no probe is attached to any of
+//! them: the allocator's one branch compares its countdown against
+//! [`ALLOC_GATE`] (a [`Gate`](heapwise_probe::Gate)) instead of 0, a compare
+//! against memory instead of a test; while a probe is attached, the gate
+//! makes every call take the slow path, which fires the event. The attach
+//! guarantee holds for them like for any event: every call that starts
+//! after `attach` returned reaches the probe, on every thread.
+//!
+//! Not reported: heapwise's own bookkeeping, and calls made while a probe
+//! runs inside the allocator (the reentrancy guard sends them straight to
+//! the inner allocator). Failed calls (null) are not reported either; a
+//! call a hard limit refuses fires [`limit_exceeded`](fn@limit_exceeded).
+//!
+//! ```
+//! # #[global_allocator]
+//! # static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+//! use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+//! use std::sync::Arc;
+//!
+//! let bytes = Arc::new(AtomicUsize::new(0));
+//! let b = bytes.clone();
+//! let group = heapwise_probe::ProbeGroup::current_thread();
+//! heapwise::events::alloc::attach_in(&group, move |_ptr, size, _align, _scope| {
+//!     b.fetch_add(size, Relaxed);
+//! });
+//! let v = std::hint::black_box(vec![0u8; 1000]);
+//! drop(group);
+//! assert_eq!(bytes.load(Relaxed), 1000);
+//! # drop(v);
+//! ```
 
 heapwise_probe::declare! {
     /// A thread entered scope `scope` (its [`Scope::id`](crate::Scope::id)),
@@ -54,4 +85,30 @@ heapwise_probe::declare! {
     /// allocated in scope `scope` (0 for none). Fired on the allocating
     /// thread, inside the allocator, after the sample was recorded.
     pub fn sample(ptr: usize, size: usize, rate: u64, scope: u64);
+
+    /// The program allocated `size` bytes aligned to `align` at `ptr` (a
+    /// successful `alloc` or `alloc_zeroed`), in scope `scope` (0 for none).
+    /// Fired on the allocating thread, inside the allocator, after the call
+    /// was counted. See [Allocation events](self#allocation-events).
+    pub fn alloc(ptr: usize, size: usize, align: usize, scope: u64);
+
+    /// The program is freeing the block of `size` bytes at `ptr`, in scope
+    /// `scope` (the scope current on the freeing thread). Fired inside the
+    /// allocator *before* the block goes back to the inner allocator, so the
+    /// probe may still read it.
+    pub fn free(ptr: usize, size: usize, align: usize, scope: u64);
+
+    /// The program resized the block of `old_size` bytes at `ptr` to
+    /// `new_size` bytes, now at `new_ptr` (which may equal `ptr`), in scope
+    /// `scope`. Fired after the call succeeded: `ptr` is no longer valid
+    /// unless it equals `new_ptr`.
+    pub fn realloc(ptr: usize, old_size: usize, new_ptr: usize, new_size: usize, align: usize, scope: u64);
+}
+
+heapwise_probe::gate! {
+    /// Open while a probe is attached to [`alloc`](fn@alloc),
+    /// [`free`](fn@free) or [`realloc`](fn@realloc): the allocator's fast
+    /// path compares its countdown against this, so every call takes the
+    /// slow path (which fires the events) exactly while one is attached.
+    pub static ALLOC_GATE = [alloc, free, realloc];
 }

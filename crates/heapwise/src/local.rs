@@ -23,7 +23,12 @@
 //! slow path, and a hard limit can refuse it there. Special states (not yet
 //! initialised, inside heapwise's own bookkeeping, thread exiting) force the
 //! countdown negative so every call takes the slow path; the fast path never
-//! tests them.
+//! tests them. Allocation events work the same way from outside: the branch
+//! compares the countdown against [`ALLOC_GATE`](crate::events::ALLOC_GATE)'s
+//! threshold rather than 0, and attaching a probe to `alloc`, `free` or
+//! `realloc` raises the threshold to `isize::MAX`, so every thread takes the
+//! slow path (which fires them) from its next call on. The compare reads one
+//! shared, read-mostly word; see `events.rs` for its measured cost.
 //!
 //! # Accuracy
 //!
@@ -138,12 +143,14 @@ impl Local {
 
     /// Takes `size` bytes off the countdown. `false` means: take the slow path
     /// (which sets a fresh countdown, so the negative value stored here is
-    /// never used; storing it unconditionally saves a branch).
+    /// never used; storing it unconditionally saves a branch). While a probe
+    /// is attached to an allocation event the gate's threshold is
+    /// `isize::MAX`, so every call takes the slow path, which fires it.
     #[inline(always)]
     pub(crate) fn take_budget(&self, size: usize) -> bool {
         let cd = self.countdown.get().wrapping_sub(size as isize);
         self.countdown.set(cd);
-        cd >= 0
+        cd >= crate::events::ALLOC_GATE.threshold()
     }
 
     /// Records one allocation of `size` bytes.
