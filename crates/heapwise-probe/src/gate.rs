@@ -7,11 +7,14 @@
 //! that already ends in a branch, such as the global allocator's fast path
 //! (`countdown -= size; if countdown < 0 { slow }`), even that second branch
 //! is too much: several events (alloc, free, realloc) would each add one. A
-//! [`Gate`] instead holds a *threshold*: `0` while none of its events has a
-//! probe, `isize::MAX` while any has. The caller replaces its `x < 0` test by
-//! `x < GATE.threshold()`, one compare against memory instead of a test, and
-//! fires the events on the slow side, which it takes anyway while the gate
-//! is open:
+//! [`Gate`] instead holds a *mask*: `0` while none of its events has a
+//! probe, [`Gate::OPEN`] (`1 << 62`) while any has. The caller ORs it into
+//! the non-negative amount it subtracts from its countdown,
+//! `countdown -= amount | GATE.mask()`, so while the gate is open the
+//! countdown goes negative on every call and the existing branch takes the
+//! slow side, which fires the events. That is one load and one `or` on the
+//! fast path and no new branch. (Where the caller has no countdown,
+//! `x < GATE.mask()` works as well for any `x` below `1 << 62`.)
 //!
 //! ```
 //! heapwise_probe::declare! {
@@ -23,8 +26,8 @@
 //! }
 //!
 //! fn push(budget: &mut isize, v: &mut Vec<u8>) {
-//!     *budget -= 1;
-//!     if *budget < PUSHED_GATE.threshold() {
+//!     *budget -= 1 | PUSHED_GATE.mask();
+//!     if *budget < 0 {
 //!         push_slow(budget, v) // the rare path: refill, and fire the event
 //!     } else {
 //!         v.push(0)
@@ -71,7 +74,7 @@ use crate::Event;
 /// A word that is open while any of its events has a probe: see the
 /// [module docs](mod@crate::gate). Made by [`gate!`](crate::gate!).
 pub struct Gate {
-    threshold: AtomicIsize,
+    mask: AtomicIsize,
     events: &'static [&'static Event],
 }
 
@@ -84,23 +87,30 @@ impl Gate {
     #[doc(hidden)]
     pub const fn __new(events: &'static [&'static Event]) -> Gate {
         Gate {
-            threshold: AtomicIsize::new(0),
+            mask: AtomicIsize::new(0),
             events,
         }
     }
 
-    /// `0` while none of the gate's events has a probe, `isize::MAX` while
-    /// any has: compare a signed counter that normally branches when it goes
-    /// negative against this instead of `0`. One relaxed load.
+    /// The mask of an open gate: `1 << 62`. ORed into any non-negative
+    /// `isize` amount, the result is at least `1 << 62`, so a countdown that
+    /// never exceeds `1 << 62` goes negative when it is subtracted; and it
+    /// cannot overflow `isize`.
+    pub const OPEN: isize = 1 << 62;
+
+    /// `0` while none of the gate's events has a probe, [`Gate::OPEN`] while
+    /// any has: OR it into the amount subtracted from a countdown that
+    /// branches when it goes negative (see the [module docs](mod@crate::gate)).
+    /// One relaxed load.
     #[inline(always)]
-    pub fn threshold(&self) -> isize {
-        self.threshold.load(Ordering::Relaxed)
+    pub fn mask(&self) -> isize {
+        self.mask.load(Ordering::Relaxed)
     }
 
     /// Whether any of the gate's events has a probe attached.
     #[inline]
     pub fn is_open(&self) -> bool {
-        self.threshold() != 0
+        self.mask() != 0
     }
 
     /// The gate's events.
@@ -112,8 +122,8 @@ impl Gate {
     /// under the registry lock.
     fn update(&self) {
         let open = self.events.iter().any(|e| e.is_attached());
-        self.threshold
-            .store(if open { isize::MAX } else { 0 }, Ordering::Relaxed);
+        self.mask
+            .store(if open { Gate::OPEN } else { 0 }, Ordering::Relaxed);
     }
 }
 
@@ -141,8 +151,8 @@ pub(crate) fn update_for(event: &Event) {
 }
 
 /// Declares gates over events declared with [`declare!`](crate::declare):
-/// `static`s whose [`Gate::threshold`] is `0` while none of the listed
-/// events has a probe and `isize::MAX` while any has. See the
+/// `static`s whose [`Gate::mask`] is `0` while none of the listed events
+/// has a probe and [`Gate::OPEN`] while any has. See the
 /// [module docs](mod@crate::gate).
 ///
 /// ```

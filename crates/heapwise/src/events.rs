@@ -33,11 +33,12 @@
 //! [`alloc`](fn@alloc), [`free`](fn@free) and [`realloc`](fn@realloc) fire
 //! for every call the program makes to the allocator, with the block's
 //! address, size, alignment and the scope current on the calling thread.
-//! They cost the fast path nothing while no probe is attached to any of
-//! them: the allocator's one branch compares its countdown against
-//! [`ALLOC_GATE`] (a [`Gate`](heapwise_probe::Gate)) instead of 0, a compare
-//! against memory instead of a test; while a probe is attached, the gate
-//! makes every call take the slow path, which fires the event. The attach
+//! While no probe is attached to any of them they cost the fast path one
+//! load and one `or`, and no branch: each call subtracts
+//! `size | ALLOC_GATE.mask()` from the thread's countdown (see
+//! [`ALLOC_GATE`], a [`Gate`](heapwise_probe::Gate)), and while a probe is
+//! attached the mask makes the countdown go negative, so every call takes
+//! the slow path, which fires the event. The attach
 //! guarantee holds for them like for any event: every call that starts
 //! after `attach` returned reaches the probe, on every thread.
 //!
@@ -108,7 +109,8 @@ heapwise_probe::declare! {
 heapwise_probe::gate! {
     /// Open while a probe is attached to [`alloc`](fn@alloc),
     /// [`free`](fn@free) or [`realloc`](fn@realloc): the allocator's fast
-    /// path compares its countdown against this, so every call takes the
-    /// slow path (which fires the events) exactly while one is attached.
+    /// path ORs its mask into the size it takes off the countdown, so every
+    /// call takes the slow path (which fires the events) exactly while one
+    /// is attached.
     pub static ALLOC_GATE = [alloc, free, realloc];
 }

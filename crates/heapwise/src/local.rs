@@ -23,12 +23,13 @@
 //! slow path, and a hard limit can refuse it there. Special states (not yet
 //! initialised, inside heapwise's own bookkeeping, thread exiting) force the
 //! countdown negative so every call takes the slow path; the fast path never
-//! tests them. Allocation events work the same way from outside: the branch
-//! compares the countdown against [`ALLOC_GATE`](crate::events::ALLOC_GATE)'s
-//! threshold rather than 0, and attaching a probe to `alloc`, `free` or
-//! `realloc` raises the threshold to `isize::MAX`, so every thread takes the
-//! slow path (which fires them) from its next call on. The compare reads one
-//! shared, read-mostly word; see `events.rs` for its measured cost.
+//! tests them. Allocation events work the same way from outside: each call
+//! subtracts `size | ALLOC_GATE.mask()` (see
+//! [`ALLOC_GATE`](crate::events::ALLOC_GATE)), and attaching a probe to
+//! `alloc`, `free` or `realloc` sets the mask to `1 << 62`, so every thread
+//! takes the slow path (which fires them) from its next call on. That is one
+//! load of a shared, read-mostly word and one `or`; see `events.rs` for the
+//! measured cost.
 //!
 //! # Accuracy
 //!
@@ -144,13 +145,14 @@ impl Local {
     /// Takes `size` bytes off the countdown. `false` means: take the slow path
     /// (which sets a fresh countdown, so the negative value stored here is
     /// never used; storing it unconditionally saves a branch). While a probe
-    /// is attached to an allocation event the gate's threshold is
-    /// `isize::MAX`, so every call takes the slow path, which fires it.
+    /// is attached to an allocation event the gate's mask (`1 << 62`) is ORed
+    /// into the size, so every call takes the slow path, which fires it.
     #[inline(always)]
     pub(crate) fn take_budget(&self, size: usize) -> bool {
-        let cd = self.countdown.get().wrapping_sub(size as isize);
+        let cost = size as isize | crate::events::ALLOC_GATE.mask();
+        let cd = self.countdown.get().wrapping_sub(cost);
         self.countdown.set(cd);
-        cd >= crate::events::ALLOC_GATE.threshold()
+        cd >= 0
     }
 
     /// Records one allocation of `size` bytes.
