@@ -1,0 +1,527 @@
+//! The public API: [`Recorder`] (what to record), [`Recording`] (running),
+//! [`Trace`] (finished).
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use heapwise_probe::{Event, ProbeGroup};
+
+use super::buffer::Buffers;
+use super::clock::now_ns;
+use super::counters::{Counters, Sampler};
+use super::records::{cut, head, write, ALLOC, ENTER, EXIT, FREE, LIMIT, REALLOC, SAMPLE};
+use crate::events;
+
+/// The default memory budget: 64 MiB.
+const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
+/// The default counter interval: 10 ms.
+const DEFAULT_INTERVAL: Duration = Duration::from_millis(10);
+/// The shortest counter interval.
+const MIN_INTERVAL: Duration = Duration::from_millis(1);
+
+/// What a recording records: a builder. [`Recorder::start`] starts it.
+///
+/// By default: scopes (slices), limit crossings (instants), live-bytes
+/// counters every 10 ms, thread and process names, within 64 MiB. Profiler
+/// samples, allocator calls and user events are opt-in. See the [module
+/// docs](crate::record).
+#[derive(Clone)]
+pub struct Recorder {
+    scopes: bool,
+    limits: bool,
+    samples: bool,
+    allocations: bool,
+    pub(crate) counters: bool,
+    pub(crate) interval: Duration,
+    budget: usize,
+    user: Vec<&'static Event>,
+    this_thread: bool,
+    process_name: Option<String>,
+}
+
+impl Recorder {
+    /// The default recorder (see the type's docs).
+    #[must_use]
+    pub fn new() -> Recorder {
+        Recorder {
+            scopes: true,
+            limits: true,
+            samples: false,
+            allocations: false,
+            counters: true,
+            interval: DEFAULT_INTERVAL,
+            budget: DEFAULT_BUDGET,
+            user: Vec::new(),
+            this_thread: false,
+            process_name: None,
+        }
+    }
+
+    /// Records scope entries and exits as slices (default: on).
+    #[must_use]
+    pub fn scopes(mut self, on: bool) -> Recorder {
+        self.scopes = on;
+        self
+    }
+
+    /// Records limit crossings as instants (default: on).
+    #[must_use]
+    pub fn limits(mut self, on: bool) -> Recorder {
+        self.limits = on;
+        self
+    }
+
+    /// Records the heap profiler's samples
+    /// ([`events::sample`](fn@crate::events::sample)) as instants (default:
+    /// off). At the default 512 KiB rate that is a few per megabyte
+    /// allocated; at rate 1, one per allocation.
+    #[must_use]
+    pub fn samples(mut self, on: bool) -> Recorder {
+        self.samples = on;
+        self
+    }
+
+    /// Records every allocator call (`alloc`, `free`, `realloc`) as an
+    /// instant (default: off). Costly: every allocator call takes the slow
+    /// path while attached, and each is an event in the buffers.
+    #[must_use]
+    pub fn allocations(mut self, on: bool) -> Recorder {
+        self.allocations = on;
+        self
+    }
+
+    /// Samples the live-bytes counters (default: on).
+    #[must_use]
+    pub fn counters(mut self, on: bool) -> Recorder {
+        self.counters = on;
+        self
+    }
+
+    /// How often the counters are sampled (default: 10 ms; at least 1 ms,
+    /// shorter intervals are raised to it).
+    #[must_use]
+    pub fn counter_interval(mut self, every: Duration) -> Recorder {
+        self.interval = every.max(MIN_INTERVAL);
+        self
+    }
+
+    /// The most memory the recording may take for its events and counter
+    /// samples, in bytes (default: 64 MiB). Events beyond it are dropped and
+    /// counted ([`Trace::dropped`]).
+    #[must_use]
+    pub fn budget(mut self, bytes: usize) -> Recorder {
+        self.budget = bytes;
+        self
+    }
+
+    /// Also records `event`, any `heapwise-probe` event
+    /// (`my_crate::events::request_start::event()`), as an instant with its
+    /// arguments.
+    #[must_use]
+    pub fn user_event(mut self, event: &'static Event) -> Recorder {
+        if !self.user.iter().any(|e| std::ptr::eq(*e, event)) {
+            self.user.push(event);
+        }
+        self
+    }
+
+    /// Records only the events of the calling thread (the counters stay
+    /// process-wide). For tests running in parallel, or to follow one
+    /// thread.
+    #[must_use]
+    pub fn current_thread_only(mut self) -> Recorder {
+        self.this_thread = true;
+        self
+    }
+
+    /// The process's name in the trace (default: the executable's file
+    /// name).
+    #[must_use]
+    pub fn process_name(mut self, name: impl Into<String>) -> Recorder {
+        self.process_name = Some(name.into());
+        self
+    }
+
+    /// Starts recording: attaches the probes (one batch, one grace period),
+    /// takes the first counter sample and starts the sampling thread.
+    /// Events that start after this returns are recorded.
+    pub fn start(self) -> Recording {
+        let origin = now_ns();
+        let shared = Arc::new(Shared {
+            buffers: Buffers::new(self.budget),
+            user: self.user.clone(),
+        });
+        let mut notes = Vec::new();
+        let (counters, sampler) = if self.counters {
+            let mut c = Counters::default();
+            c.sample(&shared.buffers.budget);
+            let c = Arc::new(Mutex::new(c));
+            match Sampler::start(c.clone(), self.interval, shared.clone()) {
+                Ok(s) => (Some(c), Some(s)),
+                Err(e) => {
+                    notes.push(format!(
+                        "counters sampled at start and finish only: cannot start the sampling thread: {e}"
+                    ));
+                    (Some(c), None)
+                }
+            }
+        } else {
+            (None, None)
+        };
+        let group = if self.this_thread {
+            ProbeGroup::current_thread()
+        } else {
+            ProbeGroup::new()
+        };
+        attach(&self, &shared, &group);
+        Recording {
+            live: Some(Live {
+                shared,
+                group,
+                sampler,
+                counters,
+                origin,
+                notes,
+                options: self,
+            }),
+        }
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Recorder {
+        Recorder::new()
+    }
+}
+
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recorder")
+            .field("scopes", &self.scopes)
+            .field("limits", &self.limits)
+            .field("samples", &self.samples)
+            .field("allocations", &self.allocations)
+            .field("counters", &self.counters)
+            .field("counter_interval", &self.interval)
+            .field("budget", &self.budget)
+            .field(
+                "user_events",
+                &self.user.iter().map(|e| e.name()).collect::<Vec<_>>(),
+            )
+            .field("current_thread_only", &self.this_thread)
+            .finish()
+    }
+}
+
+/// What the probes share: the buffers and the user events' list.
+pub(crate) struct Shared {
+    pub(crate) buffers: Buffers,
+    pub(crate) user: Vec<&'static Event>,
+}
+
+impl Shared {
+    /// Records `words` (head and timestamp first) and up to two strings on
+    /// the calling thread. The firing path: no lock, no allocation, never
+    /// panics.
+    #[inline(always)]
+    pub(crate) fn record(&self, words: &[u64], s1: &str, s2: &str) {
+        if let Some(buf) = self.buffers.this_thread() {
+            write(buf, &self.buffers.budget, words, s1, s2);
+        }
+    }
+
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        let threads = self.buffers.threads();
+        let recorded = threads.iter().map(|t| t.recorded()).sum();
+        let dropped =
+            threads.iter().map(|t| t.dropped()).sum::<u64>() + self.buffers.lost.load(Relaxed);
+        (recorded, dropped)
+    }
+}
+
+fn attach(options: &Recorder, shared: &Arc<Shared>, group: &ProbeGroup) {
+    heapwise_probe::setup(|s| {
+        if options.scopes {
+            let sh = shared.clone();
+            s.attach_in(
+                group,
+                events::scope_enter::probe(move |scope, parent, name| {
+                    let ts = now_ns();
+                    let name = cut(name);
+                    sh.record(&[head(ENTER, name.len(), 0), ts, scope, parent], name, "");
+                }),
+            );
+            let sh = shared.clone();
+            s.attach_in(
+                group,
+                events::scope_exit::probe(move |scope, name| {
+                    let ts = now_ns();
+                    let name = cut(name);
+                    sh.record(&[head(EXIT, name.len(), 0), ts, scope], name, "");
+                }),
+            );
+        }
+        if options.limits {
+            let sh = shared.clone();
+            s.attach_in(
+                group,
+                events::limit_exceeded::probe(move |scope, name, kind, limit, used| {
+                    let ts = now_ns();
+                    let (name, kind) = (cut(name), cut(kind));
+                    sh.record(
+                        &[head(LIMIT, name.len(), kind.len()), ts, scope, limit, used],
+                        name,
+                        kind,
+                    );
+                }),
+            );
+        }
+        if options.samples {
+            let sh = shared.clone();
+            s.attach_in(
+                group,
+                events::sample::probe(move |ptr, size, rate, scope| {
+                    let ts = now_ns();
+                    let w = [head(SAMPLE, 0, 0), ts, ptr as u64, size as u64, rate, scope];
+                    sh.record(&w, "", "");
+                }),
+            );
+        }
+        if options.allocations {
+            let sh = shared.clone();
+            s.attach_in(
+                group,
+                events::alloc::probe(move |ptr, size, align, scope| {
+                    let ts = now_ns();
+                    let w = [
+                        head(ALLOC, 0, 0),
+                        ts,
+                        ptr as u64,
+                        size as u64,
+                        align as u64,
+                        scope,
+                    ];
+                    sh.record(&w, "", "");
+                }),
+            );
+            let sh = shared.clone();
+            s.attach_in(
+                group,
+                events::free::probe(move |ptr, size, align, scope| {
+                    let ts = now_ns();
+                    let w = [
+                        head(FREE, 0, 0),
+                        ts,
+                        ptr as u64,
+                        size as u64,
+                        align as u64,
+                        scope,
+                    ];
+                    sh.record(&w, "", "");
+                }),
+            );
+            let sh = shared.clone();
+            s.attach_in(
+                group,
+                events::realloc::probe(move |ptr, old, new_ptr, new, align, scope| {
+                    let ts = now_ns();
+                    let w = [
+                        head(REALLOC, 0, 0),
+                        ts,
+                        ptr as u64,
+                        old as u64,
+                        new_ptr as u64,
+                        new as u64,
+                        align as u64,
+                        scope,
+                    ];
+                    sh.record(&w, "", "");
+                }),
+            );
+        }
+        for (i, event) in options.user.iter().enumerate() {
+            super::user::attach(s, group, event, i, shared.clone());
+        }
+    });
+}
+
+/// A running recording, from [`Recorder::start`]. [`finish`](Recording::finish)
+/// it to get the [`Trace`]; dropping it stops recording and discards
+/// everything.
+pub struct Recording {
+    live: Option<Live>,
+}
+
+struct Live {
+    shared: Arc<Shared>,
+    group: ProbeGroup,
+    sampler: Option<Sampler>,
+    counters: Option<Arc<Mutex<Counters>>>,
+    origin: u64,
+    notes: Vec<String>,
+    options: Recorder,
+}
+
+impl Recording {
+    /// Stops recording and returns the trace: detaches the probes (when
+    /// this returns no probe of the recording runs any more, so the
+    /// buffers are read safely), stops the sampling thread and takes the
+    /// last counter sample.
+    ///
+    /// # Panics
+    ///
+    /// Resumes the panic of a recorder probe, if one panicked (a bug; see
+    /// [`heapwise_probe::Probe`]).
+    pub fn finish(mut self) -> Trace {
+        let live = self.live.take().expect("a recording is finished once");
+        live.group.detach_all();
+        if let Some(s) = live.sampler {
+            s.stop();
+        }
+        let counters = match live.counters {
+            Some(c) => {
+                let mut c = c.lock().unwrap_or_else(PoisonError::into_inner);
+                c.sample(&live.shared.buffers.budget);
+                std::mem::take(&mut *c)
+            }
+            None => Counters::default(),
+        };
+        let stop = now_ns();
+        let (events, dropped) = live.shared.counts();
+        Trace {
+            shared: live.shared,
+            counters,
+            origin: live.origin,
+            stop,
+            events,
+            dropped,
+            notes: live.notes,
+            process_name: live
+                .options
+                .process_name
+                .clone()
+                .unwrap_or_else(super::threads::process_name),
+            options: live.options,
+        }
+    }
+
+    /// Events recorded so far (an estimate while threads are recording).
+    pub fn events(&self) -> u64 {
+        self.live.as_ref().map_or(0, |l| l.shared.counts().0)
+    }
+
+    /// Events dropped so far because the budget was spent (an estimate
+    /// while threads are recording).
+    pub fn dropped(&self) -> u64 {
+        self.live.as_ref().map_or(0, |l| l.shared.counts().1)
+    }
+
+    /// The time since the recording started.
+    pub fn elapsed(&self) -> Duration {
+        self.live.as_ref().map_or(Duration::ZERO, |l| {
+            Duration::from_nanos(now_ns().saturating_sub(l.origin))
+        })
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        if let Some(live) = self.live.take() {
+            live.group.detach_all();
+            if let Some(s) = live.sampler {
+                s.stop();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Recording {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recording")
+            .field("elapsed", &self.elapsed())
+            .field("events", &self.events())
+            .field("dropped", &self.dropped())
+            .finish()
+    }
+}
+
+/// A finished recording: write it with [`write_json`](Trace::write_json)
+/// (Chrome's Trace Event Format, for Perfetto UI and `chrome://tracing`).
+pub struct Trace {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) counters: Counters,
+    /// Clock readings at start and finish (nanoseconds, `now_ns`).
+    pub(crate) origin: u64,
+    pub(crate) stop: u64,
+    pub(crate) events: u64,
+    pub(crate) dropped: u64,
+    pub(crate) notes: Vec<String>,
+    pub(crate) process_name: String,
+    pub(crate) options: Recorder,
+}
+
+impl Trace {
+    /// Writes the trace as Chrome Trace Event Format JSON (a JSON object
+    /// with `traceEvents`, `displayTimeUnit` and `otherData`). `out` is
+    /// buffered internally.
+    pub fn write_json(&self, out: impl Write) -> io::Result<()> {
+        super::chrome::write(self, out)
+    }
+
+    /// Writes the JSON to the file at `path` (created or truncated).
+    pub fn save(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        let mut f = std::fs::File::create(path)?;
+        self.write_json(&mut f)?;
+        f.sync_all()
+    }
+
+    /// Events recorded by the probes: each scope entry and exit, limit
+    /// crossing, sample, allocator call and user event counts one. Counter
+    /// samples are not included ([`counter_samples`](Trace::counter_samples)).
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Events and counter samples dropped because the budget was spent.
+    pub fn dropped(&self) -> u64 {
+        self.dropped + self.counters.dropped
+    }
+
+    /// Counter samples taken (each holds the process's live bytes and every
+    /// named scope's).
+    pub fn counter_samples(&self) -> usize {
+        self.counters.rows.len()
+    }
+
+    /// Threads that recorded at least one event.
+    pub fn threads(&self) -> usize {
+        self.shared.buffers.threads().len()
+    }
+
+    /// How long the recording ran.
+    pub fn duration(&self) -> Duration {
+        Duration::from_nanos(self.stop.saturating_sub(self.origin))
+    }
+
+    /// Bytes of the budget the recording used.
+    pub fn memory(&self) -> usize {
+        self.shared.buffers.budget.used()
+    }
+}
+
+impl fmt::Debug for Trace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Trace")
+            .field("duration", &self.duration())
+            .field("events", &self.events())
+            .field("dropped", &self.dropped())
+            .field("counter_samples", &self.counter_samples())
+            .field("threads", &self.threads())
+            .field("memory", &self.memory())
+            .finish()
+    }
+}
