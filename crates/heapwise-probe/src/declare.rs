@@ -90,7 +90,25 @@ macro_rules! __declare_event {
                 ::core::file!(),
                 ::core::line!(),
                 &[$($crate::Arg { name: ::core::stringify!($arg), ty: ::core::stringify!($ty) }),*],
-            );
+            )
+            .__with_values(__probe_values);
+
+            /// Wraps an erased probe into a typed one: the arguments as a
+            /// stack array of values, converted by autoref specialisation
+            /// (`heapwise_probe::value`).
+            #[doc(hidden)]
+            fn __probe_values(
+                values: $crate::__private::Box<$crate::__private::ValuesFn>,
+            ) -> $crate::NewProbe {
+                self::probe(move |$($arg: $ty),*| {
+                    #[allow(unused_imports)]
+                    use $crate::__private::{ViaDebug as _, ViaOpaque as _, ViaToValue as _};
+                    values(&[$(
+                        (&&&$crate::__private::Wrap(&$arg))
+                            .__heapwise_value(::core::stringify!($ty))
+                    ),*])
+                })
+            }
 
             #[$crate::__private::linkme::distributed_slice($crate::__private::EVENTS)]
             #[linkme(crate = $crate::__private::linkme)]

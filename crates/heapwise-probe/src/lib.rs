@@ -41,6 +41,7 @@
 //! | [`list()`](fn@list) | every event in the binary, sorted: `crate::module:ev(a: A, b: B)` |
 //! | [`dropped()`](fn@dropped), [`Event::dropped`], [`panicked()`](fn@panicked) | events lost to nesting; probes that panicked |
 //! | `ev::event()` → [`Event`] | name, module, file, line, arguments |
+//! | [`event.attach_values(\|args\| ..)`](Event::attach_values), `_in`, [`probe_values`](Event::probe_values) | attach to any `&'static Event`, arguments as [`&[Value]`](Value) ([`value`]) |
 //!
 //! Another crate attaches to an event by its path, like any item:
 //! `other_crate::events::request_start::attach(..)`. An event is exactly as
@@ -165,6 +166,7 @@ pub mod nesting;
 pub mod probe;
 pub mod setup;
 mod tracepoint;
+pub mod value;
 
 pub use gate::Gate;
 pub use group::ProbeGroup;
@@ -172,6 +174,7 @@ pub use list::{dropped, list, Events};
 pub use probe::{panicked, NewProbe, Probe};
 pub use setup::{setup, synchronize, Setup};
 pub use tracepoint::{Arg, Event};
+pub use value::{OwnedValue, ToValue, Value};
 
 /// Support for the macros. /!\ Not a stable API /!\: anything here may
 /// change in any release.
@@ -181,6 +184,7 @@ pub mod __private {
     pub use crate::list::__EVENTS as EVENTS;
     pub use crate::probe::__attach as attach;
     pub use crate::tracepoint::fire;
+    pub use crate::value::convert::{ProbeValues, ValuesFn, ViaDebug, ViaOpaque, ViaToValue, Wrap};
     pub use linkme;
     pub use std::boxed::Box;
 }

@@ -28,6 +28,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use crate::array::{self, Array, Source};
+use crate::value::convert::ProbeValues;
 use crate::{grace, nesting};
 
 /// A declared event: its metadata, the pointer to its attached probes and
@@ -49,6 +50,9 @@ pub struct Event {
     args: &'static [Arg],
     build: fn(&[Source<'_>]) -> *mut (),
     free: unsafe fn(*mut ()),
+    /// Wraps an erased probe into a typed one ([`value`](crate::value));
+    /// `None` for an event made without [`declare!`](crate::declare).
+    values: Option<ProbeValues>,
 }
 
 /// One argument of an event: its name and its type as written in the
@@ -82,7 +86,22 @@ impl Event {
             args,
             build: array::build::<F>,
             free: array::free::<F>,
+            values: None,
         }
+    }
+
+    /// Used by [`declare!`](crate::declare) only: the function that wraps
+    /// an erased probe ([`Event::probe_values`]) into a probe of this
+    /// event.
+    #[doc(hidden)]
+    pub const fn __with_values(mut self, values: ProbeValues) -> Event {
+        self.values = Some(values);
+        self
+    }
+
+    /// See [`__with_values`](Self::__with_values).
+    pub(crate) fn values(&self) -> Option<ProbeValues> {
+        self.values
     }
 
     /// The fast check of the firing path: is any probe attached (on any
