@@ -75,6 +75,11 @@ pub struct DemoArgs {
     /// Rows of the top table.
     #[arg(short = 'n', long = "nodecount", value_name = "N", default_value_t = 8)]
     pub nodecount: usize,
+    /// Also record the requests to FILE as a Chrome trace (scopes as
+    /// slices, limit crossings, live-bytes counters), for Perfetto UI
+    /// (ui.perfetto.dev) or chrome://tracing.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 /// `--sample-index`, shared by every subcommand.
@@ -190,6 +195,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 requests: args.requests,
                 rate: args.rate,
                 top: args.nodecount,
+                trace: args.trace,
             };
             let mut out = stdout();
             run_demo(&options, &mut out)?;

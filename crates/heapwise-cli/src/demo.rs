@@ -12,7 +12,10 @@
 //! - writes the heap profile (`heap.pb.gz`, for `go tool pprof` or
 //!   `heapwise top`) and an interactive flame graph of the memory in use
 //!   (`flame.svg`),
-//! - prints the top in-use sites, where the leak stands out.
+//! - prints the top in-use sites, where the leak stands out;
+//! - with `--trace FILE`, records the requests to a Chrome trace
+//!   (`heapwise::record`): each request a slice named after its kind, the
+//!   scans' limit crossings as instants, live bytes per kind as counters.
 //!
 //! The binary installs `heapwise::Alloc` as its global allocator (see
 //! `main.rs`), so the demo measures itself.
@@ -41,6 +44,9 @@ pub struct DemoOptions {
     pub rate: u64,
     /// Rows of the top table.
     pub top: usize,
+    /// Also record the requests to this Chrome trace file (scopes as
+    /// slices, limit crossings, live-bytes counters; `heapwise::record`).
+    pub trace: Option<PathBuf>,
 }
 
 impl Default for DemoOptions {
@@ -50,6 +56,7 @@ impl Default for DemoOptions {
             requests: 20_000,
             rate: 1,
             top: 8,
+            trace: None,
         }
     }
 }
@@ -141,6 +148,12 @@ pub fn run_demo(options: &DemoOptions, out: &mut impl Write) -> Result<()> {
     }
     heapwise::profile::set_rate(options.rate);
     let kinds: Vec<Scope> = KINDS.iter().map(|k| Scope::detached().name(*k)).collect();
+    // Entered once, so they are listed in `Scope::named()` (the trace's
+    // live-bytes counters read them from there) although only their
+    // children run requests.
+    for kind in &kinds {
+        kind.run(|_| ());
+    }
     let mut service = Service {
         store: HashMap::new(),
         sessions: Vec::new(),
@@ -148,6 +161,10 @@ pub fn run_demo(options: &DemoOptions, out: &mut impl Write) -> Result<()> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut served = [0u64; 4];
     let mut cancelled = 0;
+    let recording = options
+        .trace
+        .as_ref()
+        .map(|_| heapwise::record::Recorder::new().start());
     for _ in 0..options.requests {
         let roll = rng.below(100);
         let kind = match roll {
@@ -159,8 +176,9 @@ pub fn run_demo(options: &DemoOptions, out: &mut impl Write) -> Result<()> {
         served[kind] += 1;
         let key = rng.below(1000);
         // Each request is a child of its kind's scope: counted there too, and
-        // its profile samples are labelled with the kind.
-        let request = kinds[kind].child();
+        // its profile samples are labelled with the kind. It carries the
+        // kind's name too, which names its slice in the trace.
+        let request = kinds[kind].child().name(KINDS[kind]);
         let request = if kind == 2 {
             request.limit_bytes(SCAN_LIMIT)
         } else {
@@ -180,6 +198,8 @@ pub fn run_demo(options: &DemoOptions, out: &mut impl Write) -> Result<()> {
             _ => service.login(key),
         });
     }
+
+    let trace = recording.map(|r| r.finish());
 
     let profile = heapwise::profile::heap();
     std::fs::create_dir_all(&options.out_dir)
@@ -242,6 +262,18 @@ pub fn run_demo(options: &DemoOptions, out: &mut impl Write) -> Result<()> {
         heap_path.display(),
         flame_path.display()
     )?;
+    if let (Some(trace), Some(path)) = (&trace, &options.trace) {
+        trace
+            .save(path)
+            .with_context(|| format!("{}: cannot write the trace", path.display()))?;
+        writeln!(
+            text,
+            "wrote {} ({} events, {} counter samples; open it in https://ui.perfetto.dev)",
+            path.display(),
+            trace.events(),
+            trace.counter_samples()
+        )?;
+    }
     writeln!(
         text,
         "\nTop sites by memory in use (heapwise top {}):",

@@ -84,9 +84,12 @@
 //! The counter thread (`heapwise-record`) reads [`stats()`](crate::stats())
 //! and [`Scope::named`](crate::Scope::named)'s usage once per interval
 //! (bounded: at least 1 ms). Scopes sharing a name are summed into one
-//! track (those nested in a same-named scope are not counted twice); a name
-//! whose scopes are gone reads 0. Figures lag by up to 64 KiB of traffic
-//! per thread still running inside a scope, as every heapwise reading does.
+//! track (those nested in a listed scope of the same name are not counted
+//! twice); a name whose scopes are gone reads 0. `Scope::named` lists the
+//! named scopes a thread has **entered** and something still holds: a
+//! scope that is only ever a parent, never entered itself, has no track
+//! (enter it once). Figures lag by up to 64 KiB of traffic per thread still
+//! running inside a scope, as every heapwise reading does.
 //!
 //! # Starting and finishing
 //!

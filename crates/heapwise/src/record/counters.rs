@@ -54,10 +54,11 @@ impl Counters {
         // Counted, like any handle the user's code would hold: dropping the
         // last handle on a scope frees its name, which was counted.
         let named = Scope::named();
+        let ids: Vec<u64> = named.iter().map(Scope::id).collect();
         let mut found: Vec<(&str, u64)> = Vec::new();
         for s in &named {
             let Some(name) = s.label() else { continue };
-            if nested_in_same_name(s, name) {
+            if nested_in_same_name(s, name, &ids) {
                 continue;
             }
             let live = s.usage().live_bytes;
@@ -106,10 +107,12 @@ impl Drop for Counters {
     }
 }
 
-fn nested_in_same_name(s: &Scope, name: &str) -> bool {
+/// Is `s` nested in a listed scope (its id in `listed`) of the same name,
+/// which counts it already?
+fn nested_in_same_name(s: &Scope, name: &str, listed: &[u64]) -> bool {
     let mut p = s.parent();
     while let Some(scope) = p {
-        if scope.label() == Some(name) {
+        if scope.label() == Some(name) && listed.contains(&scope.id()) {
             return true;
         }
         p = scope.parent();
