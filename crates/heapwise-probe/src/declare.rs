@@ -23,7 +23,8 @@
 ///     [`ProbeGroup`](crate::ProbeGroup);
 ///   - `name::probe(|args| ..) -> NewProbe`: an unattached probe, for
 ///     [`setup`](fn@crate::setup);
-///   - `name::event() -> &'static Event`: its metadata and counters;
+///   - `name::event() -> &'static Event`: its metadata and counters, and
+///     erased probes ([`Event::attach_values`](crate::Event::attach_values));
 /// - an entry in [`list`](crate::list).
 ///
 /// Rules:

@@ -42,6 +42,7 @@
 //! | [`dropped()`](fn@dropped), [`Event::dropped`], [`panicked()`](fn@panicked) | events lost to nesting; probes that panicked |
 //! | `ev::event()` → [`Event`] | name, module, file, line, arguments |
 //! | [`event.attach_values(\|args\| ..)`](Event::attach_values), `_in`, [`probe_values`](Event::probe_values) | attach to any `&'static Event`, arguments as [`&[Value]`](Value) ([`value`]) |
+//! | [`testing::Recorder`], [`testing::Tracer`] | tests: record events and assert on them; pause the traced threads at each event (go123's tracetest) |
 //!
 //! Another crate attaches to an event by its path, like any item:
 //! `other_crate::events::request_start::attach(..)`. An event is exactly as
@@ -54,7 +55,8 @@
 //! - **Synchronous.** Probes run on the thread that fires the event, inside
 //!   the event call, in attach order; the event returns when the last probe
 //!   returned. A probe may block (a test pausing the firing thread to inspect
-//!   the state, go123's tracetest): the firing thread waits.
+//!   the state, go123's tracetest: [`testing::Tracer`]): the firing thread
+//!   waits.
 //! - **Attach.** When `attach` returns, every event that starts afterwards
 //!   (in happens-before order: on this thread, or on a thread that
 //!   synchronised with this one) runs the probe.
@@ -165,6 +167,7 @@ mod list;
 pub mod nesting;
 pub mod probe;
 pub mod setup;
+pub mod testing;
 mod tracepoint;
 pub mod value;
 

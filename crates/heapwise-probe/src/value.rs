@@ -4,7 +4,7 @@
 //!
 //! A typed probe (`ev::attach(|a: u64, s: &str| ..)`) needs the event's
 //! argument types at compile time. Generic tools (a trace recorder, a stack
-//! profiler, a test recorder) only have a
+//! profiler, the [`testing`](crate::testing) recorder) only have a
 //! `&'static Event`, found through [`list`](crate::list()) or handed to them:
 //! [`Event::attach_values`] attaches a closure that receives the arguments as
 //! `&[Value]`, in declaration order.
