@@ -220,6 +220,40 @@ impl ThreadBuf {
     #[cold]
     #[inline(never)]
     fn reserve_slow(&self, words: usize, budget: &Budget) -> Option<*mut u64> {
+        let p = self.new_chunk(words, budget)?;
+        // SAFETY: the new chunk has room for `words` words at `p`.
+        self.pos.set(unsafe { p.add(words) });
+        self.recorded
+            .store(self.recorded.load(Relaxed) + 1, Relaxed);
+        Some(p)
+    }
+
+    /// Room for a record of at most `max` words, not taken yet: the caller
+    /// writes up to `max` words at the returned pointer, then calls
+    /// [`commit`](ThreadBuf::commit) with the number written. For records
+    /// whose size is known only once written (user events with `Debug`
+    /// arguments). `None` (counted as dropped) when the budget is spent.
+    pub(crate) fn reserve_upto(&self, max: usize, budget: &Budget) -> Option<*mut u64> {
+        let pos = self.pos.get();
+        if (self.end.get() as usize).wrapping_sub(pos as usize) >= max * 8 {
+            Some(pos)
+        } else {
+            self.new_chunk(max, budget)
+        }
+    }
+
+    /// Takes the first `words` words of the room [`reserve_upto`]
+    /// (ThreadBuf::reserve_upto) gave, which the caller wrote.
+    pub(crate) fn commit(&self, words: usize) {
+        // SAFETY: `reserve_upto` guaranteed at least `words` words of room.
+        self.pos.set(unsafe { self.pos.get().add(words) });
+        self.recorded
+            .store(self.recorded.load(Relaxed) + 1, Relaxed);
+    }
+
+    /// Starts a new chunk with room for `words` words, and returns its
+    /// first word (where `pos` now points).
+    fn new_chunk(&self, words: usize, budget: &Budget) -> Option<*mut u64> {
         let need = (words + HEADER_WORDS) * 8;
         // A record bigger than a chunk never fits: it alone is dropped (the
         // thread keeps recording). Once full, everything is.
@@ -234,7 +268,10 @@ impl ThreadBuf {
             Chunk::allocate(grant)
         };
         if chunk.is_null() {
+            // Full: no later record fits, not even in what is left of the
+            // current chunk (a thread's recording stays a prefix).
             self.full.set(true);
+            self.end.set(self.pos.get());
             self.count_dropped();
             return None;
         }
@@ -251,9 +288,7 @@ impl ThreadBuf {
         unsafe {
             let data = Chunk::data(chunk);
             self.end.set(data.add((*chunk).capacity));
-            self.pos.set(data.add(words));
-            self.recorded
-                .store(self.recorded.load(Relaxed) + 1, Relaxed);
+            self.pos.set(data);
             Some(data)
         }
     }
@@ -346,6 +381,7 @@ pub(crate) struct Buffers {
     pub(crate) budget: Budget,
     /// Registered buffers, boxed so their addresses are stable. The vector
     /// grows and is dropped without accounting (it is the recorder's memory).
+    #[allow(clippy::vec_box)] // the boxes keep the addresses the threads cache
     threads: Mutex<Vec<Box<ThreadBuf>>>,
     /// Events dropped before reaching a buffer (no thread-local left).
     pub(crate) lost: AtomicU64,
@@ -408,6 +444,7 @@ impl Buffers {
 
     /// The registered buffers, in registration order. Only after the
     /// probes writing them are detached.
+    #[allow(clippy::vec_box)]
     pub(crate) fn threads(&self) -> std::sync::MutexGuard<'_, Vec<Box<ThreadBuf>>> {
         self.threads.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -113,8 +113,8 @@ impl Recorder {
     /// samples, in bytes (default: 64 MiB). Events beyond it are dropped and
     /// counted ([`Trace::dropped`]).
     #[must_use]
-    pub fn budget(mut self, bytes: usize) -> Recorder {
-        self.budget = bytes;
+    pub fn budget(mut self, bytes: u64) -> Recorder {
+        self.budget = usize::try_from(bytes).unwrap_or(usize::MAX);
         self
     }
 
@@ -244,6 +244,13 @@ impl Shared {
 }
 
 fn attach(options: &Recorder, shared: &Arc<Shared>, group: &ProbeGroup) {
+    // Made before the setup, which holds the probe registry's lock.
+    let user: Vec<_> = options
+        .user
+        .iter()
+        .enumerate()
+        .map(|(i, event)| super::user::probe(event, i, shared.clone()))
+        .collect();
     heapwise_probe::setup(|s| {
         if options.scopes {
             let sh = shared.clone();
@@ -343,8 +350,8 @@ fn attach(options: &Recorder, shared: &Arc<Shared>, group: &ProbeGroup) {
                 }),
             );
         }
-        for (i, event) in options.user.iter().enumerate() {
-            super::user::attach(s, group, event, i, shared.clone());
+        for p in user {
+            s.attach_in(group, p);
         }
     });
 }
