@@ -43,8 +43,8 @@ impl Recorder {
         self
     }
 
-    /// Attaches the probes (one batch: all of them or none are seen by any
-    /// event) and starts recording. Every event that starts after this
+    /// Attaches the probes (one [`setup`](fn@crate::setup) batch, one grace
+    /// period) and starts recording. Every event that starts after this
     /// returns is recorded, until [`Recording::finish`] or the drop.
     pub fn start(self) -> Recording {
         let group = if self.thread_scoped {
