@@ -41,8 +41,11 @@
 //! | any `heapwise-probe` event of yours | an instant named after the event, category its module, args by the event's argument names | per event ([`Recorder::user_event`]) |
 //!
 //! Timestamps (`ts`) are microseconds since the recording started, with
-//! three decimals (nanoseconds), from the monotonic clock
-//! (`CLOCK_MONOTONIC`, what `Instant` reads). `pid` is the process id and
+//! three decimals (nanoseconds), on the monotonic clock: events read the
+//! CPU's time-stamp counter (`rdtsc`) where the kernel uses it as its own
+//! clock source (x86-64 Linux with `tsc`, checked once), converted to
+//! `CLOCK_MONOTONIC` nanoseconds when the trace is written, and
+//! `CLOCK_MONOTONIC` itself elsewhere (see "Cost" below for why). `pid` is the process id and
 //! `tid` the kernel's thread id. Threads are named as the kernel knows them:
 //! std's thread name cut to 15 bytes, `main` for the main thread, `thread
 //! <n>` for a thread without a name. `otherData` holds the recorder's
@@ -58,9 +61,22 @@
 //!
 //! # Cost and memory
 //!
-//! Each recorded event costs its thread about 30 to 45 ns (measured side
-//! by side in `bench/record/`: the probe call, one clock read, the record
-//! written to the thread's buffer) and nothing to other threads: no lock,
+//! Measured side by side (`bench/record/run.sh`, 2-core AMD EPYC VM,
+//! 2026-11-22; `bench/results/*-record.md`), on the firing thread, over
+//! the same event with no probe:
+//!
+//! | event recorded | ns per event |
+//! |---|---|
+//! | a heapwise event without strings (`sample`) | +12 |
+//! | a scope entry or exit (with its name) | +21 |
+//! | a user event `(u64, &str)`, through the erased probe API | +22 |
+//!
+//! That is the probe call (about 5 ns, heapwise-probe's cost), the clock,
+//! and the record written to the thread's buffer; taking and first-touching
+//! chunks is included. `clock_gettime(CLOCK_MONOTONIC)` (what `Instant`
+//! reads) cost 28 to 48 ns on that VM, more than all the rest: hence the
+//! time-stamp counter, read directly where the kernel's clock is that
+//! counter anyway. Nothing is charged to other threads: no lock,
 //! no shared write, no allocation on the firing path. Each thread records
 //! into its own buffer, found through a thread-local; a lock is taken
 //! **once per thread per recording**, at the thread's first event, to list

@@ -25,6 +25,7 @@
 
 use std::io::{self, BufWriter, Write};
 
+use super::clock::Timebase;
 use super::recorder::Trace;
 use super::records::{self, Record, ALLOC, FREE, SAMPLE};
 
@@ -34,7 +35,7 @@ pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
         out: BufWriter::with_capacity(64 * 1024, out),
         first: true,
         pid: std::process::id(),
-        origin: trace.origin,
+        tb: trace.timebase,
     };
     w.raw("{\"traceEvents\":[\n")?;
     let pid = w.pid;
@@ -79,7 +80,7 @@ pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
         trace.shared.buffers.budget.total(),
         trace.memory(),
         threads.len(),
-        us(trace.stop.saturating_sub(trace.origin)),
+        us(trace.timebase.duration_ns()),
     ))?;
     if !trace.notes.is_empty() {
         w.raw(",\"notes\":")?;
@@ -96,7 +97,6 @@ fn thread_events(
     tid: u64,
     recs: &[Record<'_>],
 ) -> io::Result<()> {
-    let pid = w.pid;
     // Pass 1: exits of scopes entered before the recording started.
     let mut stack: Vec<u64> = Vec::new();
     let mut orphans: Vec<(u64, &str)> = Vec::new();
@@ -117,7 +117,7 @@ fn thread_events(
         w.slice(
             'B',
             scope_name(name, scope).as_ref(),
-            trace.origin,
+            0,
             tid,
             Some((scope, None)),
         )?;
@@ -131,10 +131,11 @@ fn thread_events(
                 parent,
                 name,
             } => {
+                let ns = w.tb.ns(ts);
                 w.slice(
                     'B',
                     scope_name(name, scope).as_ref(),
-                    ts,
+                    ns,
                     tid,
                     Some((scope, Some(parent))),
                 )?;
@@ -144,7 +145,8 @@ fn thread_events(
                 if let Some(i) = open.iter().rposition(|&(s, _)| s == scope) {
                     while open.len() > i {
                         let (s, n) = open.pop().expect("non-empty");
-                        w.slice('E', scope_name(n, s).as_ref(), ts, tid, None)?;
+                        let ns = w.tb.ns(ts);
+                        w.slice('E', scope_name(n, s).as_ref(), ns, tid, None)?;
                     }
                 }
             }
@@ -207,9 +209,14 @@ fn thread_events(
         }
     }
     while let Some((s, n)) = open.pop() {
-        w.slice('E', scope_name(n, s).as_ref(), trace.stop, tid, None)?;
+        w.slice(
+            'E',
+            scope_name(n, s).as_ref(),
+            trace.timebase.duration_ns(),
+            tid,
+            None,
+        )?;
     }
-    let _ = pid;
     Ok(())
 }
 
@@ -261,7 +268,7 @@ struct Json<W: Write> {
     out: BufWriter<W>,
     first: bool,
     pid: u32,
-    origin: u64,
+    tb: Timebase,
 }
 
 impl<W: Write> Json<W> {
@@ -283,22 +290,22 @@ impl<W: Write> Json<W> {
         }
     }
 
-    /// A timestamp relative to the start.
-    fn ts(&self, ns: u64) -> String {
-        us(ns.saturating_sub(self.origin))
+    /// The `ts` of a record's time.
+    fn ts(&self, ticks: u64) -> String {
+        us(self.tb.ns(ticks))
     }
 
     /// A `B` (with `args` scope and parent, or scope only for a slice opened
-    /// at the start) or `E`.
+    /// at the start) or `E`, at `ns` nanoseconds since the start.
     fn slice(
         &mut self,
         ph: char,
         name: &str,
-        ts: u64,
+        ns: u64,
         tid: u64,
         args: Option<(u64, Option<u64>)>,
     ) -> io::Result<()> {
-        let ts = self.ts(ts);
+        let ts = us(ns);
         let pid = self.pid;
         self.event_start()?;
         self.raw("{\"name\":")?;

@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::buffer::Budget;
-use super::clock::now_ns;
+use super::clock::{now_ns, ticks};
 use super::recorder::Shared;
 use crate::local::without_accounting;
 use crate::Scope;
@@ -49,7 +49,7 @@ impl Counters {
     /// Takes one sample now. Runs in user code (never inside the
     /// allocator).
     pub(crate) fn sample(&mut self, budget: &Budget) {
-        let ts = now_ns();
+        let ts = ticks();
         let process = crate::stats().live_bytes;
         // Counted, like any handle the user's code would hold: dropping the
         // last handle on a scope frees its name, which was counted.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use heapwise_probe::{Event, ProbeGroup};
 
 use super::buffer::Buffers;
-use super::clock::now_ns;
+use super::clock::{ticks, Timebase};
 use super::counters::{Counters, Sampler};
 use super::records::{cut, head, write, ALLOC, ENTER, EXIT, FREE, LIMIT, REALLOC, SAMPLE};
 use crate::events;
@@ -150,7 +150,7 @@ impl Recorder {
     /// takes the first counter sample and starts the sampling thread.
     /// Events that start after this returns are recorded.
     pub fn start(self) -> Recording {
-        let origin = now_ns();
+        let timebase = Timebase::start();
         let shared = Arc::new(Shared {
             buffers: Buffers::new(self.budget),
             user: self.user.clone(),
@@ -184,7 +184,7 @@ impl Recorder {
                 group,
                 sampler,
                 counters,
-                origin,
+                timebase,
                 notes,
                 options: self,
             }),
@@ -257,7 +257,7 @@ fn attach(options: &Recorder, shared: &Arc<Shared>, group: &ProbeGroup) {
             s.attach_in(
                 group,
                 events::scope_enter::probe(move |scope, parent, name| {
-                    let ts = now_ns();
+                    let ts = ticks();
                     let name = cut(name);
                     sh.record(&[head(ENTER, name.len(), 0), ts, scope, parent], name, "");
                 }),
@@ -266,7 +266,7 @@ fn attach(options: &Recorder, shared: &Arc<Shared>, group: &ProbeGroup) {
             s.attach_in(
                 group,
                 events::scope_exit::probe(move |scope, name| {
-                    let ts = now_ns();
+                    let ts = ticks();
                     let name = cut(name);
                     sh.record(&[head(EXIT, name.len(), 0), ts, scope], name, "");
                 }),
@@ -277,7 +277,7 @@ fn attach(options: &Recorder, shared: &Arc<Shared>, group: &ProbeGroup) {
             s.attach_in(
                 group,
                 events::limit_exceeded::probe(move |scope, name, kind, limit, used| {
-                    let ts = now_ns();
+                    let ts = ticks();
                     let (name, kind) = (cut(name), cut(kind));
                     sh.record(
                         &[head(LIMIT, name.len(), kind.len()), ts, scope, limit, used],
@@ -292,7 +292,7 @@ fn attach(options: &Recorder, shared: &Arc<Shared>, group: &ProbeGroup) {
             s.attach_in(
                 group,
                 events::sample::probe(move |ptr, size, rate, scope| {
-                    let ts = now_ns();
+                    let ts = ticks();
                     let w = [head(SAMPLE, 0, 0), ts, ptr as u64, size as u64, rate, scope];
                     sh.record(&w, "", "");
                 }),
@@ -303,7 +303,7 @@ fn attach(options: &Recorder, shared: &Arc<Shared>, group: &ProbeGroup) {
             s.attach_in(
                 group,
                 events::alloc::probe(move |ptr, size, align, scope| {
-                    let ts = now_ns();
+                    let ts = ticks();
                     let w = [
                         head(ALLOC, 0, 0),
                         ts,
@@ -319,7 +319,7 @@ fn attach(options: &Recorder, shared: &Arc<Shared>, group: &ProbeGroup) {
             s.attach_in(
                 group,
                 events::free::probe(move |ptr, size, align, scope| {
-                    let ts = now_ns();
+                    let ts = ticks();
                     let w = [
                         head(FREE, 0, 0),
                         ts,
@@ -335,7 +335,7 @@ fn attach(options: &Recorder, shared: &Arc<Shared>, group: &ProbeGroup) {
             s.attach_in(
                 group,
                 events::realloc::probe(move |ptr, old, new_ptr, new, align, scope| {
-                    let ts = now_ns();
+                    let ts = ticks();
                     let w = [
                         head(REALLOC, 0, 0),
                         ts,
@@ -368,7 +368,7 @@ struct Live {
     group: ProbeGroup,
     sampler: Option<Sampler>,
     counters: Option<Arc<Mutex<Counters>>>,
-    origin: u64,
+    timebase: Timebase,
     notes: Vec<String>,
     options: Recorder,
 }
@@ -397,13 +397,12 @@ impl Recording {
             }
             None => Counters::default(),
         };
-        let stop = now_ns();
+        let timebase = live.timebase.finish();
         let (events, dropped) = live.shared.counts();
         Trace {
             shared: live.shared,
             counters,
-            origin: live.origin,
-            stop,
+            timebase,
             events,
             dropped,
             notes: live.notes,
@@ -430,7 +429,7 @@ impl Recording {
     /// The time since the recording started.
     pub fn elapsed(&self) -> Duration {
         self.live.as_ref().map_or(Duration::ZERO, |l| {
-            Duration::from_nanos(now_ns().saturating_sub(l.origin))
+            Duration::from_nanos(l.timebase.elapsed_ns())
         })
     }
 }
@@ -461,9 +460,8 @@ impl fmt::Debug for Recording {
 pub struct Trace {
     pub(crate) shared: Arc<Shared>,
     pub(crate) counters: Counters,
-    /// Clock readings at start and finish (nanoseconds, `now_ns`).
-    pub(crate) origin: u64,
-    pub(crate) stop: u64,
+    /// Converts the records' times to nanoseconds since the start.
+    pub(crate) timebase: Timebase,
     pub(crate) events: u64,
     pub(crate) dropped: u64,
     pub(crate) notes: Vec<String>,
@@ -511,7 +509,7 @@ impl Trace {
 
     /// How long the recording ran.
     pub fn duration(&self) -> Duration {
-        Duration::from_nanos(self.stop.saturating_sub(self.origin))
+        Duration::from_nanos(self.timebase.duration_ns())
     }
 
     /// Bytes of the budget the recording used.

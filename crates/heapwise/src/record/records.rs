@@ -3,7 +3,7 @@
 //!
 //! A record is a run of 64-bit words: a head word (`tag` in bits 0..8, two
 //! lengths `a` in bits 8..32 and `b` in bits 32..64), the timestamp
-//! (nanoseconds of [`now_ns`](super::clock::now_ns)), the event's integer
+//! (in [`ticks`](super::clock::ticks)), the event's integer
 //! arguments, then its strings' bytes, each padded to whole words (the last
 //! word zeroed first, so every word of a chunk is initialised). Strings are
 //! copied (the probes borrow them for the call only), cut to

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use heapwise_probe::{Event, NewProbe, Value};
 
 use super::chrome::string;
-use super::clock::now_ns;
+use super::clock::ticks;
 use super::recorder::Shared;
 use super::records::{cut, head, put_bytes, str_words, MAX_STR, USER};
 
@@ -40,7 +40,7 @@ const OTHER: u8 = 11;
 /// The probe recording user event number `index` of the recording.
 pub(crate) fn probe(event: &'static Event, index: usize, shared: Arc<Shared>) -> NewProbe {
     event.probe_values(move |values| {
-        let ts = now_ns();
+        let ts = ticks();
         record(&shared, ts, index, values);
     })
 }
