@@ -389,6 +389,9 @@ struct Args {
     profile_rate: Option<u64>,
     write_profile: Option<std::path::PathBuf>,
     heap_profile: bool,
+    /// Attach a trivial probe (an atomic add) to heapwise's alloc, free and
+    /// realloc events for the whole run: the cost of allocation events.
+    alloc_probe: bool,
 }
 
 /// Parses a rate as `HEAPWISE_PROFILE_RATE` does: bytes with an optional
@@ -423,6 +426,7 @@ fn parse_args(cfg: &dyn Config) -> Args {
         profile_rate: None,
         write_profile: None,
         heap_profile: true,
+        alloc_probe: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -437,13 +441,14 @@ fn parse_args(cfg: &dyn Config) -> Args {
             "--prof-full" => a.profile_rate = Some(1),
             "--write-profile" => a.write_profile = Some(v().into()),
             "--no-heap-profile" => a.heap_profile = false,
+            "--alloc-probe" => a.alloc_probe = true,
             "--list-modes" => {
                 println!("{}", cfg.modes().join(" "));
                 std::process::exit(0);
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: BIN --workload churn|churn2t|churn_alloc|churn2t_alloc|hashmap|serde|mixed --mode {} [--reps R] [--warmup W] [--n N]\n           [--profile-rate BYTES|off|full] [--prof-full] [--write-profile PATH] [--no-heap-profile] | --list-modes",
+                    "usage: BIN --workload churn|churn2t|churn_alloc|churn2t_alloc|hashmap|serde|mixed --mode {} [--reps R] [--warmup W] [--n N]\n           [--profile-rate BYTES|off|full] [--prof-full] [--write-profile PATH] [--no-heap-profile] [--alloc-probe] | --list-modes",
                     cfg.modes().join("|")
                 );
                 std::process::exit(0);
@@ -539,6 +544,21 @@ pub fn main(name: &str, cfg: &dyn Config) {
         assert!(cfg.set_profile_rate(rate), "{name} has no heap profiler whose rate --profile-rate can set");
     }
     let data = if a.workload == "serde" { records(n) } else { Vec::new() };
+    static PROBED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let _probes = a.alloc_probe.then(|| {
+        use std::sync::atomic::Ordering::Relaxed;
+        let g = heapwise::probe::ProbeGroup::new();
+        heapwise::events::alloc::attach_in(&g, |_, _, _, _| {
+            PROBED.fetch_add(1, Relaxed);
+        });
+        heapwise::events::free::attach_in(&g, |_, _, _, _| {
+            PROBED.fetch_add(1, Relaxed);
+        });
+        heapwise::events::realloc::attach_in(&g, |_, _, _, _, _, _| {
+            PROBED.fetch_add(1, Relaxed);
+        });
+        g
+    });
     // The profiler's memory at the workload's peak (mixed: map and strings
     // alive), taken in the first warm-up run, which is not timed.
     let mut peak = Vec::new();
@@ -585,6 +605,9 @@ pub fn main(name: &str, cfg: &dyn Config) {
     let mut extra = cfg.finish_profile(a.heap_profile, a.write_profile.as_deref());
     extra.extend(peak);
     extra.extend(end);
+    if a.alloc_probe {
+        extra.push(("probe_calls".into(), PROBED.load(std::sync::atomic::Ordering::Relaxed).to_string()));
+    }
     let extra: String = extra.iter().map(|(k, v)| format!(" {k}={v}")).collect();
     println!(
         "RESULT config={name} workload={} mode={} n={n} reps={} unit={} ns_per_unit={med:.4} min_ns_per_unit={min:.4} max_ns_per_unit={max:.4} ms_per_run={med_ms:.4} counted_allocs={} json_bytes={json_len}{extra}",

@@ -33,6 +33,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
 
+#[cfg(feature = "alloc-events")]
 use crate::events;
 use crate::live::maybe_sampled;
 use crate::local::{local, Local, Reentrancy};
@@ -241,6 +242,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             profiler::sample_due_block(l, p, size);
         }
         l.flush_if_due();
+        #[cfg(feature = "alloc-events")]
         events::alloc(p as usize, size, layout.align(), scope::id_of(l.scope()));
         p
     }
@@ -294,7 +296,8 @@ impl<A: GlobalAlloc> Alloc<A> {
                 let _guard = self.enter_slow(l);
                 l.record_free(size as u64);
                 l.flush_if_due();
-                events::free(ptr as usize, size, layout.align(), scope::id_of(l.scope()));
+                #[cfg(feature = "alloc-events")]
+        events::free(ptr as usize, size, layout.align(), scope::id_of(l.scope()));
             }
             // SAFETY: forwarded from the caller.
             return unsafe { self.inner.dealloc(ptr, layout) };
@@ -316,6 +319,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             return unsafe { self.inner.dealloc(ptr, block) };
         }
         let _guard = self.enter_slow(l);
+        #[cfg(feature = "alloc-events")]
         events::free(ptr as usize, size, layout.align(), scope::id_of(l.scope()));
         // SAFETY: forwarded from the caller.
         unsafe { self.inner.dealloc(ptr, block) };
@@ -463,6 +467,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             }
             l.flush_if_due();
         }
+        #[cfg(feature = "alloc-events")]
         events::realloc(
             ptr as usize,
             old,

@@ -38,7 +38,12 @@
 //! `size | ALLOC_GATE.mask()` from the thread's countdown (see
 //! [`ALLOC_GATE`], a [`Gate`](heapwise_probe::Gate)), and while a probe is
 //! attached the mask makes the countdown go negative, so every call takes
-//! the slow path, which fires the event. The attach
+//! the slow path, which fires the event. (Measured: 2 instructions per
+//! call, +1.4% instructions on a 64-byte alloc/free churn over glibc, +3.5%
+//! over mimalloc; wall-clock within the machine's noise; see
+//! `bench/results/2026-11-22-3a8e00c-vs-4c05b5d.md`.) Built without the
+//! default feature `alloc-events`, the fast path is exactly as before and
+//! these three events are declared but never fire. The attach
 //! guarantee holds for them like for any event: every call that starts
 //! after `attach` returned reaches the probe, on every thread.
 //!

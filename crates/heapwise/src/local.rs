@@ -149,7 +149,10 @@ impl Local {
     /// into the size, so every call takes the slow path, which fires it.
     #[inline(always)]
     pub(crate) fn take_budget(&self, size: usize) -> bool {
+        #[cfg(feature = "alloc-events")]
         let cost = size as isize | crate::events::ALLOC_GATE.mask();
+        #[cfg(not(feature = "alloc-events"))]
+        let cost = size as isize;
         let cd = self.countdown.get().wrapping_sub(cost);
         self.countdown.set(cd);
         cd >= 0

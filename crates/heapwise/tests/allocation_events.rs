@@ -1,5 +1,6 @@
 //! heapwise's per-call allocation events (`alloc`, `free`, `realloc`): what
 //! a probe sees, and the attach and detach guarantees across threads.
+#![cfg(feature = "alloc-events")]
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};

@@ -1,6 +1,7 @@
 //! Allocation events under owner tracking: a free outside the owning scope
 //! (the slow path that charges the owner) fires `free` with the scope
 //! current on the freeing thread, and the block is still readable there.
+#![cfg(feature = "alloc-events")]
 
 use std::sync::{Arc, Mutex};
 
