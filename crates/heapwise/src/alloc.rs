@@ -297,7 +297,7 @@ impl<A: GlobalAlloc> Alloc<A> {
                 l.record_free(size as u64);
                 l.flush_if_due();
                 #[cfg(feature = "alloc-events")]
-        events::free(ptr as usize, size, layout.align(), scope::id_of(l.scope()));
+                events::free(ptr as usize, size, layout.align(), scope::id_of(l.scope()));
             }
             // SAFETY: forwarded from the caller.
             return unsafe { self.inner.dealloc(ptr, layout) };
