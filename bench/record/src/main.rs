@@ -55,41 +55,78 @@ fn main() {
     assert!(heapwise::installed());
     let scope = Scope::new().name("bench");
     let cases: Vec<(&str, Box<dyn Fn() -> f64>)> = vec![
-        ("empty #[inline(never)] call (baseline)", Box::new(|| time(empty))),
-        ("Instant::now() (the clock, for scale)", Box::new(|| time(|_| { black_box(Instant::now()); }))),
+        (
+            "empty #[inline(never)] call (baseline)",
+            Box::new(|| time(empty)),
+        ),
+        (
+            "Instant::now() (the clock, for scale)",
+            Box::new(|| {
+                time(|_| {
+                    black_box(Instant::now());
+                })
+            }),
+        ),
         ("event, no probe", Box::new(|| time(sample_event))),
-        ("event, 1 trivial probe (atomic add)", Box::new(|| {
-            let p = heapwise::events::sample::attach(|_, _, _, _| {
-                HITS.fetch_add(1, Relaxed);
-            });
-            let r = time(sample_event);
-            drop(p);
-            r
-        })),
-        ("event, recorded", Box::new(|| {
-            let rec = Recorder::new().scopes(false).limits(false).counters(false).samples(true).start();
-            let r = time(sample_event);
-            let t = rec.finish();
-            assert_eq!((t.events(), t.dropped()), (N, 0));
-            r
-        })),
-        ("user event (u64, &str), no probe", Box::new(|| time(user_event))),
-        ("user event (u64, &str), recorded", Box::new(|| {
-            let rec = Recorder::new().scopes(false).limits(false).counters(false)
-                .user_event(request::event()).start();
-            let r = time(user_event);
-            let t = rec.finish();
-            assert_eq!((t.events(), t.dropped()), (N, 0));
-            r
-        })),
-        ("scope enter+exit pair, not recorded", Box::new(|| time(|_| scope.run(|_| ())))),
-        ("scope enter+exit pair, recorded", Box::new(|| {
-            let rec = Recorder::new().counters(false).start();
-            let r = time(|_| scope.run(|_| ()));
-            let t = rec.finish();
-            assert_eq!((t.events(), t.dropped()), (2 * N, 0));
-            r
-        })),
+        (
+            "event, 1 trivial probe (atomic add)",
+            Box::new(|| {
+                let p = heapwise::events::sample::attach(|_, _, _, _| {
+                    HITS.fetch_add(1, Relaxed);
+                });
+                let r = time(sample_event);
+                drop(p);
+                r
+            }),
+        ),
+        (
+            "event, recorded",
+            Box::new(|| {
+                let rec = Recorder::new()
+                    .scopes(false)
+                    .limits(false)
+                    .counters(false)
+                    .samples(true)
+                    .start();
+                let r = time(sample_event);
+                let t = rec.finish();
+                assert_eq!((t.events(), t.dropped()), (N, 0));
+                r
+            }),
+        ),
+        (
+            "user event (u64, &str), no probe",
+            Box::new(|| time(user_event)),
+        ),
+        (
+            "user event (u64, &str), recorded",
+            Box::new(|| {
+                let rec = Recorder::new()
+                    .scopes(false)
+                    .limits(false)
+                    .counters(false)
+                    .user_event(request::event())
+                    .start();
+                let r = time(user_event);
+                let t = rec.finish();
+                assert_eq!((t.events(), t.dropped()), (N, 0));
+                r
+            }),
+        ),
+        (
+            "scope enter+exit pair, not recorded",
+            Box::new(|| time(|_| scope.run(|_| ()))),
+        ),
+        (
+            "scope enter+exit pair, recorded",
+            Box::new(|| {
+                let rec = Recorder::new().counters(false).start();
+                let r = time(|_| scope.run(|_| ()));
+                let t = rec.finish();
+                assert_eq!((t.events(), t.dropped()), (2 * N, 0));
+                r
+            }),
+        ),
     ];
     let mut runs: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     for _ in 0..ROUNDS {
@@ -114,8 +151,14 @@ fn main() {
     }
     println!();
     println!("per recorded event, over the same event with no probe:");
-    println!("- heapwise event (`sample`, 6 words): +{:.2} ns", m[4] - m[2]);
-    println!("- user event (u64, &str) through the erased API: +{:.2} ns", m[6] - m[5]);
+    println!(
+        "- heapwise event (`sample`, 6 words): +{:.2} ns",
+        m[4] - m[2]
+    );
+    println!(
+        "- user event (u64, &str) through the erased API: +{:.2} ns",
+        m[6] - m[5]
+    );
     println!(
         "- scope enter or exit: +{:.2} ns each ((recorded pair - bare pair) / 2)",
         (m[8] - m[7]) / 2.0
