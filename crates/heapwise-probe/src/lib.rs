@@ -43,7 +43,7 @@
 //! | `ev::event()` → [`Event`] | name, module, file, line, arguments |
 //! | [`event.attach_values(\|args\| ..)`](Event::attach_values), `_in`, [`probe_values`](Event::probe_values) | attach to any `&'static Event`, arguments as [`&[Value]`](Value) ([`value`]) |
 //! | [`testing::Recorder`], [`testing::Tracer`] | tests: record events and assert on them; pause the traced threads at each event (go123's tracetest) |
-//! | [`gate! { static G = [ev, ..]; }`](gate!), [`Gate::mask`] | a word open while any of the events has a probe, to fold into a countdown branch the caller already has ([`gate`]) |
+//! | [`gate! { static G = [ev, ..]; }`](gate!), [`Gate::mask`] | a word open while any of the events has a probe, to fold into a countdown branch the caller already has ([`gate`](mod@gate)) |
 //!
 //! Another crate attaches to an event by its path, like any item:
 //! `other_crate::events::request_start::attach(..)`. An event is exactly as
