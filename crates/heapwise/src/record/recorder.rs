@@ -87,7 +87,9 @@ impl Recorder {
 
     /// Records every allocator call (`alloc`, `free`, `realloc`) as an
     /// instant (default: off). Costly: every allocator call takes the slow
-    /// path while attached, and each is an event in the buffers.
+    /// path while attached, and each is an event in the buffers. Needs
+    /// heapwise's default cargo feature `alloc-events` (without it these
+    /// events never fire, and nothing is recorded for them).
     #[must_use]
     pub fn allocations(mut self, on: bool) -> Recorder {
         self.allocations = on;
