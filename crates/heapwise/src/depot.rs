@@ -102,12 +102,106 @@ struct StackEntry {
 
 const NONE: u32 = u32::MAX;
 
-/// The depot and bucket table. See the module docs.
+/// Interned stacks: each distinct stack stored once in one growing array of
+/// frames and named by its index. Used by the depot, and by the event
+/// profiles of `probe_profile.rs`.
 #[derive(Debug)]
-pub(crate) struct Depot {
+pub(crate) struct StackTable {
     frames: Vec<usize>,
     stacks: Vec<StackEntry>,
     heads: HashMap<u64, u32, Fx>,
+}
+
+impl StackTable {
+    pub(crate) const fn new() -> StackTable {
+        StackTable {
+            frames: Vec::new(),
+            stacks: Vec::new(),
+            heads: HashMap::with_hasher(BuildHasherDefault::new()),
+        }
+    }
+
+    /// The id of `frames`, or `None` if it is not interned.
+    fn find(&self, hash: u64, frames: &[usize]) -> Option<u32> {
+        let mut id = self.heads.get(&hash).copied().unwrap_or(NONE);
+        while id != NONE {
+            let e = self.stacks[id as usize];
+            if &self.frames[e.start as usize..(e.start + e.len) as usize] == frames {
+                return Some(id);
+            }
+            id = e.next;
+        }
+        None
+    }
+
+    fn hash(frames: &[usize]) -> u64 {
+        let mut h = FxHasher::default();
+        for &f in frames {
+            h.write_usize(f);
+        }
+        h.write_usize(frames.len());
+        h.finish()
+    }
+
+    /// The id of `frames`, interned if new.
+    pub(crate) fn intern(&mut self, frames: &[usize]) -> u32 {
+        self.intern_bounded(frames, usize::MAX).unwrap_or(NONE)
+    }
+
+    /// The id of `frames`, interned if new and fewer than `max` stacks are
+    /// held; `None` if it is new and the table is full.
+    pub(crate) fn intern_bounded(&mut self, frames: &[usize], max: usize) -> Option<u32> {
+        let hash = Self::hash(frames);
+        if let Some(id) = self.find(hash, frames) {
+            return Some(id);
+        }
+        if self.stacks.len() >= max.min(NONE as usize) {
+            return None;
+        }
+        let id = self.stacks.len() as u32;
+        let next = self.heads.insert(hash, id).unwrap_or(NONE);
+        self.stacks.push(StackEntry {
+            start: self.frames.len() as u32,
+            len: frames.len() as u32,
+            next,
+        });
+        self.frames.extend_from_slice(frames);
+        Some(id)
+    }
+
+    /// The number of distinct stacks.
+    pub(crate) fn len(&self) -> usize {
+        self.stacks.len()
+    }
+
+    /// Copies of the frames and the (start, len) of each stack by id.
+    pub(crate) fn snapshot(&self) -> (Vec<usize>, Vec<(u32, u32)>) {
+        (
+            self.frames.clone(),
+            self.stacks.iter().map(|e| (e.start, e.len)).collect(),
+        )
+    }
+
+    /// Bytes held (capacity, not length).
+    pub(crate) fn bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.frames.capacity() * size_of::<usize>()
+            + self.stacks.capacity() * size_of::<StackEntry>()
+            + map_bytes(&self.heads)
+    }
+}
+
+/// A hash map's memory: a slot is key + value + one control byte, and the
+/// table is at most 7/8 full.
+fn map_bytes<K, V, S>(m: &HashMap<K, V, S>) -> usize {
+    use std::mem::size_of;
+    m.capacity() * 8 / 7 * (size_of::<K>() + size_of::<V>() + 1)
+}
+
+/// The depot and bucket table. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Depot {
+    stacks: StackTable,
     labels: Vec<Box<str>>,
     label_ids: HashMap<Box<str>, u32, Fx>,
     buckets: Vec<&'static Bucket>,
@@ -156,40 +250,12 @@ pub(crate) struct Footprint {
 impl Depot {
     const fn new() -> Depot {
         Depot {
-            frames: Vec::new(),
-            stacks: Vec::new(),
-            heads: HashMap::with_hasher(BuildHasherDefault::new()),
+            stacks: StackTable::new(),
             labels: Vec::new(),
             label_ids: HashMap::with_hasher(BuildHasherDefault::new()),
             buckets: Vec::new(),
             bucket_ids: HashMap::with_hasher(BuildHasherDefault::new()),
         }
-    }
-
-    fn intern_stack(&mut self, frames: &[usize]) -> u32 {
-        let mut h = FxHasher::default();
-        for &f in frames {
-            h.write_usize(f);
-        }
-        h.write_usize(frames.len());
-        let hash = h.finish();
-        let mut id = self.heads.get(&hash).copied().unwrap_or(NONE);
-        while id != NONE {
-            let e = self.stacks[id as usize];
-            if &self.frames[e.start as usize..(e.start + e.len) as usize] == frames {
-                return id;
-            }
-            id = e.next;
-        }
-        let id = self.stacks.len() as u32;
-        let next = self.heads.insert(hash, id).unwrap_or(NONE);
-        self.stacks.push(StackEntry {
-            start: self.frames.len() as u32,
-            len: frames.len() as u32,
-            next,
-        });
-        self.frames.extend_from_slice(frames);
-        id
     }
 
     fn intern_label(&mut self, label: Option<&str>) -> u32 {
@@ -214,7 +280,7 @@ impl Depot {
         size: u64,
         rate: u64,
     ) -> &'static Bucket {
-        let stack = self.intern_stack(frames);
+        let stack = self.stacks.intern(frames);
         let label = self.intern_label(label);
         let key = (stack, label, size, rate);
         let bucket = match self.bucket_ids.get(&key) {
@@ -232,9 +298,10 @@ impl Depot {
 
     /// Copies what an export needs.
     pub(crate) fn snapshot(&self) -> Snapshot {
+        let (frames, stacks) = self.stacks.snapshot();
         Snapshot {
-            frames: self.frames.clone(),
-            stacks: self.stacks.iter().map(|e| (e.start, e.len)).collect(),
+            frames,
+            stacks,
             labels: self.labels.clone(),
             buckets: self
                 .buckets
@@ -257,19 +324,13 @@ impl Depot {
     /// The depot's memory (capacity, not length: what it holds).
     pub(crate) fn footprint(&self) -> Footprint {
         use std::mem::size_of;
-        // A hash map slot: key + value + one control byte, at most 7/8 full.
-        fn map<K, V, S>(m: &HashMap<K, V, S>) -> usize {
-            m.capacity() * 8 / 7 * (size_of::<K>() + size_of::<V>() + 1)
-        }
         Footprint {
             stacks: self.stacks.len(),
-            stack_bytes: self.frames.capacity() * size_of::<usize>()
-                + self.stacks.capacity() * size_of::<StackEntry>()
-                + map(&self.heads),
+            stack_bytes: self.stacks.bytes(),
             buckets: self.buckets.len(),
             bucket_bytes: self.buckets.len() * size_of::<Bucket>()
                 + self.buckets.capacity() * size_of::<usize>()
-                + map(&self.bucket_ids)
+                + map_bytes(&self.bucket_ids)
                 + self.labels.iter().map(|l| l.len() * 2 + 24).sum::<usize>(),
             // Samples are counted in the buckets (a cached bucket is counted
             // without the depot's lock).
