@@ -207,33 +207,219 @@ impl ProfileOptions {
     fn build_unsampled(&self, default_sample_type: Option<&str>) -> Profile {
         // Copy the depot and resolve symbols behind the guard: none of that
         // memory is the program's. It is freed behind the guard too.
-        let (snapshot, addrs, mappings, symbols) = without_accounting(|| {
+        let (snapshot, resolved) = without_accounting(|| {
             let snapshot = depot::lock().snapshot();
-            let mut addrs: Vec<usize> = snapshot.frames.clone();
-            addrs.sort_unstable();
-            addrs.dedup();
-            let mappings = sys::mappings();
-            let symbols: Vec<Vec<Frame>> = if self.symbolize {
-                let mut s = Symbolizer::new(&mappings);
-                addrs
-                    .iter()
-                    .map(|&a| s.resolve(a.wrapping_sub(1) as u64))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            (snapshot, addrs, mappings, symbols)
+            let resolved = Resolved::new(&snapshot.frames, self.symbolize);
+            (snapshot, resolved)
         });
-        let profile = assemble(
-            &snapshot,
-            &addrs,
-            &mappings,
-            &symbols,
-            self,
-            default_sample_type,
-        );
-        without_accounting(move || drop((snapshot, addrs, mappings, symbols)));
+        let profile = assemble(&snapshot, &resolved, self, default_sample_type);
+        without_accounting(move || drop((snapshot, resolved)));
         profile
+    }
+}
+
+/// The distinct return addresses of a set of stacks, with the process's
+/// mappings and, if symbolized, each address's source frames: what
+/// [`Locations`] turns into a profile's mappings, functions and locations.
+///
+/// Building one allocates (the debug info is loaded and released inside
+/// [`Resolved::new`]): run it, and drop it, behind the reentrancy guard.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    addrs: Vec<usize>,
+    mappings: Vec<sys::Mapping>,
+    /// By index into `addrs`; empty if not symbolized.
+    symbols: Vec<Vec<Frame>>,
+    symbolized: bool,
+}
+
+impl Resolved {
+    /// Resolves every distinct address of `frames` (return addresses).
+    pub(crate) fn new(frames: &[usize], symbolize: bool) -> Resolved {
+        let mut addrs: Vec<usize> = frames.to_vec();
+        addrs.sort_unstable();
+        addrs.dedup();
+        let mappings = sys::mappings();
+        let symbols: Vec<Vec<Frame>> = if symbolize {
+            let mut s = Symbolizer::new(&mappings);
+            addrs
+                .iter()
+                .map(|&a| s.resolve(a.wrapping_sub(1) as u64))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Resolved {
+            addrs,
+            mappings,
+            symbols,
+            symbolized: symbolize,
+        }
+    }
+}
+
+/// What trimming the leaf of a stack does with a line (a real or inlined
+/// frame), by its function name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trim {
+    /// The program's own code: trimming stops here.
+    Keep,
+    /// Plumbing: hidden while at the leaf.
+    Plumbing,
+    /// A cut: the rootmost such line and every line leafward of it are
+    /// hidden, plumbing or not (then trimming goes on through plumbing).
+    Cut,
+}
+
+/// Turns stacks into the location ids of a profile being built: adds the
+/// mappings (main binary first) and, per distinct address, its functions and
+/// lines once; trims the leaf of each stack.
+#[derive(Debug)]
+pub(crate) struct Locations {
+    index: HashMap<usize, usize>,
+    /// Per distinct address: its mapping id (0 for none) and its lines,
+    /// innermost first, with what trimming does with each.
+    mapping_of: Vec<u64>,
+    lines_of: Vec<Vec<(Line, Trim)>>,
+    trim: bool,
+}
+
+impl Locations {
+    /// Adds the mappings and functions of `r` to `b`. `classify` says what
+    /// trimming does with a function name; with `trim` false every frame is
+    /// kept.
+    pub(crate) fn new(
+        b: &mut ProfileBuilder,
+        r: &Resolved,
+        classify: &dyn Fn(&str) -> Trim,
+        trim: bool,
+    ) -> Locations {
+        let (addrs, mappings, symbols) = (&r.addrs, &r.mappings, &r.symbols);
+        // Mappings, main binary first (Go writes at least one).
+        let mut mapping_ids = Vec::with_capacity(mappings.len());
+        for m in mappings {
+            let filename = b.string(&m.path);
+            let build_id = match &m.build_id {
+                Some(id) => b.string(&sys::build_id_hex(id)),
+                None => 0,
+            };
+            let id = b.add_mapping(Mapping {
+                id: 0,
+                memory_start: m.start,
+                memory_limit: m.limit,
+                file_offset: m.offset,
+                filename,
+                build_id,
+                ..Mapping::default()
+            });
+            mapping_ids.push(id);
+        }
+        if mappings.is_empty() {
+            let filename = b.string("unknown");
+            mapping_ids.push(b.add_mapping(Mapping {
+                memory_limit: u64::MAX,
+                filename,
+                ..Mapping::default()
+            }));
+        }
+        // A mapping has functions if every address in it resolved to a name.
+        let mut resolved = vec![(0usize, 0usize); mappings.len()];
+
+        let index: HashMap<usize, usize> = addrs.iter().enumerate().map(|(i, &a)| (a, i)).collect();
+        let mut mapping_of: Vec<u64> = Vec::with_capacity(addrs.len());
+        let mut lines_of: Vec<Vec<(Line, Trim)>> = Vec::with_capacity(addrs.len());
+        for (i, &a) in addrs.iter().enumerate() {
+            let pc = a.wrapping_sub(1) as u64;
+            let frames = symbols.get(i).map_or(&[][..], |f| &f[..]);
+            let m = mappings.iter().position(|m| m.start <= pc && pc < m.limit);
+            mapping_of.push(m.map_or(0, |m| mapping_ids[m]));
+            if let Some(m) = m {
+                resolved[m].0 += 1;
+                resolved[m].1 += frames.iter().any(|f| !f.function.is_empty()) as usize;
+            }
+            let lines = frames
+                .iter()
+                .map(|f| {
+                    let function_id = b.function(&f.function, &f.system_name, &f.file, 0);
+                    let line = Line {
+                        function_id,
+                        line: f.line as i64,
+                        column: 0,
+                    };
+                    (line, classify(&f.function))
+                })
+                .collect();
+            lines_of.push(lines);
+        }
+        for (i, (total, named)) in resolved.iter().enumerate() {
+            if r.symbolized && *total > 0 && total == named {
+                let m = &mut b.mappings_mut()[i];
+                m.has_functions = true;
+                m.has_filenames = true;
+                m.has_line_numbers = true;
+                m.has_inline_frames = true;
+            }
+        }
+        Locations {
+            index,
+            mapping_of,
+            lines_of,
+            trim,
+        }
+    }
+
+    /// Appends to `out` the location ids of `stack` (return addresses, leaf
+    /// first; every address was in the [`Resolved`] this was made from),
+    /// trimmed at the leaf: everything up to the rootmost [`Trim::Cut`]
+    /// line, then the [`Trim::Plumbing`] lines that follow. A location whose
+    /// lines are all trimmed is left out; an address without symbols stops
+    /// the trimming. A stack that would be trimmed away entirely is kept
+    /// whole.
+    pub(crate) fn stack(&self, b: &mut ProfileBuilder, stack: &[usize], out: &mut Vec<u64>) {
+        let first = out.len();
+        let cut = if self.trim {
+            stack.iter().enumerate().rev().find_map(|(li, ret)| {
+                let lines = &self.lines_of[self.index[ret]];
+                lines
+                    .iter()
+                    .rposition(|l| l.1 == Trim::Cut)
+                    .map(|lj| (li, lj))
+            })
+        } else {
+            None
+        };
+        let mut trimming = self.trim;
+        let mut keep: Vec<Line> = Vec::new();
+        for (li, &ret) in stack.iter().enumerate() {
+            let (pc, a) = (ret.wrapping_sub(1) as u64, self.index[&ret]);
+            let lines = &self.lines_of[a];
+            let skip = match cut {
+                Some((cl, _)) if li < cl => continue,
+                Some((cl, cj)) if li == cl => cj + 1,
+                _ => 0,
+            };
+            keep.clear();
+            for &(line, kind) in &lines[skip..] {
+                if trimming && kind != Trim::Keep {
+                    continue;
+                }
+                trimming = false;
+                keep.push(line);
+            }
+            if trimming && !lines.is_empty() {
+                continue; // every line of this location is trimmed
+            }
+            trimming = false;
+            out.push(b.location(self.mapping_of[a], pc, &keep));
+        }
+        if out.len() == first && !stack.is_empty() && self.trim {
+            // Nothing but plumbing (say, a thread-local destructor): keep it all.
+            for &ret in stack {
+                let (pc, a) = (ret.wrapping_sub(1) as u64, self.index[&ret]);
+                let keep: Vec<Line> = self.lines_of[a].iter().map(|l| l.0).collect();
+                out.push(b.location(self.mapping_of[a], pc, &keep));
+            }
+        }
     }
 }
 
@@ -275,9 +461,7 @@ fn is_plumbing(name: &str) -> bool {
 
 fn assemble(
     snap: &Snapshot,
-    addrs: &[usize],
-    mappings: &[sys::Mapping],
-    symbols: &[Vec<Frame>],
+    resolved: &Resolved,
     opts: &ProfileOptions,
     default_sample_type: Option<&str>,
 ) -> Profile {
@@ -301,73 +485,14 @@ fn assemble(
         );
     }
 
-    // Mappings, main binary first (Go writes at least one).
-    let mut mapping_ids = Vec::with_capacity(mappings.len());
-    for m in mappings {
-        let filename = b.string(&m.path);
-        let build_id = match &m.build_id {
-            Some(id) => b.string(&sys::build_id_hex(id)),
-            None => 0,
-        };
-        let id = b.add_mapping(Mapping {
-            id: 0,
-            memory_start: m.start,
-            memory_limit: m.limit,
-            file_offset: m.offset,
-            filename,
-            build_id,
-            ..Mapping::default()
-        });
-        mapping_ids.push(id);
-    }
-    if mappings.is_empty() {
-        let filename = b.string("unknown");
-        mapping_ids.push(b.add_mapping(Mapping {
-            memory_limit: u64::MAX,
-            filename,
-            ..Mapping::default()
-        }));
-    }
-    // A mapping has functions if every address in it resolved to a name.
-    let mut resolved = vec![(0usize, 0usize); mappings.len()];
-
-    // Per distinct address: its mapping id (0 for none) and its lines,
-    // innermost first.
-    let index: HashMap<usize, usize> = addrs.iter().enumerate().map(|(i, &a)| (a, i)).collect();
-    let mut mapping_of: Vec<u64> = Vec::with_capacity(addrs.len());
-    let mut lines_of: Vec<Vec<(Line, bool)>> = Vec::with_capacity(addrs.len());
-    for (i, &a) in addrs.iter().enumerate() {
-        let pc = a.wrapping_sub(1) as u64;
-        let frames = symbols.get(i).map_or(&[][..], |f| &f[..]);
-        let m = mappings.iter().position(|m| m.start <= pc && pc < m.limit);
-        mapping_of.push(m.map_or(0, |m| mapping_ids[m]));
-        if let Some(m) = m {
-            resolved[m].0 += 1;
-            resolved[m].1 += frames.iter().any(|f| !f.function.is_empty()) as usize;
+    let classify = |name: &str| {
+        if is_plumbing(name) {
+            Trim::Plumbing
+        } else {
+            Trim::Keep
         }
-        let lines = frames
-            .iter()
-            .map(|f| {
-                let function_id = b.function(&f.function, &f.system_name, &f.file, 0);
-                let line = Line {
-                    function_id,
-                    line: f.line as i64,
-                    column: 0,
-                };
-                (line, is_plumbing(&f.function))
-            })
-            .collect();
-        lines_of.push(lines);
-    }
-    for (i, (total, named)) in resolved.iter().enumerate() {
-        if opts.symbolize && *total > 0 && total == named {
-            let m = &mut b.mappings_mut()[i];
-            m.has_functions = true;
-            m.has_filenames = true;
-            m.has_line_numbers = true;
-            m.has_inline_frames = true;
-        }
-    }
+    };
+    let locations = Locations::new(&mut b, resolved, &classify, !opts.allocator_frames);
 
     let bytes_key = b.string("bytes");
     let scope_key = b.string("scope");
@@ -376,32 +501,7 @@ fn assemble(
         let (start, len) = snap.stacks[bucket.stack as usize];
         let stack = &snap.frames[start as usize..(start + len) as usize];
         locs.clear();
-        let mut trimming = !opts.allocator_frames;
-        for &ret in stack {
-            let (pc, a) = (ret.wrapping_sub(1) as u64, index[&ret]);
-            let lines = &lines_of[a];
-            let mut keep: Vec<Line> = Vec::with_capacity(lines.len());
-            for &(line, plumbing) in lines {
-                if trimming && plumbing {
-                    continue;
-                }
-                trimming = false;
-                keep.push(line);
-            }
-            if trimming && !lines.is_empty() {
-                continue; // every line of this location is plumbing
-            }
-            trimming = false;
-            locs.push(b.location(mapping_of[a], pc, &keep));
-        }
-        if locs.is_empty() && !stack.is_empty() && !opts.allocator_frames {
-            // Only plumbing (say, a thread-local destructor): keep it all.
-            for &ret in stack {
-                let (pc, a) = (ret.wrapping_sub(1) as u64, index[&ret]);
-                let keep: Vec<Line> = lines_of[a].iter().map(|l| l.0).collect();
-                locs.push(b.location(mapping_of[a], pc, &keep));
-            }
-        }
+        locations.stack(&mut b, stack, &mut locs);
         let size = bucket.size;
         let live = bucket.allocs - bucket.frees;
         let (ao, ab) = sampler::scale(bucket.allocs, bucket.allocs * size, bucket.rate);
