@@ -207,6 +207,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         };
         let size = layout.size();
         if l.is_guarded() {
+            l.rearm_guard();
             // heapwise's own memory: straight through, uncounted.
             // SAFETY: forwarded from the caller.
             let p = unsafe { self.raw_alloc(block, zeroed) };
@@ -292,7 +293,9 @@ impl<A: GlobalAlloc> Alloc<A> {
             profiler::free(ptr);
         }
         if !self.owner {
-            if !l.is_guarded() {
+            if l.is_guarded() {
+                l.rearm_guard();
+            } else {
                 let _guard = self.enter_slow(l);
                 l.record_free(size as u64);
                 l.flush_if_due();
@@ -306,6 +309,9 @@ impl<A: GlobalAlloc> Alloc<A> {
         let owner = unsafe { Self::owner_of(ptr, size) };
         // SAFETY: the block was allocated with this layout plus the trailer.
         let block = unsafe { Layout::from_size_align_unchecked(size + TRAILER, layout.align()) };
+        if l.is_guarded() {
+            l.rearm_guard();
+        }
         if owner == INTERNAL {
             // SAFETY: forwarded from the caller.
             return unsafe { self.inner.dealloc(ptr, block) };
@@ -407,6 +413,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             profiler::free(ptr);
         }
         if l.is_guarded() {
+            l.rearm_guard();
             // SAFETY: forwarded from the caller.
             let p = unsafe { self.inner.realloc(ptr, block, new_block) };
             if self.owner && !p.is_null() {

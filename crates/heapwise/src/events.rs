@@ -55,18 +55,18 @@
 //! ```
 //! # #[global_allocator]
 //! # static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
-//! use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 //! use std::sync::Arc;
 //!
-//! let bytes = Arc::new(AtomicUsize::new(0));
-//! let b = bytes.clone();
+//! // The sizes this thread allocates while the group is attached.
+//! let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+//! let s = sizes.clone();
 //! let group = heapwise_probe::ProbeGroup::current_thread();
 //! heapwise::events::alloc::attach_in(&group, move |_ptr, size, _align, _scope| {
-//!     b.fetch_add(size, Relaxed);
+//!     s.lock().unwrap().push(size); // allocates: behind the guard, not reported
 //! });
 //! let v = std::hint::black_box(vec![0u8; 1000]);
 //! drop(group);
-//! assert_eq!(bytes.load(Relaxed), 1000);
+//! assert!(sizes.lock().unwrap().contains(&1000));
 //! # drop(v);
 //! ```
 

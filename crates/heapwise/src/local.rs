@@ -411,6 +411,18 @@ impl Local {
 
     /// Enters heapwise's own bookkeeping: until the guard drops, this thread's
     /// allocator calls go straight to the inner allocator, uncounted.
+    /// Inside the guard every call takes the slow path and subtracts its
+    /// cost from the countdown; with the allocation-events gate open a cost
+    /// is at least `1 << 62`, so a few guarded calls would wrap the countdown
+    /// to a large positive value and let the next ones through the fast path
+    /// (counted as the program's, unsampled, no event). Every guarded slow
+    /// path calls this to put it back to -1: one cost can take it at most
+    /// to `isize::MIN`.
+    #[inline(always)]
+    pub(crate) fn rearm_guard(&self) {
+        self.countdown.set(-1);
+    }
+
     pub(crate) fn guard(&self) -> Reentrancy<'_> {
         self.state.set(self.state.get() | GUARDED);
         self.countdown.set(-1);

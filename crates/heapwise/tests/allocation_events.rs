@@ -83,6 +83,9 @@ fn a_probe_sees_pointer_size_alignment_and_scope_of_every_call() {
     assert_eq!(a % 64, 0);
 }
 
+/// Every call counted in the scope fired its event. Also run in full mode
+/// (`allocation_events_full_mode.rs`), where every call samples and the
+/// profiler's own allocations run behind the reentrancy guard.
 #[test]
 fn counts_match_the_scope_figures() {
     let (group, seen) = watch_this_thread();
