@@ -9,7 +9,7 @@ use heapwise::record::Trace;
 use serde_json::Value;
 
 /// The trace as JSON, after checking that it is well formed.
-pub fn parse(trace: &Trace) -> Value {
+pub(crate) fn parse(trace: &Trace) -> Value {
     let mut bytes = Vec::new();
     trace.write_json(&mut bytes).unwrap();
     let text = String::from_utf8(bytes).expect("the trace is UTF-8");
@@ -18,18 +18,18 @@ pub fn parse(trace: &Trace) -> Value {
     v
 }
 
-pub fn events(v: &Value) -> &Vec<Value> {
+pub(crate) fn events(v: &Value) -> &Vec<Value> {
     v["traceEvents"]
         .as_array()
         .expect("traceEvents is an array")
 }
 
-pub fn ts(e: &Value) -> f64 {
+pub(crate) fn ts(e: &Value) -> f64 {
     e["ts"].as_f64().expect("a numeric ts")
 }
 
 /// Events of phase `ph` named `name`.
-pub fn named<'a>(v: &'a Value, ph: &str, name: &str) -> Vec<&'a Value> {
+pub(crate) fn named<'a>(v: &'a Value, ph: &str, name: &str) -> Vec<&'a Value> {
     events(v)
         .iter()
         .filter(|e| e["ph"] == ph && e["name"] == name)
@@ -37,7 +37,7 @@ pub fn named<'a>(v: &'a Value, ph: &str, name: &str) -> Vec<&'a Value> {
 }
 
 /// The tid of the thread named `name`.
-pub fn tid_of(v: &Value, name: &str) -> Option<u64> {
+pub(crate) fn tid_of(v: &Value, name: &str) -> Option<u64> {
     events(v)
         .iter()
         .find(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["args"]["name"] == name)
@@ -47,7 +47,7 @@ pub fn tid_of(v: &Value, name: &str) -> Option<u64> {
 /// Every event has the fields of its phase; per thread, timestamps never go
 /// back and `B`/`E` nest and balance (an `E` closes the innermost open `B`,
 /// with the same name); counter timestamps never go back.
-pub fn check(v: &Value) {
+pub(crate) fn check(v: &Value) {
     let pid = u64::from(std::process::id());
     let mut stacks: HashMap<u64, Vec<String>> = HashMap::new();
     let mut last: HashMap<(u64, bool), f64> = HashMap::new();
