@@ -31,7 +31,7 @@ fn a_firing_thread_never_sees_a_later_attach_of_a_setup_without_the_earlier() {
             }
         });
         while !started.load(SeqCst) {
-            std::hint::spin_loop();
+            std::thread::yield_now();
         }
         let (s1, s2) = (seen1.clone(), seen2.clone());
         let probes = heapwise_probe::setup(|s| {
