@@ -49,7 +49,9 @@
 //! `tid` the kernel's thread id. Threads are named as the kernel knows them:
 //! std's thread name cut to 15 bytes, `main` for the main thread, `thread
 //! <n>` for a thread without a name. `otherData` holds the recorder's
-//! figures: `events`, `dropped_events`, `counter_samples`,
+//! figures: `events`, `dropped_events` (over the budget),
+//! `nested_dropped_events` (recorded events that fired inside a probe on the
+//! same thread and so reached no probe: [`Trace::nested_dropped`]), `counter_samples`,
 //! `counter_interval_us`, `budget_bytes`, `used_bytes`, `threads`,
 //! `duration_us`; when events were dropped the process is also labelled
 //! with the count (`process_labels`).

@@ -56,3 +56,49 @@ fn allocator_calls_and_samples_are_instants() {
         .any(|e| e["args"]["size"] == 12345 && e["args"]["rate"] == 1));
     assert!(trace.events() >= 4);
 }
+
+heapwise::probe::declare! {
+    fn step(n: u64);
+}
+
+/// Allocations made inside another probe on the same thread reach no probe
+/// (heapwise-probe drops nested events instead of recursing): the trace
+/// counts them, and does not show them.
+#[test]
+fn allocations_inside_another_probe_are_counted_as_nested_drops() {
+    let group = heapwise::probe::ProbeGroup::current_thread();
+    step::attach_in(&group, |n| {
+        // 3 allocations and 3 frees per event, all nested.
+        for k in 0..3 {
+            black_box(vec![0u8; 7000 + (n * 3 + k) as usize]);
+        }
+    });
+    let rec = Recorder::new()
+        .counters(false)
+        .scopes(false)
+        .allocations(true)
+        .user_event(step::event())
+        .current_thread_only()
+        .start();
+    for n in 0..4 {
+        step(n);
+    }
+    let trace = rec.finish();
+    drop(group);
+    let v = parse(&trace);
+    check(&v);
+    assert_eq!(named(&v, "i", "step").len(), 4);
+    assert!(
+        named(&v, "i", "alloc")
+            .iter()
+            .all(|e| !(7000..7012).contains(&e["args"]["size"].as_u64().unwrap())),
+        "a nested allocation was recorded"
+    );
+    // Other tests of this binary run on other threads, but their nested
+    // events (none here) would count too: at least ours.
+    assert!(trace.nested_dropped() >= 24, "{trace:?}");
+    assert_eq!(
+        v["otherData"]["nested_dropped_events"],
+        trace.nested_dropped()
+    );
+}

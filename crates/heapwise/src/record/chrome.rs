@@ -13,7 +13,7 @@
 //!   {"name":"scope put","ph":"C","ts":..,"pid":7,"tid":7,"args":{"live_bytes":45}},
 //!   ...],
 //!  "displayTimeUnit":"ns",
-//!  "otherData":{"recorder":"heapwise::record","events":..,"dropped_events":..,..}}
+//!  "otherData":{"recorder":"heapwise::record","events":..,"dropped_events":..,"nested_dropped_events":..,..}}
 //! ```
 //!
 //! Per thread, records are written in the order they happened, so
@@ -71,10 +71,11 @@ pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
     counters(&mut w, trace)?;
     w.raw("\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":{")?;
     w.raw(&format!(
-        "\"recorder\":\"heapwise::record\",\"version\":\"{}\",\"events\":{},\"dropped_events\":{},\"counter_samples\":{},\"counter_interval_us\":{},\"budget_bytes\":{},\"used_bytes\":{},\"threads\":{},\"duration_us\":{}",
+        "\"recorder\":\"heapwise::record\",\"version\":\"{}\",\"events\":{},\"dropped_events\":{},\"nested_dropped_events\":{},\"counter_samples\":{},\"counter_interval_us\":{},\"budget_bytes\":{},\"used_bytes\":{},\"threads\":{},\"duration_us\":{}",
         env!("CARGO_PKG_VERSION"),
         trace.events(),
         trace.dropped(),
+        trace.nested_dropped(),
         trace.counter_samples(),
         if trace.options.counters { trace.options.interval.as_micros() } else { 0 },
         trace.shared.buffers.budget.total(),

@@ -179,11 +179,13 @@ impl Recorder {
         } else {
             ProbeGroup::new()
         };
+        let nested_at_start = nested_drops(&recorded_events(&self));
         attach(&self, &shared, &group);
         Recording {
             live: Some(Live {
                 shared,
                 group,
+                nested_at_start,
                 sampler,
                 counters,
                 timebase,
@@ -243,6 +245,35 @@ impl Shared {
             threads.iter().map(|t| t.dropped()).sum::<u64>() + self.buffers.lost.load(Relaxed);
         (recorded, dropped)
     }
+}
+
+/// The events a recording attaches to.
+fn recorded_events(options: &Recorder) -> Vec<&'static Event> {
+    let mut v = Vec::new();
+    if options.scopes {
+        v.extend([events::scope_enter::event(), events::scope_exit::event()]);
+    }
+    if options.limits {
+        v.push(events::limit_exceeded::event());
+    }
+    if options.samples {
+        v.push(events::sample::event());
+    }
+    if options.allocations {
+        v.extend([
+            events::alloc::event(),
+            events::free::event(),
+            events::realloc::event(),
+        ]);
+    }
+    v.extend(options.user.iter().copied());
+    v
+}
+
+/// Occurrences of `events` that reached no probe because they fired inside
+/// a probe on the same thread (process-wide counters).
+fn nested_drops(events: &[&'static Event]) -> u64 {
+    events.iter().map(|e| e.dropped()).sum()
 }
 
 fn attach(options: &Recorder, shared: &Arc<Shared>, group: &ProbeGroup) {
@@ -368,6 +399,8 @@ pub struct Recording {
 struct Live {
     shared: Arc<Shared>,
     group: ProbeGroup,
+    /// [`nested_drops`] of the recorded events when the recording started.
+    nested_at_start: u64,
     sampler: Option<Sampler>,
     counters: Option<Arc<Mutex<Counters>>>,
     timebase: Timebase,
@@ -401,12 +434,15 @@ impl Recording {
         };
         let timebase = live.timebase.finish();
         let (events, dropped) = live.shared.counts();
+        let nested =
+            nested_drops(&recorded_events(&live.options)).saturating_sub(live.nested_at_start);
         Trace {
             shared: live.shared,
             counters,
             timebase,
             events,
             dropped,
+            nested,
             notes: live.notes,
             process_name: live
                 .options
@@ -466,6 +502,7 @@ pub struct Trace {
     pub(crate) timebase: Timebase,
     pub(crate) events: u64,
     pub(crate) dropped: u64,
+    pub(crate) nested: u64,
     pub(crate) notes: Vec<String>,
     pub(crate) process_name: String,
     pub(crate) options: Recorder,
@@ -498,6 +535,17 @@ impl Trace {
         self.dropped + self.counters.dropped
     }
 
+    /// Occurrences of the recorded events that reached no probe during the
+    /// recording because they fired on a thread already running a probe
+    /// (heapwise-probe drops nested events rather than recurse): for
+    /// example the allocations made by a probe attached to the allocation
+    /// events. The recorder's own probes never allocate; the count comes
+    /// from the events' process-wide [`Event::dropped`] counters, so nested
+    /// events under other probes attached meanwhile count too.
+    pub fn nested_dropped(&self) -> u64 {
+        self.nested
+    }
+
     /// Counter samples taken (each holds the process's live bytes and every
     /// named scope's).
     pub fn counter_samples(&self) -> usize {
@@ -526,6 +574,7 @@ impl fmt::Debug for Trace {
             .field("duration", &self.duration())
             .field("events", &self.events())
             .field("dropped", &self.dropped())
+            .field("nested_dropped", &self.nested_dropped())
             .field("counter_samples", &self.counter_samples())
             .field("threads", &self.threads())
             .field("memory", &self.memory())
