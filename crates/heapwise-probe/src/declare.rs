@@ -67,7 +67,11 @@ macro_rules! __declare_event {
         #[inline(always)]
         $vis fn $name($($arg: $ty),*) {
             if $name::__EVENT.__attached() {
-                $name::__fire($($arg),*)
+                $name::__fire($($arg),*);
+                // Keeps the call a call: as a tail call (a jump) the
+                // caller would leave no frame for stack-walking probes
+                // (event profiles). Only the attached branch pays for it.
+                $crate::__private::keep_frame();
             }
         }
 

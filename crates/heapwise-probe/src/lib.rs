@@ -191,4 +191,13 @@ pub mod __private {
     pub use crate::value::convert::{ProbeValues, ValuesFn, ViaDebug, ViaOpaque, ViaToValue, Wrap};
     pub use linkme;
     pub use std::boxed::Box;
+
+    /// Something after an attached event's call that the optimiser must
+    /// keep, so that the call is never turned into a tail jump (which would
+    /// drop the caller's frame from stack walks). A non-zero-sized value:
+    /// `black_box(())` may compile to nothing.
+    #[inline(always)]
+    pub fn keep_frame() {
+        core::hint::black_box(0u8);
+    }
 }
