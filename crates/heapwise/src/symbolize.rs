@@ -61,9 +61,6 @@
 //! in its arena until `malloc_trim`). The cost grows with the debug info of
 //! the units touched, not with the number of samples.
 
-// Used by the profiler (profile.rs); remove once it calls into this module.
-#![allow(dead_code)]
-
 use std::fs::File;
 use std::path::{Path, PathBuf};
 

@@ -2,9 +2,6 @@
 //! IDs from the loaded `PT_NOTE` segments, stack bounds through
 //! `pthread_getattr_np(3)`.
 
-// Used by the profiler (profile.rs); remove once it calls into this module.
-#![allow(dead_code)]
-
 use std::ffi::{c_int, c_void, CStr};
 use std::mem::MaybeUninit;
 use std::path::Path;

@@ -35,9 +35,6 @@
 //! Other operating systems get empty results for now (no mappings, no
 //! bounds, so no stacks are walked).
 
-// Used by the profiler (profile.rs); remove once it calls into this module.
-#![allow(dead_code)]
-
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
