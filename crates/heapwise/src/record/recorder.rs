@@ -523,6 +523,24 @@ impl Trace {
         f.sync_all()
     }
 
+    /// Writes the trace as a Perfetto protobuf trace (`perfetto.protos.Trace`
+    /// in the TrackEvent model): the same events as
+    /// [`write_json`](Trace::write_json), as slices, instants and counters
+    /// on process, thread and counter tracks, timestamps in
+    /// `CLOCK_MONOTONIC` nanoseconds. See the [module docs](crate::record).
+    /// `out` is buffered internally.
+    pub fn write_perfetto(&self, out: impl Write) -> io::Result<()> {
+        super::perfetto::write(self, out)
+    }
+
+    /// Writes the Perfetto protobuf trace to the file at `path` (created or
+    /// truncated); `.pftrace` is the usual extension.
+    pub fn save_perfetto(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        let mut f = std::fs::File::create(path)?;
+        self.write_perfetto(&mut f)?;
+        f.sync_all()
+    }
+
     /// Events recorded by the probes: each scope entry and exit, limit
     /// crossing, sample, allocator call and user event counts one. Counter
     /// samples are not included ([`counter_samples`](Trace::counter_samples)).
