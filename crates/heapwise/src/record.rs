@@ -85,8 +85,8 @@
 //! `TYPE_COUNTER` with an integer `counter_value`. Timestamps are
 //! `CLOCK_MONOTONIC` nanoseconds (`timestamp_clock_id` 6): the JSON's `ts`
 //! plus the clock's reading at the start, which the trace carries as
-//! `start_ns` (recovered to within a fraction of a microsecond; elsewhere
-//! than Unix the origin is arbitrary). The JSON's `otherData` figures are
+//! `start_ns` (elsewhere than Unix the origin is arbitrary). The JSON's
+//! `otherData` figures are
 //! debug annotations of an instant `heapwise record` (category `heapwise`)
 //! on the process track at the finish, with `duration_ns` for
 //! `duration_us`. The encoder is heapwise's own (no dependency); names are

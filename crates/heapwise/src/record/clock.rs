@@ -95,6 +95,11 @@ impl Timebase {
         (u128::from(dt) * u128::from(span_ns) / u128::from(span_t)) as u64
     }
 
+    /// The monotonic clock's reading ([`now_ns`]) at the start.
+    pub(crate) fn start_ns(&self) -> u64 {
+        self.ns0
+    }
+
     /// Nanoseconds from the start to the finish.
     pub(crate) fn duration_ns(&self) -> u64 {
         self.ns1 - self.ns0

@@ -30,7 +30,6 @@
 
 use std::io::{self, BufWriter, Write};
 
-use super::clock::now_ns;
 use super::recorder::Trace;
 use super::records::{self, bytes_of, str_words, Record, ALLOC, FREE, SAMPLE};
 
@@ -181,14 +180,9 @@ pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
     w.out.flush()
 }
 
-/// The `CLOCK_MONOTONIC` reading when the recording started. The timebase
-/// keeps it privately; it is recovered from the time elapsed since, read
-/// between two readings of the clock (within a fraction of a microsecond).
+/// The `CLOCK_MONOTONIC` reading when the recording started.
 fn start_ns(trace: &Trace) -> u64 {
-    let before = now_ns();
-    let elapsed = trace.timebase.elapsed_ns();
-    let after = now_ns();
-    (before + (after - before) / 2).saturating_sub(elapsed)
+    trace.timebase.start_ns()
 }
 
 /// The slices and instants of one thread, on its track.

@@ -494,7 +494,9 @@ impl fmt::Debug for Recording {
 }
 
 /// A finished recording: write it with [`write_json`](Trace::write_json)
-/// (Chrome's Trace Event Format, for Perfetto UI and `chrome://tracing`).
+/// (Chrome's Trace Event Format, for Perfetto UI and `chrome://tracing`) or
+/// [`write_perfetto`](Trace::write_perfetto) (Perfetto's protobuf format,
+/// the same events).
 pub struct Trace {
     pub(crate) shared: Arc<Shared>,
     pub(crate) counters: Counters,
