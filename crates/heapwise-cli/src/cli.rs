@@ -77,7 +77,8 @@ pub struct DemoArgs {
     pub nodecount: usize,
     /// Also record the requests to FILE as a Chrome trace (scopes as
     /// slices, limit crossings, live-bytes counters), for Perfetto UI
-    /// (ui.perfetto.dev) or chrome://tracing.
+    /// (ui.perfetto.dev) or chrome://tracing; as Perfetto's protobuf format
+    /// when FILE ends in .pftrace or .perfetto-trace.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
 }

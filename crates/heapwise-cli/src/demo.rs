@@ -15,7 +15,9 @@
 //! - prints the top in-use sites, where the leak stands out;
 //! - with `--trace FILE`, records the requests to a Chrome trace
 //!   (`heapwise::record`): each request a slice named after its kind, the
-//!   scans' limit crossings as instants, live bytes per kind as counters.
+//!   scans' limit crossings as instants, live bytes per kind as counters
+//!   (Perfetto's protobuf format instead when FILE ends in `.pftrace` or
+//!   `.perfetto-trace`).
 //!
 //! The binary installs `heapwise::Alloc` as its global allocator (see
 //! `main.rs`), so the demo measures itself.
@@ -45,7 +47,8 @@ pub struct DemoOptions {
     /// Rows of the top table.
     pub top: usize,
     /// Also record the requests to this Chrome trace file (scopes as
-    /// slices, limit crossings, live-bytes counters; `heapwise::record`).
+    /// slices, limit crossings, live-bytes counters; `heapwise::record`);
+    /// Perfetto protobuf when it ends in `.pftrace` or `.perfetto-trace`.
     pub trace: Option<PathBuf>,
 }
 
@@ -263,9 +266,12 @@ pub fn run_demo(options: &DemoOptions, out: &mut impl Write) -> Result<()> {
         flame_path.display()
     )?;
     if let (Some(trace), Some(path)) = (&trace, &options.trace) {
-        trace
-            .save(path)
-            .with_context(|| format!("{}: cannot write the trace", path.display()))?;
+        let saved = if is_perfetto(path) {
+            trace.save_perfetto(path)
+        } else {
+            trace.save(path)
+        };
+        saved.with_context(|| format!("{}: cannot write the trace", path.display()))?;
         writeln!(
             text,
             "wrote {} ({} events, {} counter samples; open it in https://ui.perfetto.dev)",
@@ -323,4 +329,13 @@ fn human(bytes: u64) -> String {
             UNITS[u]
         )
     }
+}
+
+/// Whether a trace file's name asks for Perfetto's protobuf format (the
+/// extensions Perfetto's own tools use).
+fn is_perfetto(path: &std::path::Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase());
+    name.is_some_and(|n| n.ends_with(".pftrace") || n.ends_with(".perfetto-trace"))
 }

@@ -94,3 +94,71 @@ fn the_demo_records_a_chrome_trace() {
         .iter()
         .any(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["args"]["name"] == "main"));
 }
+
+/// `--trace FILE.pftrace`: the same recording in Perfetto's protobuf
+/// format, decoded with Perfetto's own protos by heapwise's checker
+/// (`crates/heapwise/tests/record_perfetto/check.py`; `HEAPWISE_PYTHON`,
+/// and `HEAPWISE_REQUIRE_PERFETTO=1` to fail rather than skip without
+/// them, as CI sets).
+#[test]
+fn the_demo_records_a_perfetto_trace_for_a_pftrace_file() {
+    let dir = TempDir::new("demo-pftrace");
+    let path = dir.join("trace.pftrace");
+    let out = run_ok(&[
+        "demo",
+        "--out-dir",
+        dir.path().to_str().unwrap(),
+        "--rate",
+        "524288",
+        "--trace",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.contains(&format!("wrote {}", path.display())), "{out}");
+    let bytes = std::fs::read(&path).unwrap();
+    // Field 1 (TracePacket), length-delimited: not JSON.
+    assert_eq!(bytes.first(), Some(&0x0a), "not a protobuf Trace");
+
+    let python = std::env::var("HEAPWISE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let required = std::env::var("HEAPWISE_REQUIRE_PERFETTO").is_ok_and(|v| v == "1");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../heapwise/tests/record_perfetto/check.py");
+    let run = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&path)
+        .output();
+    let run = match run {
+        Ok(run) if run.status.code() != Some(3) => run,
+        other => {
+            assert!(!required, "cannot decode with {python}: {other:?}");
+            eprintln!("note: skipping the Perfetto decode (no perfetto package for {python})");
+            return;
+        }
+    };
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let s: Value = serde_json::from_slice(&run.stdout).expect("the checker's JSON");
+    assert_eq!(s["problems"], serde_json::json!([]), "{}", s["problems"]);
+    let slices = s["slices"]["main"].as_array().expect("slices on main");
+    assert_eq!(slices.len(), 20_000);
+    for kind in ["put", "get", "scan", "login"] {
+        assert!(
+            slices.iter().filter(|x| x["name"] == kind).count() > 100,
+            "{kind}"
+        );
+    }
+    let limits = s["instants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["name"] == "limit exceeded" && i["args"]["name"] == "scan")
+        .count();
+    assert!(limits > 0, "no limit instants: {}", s["instants"]);
+    for name in ["heap", "scope put", "scope login"] {
+        let c = &s["counters"][name];
+        assert_eq!(c["unit"], "UNIT_SIZE_BYTES", "{name}");
+        assert!(c["values"].as_array().unwrap().len() >= 2, "{name}");
+    }
+}
