@@ -225,6 +225,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             peak: size as i64,
             ..Delta::default()
         };
+        l.flush_before_hard_check();
         if scope::refuse_hard(l.scope(), &l.peek(), &op) {
             return ptr::null_mut();
         }
@@ -443,6 +444,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             op.freed_bytes = old as u64;
             op.peak = (new_size as i64 - old as i64).max(0);
         }
+        l.flush_before_hard_check();
         if scope::refuse_hard(cur, &l.peek(), &op) {
             return ptr::null_mut();
         }

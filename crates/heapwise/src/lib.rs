@@ -183,9 +183,12 @@
 //! allocation calls [`std::alloc::handle_alloc_error`], which **aborts the
 //! process**: a global allocator must never unwind, so heapwise never panics.
 //! Use hard limits around code that allocates fallibly. With several threads
-//! in one hard-limited scope, each refuses based on what its own batch and the
-//! flushed figures show, so the scope can overshoot by the other threads'
-//! unflushed batches, which shrink as the limit nears.
+//! in one hard-limited scope, a thread at its slow path charges its own batch
+//! first, then checks the call against the scope's charged figures, so the
+//! scope can overshoot by at most the other threads' batches not yet charged,
+//! each bounded by 64 KiB and by the distance to the limit when it started
+//! (they shrink as the limit nears). Two threads filling a hard 100 KiB scope
+//! with 1 KiB blocks stay within 164 KiB (`tests/hard_limits.rs`).
 //!
 //! # Who is charged for a free
 //!

@@ -255,6 +255,27 @@ impl Local {
         }
     }
 
+    /// Before a hard-limit check (slow path): charges the pending batch if a
+    /// hard limit is on the chain, so that the check and the charge of what
+    /// this thread already has are not split by another thread's flush.
+    ///
+    /// Checking first and charging later let two threads each miss the
+    /// other's batch: X checks (not seeing Y's batch), Y flushes and sets a
+    /// fresh countdown (not seeing X's, still pending), X flushes; Y then
+    /// allocated a whole countdown on top of X's checked-but-unseen batch,
+    /// and two threads under a hard 100 KiB limit got 64.4 KiB over it (1
+    /// run in 15), more than the one batch of the other thread the docs
+    /// promise. Charging first orders the two threads' charges on the
+    /// scope's counters: whichever charges second sees the other's in its
+    /// check, so the overshoot is at most the batches still pending on the
+    /// other threads, and each of those was bounded by the distance to the
+    /// limit when its countdown was set.
+    pub(crate) fn flush_before_hard_check(&self) {
+        if scope::has_hard_limits(self.scope.get()) {
+            self.flush_pending();
+        }
+    }
+
     /// Charges the pending batch to the current scope chain and the process.
     pub(crate) fn flush_pending(&self) {
         let d = self.peek();

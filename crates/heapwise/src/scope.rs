@@ -279,6 +279,19 @@ pub(crate) fn profile_label<'a>(scope: *const ScopeInner) -> Option<&'a str> {
     None
 }
 
+/// Whether a hard limit is set anywhere on `scope`'s chain. Allocator-safe.
+pub(crate) fn has_hard_limits(scope: *const ScopeInner) -> bool {
+    // SAFETY: as in `charge`.
+    let mut level = unsafe { scope.as_ref() };
+    while let Some(inner) = level {
+        if inner.hard && inner.has_limits {
+            return true;
+        }
+        level = inner.parent();
+    }
+    false
+}
+
 /// Would `op`, on top of the thread's `pending` batch, cross a hard limit on
 /// the chain? If so the crossing is recorded and `true` returned, and the
 /// allocator fails the call. Allocator-safe.
