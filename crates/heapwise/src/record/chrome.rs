@@ -27,7 +27,7 @@ use std::io::{self, BufWriter, Write};
 
 use super::clock::Timebase;
 use super::recorder::Trace;
-use super::records::{self, Record, ALLOC, FREE, SAMPLE};
+use super::records::{self, scope_name, Record, ALLOC, FREE, SAMPLE};
 
 /// Writes `trace` to `out`.
 pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
@@ -99,19 +99,7 @@ fn thread_events(
     recs: &[Record<'_>],
 ) -> io::Result<()> {
     // Pass 1: exits of scopes entered before the recording started.
-    let mut stack: Vec<u64> = Vec::new();
-    let mut orphans: Vec<(u64, &str)> = Vec::new();
-    for r in recs {
-        match *r {
-            Record::Enter { scope, .. } => stack.push(scope),
-            Record::Exit { scope, name, .. } => match stack.iter().rposition(|&s| s == scope) {
-                Some(i) => stack.truncate(i),
-                None if stack.is_empty() => orphans.push((scope, name)),
-                None => {}
-            },
-            _ => {}
-        }
-    }
+    let orphans = records::orphan_exits(recs);
     // Pass 2: outermost orphan first, opened at the start.
     let mut open: Vec<(u64, &str)> = Vec::new();
     for &(scope, name) in orphans.iter().rev() {
@@ -250,14 +238,6 @@ fn counters(w: &mut Json<impl Write>, trace: &Trace) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn scope_name(name: &str, scope: u64) -> std::borrow::Cow<'_, str> {
-    if name.is_empty() {
-        format!("scope #{scope}").into()
-    } else {
-        name.into()
-    }
 }
 
 /// Nanoseconds as microseconds with three decimals: `12.345`.

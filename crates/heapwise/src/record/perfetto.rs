@@ -31,7 +31,8 @@
 use std::io::{self, BufWriter, Write};
 
 use super::recorder::Trace;
-use super::records::{self, bytes_of, str_words, Record, ALLOC, FREE, SAMPLE};
+use super::records::{self, bytes_of, scope_name, str_words, Record, ALLOC, FREE, SAMPLE};
+use super::user::{BOOL, BYTES, CHAR, DEBUG, F64, I64, OPAQUE, OTHER, PTR, STR, U64};
 
 // TracePacket.
 const PACKET: u32 = 1; // Trace.packet
@@ -82,19 +83,6 @@ const DA_DOUBLE: u32 = 5;
 const DA_STRING: u32 = 6;
 const DA_POINTER: u32 = 7;
 const DA_NAME: u32 = 10;
-
-// The value tags of user events' records: as in `user.rs`.
-const U64: u8 = 1;
-const I64: u8 = 2;
-const F64: u8 = 3;
-const BOOL: u8 = 4;
-const CHAR: u8 = 5;
-const STR: u8 = 6;
-const BYTES: u8 = 7;
-const PTR: u8 = 8;
-const DEBUG: u8 = 9;
-const OPAQUE: u8 = 10;
-const OTHER: u8 = 11;
 
 /// The sequence of the process track, the counters and the metadata.
 const MAIN_SEQUENCE: u64 = 1;
@@ -194,19 +182,7 @@ fn thread_events(
 ) -> io::Result<()> {
     let tb = trace.timebase;
     // Pass 1: exits of scopes entered before the recording started.
-    let mut stack: Vec<u64> = Vec::new();
-    let mut orphans: Vec<(u64, &str)> = Vec::new();
-    for r in recs {
-        match *r {
-            Record::Enter { scope, .. } => stack.push(scope),
-            Record::Exit { scope, name, .. } => match stack.iter().rposition(|&s| s == scope) {
-                Some(i) => stack.truncate(i),
-                None if stack.is_empty() => orphans.push((scope, name)),
-                None => {}
-            },
-            _ => {}
-        }
-    }
+    let orphans = records::orphan_exits(recs);
     // Pass 2: outermost orphan first, opened at the start.
     let mut open: Vec<u64> = Vec::new();
     for &(scope, name) in orphans.iter().rev() {
@@ -397,14 +373,6 @@ fn counters(
         }
     }
     Ok(())
-}
-
-fn scope_name(name: &str, scope: u64) -> std::borrow::Cow<'_, str> {
-    if name.is_empty() {
-        format!("scope #{scope}").into()
-    } else {
-        name.into()
-    }
 }
 
 /// Writes packets.

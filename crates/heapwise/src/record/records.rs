@@ -250,6 +250,35 @@ pub(crate) fn read(mut words: &[u64]) -> impl Iterator<Item = Record<'_>> {
     })
 }
 
+/// The exits in `recs` (one thread's records, in order) of scopes entered
+/// before the recording started, innermost first: both writers open their
+/// slices at the start, outermost first, so that every slice balances.
+pub(crate) fn orphan_exits<'a>(recs: &[Record<'a>]) -> Vec<(u64, &'a str)> {
+    let mut stack: Vec<u64> = Vec::new();
+    let mut orphans: Vec<(u64, &'a str)> = Vec::new();
+    for r in recs {
+        match *r {
+            Record::Enter { scope, .. } => stack.push(scope),
+            Record::Exit { scope, name, .. } => match stack.iter().rposition(|&s| s == scope) {
+                Some(i) => stack.truncate(i),
+                None if stack.is_empty() => orphans.push((scope, name)),
+                None => {}
+            },
+            _ => {}
+        }
+    }
+    orphans
+}
+
+/// A scope's name in a trace: its own, or `scope #<id>` when it has none.
+pub(crate) fn scope_name(name: &str, scope: u64) -> std::borrow::Cow<'_, str> {
+    if name.is_empty() {
+        format!("scope #{scope}").into()
+    } else {
+        name.into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,21 +21,22 @@ use super::clock::ticks;
 use super::recorder::Shared;
 use super::records::{cut, head, put_bytes, str_words, MAX_STR, USER};
 
-const U64: u8 = 1;
-const I64: u8 = 2;
-const F64: u8 = 3;
-const BOOL: u8 = 4;
-const CHAR: u8 = 5;
-const STR: u8 = 6;
-const BYTES: u8 = 7;
-const PTR: u8 = 8;
+// The value tags of user events' records (also read by `perfetto.rs`).
+pub(crate) const U64: u8 = 1;
+pub(crate) const I64: u8 = 2;
+pub(crate) const F64: u8 = 3;
+pub(crate) const BOOL: u8 = 4;
+pub(crate) const CHAR: u8 = 5;
+pub(crate) const STR: u8 = 6;
+pub(crate) const BYTES: u8 = 7;
+pub(crate) const PTR: u8 = 8;
 /// A `Debug` value, formatted.
-const DEBUG: u8 = 9;
+pub(crate) const DEBUG: u8 = 9;
 /// A `Value::Opaque`: the type's name.
-const OPAQUE: u8 = 10;
+pub(crate) const OPAQUE: u8 = 10;
 /// A kind of value this recorder does not know (`Value` is
 /// `#[non_exhaustive]`): its `Display` form.
-const OTHER: u8 = 11;
+pub(crate) const OTHER: u8 = 11;
 
 /// The probe recording user event number `index` of the recording.
 pub(crate) fn probe(event: &'static Event, index: usize, shared: Arc<Shared>) -> NewProbe {
