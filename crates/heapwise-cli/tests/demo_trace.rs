@@ -9,10 +9,11 @@ use std::collections::HashMap;
 use common::*;
 use serde_json::Value;
 
-#[test]
-fn the_demo_records_a_chrome_trace() {
-    let dir = TempDir::new("demo-trace");
-    let path = dir.join("trace.json");
+/// Runs the demo with `--trace <a temporary dir>/<file>`; returns the
+/// directory and the demo's output, which names the trace it wrote.
+fn demo_with_trace(tmp: &str, file: &str) -> (TempDir, String) {
+    let dir = TempDir::new(tmp);
+    let path = dir.join(file);
     let out = run_ok(&[
         "demo",
         "--out-dir",
@@ -23,6 +24,13 @@ fn the_demo_records_a_chrome_trace() {
         path.to_str().unwrap(),
     ]);
     assert!(out.contains(&format!("wrote {}", path.display())), "{out}");
+    (dir, out)
+}
+
+#[test]
+fn the_demo_records_a_chrome_trace() {
+    let (dir, out) = demo_with_trace("demo-trace", "trace.json");
+    let path = dir.join("trace.json");
     let text = std::fs::read_to_string(&path).unwrap();
     let v: Value = serde_json::from_str(&text).expect("the trace is JSON");
     let events = v["traceEvents"].as_array().expect("traceEvents");
@@ -102,18 +110,8 @@ fn the_demo_records_a_chrome_trace() {
 /// them, as CI sets).
 #[test]
 fn the_demo_records_a_perfetto_trace_for_a_pftrace_file() {
-    let dir = TempDir::new("demo-pftrace");
+    let (dir, _) = demo_with_trace("demo-pftrace", "trace.pftrace");
     let path = dir.join("trace.pftrace");
-    let out = run_ok(&[
-        "demo",
-        "--out-dir",
-        dir.path().to_str().unwrap(),
-        "--rate",
-        "524288",
-        "--trace",
-        path.to_str().unwrap(),
-    ]);
-    assert!(out.contains(&format!("wrote {}", path.display())), "{out}");
     let bytes = std::fs::read(&path).unwrap();
     // Field 1 (TracePacket), length-delimited: not JSON.
     assert_eq!(bytes.first(), Some(&0x0a), "not a protobuf Trace");
