@@ -225,8 +225,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             peak: size as i64,
             ..Delta::default()
         };
-        l.flush_before_hard_check();
-        if scope::refuse_hard(l.scope(), &l.peek(), &op) {
+        if l.refuses_hard(&op) {
             return ptr::null_mut();
         }
         // SAFETY: forwarded from the caller.
@@ -444,8 +443,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             op.freed_bytes = old as u64;
             op.peak = (new_size as i64 - old as i64).max(0);
         }
-        l.flush_before_hard_check();
-        if scope::refuse_hard(cur, &l.peek(), &op) {
+        if l.refuses_hard(&op) {
             return ptr::null_mut();
         }
         // SAFETY: forwarded from the caller.

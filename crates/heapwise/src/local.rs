@@ -255,9 +255,9 @@ impl Local {
         }
     }
 
-    /// Before a hard-limit check (slow path): charges the pending batch if a
-    /// hard limit is on the chain, so that the check and the charge of what
-    /// this thread already has are not split by another thread's flush.
+    /// Would `op` cross a hard limit on the current scope chain (slow path)?
+    /// If a hard limit is on the chain, the pending batch is charged first,
+    /// then `op` is checked against the charged figures.
     ///
     /// Checking first and charging later let two threads each miss the
     /// other's batch: X checks (not seeing Y's batch), Y flushes and sets a
@@ -269,11 +269,15 @@ impl Local {
     /// scope's counters: whichever charges second sees the other's in its
     /// check, so the overshoot is at most the batches still pending on the
     /// other threads, and each of those was bounded by the distance to the
-    /// limit when its countdown was set.
-    pub(crate) fn flush_before_hard_check(&self) {
-        if scope::has_hard_limits(self.scope.get()) {
-            self.flush_pending();
+    /// limit when its countdown was set. Without a hard limit on the chain
+    /// this is one walk of it and nothing is charged.
+    pub(crate) fn refuses_hard(&self, op: &Delta) -> bool {
+        let scope = self.scope.get();
+        if !scope::has_hard_limits(scope) {
+            return false;
         }
+        self.flush_pending();
+        scope::refuse_hard(scope, op)
     }
 
     /// Charges the pending batch to the current scope chain and the process.

@@ -292,10 +292,11 @@ pub(crate) fn has_hard_limits(scope: *const ScopeInner) -> bool {
     false
 }
 
-/// Would `op`, on top of the thread's `pending` batch, cross a hard limit on
-/// the chain? If so the crossing is recorded and `true` returned, and the
-/// allocator fails the call. Allocator-safe.
-pub(crate) fn refuse_hard(scope: *const ScopeInner, pending: &Delta, op: &Delta) -> bool {
+/// Would `op` cross a hard limit on the chain, given the figures charged so
+/// far (the caller charged its thread's batch first: see
+/// `Local::refuses_hard`)? If so the crossing is recorded and `true`
+/// returned, and the allocator fails the call. Allocator-safe.
+pub(crate) fn refuse_hard(scope: *const ScopeInner, op: &Delta) -> bool {
     // SAFETY: as in `charge`.
     let mut level = unsafe { scope.as_ref() };
     while let Some(inner) = level {
@@ -306,15 +307,12 @@ pub(crate) fn refuse_hard(scope: *const ScopeInner, pending: &Delta, op: &Delta)
                     continue;
                 }
                 let projected = match kind {
-                    LimitKind::Bytes => sum(inner.counters.bytes(), pending.bytes, op.bytes),
-                    LimitKind::LiveBytes => inner
-                        .counters
-                        .live()
-                        .wrapping_add(pending.live())
-                        .wrapping_add(op.live())
-                        .max(0) as u64,
-                    LimitKind::Allocs => sum(inner.counters.allocs(), pending.allocs, op.allocs),
-                    LimitKind::Calls => sum(inner.counters.calls(), pending.calls, op.calls),
+                    LimitKind::Bytes => inner.counters.bytes().saturating_add(op.bytes),
+                    LimitKind::LiveBytes => {
+                        inner.counters.live().wrapping_add(op.live()).max(0) as u64
+                    }
+                    LimitKind::Allocs => inner.counters.allocs().saturating_add(op.allocs),
+                    LimitKind::Calls => inner.counters.calls().saturating_add(op.calls),
                 };
                 if projected > limit {
                     inner.mark_exceeded(kind, projected);
@@ -325,10 +323,6 @@ pub(crate) fn refuse_hard(scope: *const ScopeInner, pending: &Delta, op: &Delta)
         level = inner.parent();
     }
     false
-}
-
-fn sum(a: u64, b: u64, c: u64) -> u64 {
-    a.saturating_add(b).saturating_add(c)
 }
 
 /// A region of code whose heap activity is counted: bytes, blocks, frees,
