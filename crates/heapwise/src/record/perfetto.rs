@@ -91,7 +91,7 @@ const MAIN_SEQUENCE: u64 = 1;
 pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
     let mut w = Writer {
         out: BufWriter::with_capacity(64 * 1024, out),
-        start: start_ns(trace),
+        start: trace.timebase.start_ns(),
         sequence: MAIN_SEQUENCE,
     };
     let pid = std::process::id();
@@ -166,11 +166,6 @@ pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
     }
     w.event(trace.timebase.duration_ns(), &e)?;
     w.out.flush()
-}
-
-/// The `CLOCK_MONOTONIC` reading when the recording started.
-fn start_ns(trace: &Trace) -> u64 {
-    trace.timebase.start_ns()
 }
 
 /// The slices and instants of one thread, on its track.
