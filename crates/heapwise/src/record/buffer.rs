@@ -197,6 +197,14 @@ impl ThreadBuf {
             .filter(|n| !n.is_empty())
     }
 
+    /// The thread's name in a trace: its own, or `thread <n>` without one.
+    pub(crate) fn trace_name(&self) -> String {
+        match self.name() {
+            Some(n) => n.to_string(),
+            None => format!("thread {}", self.number),
+        }
+    }
+
     /// Space for a record of `words` words: the caller writes exactly that
     /// many words at the returned pointer. `None` (the event is counted as
     /// dropped) when the budget is spent.

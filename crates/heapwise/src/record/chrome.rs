@@ -54,10 +54,7 @@ pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
     }
     let threads = trace.shared.buffers.threads();
     for t in threads.iter() {
-        let name = match t.name() {
-            Some(n) => n.to_string(),
-            None => format!("thread {}", t.number),
-        };
+        let name = t.trace_name();
         w.event_start()?;
         w.raw(&format!(
             "{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":{pid},\"tid\":{},\"args\":{{\"name\":",

@@ -121,10 +121,7 @@ pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
     for (i, t) in threads.iter().enumerate() {
         let uuid = base + 1 + i as u64;
         w.sequence = MAIN_SEQUENCE + 1 + i as u64;
-        let name = match t.name() {
-            Some(n) => n.to_string(),
-            None => format!("thread {}", t.number),
-        };
+        let name = t.trace_name();
         let mut th = Msg::default();
         th.uint(THD_PID, u64::from(pid));
         th.uint(THD_TID, t.tid);
