@@ -9,8 +9,8 @@
 //! wakes the waiters. That thread is started by the first waiter; before it
 //! exists nobody waits, so `notify` has nothing to do.
 //!
-//! A waiter registers its `Waker` on every scope of its chain (a scope is
-//! cancelled when any ancestor is), then checks the exceeded flags again; a
+//! A waiter registers its `Waker` on every scope of its chain that sets
+//! limits (a scope is cancelled when any ancestor crosses one), then checks the exceeded flags again; a
 //! `SeqCst` fence on both sides guarantees that either the waiter sees the flag
 //! or the notifier sees the registration. No polling, no per-call thread.
 
@@ -169,10 +169,8 @@ impl Registration {
         }
         if !self.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
             ensure_notifier();
-            let mut level = Some(scope.clone());
-            while let Some(s) = level {
-                s.inner().waiters.register(self.id, waker);
-                level = s.parent();
+            for s in scope.inner().limited_levels() {
+                s.waiters.register(self.id, waker);
             }
             self.waker = Some(waker.clone());
         }
@@ -182,10 +180,8 @@ impl Registration {
 
     pub(crate) fn clear(&mut self, scope: &Scope) {
         if self.waker.take().is_some() {
-            let mut level = Some(scope.clone());
-            while let Some(s) = level {
-                s.inner().waiters.unregister(self.id);
-                level = s.parent();
+            for s in scope.inner().limited_levels() {
+                s.waiters.unregister(self.id);
             }
         }
     }

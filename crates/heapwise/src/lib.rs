@@ -104,9 +104,11 @@
 //! # Nesting, threads and tasks
 //!
 //! A scope's figures include all its descendants'. Entering a scope pushes it
-//! on the thread; leaving restores the previous one, also when a panic unwinds
-//! through [`Scope::run`], so the parent keeps being charged after a nested
-//! scope ends (gotcha loses track of it).
+//! on the thread's stack of entered scopes; leaving removes it, also when a
+//! panic unwinds through [`Scope::run`], so the parent keeps being charged
+//! after a nested scope ends (gotcha loses track of it). Guards may be
+//! dropped in any order: the thread ends up where it started. Entering costs
+//! the same at any depth; a batch is charged to every level of the chain.
 //!
 //! Propagation is explicit, as in gotcha: a spawned thread or task is charged
 //! to a scope only while it runs inside [`Scope::run`]/[`Scope::enter`], or as a
@@ -182,7 +184,13 @@
 //! `Vec::try_reserve`, `Box::try_new` and friends return `Err`; an infallible
 //! allocation calls [`std::alloc::handle_alloc_error`], which **aborts the
 //! process**: a global allocator must never unwind, so heapwise never panics.
-//! Use hard limits around code that allocates fallibly. With several threads
+//! Use hard limits around code that allocates fallibly. A thread that is
+//! panicking is never refused: the panic hook (its message, a backtrace
+//! under `RUST_BACKTRACE=1`) and the drops of unwinding allocate, and a
+//! refusal there would abort the process or deadlock on the backtrace lock;
+//! they are charged as usual and mark the scope exceeded when they cross.
+//! A refused call's [`LimitExceeded`] says so, with the bytes it asked for
+//! ([`LimitExceeded::refused`]). With several threads
 //! in one hard-limited scope, a thread at its slow path charges its own batch
 //! first, then checks the call against the scope's charged figures, so the
 //! scope can overshoot by at most the other threads' batches not yet charged,
@@ -439,6 +447,7 @@ pub mod record;
 mod registry;
 mod sampler;
 mod scope;
+mod scope_stack;
 mod stack;
 mod stats;
 mod symbolize;

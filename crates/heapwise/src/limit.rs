@@ -109,15 +109,23 @@ pub struct LimitExceeded {
     kind: LimitKind,
     limit: u64,
     used: u64,
+    refused: Option<u64>,
 }
 
 impl LimitExceeded {
-    pub(crate) fn new(scope: Scope, kind: LimitKind, limit: u64, used: u64) -> LimitExceeded {
+    pub(crate) fn new(
+        scope: Scope,
+        kind: LimitKind,
+        limit: u64,
+        used: u64,
+        refused: Option<u64>,
+    ) -> LimitExceeded {
         LimitExceeded {
             scope,
             kind,
             limit,
             used,
+            refused,
         }
     }
 
@@ -141,23 +149,36 @@ impl LimitExceeded {
         self.limit
     }
 
-    /// The usage seen when the crossing was detected (greater than `limit`).
+    /// The usage seen when the crossing was detected (greater than `limit`);
+    /// for a refused call, the figure it would have reached (nothing of it
+    /// was allocated).
     pub fn used(&self) -> u64 {
         self.used
+    }
+
+    /// `Some(bytes)` if a hard limit refused a call, with the bytes it asked
+    /// for; `None` for a cooperative crossing.
+    pub fn refused(&self) -> Option<u64> {
+        self.refused
     }
 }
 
 impl fmt::Display for LimitExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} exceeded its {} limit: {} {}, limit {}",
-            self.scope,
+        let (scope, kind, used, unit, limit) = (
+            &self.scope,
             self.kind,
             self.used,
             self.kind.unit(),
-            self.limit
-        )
+            self.limit,
+        );
+        match self.refused {
+            None => write!(f, "{scope} exceeded its {kind} limit: {used} {unit}, limit {limit}"),
+            Some(bytes) => write!(
+                f,
+                "{scope} refused an allocation of {bytes} bytes: it would reach {used} {unit}, limit {limit}"
+            ),
+        }
     }
 }
 

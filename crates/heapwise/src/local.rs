@@ -383,9 +383,9 @@ impl Local {
     }
 
     /// Flushes, then makes `to` the current scope; returns the previous one.
-    /// The thread's pointer owns a reference on its scope: the caller hands
-    /// over one on `to` and receives the one on the returned scope.
-    /// Called from user code only (enter/exit), never inside the allocator.
+    /// The references are owned by the thread's stack of entered scopes
+    /// (`scope_stack.rs`), which keeps both alive across the call. Called
+    /// from user code only (enter/exit), never inside the allocator.
     pub(crate) fn switch(&self, to: *const ScopeInner) -> *const ScopeInner {
         if self.is_guarded() {
             // Only heapwise's own bookkeeping runs guarded, and it never enters scopes.

@@ -41,29 +41,46 @@ use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{
     AtomicBool, AtomicIsize, AtomicPtr, AtomicU64,
-    Ordering::{AcqRel, Acquire, Relaxed, Release},
+    Ordering::{Acquire, Relaxed, Release},
 };
 
 use crate::cancel::{Cancelled, Waiters};
 use crate::future::{Instrumented, Limited};
 use crate::limit::{LimitExceeded, LimitKind, Remaining};
 use crate::local::{with_local, FLUSH_BYTES};
+use crate::scope_stack;
 use crate::stats;
 use crate::usage::{Counters, Delta, Usage};
 
 const NO_LIMIT: u64 = u64::MAX;
-const USED_MASK: u64 = (1 << 56) - 1;
+/// `exceeded` while the first crossing's figures are being written.
+const CROSSING: u64 = u64::MAX;
+/// `exceeded` flag: the crossing was a hard limit refusing a call.
+const REFUSED: u64 = 1 << 8;
 
 pub(crate) struct ScopeInner {
     pub(crate) counters: Counters,
     refs: AtomicIsize,
     /// Owning reference to the parent (counted in its `refs`), or null.
     parent: *const ScopeInner,
+    /// The nearest ancestor with limits, or null: limits are checked and
+    /// budgets computed along these links only, so a deep chain of scopes
+    /// without limits costs nothing to enter (set when the scope is made;
+    /// an ancestor's configuration is final by then).
+    limited_above: *const ScopeInner,
+    /// A hard limit is set on some ancestor.
+    hard_above: bool,
+    /// The nearest named ancestor, or null (the label of profile samples).
+    named_above: *const ScopeInner,
     limits: [u64; LimitKind::COUNT],
     has_limits: bool,
     hard: bool,
-    /// 0, or `(kind + 1) << 56 | used` of the first crossing.
+    /// The first crossing: 0 (none), [`CROSSING`] while it is being
+    /// recorded, or `(kind + 1) | REFUSED?` once `crossed_used` and
+    /// `crossed_request` hold its figures. See [`ScopeInner::mark_exceeded`].
     exceeded: AtomicU64,
+    crossed_used: AtomicU64,
+    crossed_request: AtomicU64,
     name: Option<Cow<'static, str>>,
     id: u64,
     /// Listed in the registry of named scopes (`registry.rs`).
@@ -88,6 +105,16 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 const THREAD_REF: isize = 1 << 32;
 const _: () = assert!(THREAD_REF > 4 * FLUSH_BYTES);
 
+/// One crossing of a limit, as recorded on the scope that crossed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Crossing {
+    pub(crate) kind: LimitKind,
+    /// The figure seen (or, for a refused call, the one it would have reached).
+    pub(crate) used: u64,
+    /// The bytes a refused call asked for; `None` for a cooperative crossing.
+    pub(crate) refused: Option<u64>,
+}
+
 impl ScopeInner {
     fn name_or_empty(&self) -> &str {
         self.name.as_deref().unwrap_or("")
@@ -103,6 +130,48 @@ impl ScopeInner {
         unsafe { self.parent.as_ref() }
     }
 
+    /// This scope and its ancestors, innermost first.
+    pub(crate) fn ancestors(&self) -> impl Iterator<Item = &ScopeInner> {
+        std::iter::successors(Some(self), |s| s.parent())
+    }
+
+    /// The scopes of the chain that set limits, innermost first: the only
+    /// ones a limit check or a budget needs to visit.
+    pub(crate) fn limited_levels(&self) -> impl Iterator<Item = &ScopeInner> {
+        let first = if self.has_limits {
+            Some(self)
+        } else {
+            // SAFETY: an ancestor, kept alive by the chain of parent references.
+            unsafe { self.limited_above.as_ref() }
+        };
+        std::iter::successors(first, |s| {
+            // SAFETY: as above.
+            unsafe { s.limited_above.as_ref() }
+        })
+    }
+
+    /// The limits set on this scope, with their kinds.
+    fn set_limits(&self) -> impl Iterator<Item = (LimitKind, u64)> + '_ {
+        LimitKind::ALL
+            .into_iter()
+            .map(|k| (k, self.limits[k as usize]))
+            .filter(|&(_, limit)| limit != NO_LIMIT)
+    }
+
+    /// Is a hard limit set on this scope or an ancestor?
+    fn hard_on_chain(&self) -> bool {
+        (self.hard && self.has_limits) || self.hard_above
+    }
+
+    /// The innermost named scope of the chain.
+    fn named(&self) -> Option<&ScopeInner> {
+        if self.name.is_some() {
+            return Some(self);
+        }
+        // SAFETY: an ancestor, kept alive by the chain of parent references.
+        unsafe { self.named_above.as_ref() }
+    }
+
     fn used(&self, kind: LimitKind) -> u64 {
         let c = &self.counters;
         match kind {
@@ -113,28 +182,44 @@ impl ScopeInner {
         }
     }
 
-    fn exceeded_kind(&self) -> Option<(LimitKind, u64)> {
-        let word = self.exceeded.load(Acquire);
+    /// The first crossing, if any. Waits out the few instructions between a
+    /// crossing being claimed and its figures being written (user code only).
+    pub(crate) fn crossing(&self) -> Option<Crossing> {
+        let word = loop {
+            match self.exceeded.load(Acquire) {
+                CROSSING => std::thread::yield_now(),
+                w => break w,
+            }
+        };
         if word == 0 {
             return None;
         }
-        let kind = LimitKind::from_index(((word >> 56) - 1) as usize);
-        Some((kind, word & USED_MASK))
+        Some(Crossing {
+            kind: LimitKind::from_index(((word & 0xff) - 1) as usize),
+            used: self.crossed_used.load(Relaxed),
+            refused: (word & REFUSED != 0).then(|| self.crossed_request.load(Relaxed)),
+        })
     }
 
-    /// Records the first crossing and notifies waiters. Allocator-safe.
-    fn mark_exceeded(&self, kind: LimitKind, used: u64) {
-        let word = ((kind as u64 + 1) << 56) | used.min(USED_MASK);
+    /// Records the first crossing and notifies waiters. Allocator-safe: the
+    /// thread that claims the crossing writes its figures and publishes
+    /// them; nobody in the allocator ever waits for that.
+    fn mark_exceeded(&self, kind: LimitKind, used: u64, refused: Option<u64>) {
         if self
             .exceeded
-            .compare_exchange(0, word, AcqRel, Relaxed)
-            .is_ok()
+            .compare_exchange(0, CROSSING, Acquire, Relaxed)
+            .is_err()
         {
-            let limit = self.limits[kind as usize];
-            let kind_name = kind.field_name().trim_start_matches("limit_");
-            crate::events::limit_exceeded(self.id, self.name_or_empty(), kind_name, limit, used);
-            crate::cancel::notify(self);
+            return;
         }
+        self.crossed_used.store(used, Relaxed);
+        self.crossed_request.store(refused.unwrap_or(0), Relaxed);
+        let word = (kind as u64 + 1) | if refused.is_some() { REFUSED } else { 0 };
+        self.exceeded.store(word, Release);
+        let limit = self.limits[kind as usize];
+        let kind_name = kind.field_name().trim_start_matches("limit_");
+        crate::events::limit_exceeded(self.id, self.name_or_empty(), kind_name, limit, used);
+        crate::cancel::notify(self);
     }
 
     /// Compares the counters with the limits after a charge. Allocator-safe.
@@ -142,14 +227,11 @@ impl ScopeInner {
         if !self.has_limits || self.exceeded.load(Relaxed) != 0 {
             return;
         }
-        for kind in LimitKind::ALL {
-            let limit = self.limits[kind as usize];
-            if limit != NO_LIMIT {
-                let used = self.used(kind);
-                if used > limit {
-                    self.mark_exceeded(kind, used);
-                    return;
-                }
+        for (kind, limit) in self.set_limits() {
+            let used = self.used(kind);
+            if used > limit {
+                self.mark_exceeded(kind, used, None);
+                return;
             }
         }
     }
@@ -158,14 +240,24 @@ impl ScopeInner {
         ScopeInner::release_n(ptr, 1);
     }
 
-    /// Drops references of total weight `n`.
-    fn release_n(ptr: *const ScopeInner, n: isize) {
-        // SAFETY: the caller owns references of weight `n` on `ptr`, which is live.
-        let inner = unsafe { &*ptr };
-        if inner.refs.fetch_sub(n, Release) == n {
+    /// Drops references of total weight `n`; frees the scope if they were
+    /// the last, then releases its parent the same way (a loop, not
+    /// recursion, so a deep chain cannot overflow the stack).
+    fn release_n(mut ptr: *const ScopeInner, mut n: isize) {
+        while !ptr.is_null() {
+            // SAFETY: the caller (or the previous round, which just freed a
+            // child holding a reference on it) owns references of weight `n`
+            // on `ptr`, which is live.
+            let inner = unsafe { &*ptr };
+            if inner.refs.fetch_sub(n, Release) != n {
+                return;
+            }
             std::sync::atomic::fence(Acquire);
-            // SAFETY: that was the last reference.
+            let parent = inner.parent;
+            // SAFETY: that was the last reference; the parent's reference
+            // moves to `parent` and is released next round.
             unsafe { ScopeInner::free(ptr) };
+            (ptr, n) = (parent, 1);
         }
     }
 
@@ -183,6 +275,9 @@ impl ScopeInner {
         ptr
     }
 
+    /// Frees the scope's memory. Its reference on its parent is not
+    /// released: the caller does that.
+    ///
     /// # Safety
     ///
     /// `ptr` came from [`ScopeInner::allocate`] and nothing references it any more.
@@ -197,14 +292,6 @@ impl ScopeInner {
     }
 }
 
-impl Drop for ScopeInner {
-    fn drop(&mut self) {
-        if !self.parent.is_null() {
-            ScopeInner::release(self.parent);
-        }
-    }
-}
-
 /// Charges a batch to `scope`, its ancestors and the process counters (shard
 /// `shard`, the calling thread's), then checks limits. Allocator-safe: atomics only, no allocation, no lock.
 pub(crate) fn charge(scope: *const ScopeInner, d: &Delta, shard: usize) {
@@ -214,46 +301,39 @@ pub(crate) fn charge(scope: *const ScopeInner, d: &Delta, shard: usize) {
     let Some(first) = (unsafe { scope.as_ref() }) else {
         return;
     };
-    let mut level = Some(first);
-    while let Some(inner) = level {
+    for inner in first.ancestors() {
         inner.counters.add(d);
         inner.check_limits();
-        level = inner.parent();
     }
     if stats::owner_mode() {
         let net = (d.allocs as isize).wrapping_sub(d.frees as isize);
         if net > 0 {
             first.refs.fetch_add(net, Relaxed);
-        } else if net < 0 && first.refs.fetch_add(net, AcqRel) == -net {
-            // The last block of a scope with no handle left was freed. Runs
-            // inside the allocator's reentrancy guard: only frees happen.
-            drop_last(scope);
+        } else if net < 0 {
+            // The last block of a scope with no handle left may have been
+            // freed. Runs inside the allocator's reentrancy guard: only frees
+            // happen.
+            ScopeInner::release_n(scope, -net);
         }
     }
 }
 
-fn drop_last(ptr: *const ScopeInner) {
-    // SAFETY: the count reached zero, so nobody else references `ptr`.
-    unsafe { ScopeInner::free(ptr) };
-}
-
 /// The countdown for a thread in `scope`: [`FLUSH_BYTES`], or less when a
-/// limit on the chain is closer than that.
+/// limit on the chain is closer than that. Visits only the scopes that set
+/// limits.
 pub(crate) fn budget(scope: *const ScopeInner) -> isize {
     let mut budget = FLUSH_BYTES as u64;
     // SAFETY: as in `charge`.
-    let mut level = unsafe { scope.as_ref() };
-    while let Some(inner) = level {
+    let Some(first) = (unsafe { scope.as_ref() }) else {
+        return FLUSH_BYTES;
+    };
+    for inner in first.limited_levels() {
         // A cooperative limit only needs to be seen crossing once.
-        if inner.has_limits && (inner.hard || inner.exceeded.load(Relaxed) == 0) {
-            for kind in LimitKind::ALL {
-                let limit = inner.limits[kind as usize];
-                if limit != NO_LIMIT {
-                    budget = budget.min(limit.saturating_sub(inner.used(kind)));
-                }
+        if inner.hard || inner.exceeded.load(Relaxed) == 0 {
+            for (kind, limit) in inner.set_limits() {
+                budget = budget.min(limit.saturating_sub(inner.used(kind)));
             }
         }
-        level = inner.parent();
     }
     budget as isize
 }
@@ -269,58 +349,48 @@ pub(crate) fn id_of(scope: *const ScopeInner) -> u64 {
 pub(crate) fn profile_label<'a>(scope: *const ScopeInner) -> Option<&'a str> {
     // SAFETY: as in `charge`: the calling thread holds a reference on its
     // current scope, which holds its parents, for the whole allocator call.
-    let mut level = unsafe { scope.as_ref() };
-    while let Some(inner) = level {
-        if let Some(name) = &inner.name {
-            return Some(name);
-        }
-        level = inner.parent();
-    }
-    None
+    let inner = unsafe { scope.as_ref() }?;
+    inner.named()?.name.as_deref()
 }
 
 /// Whether a hard limit is set anywhere on `scope`'s chain. Allocator-safe.
 pub(crate) fn has_hard_limits(scope: *const ScopeInner) -> bool {
     // SAFETY: as in `charge`.
-    let mut level = unsafe { scope.as_ref() };
-    while let Some(inner) = level {
-        if inner.hard && inner.has_limits {
-            return true;
-        }
-        level = inner.parent();
-    }
-    false
+    unsafe { scope.as_ref() }.is_some_and(ScopeInner::hard_on_chain)
 }
 
 /// Would `op` cross a hard limit on the chain, given the figures charged so
 /// far (the caller charged its thread's batch first: see
 /// `Local::refuses_hard`)? If so the crossing is recorded and `true`
 /// returned, and the allocator fails the call. Allocator-safe.
+///
+/// A thread that is panicking is never refused: its panic hook (the
+/// message, a backtrace under `RUST_BACKTRACE=1`) and the drops of
+/// unwinding must be able to allocate, or a refused allocation there would
+/// abort the process (`handle_alloc_error`), or deadlock on the backtrace
+/// lock the hook holds. Its allocations are charged as usual and the scope
+/// is marked exceeded when they cross.
 pub(crate) fn refuse_hard(scope: *const ScopeInner, op: &Delta) -> bool {
     // SAFETY: as in `charge`.
-    let mut level = unsafe { scope.as_ref() };
-    while let Some(inner) = level {
-        if inner.hard && inner.has_limits {
-            for kind in LimitKind::ALL {
-                let limit = inner.limits[kind as usize];
-                if limit == NO_LIMIT {
-                    continue;
+    let Some(first) = (unsafe { scope.as_ref() }) else {
+        return false;
+    };
+    for inner in first.limited_levels().filter(|s| s.hard) {
+        for (kind, limit) in inner.set_limits() {
+            let projected = match kind {
+                LimitKind::Bytes => inner.counters.bytes().saturating_add(op.bytes),
+                LimitKind::LiveBytes => inner.counters.live().wrapping_add(op.live()).max(0) as u64,
+                LimitKind::Allocs => inner.counters.allocs().saturating_add(op.allocs),
+                LimitKind::Calls => inner.counters.calls().saturating_add(op.calls),
+            };
+            if projected > limit {
+                if std::thread::panicking() {
+                    return false;
                 }
-                let projected = match kind {
-                    LimitKind::Bytes => inner.counters.bytes().saturating_add(op.bytes),
-                    LimitKind::LiveBytes => {
-                        inner.counters.live().wrapping_add(op.live()).max(0) as u64
-                    }
-                    LimitKind::Allocs => inner.counters.allocs().saturating_add(op.allocs),
-                    LimitKind::Calls => inner.counters.calls().saturating_add(op.calls),
-                };
-                if projected > limit {
-                    inner.mark_exceeded(kind, projected);
-                    return true;
-                }
+                inner.mark_exceeded(kind, projected, Some(op.bytes));
+                return true;
             }
         }
-        level = inner.parent();
     }
     false
 }
@@ -383,14 +453,25 @@ impl Scope {
 
     /// `parent` carries a reference this scope takes over.
     fn with_parent(parent: *const ScopeInner) -> Scope {
+        // SAFETY: `parent` is null or live: the caller hands over a reference.
+        let above = unsafe { parent.as_ref() };
         let ptr = ScopeInner::allocate(ScopeInner {
             counters: Counters::new(),
             refs: AtomicIsize::new(1),
             parent,
+            limited_above: above.map_or(ptr::null(), |p| {
+                p.limited_levels().next().map_or(ptr::null(), ptr::from_ref)
+            }),
+            hard_above: above.is_some_and(ScopeInner::hard_on_chain),
+            named_above: above
+                .and_then(ScopeInner::named)
+                .map_or(ptr::null(), ptr::from_ref),
             limits: [NO_LIMIT; LimitKind::COUNT],
             has_limits: false,
             hard: false,
             exceeded: AtomicU64::new(0),
+            crossed_used: AtomicU64::new(0),
+            crossed_request: AtomicU64::new(0),
             name: None,
             id: NEXT_ID.fetch_add(1, Relaxed),
             registered: AtomicBool::new(false),
@@ -545,8 +626,20 @@ impl Scope {
         unsafe { Scope::from_raw_cloned(ptr) }
     }
 
-    /// Makes this the calling thread's current scope until the guard drops;
-    /// the previous scope is then restored (also when unwinding from a panic).
+    /// Makes this the calling thread's current scope until the guard drops.
+    ///
+    /// Guards may be dropped in any order: each removes its own entry from
+    /// the thread's stack of entered scopes, and the innermost entry left
+    /// is current. So after every guard is dropped the thread is back where
+    /// it started, also when a panic unwinds through them.
+    ///
+    /// Holding a guard across an `.await` is almost always a mistake, as
+    /// with `tracing`'s `Span::enter`: while the task is suspended, the
+    /// thread stays in the scope and charges it for whatever other tasks it
+    /// runs, and the task is not charged when it resumes on another thread.
+    /// Wrap the future instead: [`Scope::instrument`] (attribution) or
+    /// [`Scope::limit`] (attribution and cancellation) enter the scope
+    /// around every poll.
     pub fn enter(&self) -> ScopeGuard<'_> {
         let inner = self.inner();
         if inner.name.is_some()
@@ -555,14 +648,10 @@ impl Scope {
         {
             crate::registry::register(self);
         }
-        // The thread's pointer gets its own reference; the guard takes over the
-        // one held on the previous scope.
-        self.inner().refs.fetch_add(THREAD_REF, Relaxed);
-        let guard = ScopeGuard {
-            prev: with_local(|l| l.switch(self.ptr.as_ptr())),
-            _scope: PhantomData,
-        };
-        let parent = self.inner().parent().map_or(0, |p| p.id);
+        // The thread's stack entry owns a reference of its own.
+        inner.refs.fetch_add(THREAD_REF, Relaxed);
+        let guard = ScopeGuard::push(self.ptr.as_ptr());
+        let parent = inner.parent().map_or(0, |p| p.id);
         crate::events::scope_enter(inner.id, parent, inner.name_or_empty());
         guard
     }
@@ -586,21 +675,13 @@ impl Scope {
     /// The first limit crossed by this scope or, failing that, by its nearest
     /// ancestor that crossed one.
     pub fn exceeded(&self) -> Option<LimitExceeded> {
-        let mut level = Some(self.inner());
-        while let Some(inner) = level {
-            if let Some((kind, used)) = inner.exceeded_kind() {
-                let scope = if ptr::eq(inner, self.inner()) {
-                    self.clone()
-                } else {
-                    // SAFETY: `inner` is an ancestor, kept alive by `self`.
-                    unsafe { Scope::from_raw_cloned(inner) }?
-                };
-                let limit = inner.limits[kind as usize];
-                return Some(LimitExceeded::new(scope, kind, limit, used));
-            }
-            level = inner.parent();
-        }
-        None
+        self.inner().ancestors().find_map(|inner| {
+            let c = inner.crossing()?;
+            // SAFETY: `inner` is this scope or an ancestor, kept alive by `self`.
+            let scope = unsafe { Scope::clone_raw(inner) };
+            let limit = inner.limits[c.kind as usize];
+            Some(LimitExceeded::new(scope, c.kind, limit, c.used, c.refused))
+        })
     }
 
     /// `Err` once this scope or an ancestor has exceeded a limit.
@@ -613,34 +694,31 @@ impl Scope {
 
     /// What is left of each limit: the minimum over this scope and all its
     /// ancestors (`None` where no scope on the chain sets that limit).
+    ///
+    /// A limit that was crossed has nothing left, even if its figure went
+    /// back below it (live bytes freed): a crossing is final, as
+    /// [`Scope::check`] says.
     pub fn remaining(&self) -> Remaining {
         with_local(|l| l.flush());
         let mut r = Remaining::default();
-        let mut level = Some(self.inner());
-        while let Some(inner) = level {
-            for kind in LimitKind::ALL {
-                let limit = inner.limits[kind as usize];
-                if limit != NO_LIMIT {
-                    let left = limit.saturating_sub(inner.used(kind));
-                    let slot = r.slot(kind);
-                    *slot = Some(slot.map_or(left, |v: u64| v.min(left)));
-                }
+        for inner in self.inner().limited_levels() {
+            let crossed = inner.crossing().map(|c| c.kind);
+            for (kind, limit) in inner.set_limits() {
+                let left = if crossed == Some(kind) {
+                    0
+                } else {
+                    limit.saturating_sub(inner.used(kind))
+                };
+                let slot = r.slot(kind);
+                *slot = Some(slot.map_or(left, |v: u64| v.min(left)));
             }
-            level = inner.parent();
         }
         r
     }
 
     /// Does this scope or an ancestor set any limit?
     pub(crate) fn limited(&self) -> bool {
-        let mut level = Some(self.inner());
-        while let Some(inner) = level {
-            if inner.has_limits {
-                return true;
-            }
-            level = inner.parent();
-        }
-        false
+        self.inner().limited_levels().next().is_some()
     }
 
     /// A future that resolves once this scope or an ancestor exceeds a limit
@@ -702,14 +780,11 @@ impl fmt::Debug for Scope {
         if let Some(name) = &inner.name {
             d.field("name", name);
         }
-        for kind in LimitKind::ALL {
-            let limit = inner.limits[kind as usize];
-            if limit != NO_LIMIT {
-                d.field(kind.field_name(), &limit);
-            }
+        for (kind, limit) in inner.set_limits() {
+            d.field(kind.field_name(), &limit);
         }
         d.field("usage", &inner.counters.usage())
-            .field("exceeded", &inner.exceeded_kind().map(|(k, _)| k))
+            .field("exceeded", &inner.crossing().map(|c| c.kind))
             .finish()
     }
 }
@@ -723,22 +798,59 @@ impl fmt::Display for Scope {
     }
 }
 
-/// Keeps a scope current on this thread; see [`Scope::enter`]. Not `Send`.
+/// Keeps a scope current on this thread; see [`Scope::enter`].
+///
+/// Not `Send`: a thread enters a scope for itself. To run work on another
+/// thread inside a scope, send the [`Scope`] (a `Clone + Send + Sync`
+/// handle) and enter it there; for futures use [`Scope::instrument`] or
+/// [`Scope::limit`].
 #[must_use = "the scope is left as soon as the guard is dropped"]
 pub struct ScopeGuard<'a> {
-    prev: *const ScopeInner,
+    /// This guard's entry on the thread's stack of entered scopes.
+    seq: u64,
     _scope: PhantomData<&'a Scope>,
+    _not_send: PhantomData<NotSend>,
+}
+
+/// Makes [`ScopeGuard`] `!Send` and `!Sync`, with a name that says why in
+/// the compiler's message.
+struct NotSend(#[allow(dead_code)] *const ());
+
+impl ScopeGuard<'_> {
+    /// Makes `scope` (which carries a thread reference, or is null)
+    /// current, on top of the thread's stack.
+    fn push(scope: *const ScopeInner) -> ScopeGuard<'static> {
+        let seq = scope_stack::push(scope);
+        let left = with_local(|l| l.switch(scope));
+        // SAFETY: the scope a thread leaves is null or held by its stack entry.
+        let left = unsafe { left.as_ref() };
+        debug_assert!(left.is_none_or(|s| s.refs.load(Relaxed) >= THREAD_REF));
+        ScopeGuard {
+            seq,
+            _scope: PhantomData,
+            _not_send: PhantomData,
+        }
+    }
 }
 
 impl Drop for ScopeGuard<'_> {
     fn drop(&mut self) {
-        // Hands the previous scope's reference back to the thread, and drops the
-        // thread's reference on the scope it leaves (after its batch is charged).
-        let left = with_local(|l| l.switch(self.prev));
-        // SAFETY: the thread's reference on `left` is released only below.
-        if let Some(scope) = unsafe { left.as_ref() } {
+        let Some(popped) = scope_stack::pop(self.seq) else {
+            return;
+        };
+        if let Some(current) = popped.current {
+            // The innermost guard: the entry below becomes current (after this
+            // thread's batch is charged to the scope it leaves).
+            let left = with_local(|l| l.switch(current));
+            debug_assert_eq!(
+                left, popped.scope,
+                "the current scope is the innermost entry's"
+            );
+        }
+        // SAFETY: the entry's thread reference is released only below.
+        if let Some(scope) = unsafe { popped.scope.as_ref() } {
             crate::events::scope_exit(scope.id, scope.name_or_empty());
-            ScopeInner::release_n(left, THREAD_REF);
+            ScopeInner::release_n(popped.scope, THREAD_REF);
         }
     }
 }
@@ -770,10 +882,7 @@ pub fn track<R>(f: impl FnOnce(&Scope) -> R) -> R {
 /// Runs `f` outside every scope: what it allocates and frees is charged to no
 /// scope (the process-wide [`stats`](crate::stats()) still count it).
 pub fn untracked<R>(f: impl FnOnce() -> R) -> R {
-    let _guard = ScopeGuard {
-        prev: with_local(|l| l.switch(ptr::null())),
-        _scope: PhantomData,
-    };
+    let _guard = ScopeGuard::push(ptr::null());
     f()
 }
 

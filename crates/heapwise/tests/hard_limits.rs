@@ -185,3 +185,18 @@ fn a_hard_limit_checks_across_threads_after_flushes() {
         "overshoot beyond one batch: {f:?}"
     );
 }
+
+#[test]
+fn a_refused_call_says_it_was_refused_and_how_much_was_asked() {
+    let scope = Scope::new().name("small").limit_bytes(10 * 1024).hard();
+    let refused = scope.run(|_| Vec::<u8>::new().try_reserve_exact(1 << 46).is_err());
+    assert!(refused);
+    let e = scope.exceeded().expect("marked exceeded");
+    assert_eq!(e.refused(), Some(1 << 46));
+    assert_eq!(e.used(), 1 << 46, "the figure the call would have reached");
+    assert_eq!(
+        e.to_string(),
+        "scope \"small\" refused an allocation of 70368744177664 bytes: it would reach 70368744177664 bytes allocated, limit 10240"
+    );
+    assert_eq!(scope.usage().bytes, 0, "nothing was allocated");
+}

@@ -236,6 +236,23 @@ fn remaining_saturates_at_zero_once_crossed() {
 }
 
 #[test]
+fn a_crossed_live_bytes_limit_has_nothing_left_after_the_bytes_are_freed() {
+    let scope = Scope::new().limit_live_bytes(1000).limit_bytes(100_000);
+    scope.run(|_| drop(black_box(vec![0u8; 5000])));
+    assert_eq!(scope.usage().live_bytes, 0);
+    assert!(scope.check().is_err(), "a crossing is final");
+    let r = scope.remaining();
+    assert_eq!(r.live_bytes, Some(0), "crossed: nothing left");
+    assert_eq!(r.bytes, Some(95_000), "the other limit is not crossed");
+    let child = scope.child();
+    assert_eq!(
+        child.remaining().live_bytes,
+        Some(0),
+        "an ancestor's crossing"
+    );
+}
+
+#[test]
 fn cooperative_limits_never_fail_an_allocation() {
     let scope = Scope::new().limit_bytes(10);
     let v = scope.run(|_| black_box(vec![0u8; 100_000]));
@@ -260,7 +277,14 @@ fn limit_exceeded_is_an_error() {
     assert_eq!((e.kind(), e.limit(), e.used()), (LimitKind::Allocs, 0, 1));
     assert_eq!(e.scope_name(), None);
     assert!(std::error::Error::source(e).is_none());
-    assert!(!format!("{e}").is_empty());
+    assert_eq!(e.refused(), None);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "scope #{} exceeded its allocs limit: 1 blocks allocated, limit 0",
+            scope.id()
+        )
+    );
     assert!(!format!("{e:?}").is_empty());
 }
 

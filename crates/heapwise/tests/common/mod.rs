@@ -2,6 +2,7 @@
 //! each test file chooses its own.
 #![allow(dead_code)]
 
+pub(crate) mod child;
 pub(crate) mod go;
 pub(crate) mod profile;
 pub(crate) mod stress;

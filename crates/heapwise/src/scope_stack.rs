@@ -1,0 +1,275 @@
+//! The scopes a thread has entered, as a stack of guards.
+//!
+//! # Why a stack
+//!
+//! A [`ScopeGuard`](crate::ScopeGuard) held across an `.await` can be
+//! dropped out of order: two tasks on one thread each enter a scope, the
+//! first finishes while the second still holds its guard. Restoring "the
+//! scope before me" on drop (what a guard did before) then puts the thread
+//! back into the second task's scope after both ended. So each thread keeps
+//! the guards it entered, innermost last, each with a unique sequence
+//! number. Dropping a guard removes *its* entry wherever it is: the
+//! innermost one makes the next one current; one further down only leaves
+//! the stack, and the current scope stays (its entry is marked removed and
+//! dropped once everything above it has gone, so an out-of-order drop costs
+//! a binary search, not a shift). After every guard is dropped, in
+//! any order, the thread is outside every scope again, as it started
+//! (tracing-subscriber's registry treats out-of-order span exits the same
+//! way).
+//!
+//! Each entry owns the thread's reference (weight `THREAD_REF` in
+//! `scope.rs`) on its scope, so a scope stays alive while any entry names
+//! it, even behind a leaked guard.
+//!
+//! # Storage
+//!
+//! The first [`INLINE`] entries live in a `const` thread-local with no
+//! destructor, so entering a scope costs no allocation and works during
+//! thread exit; deeper nesting spills to a buffer from [`System`] (never
+//! the global allocator: entering a scope is not the program's memory),
+//! freed when the stack shrinks back.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::ptr;
+
+use crate::scope::ScopeInner;
+
+/// Entries kept without allocating.
+const INLINE: usize = 16;
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    scope: *const ScopeInner,
+    /// Increasing from the bottom of the stack up, with [`REMOVED`] set once
+    /// the entry's guard is dropped while entries above it remain.
+    seq: u64,
+}
+
+/// Marks an entry whose guard was dropped out of order.
+const REMOVED: u64 = 1 << 63;
+
+const EMPTY: Entry = Entry {
+    scope: ptr::null(),
+    seq: 0,
+};
+
+/// One thread's stack. See the module docs.
+struct Stack {
+    inline: [Cell<Entry>; INLINE],
+    /// Entries beyond `INLINE`, from `System`; null when none.
+    spill: Cell<*mut Entry>,
+    spill_cap: Cell<usize>,
+    len: Cell<usize>,
+    next_seq: Cell<u64>,
+}
+
+thread_local! {
+    static STACK: Stack = const {
+        Stack {
+            inline: [const { Cell::new(EMPTY) }; INLINE],
+            spill: Cell::new(ptr::null_mut()),
+            spill_cap: Cell::new(0),
+            len: Cell::new(0),
+            next_seq: Cell::new(1),
+        }
+    };
+}
+
+impl Stack {
+    fn get(&self, i: usize) -> Entry {
+        debug_assert!(i < self.len.get());
+        if i < INLINE {
+            return self.inline[i].get();
+        }
+        debug_assert!(i - INLINE < self.spill_cap.get());
+        // SAFETY: `i - INLINE < spill_cap` (entries below `len` are stored, and
+        // the spill holds `spill_cap` of them), so the slot is in bounds and was
+        // written by `set`.
+        unsafe { *self.spill.get().add(i - INLINE) }
+    }
+
+    fn set(&self, i: usize, e: Entry) {
+        if i < INLINE {
+            return self.inline[i].set(e);
+        }
+        debug_assert!(i - INLINE < self.spill_cap.get());
+        // SAFETY: as in `get`; the buffer is only reached from this thread.
+        unsafe { *self.spill.get().add(i - INLINE) = e }
+    }
+
+    /// Resizes the spill to `cap` entries (0 frees it).
+    fn resize_spill(&self, cap: usize) {
+        let old = self.spill.get();
+        let old_cap = self.spill_cap.get();
+        let layout = |n: usize| Layout::array::<Entry>(n).expect("scope stack layout");
+        let new = if cap == 0 {
+            ptr::null_mut()
+        } else {
+            // SAFETY: `layout(cap)` has a non-zero size; the old buffer (if any)
+            // came from `System` with `layout(old_cap)`.
+            let p = unsafe {
+                if old.is_null() {
+                    System.alloc(layout(cap))
+                } else {
+                    System.realloc(old.cast(), layout(old_cap), layout(cap).size())
+                }
+            };
+            if p.is_null() {
+                std::alloc::handle_alloc_error(layout(cap));
+            }
+            p.cast::<Entry>()
+        };
+        if cap == 0 && !old.is_null() {
+            // SAFETY: allocated above with this layout.
+            unsafe { System.dealloc(old.cast(), layout(old_cap)) };
+        }
+        self.spill.set(new);
+        self.spill_cap.set(cap);
+    }
+
+    fn push(&self, scope: *const ScopeInner) -> u64 {
+        let (len, seq) = (self.len.get(), self.next_seq.get());
+        debug_assert!(seq < REMOVED);
+        if len >= INLINE + self.spill_cap.get() {
+            self.resize_spill((self.spill_cap.get() * 2).max(INLINE));
+        }
+        self.next_seq.set(seq + 1);
+        self.len.set(len + 1);
+        self.set(len, Entry { scope, seq });
+        seq
+    }
+
+    fn top(&self) -> *const ScopeInner {
+        match self.len.get() {
+            0 => ptr::null(),
+            n => {
+                let e = self.get(n - 1);
+                debug_assert!(e.seq & REMOVED == 0, "removed entries never stay on top");
+                e.scope
+            }
+        }
+    }
+
+    /// Removes the entry `seq`; returns its scope and whether it was the
+    /// innermost, or `None` if it is not on the stack.
+    fn remove(&self, seq: u64) -> Option<(*const ScopeInner, bool)> {
+        let mut len = self.len.get();
+        // Sequence numbers increase up the stack: binary search.
+        let (mut lo, mut hi) = (0, len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.get(mid).seq & !REMOVED < seq {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let e = (lo < len).then(|| self.get(lo)).filter(|e| e.seq == seq)?;
+        if lo + 1 < len {
+            self.set(
+                lo,
+                Entry {
+                    seq: seq | REMOVED,
+                    ..e
+                },
+            );
+            return Some((e.scope, false));
+        }
+        len -= 1;
+        while len > 0 && self.get(len - 1).seq & REMOVED != 0 {
+            len -= 1;
+        }
+        self.len.set(len);
+        let cap = self.spill_cap.get();
+        if cap > 0 && len <= INLINE + cap / 4 {
+            // Shrunk well below the spill: give memory back.
+            self.resize_spill(if len <= INLINE { 0 } else { cap / 2 });
+        }
+        Some((e.scope, true))
+    }
+}
+
+/// Pushes an entry for `scope` (which carries the thread's reference) and
+/// returns its sequence number. The caller makes `scope` current.
+pub(crate) fn push(scope: *const ScopeInner) -> u64 {
+    STACK.with(|s| s.push(scope))
+}
+
+/// What dropping the guard `seq` changes.
+#[derive(Debug)]
+pub(crate) struct Popped {
+    /// The entry's scope, whose thread reference the caller releases.
+    pub(crate) scope: *const ScopeInner,
+    /// `Some(new current scope)` if the entry was the innermost.
+    pub(crate) current: Option<*const ScopeInner>,
+}
+
+/// Removes the guard `seq`'s entry. `None` if it is not on this thread's
+/// stack (a guard can only be dropped on its thread, so never in practice).
+pub(crate) fn pop(seq: u64) -> Option<Popped> {
+    STACK.with(|s| {
+        let (scope, innermost) = s.remove(seq)?;
+        Some(Popped {
+            scope,
+            current: innermost.then(|| s.top()),
+        })
+    })
+}
+
+/// Entries on this thread's stack.
+#[cfg(test)]
+pub(crate) fn depth() -> usize {
+    STACK.with(|s| s.len.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake(n: usize) -> *const ScopeInner {
+        (n * 64) as *const ScopeInner
+    }
+
+    #[test]
+    fn in_order_and_out_of_order_removal() {
+        let a = push(fake(1));
+        let b = push(fake(2));
+        let c = push(fake(3));
+        // Out of order: b leaves, c stays current.
+        let p = pop(b).unwrap();
+        assert_eq!((p.scope, p.current), (fake(2), None));
+        let p = pop(c).unwrap();
+        assert_eq!((p.scope, p.current), (fake(3), Some(fake(1))));
+        assert!(pop(c).is_none(), "already removed");
+        let p = pop(a).unwrap();
+        assert_eq!(p.current, Some(ptr::null()));
+        assert_eq!(depth(), 0);
+    }
+
+    #[test]
+    fn out_of_order_at_depth() {
+        let seqs: Vec<u64> = (1..=100).map(|n| push(fake(n))).collect();
+        // Bottom up: every drop but the last leaves the top current.
+        for &seq in &seqs[..99] {
+            assert_eq!(pop(seq).unwrap().current, None);
+        }
+        let p = pop(seqs[99]).unwrap();
+        assert_eq!((p.scope, p.current), (fake(100), Some(ptr::null())));
+        assert_eq!(depth(), 0, "the removed entries went with the top");
+        STACK.with(|s| assert_eq!(s.spill_cap.get(), 0));
+    }
+
+    #[test]
+    fn deep_stacks_spill_and_shrink() {
+        let seqs: Vec<u64> = (1..=1000).map(|n| push(fake(n))).collect();
+        assert_eq!(depth(), 1000);
+        for (n, &seq) in seqs.iter().enumerate().rev() {
+            let p = pop(seq).unwrap();
+            assert_eq!(p.scope, fake(n + 1));
+            let below = if n == 0 { ptr::null() } else { fake(n) };
+            assert_eq!(p.current, Some(below));
+        }
+        STACK.with(|s| assert_eq!(s.spill_cap.get(), 0, "spill freed"));
+    }
+}

@@ -1,0 +1,83 @@
+//! A panic inside a hard-limited scope: the panic machinery (the message, a
+//! backtrace under `RUST_BACKTRACE=1`, the drops of unwinding) is never
+//! refused, so a caught panic neither hangs nor aborts the process. Each
+//! case runs in a child process of its own (a panic hook and
+//! `RUST_BACKTRACE` are process-wide).
+
+#[global_allocator]
+static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+
+mod common;
+
+use std::hint::black_box;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use common::child;
+use heapwise::{Scope, KIB, MIB};
+
+/// Far above what a child needs (a backtrace symbolizes in about a second).
+const HANG: Duration = Duration::from_secs(120);
+
+#[test]
+fn a_caught_panic_in_a_hard_scope_does_not_hang_with_backtraces() {
+    let name = "a_caught_panic_in_a_hard_scope_does_not_hang_with_backtraces";
+    if child::role().is_some() {
+        let s = Scope::new().limit_bytes(64 * KIB).hard();
+        let caught = catch_unwind(AssertUnwindSafe(|| s.run(|_| panic!("boom"))));
+        assert!(caught.is_err());
+        // The limit holds again once the panic is over.
+        let refused = s.run(|_| Vec::<u8>::new().try_reserve(MIB as usize).is_err());
+        assert!(refused, "a hard limit refuses again after the panic");
+        println!("survived");
+        return;
+    }
+    for backtrace in ["0", "1", "full"] {
+        let out = child::run(name, "panic", &[("RUST_BACKTRACE", backtrace)], HANG);
+        out.assert_success();
+        assert!(
+            out.stdout.contains("survived"),
+            "RUST_BACKTRACE={backtrace}: {}",
+            out.stdout
+        );
+        assert!(
+            out.stderr.contains("boom"),
+            "the panic message was printed: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn a_panic_hook_may_allocate_past_a_hard_limit() {
+    let name = "a_panic_hook_may_allocate_past_a_hard_limit";
+    if child::role().is_some() {
+        std::panic::set_hook(Box::new(|info| {
+            // Far over the scope's limit: allowed while panicking.
+            let report = black_box(vec![b'x'; 4 * MIB as usize]);
+            eprintln!("hook: {info} ({} bytes of report)", report.len());
+        }));
+        let s = Scope::new().limit_bytes(64 * KIB).hard();
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            s.run(|_| {
+                let _kept = black_box(vec![0u8; 32 * KIB as usize]);
+                panic!("boom")
+            })
+        }));
+        assert!(caught.is_err());
+        let e = s
+            .exceeded()
+            .expect("the hook's allocation crossed the limit");
+        assert_eq!(e.refused(), None, "charged, not refused");
+        println!("survived: {e}");
+        return;
+    }
+    let out = child::run(name, "hook", &[("RUST_BACKTRACE", "0")], HANG);
+    out.assert_success();
+    assert!(out.stdout.contains("survived"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("4194304 bytes of report"),
+        "{}",
+        out.stderr
+    );
+}
