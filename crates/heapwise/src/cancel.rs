@@ -14,6 +14,7 @@
 //! `SeqCst` fence on both sides guarantees that either the waiter sees the flag
 //! or the notifier sees the registration. No polling, no per-call thread.
 
+use std::cell::UnsafeCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::ptr;
@@ -21,7 +22,7 @@ use std::sync::atomic::{
     fence, AtomicPtr, AtomicU64,
     Ordering::{AcqRel, Acquire, Relaxed, SeqCst},
 };
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -29,48 +30,69 @@ use std::time::{Duration, Instant};
 use crate::limit::LimitExceeded;
 use crate::local::without_accounting;
 use crate::scope::{Scope, ScopeInner};
+use crate::sys::fork::{AtFork, Rank};
+use crate::sys::lock::Lock;
 
 static NOTIFIER: OnceLock<Thread> = OnceLock::new();
 static QUEUE: AtomicPtr<ScopeInner> = AtomicPtr::new(ptr::null_mut());
 static NEXT_WAITER: AtomicU64 = AtomicU64::new(1);
 
-/// The wakers registered on one scope.
+/// The wakers registered on one scope. Every scope's list is behind one
+/// process-wide [`Lock`] (waiting is rare, and one lock is one the fork
+/// handlers can take).
 #[derive(Debug)]
 pub(crate) struct Waiters {
-    list: Mutex<Vec<(u64, Waker)>>,
+    list: UnsafeCell<Vec<(u64, Waker)>>,
 }
+
+static WAITERS: Lock<()> = Lock::new(());
+
+// A panic cannot leave a list half-changed: under the lock it is only pushed
+// to (an allocation failure aborts), searched and swap-removed from.
+impl std::panic::RefUnwindSafe for Waiters {}
+
+static FORK: AtFork = AtFork::new(
+    Rank::Waiters,
+    || WAITERS.hold_for_fork(),
+    // SAFETY: called once after `fork`, by the thread that held it.
+    || unsafe { WAITERS.release_after_fork() },
+);
 
 impl Waiters {
     pub(crate) const fn new() -> Waiters {
         Waiters {
-            list: Mutex::new(Vec::new()),
+            list: UnsafeCell::new(Vec::new()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Waker)>> {
-        self.list.lock().unwrap_or_else(|e| e.into_inner())
+    /// Runs `f` on the list, under the waiters' lock.
+    fn with_list<R>(&self, f: impl FnOnce(&mut Vec<(u64, Waker)>) -> R) -> R {
+        FORK.ensure();
+        let _held = WAITERS.lock();
+        // SAFETY: every access to a list goes through here, under the lock.
+        f(unsafe { &mut *self.list.get() })
     }
 
     // The list's buffer is heapwise's memory: it grows, and is freed, behind the
     // reentrancy guard, so it is never charged to a scope.
 
     fn register(&self, id: u64, waker: &Waker) {
-        let mut list = self.lock();
-        match list.iter_mut().find(|(i, _)| *i == id) {
+        self.with_list(|list| match list.iter_mut().find(|(i, _)| *i == id) {
             Some((_, w)) => w.clone_from(waker),
             None => without_accounting(|| list.push((id, waker.clone()))),
-        }
+        })
     }
 
     fn unregister(&self, id: u64) {
-        let mut list = self.lock();
-        if let Some(i) = list.iter().position(|(i, _)| *i == id) {
-            drop(list.swap_remove(i).1);
-        }
+        let removed = self.with_list(|list| {
+            let i = list.iter().position(|(i, _)| *i == id)?;
+            Some(list.swap_remove(i).1)
+        });
+        drop(removed);
     }
 
     fn wake_all(&self) {
-        let woken = std::mem::take(&mut *self.lock());
+        let woken = self.with_list(std::mem::take);
         for (_, waker) in &woken {
             waker.wake_by_ref();
         }
@@ -81,7 +103,7 @@ impl Waiters {
 
 impl Drop for Waiters {
     fn drop(&mut self) {
-        let list = std::mem::take(self.list.get_mut().unwrap_or_else(|e| e.into_inner()));
+        let list = std::mem::take(self.list.get_mut());
         without_accounting(|| drop(list));
     }
 }

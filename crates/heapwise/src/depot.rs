@@ -22,7 +22,9 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard};
+
+use crate::sys::fork::{AtFork, Rank};
+use crate::sys::lock::{Lock, LockGuard};
 
 /// Counts of one (stack, size, scope name, rate) bucket.
 #[derive(Debug)]
@@ -208,11 +210,19 @@ pub(crate) struct Depot {
     bucket_ids: HashMap<(u32, u32, u64, u64), &'static Bucket, Fx>,
 }
 
-static DEPOT: Mutex<Depot> = Mutex::new(Depot::new());
+static DEPOT: Lock<Depot> = Lock::new(Depot::new());
+
+static FORK: AtFork = AtFork::new(
+    Rank::Depot,
+    || DEPOT.hold_for_fork(),
+    // SAFETY: called once after `fork`, by the thread that held it.
+    || unsafe { DEPOT.release_after_fork() },
+);
 
 /// The depot, locked. Callers run behind the reentrancy guard.
-pub(crate) fn lock() -> MutexGuard<'static, Depot> {
-    DEPOT.lock().unwrap_or_else(|e| e.into_inner())
+pub(crate) fn lock() -> LockGuard<'static, Depot> {
+    FORK.ensure();
+    DEPOT.lock()
 }
 
 /// What an export needs, copied out under the lock.

@@ -368,8 +368,15 @@
 //!
 //! # Guarantees of the allocator path
 //!
-//! Nothing reachable from `GlobalAlloc` allocates, takes a lock, panics or
-//! unwinds. The fast path is one `const` thread-local block with no destructor,
+//! Nothing reachable from `GlobalAlloc` panics or unwinds, and the fast path
+//! neither allocates nor locks. The slow path takes a sample or looks a
+//! freed sampled block up under the profiler's own locks (the stack depot,
+//! the live-block table), behind the reentrancy guard: they are never held
+//! while code of the program runs, never poisoned, and the thread that calls
+//! `fork` takes every one of them first (`pthread_atfork`), so a child never
+//! inherits one held by a thread it does not have. (In a forked child the
+//! background threads, `heapwise-notify` and the `HEAPWISE_TRACE` line, do
+//! not run.) The fast path is one `const` thread-local block with no destructor,
 //! one countdown, one branch, and one `#[cold]` exit; the call is counted
 //! before the inner allocator runs, and taken back by a second cold exit in
 //! the rare case the inner allocator fails (a null check on its result, which

@@ -22,19 +22,19 @@
 //! Behind the filter, 64 shards (chosen by the same bits, so one shard owns
 //! each filter byte and the byte is cleared exactly when its last block goes)
 //! each hold an open-addressing table from block address to bucket, guarded
-//! by a mutex. Entries are removed *before* the inner allocator frees the
+//! by a [`Lock`] (taken around `fork`, see `sys/fork.rs`). Entries are removed *before* the inner allocator frees the
 //! block, so the address cannot be reused and sampled again meanwhile.
 //!
 //! The tables allocate straight from [`System`], never through the global
 //! allocator: a free inside heapwise's own bookkeeping may need the table,
 //! and must not find its shard locked by an allocation of its own.
 
+use crate::depot::Bucket;
+use crate::sys::fork::{AtFork, Rank};
+use crate::sys::lock::{Lock, LockGuard};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
 use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
-
-use crate::depot::Bucket;
 
 const FILTER_SLOTS: usize = 1 << 16;
 const SHARDS: usize = 64;
@@ -42,7 +42,19 @@ const SHARDS: usize = 64;
 static FILTER: [AtomicU8; FILTER_SLOTS] = [const { AtomicU8::new(0) }; FILTER_SLOTS];
 /// Live sampled blocks per filter byte (changed under the owning shard's lock).
 static COUNTS: [AtomicU32; FILTER_SLOTS] = [const { AtomicU32::new(0) }; FILTER_SLOTS];
-static TABLES: [Mutex<Table>; SHARDS] = [const { Mutex::new(Table::new()) }; SHARDS];
+static TABLES: [Lock<Table>; SHARDS] = [const { Lock::new(Table::new()) }; SHARDS];
+
+static FORK: AtFork = AtFork::new(
+    Rank::Live,
+    || TABLES.iter().for_each(Lock::hold_for_fork),
+    || {
+        for t in TABLES.iter().rev() {
+            // SAFETY: called once after `fork`, by the thread that held them.
+            unsafe { t.release_after_fork() }
+        }
+    },
+);
+
 /// Bytes of table memory, for the profiler's own-memory figure.
 static TABLE_BYTES: AtomicUsize = AtomicUsize::new(0);
 
@@ -83,14 +95,14 @@ pub(crate) fn remove(ptr: *mut u8) -> Option<&'static Bucket> {
 
 /// Sampled blocks alive now, and the bytes the tables take.
 pub(crate) fn census() -> (usize, usize) {
-    let blocks = TABLES.iter().map(|t| t.lock().map_or(0, |t| t.len)).sum();
+    FORK.ensure();
+    let blocks = TABLES.iter().map(|t| t.lock().len).sum();
     (blocks, TABLE_BYTES.load(Relaxed))
 }
 
-fn lock(i: usize) -> std::sync::MutexGuard<'static, Table> {
-    // Nothing panics while holding a shard, but never propagate poison into
-    // the allocator.
-    TABLES[i % SHARDS].lock().unwrap_or_else(|e| e.into_inner())
+fn lock(i: usize) -> LockGuard<'static, Table> {
+    FORK.ensure();
+    TABLES[i % SHARDS].lock()
 }
 
 #[derive(Clone, Copy)]

@@ -11,10 +11,11 @@
 //! other. None of this runs on the allocator path.
 
 use std::sync::atomic::Ordering::Acquire;
-use std::sync::{Mutex, MutexGuard};
 
 use crate::local::without_accounting;
 use crate::scope::Scope;
+use crate::sys::fork::{AtFork, Rank};
+use crate::sys::lock::{Lock, LockGuard};
 
 struct Registry {
     scopes: Vec<Scope>,
@@ -22,13 +23,21 @@ struct Registry {
     kept: usize,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+static REGISTRY: Lock<Registry> = Lock::new(Registry {
     scopes: Vec::new(),
     kept: 0,
 });
 
-fn lock() -> MutexGuard<'static, Registry> {
-    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+static FORK: AtFork = AtFork::new(
+    Rank::Registry,
+    || REGISTRY.hold_for_fork(),
+    // SAFETY: called once after `fork`, by the thread that held it.
+    || unsafe { REGISTRY.release_after_fork() },
+);
+
+fn lock() -> LockGuard<'static, Registry> {
+    FORK.ensure();
+    REGISTRY.lock()
 }
 
 /// Only the registry holds it (no handle, no thread, no owned block).

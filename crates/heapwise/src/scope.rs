@@ -92,7 +92,7 @@ pub(crate) struct ScopeInner {
 }
 
 // SAFETY: every field is either immutable after the scope is shared (`parent`,
-// `limits`, `name`, ...), atomic, or behind a mutex (`waiters`). `parent` points
+// `limits`, `name`, ...), atomic, or behind a lock (`waiters`). `parent` points
 // to a `ScopeInner` kept alive by the reference this scope holds on it.
 unsafe impl Send for ScopeInner {}
 // SAFETY: as above.

@@ -34,9 +34,17 @@
 //!
 //! Other operating systems get empty results for now (no mappings, no
 //! bounds, so no stacks are walked).
+//!
+//! # Locks and fork
+//!
+//! [`lock::Lock`] is the lock of heapwise's own tables, and [`fork::AtFork`]
+//! takes every such lock around `fork`, so a child never inherits one held
+//! by a thread that does not exist in it.
 
+pub(crate) mod fork;
 #[cfg(target_os = "linux")]
 mod linux;
+pub(crate) mod lock;
 #[cfg(target_os = "linux")]
 use linux as imp;
 
@@ -78,8 +86,23 @@ pub(crate) struct Mapping {
 /// Allocates and resolves paths (`readlink`, `realpath`), opens no object:
 /// call it at export, behind the reentrancy guard.
 pub(crate) fn mappings() -> Vec<Mapping> {
+    LOADER_FORK.ensure();
+    let _held = LOADER.lock();
     imp::mappings()
 }
+
+/// Held while heapwise asks the dynamic loader for its objects: glibc's
+/// `dl_iterate_phdr` holds a loader lock meanwhile, and a child forked then
+/// inherits it held (its first profile export would hang), so the fork
+/// handlers wait for it.
+static LOADER: lock::Lock<()> = lock::Lock::new(());
+
+static LOADER_FORK: fork::AtFork = fork::AtFork::new(
+    fork::Rank::Loader,
+    || LOADER.hold_for_fork(),
+    // SAFETY: called once after `fork`, by the thread that held it.
+    || unsafe { LOADER.release_after_fork() },
+);
 
 /// Bounds `[low, high)` of the calling thread's stack, or `None` (always on
 /// other operating systems than Linux).
