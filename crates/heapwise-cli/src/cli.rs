@@ -5,12 +5,11 @@
 //! output pipe, 1 with one `heapwise: error: ...` line on stderr otherwise
 //! (clap's own usage errors exit with 2 before [`run`] is reached).
 
-use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use heapwise_pprof::Profile;
 use regex::Regex;
@@ -18,7 +17,8 @@ use regex::Regex;
 use crate::demo::{run_demo, DemoOptions};
 use crate::diff::{diff_report, DiffOptions};
 use crate::flame::{write_diff_flamegraph, write_flamegraph, FlameOptions};
-use crate::input::{describe_io, read_profile};
+use crate::input::read_profile;
+use crate::output::{check_overwrite, finish, stdout, write_file};
 use crate::sample_index::SampleIndex;
 use crate::top::{top_report, TopOptions};
 
@@ -90,7 +90,12 @@ pub struct SampleIndexArg {
     /// inuse_objects, alloc_space, alloc_objects for a heap profile) or its
     /// position from 0. Default: the profile's default type, else its last
     /// (inuse_space for a Go heap profile).
-    #[arg(long = "sample-index", alias = "sample_index", value_name = "TYPE")]
+    #[arg(
+        long = "sample-index",
+        alias = "sample_index",
+        value_name = "TYPE",
+        allow_negative_numbers = true
+    )]
     pub sample_index: Option<SampleIndex>,
 }
 
@@ -159,9 +164,11 @@ pub struct FlameArgs {
     /// The profile.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Where to write the SVG; `-` is standard output.
-    #[arg(short, long, value_name = "OUT", default_value = "flame.svg")]
-    pub output: PathBuf,
+    /// Where to write the SVG; `-` is standard output. Default:
+    /// ./flame.svg, which is not overwritten if it is not a heapwise flame
+    /// graph.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub sample_index: SampleIndexArg,
@@ -250,16 +257,6 @@ fn load(path: &Path, base: Option<&Path>) -> Result<Profile> {
     }
 }
 
-/// Standard output, buffered, for one report.
-fn stdout() -> BufWriter<io::StdoutLock<'static>> {
-    BufWriter::new(io::stdout().lock())
-}
-
-fn finish(mut out: impl Write) -> Result<()> {
-    out.flush()?;
-    Ok(())
-}
-
 fn write_json(value: &serde_json::Value) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value)?;
     text.push('\n');
@@ -281,7 +278,16 @@ fn compile_regex(flag: &str, pattern: &str) -> Result<Regex> {
     })
 }
 
+/// Standard input can be read once: fails if both `a` and `b` are `-`.
+fn one_stdin(a: &Path, b: Option<&Path>) -> Result<()> {
+    if a.as_os_str() == "-" && b.is_some_and(|b| b.as_os_str() == "-") {
+        bail!("both profiles are '-': only one can come from standard input");
+    }
+    Ok(())
+}
+
 fn top(args: &TopArgs) -> Result<()> {
+    one_stdin(&args.file, args.base.as_deref())?;
     let focus = args
         .focus
         .as_deref()
@@ -303,6 +309,7 @@ fn top(args: &TopArgs) -> Result<()> {
 }
 
 fn diff(args: &DiffArgs) -> Result<()> {
+    one_stdin(&args.old, Some(&args.new))?;
     let old = read_profile(&args.old)?;
     let new = read_profile(&args.new)?;
     let options = DiffOptions {
@@ -324,7 +331,19 @@ fn diff(args: &DiffArgs) -> Result<()> {
     finish(out)
 }
 
+/// The flame graph's file when `-o` is not given.
+const DEFAULT_FLAME_FILE: &str = "./flame.svg";
+
 fn flame(args: &FlameArgs) -> Result<()> {
+    one_stdin(&args.file, args.base.as_deref())?;
+    let output = match &args.output {
+        Some(path) => path.clone(),
+        None => {
+            let path = PathBuf::from(DEFAULT_FLAME_FILE);
+            check_overwrite(&path)?;
+            path
+        }
+    };
     let profile = read_profile(&args.file)?;
     let options = FlameOptions {
         sample_index: args.sample_index.get(),
@@ -341,16 +360,15 @@ fn flame(args: &FlameArgs) -> Result<()> {
             })?;
         }
     }
-    if args.output.as_os_str() == "-" {
+    if output.as_os_str() == "-" {
         let mut out = stdout();
         out.write_all(&svg)?;
         return finish(out);
     }
-    fs::write(&args.output, &svg).map_err(|e| {
-        anyhow!(
-            "{}: cannot write: {}",
-            args.output.display(),
-            describe_io(&e)
-        )
-    })
+    write_file(&output, &svg)?;
+    if args.output.is_none() {
+        // Say where the graph went when the user did not choose.
+        let _ = writeln!(io::stderr().lock(), "heapwise: wrote {}", output.display());
+    }
+    Ok(())
 }

@@ -34,9 +34,15 @@
 //!   `heapwise diff` list them.
 //!
 //! Frame names are used as they are, except that `;` (the folded format's
-//! separator) becomes `；` (U+FF1B), and a space before a trailing number
-//! in a leaf name becomes a no-break space, so that it is not read as a
-//! count.
+//! separator) becomes `；` (U+FF1B), a space before a trailing number in a
+//! leaf name becomes a no-break space, so that it is not read as a count,
+//! and control characters, which XML forbids, become visible escapes
+//! (`\x00`; the same goes for the title and unit). The SVG is well-formed
+//! XML whatever the profile holds.
+//!
+//! Every SVG heapwise draws carries the comment [`SVG_MARKER`] after its
+//! XML declaration: `heapwise flame` without `-o` overwrites an existing
+//! `flame.svg` only if it has it ([`is_heapwise_svg`]).
 //!
 //! [inferno]: https://github.com/jonhoo/inferno
 
@@ -50,6 +56,22 @@ use inferno::flamegraph::{self, Palette};
 
 use crate::frames::FrameTable;
 use crate::sample_index::{SampleIndex, SampleType};
+use crate::svg_text::xml_safe;
+
+/// The comment that marks an SVG as drawn by heapwise.
+pub const SVG_MARKER: &str = "<!-- heapwise flame graph -->";
+
+/// How much of a file [`is_heapwise_svg`] needs: the XML declaration and
+/// the marker after it.
+pub const SVG_MARKER_WITHIN: usize = 256;
+
+/// True if `head`, the start of a file, is the start of an SVG heapwise
+/// drew (it has [`SVG_MARKER`] in its first [`SVG_MARKER_WITHIN`] bytes).
+pub fn is_heapwise_svg(head: &[u8]) -> bool {
+    let head = &head[..head.len().min(SVG_MARKER_WITHIN)];
+    head.windows(SVG_MARKER.len())
+        .any(|w| w == SVG_MARKER.as_bytes())
+}
 
 /// How [`write_flamegraph`] draws.
 #[derive(Debug, Clone, Default)]
@@ -90,7 +112,11 @@ pub fn folded_stacks(
 
 fn fold(profile: &Profile, sample_type: &SampleType) -> Vec<(String, i64)> {
     let table = FrameTable::new(profile);
-    let names: Vec<String> = table.names().iter().map(|n| n.replace(';', "；")).collect();
+    let names: Vec<String> = table
+        .names()
+        .iter()
+        .map(|n| xml_safe(n).replace(';', "；"))
+        .collect();
     let mut stacks: BTreeMap<String, i64> = BTreeMap::new();
     let mut frames = Vec::new();
     for sample in &profile.sample {
@@ -132,10 +158,13 @@ fn inferno_options(
     options: &FlameOptions,
 ) -> flamegraph::Options<'static> {
     let mut opt = flamegraph::Options::default();
-    opt.title = options
-        .title
-        .clone()
-        .unwrap_or_else(|| format!("{} ({})", sample_type.name, sample_type.unit));
+    opt.title = xml_safe(
+        &options
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("{} ({})", sample_type.name, sample_type.unit)),
+    )
+    .into_owned();
     let memory = matches!(
         sample_type.unit.to_lowercase().as_str(),
         "bytes" | "byte" | "b" | "count" | "objects"
@@ -151,17 +180,24 @@ fn inferno_options(
     opt.count_name = if sample_type.unit == "count" && sample_type.name.ends_with("objects") {
         "objects".to_owned()
     } else {
-        sample_type.unit.clone()
+        xml_safe(&sample_type.unit).into_owned()
     };
     opt
 }
 
 /// Runs inferno over `lines` into a buffer, so that nothing is written on
-/// failure.
+/// failure, and marks the SVG as heapwise's.
 fn render(opt: &mut flamegraph::Options<'_>, lines: &[String], mut w: impl Write) -> Result<()> {
     let mut svg = Vec::new();
     flamegraph::from_lines(opt, lines.iter().map(String::as_str), &mut svg)
         .context("drawing the flame graph")?;
+    // After the XML declaration, which must come first.
+    let at = if svg.starts_with(b"<?xml") {
+        svg.windows(2).position(|w| w == b"?>").map_or(0, |i| i + 2)
+    } else {
+        0
+    };
+    svg.splice(at..at, SVG_MARKER.bytes());
     w.write_all(&svg)?;
     w.flush()?;
     Ok(())

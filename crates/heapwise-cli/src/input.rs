@@ -1,9 +1,12 @@
 //! Reading profile files, with size limits and errors that name the file.
 //!
 //! A profile file is read whole, up to [`MAX_FILE_SIZE`] bytes, and
-//! decoded by heapwise-pprof, which accepts gzipped or raw protobuf, caps
-//! decompression at [`MAX_DECOMPRESSED_SIZE`] and rejects corrupt input
-//! with an error rather than a panic. Every error message starts with the
+//! decoded by heapwise-pprof, which accepts gzipped or raw protobuf, takes
+//! at most [`MAX_MEMORY`] for the decoded profile (checking gzipped input
+//! while it decompresses), and rejects corrupt input with an error rather
+//! than a panic: `big.pb.gz: profile too large: decoding would take more
+//! than the 256 MiB memory limit (3627507 samples in the first 7255014
+//! bytes)`. Every error message starts with the
 //! file's name: `heap.pb.gz: not a pprof profile: gzip: truncated stream`.
 
 use std::fs::File;
@@ -17,9 +20,9 @@ use heapwise_pprof::{DecodeOptions, ErrorKind, Profile};
 /// profiles of large services are a few megabytes.
 pub const MAX_FILE_SIZE: u64 = 256 << 20;
 
-/// The largest decompressed size accepted from a gzipped file: 512 MiB.
-/// The decoded model can be several times larger than this.
-pub const MAX_DECOMPRESSED_SIZE: u64 = 512 << 20;
+/// The most memory decoding one profile may take, its decompressed
+/// protobuf included: 256 MiB (heapwise-pprof's default).
+pub const MAX_MEMORY: u64 = heapwise_pprof::DEFAULT_MAX_MEMORY;
 
 /// An I/O error as a short lowercase phrase, without the `(os error N)`
 /// suffix: `no such file or directory`.
@@ -63,7 +66,7 @@ pub fn decode_profile(name: &str, data: &[u8]) -> Result<Profile> {
     if data.is_empty() {
         bail!("{name}: empty file, not a pprof profile");
     }
-    let options = DecodeOptions::new().max_decompressed_size(MAX_DECOMPRESSED_SIZE);
+    let options = DecodeOptions::new().max_memory(MAX_MEMORY);
     let profile = Profile::decode_with(data, &options).map_err(|e| match e.kind() {
         ErrorKind::TooLarge => anyhow!("{name}: profile too large: {e}"),
         _ => anyhow!("{name}: not a pprof profile: {e}"),

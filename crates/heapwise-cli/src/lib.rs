@@ -114,17 +114,25 @@
 //! The SVG (drawn by inferno) has search, zoom and tooltips. With `--base`
 //! it is a differential flame graph: widths from the new profile, red
 //! where memory grew and blue where it shrank ([`flame`] explains why
-//! heapwise does not draw the subtraction).
+//! heapwise does not draw the subtraction). Without `-o` it goes to
+//! `./flame.svg`, and heapwise says so on stderr
+//! (`heapwise: wrote ./flame.svg`); a `flame.svg` there that heapwise did
+//! not draw is left alone, with an error.
 //!
 //! ## Exit status and errors
 //!
 //! 0 on success; 1 on an error, with one line on standard error that names
 //! the file and the problem, e.g.
 //! `heapwise: error: heap.pb.gz: not a pprof profile: gzip: truncated stream`;
-//! 2 for a usage error (clap's message). Writing to a pipe that closed
-//! early, as in `heapwise top -n 0 big.pb.gz | head -1`, is not an error:
-//! heapwise stops and exits 0. Files over [`input::MAX_FILE_SIZE`] are
-//! refused, and corrupt input is an error, never a crash.
+//! 2 for a usage error (clap's message). A failed write names the output:
+//! `heapwise: error: writing to stdout: No space left on device (os error
+//! 28)`. Writing to a pipe that closed early, as in
+//! `heapwise top -n 0 big.pb.gz | head -1`, is not an error: heapwise
+//! stops and exits 0. Files over [`input::MAX_FILE_SIZE`] are refused, and
+//! so are profiles that would take more than [`input::MAX_MEMORY`] to
+//! decode (`big.pb.gz: profile too large: decoding would take more than the
+//! 256 MiB memory limit (...)`), before the memory is taken; corrupt input
+//! is an error, never a crash.
 //!
 //! # The library
 //!
@@ -177,7 +185,9 @@ pub mod diff;
 pub mod flame;
 mod frames;
 pub mod input;
+mod output;
 pub mod sample_index;
+mod svg_text;
 pub mod top;
 pub mod units;
 

@@ -76,6 +76,12 @@ impl SampleIndex {
             }
             SampleIndex::Name(name) => match profile.sample_type_index(name) {
                 Some(i) => i,
+                // A negative number is a position too, and out of range.
+                None if name.parse::<i64>().is_ok() => bail!(
+                    "sample index {name} is out of range; the profile has {} sample types ({})",
+                    types.len(),
+                    describe(&types)
+                ),
                 None => bail!(
                     "no sample type {name:?}; the profile has {}",
                     describe(&types)

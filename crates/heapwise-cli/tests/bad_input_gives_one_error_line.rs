@@ -4,6 +4,9 @@
 
 mod common;
 
+use std::io::Write;
+use std::process::Stdio;
+
 use common::*;
 use heapwise_pprof::ProfileBuilder;
 
@@ -151,5 +154,90 @@ fn usage_errors_keep_clap_exit_code_2() {
     let help = run_ok(&["--help"]);
     for command in ["top", "diff", "flame"] {
         assert!(help.contains(command), "{help}");
+    }
+}
+
+#[test]
+fn a_negative_sample_index_is_out_of_range_in_both_spellings() {
+    let dir = TempDir::new("negative-index");
+    let good = write_profile(&inline_profile(), dir.join("good.pb.gz"));
+    for args in [
+        &["top", &good, "--sample-index", "-1"][..],
+        &["top", &good, "--sample-index=-1"],
+        &["diff", &good, &good, "--sample-index", "-1"],
+        &["flame", &good, "--sample-index", "-2", "-o", "-"],
+    ] {
+        let o = run(args);
+        assert_one_error_line(
+            &o,
+            &[
+                "sample index -",
+                "is out of range; the profile has 2 sample types (alloc_objects, alloc_space)",
+            ],
+        );
+    }
+}
+
+#[test]
+fn standard_input_cannot_be_both_profiles() {
+    for args in [
+        &["diff", "-", "-"][..],
+        &["top", "-", "--base", "-"],
+        &["flame", "-", "--base", "-", "-o", "-"],
+    ] {
+        let o = heapwise()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running heapwise");
+        assert_one_error_line(
+            &o,
+            &["both profiles are '-': only one can come from standard input"],
+        );
+    }
+}
+
+/// A gzip of `members` × `per_member` empty samples (`12 00`), built by
+/// compressing one member: concatenated members are one gzip stream.
+fn empty_samples_gzip(per_member: usize, members: usize) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(&[0x12u8, 0x00].repeat(per_member)).unwrap();
+    e.finish().unwrap().repeat(members)
+}
+
+#[test]
+fn a_profile_too_large_to_decode_is_a_one_line_error_in_bounded_memory() {
+    let dir = TempDir::new("too-large");
+    // 250 million empty samples: 18 GB decoded, from under 1 MB on disk.
+    let bomb = dir.join("bomb.pb.gz");
+    std::fs::write(&bomb, empty_samples_gzip(500_000, 500)).unwrap();
+    let bomb = bomb.to_str().unwrap();
+    let good = write_profile(&inline_profile(), dir.join("good.pb.gz"));
+    let out = dir.join("out.svg");
+    // Under a 1 GiB address-space limit, so a regression fails here
+    // rather than taking the machine's memory.
+    let out = out.to_str().unwrap();
+    for args in [
+        &["top", bomb][..],
+        &["diff", &good, bomb],
+        &["flame", &good, "--base", bomb, "-o", out],
+    ] {
+        let script = format!(
+            "ulimit -v 1048576 && exec '{}' \"$@\"",
+            env!("CARGO_BIN_EXE_heapwise")
+        );
+        let o = std::process::Command::new("sh")
+            .args(["-c", &script, "heapwise"])
+            .args(args)
+            .output()
+            .expect("running heapwise under sh");
+        assert_one_error_line(
+            &o,
+            &[
+                bomb,
+                ": profile too large: decoding would take more than the 256 MiB memory limit (",
+                " samples in the first ",
+            ],
+        );
     }
 }

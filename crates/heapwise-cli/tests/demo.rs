@@ -27,7 +27,7 @@ fn the_demo_profiles_itself_and_finds_the_leak() {
     let profile = Profile::decode(&std::fs::read(&heap).unwrap()).unwrap();
     profile.validate().unwrap();
     assert_eq!(profile.period, 1);
-    let svg = std::fs::read_to_string(dir.join("flame.svg")).unwrap();
+    let svg = read_svg(&dir.join("flame.svg"));
     assert!(svg.contains("heapwise_cli::demo::Service::login"));
 
     if !go_available() {

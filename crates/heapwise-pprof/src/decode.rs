@@ -6,25 +6,36 @@
 //! the decoded profile ([`Profile::validate`]) before returning it. Strings
 //! that are not valid UTF-8 are decoded lossily (U+FFFD), as Go tools
 //! tolerate such bytes too.
+//!
+//! Memory is bounded by [`DecodeOptions::max_memory`]: the top-level items
+//! are counted first and every vector is allocated at its exact size after
+//! its bytes are charged to the budget (see `budget`), so hostile input
+//! fails with [`crate::ErrorKind::TooLarge`] before anything large is allocated.
 
+use crate::budget::{self, Budget, TopLevel};
 use crate::error::{Error, Result};
 use crate::gzip;
 use crate::profile::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
-use crate::protobuf::{Reader, WireType};
+use crate::protobuf::{count_varints, Reader, WireType};
 
 /// The default limit on the decompressed size of gzipped input: 1 GiB.
 pub const DEFAULT_MAX_DECOMPRESSED_SIZE: u64 = 1 << 30;
+
+/// The default limit on the memory a decode may allocate: 256 MiB.
+pub const DEFAULT_MAX_MEMORY: u64 = 256 << 20;
 
 /// Options for [`Profile::decode_with`].
 #[derive(Debug, Clone)]
 pub struct DecodeOptions {
     max_decompressed_size: u64,
+    max_memory: u64,
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
         DecodeOptions {
             max_decompressed_size: DEFAULT_MAX_DECOMPRESSED_SIZE,
+            max_memory: DEFAULT_MAX_MEMORY,
         }
     }
 }
@@ -39,10 +50,8 @@ impl DecodeOptions {
     /// anything larger fails with [`crate::ErrorKind::TooLarge`] instead of
     /// exhausting memory. Defaults to [`DEFAULT_MAX_DECOMPRESSED_SIZE`].
     ///
-    /// The decoded model can take up to a few tens of times the
-    /// decompressed size (a two-byte empty sample becomes a 72-byte
-    /// [`crate::Sample`]), so lower this for input from untrusted sources
-    /// on small machines.
+    /// The decompressed bytes are also charged to the memory limit
+    /// ([`DecodeOptions::max_memory`]), which usually binds first.
     pub fn max_decompressed_size(mut self, bytes: u64) -> Self {
         self.max_decompressed_size = bytes;
         self
@@ -52,11 +61,34 @@ impl DecodeOptions {
     pub fn decompressed_size_limit(&self) -> u64 {
         self.max_decompressed_size
     }
+
+    /// Sets the most memory a decode may allocate: the decoded profile,
+    /// the decompressed protobuf of gzipped input, and the index that
+    /// validation builds. Input that would need more fails with
+    /// [`crate::ErrorKind::TooLarge`], naming what takes the memory, before it is
+    /// allocated; gzipped input fails while it is still being
+    /// decompressed. Defaults to [`DEFAULT_MAX_MEMORY`].
+    ///
+    /// The decoded model takes up to a few tens of times the size of its
+    /// protobuf (a two-byte empty sample becomes a 72-byte
+    /// [`crate::Sample`]); a heap profile of a large Go service takes a
+    /// few megabytes. Only small scratch space (the gzip decoder's window
+    /// and buffers, about 100 KiB, and error messages) is not counted.
+    pub fn max_memory(mut self, bytes: u64) -> Self {
+        self.max_memory = bytes;
+        self
+    }
+
+    /// The configured memory limit.
+    pub fn memory_limit(&self) -> u64 {
+        self.max_memory
+    }
 }
 
 impl Profile {
     /// Decodes a profile from gzipped or raw protobuf bytes (gzip is
-    /// detected by its `1f 8b` magic) and validates it.
+    /// detected by its `1f 8b` magic) and validates it, with the default
+    /// [`DecodeOptions`].
     ///
     /// Byte offsets in error messages count from the start of the raw
     /// (decompressed) protobuf.
@@ -66,51 +98,96 @@ impl Profile {
 
     /// [`Profile::decode`] with explicit options.
     pub fn decode_with(data: &[u8], options: &DecodeOptions) -> Result<Profile> {
+        let mut budget = Budget::new(options.max_memory);
         if gzip::is_gzip(data) {
-            let raw = gzip::decompress(data, options.max_decompressed_size)?;
-            decode_raw(&raw)
+            let raw = gzip::decompress(data, options.max_decompressed_size, &mut budget)?;
+            decode_raw(&raw, &mut budget)
         } else {
-            decode_raw(data)
+            decode_raw(data, &mut budget)
         }
     }
 }
 
 /// Decodes and validates raw protobuf bytes.
-fn decode_raw(data: &[u8]) -> Result<Profile> {
+fn decode_raw(data: &[u8], budget: &mut Budget) -> Result<Profile> {
+    let top = count_top_level(data)?;
+    let need = top.bytes();
+    if !budget.fits(need) {
+        let total = budget.used().saturating_add(need);
+        let largest = top
+            .largest(budget.used())
+            .unwrap_or_else(|| "the decompressed protobuf".to_owned());
+        return Err(budget.too_large(total, &largest));
+    }
+    budget.charge(need, String::new)?;
     let mut p = Profile {
         string_table: Vec::new(),
         ..Profile::new()
     };
-    reserve(data, &mut p)?;
-    decode_profile(&mut Reader::new(data), &mut p)?;
+    // The counts fit in memory: they were charged above.
+    let exact = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    p.sample_type.reserve_exact(exact(top.sample_types));
+    p.sample.reserve_exact(exact(top.samples));
+    p.mapping.reserve_exact(exact(top.mappings));
+    p.location.reserve_exact(exact(top.locations));
+    p.function.reserve_exact(exact(top.functions));
+    p.string_table.reserve_exact(exact(top.strings));
+    p.comment.reserve_exact(exact(top.comments));
+    decode_profile(&mut Reader::new(data), &mut p, budget)?;
     p.validate()?;
     Ok(p)
 }
 
-/// Counts the top-level repeated messages and strings and reserves exactly
-/// that much room, so the big vectors never over-allocate by doubling. Each
-/// counted item took at least two bytes of input, so the reservation is
-/// bounded by the input's size.
-fn reserve(data: &[u8], p: &mut Profile) -> Result<()> {
-    let mut counts = [0usize; 7];
+/// Counts the top-level repeated messages, strings and comments, so the
+/// big vectors can be charged to the budget and reserved exactly. Counting
+/// allocates nothing.
+fn count_top_level(data: &[u8]) -> Result<TopLevel> {
+    let mut top = TopLevel::default();
     let mut r = Reader::new(data);
     while !r.is_empty() {
         let (field, wire) = r.read_key()?;
-        r.skip(wire)?;
-        if wire == WireType::Len {
-            if let Some(n) = usize::try_from(field).ok().and_then(|f| counts.get_mut(f)) {
-                *n += 1;
+        match (field, wire) {
+            (13, WireType::Varint) => {
+                r.read_varint()?;
+                top.comments += 1;
             }
+            (_, WireType::Len) => {
+                let bytes = r.read_bytes()?;
+                top.count_len_field(field, bytes.len());
+                if field == 13 {
+                    top.comments += count_varints(bytes) as u64;
+                }
+            }
+            _ => r.skip(wire)?,
         }
     }
-    let [_, sample_types, samples, mappings, locations, functions, strings] = counts;
-    p.sample_type.reserve_exact(sample_types);
-    p.sample.reserve_exact(samples);
-    p.mapping.reserve_exact(mappings);
-    p.location.reserve_exact(locations);
-    p.function.reserve_exact(functions);
-    p.string_table.reserve_exact(strings);
-    Ok(())
+    Ok(top)
+}
+
+/// The exact length of `bytes` decoded lossily as UTF-8: each invalid
+/// sequence becomes U+FFFD (three bytes).
+fn lossy_len(bytes: &[u8]) -> usize {
+    bytes
+        .utf8_chunks()
+        .map(|c| c.valid().len() + if c.invalid().is_empty() { 0 } else { 3 })
+        .sum()
+}
+
+/// `bytes` as a string of exactly their (lossy) length.
+fn lossy_string(bytes: &[u8], len: usize) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => {
+            let mut out = String::with_capacity(len);
+            for chunk in bytes.utf8_chunks() {
+                out.push_str(chunk.valid());
+                if !chunk.invalid().is_empty() {
+                    out.push(char::REPLACEMENT_CHARACTER);
+                }
+            }
+            out
+        }
+    }
 }
 
 fn wrong_wire(msg: &str, field: u32, at: usize, wire: WireType, expected: &str) -> Error {
@@ -149,33 +226,22 @@ fn message<'a>(
     r.read_message()
 }
 
-fn repeated_i64(
+/// Reads a repeated varint field into `out`, whose room the caller
+/// reserved.
+fn repeated<T>(
     r: &mut Reader<'_>,
-    msg: &str,
-    field: u32,
-    at: usize,
-    wire: WireType,
-    out: &mut Vec<i64>,
+    (msg, field, at, wire): (&str, u32, usize, WireType),
+    out: &mut Vec<T>,
+    convert: impl Fn(u64) -> T,
 ) -> Result<()> {
-    let mut raw = Vec::new();
-    repeated_u64(r, msg, field, at, wire, &mut raw)?;
-    out.extend(raw.into_iter().map(|v| v as i64));
-    Ok(())
+    r.read_repeated_varint(
+        wire,
+        |v| out.push(convert(v)),
+        || format!("field {field} of {msg} at byte {at}"),
+    )
 }
 
-fn repeated_u64(
-    r: &mut Reader<'_>,
-    msg: &str,
-    field: u32,
-    at: usize,
-    wire: WireType,
-    out: &mut Vec<u64>,
-) -> Result<()> {
-    let what = format!("field {field} of {msg} at byte {at}");
-    r.read_repeated_varint(wire, out, &what)
-}
-
-fn decode_profile(r: &mut Reader<'_>, p: &mut Profile) -> Result<()> {
+fn decode_profile(r: &mut Reader<'_>, p: &mut Profile, budget: &mut Budget) -> Result<()> {
     const M: &str = "profile";
     while !r.is_empty() {
         let at = r.position();
@@ -189,7 +255,8 @@ fn decode_profile(r: &mut Reader<'_>, p: &mut Profile) -> Result<()> {
             }
             2 => {
                 let mut sub = message(r, M, field, at, wire)?;
-                p.sample.push(decode_sample(&mut sub)?);
+                let sample = decode_sample(&mut sub, budget, p.sample.len(), at)?;
+                p.sample.push(sample);
             }
             3 => {
                 let mut sub = message(r, M, field, at, wire)?;
@@ -197,7 +264,8 @@ fn decode_profile(r: &mut Reader<'_>, p: &mut Profile) -> Result<()> {
             }
             4 => {
                 let mut sub = message(r, M, field, at, wire)?;
-                p.location.push(decode_location(&mut sub)?);
+                let location = decode_location(&mut sub, budget, p.location.len(), at)?;
+                p.location.push(location);
             }
             5 => {
                 let mut sub = message(r, M, field, at, wire)?;
@@ -208,8 +276,14 @@ fn decode_profile(r: &mut Reader<'_>, p: &mut Profile) -> Result<()> {
                     return Err(wrong_wire(M, field, at, wire, "2 (length-delimited)"));
                 }
                 let bytes = r.read_bytes()?;
-                p.string_table
-                    .push(String::from_utf8_lossy(bytes).into_owned());
+                // The stored bytes were charged with the top level; invalid
+                // UTF-8 grows by its replacement characters.
+                let len = lossy_len(bytes);
+                let index = p.string_table.len();
+                budget.charge(len.saturating_sub(bytes.len()) as u64, || {
+                    format!("string {index} at byte {at}")
+                })?;
+                p.string_table.push(lossy_string(bytes, len));
             }
             7 => p.drop_frames = int64(r, M, field, at, wire)?,
             8 => p.keep_frames = int64(r, M, field, at, wire)?,
@@ -223,7 +297,7 @@ fn decode_profile(r: &mut Reader<'_>, p: &mut Profile) -> Result<()> {
                 decode_value_type(&mut sub, vt)?;
             }
             12 => p.period = int64(r, M, field, at, wire)?,
-            13 => repeated_i64(r, M, field, at, wire, &mut p.comment)?,
+            13 => repeated(r, (M, field, at, wire), &mut p.comment, |v| v as i64)?,
             14 => p.default_sample_type = int64(r, M, field, at, wire)?,
             15 => p.doc_url = int64(r, M, field, at, wire)?,
             _ => r.skip(wire)?,
@@ -246,15 +320,32 @@ fn decode_value_type(r: &mut Reader<'_>, vt: &mut ValueType) -> Result<()> {
     Ok(())
 }
 
-fn decode_sample(r: &mut Reader<'_>) -> Result<Sample> {
+/// Decodes sample `index` (at byte `at`), charging its vectors to
+/// `budget` and allocating them at their exact sizes.
+fn decode_sample(
+    r: &mut Reader<'_>,
+    budget: &mut Budget,
+    index: usize,
+    at: usize,
+) -> Result<Sample> {
     const M: &str = "sample";
-    let mut s = Sample::default();
+    let [locations, values, labels] = count_fields(r.clone(), [1, 2], [3]);
+    let bytes = (locations as u64)
+        .saturating_mul(budget::LOCATION_ID)
+        .saturating_add((values as u64).saturating_mul(budget::VALUE))
+        .saturating_add((labels as u64).saturating_mul(budget::LABEL));
+    budget.charge(bytes, || format!("sample {index} at byte {at}"))?;
+    let mut s = Sample {
+        location_id: Vec::with_capacity(locations),
+        value: Vec::with_capacity(values),
+        label: Vec::with_capacity(labels),
+    };
     while !r.is_empty() {
         let at = r.position();
         let (field, wire) = r.read_key()?;
         match field {
-            1 => repeated_u64(r, M, field, at, wire, &mut s.location_id)?,
-            2 => repeated_i64(r, M, field, at, wire, &mut s.value)?,
+            1 => repeated(r, (M, field, at, wire), &mut s.location_id, |v| v)?,
+            2 => repeated(r, (M, field, at, wire), &mut s.value, |v| v as i64)?,
             3 => {
                 let mut sub = message(r, M, field, at, wire)?;
                 s.label.push(decode_label(&mut sub)?);
@@ -263,6 +354,48 @@ fn decode_sample(r: &mut Reader<'_>) -> Result<Sample> {
         }
     }
     Ok(s)
+}
+
+/// Counts, in the message `r`, the values of the repeated varint fields
+/// `varints` and the occurrences of the message fields `messages`, in that
+/// order. Counting stops at the first field that does not parse (the
+/// decoder then reports it), so the counts are exact for a well-formed
+/// message and never more than the decoder pushes otherwise.
+fn count_fields<const V: usize, const M: usize, const N: usize>(
+    mut r: Reader<'_>,
+    varints: [u32; V],
+    messages: [u32; M],
+) -> [usize; N] {
+    let mut counts = [0usize; N];
+    while !r.is_empty() {
+        let Ok((field, wire)) = r.read_key() else {
+            break;
+        };
+        if let Some(i) = varints.iter().position(|&f| f == field) {
+            let n = match wire {
+                WireType::Varint => r.read_varint().map(|_| 1),
+                WireType::Len => r.read_bytes().map(count_varints),
+                _ => break,
+            };
+            match (n, counts.get_mut(i)) {
+                (Ok(n), Some(count)) => *count += n,
+                _ => break,
+            }
+            continue;
+        }
+        if let Some(i) = messages.iter().position(|&f| f == field) {
+            if wire != WireType::Len {
+                break;
+            }
+            if let Some(count) = counts.get_mut(V + i) {
+                *count += 1;
+            }
+        }
+        if r.skip(wire).is_err() {
+            break;
+        }
+    }
+    counts
 }
 
 fn decode_label(r: &mut Reader<'_>) -> Result<Label> {
@@ -305,9 +438,23 @@ fn decode_mapping(r: &mut Reader<'_>) -> Result<Mapping> {
     Ok(m)
 }
 
-fn decode_location(r: &mut Reader<'_>) -> Result<Location> {
+/// Decodes location `index` (at byte `at`), charging its lines to
+/// `budget` and allocating them at their exact number.
+fn decode_location(
+    r: &mut Reader<'_>,
+    budget: &mut Budget,
+    index: usize,
+    at: usize,
+) -> Result<Location> {
     const M: &str = "location";
-    let mut l = Location::default();
+    let [lines] = count_fields(r.clone(), [], [4]);
+    budget.charge((lines as u64).saturating_mul(budget::LINE), || {
+        format!("location {index} at byte {at}")
+    })?;
+    let mut l = Location {
+        line: Vec::with_capacity(lines),
+        ..Location::default()
+    };
     while !r.is_empty() {
         let at = r.position();
         let (field, wire) = r.read_key()?;

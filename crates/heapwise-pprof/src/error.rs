@@ -19,7 +19,10 @@ pub enum ErrorKind {
     Invalid,
     /// The input looked gzipped but could not be decompressed.
     Gzip,
-    /// Decompressing the input would exceed the configured size limit.
+    /// The input is too large for the configured limits: decompressing it
+    /// would exceed the decompressed-size limit, or decoding it would take
+    /// more memory than the memory limit
+    /// ([`crate::DecodeOptions::max_memory`]). Nothing large was allocated.
     TooLarge,
     /// Profiles could not be merged or diffed because their sample types or
     /// period types differ.

@@ -2,8 +2,9 @@
 //!
 //! Reading is transparent (input starting with the `1f 8b` magic is
 //! decompressed, anything else is taken as raw protobuf) and bounded by a
-//! size limit, so a gzip bomb is an error rather than an out-of-memory
-//! abort. Writing uses a fixed header (no timestamp or file name), so the
+//! size limit and the decode's memory budget, both checked while the input
+//! streams (see `scan`), so a gzip bomb is an error rather than an
+//! out-of-memory abort. Writing uses a fixed header (no timestamp or file name), so the
 //! same profile always compresses to the same bytes.
 
 use std::io::{self, Read, Write};
@@ -12,7 +13,9 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use crate::budget::Budget;
 use crate::error::{Error, ErrorKind, Result};
+use crate::scan;
 
 /// The first two bytes of every gzip stream.
 pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -22,7 +25,7 @@ pub fn is_gzip(data: &[u8]) -> bool {
     data.starts_with(&GZIP_MAGIC)
 }
 
-fn gzip_error(e: &io::Error) -> Error {
+pub(crate) fn gzip_error(e: &io::Error) -> Error {
     let text = e.to_string().to_lowercase();
     let message = if e.kind() == io::ErrorKind::UnexpectedEof {
         "gzip: truncated stream".to_owned()
@@ -35,18 +38,26 @@ fn gzip_error(e: &io::Error) -> Error {
 }
 
 /// Decompresses a gzip stream (or several concatenated members), failing
-/// with [`ErrorKind::TooLarge`] once the output would exceed `limit` bytes.
-pub(crate) fn decompress(data: &[u8], limit: u64) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut reader = MultiGzDecoder::new(data).take(limit.saturating_add(1));
-    reader.read_to_end(&mut out).map_err(|e| gzip_error(&e))?;
-    if out.len() as u64 > limit {
-        return Err(Error::new(
-            ErrorKind::TooLarge,
-            format!("gzip: decompressed size exceeds the limit of {limit} bytes"),
-        ));
+/// with [`ErrorKind::TooLarge`] once the output would exceed `limit` bytes
+/// or, with the top-level items it holds, what `budget` has left. The
+/// stream is read twice: once to learn its size without keeping it, then
+/// into a buffer of exactly that size, which is charged to `budget`.
+pub(crate) fn decompress(data: &[u8], limit: u64, budget: &mut Budget) -> Result<Vec<u8>> {
+    let len = scan::decompressed_len(MultiGzDecoder::new(data), limit, budget)?;
+    budget.charge(len as u64, || "the decompressed protobuf".to_owned())?;
+    let mut out = vec![0u8; len];
+    let mut reader = MultiGzDecoder::new(data);
+    reader.read_exact(&mut out).map_err(|e| gzip_error(&e))?;
+    // The end of the stream, which also checks the last member's trailer.
+    let mut more = [0u8; 1];
+    match reader.read(&mut more) {
+        Ok(0) => Ok(out),
+        Ok(_) => Err(Error::new(
+            ErrorKind::Gzip,
+            "gzip: the stream changed between two reads",
+        )),
+        Err(e) => Err(gzip_error(&e)),
     }
-    Ok(out)
 }
 
 /// Gzips `raw` into `w`.

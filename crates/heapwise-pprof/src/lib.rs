@@ -9,11 +9,17 @@
 //! what it writes `go tool pprof` reads.
 //!
 //! Decoding is built for untrusted input: every length is checked against
-//! the bytes that remain, decompression is capped
-//! ([`DecodeOptions::max_decompressed_size`]), and corrupt or hostile input
-//! yields an [`Error`], never a panic. The decoded model can hold at most a
-//! small constant factor (under 40×) more memory than the raw protobuf it
-//! came from.
+//! the bytes that remain, and corrupt or hostile input yields an [`Error`],
+//! never a panic. Memory is bounded: a decode allocates at most
+//! [`DecodeOptions::max_memory`] (default 256 MiB) for the decoded profile
+//! and the decompressed protobuf together, counting what each item will
+//! take before allocating it, and gzipped input is checked while it
+//! streams, so a half-megabyte gzip of 250 million empty samples fails
+//! after a few megabytes instead of asking for 18 GB:
+//!
+//! ```text
+//! decoding would take more than the 256 MiB memory limit (3627507 samples in the first 7255014 bytes)
+//! ```
 //!
 //! # Decoding
 //!
@@ -69,12 +75,15 @@
 //! # Layout
 //!
 //! One concept per module: `protobuf` (wire primitives), `profile` (the
-//! model), `encode` and `decode`, `validate`, `merge`, `builder`, `gzip` and
-//! `error`.
+//! model), `encode` and `decode`, `budget` (the memory a decode may take),
+//! `scan` (the first pass over gzipped input), `validate`, `merge`,
+//! `builder`, `gzip` and `error`. `fuzz/` holds the cargo-fuzz target; its
+//! `README.md` gives the command (with an RSS limit).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod budget;
 mod builder;
 mod decode;
 mod encode;
@@ -83,10 +92,11 @@ mod gzip;
 mod merge;
 mod profile;
 mod protobuf;
+mod scan;
 mod validate;
 
 pub use builder::ProfileBuilder;
-pub use decode::{DecodeOptions, DEFAULT_MAX_DECOMPRESSED_SIZE};
+pub use decode::{DecodeOptions, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_MAX_MEMORY};
 pub use error::{Error, ErrorKind, Result};
 pub use gzip::{is_gzip, GZIP_MAGIC};
 pub use profile::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};

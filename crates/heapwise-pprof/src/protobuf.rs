@@ -141,6 +141,73 @@ pub(crate) fn put_message(buf: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut 
 
 // ---------------------------------------------------------------- reading
 
+/// Decodes a base-128 varint of at most ten bytes from `next`, which
+/// yields `None` at the end of the input; `start` is the absolute offset of
+/// its first byte, for error messages. Shared by [`Reader`] and the
+/// streaming scan of gzipped input, so both report the same errors.
+#[inline]
+pub(crate) fn decode_varint(mut next: impl FnMut() -> Option<u8>, start: usize) -> Result<u64> {
+    let mut value = 0u64;
+    for i in 0..10u32 {
+        let Some(b) = next() else {
+            return Err(Error::malformed(format!(
+                "truncated varint at byte {start}"
+            )));
+        };
+        if i == 9 && b > 1 {
+            return Err(Error::malformed(format!(
+                "varint at byte {start} overflows 64 bits"
+            )));
+        }
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    // Unreachable in practice: a tenth byte of 0 or 1 has no continuation
+    // bit. Kept as an error rather than a panic.
+    Err(Error::malformed(format!(
+        "varint at byte {start} overflows 64 bits"
+    )))
+}
+
+/// Splits a key read at byte `at` into field number and wire type. Groups
+/// (wire types 3 and 4), the undefined wire types 6 and 7, and field
+/// number 0 are errors.
+pub(crate) fn parse_key(key: u64, at: usize) -> Result<(u32, WireType)> {
+    let field = key >> 3;
+    if field == 0 || field > MAX_FIELD {
+        return Err(Error::malformed(format!(
+            "invalid field number {field} at byte {at}"
+        )));
+    }
+    let wire = match key & 7 {
+        0 => WireType::Varint,
+        1 => WireType::Fixed64,
+        2 => WireType::Len,
+        5 => WireType::Fixed32,
+        3 | 4 => {
+            return Err(Error::malformed(format!(
+                "field {field} at byte {at} is a group (wire type {}), which is not supported",
+                key & 7
+            )))
+        }
+        other => {
+            return Err(Error::malformed(format!(
+                "invalid wire type {other} for field {field} at byte {at}"
+            )))
+        }
+    };
+    // `field` fits in 29 bits, checked above.
+    Ok((field as u32, wire))
+}
+
+/// The number of varints in a packed run: the bytes that end one (high bit
+/// clear). Exact for a well-formed run; a malformed one fails to decode.
+pub(crate) fn count_varints(packed: &[u8]) -> usize {
+    packed.iter().filter(|&&b| b < 0x80).count()
+}
+
 /// A bounded cursor over one protobuf message inside a larger buffer.
 ///
 /// Positions are absolute offsets into the whole buffer, so error messages
@@ -191,28 +258,7 @@ impl<'a> Reader<'a> {
     /// Reads a base-128 varint of at most ten bytes.
     pub(crate) fn read_varint(&mut self) -> Result<u64> {
         let start = self.pos;
-        let mut value = 0u64;
-        for i in 0..10u32 {
-            let Some(b) = self.next_byte() else {
-                return Err(Error::malformed(format!(
-                    "truncated varint at byte {start}"
-                )));
-            };
-            if i == 9 && b > 1 {
-                return Err(Error::malformed(format!(
-                    "varint at byte {start} overflows 64 bits"
-                )));
-            }
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        // Unreachable in practice: a tenth byte of 0 or 1 has no
-        // continuation bit. Kept as an error rather than a panic.
-        Err(Error::malformed(format!(
-            "varint at byte {start} overflows 64 bits"
-        )))
+        decode_varint(|| self.next_byte(), start)
     }
 
     /// Reads a field key. Groups (wire types 3 and 4), the undefined wire
@@ -220,31 +266,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn read_key(&mut self) -> Result<(u32, WireType)> {
         let at = self.pos;
         let key = self.read_varint()?;
-        let field = key >> 3;
-        if field == 0 || field > MAX_FIELD {
-            return Err(Error::malformed(format!(
-                "invalid field number {field} at byte {at}"
-            )));
-        }
-        let wire = match key & 7 {
-            0 => WireType::Varint,
-            1 => WireType::Fixed64,
-            2 => WireType::Len,
-            5 => WireType::Fixed32,
-            3 | 4 => {
-                return Err(Error::malformed(format!(
-                    "field {field} at byte {at} is a group (wire type {}), which is not supported",
-                    key & 7
-                )))
-            }
-            other => {
-                return Err(Error::malformed(format!(
-                    "invalid wire type {other} for field {field} at byte {at}"
-                )))
-            }
-        };
-        // `field` fits in 29 bits, checked above.
-        Ok((field as u32, wire))
+        parse_key(key, at)
     }
 
     /// Reads a length prefix and checks it against the bytes remaining.
@@ -315,28 +337,29 @@ impl<'a> Reader<'a> {
 
     /// Reads one or more values of a repeated varint field, accepting both
     /// the packed (length-delimited) and the unpacked (one varint per key)
-    /// encodings. Each value consumes at least one input byte, so `out`
-    /// grows no faster than the input.
+    /// encodings, and hands each to `push`. `what` names the field in an
+    /// error message.
     pub(crate) fn read_repeated_varint(
         &mut self,
         wire: WireType,
-        out: &mut Vec<u64>,
-        what: &str,
+        mut push: impl FnMut(u64),
+        what: impl FnOnce() -> String,
     ) -> Result<()> {
         match wire {
             WireType::Varint => {
-                out.push(self.read_varint()?);
+                push(self.read_varint()?);
                 Ok(())
             }
             WireType::Len => {
                 let mut packed = self.read_message()?;
                 while !packed.is_empty() {
-                    out.push(packed.read_varint()?);
+                    push(packed.read_varint()?);
                 }
                 Ok(())
             }
             other => Err(Error::malformed(format!(
-                "{what} at byte {} has wire type {other}, expected 0 (varint) or 2 (packed)",
+                "{} at byte {} has wire type {other}, expected 0 (varint) or 2 (packed)",
+                what(),
                 self.pos
             ))),
         }
@@ -533,17 +556,22 @@ mod tests {
         let mut r = Reader::new(&buf);
         let (_, wire) = r.read_key().unwrap();
         let mut out = Vec::new();
-        r.read_repeated_varint(wire, &mut out, "test").unwrap();
+        r.read_repeated_varint(wire, |v| out.push(v), || "test".into())
+            .unwrap();
         assert_eq!(out, EDGES);
 
         let mut r = Reader::new(&[0x05, 0x0a]);
         let mut out = Vec::new();
-        r.read_repeated_varint(WireType::Varint, &mut out, "test")
+        r.read_repeated_varint(WireType::Varint, |v| out.push(v), || "test".into())
             .unwrap();
         assert_eq!(out, [5]);
 
         let e = Reader::new(&[0, 0, 0, 0])
-            .read_repeated_varint(WireType::Fixed32, &mut out, "field 1 of sample")
+            .read_repeated_varint(
+                WireType::Fixed32,
+                |v| out.push(v),
+                || "field 1 of sample".into(),
+            )
             .unwrap_err();
         assert!(
             e.to_string().contains("expected 0 (varint) or 2 (packed)"),
@@ -552,7 +580,7 @@ mod tests {
 
         // A packed run whose last varint is cut off by the length prefix.
         let e = Reader::new(&[0x02, 0x01, 0x80, 0x01])
-            .read_repeated_varint(WireType::Len, &mut out, "test")
+            .read_repeated_varint(WireType::Len, |v| out.push(v), || "test".into())
             .unwrap_err();
         assert_eq!(e.to_string(), "truncated varint at byte 2");
     }

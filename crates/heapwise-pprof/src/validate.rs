@@ -1,7 +1,5 @@
 //! Checking a profile's internal references.
 
-use std::collections::HashSet;
-
 use crate::error::{Error, Result};
 use crate::profile::Profile;
 
@@ -17,20 +15,32 @@ fn check_string(table_len: usize, index: i64, what: impl FnOnce() -> String) -> 
     }
 }
 
-/// Collects ids, rejecting zero and duplicates.
-fn collect_ids(kind: &str, ids: impl Iterator<Item = u64>) -> Result<HashSet<u64>> {
-    let mut set = HashSet::new();
+/// A sorted index of ids, rejecting zero and duplicates. Exactly one `u64`
+/// per id, which the decoder's memory budget counts.
+fn collect_ids(kind: &str, ids: impl ExactSizeIterator<Item = u64>) -> Result<Ids> {
+    let mut sorted = Vec::with_capacity(ids.len());
     for (index, id) in ids.enumerate() {
         if id == 0 {
             return Err(Error::invalid(format!(
                 "{kind} at index {index} has id 0; ids must be nonzero"
             )));
         }
-        if !set.insert(id) {
-            return Err(Error::invalid(format!("duplicate {kind} id {id}")));
-        }
+        sorted.push(id);
     }
-    Ok(set)
+    sorted.sort_unstable();
+    if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(Error::invalid(format!("duplicate {kind} id {}", pair[0])));
+    }
+    Ok(Ids(sorted))
+}
+
+/// Sorted, unique ids.
+struct Ids(Vec<u64>);
+
+impl Ids {
+    fn contains(&self, id: &u64) -> bool {
+        self.0.binary_search(id).is_ok()
+    }
 }
 
 impl Profile {

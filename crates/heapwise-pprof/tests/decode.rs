@@ -287,6 +287,10 @@ fn gzip_with_a_corrupt_body_is_a_gzip_error() {
 fn gzip_bomb_hits_the_size_limit() {
     use std::io::Write;
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    // A well-formed start: one string-table entry of 8 MiB of zeros (a
+    // stream of zeros alone is malformed at byte 0; see below).
+    e.write_all(&Pb::new().key(6, 2).varint(8 << 20).done())
+        .unwrap();
     let zeros = vec![0u8; 1 << 20];
     for _ in 0..8 {
         e.write_all(&zeros).unwrap();

@@ -93,6 +93,35 @@ pub(crate) fn assert_one_error_line(o: &Output, needles: &[&str]) {
     }
 }
 
+/// Parses `svg` as XML 1.0, which fails on any character XML forbids, and
+/// checks that it is an SVG heapwise drew: an `svg` root with many
+/// elements, marked as heapwise's.
+pub(crate) fn assert_valid_svg(svg: &str) {
+    let options = roxmltree::ParsingOptions {
+        // inferno's SVG has the standard SVG 1.1 doctype.
+        allow_dtd: true,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(svg, options)
+        .unwrap_or_else(|e| panic!("the SVG is not well-formed XML: {e}"));
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let elements = doc.descendants().filter(|n| n.is_element()).count();
+    assert!(elements > 10, "only {elements} elements");
+    assert!(
+        heapwise_cli::flame::is_heapwise_svg(svg.as_bytes()),
+        "no heapwise marker at the start: {}",
+        &svg[..svg.len().min(300)]
+    );
+}
+
+/// Reads the SVG at `path` and checks it with [`assert_valid_svg`].
+pub(crate) fn read_svg(path: &Path) -> String {
+    let svg =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    assert_valid_svg(&svg);
+    svg
+}
+
 /// Writes `profile` gzipped to `path` and returns the path as a string.
 pub(crate) fn write_profile(profile: &Profile, path: PathBuf) -> String {
     let mut file = std::fs::File::create(&path).expect("creating a profile file");
