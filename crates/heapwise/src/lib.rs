@@ -257,8 +257,10 @@
 //!   `HEAPWISE_PROFILE_RATE=512KiB` (also `1MiB`, `1` = every allocation,
 //!   `0` = off; a bad value is reported on stderr and the default kept).
 //!   Estimates are unbiased per (stack, size) bucket as Go's
-//!   `scaleHeapSample` does; in-use figures are exact for the sampled blocks
-//!   at the time of the call.
+//!   `scaleHeapSample` does; a site that allocated `B` bytes in small
+//!   blocks is off by `√(R/B)` (one standard deviation: ±8.8% at 64 MiB and
+//!   the default rate; see [`profile`]); in-use figures are exact for the
+//!   sampled blocks at the time of the call.
 //! - **Sample types** in Go's order: `alloc_objects`, `alloc_space`,
 //!   `inuse_objects`, `inuse_space`; the `bytes` label is the block size and
 //!   the `scope` label the innermost named [`Scope`], so `pprof

@@ -125,8 +125,8 @@ pub(crate) fn scale(count: u64, bytes: u64, rate: u64) -> (i64, i64) {
 }
 
 /// Parses a rate as `HEAPWISE_PROFILE_RATE` takes it: a byte count with an
-/// optional unit (`B`, `KiB`, `MiB`, `GiB`, also `K`/`KB`/`k`... as powers of
-/// 1024), e.g. `512KiB`, `1MiB`, `1` (every allocation), `0` (off).
+/// optional unit (`B`, `KiB`, `MiB`, `GiB`, `TiB`, also `K`/`KB`/`k`... as
+/// powers of 1024), at most 1 TiB, e.g. `512KiB`, `1MiB`, `1` (every allocation), `0` (off).
 pub(crate) fn parse_rate(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t
@@ -147,9 +147,10 @@ pub(crate) fn parse_rate(text: &str) -> Result<u64, String> {
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
         other => {
             return Err(format!(
-                "invalid rate {text:?}: unknown unit {other:?} (use B, KiB, MiB or GiB)"
+                "invalid rate {text:?}: unknown unit {other:?} (use B, KiB, MiB, GiB or TiB)"
             ))
         }
     };
@@ -171,6 +172,9 @@ mod tests {
         assert_eq!(parse_rate("0"), Ok(0));
         assert_eq!(parse_rate("2 mb"), Ok(2 << 20));
         assert_eq!(parse_rate("1_000"), Ok(1000));
+        // The limit the error names is accepted.
+        assert_eq!(parse_rate("1TiB"), Ok(1 << 40));
+        assert_eq!(parse_rate("1 tb"), Ok(1 << 40));
         for bad in [
             "",
             "KiB",
@@ -194,6 +198,38 @@ mod tests {
         assert!((mean - 4096.0).abs() < 4096.0 * 0.02, "mean {mean}");
         assert_eq!(next_distance(&mut rng, 1), 0);
         assert_eq!(next_distance(&mut rng, 0), NEVER);
+    }
+
+    /// The spread the profile docs state: a site that allocated `B` bytes
+    /// in small blocks is estimated within `√(R/B)` (one standard
+    /// deviation), 8.8% for 64 MiB at 512 KiB.
+    #[test]
+    fn a_sites_estimate_spreads_by_the_square_root_of_rate_over_bytes() {
+        let (rate, block, site) = (DEFAULT_RATE, 64u64, 64u64 << 20);
+        let mut rng = 0x9e37_79b9_7f4a_7c15;
+        let trials = 2000;
+        let estimates: Vec<f64> = (0..trials)
+            .map(|_| {
+                // The bytes between samples are exponential draws; count the
+                // samples that fall inside the site's bytes.
+                let (mut at, mut samples) = (next_distance(&mut rng, rate) as u64, 0);
+                while at < site {
+                    samples += 1;
+                    at += next_distance(&mut rng, rate) as u64 + block;
+                }
+                scale(samples, samples * block, rate).1 as f64
+            })
+            .collect();
+        let mean = estimates.iter().sum::<f64>() / trials as f64;
+        let var = estimates.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / trials as f64;
+        let (bias, spread) = (mean / site as f64 - 1.0, var.sqrt() / site as f64);
+        let documented = (rate as f64 / site as f64).sqrt();
+        assert!((documented - 0.088).abs() < 0.001, "{documented}");
+        assert!(bias.abs() < 0.01, "unbiased: {bias}");
+        assert!(
+            (spread / documented - 1.0).abs() < 0.1,
+            "spread {spread} vs {documented}"
+        );
     }
 
     #[test]

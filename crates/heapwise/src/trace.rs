@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::{profile, stats, untracked};
 
-/// Parses `HEAPWISE_TRACE`: `1s`, `500ms`, `2m`, a bare number of seconds;
+/// Parses `HEAPWISE_TRACE`: `1s`, `500ms`, `2m`, `1h`, a bare number of seconds;
 /// `0` or `off` means no trace.
 pub(crate) fn parse_interval(text: &str) -> Result<Option<Duration>, String> {
     let t = text.trim();
@@ -45,9 +45,10 @@ pub(crate) fn parse_interval(text: &str) -> Result<Option<Duration>, String> {
         "" | "s" => n,
         "ms" => n / 1e3,
         "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
         other => {
             return Err(format!(
-                "invalid interval {text:?}: unknown unit {other:?} (use ms, s or m)"
+                "invalid interval {text:?}: unknown unit {other:?} (use ms, s, m or h)"
             ))
         }
     };
@@ -187,7 +188,11 @@ mod tests {
         assert_eq!(parse_interval("3"), Ok(Some(Duration::from_secs(3))));
         assert_eq!(parse_interval("0"), Ok(None));
         assert_eq!(parse_interval("off"), Ok(None));
-        for bad in ["1h", "x", "-1s", "1ms", "100000m"] {
+        // The bounds the error names are accepted.
+        assert_eq!(parse_interval("1h"), Ok(Some(Duration::from_secs(3600))));
+        assert_eq!(parse_interval("24h"), Ok(Some(Duration::from_secs(86_400))));
+        assert_eq!(parse_interval("10ms"), Ok(Some(Duration::from_millis(10))));
+        for bad in ["x", "-1s", "1ms", "25h", "100000m"] {
             assert!(
                 parse_interval(bad)
                     .unwrap_err()

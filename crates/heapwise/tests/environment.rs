@@ -72,7 +72,7 @@ fn a_bad_rate_is_one_clear_line_and_the_default_is_kept() {
         .collect();
     assert_eq!(
         lines,
-        ["heapwise: HEAPWISE_PROFILE_RATE: invalid rate \"12parsecs\": unknown unit \"parsecs\" (use B, KiB, MiB or GiB); keeping the default (512 KiB)"]
+        ["heapwise: HEAPWISE_PROFILE_RATE: invalid rate \"12parsecs\": unknown unit \"parsecs\" (use B, KiB, MiB, GiB or TiB); keeping the default (512 KiB)"]
     );
 }
 
