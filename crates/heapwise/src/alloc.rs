@@ -208,12 +208,15 @@ impl<A: GlobalAlloc> Alloc<A> {
         let size = layout.size();
         if l.is_guarded() {
             l.rearm_guard();
-            // heapwise's own memory: straight through, uncounted.
+            // heapwise's own memory: straight through, counted apart.
             // SAFETY: forwarded from the caller.
             let p = unsafe { self.raw_alloc(block, zeroed) };
-            if self.owner && !p.is_null() {
-                // SAFETY: `p` is a fresh owner-mode block.
-                unsafe { Self::set_owner(p, size, INTERNAL) };
+            if !p.is_null() {
+                stats::own(size as isize);
+                if self.owner {
+                    // SAFETY: `p` is a fresh owner-mode block.
+                    unsafe { Self::set_owner(p, size, INTERNAL) };
+                }
             }
             return p;
         }
@@ -295,6 +298,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         if !self.owner {
             if l.is_guarded() {
                 l.rearm_guard();
+                stats::own(-(size as isize));
             } else {
                 let _guard = self.enter_slow(l);
                 l.record_free(size as u64);
@@ -313,6 +317,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             l.rearm_guard();
         }
         if owner == INTERNAL {
+            stats::own(-(size as isize));
             // SAFETY: forwarded from the caller.
             return unsafe { self.inner.dealloc(ptr, block) };
         }
@@ -416,12 +421,17 @@ impl<A: GlobalAlloc> Alloc<A> {
             l.rearm_guard();
             // SAFETY: forwarded from the caller.
             let p = unsafe { self.inner.realloc(ptr, block, new_block) };
-            if self.owner && !p.is_null() {
-                if owner != INTERNAL {
-                    scope::charge(owner, &Delta::free(old as u64), l.shard());
+            if !p.is_null() {
+                // The old block was heapwise's unless owner mode says otherwise.
+                let was_own = !self.owner || owner == INTERNAL;
+                stats::own(new_size as isize - if was_own { old as isize } else { 0 });
+                if self.owner {
+                    if !was_own {
+                        scope::charge(owner, &Delta::free(old as u64), l.shard());
+                    }
+                    // SAFETY: `p` is a block of `new_size + TRAILER` bytes.
+                    unsafe { Self::set_owner(p, new_size, INTERNAL) };
                 }
-                // SAFETY: `p` is a block of `new_size + TRAILER` bytes.
-                unsafe { Self::set_owner(p, new_size, INTERNAL) };
             }
             return p;
         }

@@ -254,6 +254,7 @@ impl Table {
         self.cap = cap;
         self.len = 0;
         TABLE_BYTES.fetch_add(layout.size(), Relaxed);
+        crate::stats::own(layout.size() as isize);
         for i in 0..old.cap {
             let s = old.slot(i);
             if s.key != 0 {
@@ -271,6 +272,7 @@ impl Table {
                 System.dealloc(old.slots.cast(), old_layout);
             }
             TABLE_BYTES.fetch_sub(bytes, Relaxed);
+            crate::stats::own(-(bytes as isize));
         }
         true
     }

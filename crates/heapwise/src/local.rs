@@ -483,6 +483,19 @@ pub(crate) fn without_accounting<R>(f: impl FnOnce() -> R) -> R {
     })
 }
 
+/// Runs `f` as heapwise's own work (behind the guard: uncounted, unsampled,
+/// its memory counted as heapwise's own), then hands its result to `out`,
+/// which runs as the caller's code but unsampled (what it allocates, such
+/// as a copy of the result for the caller, is counted as usual, and is
+/// never in a profile); the result itself is dropped behind the guard,
+/// where it was made.
+pub(crate) fn own_work<T, R>(f: impl FnOnce() -> T, out: impl FnOnce(&T) -> R) -> R {
+    let made = without_accounting(f);
+    let r = without_sampling(|| out(&made));
+    without_accounting(move || drop(made));
+    r
+}
+
 /// Runs `f` with this thread's allocations counted as usual but never
 /// sampled by the profiler: for the profiler's own work on the user's behalf
 /// (building a profile), which would otherwise profile itself.

@@ -85,7 +85,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use heapwise_pprof::{Line, Mapping, Profile, ProfileBuilder};
 
 use crate::depot::{self, Snapshot};
-use crate::local::{without_accounting, without_sampling};
+use crate::local::{own_work, without_accounting};
 use crate::symbolize::{Frame, Symbolizer};
 use crate::{live, profiler, sampler, sys};
 
@@ -139,19 +139,18 @@ pub fn allocs() -> Profile {
 }
 
 /// Writes [`heap`] to `path` as gzipped `profile.proto`.
+///
+/// Building, encoding and writing it is heapwise's own work: none of it is
+/// counted in [`stats`](crate::stats()) (but in
+/// [`Stats::heapwise_bytes`](crate::Stats::heapwise_bytes)), in scopes, or
+/// sampled.
 pub fn write_heap(path: impl AsRef<Path>) -> io::Result<()> {
-    write(&heap(), path.as_ref())
+    ProfileOptions::new().write(None, path.as_ref())
 }
 
-/// Writes [`allocs`] to `path` as gzipped `profile.proto`.
+/// Writes [`allocs`] to `path` as gzipped `profile.proto`; see [`write_heap`].
 pub fn write_allocs(path: impl AsRef<Path>) -> io::Result<()> {
-    write(&allocs(), path.as_ref())
-}
-
-fn write(profile: &Profile, path: &Path) -> io::Result<()> {
-    let bytes = profile.encode_gzip();
-    std::fs::write(path, bytes)
-        .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
+    ProfileOptions::new().write(Some("alloc_space"), path.as_ref())
 }
 
 /// How to build a profile: symbols or addresses, which frames.
@@ -203,25 +202,39 @@ impl ProfileOptions {
         self.build(Some("alloc_space"))
     }
 
+    /// The profile, as the caller's memory: built as heapwise's own work
+    /// (uncounted, unsampled), then copied out.
     fn build(&self, default_sample_type: Option<&str>) -> Profile {
-        // Building a profile allocates (the model, the builder's indexes):
-        // counted in scopes and stats like any allocation, but never sampled,
-        // so a profile does not show the profiler and repeated exports do
-        // not grow each other.
-        without_sampling(|| self.build_unsampled(default_sample_type))
+        own_work(|| self.build_own(default_sample_type), Profile::clone)
     }
 
-    fn build_unsampled(&self, default_sample_type: Option<&str>) -> Profile {
-        // Copy the depot and resolve symbols behind the guard: none of that
-        // memory is the program's. It is freed behind the guard too.
-        let (snapshot, resolved) = without_accounting(|| {
-            let snapshot = depot::lock().snapshot();
-            let resolved = Resolved::new(&snapshot.frames, self.symbolize);
-            (snapshot, resolved)
+    /// The profile gzipped, as the caller's memory; see [`ProfileOptions::build`].
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn encode_gzip(&self, default_sample_type: Option<&str>) -> Vec<u8> {
+        own_work(
+            || self.build_own(default_sample_type).encode_gzip(),
+            Vec::clone,
+        )
+    }
+
+    fn write(&self, default_sample_type: Option<&str>, path: &Path) -> io::Result<()> {
+        // An error made behind the guard would be freed by the caller: keep
+        // only its kind and OS code there, and word it here.
+        let written = without_accounting(|| {
+            let bytes = self.build_own(default_sample_type).encode_gzip();
+            std::fs::write(path, bytes).map_err(|e| (e.kind(), e.raw_os_error()))
         });
-        let profile = assemble(&snapshot, &resolved, self, default_sample_type);
-        without_accounting(move || drop((snapshot, resolved)));
-        profile
+        written.map_err(|(kind, code)| {
+            let e = code.map_or_else(|| io::Error::from(kind), io::Error::from_raw_os_error);
+            io::Error::new(e.kind(), format!("writing {}: {e}", path.display()))
+        })
+    }
+
+    /// Builds the profile; run it behind the guard.
+    fn build_own(&self, default_sample_type: Option<&str>) -> Profile {
+        let snapshot = depot::lock().snapshot();
+        let resolved = Resolved::new(&snapshot.frames, self.symbolize);
+        assemble(&snapshot, &resolved, self, default_sample_type)
     }
 }
 

@@ -272,6 +272,7 @@ impl ScopeInner {
         };
         // SAFETY: `ptr` is a fresh, suitably aligned allocation for a `ScopeInner`.
         unsafe { ptr.as_ptr().write(inner) };
+        stats::own(layout.size() as isize);
         ptr
     }
 
@@ -289,6 +290,7 @@ impl ScopeInner {
             ptr::drop_in_place(ptr);
             System.dealloc(ptr.cast(), Layout::new::<ScopeInner>());
         }
+        stats::own(-(size_of::<ScopeInner>() as isize));
     }
 }
 

@@ -1,6 +1,6 @@
 //! Process-wide figures (Go's `runtime.MemStats`, for the heap heapwise sees).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::Relaxed};
 
 use crate::local::with_local;
 use crate::usage::Global;
@@ -9,6 +9,21 @@ pub(crate) static GLOBAL: Global = Global::new();
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 static OWNER_MODE: AtomicBool = AtomicBool::new(false);
+/// heapwise's own heap memory (see [`Stats::heapwise_bytes`]): live now, and
+/// its high-water mark.
+static OWN_LIVE: AtomicI64 = AtomicI64::new(0);
+static OWN_PEAK: AtomicI64 = AtomicI64::new(0);
+
+/// Counts `bytes` (negative: freed) of heapwise's own memory: what its
+/// bookkeeping allocates behind the reentrancy guard or straight from
+/// `System`. Allocator-safe.
+#[inline]
+pub(crate) fn own(bytes: isize) {
+    let live = OWN_LIVE.fetch_add(bytes as i64, Relaxed) + bytes as i64;
+    if bytes > 0 && live > OWN_PEAK.load(Relaxed) {
+        OWN_PEAK.fetch_max(live, Relaxed);
+    }
+}
 
 /// Heap activity of the whole process since start, as seen by [`crate::Alloc`].
 ///
@@ -35,12 +50,22 @@ pub struct Stats {
     pub reallocs: u64,
     /// Allocator entries since start.
     pub calls: u64,
+    /// Heap bytes heapwise holds for itself now: the profiler's stacks,
+    /// buckets and live-block tables, scopes, and the scratch memory of a
+    /// profile being built, encoded, served or symbolized. None of it is in
+    /// the figures above, in any scope, or in any profile.
+    pub heapwise_bytes: u64,
+    /// High-water mark of `heapwise_bytes`.
+    pub heapwise_peak_bytes: u64,
 }
 
 /// The process-wide figures.
 ///
 /// All zero when [`crate::Alloc`] is not the global allocator (see [`installed`]).
 pub fn stats() -> Stats {
+    if !installed() {
+        return Stats::default();
+    }
     with_local(|l| l.flush());
     let u = GLOBAL.usage();
     Stats {
@@ -52,6 +77,8 @@ pub fn stats() -> Stats {
         frees: u.frees,
         reallocs: u.reallocs,
         calls: u.calls,
+        heapwise_bytes: OWN_LIVE.load(Relaxed).max(0) as u64,
+        heapwise_peak_bytes: OWN_PEAK.load(Relaxed).max(0) as u64,
     }
 }
 
