@@ -140,9 +140,11 @@
 //! ([`ServeOptions::max_connections`], 16 by default) bounds the threads
 //! and memory the endpoint can take: connections beyond it get a 503 at
 //! once. At most 4 delta requests sleep at once, so they cannot take every
-//! slot; profile builds and symbol lookups run one at a time process-wide,
-//! so concurrent requests do not multiply the debug-info memory a build
-//! maps.
+//! slot, and a delta whose client goes away (closes, half-closes or resets
+//! the connection, as Go's server and hyper see it) ends then, with no
+//! answer, freeing both its slots; profile builds and symbol lookups run
+//! one at a time process-wide, so concurrent requests do not multiply the
+//! debug-info memory a build maps.
 //!
 //! **Timeouts and limits.** A connection serves one request (`Connection:
 //! close`). The whole request must arrive within

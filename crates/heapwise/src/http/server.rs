@@ -10,6 +10,7 @@
 //! must arrive within it (else 408), each write must make progress within
 //! it, and the whole response must be written within six times it.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
@@ -23,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use super::message::{reason, Response};
 use super::parse::{parse_head, HeadScanner, Refusal, LIMITS};
-use super::{handle, Request};
+use super::routes::respond;
+use super::Request;
 use crate::local::without_sampling;
 use crate::untracked;
 
@@ -344,8 +346,18 @@ fn connection(stream: TcpStream, timeout: Duration) {
     let (response, head_only) = match read_request(&stream, timeout) {
         Ok(Some(request)) => {
             let head_only = request.method == "HEAD";
-            let response = catch_unwind(AssertUnwindSafe(|| handle(&request)))
+            let left = Cell::new(false);
+            let wait = |d| {
+                let stays = client_stays(&stream, d);
+                left.set(!stays);
+                stays
+            };
+            let response = catch_unwind(AssertUnwindSafe(|| respond(&request, &wait)))
                 .unwrap_or_else(|_| Response::error(500, "heapwise::http: the handler panicked"));
+            if left.get() {
+                // A delta whose client went away: no one to answer.
+                return;
+            }
             (response, head_only)
         }
         Ok(None) => return,
@@ -366,6 +378,23 @@ fn read_by(stream: &TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<
         match (&*stream).read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             r => return r,
+        }
+    }
+}
+
+/// Waits `d` for a delta, watching its client: `false` as soon as the
+/// client closes the connection, half-closes it (as Go's server and hyper
+/// take it too: no HTTP client sends a FIN while it waits for the answer)
+/// or resets it. Bytes it sends meanwhile are dropped: a connection serves
+/// one request.
+fn client_stays(stream: &TcpStream, d: Duration) -> bool {
+    let deadline = Instant::now() + d;
+    let mut buf = [0u8; 1024];
+    loop {
+        match read_by(stream, &mut buf, deadline) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(e) => return is_timeout(&e),
         }
     }
 }
