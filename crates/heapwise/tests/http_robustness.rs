@@ -11,7 +11,7 @@ static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
 mod http_support;
 
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -305,4 +305,43 @@ fn connections_beyond_the_cap_get_503() {
         assert!(Instant::now() < until, "slots never all freed: {round:?}");
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A connection that has sent part of a request head and stops there.
+fn slow_client(addr: SocketAddr) -> TcpStream {
+    let mut c = connect(addr);
+    c.write_all(b"GET /debug/pprof/heap HTTP/1.1\r\nX-Slow: a")
+        .unwrap();
+    c
+}
+
+#[test]
+fn the_request_head_has_a_deadline_of_its_own() {
+    // The defaults: a 10 s timeout, 2 s for the request head.
+    let s = ServeOptions::new().serve("127.0.0.1:0").unwrap();
+    let addr = s.local_addr();
+    // A head that never ends is refused after 2 s, not 10.
+    let slow_head = thread::spawn(move || {
+        let start = Instant::now();
+        let c = slow_client(addr);
+        (parse_reply(&read_all(&c)), start.elapsed())
+    });
+    // A body may take longer: the whole request has the 10 s.
+    let slow_body = thread::spawn(move || {
+        let mut c = connect(addr);
+        c.write_all(b"POST /debug/pprof/symbol HTTP/1.1\r\nContent-Length: 3\r\n\r\n0x")
+            .unwrap();
+        thread::sleep(Duration::from_millis(2500));
+        c.write_all(b"1").unwrap();
+        parse_reply(&read_all(&c))
+    });
+    let (r, elapsed) = slow_head.join().unwrap();
+    assert_error(&r, 408, "request not received within 2s");
+    assert!(
+        elapsed >= Duration::from_millis(1900) && elapsed < Duration::from_secs(8),
+        "{elapsed:?}"
+    );
+    let r = slow_body.join().unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().starts_with("num_symbols: 1\n"), "{}", r.text());
 }

@@ -6,9 +6,11 @@
 //! answered 503 by one more thread (`heapwise-http-busy`) that spends at
 //! most a few hundred milliseconds on each, and closed outright if it falls
 //! behind. Every connection serves one request (`Connection: close`), and
-//! every step is bounded by [`ServeOptions::timeout`]: the whole request
-//! must arrive within it (else 408), each write must make progress within
-//! it, and the whole response must be written within six times it.
+//! every step is bounded: the request head must arrive within
+//! [`ServeOptions::head_timeout`] of the accept, the whole request within
+//! [`ServeOptions::timeout`] (else 408), each write must make progress
+//! within the timeout, and the whole response must be written within six
+//! times it.
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
@@ -61,6 +63,7 @@ const LINGER_BYTES: usize = 256 << 10;
 pub struct ServeOptions {
     allow_remote: bool,
     max_connections: usize,
+    head_timeout: Duration,
     timeout: Duration,
 }
 
@@ -71,11 +74,13 @@ impl Default for ServeOptions {
 }
 
 impl ServeOptions {
-    /// Loopback addresses only, 16 connections at once, a 10 s timeout.
+    /// Loopback addresses only, 16 connections at once, 2 s for a request
+    /// head, a 10 s timeout.
     pub fn new() -> ServeOptions {
         ServeOptions {
             allow_remote: false,
             max_connections: 16,
+            head_timeout: Duration::from_secs(2),
             timeout: Duration::from_secs(10),
         }
     }
@@ -98,11 +103,22 @@ impl ServeOptions {
         self
     }
 
+    /// How long a client may take to send its request head, from the
+    /// connection's accept (default 2 s, and never more than
+    /// [`timeout`](ServeOptions::timeout); clamped to 1 ms ..= 1 h), else
+    /// 408. A head is one packet for any real client; the short deadline
+    /// is what keeps clients that dribble a request from holding slots.
+    pub fn head_timeout(mut self, timeout: Duration) -> ServeOptions {
+        self.head_timeout = clamp(timeout);
+        self
+    }
+
     /// How long a client may take (default 10 s; clamped to 1 ms ..= 1 h):
-    /// to send its whole request (else 408), to accept each part of the
-    /// response; the whole response must be written within six times this.
+    /// to send its whole request, body included (else 408), to accept each
+    /// part of the response; the whole response must be written within six
+    /// times this.
     pub fn timeout(mut self, timeout: Duration) -> ServeOptions {
-        self.timeout = timeout.clamp(Duration::from_millis(1), Duration::from_secs(3600));
+        self.timeout = clamp(timeout);
         self
     }
 
@@ -178,6 +194,10 @@ impl ServeOptions {
 /// [`ServeOptions::allow_remote`] allows it.
 pub fn serve(addr: impl ToSocketAddrs) -> io::Result<Server> {
     ServeOptions::new().serve(addr)
+}
+
+fn clamp(timeout: Duration) -> Duration {
+    timeout.clamp(Duration::from_millis(1), Duration::from_secs(3600))
 }
 
 fn is_loopback(ip: IpAddr) -> bool {
@@ -274,6 +294,7 @@ impl Drop for Slot {
 
 fn accept_loop(listener: TcpListener, shared: &Arc<Shared>, busy: SyncSender<TcpStream>) {
     let max = shared.options.max_connections;
+    let head_timeout = shared.options.head_timeout;
     let timeout = shared.options.timeout;
     loop {
         let stream = match listener.accept() {
@@ -294,6 +315,7 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>, busy: SyncSender<Tcp
                 continue;
             }
         };
+        let accepted = Instant::now();
         if shared.stop.load(SeqCst) {
             return;
         }
@@ -312,7 +334,7 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>, busy: SyncSender<Tcp
             .name("heapwise-http-conn".into())
             .spawn(move || {
                 let _slot = slot;
-                quietly(|| connection(stream, timeout));
+                quietly(|| connection(stream, accepted, head_timeout, timeout));
             });
     }
 }
@@ -341,9 +363,9 @@ fn busy_loop(connections: Receiver<TcpStream>, timeout: Duration) {
 }
 
 /// Serves one connection: one request, one response.
-fn connection(stream: TcpStream, timeout: Duration) {
+fn connection(stream: TcpStream, accepted: Instant, head_timeout: Duration, timeout: Duration) {
     let _ = stream.set_nodelay(true);
-    let (response, head_only) = match read_request(&stream, timeout) {
+    let (response, head_only) = match read_request(&stream, accepted, head_timeout, timeout) {
         Ok(Some(request)) => {
             let head_only = request.method == "HEAD";
             let left = Cell::new(false);
@@ -406,14 +428,22 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// Reads one request within `timeout`; `Ok(None)` when the client went
-/// away without sending one (nothing to answer).
-fn read_request(stream: &TcpStream, timeout: Duration) -> Result<Option<Request>, Refusal> {
-    let deadline = Instant::now() + timeout;
-    let late = || Refusal {
+/// Reads one request, its head within `head_timeout` of `start` and the
+/// whole of it within `timeout`; `Ok(None)` when the client went away
+/// without sending one (nothing to answer).
+fn read_request(
+    stream: &TcpStream,
+    start: Instant,
+    head_timeout: Duration,
+    timeout: Duration,
+) -> Result<Option<Request>, Refusal> {
+    let head_timeout = head_timeout.min(timeout);
+    let late = |within: Duration| Refusal {
         status: 408,
-        message: format!("request not received within {timeout:?}"),
+        message: format!("request not received within {within:?}"),
     };
+    let head_deadline = start + head_timeout;
+    let deadline = start + timeout;
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     let mut scanner = HeadScanner::default();
@@ -421,7 +451,7 @@ fn read_request(stream: &TcpStream, timeout: Duration) -> Result<Option<Request>
         if let Some(n) = scanner.scan(&buf, &LIMITS)? {
             break n;
         }
-        match read_by(stream, &mut chunk, deadline) {
+        match read_by(stream, &mut chunk, head_deadline) {
             Ok(0) if buf.is_empty() => return Ok(None),
             Ok(0) => {
                 return Err(Refusal {
@@ -430,7 +460,7 @@ fn read_request(stream: &TcpStream, timeout: Duration) -> Result<Option<Request>
                 })
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if is_timeout(&e) => return Err(late()),
+            Err(e) if is_timeout(&e) => return Err(late(head_timeout)),
             Err(_) => return Ok(None),
         }
     };
@@ -454,7 +484,7 @@ fn read_request(stream: &TcpStream, timeout: Duration) -> Result<Option<Request>
                 })
             }
             Ok(n) => body.extend_from_slice(&chunk[..n]),
-            Err(e) if is_timeout(&e) => return Err(late()),
+            Err(e) if is_timeout(&e) => return Err(late(timeout)),
             Err(_) => return Ok(None),
         }
     }
