@@ -2,8 +2,9 @@
 //!
 //! One accept loop on a thread named `heapwise-http`; each connection on a
 //! short-lived thread of its own (`heapwise-http-conn`), at most
-//! [`ServeOptions::max_connections`] at once; connections beyond that are
-//! answered 503 by one more thread (`heapwise-http-busy`) that spends at
+//! [`ServeOptions::max_connections`] at once (a new one takes the slot of
+//! the one that has waited longest for its request, see `slots`);
+//! connections beyond that are answered 503 by one more thread (`heapwise-http-busy`) that spends at
 //! most a few hundred milliseconds on each, and closed outright if it falls
 //! behind. Every connection serves one request (`Connection: close`), and
 //! every step is bounded: the request head must arrive within
@@ -18,7 +19,7 @@ use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 use super::message::{reason, Response};
 use super::parse::{parse_head, HeadScanner, Refusal, LIMITS};
 use super::routes::respond;
+use super::slots::{Slot, Slots};
 use super::Request;
 use crate::local::without_sampling;
 use crate::untracked;
@@ -96,8 +98,11 @@ impl ServeOptions {
         self
     }
 
-    /// The most connections served at once (default 16, at least 1);
-    /// further ones get a 503. Each takes one short-lived thread.
+    /// The most connections at once (default 16, at least 1). Each takes
+    /// one short-lived thread. When every slot is taken, a new connection
+    /// takes the slot of the one that has waited longest for the rest of
+    /// its request (which gets a 408); if every one has its request in and
+    /// is being served, the new one gets a 503.
     pub fn max_connections(mut self, n: usize) -> ServeOptions {
         self.max_connections = n.max(1);
         self
@@ -158,7 +163,7 @@ impl ServeOptions {
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
-            active: AtomicUsize::new(0),
+            slots: Arc::new(Slots::new(self.max_connections)),
             options: self.clone(),
         });
         let (busy_tx, busy_rx) = sync_channel::<TcpStream>(BUSY_QUEUE);
@@ -213,8 +218,7 @@ fn is_loopback(ip: IpAddr) -> bool {
 #[derive(Debug)]
 struct Shared {
     stop: AtomicBool,
-    /// Connections being served.
-    active: AtomicUsize,
+    slots: Arc<Slots>,
     options: ServeOptions,
 }
 
@@ -283,19 +287,7 @@ impl Drop for Server {
     }
 }
 
-/// A connection slot; released on drop.
-struct Slot(Arc<Shared>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, SeqCst);
-    }
-}
-
 fn accept_loop(listener: TcpListener, shared: &Arc<Shared>, busy: SyncSender<TcpStream>) {
-    let max = shared.options.max_connections;
-    let head_timeout = shared.options.head_timeout;
-    let timeout = shared.options.timeout;
     loop {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
@@ -319,22 +311,21 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>, busy: SyncSender<Tcp
         if shared.stop.load(SeqCst) {
             return;
         }
-        let claimed = shared
-            .active
-            .fetch_update(SeqCst, SeqCst, |n| (n < max).then_some(n + 1));
-        if claimed.is_err() {
+        let Some(slot) = shared.slots.claim(&stream) else {
             // Full queue: closed without an answer.
             let _ = busy.try_send(stream);
             continue;
-        }
-        let slot = Slot(Arc::clone(shared));
+        };
+        let options = shared.options.clone();
         // If the thread cannot start, the closure is dropped: the
         // connection is closed and the slot released.
         let _ = thread::Builder::new()
             .name("heapwise-http-conn".into())
             .spawn(move || {
-                let _slot = slot;
-                quietly(|| connection(stream, accepted, head_timeout, timeout));
+                quietly(|| connection(&stream, &slot, accepted, &options));
+                // The slot goes after the connection has closed.
+                drop(stream);
+                drop(slot);
             });
     }
 }
@@ -363,14 +354,35 @@ fn busy_loop(connections: Receiver<TcpStream>, timeout: Duration) {
 }
 
 /// Serves one connection: one request, one response.
-fn connection(stream: TcpStream, accepted: Instant, head_timeout: Duration, timeout: Duration) {
+fn connection(stream: &TcpStream, slot: &Slot, accepted: Instant, options: &ServeOptions) {
+    let timeout = options.timeout;
     let _ = stream.set_nodelay(true);
-    let (response, head_only) = match read_request(&stream, accepted, head_timeout, timeout) {
+    let request = read_request(stream, accepted, options.head_timeout, timeout);
+    if !slot.serve() {
+        let waited = Duration::from_millis(accepted.elapsed().as_millis() as u64);
+        let response = Response::error(
+            408,
+            format!(
+                "request not received within {waited:?}: dropped to make room for a new \
+                 connection (at most {} at once)",
+                options.max_connections
+            ),
+        );
+        let _ = write_response(
+            stream,
+            &response,
+            false,
+            timeout.min(Duration::from_secs(1)),
+        );
+        finish(stream, Duration::from_millis(100));
+        return;
+    }
+    let (response, head_only) = match request {
         Ok(Some(request)) => {
             let head_only = request.method == "HEAD";
             let left = Cell::new(false);
             let wait = |d| {
-                let stays = client_stays(&stream, d);
+                let stays = client_stays(stream, d);
                 left.set(!stays);
                 stays
             };
@@ -385,8 +397,8 @@ fn connection(stream: TcpStream, accepted: Instant, head_timeout: Duration, time
         Ok(None) => return,
         Err(refusal) => (Response::error(refusal.status, refusal.message), false),
     };
-    let _ = write_response(&stream, &response, head_only, timeout);
-    finish(&stream, LINGER);
+    let _ = write_response(stream, &response, head_only, timeout);
+    finish(stream, LINGER);
 }
 
 /// Reads into `buf` before `deadline`.

@@ -143,7 +143,8 @@ pub(crate) fn assert_error(r: &Reply, status: u16, needle: &str) {
 /// Whether `s` has had neither an answer nor a close yet (without waiting).
 pub(crate) fn still_waiting(s: &TcpStream) -> bool {
     s.set_nonblocking(true).unwrap();
-    let waiting = matches!(s.peek(&mut [0u8]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    let waiting =
+        matches!(s.peek(&mut [0u8]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
     s.set_nonblocking(false).unwrap();
     waiting
 }
@@ -165,9 +166,8 @@ pub(crate) fn hold_every_delta_slot(addr: SocketAddr) -> Vec<TcpStream> {
                 .unwrap();
             holders.push(c);
         }
-        let r = heapwise::http::handle(&heapwise::http::Request::get(
-            "/debug/pprof/heap?seconds=1",
-        ));
+        let r =
+            heapwise::http::handle(&heapwise::http::Request::get("/debug/pprof/heap?seconds=1"));
         if r.status == 503 {
             return holders;
         }
