@@ -19,9 +19,9 @@
 //! static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
 //!
 //! fn main() -> std::io::Result<()> {
+//!     // Serves for the life of the process (Server::shutdown stops it).
 //!     let server = heapwise::http::serve("127.0.0.1:6060")?;
 //!     eprintln!("go tool pprof {}", server.heap_url());
-//!     server.detach(); // keep serving for the life of the process
 //!     // ... the program's work ...
 //!     # Ok(())
 //! }

@@ -25,6 +25,7 @@ fn server(timeout_ms: u64, max_connections: usize) -> Server {
         .max_connections(max_connections)
         .serve("127.0.0.1:0")
         .unwrap()
+        .stop_on_drop()
 }
 
 /// The server still answers, promptly.

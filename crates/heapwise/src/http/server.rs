@@ -53,11 +53,11 @@ const LINGER_BYTES: usize = 256 << 10;
 /// ```no_run
 /// use std::time::Duration;
 /// # fn main() -> std::io::Result<()> {
-/// let server = heapwise::http::ServeOptions::new()
+/// // Serves for the life of the process.
+/// heapwise::http::ServeOptions::new()
 ///     .max_connections(4)
 ///     .timeout(Duration::from_secs(5))
 ///     .serve("127.0.0.1:6060")?;
-/// server.detach(); // serve for the life of the process
 /// # Ok(())
 /// # }
 /// ```
@@ -127,7 +127,8 @@ impl ServeOptions {
         self
     }
 
-    /// Binds `addr` and starts serving on a background thread.
+    /// Binds `addr` and starts serving on a background thread, for the
+    /// life of the process (see [`Server`]).
     ///
     /// # Errors
     ///
@@ -181,6 +182,7 @@ impl ServeOptions {
             local_addr,
             shared,
             accept: Some(accept),
+            stop_on_drop: false,
         })
     }
 }
@@ -189,8 +191,10 @@ impl ServeOptions {
 /// `"127.0.0.1:6060"`; port 0 picks a free port) on a background thread,
 /// with the default [`ServeOptions`].
 ///
-/// The server runs until the returned [`Server`] is dropped or shut down;
-/// call [`Server::detach`] to keep it for the life of the process.
+/// The server runs for the life of the process, whether or not the
+/// returned [`Server`] is kept (`let _ = serve(addr);` serves on);
+/// [`Server::shutdown`] stops it, and [`Server::stop_on_drop`] makes
+/// dropping the handle stop it.
 ///
 /// # Errors
 ///
@@ -222,18 +226,21 @@ struct Shared {
     options: ServeOptions,
 }
 
-/// A running endpoint (see [`serve`]).
+/// A running endpoint (see [`serve`]): a handle on it, like a
+/// [`JoinHandle`] on a thread.
 ///
-/// Dropping it, or [`Server::shutdown`], stops the accept loop and closes
-/// the listening socket; requests already being served finish on their
-/// own threads. [`Server::detach`] keeps it running for the life of the
-/// process instead.
+/// The endpoint serves for the life of the process: dropping the handle
+/// leaves it running, so `let _ = serve(addr);` works.
+/// [`Server::shutdown`] stops it: the accept loop ends and the listening
+/// socket closes; requests already being served finish on their own
+/// threads. [`Server::stop_on_drop`] makes dropping the handle stop it
+/// (for a test, or a program that serves for part of its run).
 #[derive(Debug)]
-#[must_use = "dropping the Server stops it at once; call .detach() to keep it running"]
 pub struct Server {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
+    stop_on_drop: bool,
 }
 
 impl Server {
@@ -254,10 +261,20 @@ impl Server {
         self.stop();
     }
 
-    /// Keeps serving for the life of the process (nothing stops it then).
+    /// Makes dropping this handle [shut the server down](Server::shutdown),
+    /// as a guard: `let _server = serve(addr)?.stop_on_drop();` serves
+    /// until the end of the scope.
+    #[must_use = "the server stops when the returned handle is dropped"]
+    pub fn stop_on_drop(mut self) -> Server {
+        self.stop_on_drop = true;
+        self
+    }
+
+    /// Keeps serving for the life of the process, even after
+    /// [`stop_on_drop`](Server::stop_on_drop): nothing stops it then.
+    /// (Dropping a handle without `stop_on_drop` does the same.)
     pub fn detach(mut self) {
-        // Without its handle, dropping the server stops nothing.
-        drop(self.accept.take());
+        self.stop_on_drop = false;
     }
 
     fn stop(&mut self) {
@@ -283,7 +300,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stop();
+        if self.stop_on_drop {
+            self.stop();
+        }
     }
 }
 
