@@ -200,9 +200,15 @@ pub use self::message::{Request, Response};
 pub use self::routes::handle;
 pub use self::server::{serve, ServeOptions, Server};
 
-/// Entry points for the fuzz targets in `crates/heapwise/fuzz/`; not API.
+/// Entry points for the fuzz targets in `crates/heapwise/fuzz/` and the
+/// tests; not API.
 #[doc(hidden)]
 pub mod __private {
+    /// How many `?seconds=N` deltas are running (process-wide).
+    pub fn deltas_in_progress() -> usize {
+        super::profiles::deltas_in_progress()
+    }
+
     /// Runs the request parsers on hostile bytes: the head scanner over
     /// `data` arriving in two reads (split where its first byte says), the
     /// head parser, and the query-string parser. Panics only on a bug.

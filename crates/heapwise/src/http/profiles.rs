@@ -81,6 +81,11 @@ impl Kind {
     }
 }
 
+/// How many delta requests hold a slot.
+pub(crate) fn deltas_in_progress() -> usize {
+    DELTAS.load(Relaxed)
+}
+
 /// One delta request in flight; released on drop.
 struct DeltaSlot;
 

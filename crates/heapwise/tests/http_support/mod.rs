@@ -151,27 +151,27 @@ pub(crate) fn still_waiting(s: &TcpStream) -> bool {
 
 /// Four connections to `addr` whose five-minute deltas hold every delta
 /// slot (process-wide, 4): they are being served, and stay so until they
-/// close. Checks by asking for a one-second delta through
-/// [`handle`](heapwise::http::handle) until it is refused; a connection
-/// refused meanwhile (the check held a slot) is replaced. Panics after two
-/// minutes.
+/// close. Waits for the deltas of earlier tests to end first (the caller
+/// keeps other tests from starting new ones); panics if the slots are not
+/// all theirs within two minutes.
 pub(crate) fn hold_every_delta_slot(addr: SocketAddr) -> Vec<TcpStream> {
+    use heapwise::http::__private::deltas_in_progress;
     let until = Instant::now() + Duration::from_secs(120);
-    let mut holders: Vec<TcpStream> = Vec::new();
-    loop {
-        holders.retain(still_waiting);
-        while holders.len() < 4 {
+    while deltas_in_progress() > 0 {
+        assert!(Instant::now() < until, "earlier deltas never ended");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let holders: Vec<TcpStream> = (0..4)
+        .map(|_| {
             let mut c = connect(addr);
             c.write_all(b"GET /debug/pprof/heap?seconds=300 HTTP/1.1\r\nHost: x\r\n\r\n")
                 .unwrap();
-            holders.push(c);
-        }
-        let r =
-            heapwise::http::handle(&heapwise::http::Request::get("/debug/pprof/heap?seconds=1"));
-        if r.status == 503 {
-            return holders;
-        }
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            c
+        })
+        .collect();
+    while deltas_in_progress() < 4 {
         assert!(Instant::now() < until, "the delta slots never filled");
+        std::thread::sleep(Duration::from_millis(10));
     }
+    holders
 }
