@@ -21,7 +21,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use heapwise_pprof::Profile;
 
@@ -170,9 +170,7 @@ fn delta(kind: Kind, seconds: u64, wait: Wait<'_>) -> Response {
         .with_header("Retry-After", seconds.to_string());
     };
     let earlier = kind.take();
-    let end = Instant::now() + Duration::from_secs(seconds);
-    // The build took part of the window (the profile's times measure it).
-    if !wait(end.saturating_duration_since(Instant::now())) {
+    if !wait(Duration::from_secs(seconds)) {
         return Response::error(499, "the client went away during the delta");
     }
     let later = kind.take();
