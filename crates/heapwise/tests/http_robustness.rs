@@ -28,6 +28,12 @@ fn server(timeout_ms: u64, max_connections: usize) -> Server {
         .stop_on_drop()
 }
 
+/// Tests that hold the process-wide delta slots, or make the server build
+/// many profiles, run one at a time: builds are serialized process-wide,
+/// and under valgrind a long queue of them could outlast a client's read
+/// timeout.
+static HEAVY: Mutex<()> = Mutex::new(());
+
 /// The server still answers, promptly.
 fn assert_alive(addr: SocketAddr) {
     let t = Instant::now();
@@ -220,6 +226,7 @@ fn a_client_that_reads_nothing_blocks_no_one() {
 
 #[test]
 fn twenty_four_concurrent_clients() {
+    let _serial = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     // Room for every client (and a closing connection each): this is about
     // concurrent requests, not the cap.
     let s = server(10_000, 64);
@@ -257,12 +264,9 @@ fn twenty_four_concurrent_clients() {
     assert_alive(addr);
 }
 
-/// The delta slots are process-wide: one test holding them at a time.
-static DELTA_SLOTS: Mutex<()> = Mutex::new(());
-
 #[test]
 fn connections_beyond_the_cap_get_503() {
-    let _serial = DELTA_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let s = server(3000, 4);
     let addr = s.local_addr();
     // Four connections being served (five-minute deltas) hold every slot:
@@ -373,7 +377,7 @@ fn sixteen_slow_clients_leave_room_for_new_ones() {
 
 #[test]
 fn the_longest_waiting_unfinished_request_makes_room_never_one_being_served() {
-    let _serial = DELTA_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     // Room for six; request heads may take a minute here, so that only a
     // new connection ends them.
     let s = ServeOptions::new()
