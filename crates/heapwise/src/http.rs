@@ -19,9 +19,9 @@
 //! static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
 //!
 //! fn main() -> std::io::Result<()> {
+//!     // Serves for the life of the process (Server::shutdown stops it).
 //!     let server = heapwise::http::serve("127.0.0.1:6060")?;
 //!     eprintln!("go tool pprof {}", server.heap_url());
-//!     server.detach(); // keep serving for the life of the process
 //!     // ... the program's work ...
 //!     # Ok(())
 //! }
@@ -137,21 +137,33 @@
 //! each one independent of the others without an async runtime or a
 //! dependency, and the accept loop (its own thread, `heapwise-http`) only
 //! accepts and hands over, so nothing a client does can stall it. The cap
-//! ([`ServeOptions::max_connections`], 16 by default) bounds the threads
-//! and memory the endpoint can take: connections beyond it get a 503 at
-//! once. At most 4 delta requests sleep at once, so they cannot take every
-//! slot; profile builds and symbol lookups run one at a time process-wide,
-//! so concurrent requests do not multiply the debug-info memory a build
-//! maps.
+//! ([`ServeOptions::max_connections`]) bounds the threads and memory the
+//! endpoint can take, and a slow client cannot keep others out: when every
+//! slot is taken, the connection that has waited longest for the rest of
+//! its request is dropped (with a 408) to make room for the new one; a
+//! connection being served (its request in: a profile build, a delta, the
+//! response) is never dropped, and when all of them are, a new one gets a
+//! 503 at once. At most 4 delta requests sleep at once, so they cannot
+//! take every slot, and a delta whose client goes away (closes,
+//! half-closes or resets the connection, as Go's server and hyper see it)
+//! ends then, with no answer, freeing both its slots; profile builds and
+//! symbol lookups run one at a time process-wide, so concurrent requests
+//! do not multiply the debug-info memory a build maps.
 //!
 //! **Timeouts and limits.** A connection serves one request (`Connection:
-//! close`). The whole request must arrive within
-//! [`ServeOptions::timeout`] (10 s by default; a client that sends nothing,
-//! or one byte at a time, gets a 408 and its thread back), each write must
-//! progress within it and the whole response be written within six times
-//! it (a client that reads nothing is dropped). The request line is capped
-//! at 8 KiB (414), the head at 32 KiB and 100 fields (431), a body at
-//! 1 MiB (413; only `POST /debug/pprof/symbol` has one).
+//! close`). A client that sends nothing, or one byte at a time, gets a 408
+//! and its thread back; one that reads nothing is dropped.
+//!
+//! | limit | default | beyond it |
+//! |---|---|---|
+//! | connections at once ([`ServeOptions::max_connections`]) | 16 | the one waiting longest for its request is dropped (408), else 503 |
+//! | the request head, from the accept ([`ServeOptions::head_timeout`]) | 2 s (at most the timeout) | 408 |
+//! | the whole request; each write ([`ServeOptions::timeout`]) | 10 s | 408; dropped |
+//! | the whole response | 6 × the timeout | dropped |
+//! | delta requests at once (process-wide) | 4 | 503 |
+//! | request line | 8 KiB | 414 |
+//! | request head | 32 KiB, 100 fields | 431 |
+//! | body (only `POST /debug/pprof/symbol` has one) | 1 MiB | 413 |
 //!
 //! **Outside every scope.** The server's threads, and [`handle`] wherever
 //! it is called, run under [`untracked`](crate::untracked): building a
@@ -181,15 +193,22 @@ mod profiles;
 mod query;
 mod routes;
 mod server;
+mod slots;
 mod symbol;
 
 pub use self::message::{Request, Response};
 pub use self::routes::handle;
 pub use self::server::{serve, ServeOptions, Server};
 
-/// Entry points for the fuzz targets in `crates/heapwise/fuzz/`; not API.
+/// Entry points for the fuzz targets in `crates/heapwise/fuzz/` and the
+/// tests; not API.
 #[doc(hidden)]
 pub mod __private {
+    /// How many `?seconds=N` deltas are running (process-wide).
+    pub fn deltas_in_progress() -> usize {
+        super::profiles::deltas_in_progress()
+    }
+
     /// Runs the request parsers on hostile bytes: the head scanner over
     /// `data` arriving in two reads (split where its first byte says), the
     /// head parser, and the query-string parser. Panics only on a bug.

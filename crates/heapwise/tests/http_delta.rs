@@ -8,6 +8,7 @@ static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
 mod http_support;
 
 use std::hint::black_box;
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -178,5 +179,35 @@ fn heap_delta_and_the_cap_on_concurrent_deltas() {
     for r in busy {
         assert_error(r, 503, "too many delta profiles in progress");
         assert!(r.header("retry-after").is_some());
+    }
+}
+
+#[test]
+fn an_abandoned_delta_frees_its_slot_at_once() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = serve("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    // Four clients ask for five-minute deltas, which takes every delta slot.
+    let clients = hold_every_delta_slot(addr);
+    // Then they go away: three close, one half-closes (which Go's server
+    // and hyper take as gone too); that one is closed with no answer.
+    let mut clients = clients.into_iter();
+    let half = clients.next().unwrap();
+    drop(clients);
+    half.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&half), b"", "an answer to a client that left");
+    // Their slots are free again now, not in five minutes.
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = get(addr, "/debug/pprof/heap?seconds=1");
+        if r.status == 200 {
+            break;
+        }
+        assert_error(&r, 503, "too many delta profiles in progress");
+        assert!(
+            Instant::now() < until,
+            "the abandoned deltas still hold their slots"
+        );
+        thread::sleep(Duration::from_millis(20));
     }
 }

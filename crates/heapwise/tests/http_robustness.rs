@@ -1,8 +1,8 @@
 //! The server under bad clients: garbage, truncated and oversized requests,
 //! a slowloris, idle connections, a client that reads nothing, 24 clients at
-//! once, and more connections than the cap. Every bad request gets a 4xx
-//! (or a 5xx for what HTTP says is the server's), nothing panics, and the
-//! server keeps answering everyone else.
+//! once, more connections than the cap, and slow clients filling every
+//! slot. Every bad request gets a 4xx (or a 5xx for what HTTP says is the
+//! server's), nothing panics, and the server keeps answering everyone else.
 #![cfg(feature = "http")]
 
 #[global_allocator]
@@ -11,8 +11,8 @@ static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
 mod http_support;
 
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr};
-use std::sync::{Arc, Barrier};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,14 @@ fn server(timeout_ms: u64, max_connections: usize) -> Server {
         .max_connections(max_connections)
         .serve("127.0.0.1:0")
         .unwrap()
+        .stop_on_drop()
 }
+
+/// Tests that hold the process-wide delta slots, or make the server build
+/// many profiles, run one at a time: builds are serialized process-wide,
+/// and under valgrind a long queue of them could outlast a client's read
+/// timeout.
+static HEAVY: Mutex<()> = Mutex::new(());
 
 /// The server still answers, promptly.
 fn assert_alive(addr: SocketAddr) {
@@ -219,6 +226,7 @@ fn a_client_that_reads_nothing_blocks_no_one() {
 
 #[test]
 fn twenty_four_concurrent_clients() {
+    let _serial = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     // Room for every client (and a closing connection each): this is about
     // concurrent requests, not the cap.
     let s = server(10_000, 64);
@@ -258,11 +266,12 @@ fn twenty_four_concurrent_clients() {
 
 #[test]
 fn connections_beyond_the_cap_get_503() {
+    let _serial = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let s = server(3000, 4);
     let addr = s.local_addr();
-    // Four connections that send nothing hold every slot.
-    let holders: Vec<_> = (0..4).map(|_| connect(addr)).collect();
-    thread::sleep(Duration::from_millis(300));
+    // Four connections being served (five-minute deltas) hold every slot:
+    // a connection being served is never dropped for a new one.
+    let holders = hold_every_delta_slot(addr);
     let r = get(addr, "/debug/heapwise/stats");
     assert_error(&r, 503, "too many connections in progress");
     assert_eq!(r.header("retry-after"), Some("1"));
@@ -273,11 +282,12 @@ fn connections_beyond_the_cap_get_503() {
     for b in burst {
         assert_eq!(b.join().unwrap(), 503);
     }
-    // Once the holders time out (and close), the slots are free again.
-    for h in holders {
-        let r = parse_reply(&read_all(&h));
-        assert_eq!(r.status, 408);
+    for h in &holders {
+        assert!(still_waiting(h), "a delta was dropped");
     }
+    // Once the holders leave (their deltas end then), the slots are free
+    // again.
+    drop(holders);
     // Every slot: the cap's worth of requests at once are all served,
     // promptly. (A connection holds its slot until the server has seen the
     // client close, a moment after the client has its answer; so a round
@@ -304,5 +314,95 @@ fn connections_beyond_the_cap_get_503() {
         }
         assert!(Instant::now() < until, "slots never all freed: {round:?}");
         thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A connection that has sent part of a request head and stops there.
+fn slow_client(addr: SocketAddr) -> TcpStream {
+    let mut c = connect(addr);
+    c.write_all(b"GET /debug/pprof/heap HTTP/1.1\r\nX-Slow: a")
+        .unwrap();
+    c
+}
+
+#[test]
+fn the_request_head_has_a_deadline_of_its_own() {
+    // The defaults: a 10 s timeout, 2 s for the request head.
+    let s = ServeOptions::new().serve("127.0.0.1:0").unwrap();
+    let addr = s.local_addr();
+    // A head that never ends is refused after 2 s, not 10.
+    let slow_head = thread::spawn(move || {
+        let start = Instant::now();
+        let c = slow_client(addr);
+        (parse_reply(&read_all(&c)), start.elapsed())
+    });
+    // A body may take longer: the whole request has the 10 s.
+    let slow_body = thread::spawn(move || {
+        let mut c = connect(addr);
+        c.write_all(b"POST /debug/pprof/symbol HTTP/1.1\r\nContent-Length: 3\r\n\r\n0x")
+            .unwrap();
+        thread::sleep(Duration::from_millis(2500));
+        c.write_all(b"1").unwrap();
+        parse_reply(&read_all(&c))
+    });
+    let (r, elapsed) = slow_head.join().unwrap();
+    assert_error(&r, 408, "request not received within 2s");
+    assert!(
+        elapsed >= Duration::from_millis(1900) && elapsed < Duration::from_secs(8),
+        "{elapsed:?}"
+    );
+    let r = slow_body.join().unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().starts_with("num_symbols: 1\n"), "{}", r.text());
+}
+
+#[test]
+fn sixteen_slow_clients_leave_room_for_new_ones() {
+    // The defaults: 16 connections at once.
+    let s = ServeOptions::new().serve("127.0.0.1:0").unwrap();
+    let addr = s.local_addr();
+    let slow: Vec<TcpStream> = (0..16).map(|_| slow_client(addr)).collect();
+    // Every slot is taken by a slow client, yet new ones are served at
+    // once: each in the place of the slow client that has waited longest.
+    for _ in 0..4 {
+        assert_alive(addr);
+    }
+    // The slow clients are told, whether dropped for a new one or at their
+    // deadline.
+    for c in slow {
+        assert_eq!(parse_reply(&read_all(&c)).status, 408);
+    }
+    assert_alive(addr);
+}
+
+#[test]
+fn the_longest_waiting_unfinished_request_makes_room_never_one_being_served() {
+    let _serial = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    // Room for six; request heads may take a minute here, so that only a
+    // new connection ends them.
+    let s = ServeOptions::new()
+        .max_connections(6)
+        .head_timeout(Duration::from_secs(60))
+        .serve("127.0.0.1:0")
+        .unwrap();
+    let addr = s.local_addr();
+    // Four connections being served (five-minute deltas), then two still
+    // sending their request heads, the older first.
+    let holders = hold_every_delta_slot(addr);
+    let older = slow_client(addr);
+    let newer = slow_client(addr);
+    // Every slot is taken; a new client is served at once, in the older
+    // slow client's place.
+    assert_alive(addr);
+    let r = parse_reply(&read_all(&older));
+    assert_error(
+        &r,
+        408,
+        "dropped to make room for a new connection (at most 6 at once)",
+    );
+    // The rest are untouched.
+    assert!(still_waiting(&newer), "the newer slow client was dropped");
+    for h in &holders {
+        assert!(still_waiting(h), "a delta was dropped");
     }
 }

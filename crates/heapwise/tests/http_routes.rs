@@ -20,7 +20,9 @@ use serde_json::Value;
 
 fn start() -> Server {
     profile::set_rate(1);
-    serve("127.0.0.1:0").expect("serve on loopback")
+    serve("127.0.0.1:0")
+        .expect("serve on loopback")
+        .stop_on_drop()
 }
 
 #[inline(never)]
@@ -487,8 +489,8 @@ fn only_loopback_unless_allowed() {
 }
 
 #[test]
-fn shutdown_and_drop_close_the_listener_and_detach_keeps_it() {
-    let server = start();
+fn shutdown_and_stop_on_drop_close_the_listener_and_detach_keeps_it() {
+    let server = serve("127.0.0.1:0").unwrap();
     let addr = server.local_addr();
     assert!(server.heap_url().ends_with("/debug/pprof/heap"));
     server.shutdown();
@@ -497,7 +499,7 @@ fn shutdown_and_drop_close_the_listener_and_detach_keeps_it() {
         "still listening"
     );
 
-    let server = start();
+    let server = serve("127.0.0.1:0").unwrap().stop_on_drop();
     let addr = server.local_addr();
     drop(server);
     assert!(
@@ -505,10 +507,30 @@ fn shutdown_and_drop_close_the_listener_and_detach_keeps_it() {
         "still listening"
     );
 
-    let server = start();
+    let server = serve("127.0.0.1:0").unwrap().stop_on_drop();
     let addr = server.local_addr();
     server.detach();
     assert_eq!(get(addr, "/debug/heapwise/stats").status, 200);
+
+    let server = serve("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    drop(server);
+    assert_eq!(get(addr, "/debug/heapwise/stats").status, 200);
+}
+
+#[test]
+fn a_server_whose_handle_is_dropped_keeps_serving() {
+    // A free port: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The one-liner people write: the handle is dropped at once.
+    let _ = serve(("127.0.0.1", port));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(get(addr, "/debug/heapwise/stats").status, 200);
+    assert_eq!(get(addr, "/debug/pprof/").status, 200);
 }
 
 #[cfg(target_os = "linux")]

@@ -133,6 +133,8 @@ pub(crate) fn reason(status: u16) -> &'static str {
         414 => "URI Too Long",
         417 => "Expectation Failed",
         431 => "Request Header Fields Too Large",
+        // nginx's, for a client that left before its answer: never sent.
+        499 => "Client Closed Request",
         500 => "Internal Server Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",

@@ -12,9 +12,15 @@
 //! figures of a delta meaningless). `duration_nanos` is the window. At most
 //! [`MAX_DELTAS`] delta requests run at once (each holds a connection for
 //! `N` seconds); more get a 503.
+//!
+//! The window is waited out through a [`Wait`]: the built-in server's
+//! watches the connection and ends the delta as soon as the client goes
+//! away, which frees its slot; [`handle`](super::handle) has no connection
+//! to watch and sleeps.
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
+use std::thread;
 use std::time::Duration;
 
 use heapwise_pprof::Profile;
@@ -38,6 +44,17 @@ static BUILD: Mutex<()> = Mutex::new(());
 /// of one export.
 pub(crate) fn build_lock() -> MutexGuard<'static, ()> {
     BUILD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How a delta waits out its window: `wait(d)` returns after `d`, or
+/// early with `false` once the client has gone away (the delta then ends
+/// with no answer anyone reads).
+pub(crate) type Wait<'a> = &'a dyn Fn(Duration) -> bool;
+
+/// The [`Wait`] of a request with no connection to watch.
+pub(crate) fn sleep(d: Duration) -> bool {
+    thread::sleep(d);
+    true
 }
 
 /// Which profile.
@@ -64,6 +81,11 @@ impl Kind {
     }
 }
 
+/// How many delta requests hold a slot.
+pub(crate) fn deltas_in_progress() -> usize {
+    DELTAS.load(Relaxed)
+}
+
 /// One delta request in flight; released on drop.
 struct DeltaSlot;
 
@@ -83,7 +105,7 @@ impl Drop for DeltaSlot {
 }
 
 /// Validates the parameters and answers.
-pub(crate) fn serve(kind: Kind, params: &Params) -> Response {
+pub(crate) fn serve(kind: Kind, params: &Params, wait: Wait<'_>) -> Response {
     if let Err(e) = params.allow(&["debug", "seconds", "gc"]) {
         return Response::error(400, e);
     }
@@ -124,7 +146,7 @@ pub(crate) fn serve(kind: Kind, params: &Params) -> Response {
     };
     match (seconds, debug) {
         (Some(_), d) if d > 0 => Response::error(400, "seconds and debug params are incompatible"),
-        (Some(n), _) => delta(kind, n),
+        (Some(n), _) => delta(kind, n, wait),
         (None, 0) => binary(kind.take(), kind.name()),
         (None, _) => Response::ok(TEXT, legacy::text(&kind.take()).into_bytes()),
     }
@@ -137,7 +159,7 @@ fn binary(profile: Profile, filename: &str) -> Response {
     )
 }
 
-fn delta(kind: Kind, seconds: u64) -> Response {
+fn delta(kind: Kind, seconds: u64, wait: Wait<'_>) -> Response {
     let Some(_slot) = DeltaSlot::acquire() else {
         return Response::error(
             503,
@@ -148,7 +170,9 @@ fn delta(kind: Kind, seconds: u64) -> Response {
         .with_header("Retry-After", seconds.to_string());
     };
     let earlier = kind.take();
-    std::thread::sleep(Duration::from_secs(seconds));
+    if !wait(Duration::from_secs(seconds)) {
+        return Response::error(499, "the client went away during the delta");
+    }
     let later = kind.take();
     match subtract_allocs(&later, &earlier) {
         Ok(p) => binary(p, &format!("{}-delta", kind.name())),

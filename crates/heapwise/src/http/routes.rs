@@ -1,7 +1,7 @@
 //! [`handle`]: the routes, for the built-in server and for any framework.
 
 use super::message::{Response, HTML, JSON, TEXT};
-use super::profiles::{self, Kind};
+use super::profiles::{self, Kind, Wait};
 use super::query::{decode, truncate, Params};
 use super::{json, symbol, Request};
 use crate::local::without_sampling;
@@ -35,8 +35,11 @@ use crate::untracked;
 ///
 /// This function blocks: building a profile symbolizes it (tens to hundreds
 /// of milliseconds; profile builds and symbol lookups are serialized
-/// process-wide), and `?seconds=N` sleeps `N` seconds. From async code, call
-/// it on a blocking thread (`tokio::task::spawn_blocking`).
+/// process-wide), and `?seconds=N` sleeps `N` seconds, holding one of the
+/// 4 process-wide delta slots even if your client goes away meanwhile
+/// (`handle` sees no connection; the built-in server ends a delta whose
+/// client leaves). From async code, call it on a blocking thread
+/// (`tokio::task::spawn_blocking`).
 ///
 /// Everything it does runs outside every scope
 /// ([`untracked`](crate::untracked)), so a scope around your framework's
@@ -44,28 +47,34 @@ use crate::untracked;
 /// the profiler, so profiles do not show the endpoint; the returned body is
 /// freed wherever you drop it.
 pub fn handle(request: &Request) -> Response {
-    untracked(|| without_sampling(|| route(request)))
+    respond(request, &profiles::sleep)
+}
+
+/// [`handle`], with `wait` waiting out a delta's window (the built-in
+/// server's watches the connection).
+pub(crate) fn respond(request: &Request, wait: Wait<'_>) -> Response {
+    untracked(|| without_sampling(|| route(request, wait)))
 }
 
 /// Which methods a route takes.
 const GET: &[&str] = &["GET", "HEAD"];
 const GET_POST: &[&str] = &["GET", "HEAD", "POST"];
 
-fn route(req: &Request) -> Response {
+fn route(req: &Request, wait: Wait<'_>) -> Response {
     let path = match decode(&req.path, false) {
         Ok(p) => p,
         Err(e) => return Response::error(400, format!("bad path: {e}")),
     };
-    type Serve = fn(&Request, &Params) -> Response;
+    type Serve = fn(&Request, &Params, Wait<'_>) -> Response;
     let (methods, serve): (&[&str], Serve) = match path.as_str() {
-        "/debug/pprof" | "/debug/pprof/" => (GET, |_, q| no_params(q, index)),
-        "/debug/pprof/heap" => (GET, |_, q| profiles::serve(Kind::Heap, q)),
-        "/debug/pprof/allocs" => (GET, |_, q| profiles::serve(Kind::Allocs, q)),
-        "/debug/pprof/symbol" => (GET_POST, |r, _| symbol_route(r)),
-        "/debug/heapwise/stats" => (GET, |_, q| {
+        "/debug/pprof" | "/debug/pprof/" => (GET, |_, q, _| no_params(q, index)),
+        "/debug/pprof/heap" => (GET, |_, q, w| profiles::serve(Kind::Heap, q, w)),
+        "/debug/pprof/allocs" => (GET, |_, q, w| profiles::serve(Kind::Allocs, q, w)),
+        "/debug/pprof/symbol" => (GET_POST, |r, _, _| symbol_route(r)),
+        "/debug/heapwise/stats" => (GET, |_, q, _| {
             no_params(q, || Response::ok(JSON, json::stats_json().into_bytes()))
         }),
-        "/debug/heapwise/scopes" => (GET, |_, q| {
+        "/debug/heapwise/scopes" => (GET, |_, q, _| {
             no_params(q, || Response::ok(JSON, json::scopes_json().into_bytes()))
         }),
         _ => return not_found(&path),
@@ -90,7 +99,7 @@ fn route(req: &Request) -> Response {
             Err(e) => return Response::error(400, format!("bad query: {e}")),
         }
     };
-    serve(req, &params)
+    serve(req, &params, wait)
 }
 
 /// Answers `f()` if the request has no parameters, else 400.

@@ -2,20 +2,24 @@
 //!
 //! One accept loop on a thread named `heapwise-http`; each connection on a
 //! short-lived thread of its own (`heapwise-http-conn`), at most
-//! [`ServeOptions::max_connections`] at once; connections beyond that are
-//! answered 503 by one more thread (`heapwise-http-busy`) that spends at
+//! [`ServeOptions::max_connections`] at once (a new one takes the slot of
+//! the one that has waited longest for its request, see `slots`);
+//! connections beyond that are answered 503 by one more thread (`heapwise-http-busy`) that spends at
 //! most a few hundred milliseconds on each, and closed outright if it falls
 //! behind. Every connection serves one request (`Connection: close`), and
-//! every step is bounded by [`ServeOptions::timeout`]: the whole request
-//! must arrive within it (else 408), each write must make progress within
-//! it, and the whole response must be written within six times it.
+//! every step is bounded: the request head must arrive within
+//! [`ServeOptions::head_timeout`] of the accept, the whole request within
+//! [`ServeOptions::timeout`] (else 408), each write must make progress
+//! within the timeout, and the whole response must be written within six
+//! times it.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -23,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use super::message::{reason, Response};
 use super::parse::{parse_head, HeadScanner, Refusal, LIMITS};
-use super::{handle, Request};
+use super::routes::respond;
+use super::slots::{Slot, Slots};
+use super::Request;
 use crate::local::without_sampling;
 use crate::untracked;
 
@@ -47,11 +53,11 @@ const LINGER_BYTES: usize = 256 << 10;
 /// ```no_run
 /// use std::time::Duration;
 /// # fn main() -> std::io::Result<()> {
-/// let server = heapwise::http::ServeOptions::new()
+/// // Serves for the life of the process.
+/// heapwise::http::ServeOptions::new()
 ///     .max_connections(4)
 ///     .timeout(Duration::from_secs(5))
 ///     .serve("127.0.0.1:6060")?;
-/// server.detach(); // serve for the life of the process
 /// # Ok(())
 /// # }
 /// ```
@@ -59,6 +65,7 @@ const LINGER_BYTES: usize = 256 << 10;
 pub struct ServeOptions {
     allow_remote: bool,
     max_connections: usize,
+    head_timeout: Duration,
     timeout: Duration,
 }
 
@@ -69,11 +76,13 @@ impl Default for ServeOptions {
 }
 
 impl ServeOptions {
-    /// Loopback addresses only, 16 connections at once, a 10 s timeout.
+    /// Loopback addresses only, 16 connections at once, 2 s for a request
+    /// head, a 10 s timeout.
     pub fn new() -> ServeOptions {
         ServeOptions {
             allow_remote: false,
             max_connections: 16,
+            head_timeout: Duration::from_secs(2),
             timeout: Duration::from_secs(10),
         }
     }
@@ -89,22 +98,37 @@ impl ServeOptions {
         self
     }
 
-    /// The most connections served at once (default 16, at least 1);
-    /// further ones get a 503. Each takes one short-lived thread.
+    /// The most connections at once (default 16, at least 1). Each takes
+    /// one short-lived thread. When every slot is taken, a new connection
+    /// takes the slot of the one that has waited longest for the rest of
+    /// its request (which gets a 408); if every one has its request in and
+    /// is being served, the new one gets a 503.
     pub fn max_connections(mut self, n: usize) -> ServeOptions {
         self.max_connections = n.max(1);
         self
     }
 
-    /// How long a client may take (default 10 s; clamped to 1 ms ..= 1 h):
-    /// to send its whole request (else 408), to accept each part of the
-    /// response; the whole response must be written within six times this.
-    pub fn timeout(mut self, timeout: Duration) -> ServeOptions {
-        self.timeout = timeout.clamp(Duration::from_millis(1), Duration::from_secs(3600));
+    /// How long a client may take to send its request head, from the
+    /// connection's accept (default 2 s, and never more than
+    /// [`timeout`](ServeOptions::timeout); clamped to 1 ms ..= 1 h), else
+    /// 408. A head is one packet for any real client; the short deadline
+    /// is what keeps clients that dribble a request from holding slots.
+    pub fn head_timeout(mut self, timeout: Duration) -> ServeOptions {
+        self.head_timeout = clamp(timeout);
         self
     }
 
-    /// Binds `addr` and starts serving on a background thread.
+    /// How long a client may take (default 10 s; clamped to 1 ms ..= 1 h):
+    /// to send its whole request, body included (else 408), to accept each
+    /// part of the response; the whole response must be written within six
+    /// times this.
+    pub fn timeout(mut self, timeout: Duration) -> ServeOptions {
+        self.timeout = clamp(timeout);
+        self
+    }
+
+    /// Binds `addr` and starts serving on a background thread, for the
+    /// life of the process (see [`Server`]).
     ///
     /// # Errors
     ///
@@ -140,7 +164,7 @@ impl ServeOptions {
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
-            active: AtomicUsize::new(0),
+            slots: Arc::new(Slots::new(self.max_connections)),
             options: self.clone(),
         });
         let (busy_tx, busy_rx) = sync_channel::<TcpStream>(BUSY_QUEUE);
@@ -158,6 +182,7 @@ impl ServeOptions {
             local_addr,
             shared,
             accept: Some(accept),
+            stop_on_drop: false,
         })
     }
 }
@@ -166,8 +191,10 @@ impl ServeOptions {
 /// `"127.0.0.1:6060"`; port 0 picks a free port) on a background thread,
 /// with the default [`ServeOptions`].
 ///
-/// The server runs until the returned [`Server`] is dropped or shut down;
-/// call [`Server::detach`] to keep it for the life of the process.
+/// The server runs for the life of the process, whether or not the
+/// returned [`Server`] is kept (`let _ = serve(addr);` serves on);
+/// [`Server::shutdown`] stops it, and [`Server::stop_on_drop`] makes
+/// dropping the handle stop it.
 ///
 /// # Errors
 ///
@@ -176,6 +203,10 @@ impl ServeOptions {
 /// [`ServeOptions::allow_remote`] allows it.
 pub fn serve(addr: impl ToSocketAddrs) -> io::Result<Server> {
     ServeOptions::new().serve(addr)
+}
+
+fn clamp(timeout: Duration) -> Duration {
+    timeout.clamp(Duration::from_millis(1), Duration::from_secs(3600))
 }
 
 fn is_loopback(ip: IpAddr) -> bool {
@@ -191,23 +222,25 @@ fn is_loopback(ip: IpAddr) -> bool {
 #[derive(Debug)]
 struct Shared {
     stop: AtomicBool,
-    /// Connections being served.
-    active: AtomicUsize,
+    slots: Arc<Slots>,
     options: ServeOptions,
 }
 
-/// A running endpoint (see [`serve`]).
+/// A running endpoint (see [`serve`]): a handle on it, like a
+/// [`JoinHandle`] on a thread.
 ///
-/// Dropping it, or [`Server::shutdown`], stops the accept loop and closes
-/// the listening socket; requests already being served finish on their
-/// own threads. [`Server::detach`] keeps it running for the life of the
-/// process instead.
+/// The endpoint serves for the life of the process: dropping the handle
+/// leaves it running, so `let _ = serve(addr);` works.
+/// [`Server::shutdown`] stops it: the accept loop ends and the listening
+/// socket closes; requests already being served finish on their own
+/// threads. [`Server::stop_on_drop`] makes dropping the handle stop it
+/// (for a test, or a program that serves for part of its run).
 #[derive(Debug)]
-#[must_use = "dropping the Server stops it at once; call .detach() to keep it running"]
 pub struct Server {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
+    stop_on_drop: bool,
 }
 
 impl Server {
@@ -228,10 +261,20 @@ impl Server {
         self.stop();
     }
 
-    /// Keeps serving for the life of the process (nothing stops it then).
+    /// Makes dropping this handle [shut the server down](Server::shutdown),
+    /// as a guard: `let _server = serve(addr)?.stop_on_drop();` serves
+    /// until the end of the scope.
+    #[must_use = "the server stops when the returned handle is dropped"]
+    pub fn stop_on_drop(mut self) -> Server {
+        self.stop_on_drop = true;
+        self
+    }
+
+    /// Keeps serving for the life of the process, even after
+    /// [`stop_on_drop`](Server::stop_on_drop): nothing stops it then.
+    /// (Dropping a handle without `stop_on_drop` does the same.)
     pub fn detach(mut self) {
-        // Without its handle, dropping the server stops nothing.
-        drop(self.accept.take());
+        self.stop_on_drop = false;
     }
 
     fn stop(&mut self) {
@@ -257,22 +300,13 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A connection slot; released on drop.
-struct Slot(Arc<Shared>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, SeqCst);
+        if self.stop_on_drop {
+            self.stop();
+        }
     }
 }
 
 fn accept_loop(listener: TcpListener, shared: &Arc<Shared>, busy: SyncSender<TcpStream>) {
-    let max = shared.options.max_connections;
-    let timeout = shared.options.timeout;
     loop {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
@@ -292,25 +326,25 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>, busy: SyncSender<Tcp
                 continue;
             }
         };
+        let accepted = Instant::now();
         if shared.stop.load(SeqCst) {
             return;
         }
-        let claimed = shared
-            .active
-            .fetch_update(SeqCst, SeqCst, |n| (n < max).then_some(n + 1));
-        if claimed.is_err() {
+        let Some(slot) = shared.slots.claim(&stream) else {
             // Full queue: closed without an answer.
             let _ = busy.try_send(stream);
             continue;
-        }
-        let slot = Slot(Arc::clone(shared));
+        };
+        let options = shared.options.clone();
         // If the thread cannot start, the closure is dropped: the
         // connection is closed and the slot released.
         let _ = thread::Builder::new()
             .name("heapwise-http-conn".into())
             .spawn(move || {
-                let _slot = slot;
-                quietly(|| connection(stream, timeout));
+                quietly(|| connection(&stream, &slot, accepted, &options));
+                // The slot goes after the connection has closed.
+                drop(stream);
+                drop(slot);
             });
     }
 }
@@ -339,20 +373,51 @@ fn busy_loop(connections: Receiver<TcpStream>, timeout: Duration) {
 }
 
 /// Serves one connection: one request, one response.
-fn connection(stream: TcpStream, timeout: Duration) {
+fn connection(stream: &TcpStream, slot: &Slot, accepted: Instant, options: &ServeOptions) {
+    let timeout = options.timeout;
     let _ = stream.set_nodelay(true);
-    let (response, head_only) = match read_request(&stream, timeout) {
+    let request = read_request(stream, accepted, options.head_timeout, timeout);
+    if !slot.serve() {
+        let waited = Duration::from_millis(accepted.elapsed().as_millis() as u64);
+        let response = Response::error(
+            408,
+            format!(
+                "request not received within {waited:?}: dropped to make room for a new \
+                 connection (at most {} at once)",
+                options.max_connections
+            ),
+        );
+        let _ = write_response(
+            stream,
+            &response,
+            false,
+            timeout.min(Duration::from_secs(1)),
+        );
+        finish(stream, Duration::from_millis(100));
+        return;
+    }
+    let (response, head_only) = match request {
         Ok(Some(request)) => {
             let head_only = request.method == "HEAD";
-            let response = catch_unwind(AssertUnwindSafe(|| handle(&request)))
+            let left = Cell::new(false);
+            let wait = |d| {
+                let stays = client_stays(stream, d);
+                left.set(!stays);
+                stays
+            };
+            let response = catch_unwind(AssertUnwindSafe(|| respond(&request, &wait)))
                 .unwrap_or_else(|_| Response::error(500, "heapwise::http: the handler panicked"));
+            if left.get() {
+                // A delta whose client went away: no one to answer.
+                return;
+            }
             (response, head_only)
         }
         Ok(None) => return,
         Err(refusal) => (Response::error(refusal.status, refusal.message), false),
     };
-    let _ = write_response(&stream, &response, head_only, timeout);
-    finish(&stream, LINGER);
+    let _ = write_response(stream, &response, head_only, timeout);
+    finish(stream, LINGER);
 }
 
 /// Reads into `buf` before `deadline`.
@@ -370,6 +435,23 @@ fn read_by(stream: &TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<
     }
 }
 
+/// Waits `d` for a delta, watching its client: `false` as soon as the
+/// client closes the connection, half-closes it (as Go's server and hyper
+/// take it too: no HTTP client sends a FIN while it waits for the answer)
+/// or resets it. Bytes it sends meanwhile are dropped: a connection serves
+/// one request.
+fn client_stays(stream: &TcpStream, d: Duration) -> bool {
+    let deadline = Instant::now() + d;
+    let mut buf = [0u8; 1024];
+    loop {
+        match read_by(stream, &mut buf, deadline) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(e) => return is_timeout(&e),
+        }
+    }
+}
+
 fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -377,14 +459,22 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// Reads one request within `timeout`; `Ok(None)` when the client went
-/// away without sending one (nothing to answer).
-fn read_request(stream: &TcpStream, timeout: Duration) -> Result<Option<Request>, Refusal> {
-    let deadline = Instant::now() + timeout;
-    let late = || Refusal {
+/// Reads one request, its head within `head_timeout` of `start` and the
+/// whole of it within `timeout`; `Ok(None)` when the client went away
+/// without sending one (nothing to answer).
+fn read_request(
+    stream: &TcpStream,
+    start: Instant,
+    head_timeout: Duration,
+    timeout: Duration,
+) -> Result<Option<Request>, Refusal> {
+    let head_timeout = head_timeout.min(timeout);
+    let late = |within: Duration| Refusal {
         status: 408,
-        message: format!("request not received within {timeout:?}"),
+        message: format!("request not received within {within:?}"),
     };
+    let head_deadline = start + head_timeout;
+    let deadline = start + timeout;
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     let mut scanner = HeadScanner::default();
@@ -392,7 +482,7 @@ fn read_request(stream: &TcpStream, timeout: Duration) -> Result<Option<Request>
         if let Some(n) = scanner.scan(&buf, &LIMITS)? {
             break n;
         }
-        match read_by(stream, &mut chunk, deadline) {
+        match read_by(stream, &mut chunk, head_deadline) {
             Ok(0) if buf.is_empty() => return Ok(None),
             Ok(0) => {
                 return Err(Refusal {
@@ -401,7 +491,7 @@ fn read_request(stream: &TcpStream, timeout: Duration) -> Result<Option<Request>
                 })
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if is_timeout(&e) => return Err(late()),
+            Err(e) if is_timeout(&e) => return Err(late(head_timeout)),
             Err(_) => return Ok(None),
         }
     };
@@ -425,7 +515,7 @@ fn read_request(stream: &TcpStream, timeout: Duration) -> Result<Option<Request>
                 })
             }
             Ok(n) => body.extend_from_slice(&chunk[..n]),
-            Err(e) if is_timeout(&e) => return Err(late()),
+            Err(e) if is_timeout(&e) => return Err(late(timeout)),
             Err(_) => return Ok(None),
         }
     }

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A parsed response.
 #[derive(Debug, Clone)]
@@ -94,7 +94,7 @@ pub(crate) fn read_all(mut s: &TcpStream) -> Vec<u8> {
 }
 
 /// Sends `raw` (tolerating a server that answers before reading it all),
-/// half-closes, and reads the whole response.
+/// half-closes (so a truncated request ends), and reads the whole response.
 pub(crate) fn exchange(addr: SocketAddr, raw: &[u8]) -> Reply {
     let mut s = connect(addr);
     let _ = s.write_all(raw);
@@ -102,7 +102,10 @@ pub(crate) fn exchange(addr: SocketAddr, raw: &[u8]) -> Reply {
     parse_reply(&read_all(&s))
 }
 
-/// `METHOD target` with an optional body.
+/// `METHOD target` with an optional body, sent as curl and Go's client
+/// send it: the whole request, then reading the response without closing
+/// the sending half (the server takes a half-close while it works on a
+/// delta as the client going away).
 pub(crate) fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> Reply {
     let mut raw = format!(
         "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: heapwise-test\r\nContent-Length: {}\r\n\r\n",
@@ -110,7 +113,9 @@ pub(crate) fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8])
     )
     .into_bytes();
     raw.extend_from_slice(body);
-    exchange(addr, &raw)
+    let mut s = connect(addr);
+    s.write_all(&raw).expect("sending the request");
+    parse_reply(&read_all(&s))
 }
 
 pub(crate) fn get(addr: SocketAddr, target: &str) -> Reply {
@@ -133,4 +138,40 @@ pub(crate) fn assert_error(r: &Reply, status: u16, needle: &str) {
         r.text()
     );
     assert!(r.text().ends_with('\n'));
+}
+
+/// Whether `s` has had neither an answer nor a close yet (without waiting).
+pub(crate) fn still_waiting(s: &TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let waiting =
+        matches!(s.peek(&mut [0u8]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    s.set_nonblocking(false).unwrap();
+    waiting
+}
+
+/// Four connections to `addr` whose five-minute deltas hold every delta
+/// slot (process-wide, 4): they are being served, and stay so until they
+/// close. Waits for the deltas of earlier tests to end first (the caller
+/// keeps other tests from starting new ones); panics if the slots are not
+/// all theirs within two minutes.
+pub(crate) fn hold_every_delta_slot(addr: SocketAddr) -> Vec<TcpStream> {
+    use heapwise::http::__private::deltas_in_progress;
+    let until = Instant::now() + Duration::from_secs(120);
+    while deltas_in_progress() > 0 {
+        assert!(Instant::now() < until, "earlier deltas never ended");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let holders: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut c = connect(addr);
+            c.write_all(b"GET /debug/pprof/heap?seconds=300 HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            c
+        })
+        .collect();
+    while deltas_in_progress() < 4 {
+        assert!(Instant::now() < until, "the delta slots never filled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    holders
 }
