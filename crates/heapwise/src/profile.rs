@@ -208,15 +208,6 @@ impl ProfileOptions {
         own_work(|| self.build_own(default_sample_type), Profile::clone)
     }
 
-    /// The profile gzipped, as the caller's memory; see [`ProfileOptions::build`].
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    pub(crate) fn encode_gzip(&self, default_sample_type: Option<&str>) -> Vec<u8> {
-        own_work(
-            || self.build_own(default_sample_type).encode_gzip(),
-            Vec::clone,
-        )
-    }
-
     fn write(&self, default_sample_type: Option<&str>, path: &Path) -> io::Result<()> {
         // An error made behind the guard would be freed by the caller: keep
         // only its kind and OS code there, and word it here.
@@ -230,8 +221,8 @@ impl ProfileOptions {
         })
     }
 
-    /// Builds the profile; run it behind the guard.
-    fn build_own(&self, default_sample_type: Option<&str>) -> Profile {
+    /// Builds the profile; run it behind the guard (heapwise's own work).
+    pub(crate) fn build_own(&self, default_sample_type: Option<&str>) -> Profile {
         let snapshot = depot::lock().snapshot();
         let resolved = Resolved::new(&snapshot.frames, self.symbolize);
         assemble(&snapshot, &resolved, self, default_sample_type)

@@ -72,12 +72,15 @@ impl Kind {
         }
     }
 
+    /// The profile now (requests are served as heapwise's own work, behind
+    /// the reentrancy guard).
     fn take(self) -> Profile {
         let _g = build_lock();
-        match self {
-            Kind::Heap => ProfileOptions::new().heap(),
-            Kind::Allocs => ProfileOptions::new().allocs(),
-        }
+        let default_sample_type = match self {
+            Kind::Heap => None,
+            Kind::Allocs => Some("alloc_space"),
+        };
+        ProfileOptions::new().build_own(default_sample_type)
     }
 }
 

@@ -4,7 +4,7 @@ use super::message::{Response, HTML, JSON, TEXT};
 use super::profiles::{self, Kind, Wait};
 use super::query::{decode, truncate, Params};
 use super::{json, symbol, Request};
-use crate::local::without_sampling;
+use crate::local::own_work;
 use crate::untracked;
 
 /// Answers one request to the endpoint: the framework-free handler.
@@ -41,19 +41,23 @@ use crate::untracked;
 /// client leaves). From async code, call it on a blocking thread
 /// (`tokio::task::spawn_blocking`).
 ///
-/// Everything it does runs outside every scope
-/// ([`untracked`](crate::untracked)), so a scope around your framework's
-/// handler is not charged for building profiles, and is never sampled by
-/// the profiler, so profiles do not show the endpoint; the returned body is
-/// freed wherever you drop it.
+/// Everything it does is heapwise's own work: no scope around your
+/// framework's handler is charged for it (not even a hard-limited one), no
+/// profile shows it, and no process figure but
+/// [`Stats::heapwise_bytes`](crate::Stats::heapwise_bytes) counts it. Only
+/// the returned [`Response`] is your memory: counted in the process
+/// figures, in no scope, never sampled, freed wherever you drop it.
 pub fn handle(request: &Request) -> Response {
-    respond(request, &profiles::sleep)
+    own_work(
+        || respond(request, &profiles::sleep),
+        |r| untracked(|| r.clone()),
+    )
 }
 
 /// [`handle`], with `wait` waiting out a delta's window (the built-in
-/// server's watches the connection).
+/// server's watches the connection). Run it as heapwise's own work.
 pub(crate) fn respond(request: &Request, wait: Wait<'_>) -> Response {
-    untracked(|| without_sampling(|| route(request, wait)))
+    route(request, wait)
 }
 
 /// Which methods a route takes.

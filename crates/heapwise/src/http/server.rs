@@ -1,7 +1,7 @@
 //! The built-in server: [`serve`], [`ServeOptions`] and [`Server`].
 //!
 //! One accept loop on a thread named `heapwise-http`; each connection on a
-//! short-lived thread of its own (`heapwise-http-conn`), at most
+//! short-lived thread of its own (`heapwise-http-c` to the OS), at most
 //! [`ServeOptions::max_connections`] at once (a new one takes the slot of
 //! the one that has waited longest for its request, see `slots`);
 //! connections beyond that are answered 503 by one more thread (`heapwise-http-busy`) that spends at
@@ -30,12 +30,22 @@ use super::parse::{parse_head, HeadScanner, Refusal, LIMITS};
 use super::routes::respond;
 use super::slots::{Slot, Slots};
 use super::Request;
-use crate::local::without_sampling;
+use crate::local::{without_accounting, without_sampling};
 use crate::untracked;
 
-/// Runs `f` outside every scope and unsampled: the server's own work.
+/// Runs `f` outside every scope and unsampled: for starting the server,
+/// whose handles are the caller's memory.
 fn quietly<R>(f: impl FnOnce() -> R) -> R {
     untracked(|| without_sampling(f))
+}
+
+/// Runs `f` as heapwise's own work: what the server's threads do (reading
+/// requests, building, encoding and writing profiles) is in no profile, no
+/// scope and no process figure but [`Stats::heapwise_bytes`].
+///
+/// [`Stats::heapwise_bytes`]: crate::Stats::heapwise_bytes
+fn own<R>(f: impl FnOnce() -> R) -> R {
+    without_accounting(f)
 }
 
 /// Connections waiting for their 503 beyond this are closed at once.
@@ -171,12 +181,12 @@ impl ServeOptions {
         let timeout = self.timeout;
         thread::Builder::new()
             .name("heapwise-http-busy".into())
-            .spawn(move || quietly(|| busy_loop(busy_rx, timeout)))?;
+            .spawn(move || own(|| busy_loop(busy_rx, timeout)))?;
         let accept = {
             let shared = Arc::clone(&shared);
             thread::Builder::new()
                 .name("heapwise-http".into())
-                .spawn(move || quietly(|| accept_loop(listener, &shared, busy_tx)))?
+                .spawn(move || own(|| accept_loop(listener, &shared, busy_tx)))?
         };
         Ok(Server {
             local_addr,
@@ -338,15 +348,32 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>, busy: SyncSender<Tcp
         let options = shared.options.clone();
         // If the thread cannot start, the closure is dropped: the
         // connection is closed and the slot released.
-        let _ = thread::Builder::new()
-            .name("heapwise-http-conn".into())
-            .spawn(move || {
-                quietly(|| connection(&stream, &slot, accepted, &options));
+        // Unnamed for std (naming a thread allocates on the new thread
+        // before any code of ours runs there, outside heapwise's own work);
+        // named for the OS from inside it.
+        let _ = thread::Builder::new().spawn(move || {
+            own(move || {
+                name_os_thread(c"heapwise-http-c");
+                connection(&stream, &slot, accepted, &options);
                 // The slot goes after the connection has closed.
                 drop(stream);
-                drop(slot);
-            });
+                drop((slot, options));
+            })
+        });
     }
+}
+
+/// Names the calling thread for the OS (`top -H`, gdb), without std's
+/// allocation; at most 15 bytes.
+fn name_os_thread(name: &std::ffi::CStr) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: names the calling thread; `name` is NUL-terminated and short
+    // enough (longer names fail with ERANGE, harmlessly).
+    unsafe {
+        libc::pthread_setname_np(libc::pthread_self(), name.as_ptr());
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = name;
 }
 
 /// Answers 503 to the connections beyond the limit, one at a time.
