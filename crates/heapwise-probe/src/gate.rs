@@ -65,6 +65,15 @@
 //!
 //! Gates are registered statically (`linkme`), like events: no constructor,
 //! and a gate works before `main`.
+//!
+//! # Hooks
+//!
+//! A gate may name a function, `gate! { static G = [a, b] => on_change; }`,
+//! called with the new state each time the gate opens or closes, under the
+//! registry's lock, before `attach` (or the `setup`) returns: for callers
+//! whose branch tests something other than a word they can OR in (the
+//! global allocator's free path folds its gate into a per-page table it
+//! already reads). It must not attach or detach probes.
 
 use std::fmt;
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -73,9 +82,14 @@ use crate::Event;
 
 /// A word that is open while any of its events has a probe: see the
 /// [module docs](mod@crate::gate). Made by [`gate!`](crate::gate!).
+///
+/// Aligned to a cache line of its own, so that nothing written often
+/// shares the line every reader loads.
+#[repr(align(64))]
 pub struct Gate {
     mask: AtomicIsize,
     events: &'static [&'static Event],
+    on_change: Option<fn(bool)>,
 }
 
 #[doc(hidden)]
@@ -85,10 +99,11 @@ pub static __GATES: [&'static Gate];
 impl Gate {
     /// Used by [`gate!`](crate::gate!) only.
     #[doc(hidden)]
-    pub const fn __new(events: &'static [&'static Event]) -> Gate {
+    pub const fn __new(events: &'static [&'static Event], on_change: Option<fn(bool)>) -> Gate {
         Gate {
             mask: AtomicIsize::new(0),
             events,
+            on_change,
         }
     }
 
@@ -122,8 +137,14 @@ impl Gate {
     /// under the registry lock.
     fn update(&self) {
         let open = self.events.iter().any(|e| e.is_attached());
-        self.mask
-            .store(if open { Gate::OPEN } else { 0 }, Ordering::Relaxed);
+        let was = self
+            .mask
+            .swap(if open { Gate::OPEN } else { 0 }, Ordering::Relaxed);
+        if let Some(hook) = self.on_change {
+            if (was != 0) != open {
+                hook(open);
+            }
+        }
     }
 }
 
@@ -150,6 +171,17 @@ pub(crate) fn update_for(event: &Event) {
     }
 }
 
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __gate_hook {
+    () => {
+        None
+    };
+    ($hook:path) => {
+        Some($hook)
+    };
+}
+
 /// Declares gates over events declared with [`declare!`](crate::declare):
 /// `static`s whose [`Gate::mask`] is `0` while none of the listed events
 /// has a probe and [`Gate::OPEN`] while any has. See the
@@ -169,16 +201,34 @@ pub(crate) fn update_for(event: &Event) {
 /// assert!(AB.is_open());
 /// drop(p);
 /// assert!(!AB.is_open());
+///
+/// // With a hook, called as the gate opens and closes.
+/// use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+/// static CHANGES: AtomicUsize = AtomicUsize::new(0);
+/// fn changed(open: bool) {
+///     CHANGES.fetch_add(if open { 1 } else { 100 }, Relaxed);
+/// }
+/// heapwise_probe::gate! {
+///     pub static A_HOOKED = [a] => changed;
+/// }
+/// let p = a::attach(|_| ());
+/// let q = a::attach(|_| ()); // already open: no call
+/// assert_eq!(CHANGES.load(Relaxed), 1);
+/// drop((p, q));
+/// assert_eq!(CHANGES.load(Relaxed), 101);
 /// ```
 #[macro_export]
 macro_rules! gate {
     ($(
         $(#[$attr:meta])*
-        $vis:vis static $name:ident = [$($($event:ident)::+),* $(,)?];
+        $vis:vis static $name:ident = [$($($event:ident)::+),* $(,)?] $(=> $hook:path)?;
     )*) => {
         $(
             $(#[$attr])*
-            $vis static $name: $crate::Gate = $crate::Gate::__new(&[$(&$($event)::+::__EVENT),*]);
+            $vis static $name: $crate::Gate = $crate::Gate::__new(
+                &[$(&$($event)::+::__EVENT),*],
+                $crate::__gate_hook!($($hook)?),
+            );
 
             const _: () = {
                 #[$crate::__private::linkme::distributed_slice($crate::__private::GATES)]

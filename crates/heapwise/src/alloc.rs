@@ -10,13 +10,10 @@
 //! set-up, hard-limit refusals, charging the batch to the scope chain, limit
 //! checks, notification, and a new countdown.
 //!
-//! The call is counted *before* the inner allocator runs, so nothing but its
-//! result is live across the call and `dealloc` ends in a tail call. A failed
-//! `alloc`/`realloc` (null) is then taken back by `Local::undo_*`, a second
-//! cold exit, from values stashed in the thread block. Measured on glibc with
-//! a 64-byte alloc/free churn (2026-11-22, `bench/`): counting after the call
-//! with branch-free masks cost 1.12x the bare allocator, counting before it
-//! 1.08x.
+//! An allocation is counted after the inner allocator returned a block (a
+//! failed call, null, counts nothing and leaves the countdown a little
+//! lower, which only brings the next slow path closer); a free is counted
+//! before it, so `dealloc` ends in a tail call.
 //!
 //! Nothing here allocates, locks, panics or unwinds. The only code that may
 //! allocate (registering the thread-exit flush) runs behind the reentrancy
@@ -35,7 +32,7 @@ use std::ptr;
 
 #[cfg(feature = "alloc-events")]
 use crate::events;
-use crate::live::maybe_sampled;
+use crate::live::{free_is_slow, maybe_sampled};
 use crate::local::{local, Local, Reentrancy};
 use crate::profiler;
 use crate::scope::{self, ScopeInner};
@@ -164,9 +161,9 @@ impl<A: GlobalAlloc> Alloc<A> {
             };
             // SAFETY: used within this call, on this thread.
             let l = unsafe { local() };
-            if !l.take_budget(size) {
+            if !l.take_budget_gated(size) {
                 // SAFETY: forwarded from the caller.
-                return unsafe { self.alloc_slow(l, layout, zeroed) };
+                return unsafe { self.alloc_slow(layout, zeroed, l) };
             }
             // SAFETY: `block` is `layout` plus the trailer: non-zero size.
             let p = unsafe { self.raw_alloc(block, zeroed) };
@@ -179,29 +176,28 @@ impl<A: GlobalAlloc> Alloc<A> {
         }
         // SAFETY: used within this call, on this thread.
         let l = unsafe { local() };
-        if !l.take_budget(size) {
+        if !l.take_budget_gated(size) {
             // SAFETY: forwarded from the caller.
-            return unsafe { self.alloc_slow(l, layout, zeroed) };
+            return unsafe { self.alloc_slow(layout, zeroed, l) };
         }
-        // Counted before the call, so nothing but the result is live across it
-        // and a failure (rare) is taken back from the thread block.
-        l.record_alloc_before(size as u64);
         // SAFETY: forwarded from the caller.
         let p = unsafe { self.raw_alloc(layout, zeroed) };
-        if p.is_null() {
-            l.undo_alloc();
+        if !p.is_null() {
+            l.record_alloc(size as u64);
         }
         p
     }
 
-    /// Rare allocations: see the module docs.
+    /// Rare allocations: see the module docs. (The `*_slow` functions take
+    /// the thread block last: the fast path's arguments then stay in the
+    /// registers they arrived in.)
     ///
     /// # Safety
     ///
     /// The `GlobalAlloc::alloc` contract.
     #[cold]
     #[inline(never)]
-    unsafe fn alloc_slow(&self, l: &Local, layout: Layout, zeroed: bool) -> *mut u8 {
+    unsafe fn alloc_slow(&self, layout: Layout, zeroed: bool, l: &Local) -> *mut u8 {
         let Some(block) = self.block(layout) else {
             return ptr::null_mut();
         };
@@ -262,9 +258,9 @@ impl<A: GlobalAlloc> Alloc<A> {
         if self.owner {
             // SAFETY: owner-mode blocks carry a trailer after `size` bytes.
             let owner = unsafe { Self::owner_of(ptr, size) };
-            if !(l.take_budget(size) & (owner == l.scope()) & !maybe_sampled(ptr)) {
+            if !(l.take_budget(size) & (owner == l.scope()) & !free_is_slow(ptr)) {
                 // SAFETY: forwarded from the caller.
-                return unsafe { self.dealloc_slow(l, ptr, layout) };
+                return unsafe { self.dealloc_slow(ptr, layout, l) };
             }
             l.record_free(size as u64);
             // SAFETY: the block was allocated with this layout plus the trailer
@@ -274,9 +270,9 @@ impl<A: GlobalAlloc> Alloc<A> {
                 self.inner.dealloc(ptr, block)
             };
         }
-        if !(l.take_budget(size) & !maybe_sampled(ptr)) {
+        if !(l.take_budget(size) & !free_is_slow(ptr)) {
             // SAFETY: forwarded from the caller.
-            return unsafe { self.dealloc_slow(l, ptr, layout) };
+            return unsafe { self.dealloc_slow(ptr, layout, l) };
         }
         l.record_free(size as u64);
         // SAFETY: forwarded from the caller.
@@ -288,7 +284,7 @@ impl<A: GlobalAlloc> Alloc<A> {
     /// The `GlobalAlloc::dealloc` contract.
     #[cold]
     #[inline(never)]
-    unsafe fn dealloc_slow(&self, l: &Local, ptr: *mut u8, layout: Layout) {
+    unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout, l: &Local) {
         let size = layout.size();
         if maybe_sampled(ptr) {
             // Before the block is freed, so its address cannot be reused and
@@ -356,9 +352,9 @@ impl<A: GlobalAlloc> Alloc<A> {
         if self.owner {
             // SAFETY: owner-mode blocks carry a trailer after `old` bytes.
             let owner = unsafe { Self::owner_of(ptr, old) };
-            if !(l.take_budget(new_size) & (owner == l.scope()) & !maybe_sampled(ptr)) {
+            if !(l.take_budget(new_size) & (owner == l.scope()) & !free_is_slow(ptr)) {
                 // SAFETY: forwarded from the caller.
-                return unsafe { self.realloc_slow(l, ptr, layout, new_size) };
+                return unsafe { self.realloc_slow(ptr, layout, new_size, l) };
             }
             let Some(new_block) = new_size.checked_add(TRAILER) else {
                 return ptr::null_mut();
@@ -374,16 +370,14 @@ impl<A: GlobalAlloc> Alloc<A> {
             }
             return p;
         }
-        if !(l.take_budget(new_size) & !maybe_sampled(ptr)) {
+        if !(l.take_budget(new_size) & !free_is_slow(ptr)) {
             // SAFETY: forwarded from the caller.
-            return unsafe { self.realloc_slow(l, ptr, layout, new_size) };
+            return unsafe { self.realloc_slow(ptr, layout, new_size, l) };
         }
-        // As in `alloc_impl`: counted first, taken back on failure.
-        l.record_realloc_before(old as u64, new_size as u64);
         // SAFETY: forwarded from the caller.
         let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
-        if p.is_null() {
-            l.undo_realloc();
+        if !p.is_null() {
+            l.record_realloc(old as u64, new_size as u64);
         }
         p
     }
@@ -395,10 +389,10 @@ impl<A: GlobalAlloc> Alloc<A> {
     #[inline(never)]
     unsafe fn realloc_slow(
         &self,
-        l: &Local,
         ptr: *mut u8,
         layout: Layout,
         new_size: usize,
+        l: &Local,
     ) -> *mut u8 {
         let old = layout.size();
         let (block, new_block, owner) = if self.owner {

@@ -33,15 +33,14 @@
 //! [`alloc`](fn@alloc), [`free`](fn@free) and [`realloc`](fn@realloc) fire
 //! for every call the program makes to the allocator, with the block's
 //! address, size, alignment and the scope current on the calling thread.
-//! While no probe is attached to any of them they cost the fast path one
-//! load and one `or`, and no branch: each call subtracts
-//! `size | ALLOC_GATE.mask()` from the thread's countdown (see
-//! [`ALLOC_GATE`], a [`Gate`](heapwise_probe::Gate)), and while a probe is
-//! attached the mask makes the countdown go negative, so every call takes
-//! the slow path, which fires the event. (Measured: 2 instructions per
-//! call, +1.4% instructions on a 64-byte alloc/free churn over glibc, +3.5%
-//! over mimalloc; wall-clock within the machine's noise; see
-//! `bench/results/2026-11-22-3a8e00c-vs-4c05b5d.md`.) Built without the
+//! While no probe is attached to any of them an allocation pays one load
+//! and one `or`, and no branch: it subtracts `size | ALLOC_GATE.mask()`
+//! from the thread's countdown (see [`ALLOC_GATE`], a
+//! [`Gate`](heapwise_probe::Gate)), and while a probe is attached the mask
+//! makes the countdown go negative, so every allocation takes the slow
+//! path, which fires the event. Frees and reallocs pay nothing: attaching
+//! to them sets a bit in every byte of the page filter their fast path
+//! already reads ([`FREE_GATE`]). Built without the
 //! default feature `alloc-events`, the fast path is exactly as before and
 //! these three events are declared but never fire. The attach
 //! guarantee holds for them like for any event: every call that starts
@@ -112,10 +111,16 @@ heapwise_probe::declare! {
 }
 
 heapwise_probe::gate! {
-    /// Open while a probe is attached to [`alloc`](fn@alloc),
-    /// [`free`](fn@free) or [`realloc`](fn@realloc): the allocator's fast
-    /// path ORs its mask into the size it takes off the countdown, so every
-    /// call takes the slow path (which fires the events) exactly while one
-    /// is attached.
-    pub static ALLOC_GATE = [alloc, free, realloc];
+    /// Open while a probe is attached to [`alloc`](fn@alloc): the
+    /// allocator's fast path ORs its mask into the size it takes off the
+    /// countdown, so every allocation takes the slow path (which fires the
+    /// event) exactly while one is attached.
+    pub static ALLOC_GATE = [alloc];
+
+    /// Open while a probe is attached to [`free`](fn@free) or
+    /// [`realloc`](fn@realloc). Frees and reallocs already read a byte of
+    /// the profiler's page filter on their fast path; while this gate is
+    /// open every byte of it has a second bit set, so they take the slow
+    /// path without loading the gate at all.
+    pub static FREE_GATE = [free, realloc] => crate::live::set_free_events;
 }

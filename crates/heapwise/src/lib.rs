@@ -379,11 +379,9 @@
 //! inherits one held by a thread it does not have. (In a forked child the
 //! background threads, `heapwise-notify` and the `HEAPWISE_TRACE` line, do
 //! not run.) The fast path is one `const` thread-local block with no destructor,
-//! one countdown, one branch, and one `#[cold]` exit; the call is counted
-//! before the inner allocator runs, and taken back by a second cold exit in
-//! the rare case the inner allocator fails (a null check on its result, which
-//! measured cheaper than keeping the figures live across the call). It works
-//! before `main`,
+//! one countdown, one branch, and one `#[cold]` exit; an allocation is
+//! counted once the inner allocator returned a block, a free before it is
+//! freed. It works before `main`,
 //! during thread exit (a thread's last batch is charged by a thread-local
 //! destructor, after which every call is charged at once) and after
 //! thread-local teardown. The one operation that may allocate (registering that

@@ -8,7 +8,9 @@
 //! sits a **filter**: one byte per 4 KiB page of address space, modulo 256
 //! MiB (65,536 bytes). A sampled block sets its page's byte; the free fast
 //! path reads the byte (shift, zero-extend, compare: four instructions) and
-//! takes the slow path only when it is set, which for an unsampled block
+//! takes the slow path only when it is set (a second bit, set in every byte
+//! while a probe is attached to the `free` or `realloc` event, sends every
+//! free there: the events' gate costs the free path nothing), which for an unsampled block
 //! happens when its page (or a page 256 MiB away) holds a live sampled
 //! block: at the default rate about 3% of frees with 1 GiB of small blocks
 //! live, less with fewer. Pages rather than 16-byte granules keep a free's
@@ -63,10 +65,37 @@ fn filter_index(ptr: *mut u8) -> usize {
     (ptr as usize >> 12) & (FILTER_SLOTS - 1)
 }
 
-/// May `ptr` be a sampled block? `false` is certain. Allocator fast path.
+/// A filter byte's bit: a live sampled block is on the page.
+const SAMPLED: u8 = 1;
+/// A filter byte's bit, set in every byte: a probe is attached to the
+/// `free` or `realloc` event ([`crate::events::FREE_GATE`]).
+const FREE_EVENTS: u8 = 2;
+
+/// Must freeing (or reallocating) `ptr` take the slow path: may it be a
+/// sampled block, or is a probe attached to the free events? `false` is
+/// certain. Allocator fast path.
 #[inline(always)]
-pub(crate) fn maybe_sampled(ptr: *mut u8) -> bool {
+pub(crate) fn free_is_slow(ptr: *mut u8) -> bool {
     FILTER[filter_index(ptr)].load(Relaxed) != 0
+}
+
+/// May `ptr` be a sampled block? `false` is certain. Slow path.
+#[inline]
+pub(crate) fn maybe_sampled(ptr: *mut u8) -> bool {
+    FILTER[filter_index(ptr)].load(Relaxed) & SAMPLED != 0
+}
+
+/// The [`FREE_GATE`](crate::events::FREE_GATE) hook: sets or clears the
+/// free-events bit in every filter byte, before `attach` (or the detach)
+/// returns. Called by heapwise-probe under its registry lock.
+pub(crate) fn set_free_events(open: bool) {
+    for byte in &FILTER {
+        if open {
+            byte.fetch_or(FREE_EVENTS, Relaxed);
+        } else {
+            byte.fetch_and(!FREE_EVENTS, Relaxed);
+        }
+    }
 }
 
 /// Remembers that `ptr` (a sampled block) belongs to `bucket`. If the
@@ -77,7 +106,7 @@ pub(crate) fn insert(ptr: *mut u8, bucket: &'static Bucket) -> Option<&'static B
     let mut table = lock(i);
     let old = table.insert(ptr as usize, bucket);
     if old.is_none() && COUNTS[i].fetch_add(1, Relaxed) == 0 {
-        FILTER[i].store(1, Relaxed);
+        FILTER[i].fetch_or(SAMPLED, Relaxed);
     }
     old
 }
@@ -88,7 +117,7 @@ pub(crate) fn remove(ptr: *mut u8) -> Option<&'static Bucket> {
     let mut table = lock(i);
     let bucket = table.remove(ptr as usize)?;
     if COUNTS[i].fetch_sub(1, Relaxed) == 1 {
-        FILTER[i].store(0, Relaxed);
+        FILTER[i].fetch_and(!SAMPLED, Relaxed);
     }
     Some(bucket)
 }

@@ -23,13 +23,13 @@
 //! slow path, and a hard limit can refuse it there. Special states (not yet
 //! initialised, inside heapwise's own bookkeeping, thread exiting) force the
 //! countdown negative so every call takes the slow path; the fast path never
-//! tests them. Allocation events work the same way from outside: each call
-//! subtracts `size | ALLOC_GATE.mask()` (see
+//! tests them. Allocation events work the same way from outside: each
+//! allocation subtracts `size | ALLOC_GATE.mask()` (see
 //! [`ALLOC_GATE`](crate::events::ALLOC_GATE)), and attaching a probe to
-//! `alloc`, `free` or `realloc` sets the mask to `1 << 62`, so every thread
-//! takes the slow path (which fires them) from its next call on. That is one
-//! load of a shared, read-mostly word and one `or`; see `events.rs` for the
-//! measured cost.
+//! `alloc` sets the mask to `1 << 62`, so every thread takes the slow path
+//! (which fires it) from its next allocation on: one load of a shared,
+//! read-mostly word and one `or`. Frees and reallocs are sent to the slow
+//! path by the page filter they already read (`live.rs`).
 //!
 //! # Accuracy
 //!
@@ -58,8 +58,11 @@ const GUARDED: u8 = 2;
 const EXITING: u8 = 4;
 
 /// One thread's allocator state. See the module docs.
+///
+/// `repr(C, align(64))`: the fields a fast path touches (the countdown and
+/// the batch, through `scope`) fill exactly the first cache line.
 #[derive(Debug)]
-#[repr(C)]
+#[repr(C, align(64))]
 pub(crate) struct Local {
     countdown: Cell<isize>,
     allocs: Cell<u64>,
@@ -72,11 +75,6 @@ pub(crate) struct Local {
     state: Cell<u8>,
     /// This thread's shard of the process counters.
     shard: Cell<u8>,
-    /// The last fast-path allocation's size and the peak before it, so a
-    /// failed call can be taken back without keeping them in registers.
-    undo_size: Cell<u64>,
-    undo_old: Cell<u64>,
-    undo_peak: Cell<i64>,
     /// Bytes this thread may allocate, counted from the start of the pending
     /// batch, before the next profiler sample (`sampler.rs`).
     sample_left: Cell<i64>,
@@ -130,9 +128,6 @@ impl Local {
             scope: Cell::new(std::ptr::null()),
             state: Cell::new(0),
             shard: Cell::new(0),
-            undo_size: Cell::new(0),
-            undo_old: Cell::new(0),
-            undo_peak: Cell::new(0),
             sample_left: Cell::new(sampler::NEVER),
             sample_rate: Cell::new(0),
             sample_epoch: Cell::new(0),
@@ -142,17 +137,30 @@ impl Local {
         }
     }
 
-    /// Takes `size` bytes off the countdown. `false` means: take the slow path
-    /// (which sets a fresh countdown, so the negative value stored here is
-    /// never used; storing it unconditionally saves a branch). While a probe
-    /// is attached to an allocation event the gate's mask (`1 << 62`) is ORed
-    /// into the size, so every call takes the slow path, which fires it.
+    /// Takes `size` bytes off the countdown, for an allocation. `false`
+    /// means: take the slow path (which sets a fresh countdown, so the
+    /// negative value stored here is never used; storing it unconditionally
+    /// saves a branch). While a probe is attached to the `alloc` event the
+    /// gate's mask (`1 << 62`) is ORed into the size, so every allocation
+    /// takes the slow path, which fires it.
     #[inline(always)]
-    pub(crate) fn take_budget(&self, size: usize) -> bool {
+    pub(crate) fn take_budget_gated(&self, size: usize) -> bool {
         #[cfg(feature = "alloc-events")]
         let cost = size as isize | crate::events::ALLOC_GATE.mask();
         #[cfg(not(feature = "alloc-events"))]
         let cost = size as isize;
+        self.take(cost)
+    }
+
+    /// Takes `size` bytes off the countdown, for a free or realloc (whose
+    /// events are gated through the page filter instead; see `live.rs`).
+    #[inline(always)]
+    pub(crate) fn take_budget(&self, size: usize) -> bool {
+        self.take(size as isize)
+    }
+
+    #[inline(always)]
+    fn take(&self, cost: isize) -> bool {
         let cd = self.countdown.get().wrapping_sub(cost);
         self.countdown.set(cd);
         cd >= 0
@@ -166,55 +174,6 @@ impl Local {
         self.bytes.set(bytes);
         let live = (bytes as i64).wrapping_sub(self.freed_bytes.get() as i64);
         self.peak.set(self.peak.get().max(live));
-    }
-
-    /// Records an allocation before the inner allocator is called; see
-    /// [`Local::undo_alloc`].
-    #[inline(always)]
-    pub(crate) fn record_alloc_before(&self, size: u64) {
-        self.undo_size.set(size);
-        self.undo_peak.set(self.peak.get());
-        self.record_alloc(size);
-    }
-
-    /// Takes back the allocation recorded by [`Local::record_alloc_before`]:
-    /// the inner allocator failed.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn undo_alloc(&self) {
-        let size = self.undo_size.get();
-        self.allocs.set(self.allocs.get().wrapping_sub(1));
-        self.bytes.set(self.bytes.get().wrapping_sub(size));
-        self.peak.set(self.undo_peak.get());
-        self.countdown
-            .set(self.countdown.get().wrapping_add(size as isize));
-    }
-
-    /// Records a realloc from `old` to `new` bytes before the inner allocator
-    /// is called; see [`Local::undo_realloc`].
-    #[inline(always)]
-    pub(crate) fn record_realloc_before(&self, old: u64, new: u64) {
-        self.undo_size.set(new);
-        self.undo_old.set(old);
-        self.undo_peak.set(self.peak.get());
-        self.record_realloc(old, new);
-    }
-
-    /// Takes back the realloc recorded by [`Local::record_realloc_before`]:
-    /// the inner allocator failed (the old block is untouched).
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn undo_realloc(&self) {
-        let (old, new) = (self.undo_old.get(), self.undo_size.get());
-        self.reallocs.set(self.reallocs.get().wrapping_sub(1));
-        self.frees.set(self.frees.get().wrapping_sub(1));
-        self.allocs.set(self.allocs.get().wrapping_sub(1));
-        self.freed_bytes
-            .set(self.freed_bytes.get().wrapping_sub(old));
-        self.bytes.set(self.bytes.get().wrapping_sub(new));
-        self.peak.set(self.undo_peak.get());
-        self.countdown
-            .set(self.countdown.get().wrapping_add(new as isize));
     }
 
     /// Records one free of `size` bytes.
