@@ -177,6 +177,8 @@ mod buffer;
 mod chrome;
 mod clock;
 mod counters;
+#[cfg(test)]
+mod golden;
 mod perfetto;
 mod recorder;
 mod records;

@@ -34,7 +34,7 @@ pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
     let mut w = Json {
         out: BufWriter::with_capacity(64 * 1024, out),
         first: true,
-        pid: std::process::id(),
+        pid: trace.pid,
         tb: trace.timebase,
     };
     w.raw("{\"traceEvents\":[\n")?;

@@ -75,6 +75,18 @@ impl Timebase {
         }
     }
 
+    /// A timebase that started at `start_ns` on both clocks and ran for
+    /// `duration_ns`: ticks are nanoseconds whichever clock was chosen.
+    #[cfg(test)]
+    pub(crate) fn fixed(start_ns: u64, duration_ns: u64) -> Timebase {
+        Timebase {
+            ticks0: start_ns,
+            ns0: start_ns,
+            ticks1: start_ns + duration_ns,
+            ns1: start_ns + duration_ns,
+        }
+    }
+
     /// At the finish: the second reading, which fixes the rate.
     pub(crate) fn finish(mut self) -> Timebase {
         self.ticks1 = ticks();

@@ -94,7 +94,7 @@ pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
         start: trace.timebase.start_ns(),
         sequence: MAIN_SEQUENCE,
     };
-    let pid = std::process::id();
+    let pid = trace.pid;
     // Track uuids are unique within the trace; derived from the pid and the
     // start so that traces of different processes or runs merge cleanly.
     let base = (((u64::from(pid) << 32) ^ w.start.rotate_left(17)) & !0xffff_ffff) | (1 << 63);

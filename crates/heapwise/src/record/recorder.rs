@@ -444,6 +444,7 @@ impl Recording {
             dropped,
             nested,
             notes: live.notes,
+            pid: std::process::id(),
             process_name: live
                 .options
                 .process_name
@@ -506,6 +507,8 @@ pub struct Trace {
     pub(crate) dropped: u64,
     pub(crate) nested: u64,
     pub(crate) notes: Vec<String>,
+    /// The process id the writers put in the trace.
+    pub(crate) pid: u32,
     pub(crate) process_name: String,
     pub(crate) options: Recorder,
 }

@@ -61,7 +61,7 @@ fn max_words(v: &Value<'_>) -> usize {
     }
 }
 
-fn record(shared: &Shared, ts: u64, index: usize, values: &[Value<'_>]) {
+pub(super) fn record(shared: &Shared, ts: u64, index: usize, values: &[Value<'_>]) {
     let Some(buf) = shared.buffers.this_thread() else {
         return;
     };
