@@ -16,7 +16,7 @@ use crate::budget::{self, Budget, TopLevel};
 use crate::error::{Error, Result};
 use crate::gzip;
 use crate::profile::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
-use crate::protobuf::{count_varints, Reader, WireType};
+use crate::wire::{count_varints, Reader, WireType};
 
 /// The default limit on the decompressed size of gzipped input: 1 GiB.
 pub const DEFAULT_MAX_DECOMPRESSED_SIZE: u64 = 1 << 30;

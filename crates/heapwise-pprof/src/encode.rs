@@ -9,9 +9,7 @@ use std::io::Write;
 use crate::error::Result;
 use crate::gzip;
 use crate::profile::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
-use crate::protobuf::{
-    put_bool, put_bytes, put_i64, put_message, put_packed_i64, put_packed_u64, put_u64,
-};
+use crate::wire::{self, put_bytes, put_message, put_packed_int, put_packed_uint};
 
 impl Profile {
     /// Encodes the profile as raw (uncompressed) protobuf bytes.
@@ -66,9 +64,29 @@ fn encode_profile(buf: &mut Vec<u8>, p: &Profile) {
         put_message(buf, 11, |b| encode_value_type(b, vt));
     }
     put_i64(buf, 12, p.period);
-    put_packed_i64(buf, 13, &p.comment);
+    put_packed_int(buf, 13, &p.comment);
     put_i64(buf, 14, p.default_sample_type);
     put_i64(buf, 15, p.doc_url);
+}
+
+// proto3: a scalar at its default (zero, false) is not written.
+
+fn put_u64(buf: &mut Vec<u8>, field: u32, v: u64) {
+    if v != 0 {
+        wire::put_uint(buf, field, v);
+    }
+}
+
+fn put_i64(buf: &mut Vec<u8>, field: u32, v: i64) {
+    if v != 0 {
+        wire::put_int(buf, field, v);
+    }
+}
+
+fn put_bool(buf: &mut Vec<u8>, field: u32, v: bool) {
+    if v {
+        wire::put_bool(buf, field, v);
+    }
 }
 
 fn encode_value_type(buf: &mut Vec<u8>, vt: &ValueType) {
@@ -77,8 +95,8 @@ fn encode_value_type(buf: &mut Vec<u8>, vt: &ValueType) {
 }
 
 fn encode_sample(buf: &mut Vec<u8>, s: &Sample) {
-    put_packed_u64(buf, 1, &s.location_id);
-    put_packed_i64(buf, 2, &s.value);
+    put_packed_uint(buf, 1, &s.location_id);
+    put_packed_int(buf, 2, &s.value);
     for l in &s.label {
         put_message(buf, 3, |b| encode_label(b, l));
     }
@@ -126,4 +144,23 @@ fn encode_function(buf: &mut Vec<u8>, f: &Function) {
     put_i64(buf, 3, f.system_name);
     put_i64(buf, 4, f.filename);
     put_i64(buf, 5, f.start_line);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{put_bool, put_i64, put_u64};
+
+    #[test]
+    fn zero_scalars_are_omitted() {
+        let mut buf = Vec::new();
+        put_u64(&mut buf, 3, 0);
+        put_i64(&mut buf, 4, 0);
+        put_bool(&mut buf, 5, false);
+        assert!(buf.is_empty());
+        put_i64(&mut buf, 4, -1);
+        assert_eq!(buf.len(), 11);
+        put_u64(&mut buf, 3, 1);
+        put_bool(&mut buf, 5, true);
+        assert_eq!(buf[11..], [0x18, 1, 0x28, 1]);
+    }
 }

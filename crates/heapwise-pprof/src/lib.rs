@@ -74,8 +74,8 @@
 //!
 //! # Layout
 //!
-//! One concept per module: `protobuf` (wire primitives), `profile` (the
-//! model), `encode` and `decode`, `budget` (the memory a decode may take),
+//! One concept per module: [`wire`] (the protobuf wire format, public for
+//! other hand-written encoders), `profile` (the model), `encode` and `decode`, `budget` (the memory a decode may take),
 //! `scan` (the first pass over gzipped input), `validate`, `merge`,
 //! `builder`, `gzip` and `error`. `fuzz/` holds the cargo-fuzz target; its
 //! `README.md` gives the command (with an RSS limit).
@@ -91,9 +91,9 @@ mod error;
 mod gzip;
 mod merge;
 mod profile;
-mod protobuf;
 mod scan;
 mod validate;
+pub mod wire;
 
 pub use builder::ProfileBuilder;
 pub use decode::{DecodeOptions, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_MAX_MEMORY};

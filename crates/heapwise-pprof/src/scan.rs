@@ -15,7 +15,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use crate::budget::{human, Budget, TopLevel};
 use crate::error::{Error, ErrorKind, Result};
 use crate::gzip::gzip_error;
-use crate::protobuf::{decode_varint, parse_key, WireType};
+use crate::wire::{decode_varint, parse_key, WireType};
 
 /// The stream's read buffer.
 const BUFFER: usize = 32 << 10;

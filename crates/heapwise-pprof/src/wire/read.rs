@@ -1,11 +1,11 @@
-//! Protobuf wire primitives: varints, tags and length-delimited fields.
+//! The reading half of the wire format: a bounded cursor over a byte slice.
 //!
-//! The writer half appends to a `Vec<u8>`; the reader half is a bounded
-//! cursor over a byte slice. Every length the reader takes from its input is
-//! checked against the bytes that remain before anything is sliced, so no
-//! allocation or read is ever larger than the input can justify, and every
-//! error names the absolute byte offset where the problem starts.
+//! Every length the reader takes from its input is checked against the
+//! bytes that remain before anything is sliced, so no allocation or read is
+//! ever larger than the input can justify, and every error names the
+//! absolute byte offset where the problem starts.
 
+use super::{WireType, MAX_FIELD};
 use crate::error::{Error, Result};
 
 /// The deepest message nesting the reader accepts. profile.proto itself
@@ -13,133 +13,6 @@ use crate::error::{Error, Result};
 /// without being parsed, so this only guards against a programming error
 /// turning into unbounded recursion.
 pub(crate) const MAX_DEPTH: u32 = 16;
-
-/// The largest field number protobuf allows (2^29 - 1).
-const MAX_FIELD: u64 = (1 << 29) - 1;
-
-/// A protobuf wire type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WireType {
-    /// 0: a base-128 varint.
-    Varint,
-    /// 1: eight little-endian bytes.
-    Fixed64,
-    /// 2: a varint length followed by that many bytes.
-    Len,
-    /// 5: four little-endian bytes.
-    Fixed32,
-}
-
-impl WireType {
-    fn number(self) -> u8 {
-        match self {
-            WireType::Varint => 0,
-            WireType::Fixed64 => 1,
-            WireType::Len => 2,
-            WireType::Fixed32 => 5,
-        }
-    }
-}
-
-impl std::fmt::Display for WireType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = match self {
-            WireType::Varint => "varint",
-            WireType::Fixed64 => "fixed64",
-            WireType::Len => "length-delimited",
-            WireType::Fixed32 => "fixed32",
-        };
-        write!(f, "{} ({name})", self.number())
-    }
-}
-
-// ---------------------------------------------------------------- writing
-
-/// Appends `v` as a base-128 varint.
-pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-/// The number of bytes `put_varint` writes for `v`.
-pub(crate) fn varint_len(v: u64) -> usize {
-    let bits = 64 - (v | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
-}
-
-/// Appends a field key.
-pub(crate) fn put_key(buf: &mut Vec<u8>, field: u32, wire: WireType) {
-    put_varint(buf, (u64::from(field) << 3) | u64::from(wire.number()));
-}
-
-/// Appends an unsigned varint field, omitted when zero (proto3 default).
-pub(crate) fn put_u64(buf: &mut Vec<u8>, field: u32, v: u64) {
-    if v != 0 {
-        put_key(buf, field, WireType::Varint);
-        put_varint(buf, v);
-    }
-}
-
-/// Appends an `int64` field (two's complement varint), omitted when zero.
-pub(crate) fn put_i64(buf: &mut Vec<u8>, field: u32, v: i64) {
-    put_u64(buf, field, v as u64);
-}
-
-/// Appends a `bool` field, omitted when false.
-pub(crate) fn put_bool(buf: &mut Vec<u8>, field: u32, v: bool) {
-    put_u64(buf, field, u64::from(v));
-}
-
-/// Appends a length-delimited field, always (even when empty).
-pub(crate) fn put_bytes(buf: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    put_key(buf, field, WireType::Len);
-    put_varint(buf, bytes.len() as u64);
-    buf.extend_from_slice(bytes);
-}
-
-/// Appends a packed repeated `uint64` field, omitted when empty.
-pub(crate) fn put_packed_u64(buf: &mut Vec<u8>, field: u32, values: &[u64]) {
-    if values.is_empty() {
-        return;
-    }
-    let len: usize = values.iter().map(|&v| varint_len(v)).sum();
-    put_key(buf, field, WireType::Len);
-    put_varint(buf, len as u64);
-    for &v in values {
-        put_varint(buf, v);
-    }
-}
-
-/// Appends a packed repeated `int64` field, omitted when empty.
-pub(crate) fn put_packed_i64(buf: &mut Vec<u8>, field: u32, values: &[i64]) {
-    if values.is_empty() {
-        return;
-    }
-    let len: usize = values.iter().map(|&v| varint_len(v as u64)).sum();
-    put_key(buf, field, WireType::Len);
-    put_varint(buf, len as u64);
-    for &v in values {
-        put_varint(buf, v as u64);
-    }
-}
-
-/// Appends an embedded message field whose body `body` writes. The body is
-/// written in place and its length prefix inserted in front of it
-/// afterwards, so no scratch buffer is needed.
-pub(crate) fn put_message(buf: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
-    put_key(buf, field, WireType::Len);
-    let start = buf.len();
-    body(buf);
-    let len = buf.len() - start;
-    let mut prefix = Vec::with_capacity(varint_len(len as u64));
-    put_varint(&mut prefix, len as u64);
-    buf.splice(start..start, prefix);
-}
-
-// ---------------------------------------------------------------- reading
 
 /// Decodes a base-128 varint of at most ten bytes from `next`, which
 /// yields `None` at the end of the input; `start` is the absolute offset of
@@ -176,7 +49,7 @@ pub(crate) fn decode_varint(mut next: impl FnMut() -> Option<u8>, start: usize) 
 /// number 0 are errors.
 pub(crate) fn parse_key(key: u64, at: usize) -> Result<(u32, WireType)> {
     let field = key >> 3;
-    if field == 0 || field > MAX_FIELD {
+    if field == 0 || field > u64::from(MAX_FIELD) {
         return Err(Error::malformed(format!(
             "invalid field number {field} at byte {at}"
         )));
@@ -369,6 +242,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{put_packed_uint, put_varint, varint_len};
 
     const EDGES: [u64; 14] = [
         0,
@@ -396,29 +270,6 @@ mod tests {
             let mut r = Reader::new(&buf);
             assert_eq!(r.read_varint().unwrap(), v);
             assert!(r.is_empty());
-        }
-    }
-
-    #[test]
-    fn varint_known_encodings() {
-        let cases: [(u64, &[u8]); 5] = [
-            (0, &[0x00]),
-            (1, &[0x01]),
-            (300, &[0xac, 0x02]),
-            (
-                u64::MAX,
-                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
-            ),
-            // int64 -1 is ten bytes, as protobuf specifies.
-            (
-                -1i64 as u64,
-                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
-            ),
-        ];
-        for (v, bytes) in cases {
-            let mut buf = Vec::new();
-            put_varint(&mut buf, v);
-            assert_eq!(buf, bytes);
         }
     }
 
@@ -552,7 +403,7 @@ mod tests {
     #[test]
     fn repeated_varints_packed_and_unpacked() {
         let mut buf = Vec::new();
-        put_packed_u64(&mut buf, 1, &EDGES);
+        put_packed_uint(&mut buf, 1, &EDGES);
         let mut r = Reader::new(&buf);
         let (_, wire) = r.read_key().unwrap();
         let mut out = Vec::new();
@@ -583,29 +434,5 @@ mod tests {
             .read_repeated_varint(WireType::Len, |v| out.push(v), || "test".into())
             .unwrap_err();
         assert_eq!(e.to_string(), "truncated varint at byte 2");
-    }
-
-    #[test]
-    fn empty_packed_fields_and_zero_scalars_are_omitted() {
-        let mut buf = Vec::new();
-        put_packed_u64(&mut buf, 1, &[]);
-        put_packed_i64(&mut buf, 2, &[]);
-        put_u64(&mut buf, 3, 0);
-        put_i64(&mut buf, 4, 0);
-        put_bool(&mut buf, 5, false);
-        assert!(buf.is_empty());
-        put_i64(&mut buf, 4, -1);
-        assert_eq!(buf.len(), 11);
-    }
-
-    #[test]
-    fn message_prefix_is_inserted_for_long_bodies() {
-        let mut buf = Vec::new();
-        put_message(&mut buf, 6, |b| b.extend(std::iter::repeat_n(7u8, 300)));
-        let mut r = Reader::new(&buf);
-        assert_eq!(r.read_key().unwrap(), (6, WireType::Len));
-        let body = r.read_bytes().unwrap();
-        assert_eq!(body.len(), 300);
-        assert!(r.is_empty());
     }
 }
