@@ -89,8 +89,9 @@
 //! `otherData` figures are
 //! debug annotations of an instant `heapwise record` (category `heapwise`)
 //! on the process track at the finish, with `duration_ns` for
-//! `duration_us`. The encoder is heapwise's own (no dependency); names are
-//! plain strings, not interned. The `record_perfetto` test decodes the
+//! `duration_us`. The encoder is heapwise's own
+//! ([`heapwise_pprof::wire`], no further dependency); names are plain
+//! strings, not interned. The `record_perfetto` test decodes the
 //! output with Perfetto's own protos (Python package `perfetto`) and checks
 //! that no field is unknown to them, that slices balance and nest, that
 //! times never go back per track and per packet sequence, and that names,
@@ -182,6 +183,7 @@ mod golden;
 mod perfetto;
 mod recorder;
 mod records;
+mod sink;
 mod threads;
 mod user;
 

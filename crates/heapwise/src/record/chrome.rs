@@ -16,18 +16,14 @@
 //!  "otherData":{"recorder":"heapwise::record","events":..,"dropped_events":..,"nested_dropped_events":..,..}}
 //! ```
 //!
-//! Per thread, records are written in the order they happened, so
-//! timestamps never go back within a thread. Slices are balanced per thread:
-//! a scope the thread was already in when the recording started gets its
-//! `B` at 0 (the start), one still open at the finish gets its `E` then, and
-//! an exit that matches no open slice (only possible when guards are dropped
-//! out of order) is left out.
+//! The events come from the walk over the trace (`sink.rs`): per thread in
+//! the order they happened, so timestamps never go back within a thread,
+//! with slices balanced as described there.
 
 use std::io::{self, BufWriter, Write};
 
-use super::clock::Timebase;
 use super::recorder::Trace;
-use super::records::{self, scope_name, Record, ALLOC, FREE, SAMPLE};
+use super::sink::{self, Arg, NamedArg, Sink};
 
 /// Writes `trace` to `out`.
 pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
@@ -35,206 +31,11 @@ pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
         out: BufWriter::with_capacity(64 * 1024, out),
         first: true,
         pid: trace.pid,
-        tb: trace.timebase,
+        tid: 0,
+        counters: Vec::new(),
     };
     w.raw("{\"traceEvents\":[\n")?;
-    let pid = w.pid;
-    w.event_start()?;
-    w.raw(&format!(
-        "{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":{pid},\"tid\":0,\"args\":{{\"name\":"
-    ))?;
-    w.string(&trace.process_name)?;
-    w.raw("}}")?;
-    if trace.dropped() > 0 {
-        w.event_start()?;
-        w.raw(&format!(
-            "{{\"name\":\"process_labels\",\"ph\":\"M\",\"pid\":{pid},\"tid\":0,\"args\":{{\"labels\":\"heapwise record: {} events dropped (budget spent)\"}}}}",
-            trace.dropped()
-        ))?;
-    }
-    let threads = trace.shared.buffers.threads();
-    for t in threads.iter() {
-        let name = t.trace_name();
-        w.event_start()?;
-        w.raw(&format!(
-            "{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":{pid},\"tid\":{},\"args\":{{\"name\":",
-            t.tid
-        ))?;
-        w.string(&name)?;
-        w.raw("}}")?;
-        let recs: Vec<Record<'_>> = t.chunks().flat_map(records::read).collect();
-        thread_events(&mut w, trace, t.tid, &recs)?;
-    }
-    counters(&mut w, trace)?;
-    w.raw("\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":{")?;
-    w.raw(&format!(
-        "\"recorder\":\"heapwise::record\",\"version\":\"{}\",\"events\":{},\"dropped_events\":{},\"nested_dropped_events\":{},\"counter_samples\":{},\"counter_interval_us\":{},\"budget_bytes\":{},\"used_bytes\":{},\"threads\":{},\"duration_us\":{}",
-        env!("CARGO_PKG_VERSION"),
-        trace.events(),
-        trace.dropped(),
-        trace.nested_dropped(),
-        trace.counter_samples(),
-        if trace.options.counters { trace.options.interval.as_micros() } else { 0 },
-        trace.shared.buffers.budget.total(),
-        trace.memory(),
-        threads.len(),
-        us(trace.timebase.duration_ns()),
-    ))?;
-    if !trace.notes.is_empty() {
-        w.raw(",\"notes\":")?;
-        w.string(&trace.notes.join("; "))?;
-    }
-    w.raw("}}\n")?;
-    w.out.flush()
-}
-
-/// The slices, instants and user events of one thread.
-fn thread_events(
-    w: &mut Json<impl Write>,
-    trace: &Trace,
-    tid: u64,
-    recs: &[Record<'_>],
-) -> io::Result<()> {
-    // Pass 1: exits of scopes entered before the recording started.
-    let orphans = records::orphan_exits(recs);
-    // Pass 2: outermost orphan first, opened at the start.
-    let mut open: Vec<(u64, &str)> = Vec::new();
-    for &(scope, name) in orphans.iter().rev() {
-        w.slice(
-            'B',
-            scope_name(name, scope).as_ref(),
-            0,
-            tid,
-            Some((scope, None)),
-        )?;
-        open.push((scope, name));
-    }
-    for r in recs {
-        match *r {
-            Record::Enter {
-                ts,
-                scope,
-                parent,
-                name,
-            } => {
-                let ns = w.tb.ns(ts);
-                w.slice(
-                    'B',
-                    scope_name(name, scope).as_ref(),
-                    ns,
-                    tid,
-                    Some((scope, Some(parent))),
-                )?;
-                open.push((scope, name));
-            }
-            Record::Exit { ts, scope, .. } => {
-                if let Some(i) = open.iter().rposition(|&(s, _)| s == scope) {
-                    while open.len() > i {
-                        let (s, n) = open.pop().expect("non-empty");
-                        let ns = w.tb.ns(ts);
-                        w.slice('E', scope_name(n, s).as_ref(), ns, tid, None)?;
-                    }
-                }
-            }
-            Record::Limit {
-                ts,
-                scope,
-                limit,
-                used,
-                name,
-                kind,
-            } => {
-                w.instant("limit exceeded", "limit", ts, tid)?;
-                w.raw(&format!("{{\"scope\":{scope},\"name\":"))?;
-                w.string(&scope_name(name, scope))?;
-                w.raw(",\"kind\":")?;
-                w.string(kind)?;
-                w.raw(&format!(",\"limit\":{limit},\"used\":{used}}}}}"))?;
-            }
-            Record::Block {
-                kind,
-                ts,
-                ptr,
-                size,
-                c,
-                scope,
-            } => {
-                let (name, third) = match kind {
-                    SAMPLE => ("sample", "rate"),
-                    ALLOC => ("alloc", "align"),
-                    FREE => ("free", "align"),
-                    _ => continue,
-                };
-                w.instant(name, "heap", ts, tid)?;
-                w.raw(&format!(
-                    "{{\"ptr\":\"{ptr:#x}\",\"size\":{size},\"{third}\":{c},\"scope\":{scope}}}}}"
-                ))?;
-            }
-            Record::Realloc {
-                ts,
-                ptr,
-                old_size,
-                new_ptr,
-                new_size,
-                align,
-                scope,
-            } => {
-                w.instant("realloc", "heap", ts, tid)?;
-                w.raw(&format!(
-                    "{{\"ptr\":\"{ptr:#x}\",\"old_size\":{old_size},\"new_ptr\":\"{new_ptr:#x}\",\"new_size\":{new_size},\"align\":{align},\"scope\":{scope}}}}}"
-                ))?;
-            }
-            Record::User { ts, event, values } => {
-                let Some(ev) = trace.shared.user.get(event) else {
-                    continue;
-                };
-                w.instant(ev.name(), ev.module(), ts, tid)?;
-                super::user::write_args(&mut w.out, ev, values)?;
-                w.raw("}")?;
-            }
-        }
-    }
-    while let Some((s, n)) = open.pop() {
-        w.slice(
-            'E',
-            scope_name(n, s).as_ref(),
-            trace.timebase.duration_ns(),
-            tid,
-            None,
-        )?;
-    }
-    Ok(())
-}
-
-/// The counter tracks: `heap` (the process) and `scope NAME` per named scope.
-fn counters(w: &mut Json<impl Write>, trace: &Trace) -> io::Result<()> {
-    let pid = w.pid;
-    let c = &trace.counters;
-    let names: Vec<String> = c
-        .names
-        .iter()
-        .map(|n| {
-            let mut s = Vec::new();
-            string(&mut s, &format!("scope {n}")).expect("writing to a vector");
-            String::from_utf8(s).expect("escaped JSON is UTF-8")
-        })
-        .collect();
-    for row in &c.rows {
-        let ts = w.ts(row.ts);
-        w.event_start()?;
-        w.raw(&format!(
-            "{{\"name\":\"heap\",\"ph\":\"C\",\"ts\":{ts},\"pid\":{pid},\"tid\":{pid},\"args\":{{\"live_bytes\":{}}}}}",
-            row.process
-        ))?;
-        for (i, &live) in row.scopes.iter().enumerate() {
-            w.event_start()?;
-            w.raw(&format!(
-                "{{\"name\":{},\"ph\":\"C\",\"ts\":{ts},\"pid\":{pid},\"tid\":{pid},\"args\":{{\"live_bytes\":{live}}}}}",
-                names[i]
-            ))?;
-        }
-    }
-    Ok(())
+    sink::walk(trace, &mut w)
 }
 
 /// Nanoseconds as microseconds with three decimals: `12.345`.
@@ -242,11 +43,16 @@ fn us(ns: u64) -> String {
     format!("{}.{:03}", ns / 1000, ns % 1000)
 }
 
+/// The JSON writer.
 struct Json<W: Write> {
     out: BufWriter<W>,
+    /// No element of `traceEvents` written yet.
     first: bool,
     pid: u32,
-    tb: Timebase,
+    /// The thread whose events are written now.
+    tid: u64,
+    /// The counter tracks' names, escaped.
+    counters: Vec<String>,
 }
 
 impl<W: Write> Json<W> {
@@ -268,53 +74,156 @@ impl<W: Write> Json<W> {
         }
     }
 
-    /// The `ts` of a record's time.
-    fn ts(&self, ticks: u64) -> String {
-        us(self.tb.ns(ticks))
+    /// A metadata event (`M`) of the process, with one string argument.
+    fn metadata(&mut self, name: &str, arg: &str, value: &str) -> io::Result<()> {
+        let pid = self.pid;
+        self.event_start()?;
+        self.raw(&format!(
+            "{{\"name\":\"{name}\",\"ph\":\"M\",\"pid\":{pid},\"tid\":0,\"args\":{{\"{arg}\":"
+        ))?;
+        self.string(value)?;
+        self.raw("}}")
     }
 
-    /// A `B` (with `args` scope and parent, or scope only for a slice opened
-    /// at the start) or `E`, at `ns` nanoseconds since the start.
+    /// `{"name":value,...}` (no spaces).
+    fn args(&mut self, args: &[NamedArg<'_>]) -> io::Result<()> {
+        self.raw("{")?;
+        self.members(args)?;
+        self.raw("}")
+    }
+
+    /// `"name":value,...`: an object's members.
+    fn members(&mut self, args: &[NamedArg<'_>]) -> io::Result<()> {
+        for (i, (name, value)) in args.iter().enumerate() {
+            if i > 0 {
+                self.raw(",")?;
+            }
+            self.string(name)?;
+            self.raw(":")?;
+            self.value(value)?;
+        }
+        Ok(())
+    }
+
+    /// A value: numbers and booleans as such, a pointer as a hex string, a
+    /// float that JSON cannot hold (NaN, infinities) as a string.
+    fn value(&mut self, v: &Arg<'_>) -> io::Result<()> {
+        match v {
+            Arg::Uint(n) => write!(self.out, "{n}"),
+            Arg::Int(n) => write!(self.out, "{n}"),
+            Arg::Double(x) if x.is_finite() => write!(self.out, "{x:?}"),
+            Arg::Double(x) => self.string(&x.to_string()),
+            Arg::Bool(b) => self.raw(if *b { "true" } else { "false" }),
+            Arg::Str(s) => self.string(s),
+            Arg::Pointer(p) => self.string(&format!("{p:#x}")),
+            Arg::Null => self.raw("null"),
+        }
+    }
+
+    /// A slice's `B` (with `args`) or `E` (without).
     fn slice(
         &mut self,
         ph: char,
-        name: &str,
         ns: u64,
-        tid: u64,
-        args: Option<(u64, Option<u64>)>,
+        name: &str,
+        args: Option<&[NamedArg<'_>]>,
     ) -> io::Result<()> {
-        let ts = us(ns);
-        let pid = self.pid;
+        let (ts, pid, tid) = (us(ns), self.pid, self.tid);
         self.event_start()?;
         self.raw("{\"name\":")?;
         self.string(name)?;
         self.raw(&format!(
             ",\"cat\":\"scope\",\"ph\":\"{ph}\",\"ts\":{ts},\"pid\":{pid},\"tid\":{tid}"
         ))?;
-        match args {
-            Some((scope, Some(parent))) => self.raw(&format!(
-                ",\"args\":{{\"scope\":{scope},\"parent\":{parent}}}}}"
-            )),
-            Some((scope, None)) => self.raw(&format!(
-                ",\"args\":{{\"scope\":{scope},\"entered\":\"before the recording started\"}}}}"
-            )),
-            None => self.raw("}"),
+        if let Some(args) = args {
+            self.raw(",\"args\":")?;
+            self.args(args)?;
+        }
+        self.raw("}")
+    }
+}
+
+impl<W: Write> Sink for Json<W> {
+    fn process(&mut self, name: &str, label: Option<&str>) -> io::Result<()> {
+        self.metadata("process_name", "name", name)?;
+        match label {
+            Some(label) => self.metadata("process_labels", "labels", label),
+            None => Ok(()),
         }
     }
 
-    /// An instant's fields up to `"args":` (the caller writes the args
-    /// object and the closing brace).
-    fn instant(&mut self, name: &str, cat: &str, ts: u64, tid: u64) -> io::Result<()> {
-        let ts = self.ts(ts);
+    fn thread(&mut self, tid: u64, name: &str) -> io::Result<()> {
+        self.tid = tid;
         let pid = self.pid;
+        self.event_start()?;
+        self.raw(&format!(
+            "{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":{pid},\"tid\":{tid},\"args\":{{\"name\":"
+        ))?;
+        self.string(name)?;
+        self.raw("}}")
+    }
+
+    fn slice_begin(&mut self, ns: u64, name: &str, args: &[NamedArg<'_>]) -> io::Result<()> {
+        self.slice('B', ns, name, Some(args))
+    }
+
+    fn slice_end(&mut self, ns: u64, name: &str) -> io::Result<()> {
+        self.slice('E', ns, name, None)
+    }
+
+    fn instant(
+        &mut self,
+        ns: u64,
+        name: &str,
+        category: &str,
+        args: &[NamedArg<'_>],
+    ) -> io::Result<()> {
+        let (ts, pid, tid) = (us(ns), self.pid, self.tid);
         self.event_start()?;
         self.raw("{\"name\":")?;
         self.string(name)?;
         self.raw(",\"cat\":")?;
-        self.string(cat)?;
+        self.string(category)?;
         self.raw(&format!(
             ",\"ph\":\"i\",\"s\":\"t\",\"ts\":{ts},\"pid\":{pid},\"tid\":{tid},\"args\":"
-        ))
+        ))?;
+        self.args(args)?;
+        self.raw("}")
+    }
+
+    fn counter_track(&mut self, name: &str) -> io::Result<()> {
+        let mut escaped = Vec::new();
+        string(&mut escaped, name)?;
+        self.counters
+            .push(String::from_utf8(escaped).expect("escaped JSON is UTF-8"));
+        Ok(())
+    }
+
+    fn counter(&mut self, ns: u64, track: usize, value: u64) -> io::Result<()> {
+        let (ts, pid) = (us(ns), self.pid);
+        self.event_start()?;
+        let line = format!(
+            "{{\"name\":{},\"ph\":\"C\",\"ts\":{ts},\"pid\":{pid},\"tid\":{pid},\"args\":{{\"live_bytes\":{value}}}}}",
+            self.counters[track]
+        );
+        self.raw(&line)
+    }
+
+    fn finish(
+        &mut self,
+        duration_ns: u64,
+        figures: &[NamedArg<'_>],
+        notes: Option<&str>,
+    ) -> io::Result<()> {
+        self.raw("\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":{")?;
+        self.members(figures)?;
+        self.raw(&format!(",\"duration_us\":{}", us(duration_ns)))?;
+        if let Some(notes) = notes {
+            self.raw(",\"notes\":")?;
+            self.string(notes)?;
+        }
+        self.raw("}}\n")?;
+        self.out.flush()
     }
 }
 

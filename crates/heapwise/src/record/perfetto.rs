@@ -24,15 +24,16 @@
 //! `uint_value` (3), `int_value` (4), `double_value` (5), `string_value`
 //! (6), `pointer_value` (7).
 //!
-//! Slices are balanced per thread exactly as in the JSON: a scope entered
-//! before the recording started opens at the start, one still open at the
-//! finish closes then, an exit that matches no open slice is left out.
+//! The events come from the same walk over the trace as the JSON's
+//! (`sink.rs`), with slices balanced as described there; the protobuf
+//! encoding is [`heapwise_pprof::wire`].
 
 use std::io::{self, BufWriter, Write};
 
+use heapwise_pprof::wire::{self, put_bytes, put_message, put_uint};
+
 use super::recorder::Trace;
-use super::records::{self, bytes_of, scope_name, str_words, Record, ALLOC, FREE, SAMPLE};
-use super::user::{BOOL, BYTES, CHAR, DEBUG, F64, I64, OPAQUE, OTHER, PTR, STR, U64};
+use super::sink::{self, Arg, NamedArg, Sink};
 
 // TracePacket.
 const PACKET: u32 = 1; // Trace.packet
@@ -89,450 +90,235 @@ const MAIN_SEQUENCE: u64 = 1;
 
 /// Writes `trace` to `out`.
 pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
-    let mut w = Writer {
-        out: BufWriter::with_capacity(64 * 1024, out),
-        start: trace.timebase.start_ns(),
-        sequence: MAIN_SEQUENCE,
-    };
+    let start = trace.timebase.start_ns();
     let pid = trace.pid;
     // Track uuids are unique within the trace; derived from the pid and the
     // start so that traces of different processes or runs merge cleanly.
-    let base = (((u64::from(pid) << 32) ^ w.start.rotate_left(17)) & !0xffff_ffff) | (1 << 63);
-    let process_uuid = base;
-
-    let mut p = Msg::default();
-    p.uint(PD_PID, u64::from(pid));
-    p.string(PD_NAME, &trace.process_name);
-    if trace.dropped() > 0 {
-        p.string(
-            PD_LABELS,
-            &format!(
-                "heapwise record: {} events dropped (budget spent)",
-                trace.dropped()
-            ),
-        );
-    }
-    let mut d = Msg::default();
-    d.uint(TD_UUID, process_uuid);
-    d.msg(TD_PROCESS, &p);
-    w.descriptor(&d)?;
-
-    let threads = trace.shared.buffers.threads();
-    for (i, t) in threads.iter().enumerate() {
-        let uuid = base + 1 + i as u64;
-        w.sequence = MAIN_SEQUENCE + 1 + i as u64;
-        let name = t.trace_name();
-        let mut th = Msg::default();
-        th.uint(THD_PID, u64::from(pid));
-        th.uint(THD_TID, t.tid);
-        th.string(THD_NAME, &name);
-        let mut d = Msg::default();
-        d.uint(TD_UUID, uuid);
-        d.msg(TD_THREAD, &th);
-        w.descriptor(&d)?;
-        let recs: Vec<Record<'_>> = t.chunks().flat_map(records::read).collect();
-        thread_events(&mut w, trace, uuid, &recs)?;
-    }
-
-    w.sequence = MAIN_SEQUENCE;
-    let counter_base = base + 1 + threads.len() as u64;
-    counters(&mut w, trace, process_uuid, counter_base)?;
-
-    // The JSON's otherData.
-    let mut e = Event::new(INSTANT, process_uuid);
-    e.name("heapwise record", "heapwise");
-    e.arg_str("recorder", "heapwise::record");
-    e.arg_str("version", env!("CARGO_PKG_VERSION"));
-    e.arg_uint("events", trace.events());
-    e.arg_uint("dropped_events", trace.dropped());
-    e.arg_uint("nested_dropped_events", trace.nested_dropped());
-    e.arg_uint("counter_samples", trace.counter_samples() as u64);
-    let interval = if trace.options.counters {
-        trace.options.interval.as_micros() as u64
-    } else {
-        0
+    let base = (((u64::from(pid) << 32) ^ start.rotate_left(17)) & !0xffff_ffff) | (1 << 63);
+    let mut w = Perfetto {
+        out: BufWriter::with_capacity(64 * 1024, out),
+        packet: Vec::new(),
+        start,
+        pid,
+        process_track: base,
+        sequence: MAIN_SEQUENCE,
+        track: base,
+        threads: 0,
+        counters: 0,
     };
-    e.arg_uint("counter_interval_us", interval);
-    e.arg_uint("budget_bytes", trace.shared.buffers.budget.total() as u64);
-    e.arg_uint("used_bytes", trace.memory() as u64);
-    e.arg_uint("threads", threads.len() as u64);
-    e.arg_uint("duration_ns", trace.timebase.duration_ns());
-    e.arg_uint("start_ns", w.start);
-    if !trace.notes.is_empty() {
-        e.arg_str("notes", &trace.notes.join("; "));
-    }
-    w.event(trace.timebase.duration_ns(), &e)?;
-    w.out.flush()
+    sink::walk(trace, &mut w)
 }
 
-/// The slices and instants of one thread, on its track.
-fn thread_events(
-    w: &mut Writer<impl Write>,
-    trace: &Trace,
-    track: u64,
-    recs: &[Record<'_>],
-) -> io::Result<()> {
-    let tb = trace.timebase;
-    // Pass 1: exits of scopes entered before the recording started.
-    let orphans = records::orphan_exits(recs);
-    // Pass 2: outermost orphan first, opened at the start.
-    let mut open: Vec<u64> = Vec::new();
-    for &(scope, name) in orphans.iter().rev() {
-        let mut e = Event::new(SLICE_BEGIN, track);
-        e.name(&scope_name(name, scope), "scope");
-        e.arg_uint("scope", scope);
-        e.arg_str("entered", "before the recording started");
-        w.event(0, &e)?;
-        open.push(scope);
-    }
-    for r in recs {
-        match *r {
-            Record::Enter {
-                ts,
-                scope,
-                parent,
-                name,
-            } => {
-                let mut e = Event::new(SLICE_BEGIN, track);
-                e.name(&scope_name(name, scope), "scope");
-                e.arg_uint("scope", scope);
-                e.arg_uint("parent", parent);
-                w.event(tb.ns(ts), &e)?;
-                open.push(scope);
-            }
-            Record::Exit { ts, scope, .. } => {
-                // Closes the scope's slice and any opened inside it (guards
-                // dropped out of order): the innermost first, as the JSON.
-                if let Some(i) = open.iter().rposition(|&s| s == scope) {
-                    for _ in i..open.len() {
-                        w.event(tb.ns(ts), &Event::new(SLICE_END, track))?;
-                    }
-                    open.truncate(i);
-                }
-            }
-            Record::Limit {
-                ts,
-                scope,
-                limit,
-                used,
-                name,
-                kind,
-            } => {
-                let mut e = Event::new(INSTANT, track);
-                e.name("limit exceeded", "limit");
-                e.arg_uint("scope", scope);
-                e.arg_str("name", &scope_name(name, scope));
-                e.arg_str("kind", kind);
-                e.arg_uint("limit", limit);
-                e.arg_uint("used", used);
-                w.event(tb.ns(ts), &e)?;
-            }
-            Record::Block {
-                kind,
-                ts,
-                ptr,
-                size,
-                c,
-                scope,
-            } => {
-                let (name, third) = match kind {
-                    SAMPLE => ("sample", "rate"),
-                    ALLOC => ("alloc", "align"),
-                    FREE => ("free", "align"),
-                    _ => continue,
-                };
-                let mut e = Event::new(INSTANT, track);
-                e.name(name, "heap");
-                e.arg_pointer("ptr", ptr);
-                e.arg_uint("size", size);
-                e.arg_uint(third, c);
-                e.arg_uint("scope", scope);
-                w.event(tb.ns(ts), &e)?;
-            }
-            Record::Realloc {
-                ts,
-                ptr,
-                old_size,
-                new_ptr,
-                new_size,
-                align,
-                scope,
-            } => {
-                let mut e = Event::new(INSTANT, track);
-                e.name("realloc", "heap");
-                e.arg_pointer("ptr", ptr);
-                e.arg_uint("old_size", old_size);
-                e.arg_pointer("new_ptr", new_ptr);
-                e.arg_uint("new_size", new_size);
-                e.arg_uint("align", align);
-                e.arg_uint("scope", scope);
-                w.event(tb.ns(ts), &e)?;
-            }
-            Record::User { ts, event, values } => {
-                let Some(ev) = trace.shared.user.get(event) else {
-                    continue;
-                };
-                let mut e = Event::new(INSTANT, track);
-                e.name(ev.name(), ev.module());
-                user_args(&mut e, ev, values);
-                w.event(tb.ns(ts), &e)?;
-            }
-        }
-    }
-    for _ in open.drain(..) {
-        w.event(tb.duration_ns(), &Event::new(SLICE_END, track))?;
-    }
-    Ok(())
-}
-
-/// A user event's arguments as debug annotations, named after the event's
-/// arguments: numbers, booleans and pointers as such, the rest as strings
-/// (as the JSON writes them, `user::write_args`).
-fn user_args(e: &mut Event, event: &heapwise_probe::Event, mut values: &[u64]) {
-    let names = event.args();
-    let mut i = 0;
-    while let Some((&h, rest)) = values.split_first() {
-        let tag = (h & 0xff) as u8;
-        let len = (h >> 8) as usize;
-        let name = match names.get(i) {
-            Some(a) => a.name.to_string(),
-            None => format!("arg{i}"),
-        };
-        i += 1;
-        let one = rest.first().copied().unwrap_or(0);
-        values = match tag {
-            U64 | I64 | F64 | BOOL | CHAR | PTR => {
-                match tag {
-                    U64 => e.arg_uint(&name, one),
-                    I64 => e.arg_int(&name, one as i64),
-                    F64 => e.arg_double(&name, f64::from_bits(one)),
-                    BOOL => e.arg_bool(&name, one != 0),
-                    CHAR => {
-                        let c = char::from_u32(one as u32).unwrap_or(char::REPLACEMENT_CHARACTER);
-                        e.arg_str(&name, c.encode_utf8(&mut [0; 4]));
-                    }
-                    _ => e.arg_pointer(&name, one),
-                }
-                rest.get(1..).unwrap_or(&[])
-            }
-            STR | DEBUG | OTHER | OPAQUE | BYTES => {
-                let n = str_words(len).min(rest.len());
-                let b = &bytes_of(&rest[..n])[..len.min(n * 8)];
-                match tag {
-                    BYTES => e.arg_str(&name, &b.escape_ascii().to_string()),
-                    OPAQUE => e.arg_str(&name, &format!("<{}>", String::from_utf8_lossy(b))),
-                    _ => e.arg_str(&name, &String::from_utf8_lossy(b)),
-                }
-                &rest[n..]
-            }
-            // A tag this writer does not know: nothing after it is readable.
-            _ => &[],
-        };
-    }
-}
-
-/// The counter tracks (`heap` and `scope NAME`, under the process) and
-/// their samples.
-fn counters(
-    w: &mut Writer<impl Write>,
-    trace: &Trace,
-    process_uuid: u64,
-    base: u64,
-) -> io::Result<()> {
-    let c = &trace.counters;
-    if c.rows.is_empty() {
-        return Ok(());
-    }
-    let names =
-        std::iter::once("heap".to_string()).chain(c.names.iter().map(|n| format!("scope {n}")));
-    for (i, name) in names.enumerate() {
-        let mut cd = Msg::default();
-        cd.uint(CD_UNIT, UNIT_SIZE_BYTES);
-        let mut d = Msg::default();
-        d.uint(TD_UUID, base + i as u64);
-        d.uint(TD_PARENT_UUID, process_uuid);
-        d.string(TD_NAME, &name);
-        d.msg(TD_COUNTER, &cd);
-        w.descriptor(&d)?;
-    }
-    for row in &c.rows {
-        let ns = trace.timebase.ns(row.ts);
-        let values = std::iter::once(row.process).chain(row.scopes.iter().copied());
-        for (i, live) in values.enumerate() {
-            let mut e = Event::new(COUNTER, base + i as u64);
-            e.body.int(TE_COUNTER_VALUE, live as i64);
-            w.event(ns, &e)?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes packets.
-struct Writer<W: Write> {
+/// The protobuf writer. Fields are always written, zero or not: Perfetto's
+/// protos are proto2, where presence matters (a counter at 0 is a value).
+struct Perfetto<W: Write> {
     out: BufWriter<W>,
-    /// `CLOCK_MONOTONIC` at the start: added to the records' times.
+    /// The packet being written (reused).
+    packet: Vec<u8>,
+    /// `CLOCK_MONOTONIC` at the start: added to the walk's times.
     start: u64,
+    pid: u32,
+    /// The process track's uuid; the n-th thread's is this + 1 + n, and the
+    /// counter tracks' follow the threads'.
+    process_track: u64,
     /// The `trusted_packet_sequence_id` of the packets written now.
     sequence: u64,
+    /// The track of the thread whose events are written now.
+    track: u64,
+    /// Threads and counter tracks declared so far.
+    threads: u64,
+    counters: u64,
 }
 
-impl<W: Write> Writer<W> {
-    fn packet(&mut self, p: &Msg) -> io::Result<()> {
-        let mut head = Msg::default();
-        head.key(PACKET, LEN);
-        head.varint(p.0.len() as u64);
-        self.out.write_all(&head.0)?;
-        self.out.write_all(&p.0)
+impl<W: Write> Perfetto<W> {
+    /// A `TracePacket` whose fields `body` writes, as field 1 of `Trace`.
+    fn packet(&mut self, body: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
+        let mut p = std::mem::take(&mut self.packet);
+        p.clear();
+        body(&mut p);
+        let mut head = Vec::with_capacity(16);
+        wire::put_key(&mut head, PACKET, wire::WireType::Len);
+        wire::put_varint(&mut head, p.len() as u64);
+        self.out.write_all(&head)?;
+        let written = self.out.write_all(&p);
+        self.packet = p;
+        written
     }
 
     /// A `TrackDescriptor` packet (no timestamp: it describes the track for
-    /// the whole trace).
-    fn descriptor(&mut self, d: &Msg) -> io::Result<()> {
-        let mut p = Msg::default();
-        p.uint(P_SEQUENCE_ID, self.sequence);
-        p.msg(P_TRACK_DESCRIPTOR, d);
-        self.packet(&p)
+    /// the whole trace), whose fields `d` writes after the uuid.
+    fn descriptor(&mut self, uuid: u64, d: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
+        let sequence = self.sequence;
+        self.packet(|p| {
+            put_uint(p, P_SEQUENCE_ID, sequence);
+            put_message(p, P_TRACK_DESCRIPTOR, |t| {
+                put_uint(t, TD_UUID, uuid);
+                d(t);
+            });
+        })
     }
 
-    /// A `TrackEvent` packet at `ns` nanoseconds since the start.
-    fn event(&mut self, ns: u64, e: &Event) -> io::Result<()> {
-        let mut p = Msg::default();
-        p.uint(P_TIMESTAMP, self.start + ns);
-        p.uint(P_CLOCK_ID, CLOCK_MONOTONIC);
-        p.uint(P_SEQUENCE_ID, self.sequence);
-        p.msg(P_TRACK_EVENT, &e.body);
-        self.packet(&p)
-    }
-}
-
-/// A `TrackEvent` being built.
-struct Event {
-    body: Msg,
-}
-
-impl Event {
-    fn new(kind: u64, track: u64) -> Event {
-        let mut body = Msg::default();
-        body.uint(TE_TYPE, kind);
-        body.uint(TE_TRACK_UUID, track);
-        Event { body }
+    /// A `TrackEvent` packet of type `kind` on `track`, at `ns`
+    /// nanoseconds since the start, whose further fields `e` writes.
+    fn event(
+        &mut self,
+        ns: u64,
+        kind: u64,
+        track: u64,
+        e: impl FnOnce(&mut Vec<u8>),
+    ) -> io::Result<()> {
+        let (timestamp, sequence) = (self.start + ns, self.sequence);
+        self.packet(|p| {
+            put_uint(p, P_TIMESTAMP, timestamp);
+            put_uint(p, P_CLOCK_ID, CLOCK_MONOTONIC);
+            put_uint(p, P_SEQUENCE_ID, sequence);
+            put_message(p, P_TRACK_EVENT, |t| {
+                put_uint(t, TE_TYPE, kind);
+                put_uint(t, TE_TRACK_UUID, track);
+                e(t);
+            });
+        })
     }
 
-    fn name(&mut self, name: &str, category: &str) {
-        self.body.string(TE_NAME, name);
-        self.body.string(TE_CATEGORIES, category);
-    }
-
-    fn arg(&mut self, name: &str, value: impl FnOnce(&mut Msg)) {
-        let mut a = Msg::default();
-        a.string(DA_NAME, name);
-        value(&mut a);
-        self.body.msg(TE_ANNOTATIONS, &a);
-    }
-
-    fn arg_uint(&mut self, name: &str, v: u64) {
-        self.arg(name, |a| a.uint(DA_UINT, v));
-    }
-
-    fn arg_int(&mut self, name: &str, v: i64) {
-        self.arg(name, |a| a.int(DA_INT, v));
-    }
-
-    fn arg_double(&mut self, name: &str, v: f64) {
-        self.arg(name, |a| a.double(DA_DOUBLE, v));
-    }
-
-    fn arg_bool(&mut self, name: &str, v: bool) {
-        self.arg(name, |a| a.uint(DA_BOOL, u64::from(v)));
-    }
-
-    fn arg_pointer(&mut self, name: &str, v: u64) {
-        self.arg(name, |a| a.uint(DA_POINTER, v));
-    }
-
-    fn arg_str(&mut self, name: &str, v: &str) {
-        self.arg(name, |a| a.string(DA_STRING, v));
+    /// A named event with a category and one debug annotation per argument.
+    fn named_event(
+        &mut self,
+        ns: u64,
+        kind: u64,
+        track: u64,
+        name: &str,
+        category: &str,
+        args: &[NamedArg<'_>],
+    ) -> io::Result<()> {
+        self.event(ns, kind, track, |e| {
+            put_str(e, TE_NAME, name);
+            put_str(e, TE_CATEGORIES, category);
+            for (name, value) in args {
+                annotation(e, name, value);
+            }
+        })
     }
 }
 
-/// Wire type of varints.
-const VARINT: u8 = 0;
-/// Wire type of eight little-endian bytes.
-const FIXED64: u8 = 1;
-/// Wire type of length-delimited fields.
-const LEN: u8 = 2;
+/// A `string` field.
+fn put_str(buf: &mut Vec<u8>, field: u32, s: &str) {
+    put_bytes(buf, field, s.as_bytes());
+}
 
-/// A protobuf message being encoded. Fields are always written, zero or
-/// not: perfetto's protos are proto2, where presence matters (a counter at
-/// 0 is a value).
-#[derive(Default)]
-struct Msg(Vec<u8>);
-
-impl Msg {
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.0.push(v as u8 | 0x80);
-            v >>= 7;
+/// A `DebugAnnotation` (field `TE_ANNOTATIONS` of a `TrackEvent`): the name
+/// and the value in its typed field. [`Arg::Null`] is left out.
+fn annotation(e: &mut Vec<u8>, name: &str, value: &Arg<'_>) {
+    if *value == Arg::Null {
+        return;
+    }
+    put_message(e, TE_ANNOTATIONS, |a| {
+        put_str(a, DA_NAME, name);
+        match value {
+            Arg::Uint(v) => put_uint(a, DA_UINT, *v),
+            Arg::Int(v) => wire::put_int(a, DA_INT, *v),
+            Arg::Double(v) => wire::put_double(a, DA_DOUBLE, *v),
+            Arg::Bool(v) => wire::put_bool(a, DA_BOOL, *v),
+            Arg::Str(v) => put_str(a, DA_STRING, v),
+            Arg::Pointer(v) => put_uint(a, DA_POINTER, *v),
+            Arg::Null => {}
         }
-        self.0.push(v as u8);
+    });
+}
+
+impl<W: Write> Sink for Perfetto<W> {
+    fn process(&mut self, name: &str, label: Option<&str>) -> io::Result<()> {
+        let pid = self.pid;
+        self.descriptor(self.process_track, |d| {
+            put_message(d, TD_PROCESS, |p| {
+                put_uint(p, PD_PID, u64::from(pid));
+                put_str(p, PD_NAME, name);
+                if let Some(label) = label {
+                    put_str(p, PD_LABELS, label);
+                }
+            });
+        })
     }
 
-    fn key(&mut self, field: u32, wire: u8) {
-        self.varint((u64::from(field) << 3) | u64::from(wire));
+    fn thread(&mut self, tid: u64, name: &str) -> io::Result<()> {
+        self.threads += 1;
+        self.track = self.process_track + self.threads;
+        self.sequence = MAIN_SEQUENCE + self.threads;
+        let pid = self.pid;
+        self.descriptor(self.track, |d| {
+            put_message(d, TD_THREAD, |t| {
+                put_uint(t, THD_PID, u64::from(pid));
+                put_uint(t, THD_TID, tid);
+                put_str(t, THD_NAME, name);
+            });
+        })
     }
 
-    /// A `uint64`, `uint32`, `int32` (non-negative), `bool` or enum field.
-    fn uint(&mut self, field: u32, v: u64) {
-        self.key(field, VARINT);
-        self.varint(v);
+    fn slice_begin(&mut self, ns: u64, name: &str, args: &[NamedArg<'_>]) -> io::Result<()> {
+        self.named_event(ns, SLICE_BEGIN, self.track, name, "scope", args)
     }
 
-    /// An `int64` field: two's complement, as a varint.
-    fn int(&mut self, field: u32, v: i64) {
-        self.uint(field, v as u64);
+    fn slice_end(&mut self, ns: u64, _name: &str) -> io::Result<()> {
+        self.event(ns, SLICE_END, self.track, |_| {})
     }
 
-    fn double(&mut self, field: u32, v: f64) {
-        self.key(field, FIXED64);
-        self.0.extend_from_slice(&v.to_bits().to_le_bytes());
+    fn instant(
+        &mut self,
+        ns: u64,
+        name: &str,
+        category: &str,
+        args: &[NamedArg<'_>],
+    ) -> io::Result<()> {
+        self.named_event(ns, INSTANT, self.track, name, category, args)
     }
 
-    fn bytes(&mut self, field: u32, b: &[u8]) {
-        self.key(field, LEN);
-        self.varint(b.len() as u64);
-        self.0.extend_from_slice(b);
+    fn counter_track(&mut self, name: &str) -> io::Result<()> {
+        self.sequence = MAIN_SEQUENCE;
+        let uuid = self.counter_uuid(self.counters as usize);
+        self.counters += 1;
+        let parent = self.process_track;
+        self.descriptor(uuid, |d| {
+            put_uint(d, TD_PARENT_UUID, parent);
+            put_str(d, TD_NAME, name);
+            put_message(d, TD_COUNTER, |c| put_uint(c, CD_UNIT, UNIT_SIZE_BYTES));
+        })
     }
 
-    fn string(&mut self, field: u32, s: &str) {
-        self.bytes(field, s.as_bytes());
+    fn counter(&mut self, ns: u64, track: usize, value: u64) -> io::Result<()> {
+        let uuid = self.counter_uuid(track);
+        self.event(ns, COUNTER, uuid, |e| {
+            wire::put_int(e, TE_COUNTER_VALUE, value as i64)
+        })
     }
 
-    fn msg(&mut self, field: u32, m: &Msg) {
-        self.bytes(field, &m.0);
+    fn finish(
+        &mut self,
+        duration_ns: u64,
+        figures: &[NamedArg<'_>],
+        notes: Option<&str>,
+    ) -> io::Result<()> {
+        self.sequence = MAIN_SEQUENCE;
+        let mut args = figures.to_vec();
+        args.push(("duration_ns".into(), Arg::Uint(duration_ns)));
+        args.push(("start_ns".into(), Arg::Uint(self.start)));
+        if let Some(notes) = notes {
+            args.push(("notes".into(), Arg::Str(notes.into())));
+        }
+        let process = self.process_track;
+        self.named_event(
+            duration_ns,
+            INSTANT,
+            process,
+            "heapwise record",
+            "heapwise",
+            &args,
+        )?;
+        self.out.flush()
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Msg;
-
-    #[test]
-    fn wire_encoding() {
-        let mut m = Msg::default();
-        m.uint(1, 150);
-        assert_eq!(m.0, [0x08, 0x96, 0x01]);
-        let mut m = Msg::default();
-        m.int(4, -1);
-        assert_eq!(m.0.len(), 1 + 10);
-        assert_eq!(m.0[0], 4 << 3);
-        let mut m = Msg::default();
-        m.string(2, "testing");
-        assert_eq!(m.0, b"\x12\x07testing");
-        let mut m = Msg::default();
-        m.double(5, 1.5);
-        assert_eq!(m.0, [5 << 3 | 1, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f]);
-        let mut m = Msg::default();
-        m.uint(58, 6);
-        assert_eq!(m.0, [0xd0, 0x03, 6]);
+impl<W: Write> Perfetto<W> {
+    /// The uuid of counter track `i`: after the threads'.
+    fn counter_uuid(&self, i: usize) -> u64 {
+        self.process_track + 1 + self.threads + i as u64
     }
 }

@@ -120,14 +120,28 @@ pub(crate) enum Record<'a> {
         name: &'a str,
         kind: &'a str,
     },
-    /// `kind` is [`SAMPLE`], [`ALLOC`] or [`FREE`]: `c` is the rate for a
-    /// sample, the alignment otherwise.
-    Block {
-        kind: u8,
+    /// A heap profiler sample, at the profiler's `rate`.
+    Sample {
         ts: u64,
         ptr: u64,
         size: u64,
-        c: u64,
+        rate: u64,
+        scope: u64,
+    },
+    /// An allocator call that allocated a block.
+    Alloc {
+        ts: u64,
+        ptr: u64,
+        size: u64,
+        align: u64,
+        scope: u64,
+    },
+    /// An allocator call that freed a block.
+    Free {
+        ts: u64,
+        ptr: u64,
+        size: u64,
+        align: u64,
         scope: u64,
     },
     Realloc {
@@ -208,14 +222,35 @@ pub(crate) fn read(mut words: &[u64]) -> impl Iterator<Item = Record<'_>> {
                 };
                 (r, rest)
             }
-            SAMPLE | ALLOC | FREE => {
+            SAMPLE => {
                 let f = fixed(5)?;
-                let r = Record::Block {
-                    kind: tag,
+                let r = Record::Sample {
                     ts: f[0],
                     ptr: f[1],
                     size: f[2],
-                    c: f[3],
+                    rate: f[3],
+                    scope: f[4],
+                };
+                (r, &rest[5..])
+            }
+            ALLOC => {
+                let f = fixed(5)?;
+                let r = Record::Alloc {
+                    ts: f[0],
+                    ptr: f[1],
+                    size: f[2],
+                    align: f[3],
+                    scope: f[4],
+                };
+                (r, &rest[5..])
+            }
+            FREE => {
+                let f = fixed(5)?;
+                let r = Record::Free {
+                    ts: f[0],
+                    ptr: f[1],
+                    size: f[2],
+                    align: f[3],
                     scope: f[4],
                 };
                 (r, &rest[5..])
@@ -348,11 +383,10 @@ mod tests {
         }
         assert!(matches!(
             recs[3],
-            Record::Block {
-                kind: SAMPLE,
+            Record::Sample {
                 ptr: 0xdead,
                 size: 64,
-                c: 512,
+                rate: 512,
                 scope: 7,
                 ..
             }

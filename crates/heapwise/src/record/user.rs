@@ -10,33 +10,33 @@
 //! record's room is reserved for the longest form and only what was written
 //! is kept.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
-use std::io::{self, Write};
 use std::sync::Arc;
 
 use heapwise_probe::{Event, NewProbe, Value};
 
-use super::chrome::string;
 use super::clock::ticks;
 use super::recorder::Shared;
-use super::records::{cut, head, put_bytes, str_words, MAX_STR, USER};
+use super::records::{bytes_of, cut, head, put_bytes, str_words, MAX_STR, USER};
+use super::sink::{Arg, NamedArg};
 
-// The value tags of user events' records (also read by `perfetto.rs`).
-pub(crate) const U64: u8 = 1;
-pub(crate) const I64: u8 = 2;
-pub(crate) const F64: u8 = 3;
-pub(crate) const BOOL: u8 = 4;
-pub(crate) const CHAR: u8 = 5;
-pub(crate) const STR: u8 = 6;
-pub(crate) const BYTES: u8 = 7;
-pub(crate) const PTR: u8 = 8;
+// The value tags of user events' records.
+const U64: u8 = 1;
+const I64: u8 = 2;
+const F64: u8 = 3;
+const BOOL: u8 = 4;
+const CHAR: u8 = 5;
+const STR: u8 = 6;
+const BYTES: u8 = 7;
+const PTR: u8 = 8;
 /// A `Debug` value, formatted.
-pub(crate) const DEBUG: u8 = 9;
+const DEBUG: u8 = 9;
 /// A `Value::Opaque`: the type's name.
-pub(crate) const OPAQUE: u8 = 10;
+const OPAQUE: u8 = 10;
 /// A kind of value this recorder does not know (`Value` is
 /// `#[non_exhaustive]`): its `Display` form.
-pub(crate) const OTHER: u8 = 11;
+const OTHER: u8 = 11;
 
 /// The probe recording user event number `index` of the recording.
 pub(crate) fn probe(event: &'static Event, index: usize, shared: Arc<Shared>) -> NewProbe {
@@ -176,67 +176,53 @@ unsafe fn formatted(p: *mut u64, tag: u8, args: fmt::Arguments<'_>) -> *mut u64 
     }
 }
 
-/// Writes the args object of a user event's record: the event's argument
-/// names, each with its value (numbers as JSON numbers, the rest as
-/// strings).
-pub(crate) fn write_args(
-    out: &mut impl Write,
-    event: &Event,
-    mut values: &[u64],
-) -> io::Result<()> {
-    out.write_all(b"{")?;
+/// The arguments of a user event's record, named after the event's
+/// arguments (`arg<i>` past the declared ones): numbers, booleans and
+/// pointers typed, characters, strings, bytes (escaped as ASCII), `Debug`
+/// forms and opaque types' names (`<Type>`) as strings. A value of a kind
+/// this reader does not know is [`Arg::Null`] and ends the list.
+pub(crate) fn args<'a>(event: &Event, mut values: &'a [u64]) -> Vec<NamedArg<'a>> {
     let names = event.args();
-    let mut i = 0;
+    let mut args = Vec::new();
     while let Some((&h, rest)) = values.split_first() {
         let tag = (h & 0xff) as u8;
         let len = (h >> 8) as usize;
-        if i > 0 {
-            out.write_all(b",")?;
-        }
-        match names.get(i) {
-            Some(a) => string(out, a.name)?,
-            None => string(out, &format!("arg{i}"))?,
-        }
-        out.write_all(b":")?;
-        i += 1;
+        let i = args.len();
+        let name: Cow<'a, str> = match names.get(i) {
+            Some(a) => Cow::Borrowed(a.name),
+            None => Cow::Owned(format!("arg{i}")),
+        };
         let one = rest.first().copied().unwrap_or(0);
-        values = match tag {
+        let (arg, after) = match tag {
             U64 | I64 | F64 | BOOL | CHAR | PTR => {
-                match tag {
-                    U64 => write!(out, "{one}")?,
-                    I64 => write!(out, "{}", one as i64)?,
-                    F64 => {
-                        let x = f64::from_bits(one);
-                        if x.is_finite() {
-                            write!(out, "{x:?}")?
-                        } else {
-                            string(out, &x.to_string())?
-                        }
-                    }
-                    BOOL => out.write_all(if one != 0 { b"true" } else { b"false" })?,
+                let arg = match tag {
+                    U64 => Arg::Uint(one),
+                    I64 => Arg::Int(one as i64),
+                    F64 => Arg::Double(f64::from_bits(one)),
+                    BOOL => Arg::Bool(one != 0),
                     CHAR => {
                         let c = char::from_u32(one as u32).unwrap_or(char::REPLACEMENT_CHARACTER);
-                        string(out, c.encode_utf8(&mut [0; 4]))?
+                        Arg::Str(c.to_string().into())
                     }
-                    _ => string(out, &format!("{one:#x}"))?,
-                }
-                rest.get(1..).unwrap_or(&[])
+                    _ => Arg::Pointer(one),
+                };
+                (arg, rest.get(1..).unwrap_or(&[]))
             }
             STR | DEBUG | OTHER | OPAQUE | BYTES => {
                 let n = str_words(len).min(rest.len());
-                let b = &super::records::bytes_of(&rest[..n])[..len.min(n * 8)];
-                match tag {
-                    BYTES => string(out, &b.escape_ascii().to_string())?,
-                    OPAQUE => string(out, &format!("<{}>", String::from_utf8_lossy(b)))?,
-                    _ => string(out, &String::from_utf8_lossy(b))?,
-                }
-                &rest[n..]
+                let b = &bytes_of(&rest[..n])[..len.min(n * 8)];
+                let s = match tag {
+                    BYTES => b.escape_ascii().to_string().into(),
+                    OPAQUE => format!("<{}>", String::from_utf8_lossy(b)).into(),
+                    _ => String::from_utf8_lossy(b),
+                };
+                (Arg::Str(s), &rest[n..])
             }
-            _ => {
-                out.write_all(b"null")?;
-                &[]
-            }
+            // A tag this reader does not know: nothing after it is readable.
+            _ => (Arg::Null, &[][..]),
         };
+        args.push((name, arg));
+        values = after;
     }
-    out.write_all(b"}")
+    args
 }
