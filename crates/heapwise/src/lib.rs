@@ -462,6 +462,7 @@ mod sys;
 mod trace;
 mod units;
 mod usage;
+mod util;
 
 pub use crate::alloc::Alloc;
 pub use crate::cancel::Cancelled;

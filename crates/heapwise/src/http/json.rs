@@ -1,30 +1,15 @@
 //! `/debug/heapwise/stats` and `/debug/heapwise/scopes`: hand-written JSON
-//! (no serde in the library), with strings escaped per RFC 8259.
+//! (no serde in the library), strings escaped by [`crate::util::json`].
 
 use std::fmt::Write as _;
 
 use crate::limit::LimitKind;
+use crate::util::json::Quoted;
 use crate::{profile, stats, LimitExceeded, Scope, Usage};
 
 /// Appends `s` as a JSON string literal.
-pub(crate) fn string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            // Other control characters, and the two line separators that
-            // break JavaScript string literals.
-            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+fn string(out: &mut String, s: &str) {
+    let _ = write!(out, "{}", Quoted(s));
 }
 
 /// A JSON object being written: `{"a": 1, ...}`.
@@ -191,12 +176,18 @@ pub(crate) fn scopes_json() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::string;
+    use super::Object;
 
     #[test]
-    fn strings_are_escaped() {
+    fn keys_and_strings_are_escaped() {
         let mut s = String::new();
-        string(&mut s, "a\"b\\c\nd\u{1}e\u{7f}\u{2028}é");
-        assert_eq!(s, "\"a\\\"b\\\\c\\nd\\u0001e\u{7f}\\u2028é\"");
+        let mut o = Object::new(&mut s);
+        o.str("a\"b", Some("c\\d\ne\u{1}f\u{7f}\u{2028}é"))
+            .str("none", None);
+        o.end();
+        assert_eq!(
+            s,
+            r#"{"a\"b": "c\\d\ne\u0001f\u007f\u2028é", "none": null}"#
+        );
     }
 }

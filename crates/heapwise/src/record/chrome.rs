@@ -18,12 +18,14 @@
 //!
 //! The events come from the walk over the trace (`sink.rs`): per thread in
 //! the order they happened, so timestamps never go back within a thread,
-//! with slices balanced as described there.
+//! with slices balanced as described there. Strings are escaped by
+//! [`crate::util::json`].
 
 use std::io::{self, BufWriter, Write};
 
 use super::recorder::Trace;
 use super::sink::{self, Arg, NamedArg, Sink};
+use crate::util::json::Quoted;
 
 /// Writes `trace` to `out`.
 pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
@@ -60,8 +62,9 @@ impl<W: Write> Json<W> {
         self.out.write_all(s.as_bytes())
     }
 
+    /// `s` as a JSON string literal.
     fn string(&mut self, s: &str) -> io::Result<()> {
-        string(&mut self.out, s)
+        write!(self.out, "{}", Quoted(s))
     }
 
     /// The separator before an element of `traceEvents`.
@@ -78,9 +81,13 @@ impl<W: Write> Json<W> {
     fn metadata(&mut self, name: &str, arg: &str, value: &str) -> io::Result<()> {
         let pid = self.pid;
         self.event_start()?;
+        self.raw("{\"name\":")?;
+        self.string(name)?;
         self.raw(&format!(
-            "{{\"name\":\"{name}\",\"ph\":\"M\",\"pid\":{pid},\"tid\":0,\"args\":{{\"{arg}\":"
+            ",\"ph\":\"M\",\"pid\":{pid},\"tid\":0,\"args\":{{"
         ))?;
+        self.string(arg)?;
+        self.raw(":")?;
         self.string(value)?;
         self.raw("}}")
     }
@@ -192,10 +199,7 @@ impl<W: Write> Sink for Json<W> {
     }
 
     fn counter_track(&mut self, name: &str) -> io::Result<()> {
-        let mut escaped = Vec::new();
-        string(&mut escaped, name)?;
-        self.counters
-            .push(String::from_utf8(escaped).expect("escaped JSON is UTF-8"));
+        self.counters.push(Quoted(name).to_string());
         Ok(())
     }
 
@@ -227,42 +231,24 @@ impl<W: Write> Sink for Json<W> {
     }
 }
 
-/// Writes `s` as a JSON string: quotes, backslashes and control characters
-/// escaped; everything else as is (it is UTF-8 already).
-pub(crate) fn string(out: &mut impl Write, s: &str) -> io::Result<()> {
-    out.write_all(b"\"")?;
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0..=0x1f | 0x7f => None,
-            _ => continue,
-        };
-        out.write_all(&bytes[start..i])?;
-        match esc {
-            Some(e) => out.write_all(e)?,
-            None => write!(out, "\\u{:04x}", b)?,
-        }
-        start = i + 1;
-    }
-    out.write_all(&bytes[start..])?;
-    out.write_all(b"\"")
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     #[test]
     fn strings_are_escaped() {
-        let mut v = Vec::new();
-        super::string(&mut v, "a\"b\\c\nd\u{1}é\u{7f}").unwrap();
+        let mut w = super::Json {
+            out: std::io::BufWriter::new(Vec::new()),
+            first: true,
+            pid: 1,
+            tid: 1,
+            counters: Vec::new(),
+        };
+        w.string("a\"b\\c\nd\u{1}é\u{7f}\u{2028}").unwrap();
+        w.out.flush().unwrap();
         assert_eq!(
-            String::from_utf8(v).unwrap(),
-            r#""a\"b\\c\nd\u0001é\u007f""#
+            String::from_utf8(w.out.into_inner().unwrap()).unwrap(),
+            r#""a\"b\\c\nd\u0001é\u007f\u2028""#
         );
     }
 

@@ -1,0 +1,3 @@
+//! Shared helpers with no heapwise state.
+
+pub(crate) mod json;
