@@ -157,7 +157,7 @@
 //! discards everything. Several recordings may run at once; each gets every
 //! event it attached to.
 //!
-//! [`Recorder::current_thread_only`] records only the calling thread's
+//! [`Recorder::current_thread`] records only the calling thread's
 //! events (counters stay process-wide), for tests running in parallel.
 //!
 //! # Pitfalls

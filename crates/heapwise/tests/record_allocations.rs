@@ -19,7 +19,7 @@ fn allocator_calls_and_samples_are_instants() {
         .scopes(false)
         .allocations(true)
         .samples(true)
-        .current_thread_only()
+        .current_thread()
         .start();
     let mut v = black_box(Vec::<u8>::with_capacity(12345));
     let first = v.as_ptr() as usize;
@@ -78,7 +78,7 @@ fn allocations_inside_another_probe_are_counted_as_nested_drops() {
         .scopes(false)
         .allocations(true)
         .user_event(step::event())
-        .current_thread_only()
+        .current_thread()
         .start();
     for n in 0..4 {
         step(n);

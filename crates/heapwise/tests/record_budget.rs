@@ -15,7 +15,7 @@ fn a_spent_budget_drops_and_counts() {
     let rec = Recorder::new()
         .counters(false)
         .budget(2000)
-        .current_thread_only()
+        .current_thread()
         .start();
     let s = Scope::new().name("busy");
     for _ in 0..1000 {
@@ -42,7 +42,7 @@ fn a_spent_budget_drops_and_counts() {
     assert_eq!(begins, trace.events().div_ceil(2));
 
     // No budget at all: nothing recorded, everything counted.
-    let rec = Recorder::new().budget(0).current_thread_only().start();
+    let rec = Recorder::new().budget(0).current_thread().start();
     s.run(|_| ());
     let trace = rec.finish();
     assert_eq!((trace.events(), trace.dropped()), (0, 2 + 2));

@@ -27,7 +27,7 @@ use crate::local::without_accounting;
 use crate::Scope;
 
 /// One sample: the time, the process's live bytes, and the live bytes of
-/// each name in [`Counters::names`] (by index; names added later are absent
+/// each name in [`CounterSamples::names`] (by index; names added later are absent
 /// from earlier rows).
 #[derive(Debug)]
 pub(crate) struct Row {
@@ -39,13 +39,13 @@ pub(crate) struct Row {
 /// The samples of one recording. Its vectors are the recorder's memory:
 /// grown and freed without accounting.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub(crate) struct CounterSamples {
     pub(crate) names: Vec<String>,
     pub(crate) rows: Vec<Row>,
     pub(crate) dropped: u64,
 }
 
-impl Counters {
+impl CounterSamples {
     /// Takes one sample now. Runs in user code (never inside the
     /// allocator).
     pub(crate) fn sample(&mut self, budget: &Budget) {
@@ -99,7 +99,7 @@ impl Counters {
     }
 }
 
-impl Drop for Counters {
+impl Drop for CounterSamples {
     fn drop(&mut self) {
         let names = std::mem::take(&mut self.names);
         let rows = std::mem::take(&mut self.rows);
@@ -120,21 +120,21 @@ fn nested_in_same_name(s: &Scope, name: &str, listed: &[u64]) -> bool {
     false
 }
 
-/// The sampling thread's handle.
+/// The thread that takes a counter sample once per interval: its handle.
 #[derive(Debug)]
-pub(crate) struct Sampler {
+pub(crate) struct CounterThread {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: JoinHandle<()>,
 }
 
-impl Sampler {
+impl CounterThread {
     /// Starts the thread, which adds a sample to `counters` every `every`
     /// until stopped.
     pub(crate) fn start(
-        counters: Arc<Mutex<Counters>>,
+        counters: Arc<Mutex<CounterSamples>>,
         every: Duration,
         shared: Arc<Shared>,
-    ) -> std::io::Result<Sampler> {
+    ) -> std::io::Result<CounterThread> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let flag = stop.clone();
         let every = every.as_nanos() as u64;
@@ -166,7 +166,7 @@ impl Sampler {
                     }
                 })
             })?;
-        Ok(Sampler { stop, thread })
+        Ok(CounterThread { stop, thread })
     }
 
     /// Stops the thread and waits for it.

@@ -14,7 +14,7 @@ use heapwise_probe::Value;
 
 use super::buffer::Buffers;
 use super::clock::Timebase;
-use super::counters::{Counters, Row};
+use super::counters::{CounterSamples, Row};
 use super::recorder::{Recorder, Shared, Trace};
 use super::records::{head, write, ALLOC, ENTER, EXIT, FREE, LIMIT, REALLOC, SAMPLE};
 
@@ -53,7 +53,7 @@ fn trace() -> Trace {
     for (i, t) in shared.buffers.threads().iter_mut().enumerate() {
         t.tid = 5000 + i as u64;
     }
-    let counters = Counters {
+    let counters = CounterSamples {
         names: vec!["parse".into(), "big \"one\"".into()],
         rows: vec![
             Row {

@@ -12,7 +12,7 @@ use heapwise_probe::{Event, ProbeGroup};
 
 use super::buffer::Buffers;
 use super::clock::{ticks, Timebase};
-use super::counters::{Counters, Sampler};
+use super::counters::{CounterSamples, CounterThread};
 use super::records::{cut, head, write, ALLOC, ENTER, EXIT, FREE, LIMIT, REALLOC, SAMPLE};
 use crate::events;
 
@@ -39,7 +39,7 @@ pub struct Recorder {
     pub(crate) interval: Duration,
     budget: usize,
     user: Vec<&'static Event>,
-    this_thread: bool,
+    current_thread: bool,
     process_name: Option<String>,
 }
 
@@ -56,7 +56,7 @@ impl Recorder {
             interval: DEFAULT_INTERVAL,
             budget: DEFAULT_BUDGET,
             user: Vec::new(),
-            this_thread: false,
+            current_thread: false,
             process_name: None,
         }
     }
@@ -132,12 +132,20 @@ impl Recorder {
     }
 
     /// Records only the events of the calling thread (the counters stay
-    /// process-wide). For tests running in parallel, or to follow one
+    /// process-wide), as [`ProbeGroup::current_thread`] attaches probes
+    /// for one thread. For tests running in parallel, or to follow one
     /// thread.
     #[must_use]
-    pub fn current_thread_only(mut self) -> Recorder {
-        self.this_thread = true;
+    pub fn current_thread(mut self) -> Recorder {
+        self.current_thread = true;
         self
+    }
+
+    /// The former name of [`current_thread`](Recorder::current_thread).
+    #[deprecated(note = "renamed to `current_thread`, as `ProbeGroup::current_thread`")]
+    #[must_use]
+    pub fn current_thread_only(self) -> Recorder {
+        self.current_thread()
     }
 
     /// The process's name in the trace (default: the executable's file
@@ -149,7 +157,7 @@ impl Recorder {
     }
 
     /// Starts recording: attaches the probes (one batch, one grace period),
-    /// takes the first counter sample and starts the sampling thread.
+    /// takes the first counter sample and starts the counter thread.
     /// Events that start after this returns are recorded.
     pub fn start(self) -> Recording {
         let timebase = Timebase::start();
@@ -158,15 +166,15 @@ impl Recorder {
             user: self.user.clone(),
         });
         let mut notes = Vec::new();
-        let (counters, sampler) = if self.counters {
-            let mut c = Counters::default();
+        let (counters, counter_thread) = if self.counters {
+            let mut c = CounterSamples::default();
             c.sample(&shared.buffers.budget);
             let c = Arc::new(Mutex::new(c));
-            match Sampler::start(c.clone(), self.interval, shared.clone()) {
+            match CounterThread::start(c.clone(), self.interval, shared.clone()) {
                 Ok(s) => (Some(c), Some(s)),
                 Err(e) => {
                     notes.push(format!(
-                        "counters sampled at start and finish only: cannot start the sampling thread: {e}"
+                        "counters sampled at start and finish only: cannot start the counter thread: {e}"
                     ));
                     (Some(c), None)
                 }
@@ -174,7 +182,7 @@ impl Recorder {
         } else {
             (None, None)
         };
-        let group = if self.this_thread {
+        let group = if self.current_thread {
             ProbeGroup::current_thread()
         } else {
             ProbeGroup::new()
@@ -186,7 +194,7 @@ impl Recorder {
                 shared,
                 group,
                 nested_at_start,
-                sampler,
+                counter_thread,
                 counters,
                 timebase,
                 notes,
@@ -216,7 +224,7 @@ impl fmt::Debug for Recorder {
                 "user_events",
                 &self.user.iter().map(|e| e.name()).collect::<Vec<_>>(),
             )
-            .field("current_thread_only", &self.this_thread)
+            .field("current_thread", &self.current_thread)
             .finish()
     }
 }
@@ -401,8 +409,8 @@ struct Live {
     group: ProbeGroup,
     /// [`nested_drops`] of the recorded events when the recording started.
     nested_at_start: u64,
-    sampler: Option<Sampler>,
-    counters: Option<Arc<Mutex<Counters>>>,
+    counter_thread: Option<CounterThread>,
+    counters: Option<Arc<Mutex<CounterSamples>>>,
     timebase: Timebase,
     notes: Vec<String>,
     options: Recorder,
@@ -411,7 +419,7 @@ struct Live {
 impl Recording {
     /// Stops recording and returns the trace: detaches the probes (when
     /// this returns no probe of the recording runs any more, so the
-    /// buffers are read safely), stops the sampling thread and takes the
+    /// buffers are read safely), stops the counter thread and takes the
     /// last counter sample.
     ///
     /// # Panics
@@ -421,8 +429,8 @@ impl Recording {
     pub fn finish(mut self) -> Trace {
         let live = self.live.take().expect("a recording is finished once");
         live.group.detach_all();
-        if let Some(s) = live.sampler {
-            s.stop();
+        if let Some(t) = live.counter_thread {
+            t.stop();
         }
         let counters = match live.counters {
             Some(c) => {
@@ -430,7 +438,7 @@ impl Recording {
                 c.sample(&live.shared.buffers.budget);
                 std::mem::take(&mut *c)
             }
-            None => Counters::default(),
+            None => CounterSamples::default(),
         };
         let timebase = live.timebase.finish();
         let (events, dropped) = live.shared.counts();
@@ -477,8 +485,8 @@ impl Drop for Recording {
     fn drop(&mut self) {
         if let Some(live) = self.live.take() {
             live.group.detach_all();
-            if let Some(s) = live.sampler {
-                s.stop();
+            if let Some(t) = live.counter_thread {
+                t.stop();
             }
         }
     }
@@ -500,7 +508,7 @@ impl fmt::Debug for Recording {
 /// the same events).
 pub struct Trace {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) counters: Counters,
+    pub(crate) counters: CounterSamples,
     /// Converts the records' times to nanoseconds since the start.
     pub(crate) timebase: Timebase,
     pub(crate) events: u64,
@@ -602,5 +610,17 @@ impl fmt::Debug for Trace {
             .field("threads", &self.threads())
             .field("memory", &self.memory())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Recorder;
+
+    #[test]
+    #[allow(deprecated)]
+    fn the_former_name_of_current_thread_still_works() {
+        assert!(Recorder::new().current_thread_only().current_thread);
+        assert!(!Recorder::new().current_thread);
     }
 }

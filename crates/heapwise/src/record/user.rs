@@ -134,12 +134,14 @@ unsafe fn put_value(p: *mut u64, v: &Value<'_>) -> *mut u64 {
 ///
 /// `p` has room for `1 + str_words(MAX_STR)` words.
 unsafe fn formatted(p: *mut u64, tag: u8, args: fmt::Arguments<'_>) -> *mut u64 {
-    struct Into {
+    /// Writes into the record's room, at most `MAX_STR` bytes, cut at a
+    /// character boundary.
+    struct CappedWriter {
         at: *mut u8,
         len: usize,
         full: bool,
     }
-    impl fmt::Write for Into {
+    impl fmt::Write for CappedWriter {
         fn write_str(&mut self, s: &str) -> fmt::Result {
             if self.full {
                 return Ok(());
@@ -157,7 +159,7 @@ unsafe fn formatted(p: *mut u64, tag: u8, args: fmt::Arguments<'_>) -> *mut u64 
     }
     // SAFETY: the bytes go after the head word, within the caller's room.
     let at = unsafe { p.add(1) }.cast::<u8>();
-    let mut w = Into {
+    let mut w = CappedWriter {
         at,
         len: 0,
         full: false,
