@@ -181,6 +181,7 @@ mod counters;
 #[cfg(test)]
 mod golden;
 mod perfetto;
+mod probes;
 mod recorder;
 mod records;
 mod sink;

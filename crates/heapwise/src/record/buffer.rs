@@ -57,6 +57,7 @@ impl Budget {
     /// Takes up to `want` bytes (at least `need`); 0 when the budget cannot
     /// give `need`. One compare-and-swap loop on a shared counter.
     pub(crate) fn take(&self, want: usize, need: usize) -> usize {
+        debug_assert!(need <= want, "asks for {want} bytes but needs {need}");
         let mut left = self.left.load(Relaxed);
         loop {
             let grant = want.min(left);
@@ -75,7 +76,9 @@ impl Budget {
 
     /// The bytes given out so far.
     pub(crate) fn used(&self) -> usize {
-        self.total - self.left.load(Relaxed)
+        let left = self.left.load(Relaxed);
+        debug_assert!(left <= self.total, "{left} bytes left of {}", self.total);
+        self.total - left
     }
 
     pub(crate) fn total(&self) -> usize {
@@ -95,8 +98,14 @@ struct Chunk {
 const _: () = assert!(std::mem::size_of::<Chunk>() == HEADER_WORDS * 8);
 
 impl Chunk {
-    /// A chunk of `bytes` bytes (header included), or null.
+    /// A chunk of `bytes` bytes (header included), or null. `bytes` is a
+    /// whole number of words, so that [`Chunk::free`] gives back the layout
+    /// it was allocated with (it computes the size from the capacity).
     fn allocate(bytes: usize) -> *mut Chunk {
+        debug_assert!(
+            bytes % 8 == 0 && (MIN_CHUNK_BYTES..=CHUNK_BYTES).contains(&bytes),
+            "a chunk of {bytes} bytes"
+        );
         let Ok(layout) = Layout::from_size_align(bytes, 8) else {
             return ptr::null_mut();
         };
@@ -210,6 +219,7 @@ impl ThreadBuf {
     /// dropped) when the budget is spent.
     #[inline(always)]
     pub(crate) fn reserve(&self, words: usize, budget: &Budget) -> Option<*mut u64> {
+        self.debug_check_writer(words);
         let pos = self.pos.get();
         // Compared as addresses: `pos` and `end` are both null before the
         // first chunk, which makes this fail then too (`words` > 0).
@@ -242,6 +252,7 @@ impl ThreadBuf {
     /// whose size is known only once written (user events with `Debug`
     /// arguments). `None` (counted as dropped) when the budget is spent.
     pub(crate) fn reserve_upto(&self, max: usize, budget: &Budget) -> Option<*mut u64> {
+        self.debug_check_writer(max);
         let pos = self.pos.get();
         if (self.end.get() as usize).wrapping_sub(pos as usize) >= max * 8 {
             Some(pos)
@@ -253,6 +264,10 @@ impl ThreadBuf {
     /// Takes the first `words` words of the room [`reserve_upto`]
     /// (ThreadBuf::reserve_upto) gave, which the caller wrote.
     pub(crate) fn commit(&self, words: usize) {
+        debug_assert!(
+            (self.end.get() as usize).wrapping_sub(self.pos.get() as usize) >= words * 8,
+            "commits {words} words, more than the room reserve_upto gave"
+        );
         // SAFETY: `reserve_upto` guaranteed at least `words` words of room.
         self.pos.set(unsafe { self.pos.get().add(words) });
         self.recorded
@@ -270,10 +285,11 @@ impl ThreadBuf {
             return None;
         }
         let grant = budget.take(CHUNK_BYTES, need.max(MIN_CHUNK_BYTES));
+        // Whole words: the chunk is freed with the size its capacity says.
         let chunk = if grant == 0 {
             ptr::null_mut()
         } else {
-            Chunk::allocate(grant)
+            Chunk::allocate(grant / 8 * 8)
         };
         if chunk.is_null() {
             // Full: no later record fits, not even in what is left of the
@@ -292,8 +308,10 @@ impl ThreadBuf {
             unsafe { (*tail).next = chunk };
         }
         self.tail.set(chunk);
-        // SAFETY: `chunk` is live, with `capacity >= words` (need <= grant).
+        // SAFETY: `chunk` is live, with `capacity >= words` (`need` is whole
+        // words and at most `grant`).
         unsafe {
+            debug_assert!((*chunk).capacity >= words);
             let data = Chunk::data(chunk);
             self.end.set(data.add((*chunk).capacity));
             self.pos.set(data);
@@ -306,8 +324,29 @@ impl ThreadBuf {
         let tail = self.tail.get();
         if !tail.is_null() {
             // SAFETY: `tail` is live and `pos` points into its data.
-            unsafe { (*tail).used = self.pos.get().offset_from(Chunk::data(tail)) as usize };
+            unsafe {
+                let used = self.pos.get().offset_from(Chunk::data(tail));
+                debug_assert!(
+                    used >= 0 && used as usize <= (*tail).capacity,
+                    "{used} words used of {}",
+                    (*tail).capacity
+                );
+                (*tail).used = used as usize;
+            }
         }
+    }
+
+    /// Checks, in debug builds, what the firing path relies on: a record
+    /// takes at least a word (`reserve` compares `pos` and `end`, both null
+    /// before the first chunk), and only the buffer's own thread writes it.
+    #[inline(always)]
+    fn debug_check_writer(&self, words: usize) {
+        debug_assert!(words > 0, "an empty record");
+        debug_assert_eq!(
+            thread_number(),
+            self.number,
+            "a thread writes another thread's buffer"
+        );
     }
 
     fn count_dropped(&self) {
@@ -371,7 +410,7 @@ static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
 
 /// A number for the calling thread, unique in the process for its whole run
 /// (kernel thread ids are reused; these are not).
-fn thread_number() -> u64 {
+pub(super) fn thread_number() -> u64 {
     NUMBER
         .try_with(|n| {
             if n.get() == 0 {
@@ -497,7 +536,7 @@ mod tests {
     #[test]
     fn records_span_chunks_and_stop_at_the_budget() {
         let budget = Budget::new(2 * CHUNK_BYTES + 1000);
-        let buf = ThreadBuf::new(1);
+        let buf = ThreadBuf::new(thread_number());
         let mut n = 0u64;
         while write(&buf, &budget, 5, n) {
             n += 1;
@@ -520,16 +559,31 @@ mod tests {
     #[test]
     fn a_record_bigger_than_a_chunk_is_dropped_alone() {
         let budget = Budget::new(4 * CHUNK_BYTES);
-        let buf = ThreadBuf::new(1);
+        let buf = ThreadBuf::new(thread_number());
         assert!(!write(&buf, &budget, CHUNK_BYTES / 8, 0));
         assert!(write(&buf, &budget, 2, 0));
         assert_eq!((buf.recorded(), buf.dropped()), (1, 1));
     }
 
     #[test]
+    fn a_budget_of_odd_bytes_is_taken_in_whole_words() {
+        // The chunk is freed with the size its capacity gives (1000 bytes):
+        // it must have been allocated with that size, not 1003.
+        let budget = Budget::new(1003);
+        let buf = ThreadBuf::new(thread_number());
+        let mut n = 0u64;
+        while write(&buf, &budget, 5, n) {
+            n += 1;
+        }
+        assert_eq!(n, ((1000 / 8 - HEADER_WORDS) / 5) as u64);
+        assert_eq!(budget.used(), 1003);
+        drop(buf);
+    }
+
+    #[test]
     fn a_tiny_budget_records_nothing() {
         let budget = Budget::new(100);
-        let buf = ThreadBuf::new(1);
+        let buf = ThreadBuf::new(thread_number());
         assert!(!write(&buf, &budget, 2, 0));
         assert_eq!(budget.used(), 0);
     }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use super::buffer::Budget;
 use super::clock::{now_ns, ticks};
-use super::recorder::Shared;
+use super::probes::Shared;
 use crate::local::without_accounting;
 use crate::Scope;
 

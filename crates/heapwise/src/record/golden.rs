@@ -15,7 +15,8 @@ use heapwise_probe::Value;
 use super::buffer::Buffers;
 use super::clock::Timebase;
 use super::counters::{CounterSamples, Row};
-use super::recorder::{Recorder, Shared, Trace};
+use super::probes::Shared;
+use super::recorder::{Recorder, Trace};
 use super::records::{head, write, ALLOC, ENTER, EXIT, FREE, LIMIT, REALLOC, SAMPLE};
 
 mod app {

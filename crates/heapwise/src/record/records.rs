@@ -23,8 +23,15 @@ pub(crate) const USER: u8 = 8;
 /// Longest string kept, in bytes.
 pub(crate) const MAX_STR: usize = 1024;
 
+/// A record's head word. `a` fits in 24 bits and `b` in 32 (string
+/// lengths are at most [`MAX_STR`], a user event's index and value words
+/// far below).
 #[inline(always)]
 pub(crate) fn head(tag: u8, a: usize, b: usize) -> u64 {
+    debug_assert!(
+        a <= 0xff_ffff && b as u64 <= u64::from(u32::MAX),
+        "head({tag}, {a}, {b})"
+    );
     tag as u64 | ((a as u64 & 0xff_ffff) << 8) | ((b as u64) << 32)
 }
 
@@ -83,8 +90,21 @@ pub(crate) unsafe fn put_words(p: *mut u64, words: &[u64]) -> *mut u64 {
 
 /// Records a fixed record with up to two strings: `words` (head and
 /// timestamp included) then `s1` and `s2`. Returns whether it was kept.
+///
+/// The head's two lengths are the strings' (what [`read`] takes them for).
 #[inline(always)]
 pub(crate) fn write(buf: &ThreadBuf, budget: &Budget, words: &[u64], s1: &str, s2: &str) -> bool {
+    debug_assert!(
+        words.len() >= 2
+            && (words[0] >> 8) & 0xff_ffff == s1.len() as u64
+            && words[0] >> 32 == s2.len() as u64
+            && s1.len() <= MAX_STR
+            && s2.len() <= MAX_STR,
+        "a record's head {:#x} does not match its strings' lengths {} and {}",
+        words.first().copied().unwrap_or(0),
+        s1.len(),
+        s2.len()
+    );
     let n = words.len() + str_words(s1.len()) + str_words(s2.len());
     let Some(p) = buf.reserve(n, budget) else {
         return false;
@@ -172,20 +192,27 @@ pub(crate) fn bytes_of(words: &[u64]) -> &[u8] {
 /// The string of `len` bytes at the start of `words` (empty if not UTF-8,
 /// which the writer never produces), and the words after it.
 pub(crate) fn take_str(words: &[u64], len: usize) -> (&str, &[u64]) {
+    debug_assert!(str_words(len) <= words.len(), "a string cut short");
     let n = str_words(len).min(words.len());
     let bytes = &bytes_of(&words[..n])[..len.min(n * 8)];
-    (std::str::from_utf8(bytes).unwrap_or(""), &words[n..])
+    let s = std::str::from_utf8(bytes);
+    debug_assert!(s.is_ok(), "a recorded string is not UTF-8");
+    (s.unwrap_or(""), &words[n..])
 }
 
 /// Reads the records of one chunk. Stops at anything malformed (never
-/// written by this module).
+/// written by this module: a debug build asserts it).
 pub(crate) fn read(mut words: &[u64]) -> impl Iterator<Item = Record<'_>> {
     std::iter::from_fn(move || {
         let (&h, rest) = words.split_first()?;
         let tag = (h & 0xff) as u8;
         let a = ((h >> 8) & 0xff_ffff) as usize;
         let b = (h >> 32) as usize;
-        let fixed = |n: usize| rest.get(..n);
+        let fixed = |n: usize| {
+            let f = rest.get(..n);
+            debug_assert!(f.is_some(), "a record (tag {tag}) cut short");
+            f
+        };
         let (rec, rest) = match tag {
             ENTER => {
                 let f = fixed(3)?;
@@ -278,50 +305,25 @@ pub(crate) fn read(mut words: &[u64]) -> impl Iterator<Item = Record<'_>> {
                 };
                 (r, &rest[1 + b..])
             }
-            _ => return None,
+            _ => {
+                debug_assert!(false, "unknown record tag {tag}");
+                return None;
+            }
         };
         words = rest;
         Some(rec)
     })
 }
 
-/// The exits in `recs` (one thread's records, in order) of scopes entered
-/// before the recording started, innermost first: both writers open their
-/// slices at the start, outermost first, so that every slice balances.
-pub(crate) fn orphan_exits<'a>(recs: &[Record<'a>]) -> Vec<(u64, &'a str)> {
-    let mut stack: Vec<u64> = Vec::new();
-    let mut orphans: Vec<(u64, &'a str)> = Vec::new();
-    for r in recs {
-        match *r {
-            Record::Enter { scope, .. } => stack.push(scope),
-            Record::Exit { scope, name, .. } => match stack.iter().rposition(|&s| s == scope) {
-                Some(i) => stack.truncate(i),
-                None if stack.is_empty() => orphans.push((scope, name)),
-                None => {}
-            },
-            _ => {}
-        }
-    }
-    orphans
-}
-
-/// A scope's name in a trace: its own, or `scope #<id>` when it has none.
-pub(crate) fn scope_name(name: &str, scope: u64) -> std::borrow::Cow<'_, str> {
-    if name.is_empty() {
-        format!("scope #{scope}").into()
-    } else {
-        name.into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::buffer::thread_number;
 
     #[test]
     fn records_round_trip() {
         let budget = Budget::new(1 << 20);
-        let buf = ThreadBuf::new(1);
+        let buf = ThreadBuf::new(thread_number());
         assert!(write(
             &buf,
             &budget,

@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use std::io;
 
 use super::recorder::Trace;
-use super::records::{self, scope_name, Record};
+use super::records::{self, Record};
 
 /// An argument's value, typed as the formats can show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,7 +123,7 @@ fn thread_events(sink: &mut impl Sink, trace: &Trace, recs: &[Record<'_>]) -> io
     // The slices open now, innermost last.
     let mut open: Vec<(u64, &str)> = Vec::new();
     // Scopes entered before the start: outermost first, opened at 0.
-    for &(scope, name) in records::orphan_exits(recs).iter().rev() {
+    for &(scope, name) in orphan_exits(recs).iter().rev() {
         let args = [
             arg("scope", Arg::Uint(scope)),
             arg("entered", Arg::Str("before the recording started".into())),
@@ -266,4 +266,33 @@ fn counters(sink: &mut impl Sink, trace: &Trace) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The exits in `recs` (one thread's records, in order) of scopes entered
+/// before the recording started, innermost first (the walk opens their
+/// slices at the start, outermost first, so that every slice balances).
+fn orphan_exits<'a>(recs: &[Record<'a>]) -> Vec<(u64, &'a str)> {
+    let mut stack: Vec<u64> = Vec::new();
+    let mut orphans: Vec<(u64, &'a str)> = Vec::new();
+    for r in recs {
+        match *r {
+            Record::Enter { scope, .. } => stack.push(scope),
+            Record::Exit { scope, name, .. } => match stack.iter().rposition(|&s| s == scope) {
+                Some(i) => stack.truncate(i),
+                None if stack.is_empty() => orphans.push((scope, name)),
+                None => {}
+            },
+            _ => {}
+        }
+    }
+    orphans
+}
+
+/// A scope's name in a trace: its own, or `scope #<id>` when it has none.
+fn scope_name(name: &str, scope: u64) -> Cow<'_, str> {
+    if name.is_empty() {
+        format!("scope #{scope}").into()
+    } else {
+        name.into()
+    }
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use heapwise_probe::{Event, NewProbe, Value};
 
 use super::clock::ticks;
-use super::recorder::Shared;
+use super::probes::Shared;
 use super::records::{bytes_of, cut, head, put_bytes, str_words, MAX_STR, USER};
 use super::sink::{Arg, NamedArg};
 
@@ -77,6 +77,7 @@ pub(super) fn record(shared: &Shared, ts: u64, index: usize, values: &[Value<'_>
             p = put_value(p, v);
         }
         let used = p.offset_from(start) as usize;
+        debug_assert!(used <= max, "{used} words written, {max} reserved");
         start.write(head(USER, index, used - 2));
         start.add(1).write(ts);
         used
