@@ -261,8 +261,9 @@ impl ThreadBuf {
         }
     }
 
-    /// Takes the first `words` words of the room [`reserve_upto`]
-    /// (ThreadBuf::reserve_upto) gave, which the caller wrote.
+    /// Takes the first `words` words of the room
+    /// [`reserve_upto`](ThreadBuf::reserve_upto) gave, which the caller
+    /// wrote.
     pub(crate) fn commit(&self, words: usize) {
         debug_assert!(
             (self.end.get() as usize).wrapping_sub(self.pos.get() as usize) >= words * 8,

@@ -77,14 +77,15 @@ impl<W: Write> Json<W> {
         }
     }
 
-    /// A metadata event (`M`) of the process, with one string argument.
-    fn metadata(&mut self, name: &str, arg: &str, value: &str) -> io::Result<()> {
+    /// A metadata event (`M`) of the process (`tid` 0) or a thread, with
+    /// one string argument.
+    fn metadata(&mut self, tid: u64, name: &str, arg: &str, value: &str) -> io::Result<()> {
         let pid = self.pid;
         self.event_start()?;
         self.raw("{\"name\":")?;
         self.string(name)?;
         self.raw(&format!(
-            ",\"ph\":\"M\",\"pid\":{pid},\"tid\":0,\"args\":{{"
+            ",\"ph\":\"M\",\"pid\":{pid},\"tid\":{tid},\"args\":{{"
         ))?;
         self.string(arg)?;
         self.raw(":")?;
@@ -152,22 +153,16 @@ impl<W: Write> Json<W> {
 
 impl<W: Write> Sink for Json<W> {
     fn process(&mut self, name: &str, label: Option<&str>) -> io::Result<()> {
-        self.metadata("process_name", "name", name)?;
+        self.metadata(0, "process_name", "name", name)?;
         match label {
-            Some(label) => self.metadata("process_labels", "labels", label),
+            Some(label) => self.metadata(0, "process_labels", "labels", label),
             None => Ok(()),
         }
     }
 
     fn thread(&mut self, tid: u64, name: &str) -> io::Result<()> {
         self.tid = tid;
-        let pid = self.pid;
-        self.event_start()?;
-        self.raw(&format!(
-            "{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":{pid},\"tid\":{tid},\"args\":{{\"name\":"
-        ))?;
-        self.string(name)?;
-        self.raw("}}")
+        self.metadata(tid, "thread_name", "name", name)
     }
 
     fn slice_begin(&mut self, ns: u64, name: &str, args: &[NamedArg<'_>]) -> io::Result<()> {

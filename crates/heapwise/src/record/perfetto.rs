@@ -127,10 +127,15 @@ struct Perfetto<W: Write> {
     track: u64,
     /// Threads and counter tracks declared so far.
     threads: u64,
-    counters: u64,
+    counters: usize,
 }
 
 impl<W: Write> Perfetto<W> {
+    /// The uuid of counter track `i`: after the threads'.
+    fn counter_uuid(&self, i: usize) -> u64 {
+        self.process_track + 1 + self.threads + i as u64
+    }
+
     /// A `TracePacket` whose fields `body` writes, as field 1 of `Trace`.
     fn packet(&mut self, body: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
         let mut p = std::mem::take(&mut self.packet);
@@ -273,7 +278,7 @@ impl<W: Write> Sink for Perfetto<W> {
 
     fn counter_track(&mut self, name: &str) -> io::Result<()> {
         self.sequence = MAIN_SEQUENCE;
-        let uuid = self.counter_uuid(self.counters as usize);
+        let uuid = self.counter_uuid(self.counters);
         self.counters += 1;
         let parent = self.process_track;
         self.descriptor(uuid, |d| {
@@ -313,12 +318,5 @@ impl<W: Write> Sink for Perfetto<W> {
             &args,
         )?;
         self.out.flush()
-    }
-}
-
-impl<W: Write> Perfetto<W> {
-    /// The uuid of counter track `i`: after the threads'.
-    fn counter_uuid(&self, i: usize) -> u64 {
-        self.process_track + 1 + self.threads + i as u64
     }
 }
