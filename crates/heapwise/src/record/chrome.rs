@@ -25,7 +25,7 @@ use std::io::{self, BufWriter, Write};
 
 use super::recorder::Trace;
 use super::sink::{self, Arg, NamedArg, Sink};
-use crate::util::json::Quoted;
+use crate::util::json::{self, Quoted};
 
 /// Writes `trace` to `out`.
 pub(crate) fn write(trace: &Trace, out: impl Write) -> io::Result<()> {
@@ -64,7 +64,8 @@ impl<W: Write> Json<W> {
 
     /// `s` as a JSON string literal.
     fn string(&mut self, s: &str) -> io::Result<()> {
-        write!(self.out, "{}", Quoted(s))
+        let out = &mut self.out;
+        json::quote(s, |piece| out.write_all(piece.as_bytes()))
     }
 
     /// The separator before an element of `traceEvents`.

@@ -12,6 +12,51 @@
 
 use std::fmt;
 
+/// Writes `s` as a JSON string literal, quotes included, as pieces handed
+/// to `put` in order (runs of `s` that need no escape, and escapes). The
+/// one escaper: [`Quoted`] displays through it, and a writer that is not
+/// a formatter (an `io::Write`) can call it directly.
+pub(crate) fn quote<E>(s: &str, mut put: impl FnMut(&str) -> Result<(), E>) -> Result<(), E> {
+    put("\"")?;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let short = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            '\0'..='\u{1f}' | '\u{7f}' | '\u{2028}' | '\u{2029}' => "",
+            _ => continue,
+        };
+        put(&s[start..i])?;
+        if short.is_empty() {
+            let mut buf = [0u8; 6];
+            put(unicode_escape(c, &mut buf))?;
+        } else {
+            put(short)?;
+        }
+        start = i + c.len_utf8();
+    }
+    put(&s[start..])?;
+    put("\"")
+}
+
+/// `\uXXXX` (lowercase hex) for a character of the Basic Multilingual
+/// Plane, in `buf`.
+fn unicode_escape(c: char, buf: &mut [u8; 6]) -> &str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = c as u32;
+    debug_assert!(n <= 0xffff, "{c:?} is outside the BMP");
+    buf[0] = b'\\';
+    buf[1] = b'u';
+    for (i, shift) in [12, 8, 4, 0].into_iter().enumerate() {
+        buf[2 + i] = HEX[(n >> shift) as usize & 0xf];
+    }
+    // ASCII only.
+    std::str::from_utf8(buf).unwrap_or_default()
+}
+
 /// `s` as a JSON string literal, quotes included, when displayed:
 /// `format!("{}", Quoted("a\"b"))` is `"a\"b"`.
 #[derive(Debug, Clone, Copy)]
@@ -19,29 +64,7 @@ pub(crate) struct Quoted<'a>(pub(crate) &'a str);
 
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0;
-        f.write_str("\"")?;
-        let mut start = 0;
-        for (i, c) in s.char_indices() {
-            let short = match c {
-                '"' => "\\\"",
-                '\\' => "\\\\",
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
-                '\0'..='\u{1f}' | '\u{7f}' | '\u{2028}' | '\u{2029}' => "",
-                _ => continue,
-            };
-            f.write_str(&s[start..i])?;
-            if short.is_empty() {
-                write!(f, "\\u{:04x}", c as u32)?;
-            } else {
-                f.write_str(short)?;
-            }
-            start = i + c.len_utf8();
-        }
-        f.write_str(&s[start..])?;
-        f.write_str("\"")
+        quote(self.0, |piece| f.write_str(piece))
     }
 }
 
