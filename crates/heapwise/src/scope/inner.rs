@@ -3,11 +3,11 @@
 //!
 //! # Mechanism
 //!
-//! A [`Scope`] is a reference-counted handle to a `ScopeInner` holding shared
+//! A [`Scope`](crate::Scope) is a reference-counted handle to a `ScopeInner` holding shared
 //! [`Counters`], its limits and its parent. A thread is *in* a scope while a
-//! [`ScopeGuard`] (from [`Scope::enter`], [`Scope::run`], [`track`], or a
+//! [`ScopeGuard`](crate::ScopeGuard) (from [`Scope::enter`](crate::Scope::enter), [`Scope::run`](crate::Scope::run), [`track`](crate::track), or a
 //! wrapped future's poll) is alive: the guard stores the scope in the thread's
-//! block (`local.rs`) and restores the previous scope when dropped, also during
+//! block (`local/block.rs`) and restores the previous scope when dropped, also during
 //! a panic. Nothing is inherited implicitly: a spawned thread or task is charged
 //! to a scope only while it runs inside one, as in gotcha.
 //!
@@ -21,7 +21,7 @@
 //!
 //! `refs` counts handles (weight 1) and threads whose current scope this is
 //! (weight [`THREAD_REF`]): a thread's current-scope pointer owns a reference,
-//! which a [`ScopeGuard`] takes over for the scope it replaced and hands back on
+//! which a [`ScopeGuard`](crate::ScopeGuard) takes over for the scope it replaced and hands back on
 //! drop, so even a leaked guard never leaves a thread pointing at a freed scope.
 //!
 //! With owner tracking (see [`crate::Alloc::owner_tracking`]) `refs` also
@@ -36,55 +36,53 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::borrow::Cow;
-use std::fmt;
-use std::marker::PhantomData;
+
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{
     AtomicBool, AtomicIsize, AtomicPtr, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
 
-use crate::cancel::{Cancelled, Waiters};
-use crate::future::{Instrumented, Limited};
-use crate::limit::{LimitExceeded, LimitKind, Remaining};
-use crate::local::{with_local, FLUSH_BYTES};
-use crate::scope_stack;
-use crate::stats;
-use crate::usage::{Counters, Delta, Usage};
+use crate::local::hooks::{self, Chain};
+use crate::local::process;
+use crate::local::usage::{Counters, Delta};
+use crate::local::{Local, FLUSH_BYTES};
+use crate::scope::cancel::Waiters;
+use crate::scope::limit::LimitKind;
 
-const NO_LIMIT: u64 = u64::MAX;
+pub(super) const NO_LIMIT: u64 = u64::MAX;
 /// `exceeded` while the first crossing's figures are being written.
-const CROSSING: u64 = u64::MAX;
+pub(super) const CROSSING: u64 = u64::MAX;
 /// `exceeded` flag: the crossing was a hard limit refusing a call.
-const REFUSED: u64 = 1 << 8;
+pub(super) const REFUSED: u64 = 1 << 8;
 
 pub(crate) struct ScopeInner {
     pub(crate) counters: Counters,
-    refs: AtomicIsize,
+    pub(super) refs: AtomicIsize,
     /// Owning reference to the parent (counted in its `refs`), or null.
-    parent: *const ScopeInner,
+    pub(super) parent: *const ScopeInner,
     /// The nearest ancestor with limits, or null: limits are checked and
     /// budgets computed along these links only, so a deep chain of scopes
     /// without limits costs nothing to enter (set when the scope is made;
     /// an ancestor's configuration is final by then).
-    limited_above: *const ScopeInner,
+    pub(super) limited_above: *const ScopeInner,
     /// A hard limit is set on some ancestor.
-    hard_above: bool,
+    pub(super) hard_above: bool,
     /// The nearest named ancestor, or null (the label of profile samples).
-    named_above: *const ScopeInner,
-    limits: [u64; LimitKind::COUNT],
-    has_limits: bool,
-    hard: bool,
+    pub(super) named_above: *const ScopeInner,
+    pub(super) limits: [u64; LimitKind::COUNT],
+    pub(super) has_limits: bool,
+    pub(super) hard: bool,
     /// The first crossing: 0 (none), [`CROSSING`] while it is being
     /// recorded, or `(kind + 1) | REFUSED?` once `crossed_used` and
     /// `crossed_request` hold its figures. See [`ScopeInner::mark_exceeded`].
-    exceeded: AtomicU64,
-    crossed_used: AtomicU64,
-    crossed_request: AtomicU64,
-    name: Option<Cow<'static, str>>,
-    id: u64,
+    pub(super) exceeded: AtomicU64,
+    pub(super) crossed_used: AtomicU64,
+    pub(super) crossed_request: AtomicU64,
+    pub(super) name: Option<Cow<'static, str>>,
+    pub(super) id: u64,
     /// Listed in the registry of named scopes (`registry.rs`).
-    registered: AtomicBool,
+    pub(super) registered: AtomicBool,
     pub(crate) waiters: Waiters,
     /// Notification queue link (`cancel.rs`).
     pub(crate) queued: AtomicBool,
@@ -98,11 +96,11 @@ unsafe impl Send for ScopeInner {}
 // SAFETY: as above.
 unsafe impl Sync for ScopeInner {}
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+pub(super) static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Weight of the reference a thread holds on its current scope; see the
 /// module docs. Must exceed the calls one batch can hold (`FLUSH_BYTES`).
-const THREAD_REF: isize = 1 << 32;
+pub(super) const THREAD_REF: isize = 1 << 32;
 const _: () = assert!(THREAD_REF > 4 * FLUSH_BYTES);
 
 /// One crossing of a limit, as recorded on the scope that crossed.
@@ -116,7 +114,7 @@ pub(crate) struct Crossing {
 }
 
 impl ScopeInner {
-    fn name_or_empty(&self) -> &str {
+    pub(super) fn name_or_empty(&self) -> &str {
         self.name.as_deref().unwrap_or("")
     }
 
@@ -124,7 +122,7 @@ impl ScopeInner {
         &self.refs
     }
 
-    fn parent(&self) -> Option<&ScopeInner> {
+    pub(super) fn parent(&self) -> Option<&ScopeInner> {
         // SAFETY: `parent` is null or points to a live scope: this scope holds a
         // reference on it until `Drop`.
         unsafe { self.parent.as_ref() }
@@ -145,13 +143,14 @@ impl ScopeInner {
             unsafe { self.limited_above.as_ref() }
         };
         std::iter::successors(first, |s| {
+            debug_assert!(s.has_limits, "limited_above links only scopes with limits");
             // SAFETY: as above.
             unsafe { s.limited_above.as_ref() }
         })
     }
 
     /// The limits set on this scope, with their kinds.
-    fn set_limits(&self) -> impl Iterator<Item = (LimitKind, u64)> + '_ {
+    pub(super) fn set_limits(&self) -> impl Iterator<Item = (LimitKind, u64)> + '_ {
         LimitKind::ALL
             .into_iter()
             .map(|k| (k, self.limits[k as usize]))
@@ -159,12 +158,12 @@ impl ScopeInner {
     }
 
     /// Is a hard limit set on this scope or an ancestor?
-    fn hard_on_chain(&self) -> bool {
+    pub(super) fn hard_on_chain(&self) -> bool {
         (self.hard && self.has_limits) || self.hard_above
     }
 
     /// The innermost named scope of the chain.
-    fn named(&self) -> Option<&ScopeInner> {
+    pub(super) fn named(&self) -> Option<&ScopeInner> {
         if self.name.is_some() {
             return Some(self);
         }
@@ -172,7 +171,7 @@ impl ScopeInner {
         unsafe { self.named_above.as_ref() }
     }
 
-    fn used(&self, kind: LimitKind) -> u64 {
+    pub(super) fn used(&self, kind: LimitKind) -> u64 {
         let c = &self.counters;
         match kind {
             LimitKind::Bytes => c.bytes(),
@@ -204,7 +203,7 @@ impl ScopeInner {
     /// Records the first crossing and notifies waiters. Allocator-safe: the
     /// thread that claims the crossing writes its figures and publishes
     /// them; nobody in the allocator ever waits for that.
-    fn mark_exceeded(&self, kind: LimitKind, used: u64, refused: Option<u64>) {
+    pub(super) fn mark_exceeded(&self, kind: LimitKind, used: u64, refused: Option<u64>) {
         if self
             .exceeded
             .compare_exchange(0, CROSSING, Acquire, Relaxed)
@@ -219,11 +218,11 @@ impl ScopeInner {
         let limit = self.limits[kind as usize];
         let kind_name = kind.field_name().trim_start_matches("limit_");
         crate::events::limit_exceeded(self.id, self.name_or_empty(), kind_name, limit, used);
-        crate::cancel::notify(self);
+        crate::scope::cancel::notify(self);
     }
 
     /// Compares the counters with the limits after a charge. Allocator-safe.
-    fn check_limits(&self) {
+    pub(super) fn check_limits(&self) {
         if !self.has_limits || self.exceeded.load(Relaxed) != 0 {
             return;
         }
@@ -236,14 +235,14 @@ impl ScopeInner {
         }
     }
 
-    fn release(ptr: *const ScopeInner) {
+    pub(super) fn release(ptr: *const ScopeInner) {
         ScopeInner::release_n(ptr, 1);
     }
 
     /// Drops references of total weight `n`; frees the scope if they were
     /// the last, then releases its parent the same way (a loop, not
     /// recursion, so a deep chain cannot overflow the stack).
-    fn release_n(mut ptr: *const ScopeInner, mut n: isize) {
+    pub(super) fn release_n(mut ptr: *const ScopeInner, mut n: isize) {
         while !ptr.is_null() {
             // SAFETY: the caller (or the previous round, which just freed a
             // child holding a reference on it) owns references of weight `n`
@@ -261,9 +260,46 @@ impl ScopeInner {
         }
     }
 
+    /// A scope under `parent`, not yet placed in memory.
+    ///
+    /// # Safety
+    ///
+    /// `parent` is null or a live scope whose reference the new scope takes over.
+    pub(super) unsafe fn new(parent: *const ScopeInner) -> ScopeInner {
+        // SAFETY: the caller's contract.
+        let above = unsafe { parent.as_ref() };
+        ScopeInner {
+            counters: Counters::new(),
+            refs: AtomicIsize::new(1),
+            parent,
+            limited_above: above.map_or(ptr::null(), |p| {
+                p.limited_levels().next().map_or(ptr::null(), ptr::from_ref)
+            }),
+            hard_above: above.is_some_and(ScopeInner::hard_on_chain),
+            named_above: above
+                .and_then(ScopeInner::named)
+                .map_or(ptr::null(), ptr::from_ref),
+            limits: [NO_LIMIT; LimitKind::COUNT],
+            has_limits: false,
+            hard: false,
+            exceeded: AtomicU64::new(0),
+            crossed_used: AtomicU64::new(0),
+            crossed_request: AtomicU64::new(0),
+            name: None,
+            id: NEXT_ID.fetch_add(1, Relaxed),
+            registered: AtomicBool::new(false),
+            waiters: Waiters::new(),
+            queued: AtomicBool::new(false),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
     /// Places a scope in memory from [`System`], so heapwise's own bookkeeping
     /// is never charged to the scope that creates a child.
-    fn allocate(inner: ScopeInner) -> NonNull<ScopeInner> {
+    pub(super) fn allocate(inner: ScopeInner) -> NonNull<ScopeInner> {
+        // Before any thread can point at a scope, the per-thread layer must
+        // know how to charge one.
+        hooks::install(&CHAIN);
         let layout = Layout::new::<ScopeInner>();
         // SAFETY: `ScopeInner` is not zero-sized.
         let ptr = unsafe { System.alloc(layout) }.cast::<ScopeInner>();
@@ -272,7 +308,7 @@ impl ScopeInner {
         };
         // SAFETY: `ptr` is a fresh, suitably aligned allocation for a `ScopeInner`.
         unsafe { ptr.as_ptr().write(inner) };
-        stats::own(layout.size() as isize);
+        process::own(layout.size() as isize);
         ptr
     }
 
@@ -282,7 +318,7 @@ impl ScopeInner {
     /// # Safety
     ///
     /// `ptr` came from [`ScopeInner::allocate`] and nothing references it any more.
-    unsafe fn free(ptr: *const ScopeInner) {
+    pub(super) unsafe fn free(ptr: *const ScopeInner) {
         let ptr = ptr as *mut ScopeInner;
         // SAFETY: the caller guarantees exclusive ownership of a live scope,
         // allocated from `System` with this layout.
@@ -290,24 +326,38 @@ impl ScopeInner {
             ptr::drop_in_place(ptr);
             System.dealloc(ptr.cast(), Layout::new::<ScopeInner>());
         }
-        stats::own(-(size_of::<ScopeInner>() as isize));
+        process::own(-(size_of::<ScopeInner>() as isize));
     }
 }
 
+/// What the per-thread layer calls to charge its batches (`local/hooks.rs`).
+static CHAIN: Chain = Chain {
+    charge: |scope, d| charge_chain(scope.cast(), d),
+    budget: |scope| budget(scope.cast()),
+};
+
 /// Charges a batch to `scope`, its ancestors and the process counters (shard
-/// `shard`, the calling thread's), then checks limits. Allocator-safe: atomics only, no allocation, no lock.
+/// `shard`, the calling thread's), then checks limits. Allocator-safe:
+/// atomics only, no allocation, no lock.
 pub(crate) fn charge(scope: *const ScopeInner, d: &Delta, shard: usize) {
-    stats::GLOBAL.add(shard, d);
+    process::GLOBAL.add(shard, d);
+    charge_chain(scope, d);
+}
+
+/// Charges a batch to `scope` and its ancestors (not the process), then
+/// checks limits.
+fn charge_chain(scope: *const ScopeInner, d: &Delta) {
     // SAFETY: `scope` is null or a live scope: the current scope of a thread is
     // kept alive by the guard that entered it, and a block owner by its block.
     let Some(first) = (unsafe { scope.as_ref() }) else {
         return;
     };
     for inner in first.ancestors() {
+        debug_assert!(inner.refs.load(Relaxed) > 0, "charging a freed scope");
         inner.counters.add(d);
         inner.check_limits();
     }
-    if stats::owner_mode() {
+    if process::owner_mode() {
         let net = (d.allocs as isize).wrapping_sub(d.frees as isize);
         if net > 0 {
             first.refs.fetch_add(net, Relaxed);
@@ -361,9 +411,34 @@ pub(crate) fn has_hard_limits(scope: *const ScopeInner) -> bool {
     unsafe { scope.as_ref() }.is_some_and(ScopeInner::hard_on_chain)
 }
 
+/// Would `op` cross a hard limit on the current scope chain (slow path)?
+/// If a hard limit is on the chain, the pending batch is charged first,
+/// then `op` is checked against the charged figures.
+///
+/// Checking first and charging later let two threads each miss the
+/// other's batch: X checks (not seeing Y's batch), Y flushes and sets a
+/// fresh countdown (not seeing X's, still pending), X flushes; Y then
+/// allocated a whole countdown on top of X's checked-but-unseen batch,
+/// and two threads under a hard 100 KiB limit got 64.4 KiB over it (1
+/// run in 15), more than the one batch of the other thread the docs
+/// promise. Charging first orders the two threads' charges on the
+/// scope's counters: whichever charges second sees the other's in its
+/// check, so the overshoot is at most the batches still pending on the
+/// other threads, and each of those was bounded by the distance to the
+/// limit when its countdown was set. Without a hard limit on the chain
+/// this is one walk of it and nothing is charged.
+pub(crate) fn refuses_hard(l: &Local, op: &Delta) -> bool {
+    let scope: *const ScopeInner = l.scope().cast();
+    if !has_hard_limits(scope) {
+        return false;
+    }
+    l.flush_pending();
+    refuse_hard(scope, op)
+}
+
 /// Would `op` cross a hard limit on the chain, given the figures charged so
 /// far (the caller charged its thread's batch first: see
-/// `Local::refuses_hard`)? If so the crossing is recorded and `true`
+/// [`refuses_hard`])? If so the crossing is recorded and `true`
 /// returned, and the allocator fails the call. Allocator-safe.
 ///
 /// A thread that is panicking is never refused: its panic hook (the
@@ -395,524 +470,4 @@ pub(crate) fn refuse_hard(scope: *const ScopeInner, op: &Delta) -> bool {
         }
     }
     false
-}
-
-/// A region of code whose heap activity is counted: bytes, blocks, frees,
-/// reallocs, calls, live and peak bytes, charged to the scope and to every
-/// ancestor, with optional limits.
-///
-/// `Scope` is a cheap handle (`Clone + Send + Sync`): clone it to hand the scope
-/// to another thread or task, which then runs inside it with [`Scope::run`],
-/// [`Scope::enter`], [`Scope::instrument`] or [`Scope::limit`].
-///
-/// ```
-/// #[global_allocator]
-/// static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
-///
-/// let scope = heapwise::Scope::new().name("parse").limit_bytes(64 * heapwise::KIB);
-/// let v = scope.run(|s| {
-///     let v = vec![0u8; 1000];
-///     assert_eq!(s.usage().bytes, 1000);
-///     v
-/// });
-/// assert!(scope.check().is_ok());
-/// # drop(v);
-/// ```
-pub struct Scope {
-    ptr: NonNull<ScopeInner>,
-}
-
-// SAFETY: `ScopeInner` is `Send + Sync`; the handle only adjusts its atomic count.
-unsafe impl Send for Scope {}
-// SAFETY: as above.
-unsafe impl Sync for Scope {}
-
-impl Scope {
-    /// A new scope nested under the thread's current scope (if any).
-    ///
-    /// Configure it with the builder methods ([`Scope::name`],
-    /// [`Scope::limit_bytes`], ...) before cloning or entering it.
-    #[must_use]
-    pub fn new() -> Scope {
-        match Scope::current() {
-            Some(parent) => parent.child(),
-            None => Scope::detached(),
-        }
-    }
-
-    /// A new scope with no parent, whatever the current scope is.
-    #[must_use]
-    pub fn detached() -> Scope {
-        Scope::with_parent(ptr::null())
-    }
-
-    /// A new scope nested under this one.
-    #[must_use]
-    pub fn child(&self) -> Scope {
-        self.inner().refs.fetch_add(1, Relaxed);
-        Scope::with_parent(self.ptr.as_ptr())
-    }
-
-    /// `parent` carries a reference this scope takes over.
-    fn with_parent(parent: *const ScopeInner) -> Scope {
-        // SAFETY: `parent` is null or live: the caller hands over a reference.
-        let above = unsafe { parent.as_ref() };
-        let ptr = ScopeInner::allocate(ScopeInner {
-            counters: Counters::new(),
-            refs: AtomicIsize::new(1),
-            parent,
-            limited_above: above.map_or(ptr::null(), |p| {
-                p.limited_levels().next().map_or(ptr::null(), ptr::from_ref)
-            }),
-            hard_above: above.is_some_and(ScopeInner::hard_on_chain),
-            named_above: above
-                .and_then(ScopeInner::named)
-                .map_or(ptr::null(), ptr::from_ref),
-            limits: [NO_LIMIT; LimitKind::COUNT],
-            has_limits: false,
-            hard: false,
-            exceeded: AtomicU64::new(0),
-            crossed_used: AtomicU64::new(0),
-            crossed_request: AtomicU64::new(0),
-            name: None,
-            id: NEXT_ID.fetch_add(1, Relaxed),
-            registered: AtomicBool::new(false),
-            waiters: Waiters::new(),
-            queued: AtomicBool::new(false),
-            next: AtomicPtr::new(ptr::null_mut()),
-        });
-        Scope { ptr }
-    }
-
-    pub(crate) fn inner(&self) -> &ScopeInner {
-        // SAFETY: this handle holds a reference, so the scope is live.
-        unsafe { self.ptr.as_ref() }
-    }
-
-    fn configure(mut self, f: impl FnOnce(&mut ScopeInner)) -> Scope {
-        assert!(
-            self.inner().refs.load(Acquire) == 1,
-            "heapwise: configure a scope (name, limits) before cloning or entering it"
-        );
-        // SAFETY: this is the only reference (checked above), and `self` is owned,
-        // so nothing else can read the scope while it is changed.
-        f(unsafe { self.ptr.as_mut() });
-        self
-    }
-
-    /// Names the scope; the name appears in [`LimitExceeded`] and `Debug`.
-    ///
-    /// # Panics
-    ///
-    /// If the scope was already cloned or entered.
-    #[must_use]
-    pub fn name(self, name: impl Into<Cow<'static, str>>) -> Scope {
-        let name = name.into();
-        self.configure(|s| s.name = Some(name))
-    }
-
-    fn set_limit(self, kind: LimitKind, limit: u64) -> Scope {
-        self.configure(|s| {
-            s.limits[kind as usize] = limit;
-            s.has_limits = s.limits.iter().any(|&l| l != NO_LIMIT);
-        })
-    }
-
-    /// Limits [`Usage::bytes`] (bytes allocated, monotonic). Exceeded when the
-    /// usage is *greater* than the limit. `u64::MAX` means no limit.
-    ///
-    /// # Panics
-    ///
-    /// If the scope was already cloned or entered.
-    #[must_use]
-    pub fn limit_bytes(self, limit: u64) -> Scope {
-        self.set_limit(LimitKind::Bytes, limit)
-    }
-
-    /// Limits [`Usage::live_bytes`] (allocated and not yet freed).
-    ///
-    /// # Panics
-    ///
-    /// If the scope was already cloned or entered.
-    #[must_use]
-    pub fn limit_live_bytes(self, limit: u64) -> Scope {
-        self.set_limit(LimitKind::LiveBytes, limit)
-    }
-
-    /// Limits [`Usage::allocs`] (blocks allocated).
-    ///
-    /// # Panics
-    ///
-    /// If the scope was already cloned or entered.
-    #[must_use]
-    pub fn limit_allocs(self, limit: u64) -> Scope {
-        self.set_limit(LimitKind::Allocs, limit)
-    }
-
-    /// Limits [`Usage::calls`] (allocator entries).
-    ///
-    /// # Panics
-    ///
-    /// If the scope was already cloned or entered.
-    #[must_use]
-    pub fn limit_calls(self, limit: u64) -> Scope {
-        self.set_limit(LimitKind::Calls, limit)
-    }
-
-    /// Makes this scope's limits **hard**: an allocation (or growing realloc)
-    /// that would cross one fails by returning null. `Vec::try_reserve` and
-    /// friends then return `Err`; an infallible allocation calls
-    /// `std::alloc::handle_alloc_error`, which aborts the process.
-    ///
-    /// The scope is also marked exceeded and its waiters are notified, as with
-    /// a cooperative limit. A free can never be refused, so a free that crosses
-    /// a `calls` limit only marks the scope.
-    ///
-    /// # Panics
-    ///
-    /// If the scope was already cloned or entered.
-    #[must_use]
-    pub fn hard(self) -> Scope {
-        self.configure(|s| s.hard = true)
-    }
-
-    /// The scope's name, if it was given one.
-    pub fn label(&self) -> Option<&str> {
-        self.inner().name.as_deref()
-    }
-
-    /// The limit of `kind` set on this scope itself (not its ancestors).
-    pub fn limit_of(&self, kind: LimitKind) -> Option<u64> {
-        Some(self.inner().limits[kind as usize]).filter(|&l| l != NO_LIMIT)
-    }
-
-    /// Are this scope's limits hard ([`Scope::hard`])?
-    pub fn is_hard(&self) -> bool {
-        self.inner().hard
-    }
-
-    /// The live named scopes: every scope with a name that a thread has
-    /// entered and that is still held by a handle, a thread, or (with owner
-    /// tracking) a live block. For dashboards such as
-    /// `/debug/heapwise/scopes`.
-    pub fn named() -> Vec<Scope> {
-        crate::registry::named_scopes()
-    }
-
-    /// A process-unique number identifying the scope.
-    pub fn id(&self) -> u64 {
-        self.inner().id
-    }
-
-    /// The scope this one is nested under.
-    pub fn parent(&self) -> Option<Scope> {
-        let parent = self.inner().parent;
-        // SAFETY: `parent` is null or live (this scope holds a reference on it).
-        unsafe { Scope::from_raw_cloned(parent) }
-    }
-
-    /// # Safety
-    ///
-    /// `ptr` is null or points to a live scope.
-    unsafe fn from_raw_cloned(ptr: *const ScopeInner) -> Option<Scope> {
-        let ptr = NonNull::new(ptr as *mut ScopeInner)?;
-        // SAFETY: the caller guarantees `ptr` is live.
-        unsafe { ptr.as_ref() }.refs.fetch_add(1, Relaxed);
-        Some(Scope { ptr })
-    }
-
-    /// The scope the calling thread is in, if any.
-    pub fn current() -> Option<Scope> {
-        let ptr = with_local(|l| l.scope());
-        // SAFETY: the current scope is kept alive by the guard that entered it.
-        unsafe { Scope::from_raw_cloned(ptr) }
-    }
-
-    /// Makes this the calling thread's current scope until the guard drops.
-    ///
-    /// Guards may be dropped in any order: each removes its own entry from
-    /// the thread's stack of entered scopes, and the innermost entry left
-    /// is current. So after every guard is dropped the thread is back where
-    /// it started, also when a panic unwinds through them.
-    ///
-    /// Holding a guard across an `.await` is almost always a mistake, as
-    /// with `tracing`'s `Span::enter`: while the task is suspended, the
-    /// thread stays in the scope and charges it for whatever other tasks it
-    /// runs, and the task is not charged when it resumes on another thread.
-    /// Wrap the future instead: [`Scope::instrument`] (attribution) or
-    /// [`Scope::limit`] (attribution and cancellation) enter the scope
-    /// around every poll.
-    pub fn enter(&self) -> ScopeGuard<'_> {
-        let inner = self.inner();
-        if inner.name.is_some()
-            && !inner.registered.load(Relaxed)
-            && !inner.registered.swap(true, Relaxed)
-        {
-            crate::registry::register(self);
-        }
-        // The thread's stack entry owns a reference of its own.
-        inner.refs.fetch_add(THREAD_REF, Relaxed);
-        let guard = ScopeGuard::push(self.ptr.as_ptr());
-        let parent = inner.parent().map_or(0, |p| p.id);
-        crate::events::scope_enter(inner.id, parent, inner.name_or_empty());
-        guard
-    }
-
-    /// Runs `f` inside this scope on the calling thread.
-    pub fn run<R>(&self, f: impl FnOnce(&Scope) -> R) -> R {
-        let _guard = self.enter();
-        f(self)
-    }
-
-    /// What has been charged to this scope so far, children included.
-    ///
-    /// The calling thread's own batch is charged first, so the figures are
-    /// exact for work done on this thread; other threads still inside the
-    /// scope may lag by up to 64 KiB of traffic each.
-    pub fn usage(&self) -> Usage {
-        with_local(|l| l.flush());
-        self.inner().counters.usage()
-    }
-
-    /// The first limit crossed by this scope or, failing that, by its nearest
-    /// ancestor that crossed one.
-    pub fn exceeded(&self) -> Option<LimitExceeded> {
-        self.inner().ancestors().find_map(|inner| {
-            let c = inner.crossing()?;
-            // SAFETY: `inner` is this scope or an ancestor, kept alive by `self`.
-            let scope = unsafe { Scope::clone_raw(inner) };
-            let limit = inner.limits[c.kind as usize];
-            Some(LimitExceeded::new(scope, c.kind, limit, c.used, c.refused))
-        })
-    }
-
-    /// `Err` once this scope or an ancestor has exceeded a limit.
-    pub fn check(&self) -> Result<(), LimitExceeded> {
-        match self.exceeded() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    /// What is left of each limit: the minimum over this scope and all its
-    /// ancestors (`None` where no scope on the chain sets that limit).
-    ///
-    /// A limit that was crossed has nothing left, even if its figure went
-    /// back below it (live bytes freed): a crossing is final, as
-    /// [`Scope::check`] says.
-    pub fn remaining(&self) -> Remaining {
-        with_local(|l| l.flush());
-        let mut r = Remaining::default();
-        for inner in self.inner().limited_levels() {
-            let crossed = inner.crossing().map(|c| c.kind);
-            for (kind, limit) in inner.set_limits() {
-                let left = if crossed == Some(kind) {
-                    0
-                } else {
-                    limit.saturating_sub(inner.used(kind))
-                };
-                let slot = r.slot(kind);
-                *slot = Some(slot.map_or(left, |v: u64| v.min(left)));
-            }
-        }
-        r
-    }
-
-    /// Does this scope or an ancestor set any limit?
-    pub(crate) fn limited(&self) -> bool {
-        self.inner().limited_levels().next().is_some()
-    }
-
-    /// A future that resolves once this scope or an ancestor exceeds a limit
-    /// (gotcha's `Done()`). Block on it with [`Cancelled::wait`].
-    ///
-    /// It never resolves if no scope on the chain has a limit. The first
-    /// waiter starts one background thread, `heapwise-notify`, which wakes
-    /// waiters: the allocator itself never wakes anything.
-    pub fn cancelled(&self) -> Cancelled {
-        Cancelled::new(self.clone())
-    }
-
-    /// Runs `fut` inside this scope and stops it once a limit is exceeded: the
-    /// future is dropped at that point (inside the scope) and
-    /// `Err(LimitExceeded)` returned, even while it waits on something else.
-    pub fn limit<F: std::future::Future>(&self, fut: F) -> Limited<F> {
-        Limited::new(self.clone(), fut)
-    }
-
-    /// Charges `fut` to this scope: the scope is entered on every poll, on
-    /// whichever thread polls it. Attribution only; limits are not enforced.
-    pub fn instrument<F: std::future::Future>(&self, fut: F) -> Instrumented<F> {
-        Instrumented::new(self.clone(), fut)
-    }
-}
-
-impl Default for Scope {
-    fn default() -> Scope {
-        Scope::new()
-    }
-}
-
-impl Clone for Scope {
-    fn clone(&self) -> Scope {
-        self.inner().refs.fetch_add(1, Relaxed);
-        Scope { ptr: self.ptr }
-    }
-}
-
-impl Drop for Scope {
-    fn drop(&mut self) {
-        ScopeInner::release(self.ptr.as_ptr());
-    }
-}
-
-impl PartialEq for Scope {
-    fn eq(&self, other: &Scope) -> bool {
-        self.ptr == other.ptr
-    }
-}
-
-impl Eq for Scope {}
-
-impl fmt::Debug for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = self.inner();
-        let mut d = f.debug_struct("Scope");
-        d.field("id", &inner.id);
-        if let Some(name) = &inner.name {
-            d.field("name", name);
-        }
-        for (kind, limit) in inner.set_limits() {
-            d.field(kind.field_name(), &limit);
-        }
-        d.field("usage", &inner.counters.usage())
-            .field("exceeded", &inner.crossing().map(|c| c.kind))
-            .finish()
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.inner().name {
-            Some(name) => write!(f, "scope {name:?}"),
-            None => write!(f, "scope #{}", self.inner().id),
-        }
-    }
-}
-
-/// Keeps a scope current on this thread; see [`Scope::enter`].
-///
-/// Not `Send`: a thread enters a scope for itself. To run work on another
-/// thread inside a scope, send the [`Scope`] (a `Clone + Send + Sync`
-/// handle) and enter it there; for futures use [`Scope::instrument`] or
-/// [`Scope::limit`].
-#[must_use = "the scope is left as soon as the guard is dropped"]
-pub struct ScopeGuard<'a> {
-    /// This guard's entry on the thread's stack of entered scopes.
-    seq: u64,
-    _scope: PhantomData<&'a Scope>,
-    _not_send: PhantomData<NotSend>,
-}
-
-/// Makes [`ScopeGuard`] `!Send` and `!Sync`, with a name that says why in
-/// the compiler's message.
-struct NotSend(#[allow(dead_code)] *const ());
-
-impl ScopeGuard<'_> {
-    /// Makes `scope` (which carries a thread reference, or is null)
-    /// current, on top of the thread's stack.
-    fn push(scope: *const ScopeInner) -> ScopeGuard<'static> {
-        let seq = scope_stack::push(scope);
-        let left = with_local(|l| l.switch(scope));
-        // SAFETY: the scope a thread leaves is null or held by its stack entry.
-        let left = unsafe { left.as_ref() };
-        debug_assert!(left.is_none_or(|s| s.refs.load(Relaxed) >= THREAD_REF));
-        ScopeGuard {
-            seq,
-            _scope: PhantomData,
-            _not_send: PhantomData,
-        }
-    }
-}
-
-impl Drop for ScopeGuard<'_> {
-    fn drop(&mut self) {
-        let Some(popped) = scope_stack::pop(self.seq) else {
-            return;
-        };
-        if let Some(current) = popped.current {
-            // The innermost guard: the entry below becomes current (after this
-            // thread's batch is charged to the scope it leaves).
-            let left = with_local(|l| l.switch(current));
-            debug_assert_eq!(
-                left, popped.scope,
-                "the current scope is the innermost entry's"
-            );
-        }
-        // SAFETY: the entry's thread reference is released only below.
-        if let Some(scope) = unsafe { popped.scope.as_ref() } {
-            crate::events::scope_exit(scope.id, scope.name_or_empty());
-            ScopeInner::release_n(popped.scope, THREAD_REF);
-        }
-    }
-}
-
-impl fmt::Debug for ScopeGuard<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScopeGuard").finish_non_exhaustive()
-    }
-}
-
-/// Runs `f` in a new scope nested under the current one (gotcha's `Trace`),
-/// and returns what `f` returns.
-///
-/// ```
-/// #[global_allocator]
-/// static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
-///
-/// let v = heapwise::track(|scope| {
-///     let v = vec![0u64; 100];
-///     assert_eq!((scope.usage().bytes, scope.usage().allocs), (800, 1));
-///     v
-/// });
-/// assert_eq!(v.len(), 100);
-/// ```
-pub fn track<R>(f: impl FnOnce(&Scope) -> R) -> R {
-    Scope::new().run(f)
-}
-
-/// Runs `f` outside every scope: what it allocates and frees is charged to no
-/// scope (the process-wide [`stats`](crate::stats()) still count it).
-pub fn untracked<R>(f: impl FnOnce() -> R) -> R {
-    let _guard = ScopeGuard::push(ptr::null());
-    f()
-}
-
-impl Scope {
-    /// # Safety
-    ///
-    /// `inner` is a live scope.
-    pub(crate) unsafe fn clone_raw(inner: &ScopeInner) -> Scope {
-        inner.refs.fetch_add(1, Relaxed);
-        Scope {
-            ptr: NonNull::from(inner),
-        }
-    }
-
-    /// Gives up the handle without releasing its reference.
-    pub(crate) fn into_raw(self) -> *const ScopeInner {
-        let ptr = self.ptr.as_ptr();
-        std::mem::forget(self);
-        ptr
-    }
-
-    /// # Safety
-    ///
-    /// `ptr` came from [`Scope::into_raw`] and its reference is handed over.
-    pub(crate) unsafe fn from_raw(ptr: *const ScopeInner) -> Scope {
-        Scope {
-            // SAFETY: `into_raw` pointers are never null.
-            ptr: unsafe { NonNull::new_unchecked(ptr as *mut ScopeInner) },
-        }
-    }
 }

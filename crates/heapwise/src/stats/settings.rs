@@ -1,13 +1,14 @@
 //! Settings read from the environment once, at load time.
 //!
 //! `HEAPWISE_PROFILE_RATE` (see [`crate::profile::set_rate`]) and
-//! `HEAPWISE_TRACE` (see `trace.rs`) are read by a constructor in
+//! `HEAPWISE_TRACE` (see `line.rs`) are read by a constructor in
 //! `.init_array`, before `main` and before the program's own code can change
 //! the environment. Reading them lazily from the allocator would be unsafe:
 //! `std::env` takes a lock that the allocating thread may already hold (inside
 //! `set_var`). A bad value is reported on stderr in one line and ignored.
 
-use crate::{sampler, trace};
+use crate::local::sampler;
+use crate::stats::line as trace;
 
 /// The constructor, placed in `.init_array`. The allocator's first slow path
 /// refers to it, which keeps it linked into every program that installs

@@ -1,0 +1,4 @@
+//! Shared helpers with no heapwise state.
+
+pub(crate) mod bytes;
+pub(crate) mod units;
