@@ -5,19 +5,19 @@
 //! once per interval and prints one line to stderr:
 //!
 //! ```text
-//! heapwise 3 @0.60s: live 48.4MiB peak 48.8MiB | alloc 14.9GiB/s 1.54M/s | free 14.8GiB/s 1.39M/s | prof 512KiB 25.4k/s 587KiB | own 1.21MiB
+//! heapwise 3 @0.60s: live 26.9MiB peak 27.0MiB | alloc 6.81GiB/s 681k/s | free 6.78GiB/s 617k/s | prof 512KiB 11.4k/s 341KiB | own 350KiB
 //! ```
 //!
 //! | field | meaning |
 //! |---|---|
 //! | `heapwise 3` | the line's number, from 1 |
 //! | `@0.60s` | seconds since the trace started |
-//! | `live 48.4MiB` | heap bytes allocated and not freed ([`crate::Stats::live_bytes`]) |
-//! | `peak 48.8MiB` | the high-water mark of `live` ([`crate::Stats::peak_bytes`]) |
-//! | `alloc 14.9GiB/s 1.54M/s` | bytes and blocks allocated per second over the interval |
-//! | `free 14.8GiB/s 1.39M/s` | bytes and blocks freed per second over the interval |
-//! | `prof 512KiB 25.4k/s 587KiB` | the profiler: sampling rate (`off` when 0), samples taken per second, and the memory it holds (stacks, buckets, live-block tables; see [`crate::profile::memory`]) |
-//! | `own 1.21MiB` | what heapwise itself holds: scopes, profiler tables, buffers ([`Stats::heapwise_bytes`](crate::Stats::heapwise_bytes)) |
+//! | `live 26.9MiB` | heap bytes allocated and not freed ([`crate::Stats::live_bytes`]) |
+//! | `peak 27.0MiB` | the high-water mark of `live` ([`crate::Stats::peak_bytes`]) |
+//! | `alloc 6.81GiB/s 681k/s` | bytes and blocks allocated per second over the interval |
+//! | `free 6.78GiB/s 617k/s` | bytes and blocks freed per second over the interval |
+//! | `prof 512KiB 11.4k/s 341KiB` | the profiler: sampling rate (`off` when 0), samples taken per second, and the memory it holds (stacks, buckets, live-block tables; see [`crate::profile::memory`]) |
+//! | `own 350KiB` | what heapwise itself holds: scopes, profiler tables, buffers ([`Stats::heapwise_bytes`](crate::Stats::heapwise_bytes)) |
 //!
 //! Figures lag by at most 64 KiB of traffic per running thread (see
 //! [`crate::stats()`]). Units are 1024-based.
