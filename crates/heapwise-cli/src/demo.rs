@@ -311,24 +311,8 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// `1.25 MiB`, `512 KiB`.
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        let n = format!("{v:.2}");
-        format!(
-            "{} {}",
-            n.trim_end_matches('0').trim_end_matches('.'),
-            UNITS[u]
-        )
-    }
+fn human(bytes: u64) -> heapwise::Bytes {
+    heapwise::Bytes::from(bytes)
 }
 
 /// Whether a trace file's name asks for Perfetto's protobuf format (the

@@ -17,6 +17,10 @@
 //! - Percentages ([`percentage`]) have two decimals from 1% up, `100%`
 //!   within 0.05 of it, and two significant digits below 1% (`0.0038%`),
 //!   right-aligned in five columns.
+//!
+//! This is pprof's format, kept apart from [`heapwise::Bytes`] (IEC units for
+//! people, used by the demo's summary and the runtime's stats line) on
+//! purpose: a report must read like `go tool pprof`'s, digit for digit.
 
 /// One unit of a family: its printed name, the lowercase names (singular)
 /// it is recognised by, and its size in the family's base unit.

@@ -122,5 +122,5 @@ heapwise_probe::gate! {
     /// the profiler's page filter on their fast path; while this gate is
     /// open every byte of it has a second bit set, so they take the slow
     /// path without loading the gate at all.
-    pub static FREE_GATE = [free, realloc] => crate::live::set_free_events;
+    pub static FREE_GATE = [free, realloc] => crate::local::filter::set_free_events;
 }

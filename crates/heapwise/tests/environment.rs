@@ -105,7 +105,7 @@ fn the_trace_prints_one_line_per_interval() {
             " | alloc ",
             "/s | free ",
             " | prof 512KiB ",
-            " | cost ~",
+            " | own ",
         ] {
             assert!(l.contains(field), "{field:?} missing in {l}");
         }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::limit::LimitKind;
+use crate::scope::limit::LimitKind;
 use crate::util::json::Quoted;
 use crate::{profile, stats, LimitExceeded, Scope, Usage};
 

@@ -36,7 +36,8 @@ use std::fmt::Write as _;
 
 use heapwise_pprof::{Profile, Sample};
 
-use crate::{profile, sampler, stats};
+use crate::local::sampler;
+use crate::{profile, stats};
 
 /// Sampled `(count, bytes)` behind an unbiased `(count, bytes)` of blocks
 /// of `size` bytes at `rate`.
@@ -164,7 +165,7 @@ pub(crate) fn text(p: &Profile) -> String {
 #[cfg(test)]
 mod tests {
     use super::unscale;
-    use crate::sampler::scale;
+    use crate::local::sampler::scale;
 
     #[test]
     fn unscaling_inverts_gos_scaling() {

@@ -22,7 +22,7 @@
 use std::fmt::Write as _;
 
 use crate::local::without_accounting;
-use crate::symbolize::Symbolizer;
+use crate::profile::symbolize::Symbolizer;
 use crate::sys;
 
 /// At most this many addresses are resolved per request.

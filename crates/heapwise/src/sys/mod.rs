@@ -4,14 +4,14 @@
 //! # Mappings
 //!
 //! A heap profile records raw return addresses; to turn them into function
-//! names, either here at export (`symbolize.rs`) or later by `go tool pprof`
+//! names, either here at export (`profile/symbolize.rs`) or later by `go tool pprof`
 //! on another machine, every address needs the object it falls in, and the
 //! `profile.proto` `Mapping` says which: `memory_start`/`memory_limit`/
 //! `file_offset` translate a runtime address into a file address, `filename`
 //! and `build_id` name the file. [`mappings`] lists one [`Mapping`] per
 //! executable `PT_LOAD` segment of every loaded object: the segment's exact
 //! runtime range and file offset. (Go's `runtime/pprof` reads the whole pages
-//! `/proc/self/maps` shows, `heapprof.md` §1.4; with lld's layout those start
+//! `/proc/self/maps` shows, `docs/profiling.md`; with lld's layout those start
 //! inside the previous segment's file range and Go 1.19's pprof then
 //! translates addresses 4 KiB off, so heapwise gives the exact range.)
 //!
@@ -24,11 +24,11 @@
 //! build ID is what lets `go tool pprof` find the right binary offline, under
 //! `$PPROF_BINARY_PATH/<build-id>/<name>` or a debuginfod-style
 //! `<id[:2]>/<id[2:]>.debug`, and refuse a wrong one ("build ID mismatch")
-//! instead of printing plausible nonsense (`heapprof.md` §2.4).
+//! instead of printing plausible nonsense (`docs/profiling.md`).
 //!
 //! # Thread stacks
 //!
-//! [`thread_stack_bounds`] gives the frame-pointer walk of `stack.rs` the
+//! [`thread_stack_bounds`] gives the frame-pointer walk of `profile/stack.rs` the
 //! range it may read. It is called from the allocator itself, so it uses
 //! libc only: no Rust allocation, no std thread-local, no lock of std's.
 //!

@@ -1,3 +1,5 @@
 //! Shared helpers with no heapwise state.
 
+pub(crate) mod bytes;
 pub(crate) mod json;
+pub(crate) mod units;

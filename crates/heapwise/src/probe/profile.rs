@@ -1,7 +1,7 @@
 //! Event profiles (`heapwise::probe::profile`): the user documentation is
 //! the `probe` module's.
 //!
-//! The probe walks the firing thread's frame pointers (`stack.rs`) and
+//! The probe walks the firing thread's frame pointers (`profile/stack.rs`) and
 //! counts the stack in a [`StackTable`] of the profile's own, behind a lock
 //! nothing else takes; building a profile copies the table and reuses the
 //! heap profiler's symbolization and location building (`profile.rs`:
@@ -15,10 +15,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use heapwise_pprof::{Profile, ProfileBuilder};
 use heapwise_probe::{Event, Probe, ProbeGroup};
 
-use crate::depot::StackTable;
 use crate::local::{with_local, without_accounting, without_sampling};
+use crate::profile::depot::StackTable;
+use crate::profile::profiler;
+use crate::profile::stack::{self, DEFAULT_DEPTH, MAX_DEPTH};
 use crate::profile::{Locations, Resolved, Trim};
-use crate::stack::{self, DEFAULT_DEPTH, MAX_DEPTH};
 
 /// The default of [`EventProfileOptions::max_stacks`].
 pub const DEFAULT_MAX_STACKS: usize = 4096;
@@ -309,10 +310,12 @@ impl Shared {
     /// firing thread, possibly inside the allocator; never panics.
     #[inline(never)]
     fn record(&self) {
-        with_local(|l| {
+        with_local(|_| {
             // Uninitialised: the walk writes what it returns.
             let mut frames = [MaybeUninit::<usize>::uninit(); MAX_DEPTH];
-            let n = stack::capture(&l.bounds, &mut frames[..self.walk_depth]);
+            // SAFETY: used within this call, on this thread.
+            let bounds = unsafe { profiler::thread_bounds() };
+            let n = stack::capture(bounds, &mut frames[..self.walk_depth]);
             // SAFETY: `capture` initialised `frames[..n]`; `MaybeUninit<usize>`
             // has the layout of `usize`.
             let frames = unsafe { std::slice::from_raw_parts(frames.as_ptr().cast::<usize>(), n) };
@@ -399,8 +402,8 @@ fn classify(name: &str, module: &str, fire: &str, inlined: &str) -> Trim {
     }
     const MACHINERY: [&str; 11] = [
         "heapwise_probe::",
-        "heapwise::probe_profile::",
-        "heapwise::stack::",
+        "heapwise::probe::profile::",
+        "heapwise::profile::stack::",
         "heapwise::local::",
         "std::panicking::",
         "std::panic::",
@@ -431,7 +434,7 @@ mod tests {
         assert_eq!(c("app::events::miss"), Trim::Plumbing);
         assert_eq!(c("heapwise_probe::tracepoint::fire"), Trim::Plumbing);
         assert_eq!(
-            c("heapwise::probe_profile::Shared::record::{{closure}}"),
+            c("heapwise::probe::profile::Shared::record::{{closure}}"),
             Trim::Plumbing
         );
         assert_eq!(

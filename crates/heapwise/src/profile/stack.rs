@@ -6,7 +6,7 @@
 //! and the caller's frame pointer, so the frames form a linked list on the
 //! stack: `[fp]` is the caller's frame pointer and `[fp + 8]` (x86_64,
 //! aarch64) the return address. Walking it costs about 1–1.5 ns a frame,
-//! against ~150 ns for a DWARF unwind through libgcc (`heapprof.md` §0), takes
+//! against ~150 ns for a DWARF unwind through libgcc (`docs/profiling.md`, "Costs"), takes
 //! no lock and cannot deadlock, so it is safe inside the allocator.
 //!
 //! The walk only reads memory between the current stack pointer and the top

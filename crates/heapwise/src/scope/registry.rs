@@ -1,5 +1,5 @@
 //! The live named scopes: what `/debug/heapwise/scopes` and
-//! [`crate::named_scopes`] list.
+//! [`Scope::named`](crate::Scope::named) list.
 //!
 //! A named scope is registered the first time a thread enters it (so the
 //! builder can still configure it before). The registry holds a handle on

@@ -12,7 +12,7 @@
 //! (see `profile.rs`).
 //!
 //! The countdown is not a second counter on the fast path: the allocator's
-//! one countdown (`local.rs`) is set to the minimum of the flush budget, the
+//! one countdown (`block.rs`) is set to the minimum of the flush budget, the
 //! nearest limit and the distance to the next sample, so a disabled profiler
 //! (R = 0) adds no instruction to an allocation, and a sample is just another
 //! reason to take the slow path. R = 1 samples every allocation (full mode).
@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn scaling_is_gos() {
-        // Go: 47 sampled 1 MiB blocks at 512 KiB estimate 54 (heapprof.md 1.1).
+        // Go: 47 sampled 1 MiB blocks at 512 KiB estimate 54 (docs/profiling.md, "A worked example").
         let (n, b) = scale(47, 47 << 20, 512 * 1024);
         assert_eq!(n, 54);
         assert_eq!(

@@ -6,7 +6,7 @@
 //! The sampler stores raw return addresses (a few words a sample) and never
 //! looks at debug information: reading DWARF costs milliseconds to seconds
 //! and megabytes to hundreds of megabytes (getsentry/objectstore#527 saw
-//! ~400 MB; `heapprof.md` §0 and §3.13), which has no place on an allocation
+//! ~400 MB; `docs/profiling.md`, "Costs"), which has no place on an allocation
 //! path and would dominate the very heap being profiled if it stayed loaded.
 //! So a [`Symbolizer`] lives for one export: the profiler builds it from
 //! [`crate::sys::mappings`], resolves each distinct address of the profile
@@ -18,7 +18,7 @@
 //! binary at hand), not a requirement: every `Mapping` also carries its file
 //! name and GNU build ID, so `go tool pprof` can symbolize an address-only
 //! profile offline from `$PPROF_BINARY_PATH` or a debuginfod-style store
-//! (`heapprof.md` §2.4).
+//! (`docs/profiling.md`, "Go's sampling").
 //!
 //! # Mechanism
 //!
@@ -478,7 +478,7 @@ mod tests {
         let frames = s.resolve(marker_fn as *const () as usize as u64 + 1);
         let f = frames.last().expect("frames for marker_fn");
         assert_eq!(
-            f.function, "heapwise::symbolize::tests::marker_fn",
+            f.function, "heapwise::profile::symbolize::tests::marker_fn",
             "{frames:?}"
         );
         assert!(
@@ -512,13 +512,16 @@ mod tests {
         if !has_dwarf() {
             // The symbol table knows the real function only.
             let f = frames.last().expect("a frame");
-            assert_eq!(f.function, "heapwise::symbolize::tests::outer_caller");
+            assert_eq!(
+                f.function,
+                "heapwise::profile::symbolize::tests::outer_caller"
+            );
             return;
         }
         assert_eq!(frames.len(), 2, "{frames:?}");
         assert_eq!(
             frames[0].function,
-            "heapwise::symbolize::tests::inlined_callee"
+            "heapwise::profile::symbolize::tests::inlined_callee"
         );
         assert!(frames[0].file.ends_with("symbolize.rs"), "{frames:?}");
         assert!(
@@ -527,7 +530,7 @@ mod tests {
         );
         assert_eq!(
             frames[1].function,
-            "heapwise::symbolize::tests::outer_caller"
+            "heapwise::profile::symbolize::tests::outer_caller"
         );
         assert!(frames[1].file.ends_with("symbolize.rs"), "{frames:?}");
         assert_eq!(frames[1].line, call_line, "{frames:?}");
@@ -583,7 +586,7 @@ mod tests {
         for m in [
             fake("/nonexistent/heapwise-test", None),
             fake(
-                concat!(env!("CARGO_MANIFEST_DIR"), "/src/symbolize.rs"),
+                concat!(env!("CARGO_MANIFEST_DIR"), "/src/profile/symbolize.rs"),
                 None,
             ),
             fake("/proc/self/cmdline", None),

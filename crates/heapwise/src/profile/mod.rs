@@ -77,6 +77,12 @@
 //! profiles can be symbolized later by `go tool pprof` from the binary
 //! (`PPROF_BINARY_PATH`).
 
+pub(crate) mod depot;
+pub(crate) mod live;
+pub(crate) mod profiler;
+pub(crate) mod stack;
+pub(crate) mod symbolize;
+
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
@@ -84,12 +90,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use heapwise_pprof::{Line, Mapping, Profile, ProfileBuilder};
 
-use crate::depot::{self, Snapshot};
+use crate::local::sampler;
 use crate::local::{own_work, without_accounting};
-use crate::symbolize::{Frame, Symbolizer};
-use crate::{live, profiler, sampler, sys};
+use crate::sys;
+use depot::Snapshot;
+use symbolize::{Frame, Symbolizer};
 
-pub use crate::sampler::DEFAULT_RATE;
+pub use crate::local::sampler::DEFAULT_RATE;
 
 /// Sets the sampling rate: on average one sample per `bytes` allocated.
 ///

@@ -2,7 +2,7 @@
 //!
 //! # Fast path and slow path
 //!
-//! Each `GlobalAlloc` method reads the thread's block (`local.rs`), subtracts
+//! Each `GlobalAlloc` method reads the thread's block (`local/block.rs`), subtracts
 //! the call's size from its countdown and branches once. On the common side it
 //! adds the call to the thread's batch and calls the inner allocator. When the
 //! countdown would go negative it takes the one `#[cold] #[inline(never)]`
@@ -32,12 +32,30 @@ use std::ptr;
 
 #[cfg(feature = "alloc-events")]
 use crate::events;
-use crate::live::{free_is_slow, maybe_sampled};
+use crate::local::filter::{free_is_slow, maybe_sampled};
+use crate::local::process;
+use crate::local::usage::Delta;
 use crate::local::{local, Local, Reentrancy};
-use crate::profiler;
+use crate::profile::profiler;
 use crate::scope::{self, ScopeInner};
 use crate::stats;
-use crate::usage::Delta;
+
+/// The scope the thread is in (the per-thread block holds it opaquely).
+#[inline(always)]
+fn current(l: &Local) -> *const ScopeInner {
+    l.scope().cast()
+}
+
+/// What an allocation takes off the thread's countdown: its size, with the
+/// `alloc` event gate's mask (`1 << 62`) ORed in while a probe is attached,
+/// so every allocation then takes the slow path, which fires the event.
+#[inline(always)]
+fn alloc_cost(size: usize) -> isize {
+    #[cfg(feature = "alloc-events")]
+    return size as isize | events::ALLOC_GATE.mask();
+    #[cfg(not(feature = "alloc-events"))]
+    return size as isize;
+}
 
 /// Size of the owner trailer.
 const TRAILER: usize = std::mem::size_of::<*const ScopeInner>();
@@ -100,7 +118,8 @@ impl<A: GlobalAlloc> Alloc<A> {
     fn enter_slow<'l>(&self, l: &'l Local) -> Reentrancy<'l> {
         let guard = l.guard();
         if !l.is_ready() {
-            stats::mark_installed(self.owner);
+            stats::settings::keep_linked();
+            process::mark_installed(self.owner);
             l.init();
         }
         l.sync_sampler();
@@ -161,7 +180,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             };
             // SAFETY: used within this call, on this thread.
             let l = unsafe { local() };
-            if !l.take_budget_gated(size) {
+            if !l.take(alloc_cost(size)) {
                 // SAFETY: forwarded from the caller.
                 return unsafe { self.alloc_slow(layout, zeroed, l) };
             }
@@ -169,14 +188,14 @@ impl<A: GlobalAlloc> Alloc<A> {
             let p = unsafe { self.raw_alloc(block, zeroed) };
             if !p.is_null() {
                 // SAFETY: `p` is a fresh block of `size + TRAILER` bytes.
-                unsafe { Self::set_owner(p, size, l.scope()) };
+                unsafe { Self::set_owner(p, size, current(l)) };
                 l.record_alloc(size as u64);
             }
             return p;
         }
         // SAFETY: used within this call, on this thread.
         let l = unsafe { local() };
-        if !l.take_budget_gated(size) {
+        if !l.take(alloc_cost(size)) {
             // SAFETY: forwarded from the caller.
             return unsafe { self.alloc_slow(layout, zeroed, l) };
         }
@@ -208,7 +227,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             // SAFETY: forwarded from the caller.
             let p = unsafe { self.raw_alloc(block, zeroed) };
             if !p.is_null() {
-                stats::own(size as isize);
+                process::own(size as isize);
                 if self.owner {
                     // SAFETY: `p` is a fresh owner-mode block.
                     unsafe { Self::set_owner(p, size, INTERNAL) };
@@ -224,7 +243,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             peak: size as i64,
             ..Delta::default()
         };
-        if l.refuses_hard(&op) {
+        if scope::refuses_hard(l, &op) {
             return ptr::null_mut();
         }
         // SAFETY: forwarded from the caller.
@@ -234,7 +253,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         }
         if self.owner {
             // SAFETY: `p` is a fresh owner-mode block.
-            unsafe { Self::set_owner(p, size, l.scope()) };
+            unsafe { Self::set_owner(p, size, current(l)) };
         }
         let sampled = l.sample_due(size);
         l.record_alloc(size as u64);
@@ -243,7 +262,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         }
         l.flush_if_due();
         #[cfg(feature = "alloc-events")]
-        events::alloc(p as usize, size, layout.align(), scope::id_of(l.scope()));
+        events::alloc(p as usize, size, layout.align(), scope::id_of(current(l)));
         p
     }
 
@@ -258,7 +277,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         if self.owner {
             // SAFETY: owner-mode blocks carry a trailer after `size` bytes.
             let owner = unsafe { Self::owner_of(ptr, size) };
-            if !(l.take_budget(size) & (owner == l.scope()) & !free_is_slow(ptr)) {
+            if !(l.take_budget(size) & (owner == current(l)) & !free_is_slow(ptr)) {
                 // SAFETY: forwarded from the caller.
                 return unsafe { self.dealloc_slow(ptr, layout, l) };
             }
@@ -294,13 +313,13 @@ impl<A: GlobalAlloc> Alloc<A> {
         if !self.owner {
             if l.is_guarded() {
                 l.rearm_guard();
-                stats::own(-(size as isize));
+                process::own(-(size as isize));
             } else {
                 let _guard = self.enter_slow(l);
                 l.record_free(size as u64);
                 l.flush_if_due();
                 #[cfg(feature = "alloc-events")]
-                events::free(ptr as usize, size, layout.align(), scope::id_of(l.scope()));
+                events::free(ptr as usize, size, layout.align(), scope::id_of(current(l)));
             }
             // SAFETY: forwarded from the caller.
             return unsafe { self.inner.dealloc(ptr, layout) };
@@ -313,7 +332,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             l.rearm_guard();
         }
         if owner == INTERNAL {
-            stats::own(-(size as isize));
+            process::own(-(size as isize));
             // SAFETY: forwarded from the caller.
             return unsafe { self.inner.dealloc(ptr, block) };
         }
@@ -327,17 +346,17 @@ impl<A: GlobalAlloc> Alloc<A> {
         }
         let _guard = self.enter_slow(l);
         #[cfg(feature = "alloc-events")]
-        events::free(ptr as usize, size, layout.align(), scope::id_of(l.scope()));
+        events::free(ptr as usize, size, layout.align(), scope::id_of(current(l)));
         // SAFETY: forwarded from the caller.
         unsafe { self.inner.dealloc(ptr, block) };
-        if owner == l.scope() {
+        if owner == current(l) {
             l.record_free(size as u64);
             l.flush_if_due();
         } else {
             // The free is the owner's; the call belongs to the scope that made it.
             l.flush_pending();
             scope::charge(owner, &Delta::free(size as u64), l.shard());
-            scope::charge(l.scope(), &Delta::call(), l.shard());
+            scope::charge(current(l), &Delta::call(), l.shard());
         }
     }
 
@@ -352,7 +371,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         if self.owner {
             // SAFETY: owner-mode blocks carry a trailer after `old` bytes.
             let owner = unsafe { Self::owner_of(ptr, old) };
-            if !(l.take_budget(new_size) & (owner == l.scope()) & !free_is_slow(ptr)) {
+            if !(l.take_budget(new_size) & (owner == current(l)) & !free_is_slow(ptr)) {
                 // SAFETY: forwarded from the caller.
                 return unsafe { self.realloc_slow(ptr, layout, new_size, l) };
             }
@@ -418,7 +437,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             if !p.is_null() {
                 // The old block was heapwise's unless owner mode says otherwise.
                 let was_own = !self.owner || owner == INTERNAL;
-                stats::own(new_size as isize - if was_own { old as isize } else { 0 });
+                process::own(new_size as isize - if was_own { old as isize } else { 0 });
                 if self.owner {
                     if !was_own {
                         scope::charge(owner, &Delta::free(old as u64), l.shard());
@@ -430,7 +449,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             return p;
         }
         let _guard = self.enter_slow(l);
-        let cur = l.scope();
+        let cur = current(l);
         // In owner mode a block from elsewhere is freed to its owner and the new
         // block allocated in the current scope.
         let split = self.owner && owner != cur;
@@ -447,7 +466,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             op.freed_bytes = old as u64;
             op.peak = (new_size as i64 - old as i64).max(0);
         }
-        if l.refuses_hard(&op) {
+        if scope::refuses_hard(l, &op) {
             return ptr::null_mut();
         }
         // SAFETY: forwarded from the caller.

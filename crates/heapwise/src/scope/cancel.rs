@@ -27,8 +27,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use crate::limit::LimitExceeded;
 use crate::local::without_accounting;
+use crate::scope::limit::LimitExceeded;
 use crate::scope::{Scope, ScopeInner};
 use crate::sys::fork::{AtFork, Rank};
 use crate::sys::lock::Lock;

@@ -164,7 +164,7 @@ impl Global {
 
 /// Shared counters of one scope.
 ///
-/// Written once per flushed batch (see `local.rs`), never per allocation, so
+/// Written once per flushed batch (see `block.rs`), never per allocation, so
 /// threads allocating in different scopes share no written cache line.
 #[derive(Debug)]
 #[repr(align(64))]

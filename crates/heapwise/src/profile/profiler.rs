@@ -11,10 +11,11 @@ use std::hash::Hasher;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use crate::depot::{Bucket, FxHasher};
 use crate::local::Local;
-use crate::stack::{self, DEFAULT_DEPTH, MAX_DEPTH};
-use crate::{depot, live, scope};
+use crate::profile::depot::{Bucket, FxHasher};
+use crate::profile::stack::{self, Bounds, DEFAULT_DEPTH, MAX_DEPTH};
+use crate::profile::{depot, live};
+use crate::scope;
 
 static DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_DEPTH);
 
@@ -24,6 +25,24 @@ pub(crate) fn set_max_depth(frames: usize) {
 
 pub(crate) fn max_depth() -> usize {
     DEPTH.load(Relaxed)
+}
+
+thread_local! {
+    /// This thread's stack bounds, for the walk: a `const` thread-local
+    /// with no destructor, so it is there even during thread exit.
+    static BOUNDS: Bounds = const { Bounds::new() };
+}
+
+/// This thread's stack bounds.
+///
+/// # Safety
+///
+/// The reference stays on this thread and within the current call.
+#[inline(always)]
+pub(crate) unsafe fn thread_bounds<'a>() -> &'a Bounds {
+    // SAFETY: the thread-local has no destructor and lives as long as the
+    // thread; the caller keeps the reference on it.
+    unsafe { &*BOUNDS.with(std::ptr::from_ref) }
 }
 
 /// Takes the sample that was due for the fresh block `ptr` of `size` bytes
@@ -41,17 +60,18 @@ fn sample(l: &Local, ptr: *mut u8, size: usize, rate: u64) {
     // Uninitialised: zeroing 2 KiB per sample would cost more than the walk.
     let mut frames = [MaybeUninit::<usize>::uninit(); MAX_DEPTH];
     let depth = max_depth().min(MAX_DEPTH);
-    let n = stack::capture(&l.bounds, &mut frames[..depth]);
+    // SAFETY: used within this call, on this thread.
+    let n = stack::capture(unsafe { thread_bounds() }, &mut frames[..depth]);
     // SAFETY: `capture` initialised `frames[..n]`; `MaybeUninit<usize>` has
     // the layout of `usize`.
     let frames = unsafe { std::slice::from_raw_parts(frames.as_ptr().cast::<usize>(), n) };
-    let label = scope::profile_label(l.scope());
+    let label = scope::profile_label(l.scope().cast());
     let bucket = cached_bucket(frames, label, size as u64, rate);
     if let Some(stale) = live::insert(ptr, bucket) {
         // The address was recorded live: its free went unseen. Count it now.
         stale.freed();
     }
-    crate::events::sample(ptr as usize, size, rate, scope::id_of(l.scope()));
+    crate::events::sample(ptr as usize, size, rate, scope::id_of(l.scope().cast()));
 }
 
 /// Slots of the per-thread bucket cache.

@@ -2,8 +2,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::Relaxed};
 
+use crate::local::usage::Global;
 use crate::local::with_local;
-use crate::usage::Global;
 
 pub(crate) static GLOBAL: Global = Global::new();
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);

@@ -126,7 +126,7 @@ impl Stack {
         }
         self.spill.set(new);
         self.spill_cap.set(cap);
-        crate::stats::own((cap as isize - old_cap as isize) * size_of::<Entry>() as isize);
+        crate::local::process::own((cap as isize - old_cap as isize) * size_of::<Entry>() as isize);
     }
 
     fn push(&self, scope: *const ScopeInner) -> u64 {

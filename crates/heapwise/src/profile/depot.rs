@@ -10,7 +10,7 @@
 //! name, rate), as Go keys its memory-profile buckets by (stack, size): one
 //! size per bucket lets export unbias each bucket exactly (Go's
 //! `scaleHeapSample`; summing first and unbiasing later is badly wrong, see
-//! `heapprof.md` §0), and the rate in the key keeps that exact even if the
+//! `docs/profiling.md`, "Go's sampling"), and the rate in the key keeps that exact even if the
 //! rate changes while the program runs. A bucket counts allocations and
 //! frees with atomics; it is leaked (never freed, like Go's
 //! `persistentalloc`) so the live-block table can point at it and a free can
@@ -106,7 +106,7 @@ const NONE: u32 = u32::MAX;
 
 /// Interned stacks: each distinct stack stored once in one growing array of
 /// frames and named by its index. Used by the depot, and by the event
-/// profiles of `probe_profile.rs`.
+/// profiles of `probe/profile.rs`.
 #[derive(Debug)]
 pub(crate) struct StackTable {
     frames: Vec<usize>,

@@ -5,26 +5,27 @@
 //! once per interval and prints one line to stderr:
 //!
 //! ```text
-//! heapwise 3 @0.60s: live 48.4MiB peak 48.8MiB | alloc 14.9GiB/s 1.54M/s | free 14.8GiB/s 1.39M/s | prof 512KiB 25.4k/s 587KiB | cost ~2.9%
+//! heapwise 3 @0.60s: live 26.9MiB peak 27.0MiB | alloc 6.81GiB/s 681k/s | free 6.78GiB/s 617k/s | prof 512KiB 11.4k/s 341KiB | own 350KiB
 //! ```
 //!
 //! | field | meaning |
 //! |---|---|
 //! | `heapwise 3` | the line's number, from 1 |
 //! | `@0.60s` | seconds since the trace started |
-//! | `live 48.4MiB` | heap bytes allocated and not freed ([`crate::Stats::live_bytes`]) |
-//! | `peak 48.8MiB` | the high-water mark of `live` ([`crate::Stats::peak_bytes`]) |
-//! | `alloc 14.9GiB/s 1.54M/s` | bytes and blocks allocated per second over the interval |
-//! | `free 14.8GiB/s 1.39M/s` | bytes and blocks freed per second over the interval |
-//! | `prof 512KiB 25.4k/s 587KiB` | the profiler: sampling rate (`off` when 0), samples taken per second, and the memory it holds (stacks, buckets, live-block tables; see [`crate::profile::memory`]) |
-//! | `cost ~2.9%` | an estimate of heapwise's CPU time as a share of one core: allocator calls × 1.5 ns plus samples × 1 µs (the measured per-call and per-sample costs, see the crate docs' overhead table) |
+//! | `live 26.9MiB` | heap bytes allocated and not freed ([`crate::Stats::live_bytes`]) |
+//! | `peak 27.0MiB` | the high-water mark of `live` ([`crate::Stats::peak_bytes`]) |
+//! | `alloc 6.81GiB/s 681k/s` | bytes and blocks allocated per second over the interval |
+//! | `free 6.78GiB/s 617k/s` | bytes and blocks freed per second over the interval |
+//! | `prof 512KiB 11.4k/s 341KiB` | the profiler: sampling rate (`off` when 0), samples taken per second, and the memory it holds (stacks, buckets, live-block tables; see [`crate::profile::memory`]) |
+//! | `own 350KiB` | what heapwise itself holds: scopes, profiler tables, buffers ([`Stats::heapwise_bytes`](crate::Stats::heapwise_bytes)) |
 //!
 //! Figures lag by at most 64 KiB of traffic per running thread (see
-//! [`crate::stats`]). Units are 1024-based.
+//! [`crate::stats()`]). Units are 1024-based.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use crate::util::bytes::{Bytes, Sig3};
 use crate::{profile, stats, untracked};
 
 /// Parses `HEAPWISE_TRACE`: `1s`, `500ms`, `2m`, `1h`, a bare number of seconds;
@@ -109,9 +110,7 @@ fn format_line(
     dt: f64,
 ) -> String {
     let rate = |a: u64, b: u64| a.saturating_sub(b) as f64 / dt;
-    let calls = rate(s.calls, prev.calls);
     let sps = samples as f64 / dt;
-    let cost = (calls * 1.5e-9 + sps * 1e-6) * 100.0;
     let prof_rate = match profile::rate() {
         0 => "off".to_string(),
         r => bytes(r as f64),
@@ -119,7 +118,7 @@ fn format_line(
     let mut line = String::with_capacity(160);
     let _ = write!(
         line,
-        "heapwise {n} @{:.2}s: live {} peak {} | alloc {}/s {}/s | free {}/s {}/s | prof {prof_rate} {}/s {} | cost ~{cost:.1}%",
+        "heapwise {n} @{:.2}s: live {} peak {} | alloc {}/s {}/s | free {}/s {}/s | prof {prof_rate} {}/s {} | own {}",
         at.as_secs_f64(),
         bytes(s.live_bytes as f64),
         bytes(s.peak_bytes as f64),
@@ -129,23 +128,14 @@ fn format_line(
         count(rate(s.frees, prev.frees)),
         count(sps),
         bytes(prof_bytes as f64),
+        bytes(s.heapwise_bytes as f64),
     );
     line
 }
 
 /// `12.4MiB`: three significant digits, 1024-based.
 fn bytes(v: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = v;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        return format!("{v:.0}B");
-    }
-    format!("{}{}", sig3(v), UNITS[u])
+    format!("{:#}", Bytes(v))
 }
 
 /// `52.3k`: three significant digits, 1000-based.
@@ -160,17 +150,7 @@ fn count(v: f64) -> String {
     if u == 0 {
         return format!("{v:.0}");
     }
-    format!("{}{}", sig3(v), UNITS[u])
-}
-
-fn sig3(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
+    format!("{}{}", Sig3(v), UNITS[u])
 }
 
 #[cfg(test)]
@@ -213,10 +193,11 @@ mod tests {
             freed_bytes: 1000,
             frees: 10,
             calls: 52_310,
+            heapwise_bytes: 1536,
             ..Default::default()
         };
         let line = format_line(3, Duration::from_secs(3), &prev, &s, 8, 1 << 20, 1.0);
         assert!(line.starts_with("heapwise 3 @3.00s: live 13.0MiB peak 20.0MiB | alloc 4.00MiB/s 52.3k/s | free 1000B/s 10/s | prof "), "{line}");
-        assert!(line.ends_with("8/s 1.00MiB | cost ~0.0%"), "{line}");
+        assert!(line.ends_with("8/s 1.00MiB | own 1.50KiB"), "{line}");
     }
 }

@@ -1,10 +1,10 @@
 //! Typed tracepoints: everything of the `heapwise-probe` crate, plus
-//! [`profile`], which aggregates the stacks at which an event fired into a
+//! [`profile`](fn@profile), which aggregates the stacks at which an event fired into a
 //! pprof profile.
 //!
 //! # Event profiles
 //!
-//! [`profile(event)`](profile) attaches a probe to any event (yours, a
+//! [`profile(event)`](fn@profile) attaches a probe to any event (yours, a
 //! library's, or heapwise's own [`events`](crate::events)) that walks the
 //! firing thread's stack and counts the stack; [`EventProfile::finish`]
 //! detaches it and returns a symbolized [`Profile`](crate::pprof::Profile) that `go tool pprof`,
@@ -104,12 +104,19 @@
 //!
 //! ## Threads
 //!
-//! [`profile`] counts the event on every thread.
+//! [`profile`](fn@profile) counts the event on every thread.
 //! [`EventProfileOptions::current_thread`] counts only the events fired on
 //! the calling thread (a [`ProbeGroup::current_thread`]
 //! group), which keeps tests running in parallel out of each other's
 //! profiles.
 
-pub use heapwise_probe::*;
+// Two sources, each named: the tracepoint crate's API, and this crate's
+// event profiles built on it.
+#[doc(no_inline)]
+pub use heapwise_probe::{
+    declare, dropped, gate, grace, list, nesting, panicked, setup, synchronize, testing, value,
+    Arg, Event, Events, Gate, NewProbe, OwnedValue, Probe, ProbeGroup, Setup, ToValue, Value,
+};
 
-pub use crate::probe_profile::*;
+mod profile;
+pub use profile::{profile, EventProfile, EventProfileOptions, DEFAULT_MAX_STACKS};

@@ -3,23 +3,9 @@
 //!
 //! # Mechanism
 //!
-//! Every free must learn whether its block was sampled, and almost none was
-//! (one block per 512 KiB allocated, by default). So in front of the table
-//! sits a **filter**: one byte per 4 KiB page of address space, modulo 256
-//! MiB (65,536 bytes). A sampled block sets its page's byte; the free fast
-//! path reads the byte (shift, zero-extend, compare: four instructions) and
-//! takes the slow path only when it is set (a second bit, set in every byte
-//! while a probe is attached to the `free` or `realloc` event, sends every
-//! free there: the events' gate costs the free path nothing), which for an unsampled block
-//! happens when its page (or a page 256 MiB away) holds a live sampled
-//! block: at the default rate about 3% of frees with 1 GiB of small blocks
-//! live, less with fewer. Pages rather than 16-byte granules keep a free's
-//! byte next to its neighbours' in cache (64 pages per cache line). A bit
-//! per granule measured 8 more instructions per free (shift, mask, shift,
-//! and; `bench/results/2026-11-22-a69ed41-dirty-callgrind.md`). The fast
-//! path needs no fence: a block reaches another thread only through
-//! synchronisation that also publishes the byte set before it was handed
-//! out.
+//! Every free must learn whether its block was sampled, and almost none was;
+//! the page filter in front of this table (`local/filter.rs`) answers
+//! `false` for nearly all of them on the free fast path.
 //!
 //! Behind the filter, 64 shards (chosen by the same bits, so one shard owns
 //! each filter byte and the byte is cleared exactly when its last block goes)
@@ -31,19 +17,16 @@
 //! allocator: a free inside heapwise's own bookkeeping may need the table,
 //! and must not find its shard locked by an allocation of its own.
 
-use crate::depot::Bucket;
+use crate::local::filter;
+use crate::profile::depot::Bucket;
 use crate::sys::fork::{AtFork, Rank};
 use crate::sys::lock::{Lock, LockGuard};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
-use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-const FILTER_SLOTS: usize = 1 << 16;
 const SHARDS: usize = 64;
 
-static FILTER: [AtomicU8; FILTER_SLOTS] = [const { AtomicU8::new(0) }; FILTER_SLOTS];
-/// Live sampled blocks per filter byte (changed under the owning shard's lock).
-static COUNTS: [AtomicU32; FILTER_SLOTS] = [const { AtomicU32::new(0) }; FILTER_SLOTS];
 static TABLES: [Lock<Table>; SHARDS] = [const { Lock::new(Table::new()) }; SHARDS];
 
 static FORK: AtFork = AtFork::new(
@@ -60,65 +43,27 @@ static FORK: AtFork = AtFork::new(
 /// Bytes of table memory, for the profiler's own-memory figure.
 static TABLE_BYTES: AtomicUsize = AtomicUsize::new(0);
 
-#[inline(always)]
-fn filter_index(ptr: *mut u8) -> usize {
-    (ptr as usize >> 12) & (FILTER_SLOTS - 1)
-}
-
-/// A filter byte's bit: a live sampled block is on the page.
-const SAMPLED: u8 = 1;
-/// A filter byte's bit, set in every byte: a probe is attached to the
-/// `free` or `realloc` event ([`crate::events::FREE_GATE`]).
-const FREE_EVENTS: u8 = 2;
-
-/// Must freeing (or reallocating) `ptr` take the slow path: may it be a
-/// sampled block, or is a probe attached to the free events? `false` is
-/// certain. Allocator fast path.
-#[inline(always)]
-pub(crate) fn free_is_slow(ptr: *mut u8) -> bool {
-    FILTER[filter_index(ptr)].load(Relaxed) != 0
-}
-
-/// May `ptr` be a sampled block? `false` is certain. Slow path.
-#[inline]
-pub(crate) fn maybe_sampled(ptr: *mut u8) -> bool {
-    FILTER[filter_index(ptr)].load(Relaxed) & SAMPLED != 0
-}
-
-/// The [`FREE_GATE`](crate::events::FREE_GATE) hook: sets or clears the
-/// free-events bit in every filter byte, before `attach` (or the detach)
-/// returns. Called by heapwise-probe under its registry lock.
-pub(crate) fn set_free_events(open: bool) {
-    for byte in &FILTER {
-        if open {
-            byte.fetch_or(FREE_EVENTS, Relaxed);
-        } else {
-            byte.fetch_and(!FREE_EVENTS, Relaxed);
-        }
-    }
-}
-
 /// Remembers that `ptr` (a sampled block) belongs to `bucket`. If the
 /// address was still recorded (a free heapwise did not see), the old entry's
 /// bucket is returned so the caller can count it freed.
 pub(crate) fn insert(ptr: *mut u8, bucket: &'static Bucket) -> Option<&'static Bucket> {
-    let i = filter_index(ptr);
+    let i = filter::index(ptr);
     let mut table = lock(i);
     let old = table.insert(ptr as usize, bucket);
-    if old.is_none() && COUNTS[i].fetch_add(1, Relaxed) == 0 {
-        FILTER[i].fetch_or(SAMPLED, Relaxed);
+    if old.is_none() {
+        // Under the shard's lock, which owns filter byte `i`.
+        filter::add_sampled(i);
     }
     old
 }
 
 /// Forgets `ptr`, returning its bucket if it was a sampled block.
 pub(crate) fn remove(ptr: *mut u8) -> Option<&'static Bucket> {
-    let i = filter_index(ptr);
+    let i = filter::index(ptr);
     let mut table = lock(i);
     let bucket = table.remove(ptr as usize)?;
-    if COUNTS[i].fetch_sub(1, Relaxed) == 1 {
-        FILTER[i].fetch_and(!SAMPLED, Relaxed);
-    }
+    // Under the shard's lock, which owns filter byte `i`.
+    filter::remove_sampled(i);
     Some(bucket)
 }
 
@@ -283,7 +228,7 @@ impl Table {
         self.cap = cap;
         self.len = 0;
         TABLE_BYTES.fetch_add(layout.size(), Relaxed);
-        crate::stats::own(layout.size() as isize);
+        crate::local::process::own(layout.size() as isize);
         for i in 0..old.cap {
             let s = old.slot(i);
             if s.key != 0 {
@@ -301,7 +246,7 @@ impl Table {
                 System.dealloc(old.slots.cast(), old_layout);
             }
             TABLE_BYTES.fetch_sub(bytes, Relaxed);
-            crate::stats::own(-(bytes as isize));
+            crate::local::process::own(-(bytes as isize));
         }
         true
     }
@@ -341,14 +286,14 @@ mod tests {
         // Two addresses sharing one filter byte (256 MiB apart).
         let p = 0x7f00_0000_0010usize as *mut u8;
         let q = (p as usize + (1 << 28)) as *mut u8;
-        assert!(!maybe_sampled(p));
+        assert!(!filter::maybe_sampled(p));
         insert(p, b);
         insert(q, b);
-        assert!(maybe_sampled(p) && maybe_sampled(q));
+        assert!(filter::maybe_sampled(p) && filter::maybe_sampled(q));
         assert!(remove(p).is_some());
-        assert!(maybe_sampled(q), "q still lives");
+        assert!(filter::maybe_sampled(q), "q still lives");
         assert!(remove(p).is_none());
         assert!(remove(q).is_some());
-        assert!(!maybe_sampled(q));
+        assert!(!filter::maybe_sampled(q));
     }
 }

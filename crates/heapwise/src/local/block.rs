@@ -29,7 +29,7 @@
 //! `alloc` sets the mask to `1 << 62`, so every thread takes the slow path
 //! (which fires it) from its next allocation on: one load of a shared,
 //! read-mostly word and one `or`. Frees and reallocs are sent to the slow
-//! path by the page filter they already read (`live.rs`).
+//! path by the page filter they already read (`filter.rs`).
 //!
 //! # Accuracy
 //!
@@ -40,10 +40,10 @@
 
 use std::cell::Cell;
 
-use crate::sampler;
-use crate::scope::{self, ScopeInner};
-use crate::stack::Bounds;
-use crate::usage::Delta;
+use crate::local::hooks::{self, ScopeRef};
+use crate::local::process;
+use crate::local::sampler;
+use crate::local::usage::Delta;
 
 /// Bytes of allocator traffic (allocated plus freed) a thread may batch before
 /// it charges its scope chain.
@@ -71,7 +71,8 @@ pub(crate) struct Local {
     bytes: Cell<u64>,
     freed_bytes: Cell<u64>,
     peak: Cell<i64>,
-    scope: Cell<*const ScopeInner>,
+    /// The current scope (null: none), opaque here: see `hooks.rs`.
+    scope: Cell<ScopeRef>,
     state: Cell<u8>,
     /// This thread's shard of the process counters.
     shard: Cell<u8>,
@@ -85,8 +86,6 @@ pub(crate) struct Local {
     rng: Cell<u64>,
     /// Sampling suspended ([`without_sampling`]).
     unsampled: Cell<bool>,
-    /// This thread's stack, for the profiler's stack walk.
-    pub(crate) bounds: Bounds,
 }
 
 thread_local! {
@@ -133,34 +132,21 @@ impl Local {
             sample_epoch: Cell::new(0),
             rng: Cell::new(0),
             unsampled: Cell::new(false),
-            bounds: Bounds::new(),
         }
     }
 
-    /// Takes `size` bytes off the countdown, for an allocation. `false`
-    /// means: take the slow path (which sets a fresh countdown, so the
-    /// negative value stored here is never used; storing it unconditionally
-    /// saves a branch). While a probe is attached to the `alloc` event the
-    /// gate's mask (`1 << 62`) is ORed into the size, so every allocation
-    /// takes the slow path, which fires it.
-    #[inline(always)]
-    pub(crate) fn take_budget_gated(&self, size: usize) -> bool {
-        #[cfg(feature = "alloc-events")]
-        let cost = size as isize | crate::events::ALLOC_GATE.mask();
-        #[cfg(not(feature = "alloc-events"))]
-        let cost = size as isize;
-        self.take(cost)
-    }
-
     /// Takes `size` bytes off the countdown, for a free or realloc (whose
-    /// events are gated through the page filter instead; see `live.rs`).
+    /// events are gated through the page filter instead; see `filter.rs`).
     #[inline(always)]
     pub(crate) fn take_budget(&self, size: usize) -> bool {
         self.take(size as isize)
     }
 
+    /// Takes `cost` off the countdown. `false` means: take the slow path
+    /// (which sets a fresh countdown, so the negative value stored here is
+    /// never used; storing it unconditionally saves a branch).
     #[inline(always)]
-    fn take(&self, cost: isize) -> bool {
+    pub(crate) fn take(&self, cost: isize) -> bool {
         let cd = self.countdown.get().wrapping_sub(cost);
         self.countdown.set(cd);
         cd >= 0
@@ -195,7 +181,7 @@ impl Local {
     }
 
     #[inline]
-    pub(crate) fn scope(&self) -> *const ScopeInner {
+    pub(crate) fn scope(&self) -> ScopeRef {
         self.scope.get()
     }
 
@@ -214,37 +200,15 @@ impl Local {
         }
     }
 
-    /// Would `op` cross a hard limit on the current scope chain (slow path)?
-    /// If a hard limit is on the chain, the pending batch is charged first,
-    /// then `op` is checked against the charged figures.
-    ///
-    /// Checking first and charging later let two threads each miss the
-    /// other's batch: X checks (not seeing Y's batch), Y flushes and sets a
-    /// fresh countdown (not seeing X's, still pending), X flushes; Y then
-    /// allocated a whole countdown on top of X's checked-but-unseen batch,
-    /// and two threads under a hard 100 KiB limit got 64.4 KiB over it (1
-    /// run in 15), more than the one batch of the other thread the docs
-    /// promise. Charging first orders the two threads' charges on the
-    /// scope's counters: whichever charges second sees the other's in its
-    /// check, so the overshoot is at most the batches still pending on the
-    /// other threads, and each of those was bounded by the distance to the
-    /// limit when its countdown was set. Without a hard limit on the chain
-    /// this is one walk of it and nothing is charged.
-    pub(crate) fn refuses_hard(&self, op: &Delta) -> bool {
-        let scope = self.scope.get();
-        if !scope::has_hard_limits(scope) {
-            return false;
-        }
-        self.flush_pending();
-        scope::refuse_hard(scope, op)
-    }
-
     /// Charges the pending batch to the current scope chain and the process.
     pub(crate) fn flush_pending(&self) {
         let d = self.peek();
         if d.is_empty() {
             return;
         }
+        // A realloc is recorded as one alloc, one free and one realloc.
+        debug_assert!(d.reallocs <= d.allocs && d.reallocs <= d.frees, "{d:?}");
+        debug_assert!(d.peak >= 0 && d.peak as u64 <= d.bytes, "{d:?}");
         self.sample_left
             .set(self.sample_left.get().saturating_sub(d.bytes as i64));
         self.allocs.set(0);
@@ -253,7 +217,21 @@ impl Local {
         self.bytes.set(0);
         self.freed_bytes.set(0);
         self.peak.set(0);
-        scope::charge(self.scope.get(), &d, self.shard());
+        process::GLOBAL.add(self.shard(), &d);
+        let scope = self.scope.get();
+        if !scope.is_null() {
+            (hooks::chain().charge)(scope, &d);
+        }
+    }
+
+    /// The countdown's budget in the current scope: see `hooks.rs`.
+    fn budget(&self) -> isize {
+        let scope = self.scope.get();
+        if scope.is_null() {
+            FLUSH_BYTES
+        } else {
+            (hooks::chain().budget)(scope)
+        }
     }
 
     /// Sets the countdown for the current scope and state: the nearest of the
@@ -261,13 +239,12 @@ impl Local {
     pub(crate) fn refresh(&self) {
         let cd = if self.state.get() == READY {
             let to_sample = self.sample_distance().max(0);
-            let to_flush = scope::budget(self.scope.get())
-                .saturating_sub(self.traffic())
-                .max(0);
+            let to_flush = self.budget().saturating_sub(self.traffic()).max(0);
             to_flush.min(to_sample as isize)
         } else {
             -1
         };
+        debug_assert!(cd >= -1);
         self.countdown.set(cd);
     }
 
@@ -283,7 +260,7 @@ impl Local {
     /// path would: in full mode (every allocation sampled) this saves
     /// charging the scope chain on every call.
     pub(crate) fn flush_if_due(&self) {
-        if self.state.get() & EXITING != 0 || self.traffic() >= scope::budget(self.scope.get()) {
+        if self.state.get() & EXITING != 0 || self.traffic() >= self.budget() {
             self.flush_pending();
         }
     }
@@ -343,9 +320,9 @@ impl Local {
 
     /// Flushes, then makes `to` the current scope; returns the previous one.
     /// The references are owned by the thread's stack of entered scopes
-    /// (`scope_stack.rs`), which keeps both alive across the call. Called
+    /// (`scope/stack.rs`), which keeps both alive across the call. Called
     /// from user code only (enter/exit), never inside the allocator.
-    pub(crate) fn switch(&self, to: *const ScopeInner) -> *const ScopeInner {
+    pub(crate) fn switch(&self, to: ScopeRef) -> ScopeRef {
         if self.is_guarded() {
             // Only heapwise's own bookkeeping runs guarded, and it never enters scopes.
             return self.scope.replace(to);
@@ -382,8 +359,7 @@ impl Local {
     /// First allocator call on this thread: register the exit flush.
     /// Must run guarded: registering a thread-local destructor may allocate.
     pub(crate) fn init(&self) {
-        crate::env::keep_linked();
-        self.shard.set(crate::stats::next_shard());
+        self.shard.set(process::next_shard());
         let registered = FLUSHER.try_with(|_| ()).is_ok();
         let mut state = self.state.get() | READY;
         if !registered {
@@ -408,6 +384,7 @@ impl Local {
     }
 
     pub(crate) fn guard(&self) -> Reentrancy<'_> {
+        debug_assert!(!self.is_guarded(), "one reentrancy guard at a time");
         self.state.set(self.state.get() | GUARDED);
         self.countdown.set(-1);
         Reentrancy { local: self }
@@ -423,6 +400,7 @@ pub(crate) struct Reentrancy<'a> {
 impl Drop for Reentrancy<'_> {
     fn drop(&mut self) {
         let l = self.local;
+        debug_assert!(l.is_guarded());
         l.state.set(l.state.get() & !GUARDED);
         l.refresh();
     }

@@ -9,8 +9,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::cancel::Registration;
-use crate::limit::LimitExceeded;
+use crate::scope::cancel::Registration;
+use crate::scope::limit::LimitExceeded;
 use crate::scope::Scope;
 
 /// A future charged to a scope on every poll; see [`Scope::instrument`].

@@ -1,0 +1,17 @@
+//! Layer `local`: what every allocator call touches. The per-thread block
+//! (countdown, pending batch, reentrancy guard, sampler countdown), the
+//! sampler's draws, the page filter the free path reads, and the process
+//! counters a batch is charged to.
+//!
+//! Nothing here knows scopes: a scope is an opaque pointer to this layer,
+//! and the scope layer installs the function that charges a batch to it
+//! ([`hooks`]).
+
+mod block;
+pub(crate) mod filter;
+pub(crate) mod hooks;
+pub(crate) mod process;
+pub(crate) mod sampler;
+pub(crate) mod usage;
+
+pub(crate) use block::*;
