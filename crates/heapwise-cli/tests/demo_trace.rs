@@ -105,10 +105,10 @@ fn the_demo_records_a_chrome_trace() {
 
 /// `--trace FILE.pftrace`: the same recording in Perfetto's protobuf
 /// format, decoded with Perfetto's own protos by heapwise's checker
-/// (`crates/heapwise/tests/record_perfetto/check.py`; `HEAPWISE_PYTHON`,
-/// and `HEAPWISE_REQUIRE_PERFETTO=1` to fail rather than skip without
-/// them, as CI sets).
+/// (`crates/heapwise/tests/record_perfetto/check.py`, run by
+/// `HEAPWISE_PYTHON`, as `.ci/run` sets it).
 #[test]
+#[ignore = "needs perfetto's python protos"]
 fn the_demo_records_a_perfetto_trace_for_a_pftrace_file() {
     let (dir, _) = demo_with_trace("demo-pftrace", "trace.pftrace");
     let path = dir.join("trace.pftrace");
@@ -116,28 +116,10 @@ fn the_demo_records_a_perfetto_trace_for_a_pftrace_file() {
     // Field 1 (TracePacket), length-delimited: not JSON.
     assert_eq!(bytes.first(), Some(&0x0a), "not a protobuf Trace");
 
-    let python = std::env::var("HEAPWISE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let required = std::env::var("HEAPWISE_REQUIRE_PERFETTO").is_ok_and(|v| v == "1");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../heapwise/tests/record_perfetto/check.py");
-    let run = std::process::Command::new(&python)
-        .arg(&script)
-        .arg(&path)
-        .output();
-    let run = match run {
-        Ok(run) if run.status.code() != Some(3) => run,
-        other => {
-            assert!(!required, "cannot decode with {python}: {other:?}");
-            eprintln!("note: skipping the Perfetto decode (no perfetto package for {python})");
-            return;
-        }
-    };
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let s: Value = serde_json::from_slice(&run.stdout).expect("the checker's JSON");
+    let out = heapwise_test_support::perfetto_check(&script, &path);
+    let s: Value = serde_json::from_str(&out).expect("the checker's JSON");
     assert_eq!(s["problems"], serde_json::json!([]), "{}", s["problems"]);
     let slices = s["slices"]["main"].as_array().expect("slices on main");
     assert_eq!(slices.len(), 20_000);

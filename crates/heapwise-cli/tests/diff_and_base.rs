@@ -151,15 +151,21 @@ fn top_with_a_base_subtracts_it() {
         text.contains("    -768kB 37.50% 12.50%     -768kB 37.50%  app::load_config\n"),
         "{text}"
     );
+}
 
-    if go_available() {
-        let theirs = pprof(&["-top", "-nodefraction=0", &format!("-base={old}")], &new);
-        assert_eq!(
-            from_showing(&text),
-            from_showing(&theirs),
-            "\n{text}\n{theirs}"
-        );
-    }
+#[test]
+#[ignore = "needs go tool pprof"]
+fn top_with_a_base_matches_go_tool_pprof() {
+    let dir = TempDir::new("base-go");
+    let old = write_profile(&before(), dir.join("before.pb.gz"));
+    let new = write_profile(&after(), dir.join("after.pb.gz"));
+    let text = run_ok(&["top", &new, "--base", &old]);
+    let theirs = pprof(&["-top", "-nodefraction=0", &format!("-base={old}")], &new);
+    assert_eq!(
+        from_showing(&text),
+        from_showing(&theirs),
+        "\n{text}\n{theirs}"
+    );
 }
 
 #[test]

@@ -1,45 +1,42 @@
 //! `HEAPWISE_PROFILE_RATE` and `HEAPWISE_TRACE`, read before `main`: each
-//! case re-runs this test binary as a child with the variable set.
+//! test re-runs itself as a child with the variable set (`common/child.rs`)
+//! and asserts on what the child printed. Run directly, a test is always the
+//! parent, so it cannot pass without its children running.
 
 #[global_allocator]
 static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
 
-use std::process::Command;
+mod common;
 
-const CHILD: &str = "HEAPWISE_TEST_CHILD";
+use std::time::{Duration, Instant};
 
-/// Runs the test `name` of this binary in a child process with `env`.
-fn child(name: &str, env: &[(&str, &str)]) -> (String, String) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
-    (stdout, stderr)
+use common::child;
+
+/// Runs `test` again as a child in `role` with `env`; its stdout and stderr.
+fn child_of(test: &str, role: &str, env: &[(&str, &str)]) -> (String, String) {
+    let out = child::run(test, role, env, Duration::from_secs(60));
+    out.assert_success();
+    (out.stdout, out.stderr)
 }
 
-fn in_child() -> bool {
-    std::env::var_os(CHILD).is_some()
+/// The child's part of the rate tests: print the rate it started with.
+fn print_rate() {
+    println!("rate={}", heapwise::profile::rate());
 }
 
-#[test]
-fn report_rate() {
-    if in_child() {
-        println!("rate={}", heapwise::profile::rate());
+/// The child's part of the trace tests: allocate for 300 ms.
+fn stay_busy() {
+    let until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < until {
+        std::hint::black_box(vec![0u8; 1000]);
     }
 }
 
 #[test]
 fn the_rate_is_read_from_the_environment() {
-    if in_child() {
-        return;
+    const TEST: &str = "the_rate_is_read_from_the_environment";
+    if child::role().is_some() {
+        return print_rate();
     }
     for (value, rate) in [
         ("1MiB", 1 << 20),
@@ -47,24 +44,26 @@ fn the_rate_is_read_from_the_environment() {
         ("0", 0),
         ("4096", 4096),
         ("64 KiB", 65536),
+        ("1TiB", 1u64 << 40),
     ] {
-        let (stdout, stderr) = child("report_rate", &[("HEAPWISE_PROFILE_RATE", value)]);
+        let (stdout, stderr) = child_of(TEST, "rate", &[("HEAPWISE_PROFILE_RATE", value)]);
         assert!(
             stdout.contains(&format!("rate={rate}\n")),
             "{value}: {stdout}"
         );
         assert!(!stderr.contains("heapwise:"), "{value}: {stderr}");
     }
-    let (stdout, _) = child("report_rate", &[]);
+    let (stdout, _) = child_of(TEST, "rate", &[]);
     assert!(stdout.contains("rate=524288\n"), "the default: {stdout}");
 }
 
 #[test]
 fn a_bad_rate_is_one_clear_line_and_the_default_is_kept() {
-    if in_child() {
-        return;
+    const TEST: &str = "a_bad_rate_is_one_clear_line_and_the_default_is_kept";
+    if child::role().is_some() {
+        return print_rate();
     }
-    let (stdout, stderr) = child("report_rate", &[("HEAPWISE_PROFILE_RATE", "12parsecs")]);
+    let (stdout, stderr) = child_of(TEST, "rate", &[("HEAPWISE_PROFILE_RATE", "12parsecs")]);
     assert!(stdout.contains("rate=524288\n"), "{stdout}");
     let lines: Vec<&str> = stderr
         .lines()
@@ -77,21 +76,12 @@ fn a_bad_rate_is_one_clear_line_and_the_default_is_kept() {
 }
 
 #[test]
-fn busy_for_a_while() {
-    if in_child() {
-        let until = std::time::Instant::now() + std::time::Duration::from_millis(300);
-        while std::time::Instant::now() < until {
-            std::hint::black_box(vec![0u8; 1000]);
-        }
-    }
-}
-
-#[test]
 fn the_trace_prints_one_line_per_interval() {
-    if in_child() {
-        return;
+    const TEST: &str = "the_trace_prints_one_line_per_interval";
+    if child::role().is_some() {
+        return stay_busy();
     }
-    let (_, stderr) = child("busy_for_a_while", &[("HEAPWISE_TRACE", "50ms")]);
+    let (_, stderr) = child_of(TEST, "busy", &[("HEAPWISE_TRACE", "50ms")]);
     let lines: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with("heapwise "))
@@ -110,7 +100,7 @@ fn the_trace_prints_one_line_per_interval() {
             assert!(l.contains(field), "{field:?} missing in {l}");
         }
     }
-    let (_, stderr) = child("busy_for_a_while", &[("HEAPWISE_TRACE", "soon")]);
+    let (_, stderr) = child_of(TEST, "busy", &[("HEAPWISE_TRACE", "soon")]);
     assert!(
         stderr.contains("heapwise: HEAPWISE_TRACE: invalid interval \"soon\""),
         "{stderr}"

@@ -2,8 +2,8 @@
 //! legacy `?debug=1` text (symbolized through `/debug/pprof/symbol`), a
 //! `-seconds` delta, and the server's error message on a bad request.
 //!
-//! Skips (with a notice) when `go` is missing, unless `HEAPWISE_REQUIRE_GO`
-//! is set, as `.ci/run` does.
+//! Needs `go`: ignored in a plain run; `.ci/run` installs it and runs these
+//! tests (`--include-ignored`), where a missing `go` fails them.
 #![cfg(feature = "http")]
 
 #[global_allocator]
@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::go::{flat, go_available, pprof_command};
+use common::go::{flat, pprof_command};
 use heapwise::profile;
 
 /// A directory of this process's own for pprof's saved copies of fetched
@@ -55,10 +55,8 @@ fn http_go_tool_site() -> Vec<Vec<u8>> {
 }
 
 #[test]
+#[ignore = "needs go tool pprof"]
 fn go_tool_pprof_reads_the_live_endpoint() {
-    if !go_available() {
-        return;
-    }
     profile::set_rate(1);
     let kept = http_go_tool_site();
     let server = heapwise::http::serve("127.0.0.1:0").unwrap();

@@ -1,6 +1,6 @@
 //! `heapwise::probe::profile`: the stacks at which an event fired, counted,
 //! with the firing function at the leaf; `go tool pprof` reads the profile
-//! (skipped without `go` unless `HEAPWISE_REQUIRE_GO` is set); detaching
+//! (an ignored test: it needs `go`, `.ci/run` runs it); detaching
 //! stops the counting; the stack limit; a probe inside the allocator.
 
 #[global_allocator]
@@ -10,7 +10,7 @@ mod common;
 
 use std::hint::black_box;
 
-use common::go::{flat, go_available, pprof_command};
+use common::go::{flat, pprof_command};
 use heapwise::pprof::Profile;
 use heapwise::probe::{self, EventProfileOptions};
 
@@ -60,6 +60,48 @@ fn dump(p: &Profile) -> String {
 
 #[test]
 fn each_firing_function_is_the_leaf_of_its_stack_with_its_count() {
+    let p = firing_profile();
+    assert!(p.validate().is_ok(), "{:?}", p.validate());
+}
+
+#[test]
+#[ignore = "needs go tool pprof"]
+fn go_tool_pprof_reads_an_event_profile() {
+    let p = firing_profile();
+    let path = std::env::temp_dir().join(format!(
+        "heapwise-probe-profile-{}.pb.gz",
+        std::process::id()
+    ));
+    std::fs::write(&path, p.encode_gzip()).unwrap();
+    let out = pprof_command()
+        .args(["-top", "-nodecount=1000"])
+        .arg(&path)
+        .output()
+        .expect("running go tool pprof");
+    let top = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{top}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(top.contains("Type: events"), "{top}");
+    assert_eq!(
+        flat(&top, "probe_profile::miss_in_lookup"),
+        Some(7),
+        "{top}"
+    );
+    assert_eq!(
+        flat(&top, "probe_profile::miss_in_refill"),
+        Some(3),
+        "{top}"
+    );
+    let _ = std::fs::remove_file(path);
+}
+
+/// Fires `cache_miss` 7 times from `miss_in_lookup` and 3 from
+/// `miss_in_refill` on this thread, and checks the profile's shape.
+#[inline(never)]
+fn firing_profile() -> Profile {
     let prof = EventProfileOptions::new()
         .current_thread()
         .start(cache_miss::event());
@@ -92,48 +134,14 @@ fn each_firing_function_is_the_leaf_of_its_stack_with_its_count() {
     for s in &p.sample {
         let names = p.stack_function_names(s);
         assert!(
-            names[1].starts_with(
-                "probe_profile::each_firing_function_is_the_leaf_of_its_stack_with_its_count"
-            ),
+            names[1].starts_with("probe_profile::firing_profile"),
             "{names:?}"
         );
         let label = s.label[0];
         assert_eq!(p.string(label.key), "event");
         assert_eq!(p.string(label.str), "probe_profile::cache_miss");
     }
-    assert!(p.validate().is_ok(), "{:?}", p.validate());
-
-    if !go_available() {
-        return;
-    }
-    let path = std::env::temp_dir().join(format!(
-        "heapwise-probe-profile-{}.pb.gz",
-        std::process::id()
-    ));
-    std::fs::write(&path, p.encode_gzip()).unwrap();
-    let out = pprof_command()
-        .args(["-top", "-nodecount=1000"])
-        .arg(&path)
-        .output()
-        .expect("running go tool pprof");
-    let top = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{top}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(top.contains("Type: events"), "{top}");
-    assert_eq!(
-        flat(&top, "probe_profile::miss_in_lookup"),
-        Some(7),
-        "{top}"
-    );
-    assert_eq!(
-        flat(&top, "probe_profile::miss_in_refill"),
-        Some(3),
-        "{top}"
-    );
-    let _ = std::fs::remove_file(path);
+    p
 }
 
 #[inline(never)]

@@ -4,9 +4,8 @@
 //! with their arguments as debug annotations, counter values, the
 //! recorder's figures; the same events and times as the JSON.
 //!
-//! The checker runs with `HEAPWISE_PYTHON` (default `python3`). Without the
-//! `perfetto` package the test prints a note and passes, unless
-//! `HEAPWISE_REQUIRE_PERFETTO=1` (CI sets it).
+//! The checker runs with `HEAPWISE_PYTHON` (default `python3`); the test is
+//! ignored in a plain run, and `.ci/run` runs it with the protos installed.
 
 #[global_allocator]
 static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
@@ -15,7 +14,6 @@ mod record_common;
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use heapwise::record::Recorder;
@@ -30,39 +28,16 @@ mod app {
     }
 }
 
-/// The checker's summary of the protobuf at `path`, or `None` when the
-/// `perfetto` package is missing and not required.
-fn check(path: &std::path::Path) -> Option<Value> {
-    let python = std::env::var("HEAPWISE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let required = std::env::var("HEAPWISE_REQUIRE_PERFETTO").is_ok_and(|v| v == "1");
+/// The checker's summary of the protobuf at `path` (Perfetto's protos, run
+/// by `heapwise-test-support`).
+fn check(path: &std::path::Path) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/record_perfetto/check.py");
-    let out = match Command::new(&python).arg(&script).arg(path).output() {
-        Ok(out) => out,
-        Err(e) => {
-            assert!(!required, "cannot run {python}: {e}");
-            eprintln!("note: skipping the Perfetto check: cannot run {python}: {e}");
-            return None;
-        }
-    };
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stderr = stderr.trim();
-    if out.status.code() == Some(3) {
-        assert!(
-            !required,
-            "HEAPWISE_REQUIRE_PERFETTO=1 but {python} has no perfetto package: {stderr}"
-        );
-        eprintln!(
-            "note: skipping the Perfetto check ({stderr}); \
-             `pip install perfetto protobuf` and set HEAPWISE_PYTHON to run it"
-        );
-        return None;
-    }
-    assert!(out.status.success(), "check.py failed: {stderr}");
-    let text = String::from_utf8(out.stdout).expect("UTF-8 summary");
-    Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")))
+    let text = heapwise_test_support::perfetto_check(&script, path);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 #[test]
+#[ignore = "needs perfetto's python protos"]
 fn the_protobuf_trace_decodes_with_perfettos_protos() {
     // Entered before the recording starts, left during it: opens at the start.
     let early = Scope::new().name("early");
@@ -113,7 +88,7 @@ fn the_protobuf_trace_decodes_with_perfettos_protos() {
     assert!(saved.len() * 10 > bytes.len() * 9 && bytes.len() * 10 > saved.len() * 9);
     let summary = check(&path);
     std::fs::remove_file(&path).unwrap();
-    let Some(s) = summary else { return };
+    let s = summary;
     let json = parse(&trace);
 
     assert_eq!(s["problems"], serde_json::json!([]), "{s:#}");

@@ -192,33 +192,10 @@ pub(crate) fn wide_profile(n: usize) -> Profile {
     b.build()
 }
 
-/// True if `go` runs. If not, prints a notice, or fails if
-/// `HEAPWISE_REQUIRE_GO` is set (as `.ci/run` does).
-pub(crate) fn go_available() -> bool {
-    let found = Command::new("go")
-        .arg("version")
-        .env("GOTOOLCHAIN", "local")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        assert!(
-            std::env::var_os("HEAPWISE_REQUIRE_GO").is_none(),
-            "`go` is not on PATH, and HEAPWISE_REQUIRE_GO is set"
-        );
-        eprintln!("notice: `go` is not on PATH; skipping the comparison with go tool pprof");
-    }
-    found
-}
-
-/// `go` with the environment this project uses: no toolchain download, no
-/// module proxy.
+/// `go` with this project's environment (panics naming the package when
+/// it is missing: see `heapwise-test-support`).
 pub(crate) fn go() -> Command {
-    let mut cmd = Command::new("go");
-    cmd.env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "-mod=mod");
-    cmd
+    heapwise_test_support::go()
 }
 
 /// Runs `go tool pprof -symbolize=none ARGS FILE` and returns its stdout.

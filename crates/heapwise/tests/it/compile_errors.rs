@@ -1,6 +1,6 @@
 //! What must not compile, with the compiler's message (`tests/ui/*.stderr`).
 //! The messages depend on the compiler: regenerate them with
-//! `TRYBUILD=overwrite cargo test -p heapwise --test compile_errors` after a
+//! `TRYBUILD=overwrite cargo test -p heapwise --test it compile_errors` after a
 //! toolchain upgrade, and read the diff.
 
 #[test]

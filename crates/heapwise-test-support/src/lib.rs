@@ -1,0 +1,114 @@
+//! The external tools heapwise's interop tests run, found in one place with
+//! one policy.
+//!
+//! A test that needs a tool is `#[ignore = "needs …"]`, so a plain
+//! `cargo test` lists it as ignored instead of reporting a check it did not
+//! make. Run with `--include-ignored` (as `.ci/run` does, after installing
+//! the tools), such a test **fails** when its tool is missing, with a
+//! one-line message naming the tool and how to get it. Nothing here skips.
+//!
+//! | tool | ignore reason | how `.ci/run` gets it |
+//! |---|---|---|
+//! | [`go_tool_pprof`] | `needs go tool pprof` | Debian `golang-go` |
+//! | [`chromium`] | `needs headless chromium` | Debian `chromium` |
+//! | [`perfetto_python`] | `needs perfetto's python protos` | `pip install perfetto protobuf` in a venv, `HEAPWISE_PYTHON` |
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// `go` with this project's environment: the local toolchain only, no
+/// module proxy. Panics, naming the package, if `go` does not run.
+pub fn go() -> Command {
+    let mut probe = Command::new("go");
+    probe.arg("version").env("GOTOOLCHAIN", "local");
+    require(
+        "go",
+        &mut probe,
+        "install Debian's golang-go (apt-get install golang-go)",
+    );
+    let mut cmd = Command::new("go");
+    cmd.env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod");
+    cmd
+}
+
+/// `go tool pprof`, as [`go`].
+pub fn go_tool_pprof() -> Command {
+    let mut cmd = go();
+    cmd.args(["tool", "pprof"]);
+    cmd
+}
+
+/// The headless Chromium binary (`chromium` or `chromium-browser`). Panics,
+/// naming the package, if neither runs.
+pub fn chromium() -> &'static str {
+    ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|bin| runs(Command::new(bin).arg("--version")))
+        .unwrap_or_else(|| {
+            panic!("needs headless chromium: install Debian's chromium (apt-get install chromium)")
+        })
+}
+
+/// The Python that has Perfetto's protos: `HEAPWISE_PYTHON`, else
+/// `python3`. Panics, saying how to get them, if it cannot import them.
+pub fn perfetto_python() -> String {
+    let python = std::env::var("HEAPWISE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let import = "import perfetto.protos.perfetto.trace.perfetto_trace_pb2";
+    if !runs(Command::new(&python).args(["-c", import])) {
+        panic!(
+            "needs perfetto's python protos: {python} cannot import them; \
+             `pip install perfetto protobuf` (in a venv) and set HEAPWISE_PYTHON to its python"
+        );
+    }
+    python
+}
+
+/// Runs the Perfetto checker `script` (a Python file) on `trace` with
+/// [`perfetto_python`], and returns its standard output; panics with its
+/// standard error if it fails.
+pub fn perfetto_check(script: &Path, trace: &Path) -> String {
+    let python = perfetto_python();
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(trace)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    expect_success(&out, &format!("{} {}", script.display(), trace.display()));
+    String::from_utf8(out.stdout).expect("the checker prints UTF-8")
+}
+
+/// Panics with the command's output unless it succeeded.
+pub fn expect_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn runs(cmd: &mut Command) -> bool {
+    cmd.output().is_ok_and(|o| o.status.success())
+}
+
+fn require(tool: &str, probe: &mut Command, how: &str) {
+    assert!(runs(probe), "needs {tool}, which does not run here: {how}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "needs no-such-tool-heapwise")]
+    fn a_missing_tool_fails_naming_it() {
+        require(
+            "no-such-tool-heapwise",
+            &mut Command::new("no-such-tool-heapwise"),
+            "nowhere",
+        );
+    }
+}
