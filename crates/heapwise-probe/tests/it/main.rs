@@ -1,5 +1,7 @@
 //! One integration binary for every guarantee that does not need its own
-//! process (the allocator and listing scenarios have their own files).
+//! process (the allocator, listing and producer/consumer scenarios have
+//! their own files: a global allocator, a binary where no event has fired,
+//! a tracer attached for every thread).
 //!
 //! Tests run in parallel: each uses its own events, or thread-scoped
 //! groups, so that they never see each other's probes.
@@ -12,6 +14,8 @@ mod panics;
 mod setup_batches;
 mod stress;
 mod synchronous;
+mod testing;
+mod values;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
