@@ -201,6 +201,11 @@ fn shared_lock() -> Reader {
         let e = GP.load(SeqCst);
         let count = &OVERFLOW[(e & 1) as usize];
         count.fetch_add(1, SeqCst);
+        // The store-buffering pattern with the writer's `GP += 1; fence;
+        // load count`, in the form that holds by fences alone (as the slot
+        // path's): the loom model (tests/loom_grace.rs) checks this form, and
+        // on the fallback path its cost does not matter.
+        fence(SeqCst);
         // Counted under the parity of the current period: a writer that
         // bumps GP after this check waits for us; if one bumped it before,
         // retry under the new parity.
