@@ -155,4 +155,3 @@ fn two_detaches_in_a_row_against_a_reader() {
         reader.join().unwrap();
     });
 }
-

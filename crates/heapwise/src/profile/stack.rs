@@ -93,18 +93,42 @@ pub(crate) fn capture(bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> usize 
         // Not on the thread's main stack (a signal stack, an unknown thread).
         return 0;
     }
-    let mut fp = here;
-    let mut n = 0;
     // The first frame is `capture`'s own: its return address leads into the
     // caller, which the profiler drops along with the allocator's frames.
-    let mut skip = 1;
+    walk(here, sp, hi, 1, out, |addr| {
+        // SAFETY: `walk` reads only 8-aligned words between the current stack
+        // pointer and the top of this thread's stack, memory that is mapped
+        // and ours to read.
+        Some(unsafe { *(addr as *const usize) })
+    })
+}
+
+/// The frame-pointer walk proper, over memory read through `read` (as
+/// framehop's `read_stack`), so it is tested on synthetic and corrupted
+/// stacks. Starting at frame pointer `fp`, it follows `[fp]` (the caller's
+/// frame pointer) and records `[fp + 8]` (the return address) while each
+/// frame pointer is 8-aligned, at or above `sp`, below `hi - 16`, and
+/// strictly above the previous one; it stops at a zero return address, at
+/// a read that fails, or when `out` is full. The first `skip` return
+/// addresses are dropped. `read` is only asked for addresses that passed
+/// those checks. Returns the number written to `out`.
+#[inline(always)]
+fn walk(
+    mut fp: usize,
+    sp: usize,
+    hi: usize,
+    mut skip: usize,
+    out: &mut [MaybeUninit<usize>],
+    mut read: impl FnMut(usize) -> Option<usize>,
+) -> usize {
+    let mut n = 0;
     while n < out.len() {
         if fp % 8 != 0 || fp < sp || fp.saturating_add(16) > hi {
             break;
         }
-        // SAFETY: `fp..fp + 16` lies between the current stack pointer and the
-        // top of this thread's stack, memory that is mapped and ours to read.
-        let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
+        let (Some(next), Some(ret)) = (read(fp), read(fp + 8)) else {
+            break;
+        };
         if ret == 0 {
             break;
         }
@@ -119,6 +143,7 @@ pub(crate) fn capture(bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> usize 
         }
         fp = next;
     }
+    debug_assert!(n <= out.len());
     n
 }
 
@@ -167,5 +192,101 @@ mod tests {
         .join()
         .unwrap();
         assert!(n >= 2, "{n} frames");
+    }
+
+    /// A synthetic stack: words at `BASE + 8 * i`.
+    const BASE: usize = 0x7000_0000;
+
+    fn addr(i: usize) -> usize {
+        BASE + 8 * i
+    }
+
+    /// Walks `stack` from frame pointer `fp` with room for `depth` frames.
+    fn walk_synthetic(stack: &[usize], fp: usize, depth: usize) -> Vec<usize> {
+        let hi = addr(stack.len());
+        let mut out = vec![MaybeUninit::uninit(); depth];
+        let n = walk(fp, BASE, hi, 0, &mut out, |a| {
+            assert!(
+                a % 8 == 0 && a >= BASE && a + 8 <= hi,
+                "read outside: {a:#x}"
+            );
+            stack.get((a - BASE) / 8).copied()
+        });
+        // SAFETY: `walk` initialised the first `n` entries.
+        out[..n]
+            .iter()
+            .map(|w| unsafe { w.assume_init() })
+            .collect()
+    }
+
+    /// A chain of frames at word indices `frames`, return addresses 0x1000 + i.
+    fn chain(len: usize, frames: &[usize]) -> Vec<usize> {
+        let mut stack = vec![0usize; len];
+        for (k, &f) in frames.iter().enumerate() {
+            stack[f] = frames.get(k + 1).map_or(0, |&next| addr(next));
+            stack[f + 1] = 0x1000 + k;
+        }
+        stack
+    }
+
+    #[test]
+    fn a_well_formed_chain_is_walked_to_its_end() {
+        let stack = chain(32, &[2, 6, 10, 20]);
+        // The last frame's caller pointer is 0: below the stack, it ends.
+        assert_eq!(
+            walk_synthetic(&stack, addr(2), 64),
+            [0x1000, 0x1001, 0x1002, 0x1003]
+        );
+    }
+
+    #[test]
+    fn the_depth_limit_and_the_skip_count() {
+        let stack = chain(32, &[2, 6, 10, 20]);
+        assert_eq!(walk_synthetic(&stack, addr(2), 2), [0x1000, 0x1001]);
+        let mut out = [MaybeUninit::uninit(); 8];
+        let n = walk(addr(2), BASE, addr(32), 3, &mut out, |a| {
+            stack.get((a - BASE) / 8).copied()
+        });
+        assert_eq!(n, 1, "three skipped, one left");
+    }
+
+    #[test]
+    fn a_cycle_or_a_frame_pointer_moving_backwards_ends_the_walk() {
+        let mut stack = chain(32, &[2, 6, 10]);
+        stack[10] = addr(6); // 10 -> 6: backwards, a cycle 6 -> 10 -> 6
+        assert_eq!(
+            walk_synthetic(&stack, addr(2), 64),
+            [0x1000, 0x1001, 0x1002]
+        );
+        let mut selfloop = chain(32, &[4]);
+        selfloop[4] = addr(4);
+        assert_eq!(walk_synthetic(&selfloop, addr(4), 64), [0x1000]);
+    }
+
+    #[test]
+    fn misaligned_or_out_of_bounds_frame_pointers_are_never_read() {
+        let mut stack = chain(32, &[2, 6]);
+        stack[6] = addr(10) + 3; // misaligned
+        assert_eq!(walk_synthetic(&stack, addr(2), 64), [0x1000, 0x1001]);
+        stack[6] = addr(31); // its return address would be past the top
+        assert_eq!(walk_synthetic(&stack, addr(2), 64), [0x1000, 0x1001]);
+        stack[6] = usize::MAX - 7; // would overflow fp + 16
+        assert_eq!(walk_synthetic(&stack, addr(2), 64), [0x1000, 0x1001]);
+        // A start below the stack pointer, or misaligned: nothing.
+        assert!(walk_synthetic(&stack, BASE - 8, 64).is_empty());
+        assert!(walk_synthetic(&stack, addr(2) + 4, 64).is_empty());
+    }
+
+    #[test]
+    fn a_zero_return_address_or_a_failed_read_ends_the_walk() {
+        let mut stack = chain(32, &[2, 6, 10]);
+        stack[7] = 0;
+        assert_eq!(walk_synthetic(&stack, addr(2), 64), [0x1000]);
+        let stack = chain(32, &[2, 6, 10]);
+        let mut out = [MaybeUninit::uninit(); 8];
+        let n = walk(addr(2), BASE, addr(32), 0, &mut out, |a| {
+            (a < addr(6)).then(|| stack[(a - BASE) / 8])
+        });
+        assert_eq!(n, 1, "the read of the second frame failed");
     }
 }
