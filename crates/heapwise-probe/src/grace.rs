@@ -175,11 +175,14 @@ fn enter_slot(p: *const Slot) -> Reader {
 pub(crate) fn read_unlock(r: Reader) {
     if r.0.addr() & 1 == 0 {
         // SAFETY: made by `enter_slot` from a `SLOTS` element.
-        unsafe { &*r.0 }.store(0, Release);
+        let epoch = unsafe { &*r.0 };
+        debug_assert_ne!(epoch.load(Relaxed), 0, "a read section ended twice");
+        epoch.store(0, Release);
     } else {
         // SAFETY: made by `shared_lock` from an `OVERFLOW` element, with
         // the low bit set (the counters are 8-byte aligned).
-        unsafe { &*r.0.map_addr(|a| a & !1) }.fetch_sub(1, Release);
+        let before = unsafe { &*r.0.map_addr(|a| a & !1) }.fetch_sub(1, Release);
+        debug_assert!(before > 0, "a shared read section ended twice");
     }
 }
 
@@ -285,6 +288,7 @@ pub(crate) fn synchronize() {
     init();
     let _g = GP_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let target = GP.fetch_add(1, SeqCst) + 1;
+    debug_assert!(target > 1, "GP starts at 1 and only grows");
     if uses_membarrier() {
         sys::membarrier();
     }
