@@ -56,20 +56,15 @@
 //! uses a shared pair of counters instead (SRCU style: two atomic
 //! read-modify-writes per event, correct, slower).
 //!
-//! # Measured (2026-11-22, 2-core AMD EPYC VM, `bench-probe/results/`)
+//! # Why membarrier by default
 //!
-//! | | per event, 1 trivial probe | attach + detach pair |
-//! |---|---|---|
-//! | membarrier (default) | +4.43 ns over an empty call | 518 ns |
-//! | fences (`HEAPWISE_PROBE_MEMBARRIER=0`, or no membarrier) | +4.81 ns | 161 ns |
-//!
-//! On this machine a full fence is `lock orl $0,(%rsp)` (no contention: it
-//! is the thread's own stack), so membarrier saves 0.37 ns per event and
-//! costs the writer about 180 ns per grace period. Events are hot and
-//! attaches rare, so membarrier is the default. A shared-counter SRCU
-//! would cost two `lock`-prefixed read-modify-writes on one shared line per
-//! event (about 10 ns here alone, and contended between threads): it is
-//! only the fallback for threads without a slot.
+//! A full fence on x86_64 is a locked no-op on the thread's own stack;
+//! membarrier replaces it on the reader's side with a compiler fence and
+//! costs the writer one system call per grace period. Events are hot and
+//! attaches rare, so membarrier is the default (`bench-probe/` measures
+//! both). A shared-counter SRCU would cost two locked read-modify-writes on
+//! one shared line per event, contended between threads: it is only the
+//! fallback for threads without a slot.
 //!
 //! # Memory ordering
 //!

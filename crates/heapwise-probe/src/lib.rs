@@ -99,38 +99,17 @@
 //!
 //! # Costs
 //!
-//! Measured side by side (`bench-probe/run.sh`, 2-core AMD EPYC VM, rustc
-//! 1.95, 2026-11-22; `bench-probe/results/`), per event, in a loop calling an
-//! `#[inline(never)]` function that fires it:
-//!
-//! | case | ns/event | over the empty call | instructions over it |
-//! |---|---|---|---|
-//! | empty `#[inline(never)]` call (baseline) | 1.56 | | |
-//! | event, no probe attached | 1.56 | +0.00 | +3 |
-//! | event, 1 trivial probe (an atomic add) | 6.00 | +4.43 | +65 |
-//! | event, 2 trivial probes | 8.01 | +6.43 | +83 |
-//! | event, 4 trivial probes | 11.96 | +10.40 | +119 |
-//! | event, 1 probe in a thread-scoped group | 6.05 | +4.44 | +67 |
-//! | event, 1 probe, fences instead of membarrier | 6.41 | +4.81 | |
-//! | `tracing::info!`, no subscriber | 1.88 | +0.31 | +10 |
-//! | `tracing::info!`, enabled no-op subscriber | 5.94 | +4.37 | +56 |
-//!
-//! With no probe attached, the event is `mov EVENT(%rip),%rax; test; jne`
-//! in the caller and nothing else: no stack frame, no thread-local access.
-//! Each further probe costs 2.0 ns (its own atomic add included). An attach
-//! plus a detach costs about 0.5 µs (two grace periods, each one
-//! `membarrier` system call and a scan of the reader slots; 0.16 µs with
-//! fences), plus the wait for probes running at that moment.
-//!
-//! Since 2026-12-02 an attached event's call is followed by a no-op the
-//! optimiser must keep, so that a function whose last act is firing an
-//! event is never a tail jump and keeps its frame for stack-walking probes
-//! (event profiles): no change with nothing attached, +5 instructions and
-//! about +0.3 ns per event with probes attached. Re-measured that day on a
-//! host whose locked read-modify-writes cost about 5.5 ns (0.4 ns above),
-//! an empty probe costs +2.4 ns and a trivial one (an atomic add) +7.4 ns:
-//! the atomic, not the machinery, dominates there
-//! (`bench-probe/results/2026-12-02-8c87036.md`).
+//! With no probe attached, an event is `mov EVENT(%rip),%rax; test; jne` in
+//! the caller and nothing else: no stack frame, no thread-local access, no
+//! measurable time over an empty call. With probes attached, an event costs
+//! a few nanoseconds plus what its probes do; each further probe adds its
+//! own call. An attached event's call is followed by a no-op the optimiser
+//! must keep, so a function whose last act is firing an event keeps its
+//! frame for stack-walking probes (event profiles). An attach plus a detach
+//! costs two grace periods (a `membarrier` system call and a scan of the
+//! reader slots each, or fences), plus the wait for probes running at that
+//! moment. The README's tables give the current figures, side by side with
+//! `tracing`; `bench-probe/` measures them.
 //!
 //! # How it works
 //!

@@ -100,22 +100,12 @@
 //!
 //! # Cost and memory
 //!
-//! Measured side by side (`bench/record/run.sh`, 2-core AMD EPYC VM,
-//! 2026-11-22; `bench/results/*-record.md`), on the firing thread, over
-//! the same event with no probe:
-//!
-//! | event recorded | ns per event |
-//! |---|---|
-//! | a heapwise event without strings (`sample`) | +12 |
-//! | a scope entry or exit (with its name) | +21 |
-//! | a user event `(u64, &str)`, through the erased probe API | +22 |
-//!
-//! That is the probe call (about 5 ns, heapwise-probe's cost), the clock,
-//! and the record written to the thread's buffer; taking and first-touching
-//! chunks is included. `clock_gettime(CLOCK_MONOTONIC)` (what `Instant`
-//! reads) cost 28 to 48 ns on that VM, more than all the rest: hence the
-//! time-stamp counter, read directly where the kernel's clock is that
-//! counter anyway. Nothing is charged to other threads: no lock,
+//! A recorded event costs the firing thread a probe call, a clock read and
+//! a record written to the thread's own buffer (the README gives the
+//! figures, `bench/record/` measures them). `clock_gettime` (what `Instant`
+//! reads) costs more than all the rest, so the recorder reads the
+//! time-stamp counter directly where the kernel's clock is that counter
+//! anyway. Nothing is charged to other threads: no lock,
 //! no shared write, no allocation on the firing path. Each thread records
 //! into its own buffer, found through a thread-local; a lock is taken
 //! **once per thread per recording**, at the thread's first event, to list
