@@ -25,7 +25,7 @@
 ///     [`setup`](fn@crate::setup);
 ///   - `name::event() -> &'static Event`: its metadata and counters, and
 ///     erased probes ([`Event::attach_values`](crate::Event::attach_values));
-/// - an entry in [`list`](crate::list).
+/// - an entry in [`list`](fn@crate::list).
 ///
 /// Rules:
 ///

@@ -183,7 +183,7 @@ macro_rules! __gate_hook {
     };
 }
 
-/// Declares gates over events declared with [`declare!`](crate::declare):
+/// Declares gates over events declared with [`declare!`](macro@crate::declare):
 /// `static`s whose [`Gate::mask`] is `0` while none of the listed events
 /// has a probe and [`Gate::OPEN`] while any has. See the
 /// [module docs](mod@crate::gate).

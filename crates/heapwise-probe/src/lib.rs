@@ -32,7 +32,7 @@
 //!
 //! | call | what it does |
 //! |---|---|
-//! | [`declare! { pub fn ev(a: A, b: B); }`](declare) | declare events (visibility as written) |
+//! | [`declare! { pub fn ev(a: A, b: B); }`](macro@declare) | declare events (visibility as written) |
 //! | `ev(a, b)` | fire: run the attached probes, if any |
 //! | `ev::attach(\|a, b\| ..)` → [`Probe`] | attach for every thread; drop or [`Probe::detach`] to detach |
 //! | [`ProbeGroup::new()`], `ev::attach_in(&group, \|a, b\| ..)` | attach several, detach all when the group is dropped |

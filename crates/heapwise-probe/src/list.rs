@@ -1,6 +1,6 @@
 //! Static listing of every event declared in the binary.
 //!
-//! Each [`declare!`](crate::declare) adds its events to one `linkme`
+//! Each [`declare!`](macro@crate::declare) adds its events to one `linkme`
 //! distributed slice: the linker gathers them into a section, so the list
 //! is complete before `main`, before any event fired, with no constructor
 //! and no allocation (go123's `gotrace list`, without a separate tool).

@@ -135,7 +135,7 @@ pub struct NewProbe {
 }
 
 impl NewProbe {
-    /// Used by [`declare!`](crate::declare) only.
+    /// Used by [`declare!`](macro@crate::declare) only.
     #[doc(hidden)]
     pub fn __new<F: ?Sized + Send + Sync + 'static>(event: &'static Event, f: Box<F>) -> NewProbe {
         NewProbe {

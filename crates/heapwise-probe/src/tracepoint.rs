@@ -2,7 +2,7 @@
 //!
 //! # The firing path
 //!
-//! The function [`declare!`](crate::declare) generates for an event is
+//! The function [`declare!`](macro@crate::declare) generates for an event is
 //! `#[inline(always)]` and does only
 //!
 //! ```text
@@ -14,11 +14,11 @@
 //! no thread-local access, no shared write. Everything else is in the
 //! generated `#[cold] #[inline(never)]` function, which calls [`fire`]:
 //!
-//! 1. the nesting guard ([`nesting`](crate::nesting)): if this thread is
+//! 1. the nesting guard ([`crate::nesting`]): if this thread is
 //!    already running probes, count the event as dropped and return;
 //! 2. enter a read section ([`grace`](mod@crate::grace)) and load the head again
 //!    (a detach may have happened since the first load);
-//! 3. walk the immutable probe array ([`array`](crate::array)) in attach
+//! 3. walk the immutable probe array ([`crate::array`]) in attach
 //!    order, catching panics;
 //! 4. leave the read section and the nesting guard.
 //!
@@ -32,9 +32,9 @@ use crate::value::convert::ProbeValues;
 use crate::{grace, nesting};
 
 /// A declared event: its metadata, the pointer to its attached probes and
-/// its counters. One `static` per event, made by [`declare!`](crate::declare);
+/// its counters. One `static` per event, made by [`declare!`](macro@crate::declare);
 /// reach it with `event_name::event()`, or all of them with
-/// [`list`](crate::list).
+/// [`list`](fn@crate::list).
 ///
 /// `Display` prints `crate::module:event(arg: type, ...)`; the alternate form
 /// (`{:#}`) appends ` at file:line`.
@@ -51,7 +51,7 @@ pub struct Event {
     build: fn(&[Source<'_>]) -> *mut (),
     free: unsafe fn(*mut ()),
     /// Wraps an erased probe into a typed one ([`value`](crate::value));
-    /// `None` for an event made without [`declare!`](crate::declare).
+    /// `None` for an event made without [`declare!`](macro@crate::declare).
     values: Option<ProbeValues>,
 }
 
@@ -66,7 +66,7 @@ pub struct Arg {
 }
 
 impl Event {
-    /// Used by [`declare!`](crate::declare) only; `F` is the event's probe
+    /// Used by [`declare!`](macro@crate::declare) only; `F` is the event's probe
     /// type (`dyn Fn(args) + Send + Sync`).
     #[doc(hidden)]
     pub const fn __new<F: ?Sized + 'static>(
@@ -90,7 +90,7 @@ impl Event {
         }
     }
 
-    /// Used by [`declare!`](crate::declare) only: the function that wraps
+    /// Used by [`declare!`](macro@crate::declare) only: the function that wraps
     /// an erased probe ([`Event::probe_values`]) into a probe of this
     /// event.
     #[doc(hidden)]

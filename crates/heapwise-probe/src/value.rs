@@ -25,7 +25,7 @@
 //!
 //! # How
 //!
-//! [`declare!`](crate::declare) generates, for each event, a function that
+//! [`declare!`](macro@crate::declare) generates, for each event, a function that
 //! wraps the erased closure into an ordinary typed probe,
 //! `move |a, b| f(&[value(&a), value(&b)])`, and stores a pointer to that
 //! function in the event's static. So an erased probe *is* a typed probe:
@@ -408,10 +408,10 @@ impl Event {
     }
 }
 
-/// The argument conversion [`declare!`](crate::declare) uses: autoref
+/// The argument conversion [`declare!`](macro@crate::declare) uses: autoref
 /// specialisation picks the first trait whose impl applies, by how many
-/// references the receiver needs (`&&&Wrap` for [`ViaToValue`], `&&Wrap`
-/// for [`ViaDebug`], `&Wrap` for [`ViaOpaque`]).
+/// references the receiver needs (`&&&Wrap` for [`ViaToValue`](convert::ViaToValue), `&&Wrap`
+/// for [`ViaDebug`](convert::ViaDebug), `&Wrap` for [`ViaOpaque`](convert::ViaOpaque)).
 ///
 /// Reached through `__private` only (the module is crate-private).
 pub(crate) mod convert {
@@ -422,7 +422,7 @@ pub(crate) mod convert {
     /// An erased probe's closure.
     pub type ValuesFn = dyn Fn(&[Value<'_>]) + Send + Sync + 'static;
 
-    /// What [`declare!`](crate::declare) stores in each event: wraps an
+    /// What [`declare!`](macro@crate::declare) stores in each event: wraps an
     /// erased closure into a typed probe of that event.
     pub type ProbeValues = fn(Box<ValuesFn>) -> NewProbe;
 
