@@ -104,18 +104,24 @@ fn the_demo_records_a_chrome_trace() {
 }
 
 /// `--trace FILE.pftrace`: the same recording in Perfetto's protobuf
-/// format, decoded with Perfetto's own protos by heapwise's checker
+/// format.
+#[test]
+fn the_demo_records_a_perfetto_trace_for_a_pftrace_file() {
+    let (dir, _) = demo_with_trace("demo-pftrace", "trace.pftrace");
+    let bytes = std::fs::read(dir.join("trace.pftrace")).unwrap();
+    // Field 1 (TracePacket), length-delimited: not JSON.
+    assert_eq!(bytes.first(), Some(&0x0a), "not a protobuf Trace");
+}
+
+/// The `.pftrace`, decoded with Perfetto's own protos by heapwise's checker
 /// (`crates/heapwise/tests/record_perfetto/check.py`, run by
 /// `HEAPWISE_PYTHON`, as `.ci/run` sets it).
 #[test]
 #[ignore = "needs perfetto's python protos"]
-fn the_demo_records_a_perfetto_trace_for_a_pftrace_file() {
-    let (dir, _) = demo_with_trace("demo-pftrace", "trace.pftrace");
+fn the_demos_pftrace_decodes_with_perfettos_protos() {
+    heapwise_test_support::perfetto_python();
+    let (dir, _) = demo_with_trace("demo-pftrace-decoded", "trace.pftrace");
     let path = dir.join("trace.pftrace");
-    let bytes = std::fs::read(&path).unwrap();
-    // Field 1 (TracePacket), length-delimited: not JSON.
-    assert_eq!(bytes.first(), Some(&0x0a), "not a protobuf Trace");
-
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../heapwise/tests/record_perfetto/check.py");
     let out = heapwise_test_support::perfetto_check(&script, &path);

@@ -1,14 +1,14 @@
 //! `heapwise flame` writes a well-formed SVG that a real browser renders,
 //! runs the script of (search works) and shows the expected frames.
 //!
-//! The tests run headless Chromium and are ignored in a plain run;
+//! The browser tests run headless Chromium and are ignored in a plain run;
 //! `.ci/run` installs Debian's chromium and runs them (`--include-ignored`),
-//! where a missing browser fails them. Every SVG's well-formedness is also
-//! checked without a browser (`flame_svg_is_valid_xml_whatever_the_names`).
+//! where a missing browser fails them. What the SVG says is checked without
+//! a browser, in a plain run.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -110,16 +110,22 @@ fn matched_text(dom: &str) -> &str {
     &text[open..close]
 }
 
-#[test]
-#[ignore = "needs headless chromium"]
-fn flame_graph_is_well_formed_and_interactive_in_chromium() {
-    let dir = TempDir::new("flame");
+/// Draws the flame graph of `profile(3, 6, 3 MiB)` into `dir/flame.svg`,
+/// titled "Heap & <friends>"; returns the profile's path and the SVG's path
+/// and text.
+fn draw(dir: &TempDir) -> (String, PathBuf, String) {
     let file = write_profile(&profile(3 * MIB, 6 * MIB, 3 * MIB), dir.join("heap.pb.gz"));
     let svg_path = dir.join("flame.svg");
     let svg_arg = svg_path.to_str().unwrap();
-
     run_ok(&["flame", &file, "-o", svg_arg, "--title", "Heap & <friends>"]);
     let svg = std::fs::read_to_string(&svg_path).unwrap();
+    (file, svg_path, svg)
+}
+
+#[test]
+fn flame_graph_is_well_formed() {
+    let dir = TempDir::new("flame");
+    let (file, svg_path, svg) = draw(&dir);
     assert_well_formed_xml(&svg);
     for name in [RESERVE, INSERT, LOAD, MAIN, WORKER_IN_SVG] {
         assert!(svg.contains(&xml_escape(name)), "{name} not in the SVG");
@@ -144,8 +150,14 @@ fn flame_graph_is_well_formed_and_interactive_in_chromium() {
     assert_eq!(stderr(&o), "heapwise: wrote ./flame.svg\n");
     // (It replaced the graph drawn above: heapwise's own.)
     assert!(read_svg(&svg_path).contains(">inuse_space (bytes)</text>"));
+}
 
+#[test]
+#[ignore = "needs headless chromium"]
+fn flame_graph_is_interactive_in_chromium() {
     let chromium = heapwise_test_support::chromium();
+    let dir = TempDir::new("flame-chromium");
+    let (_, svg_path, svg) = draw(&dir);
     let dom = dump_dom(chromium, &svg_path, "?s=load_assets", &dir.join("chromium"));
     for name in [RESERVE, INSERT, LOAD, MAIN, WORKER_IN_SVG] {
         assert!(
@@ -166,14 +178,12 @@ fn flame_graph_is_well_formed_and_interactive_in_chromium() {
     assert_eq!(matched_text(&dom), "Matched: 25.0%");
 }
 
-#[test]
-#[ignore = "needs headless chromium"]
-fn differential_flame_graph_against_a_base() {
-    let dir = TempDir::new("flame-diff");
+/// Draws the differential flame graph of `profile(6, 6, 1 MiB)` against
+/// `profile(3, 6, 3 MiB)` into `dir/diff.svg`; returns its path and text.
+fn draw_differential(dir: &TempDir) -> (PathBuf, String) {
     let old = write_profile(&profile(3 * MIB, 6 * MIB, 3 * MIB), dir.join("old.pb.gz"));
     let new = write_profile(&profile(6 * MIB, 6 * MIB, MIB), dir.join("new.pb.gz"));
     let svg_path = dir.join("diff.svg");
-
     run_ok(&[
         "flame",
         &new,
@@ -183,6 +193,13 @@ fn differential_flame_graph_against_a_base() {
         svg_path.to_str().unwrap(),
     ]);
     let svg = std::fs::read_to_string(&svg_path).unwrap();
+    (svg_path, svg)
+}
+
+#[test]
+fn differential_flame_graph_against_a_base() {
+    let dir = TempDir::new("flame-diff");
+    let (_, svg) = draw_differential(&dir);
     assert_well_formed_xml(&svg);
     assert!(svg.contains("Differential"), "no differential subtitle");
     // Widths are the new profile's (reserve: 6 of 13 MiB); each frame's
@@ -202,8 +219,14 @@ fn differential_flame_graph_against_a_base() {
     }
     assert!(svg.contains("fill=\"rgb(255,"), "no red frame");
     assert!(svg.contains(",255)\""), "no blue frame");
+}
 
+#[test]
+#[ignore = "needs headless chromium"]
+fn differential_flame_graph_renders_in_chromium() {
     let chromium = heapwise_test_support::chromium();
+    let dir = TempDir::new("flame-diff-chromium");
+    let (svg_path, _) = draw_differential(&dir);
     let dom = dump_dom(chromium, &svg_path, "", &dir.join("chromium"));
     for name in [RESERVE, LOAD, MAIN, WORKER_IN_SVG] {
         assert!(dom.contains(&xml_escape(name)), "{name} not in the DOM");

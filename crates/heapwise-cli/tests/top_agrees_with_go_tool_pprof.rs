@@ -2,8 +2,9 @@
 //! profile written by Go itself, and on a profile with inlined frames and
 //! recursion built with `ProfileBuilder`.
 //!
-//! They need `go` and are ignored in a plain run; `.ci/run` installs it and
-//! runs them (`--include-ignored`), where a missing `go` fails them.
+//! The comparisons need `go` and are ignored in a plain run; `.ci/run`
+//! installs it and runs them (`--include-ignored`), where a missing `go`
+//! fails them. The figures computed by hand are checked in a plain run.
 
 mod common;
 
@@ -225,8 +226,7 @@ fn top_matches_go_tool_pprof_on_a_heap_profile_written_by_go() {
 }
 
 #[test]
-#[ignore = "needs go tool pprof"]
-fn top_matches_go_tool_pprof_on_inlined_frames_and_recursion() {
+fn top_counts_inlined_frames_and_recursion() {
     let dir = TempDir::new("inline");
     let file = write_profile(&inline_profile(), dir.join("inline.pb.gz"));
 
@@ -254,7 +254,13 @@ fn top_matches_go_tool_pprof_on_inlined_frames_and_recursion() {
     let text = run_ok(&["top", &file, "--sample-index", "alloc_space", "-n", "0"]);
     assert!(text.contains("app::grow (inline)"), "{text}");
     assert!(text.contains("app::decode (partial-inline)"), "{text}");
+}
 
+#[test]
+#[ignore = "needs go tool pprof"]
+fn top_matches_go_tool_pprof_on_inlined_frames_and_recursion() {
+    let dir = TempDir::new("inline-go");
+    let file = write_profile(&inline_profile(), dir.join("inline.pb.gz"));
     for sample_index in ["alloc_space", "alloc_objects"] {
         assert_eq!(
             our_values(&file, sample_index),
@@ -266,8 +272,7 @@ fn top_matches_go_tool_pprof_on_inlined_frames_and_recursion() {
 }
 
 #[test]
-#[ignore = "needs go tool pprof"]
-fn focus_and_row_limit_match_go_tool_pprof() {
+fn focus_keeps_the_whole_total_and_n_limits_the_rows() {
     let dir = TempDir::new("focus");
     let file = write_profile(&inline_profile(), dir.join("inline.pb.gz"));
 
@@ -297,7 +302,13 @@ fn focus_and_row_limit_match_go_tool_pprof() {
     let text = run_ok(&["top", &file, "-n", "2"]);
     assert!(text.contains("Showing top 2 nodes out of 6"), "{text}");
     assert_eq!(top_rows(&text).len(), 2);
+}
 
+#[test]
+#[ignore = "needs go tool pprof"]
+fn focus_and_row_limit_match_go_tool_pprof() {
+    let dir = TempDir::new("focus-go");
+    let file = write_profile(&inline_profile(), dir.join("inline.pb.gz"));
     let ours = run_ok(&["top", &file, "--focus", "^app::(walk|push)$", "-n", "0"]);
     let theirs = pprof(
         &["-top", "-nodefraction=0", "-focus=^app::(walk|push)$"],

@@ -4,8 +4,9 @@
 //! with their arguments as debug annotations, counter values, the
 //! recorder's figures; the same events and times as the JSON.
 //!
-//! The checker runs with `HEAPWISE_PYTHON` (default `python3`); the test is
+//! The checker runs with `HEAPWISE_PYTHON` (default `python3`); that test is
 //! ignored in a plain run, and `.ci/run` runs it with the protos installed.
+//! That saving and writing give the same packets is checked in a plain run.
 
 #[global_allocator]
 static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
@@ -14,6 +15,7 @@ mod record_common;
 
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use heapwise::record::Recorder;
@@ -36,9 +38,44 @@ fn check(path: &std::path::Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
+/// A recording sees every thread: one test records at a time.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The protobuf is a `Trace` of packets, the same whether written or saved.
+#[test]
+fn the_protobuf_trace_is_written_and_saved_alike() {
+    let _one = one_at_a_time();
+    let rec = Recorder::new()
+        .user_event(app::request_start::event())
+        .start();
+    let s = Scope::new().name("alike");
+    s.run(|_| app::request_start(1, "/", false, 0.5, 1));
+    let trace = rec.finish();
+    let path = std::env::temp_dir().join(format!(
+        "heapwise-record-perfetto-alike-{}.pftrace",
+        std::process::id()
+    ));
+    trace.save_perfetto(&path).unwrap();
+    let mut bytes = Vec::new();
+    trace.write_perfetto(&mut bytes).unwrap();
+    let saved = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    // A Trace's packets: field 1, length-delimited.
+    assert_eq!(bytes.first(), Some(&0x0a));
+    assert_eq!(saved.first(), Some(&0x0a));
+    // The same packets (two writes differ only in the start's estimate, a
+    // few nanoseconds: see perfetto.rs).
+    assert!(saved.len() * 10 > bytes.len() * 9 && bytes.len() * 10 > saved.len() * 9);
+}
+
 #[test]
 #[ignore = "needs perfetto's python protos"]
 fn the_protobuf_trace_decodes_with_perfettos_protos() {
+    heapwise_test_support::perfetto_python();
+    let _one = one_at_a_time();
     // Entered before the recording starts, left during it: opens at the start.
     let early = Scope::new().name("early");
     let early_guard = early.enter();
