@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | [`go_tool_pprof`] | `needs go tool pprof` | Debian `golang-go` |
 //! | [`chromium`] | `needs headless chromium` | Debian `chromium` |
-//! | [`perfetto_python`] | `needs perfetto's python protos` | `pip install perfetto protobuf` in a venv, `HEAPWISE_PYTHON` |
+//! | [`perfetto_python`] | `needs perfetto's python protos` | `pip install perfetto protobuf` in the venv `~/.cache/heapwise-perfetto-venv` (or one named by `HEAPWISE_PYTHON`) |
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -51,12 +51,21 @@ pub fn chromium() -> &'static str {
         })
 }
 
-/// The Python that has Perfetto's protos: `HEAPWISE_PYTHON`, else
-/// `python3`. Panics, saying how to get them, if it cannot import them.
+/// The Python that has Perfetto's protos: `HEAPWISE_PYTHON`, else the venv
+/// `.ci/run` installs them into (`~/.cache/heapwise-perfetto-venv`) if it
+/// imports them, else `python3`. Panics, saying how to get them, if it
+/// cannot import them.
 pub fn perfetto_python() -> String {
-    let python = std::env::var("HEAPWISE_PYTHON").unwrap_or_else(|_| "python3".into());
     let import = "import perfetto.protos.perfetto.trace.perfetto_trace_pb2";
-    if !runs(Command::new(&python).args(["-c", import])) {
+    let imports = |python: &str| runs(Command::new(python).args(["-c", import]));
+    let python = std::env::var("HEAPWISE_PYTHON").unwrap_or_else(|_| {
+        std::env::var("HOME")
+            .ok()
+            .map(|home| format!("{home}/{VENV_PYTHON}"))
+            .filter(|venv| imports(venv))
+            .unwrap_or_else(|| "python3".into())
+    });
+    if !imports(&python) {
         panic!(
             "needs perfetto's python protos: {python} cannot import them; \
              `pip install perfetto protobuf` (in a venv) and set HEAPWISE_PYTHON to its python"
@@ -64,6 +73,9 @@ pub fn perfetto_python() -> String {
     }
     python
 }
+
+/// The venv `.ci/run` installs Perfetto's protos into, under `$HOME`.
+const VENV_PYTHON: &str = ".cache/heapwise-perfetto-venv/bin/python";
 
 /// Runs the Perfetto checker `script` (a Python file) on `trace` with
 /// [`perfetto_python`], and returns its standard output; panics with its
