@@ -32,7 +32,8 @@
 //! the body, and write out the [`Response`]. With axum (the
 //! `http_axum` example has the whole program):
 //!
-//! ```ignore
+//! ```no_run
+//! # use axum::{body::Bytes, http::{Method, Uri}, routing::any, Router};
 //! async fn pprof(method: Method, uri: Uri, body: Bytes) -> axum::response::Response {
 //!     let target = uri.path_and_query().map_or("/", |p| p.as_str());
 //!     let request = heapwise::http::Request::new(method.as_str(), target, body.to_vec());
@@ -47,6 +48,7 @@
 //!     response.body(r.body.into()).unwrap()
 //! }
 //! let app = Router::new().route("/debug/{*path}", any(pprof));
+//! # let _: &Router = &app;
 //! ```
 //!
 //! # Routes
