@@ -9,9 +9,12 @@ mod cross_module;
 mod groups;
 mod nesting;
 mod panics;
+mod producer_consumer;
 mod setup_batches;
 mod stress;
 mod synchronous;
+mod testing;
+mod values;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use heapwise_probe::{OwnedValue, ProbeGroup, ToValue, Value};
 /// A type with `Debug` but no `ToValue`.
 #[derive(Debug, Clone, Copy)]
 #[allow(dead_code)] // read by `Debug` only
-pub struct Point {
+pub(crate) struct Point {
     x: i32,
     y: i32,
 }
@@ -21,7 +21,7 @@ struct Secret(#[allow(dead_code)] u8);
 
 /// A type with its own `ToValue`.
 #[derive(Clone, Copy, Debug)]
-pub struct Id(u32);
+pub(crate) struct Id(u32);
 impl ToValue for Id {
     fn to_value(&self) -> Value<'_> {
         Value::U64(u64::from(self.0) + 1000)
@@ -194,11 +194,11 @@ fn found_by_name_in_list_then_attached_values_arrive_in_order() {
     let event = heapwise_probe::list()
         .iter()
         .copied()
-        .find(|e| e.name() == "ordered" && e.module() == "values")
+        .find(|e| e.name() == "ordered" && e.module() == "it::values")
         .expect("listed");
     assert_eq!(
         event.to_string(),
-        "values:ordered(first: u64, second: &str, third: i32)"
+        "it::values:ordered(first: u64, second: &str, third: i32)"
     );
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
