@@ -16,7 +16,7 @@
 //! cargo run -p heapwise-probe --example producer_consumer
 //! ```
 //!
-//! `tests/producer_consumer.rs` runs the same code as a test.
+//! `tests/it/producer_consumer.rs` runs the same code as a test.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};

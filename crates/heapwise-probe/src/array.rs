@@ -41,6 +41,7 @@ pub(crate) struct Source<'a> {
 /// pointer an event's head holds. `F` must be the event's probe type: each
 /// `func` is a `Box<F>`.
 pub(crate) fn build<F: ?Sized + 'static>(probes: &[Source<'_>]) -> *mut () {
+    debug_assert!(!probes.is_empty(), "an event with no probe has a null head");
     let items = probes
         .iter()
         .map(|p| {

@@ -140,7 +140,10 @@ impl Gate {
         let was = self
             .mask
             .swap(if open { Gate::OPEN } else { 0 }, Ordering::Relaxed);
-        debug_assert!(was == 0 || was == Gate::OPEN, "a gate's mask is 0 or OPEN");
+        debug_assert!(
+            was == 0 || was == Gate::OPEN,
+            "heapwise-probe: gate mask {was:#x}"
+        );
         if let Some(hook) = self.on_change {
             if (was != 0) != open {
                 hook(open);

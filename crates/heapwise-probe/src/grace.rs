@@ -54,7 +54,7 @@
 //! claimed but idle (`epoch == 0`), which costs capacity, never correctness.
 //! A thread that finds no free slot, or whose thread-locals are unavailable,
 //! uses a shared pair of counters instead (SRCU style: two atomic
-//! read-modify-writes per event, correct, slower).
+//! read-modify-writes and a fence per event, correct, slower).
 //!
 //! # Why membarrier by default
 //!
@@ -77,16 +77,27 @@
 //! total order, and the writer sees its epoch, or the writer's does, and the
 //! reader loads the new array. A reader that sees an epoch `>= target`
 //! acquired `GP` after the bump, which was released after the publish.
+//! The shared counters follow the same pattern (count, fence, check `GP`
+//! against bump `GP`, fence, read the count).
+//!
+//! # Checked with loom
+//!
+//! `tests/loom_grace.rs` compiles this module against loom's atomics
+//! (`src/sync.rs`) and runs attaches and detaches against firing
+//! threads in every interleaving up to a preemption bound, on slots, on the
+//! shared counters, across a slot's release and reuse, and with two writers:
+//! no firing thread may read an array or a closure after the detach that
+//! frees it returned. It checks the fence mode; membarrier's barrier comes
+//! from the kernel, outside the memory model loom checks.
 
 use std::cell::Cell;
-use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicU64, AtomicU8};
-use std::sync::atomic::{AtomicUsize, Ordering::*};
+use std::sync::atomic::{compiler_fence, Ordering::*};
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use crate::sync::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Mutex};
 
-/// Reader slots; threads beyond this use the shared counters.
-pub(crate) const MAX_SLOTS: usize = 1024;
+/// Reader slots; threads beyond this use the shared counters. Two in the
+/// loom model, where a third reader takes the shared counters.
+pub(crate) const MAX_SLOTS: usize = if cfg!(all(loom, test)) { 2 } else { 1024 };
 
 /// One thread's reader state, alone on its cache line (it is written on
 /// every event with probes attached; sharing the line would make threads
@@ -99,25 +110,47 @@ struct Slot {
     owned: AtomicBool,
 }
 
+#[cfg(not(all(loom, test)))]
 #[allow(clippy::declare_interior_mutable_const)]
 const FREE_SLOT: Slot = Slot {
     epoch: AtomicU64::new(0),
     owned: AtomicBool::new(false),
 };
 
+#[cfg(not(all(loom, test)))]
 static SLOTS: [Slot; MAX_SLOTS] = [FREE_SLOT; MAX_SLOTS];
 /// One past the highest slot ever claimed: writers scan `SLOTS[..HWM]`.
+#[cfg(not(all(loom, test)))]
 static HWM: AtomicUsize = AtomicUsize::new(0);
 /// The grace-period counter; starts at 1 so that 0 means idle.
+#[cfg(not(all(loom, test)))]
 static GP: AtomicU64 = AtomicU64::new(1);
 /// Shared reader counters for threads without a slot, by `GP` parity.
+#[cfg(not(all(loom, test)))]
 static OVERFLOW: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 /// Serialises grace periods (never taken on the firing path, nor by a thread
 /// inside a probe).
+#[cfg(not(all(loom, test)))]
 static GP_LOCK: Mutex<()> = Mutex::new(());
-
 /// How readers and writers order the slot store before the array load.
+#[cfg(not(all(loom, test)))]
 static MODE: AtomicU8 = AtomicU8::new(MODE_UNSET);
+
+// The same statics in the loom model (loom's atomics are not `const`; each
+// execution of a model starts with fresh ones).
+#[cfg(all(loom, test))]
+loom::lazy_static! {
+    static ref SLOTS: [Slot; MAX_SLOTS] = std::array::from_fn(|_| Slot {
+        epoch: AtomicU64::new(0),
+        owned: AtomicBool::new(false),
+    });
+    static ref HWM: AtomicUsize = AtomicUsize::new(0);
+    static ref GP: AtomicU64 = AtomicU64::new(1);
+    static ref OVERFLOW: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+    static ref GP_LOCK: Mutex<()> = Mutex::new(());
+    static ref MODE: AtomicU8 = AtomicU8::new(MODE_UNSET);
+}
+
 const MODE_UNSET: u8 = 0;
 const MODE_FENCE: u8 = 1;
 const MODE_MEMBARRIER: u8 = 2;
@@ -128,11 +161,20 @@ const NO_SLOT: usize = 0;
 /// counters.
 const SHARED: usize = 1;
 
+#[cfg(not(all(loom, test)))]
 thread_local! {
     /// This thread's slot in [`SLOTS`], or a pointer whose address is
     /// [`NO_SLOT`] or [`SHARED`] (slots are 64-byte aligned, never there).
     static SLOT: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
 }
+
+#[cfg(all(loom, test))]
+loom::thread_local! {
+    static SLOT: Cell<*const Slot> = Cell::new(std::ptr::null());
+}
+
+// `Reader` tags a shared counter's address with its low bit.
+const _: () = assert!(std::mem::align_of::<AtomicU64>() >= 2);
 
 /// A read section in progress, for [`read_unlock`]: this thread's slot
 /// epoch, or a shared counter with the low address bit set.
@@ -155,6 +197,17 @@ fn enter_slot(p: *const Slot) -> Reader {
     // SAFETY: pointers other than the two markers are only ever set by
     // `claim_slot`, to an element of the static `SLOTS` this thread owns.
     let slot = unsafe { &*p };
+    // Read sections do not nest (the firing path enters one only past the
+    // nesting guard), and only the owner writes a non-zero epoch.
+    debug_assert!(
+        slot.owned.load(Relaxed),
+        "heapwise-probe: reading through an unowned slot"
+    );
+    debug_assert_eq!(
+        slot.epoch.load(Relaxed),
+        0,
+        "heapwise-probe: nested read section"
+    );
     slot.epoch.store(GP.load(Acquire), Release);
     if MODE.load(Relaxed) == MODE_MEMBARRIER {
         // The writer's membarrier supplies the hardware barrier.
@@ -171,13 +224,17 @@ pub(crate) fn read_unlock(r: Reader) {
     if r.0.addr() & 1 == 0 {
         // SAFETY: made by `enter_slot` from a `SLOTS` element.
         let epoch = unsafe { &*r.0 };
-        debug_assert_ne!(epoch.load(Relaxed), 0, "a read section ended twice");
+        debug_assert_ne!(
+            epoch.load(Relaxed),
+            0,
+            "heapwise-probe: read section ended twice"
+        );
         epoch.store(0, Release);
     } else {
         // SAFETY: made by `shared_lock` from an `OVERFLOW` element, with
         // the low bit set (the counters are 8-byte aligned).
         let before = unsafe { &*r.0.map_addr(|a| a & !1) }.fetch_sub(1, Release);
-        debug_assert!(before > 0, "a shared read section ended twice");
+        debug_assert_ne!(before, 0, "heapwise-probe: shared reader count underflow");
     }
 }
 
@@ -199,10 +256,13 @@ fn shared_lock() -> Reader {
         let e = GP.load(SeqCst);
         let count = &OVERFLOW[(e & 1) as usize];
         count.fetch_add(1, SeqCst);
-        // The store-buffering pattern with the writer's `GP += 1; fence;
-        // load count`, in the form that holds by fences alone (as the slot
-        // path's): the loom model (tests/loom_grace.rs) checks this form, and
-        // on the fallback path its cost does not matter.
+        // The same store-buffering argument as a slot's, with a fence on
+        // both sides (the writer's follows its `GP` bump): either this fence
+        // comes first and the writer sees the count, or the writer's does
+        // and the check below sees its bump. The `SeqCst` accesses alone
+        // would do in C++'s model, but loom checks fences only (it does not
+        // model the total order of `SeqCst` accesses); on this fallback path
+        // the fence costs next to the two shared read-modify-writes.
         fence(SeqCst);
         // Counted under the parity of the current period: a writer that
         // bumps GP after this check waits for us; if one bumped it before,
@@ -224,6 +284,12 @@ fn claim_slot() -> *const Slot {
                 .compare_exchange(false, true, Acquire, Relaxed)
                 .is_ok()
         {
+            // A released slot was left idle by its previous owner.
+            debug_assert_eq!(
+                slot.epoch.load(Relaxed),
+                0,
+                "heapwise-probe: claimed a busy slot"
+            );
             HWM.fetch_max(i + 1, SeqCst);
             let p = slot as *const Slot;
             let _ = SLOT.try_with(|c| c.set(p));
@@ -239,6 +305,10 @@ fn claim_slot() -> *const Slot {
 /// Releases the slot at address `a` of the exiting thread.
 fn release_slot(a: usize) {
     if let Some(slot) = SLOTS.iter().find(|s| (*s as *const Slot).addr() == a) {
+        debug_assert!(
+            slot.owned.load(Relaxed),
+            "heapwise-probe: released a free slot"
+        );
         let _ = SLOT.try_with(|c| {
             if c.get().addr() == a {
                 c.set(std::ptr::null())
@@ -283,12 +353,14 @@ pub(crate) fn synchronize() {
     init();
     let _g = GP_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let target = GP.fetch_add(1, SeqCst) + 1;
-    debug_assert!(target > 1, "GP starts at 1 and only grows");
+    // GP starts at 1 and only this (serialised) bump changes it.
+    debug_assert!(target >= 2, "heapwise-probe: grace period counter wrapped");
     if uses_membarrier() {
         sys::membarrier();
     }
     fence(SeqCst);
     let hwm = HWM.load(SeqCst);
+    debug_assert!(hwm <= MAX_SLOTS);
     for slot in &SLOTS[..hwm] {
         wait_while(|| {
             let e = slot.epoch.load(Acquire);
@@ -302,7 +374,9 @@ pub(crate) fn synchronize() {
 
 /// Spins briefly, then yields, then sleeps: a probe may legitimately run for
 /// a long time (a test pausing the firing thread inside a probe).
+#[cfg(not(all(loom, test)))]
 fn wait_while(mut busy: impl FnMut() -> bool) {
+    use std::time::{Duration, Instant};
     let mut spins = 0u32;
     let mut since: Option<Instant> = None;
     while busy() {
@@ -317,8 +391,28 @@ fn wait_while(mut busy: impl FnMut() -> bool) {
     }
 }
 
+/// In the loom model every turn of a wait yields to the other threads (loom
+/// explores the interleavings of a spinning thread only at its yields).
+#[cfg(all(loom, test))]
+fn wait_while(mut busy: impl FnMut() -> bool) {
+    while busy() {
+        loom::thread::yield_now();
+    }
+}
+
+/// Releases this thread's slot, as the pthread key destructor does when a
+/// thread exits (the loom model has no pthread keys).
+#[cfg(all(loom, test))]
+pub(crate) fn exit_thread() {
+    if let Ok(p) = SLOT.try_with(Cell::get) {
+        if p.addr() > SHARED {
+            release_slot(p.addr());
+        }
+    }
+}
+
 /// Slots ever claimed (for tests).
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 fn claimed() -> usize {
     SLOTS[..HWM.load(SeqCst)]
         .iter()
@@ -326,7 +420,7 @@ fn claimed() -> usize {
         .count()
 }
 
-#[cfg(all(target_os = "linux", not(miri)))]
+#[cfg(all(target_os = "linux", not(miri), not(all(loom, test))))]
 mod sys {
     use std::sync::atomic::{AtomicUsize, Ordering::*};
 
@@ -412,7 +506,7 @@ mod sys {
     }
 }
 
-#[cfg(not(all(target_os = "linux", not(miri))))]
+#[cfg(not(all(target_os = "linux", not(miri), not(all(loom, test)))))]
 mod sys {
     pub(super) fn membarrier_register() -> bool {
         false
@@ -422,11 +516,12 @@ mod sys {
     pub(super) fn release_at_exit(_s: usize) {}
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
+    use std::time::Duration;
 
     #[test]
     fn synchronize_waits_for_a_reader_that_started_before() {

@@ -157,6 +157,7 @@ mod list;
 pub mod nesting;
 pub mod probe;
 pub mod setup;
+mod sync;
 pub mod testing;
 mod tracepoint;
 pub mod value;

@@ -47,7 +47,11 @@ pub(crate) fn enter() -> bool {
 /// Undoes a successful [`enter`].
 #[inline(always)]
 pub(crate) fn leave() {
-    let _ = BUSY.try_with(|b| b.set(false));
+    let _was = BUSY.try_with(|b| b.replace(false));
+    debug_assert!(
+        matches!(_was, Ok(true)),
+        "heapwise-probe: leave without enter"
+    );
 }
 
 /// Whether this thread is running probes right now (inside a probe).

@@ -64,6 +64,7 @@ pub(crate) struct ProbeState {
 impl ProbeState {
     /// `thread`: 0 for every thread, or a thread number.
     pub(crate) fn new(thread: u64) -> ProbeState {
+        debug_assert_ne!(thread, DISABLED);
         ProbeState {
             filter: AtomicU64::new(thread),
             panic: AtomicPtr::new(std::ptr::null_mut()),
@@ -74,6 +75,7 @@ impl ProbeState {
     /// (never [`DISABLED`]).
     #[inline(always)]
     pub(crate) fn runs_on(&self, me: u64) -> bool {
+        debug_assert!(me != 0 && me != DISABLED);
         let f = self.filter.load(Ordering::Relaxed);
         f == 0 || f == me
     }

@@ -220,6 +220,9 @@ pub(crate) fn attach(p: NewProbe, thread: u64) -> u64 {
         let reg = b.reg.as_mut().expect("batch has the lock");
         let id = reg.next_id;
         reg.next_id += 1;
+        // Entries are in attach order, which is id order (`detach_ids` and
+        // the arrays rely on it).
+        debug_assert!(reg.entries.last().is_none_or(|e| e.id < id));
         let event = p.event;
         reg.entries.push(Entry {
             id,
@@ -244,6 +247,7 @@ pub(crate) fn detach_ids(ids: &[u64]) {
                 continue;
             };
             let entry = reg.entries.remove(i);
+            debug_assert!(reg.entries.iter().all(|e| e.id != id), "duplicate probe id");
             // Not called again by this thread even if it is walking an
             // array that still holds it (detach from inside a probe).
             entry.state().disable();
@@ -267,6 +271,8 @@ fn republish(b: &mut Batch, event: &'static Event) {
         })
         .collect();
     let old = event.publish(&sources);
+    debug_assert_eq!(event.is_attached(), !sources.is_empty());
+    debug_assert!(old.is_null() || !event.is_published(old));
     crate::gate::update_for(event);
     if !old.is_null() {
         b.retired.push(Retired::Array(event, ArrayPtr(old)));
@@ -349,6 +355,9 @@ impl Outermost {
         for r in retired {
             match r {
                 Retired::Array(event, p) => {
+                    // A retired array is never published again (it stays
+                    // allocated until here, so its address is not reused).
+                    debug_assert!(p.0.is_null() || !event.is_published(p.0));
                     if !p.0.is_null() {
                         // SAFETY: unpublished by `republish` before the lock
                         // was released, a grace period has passed since, and

@@ -171,6 +171,11 @@ impl Event {
         self.head.swap(new, Ordering::AcqRel)
     }
 
+    /// Whether `array` is the array the event's head points to now.
+    pub(crate) fn is_published(&self, array: *mut ()) -> bool {
+        self.head.load(Ordering::Relaxed) == array
+    }
+
     /// Frees an array returned by [`publish`](Self::publish).
     ///
     /// # Safety

@@ -1,157 +1,277 @@
-//! A loom model of the grace period (`src/grace.rs`): detach against firing.
+//! A loom model of the grace period (`src/grace.rs`): attaches and detaches
+//! racing events that fire, in every interleaving loom explores.
 //!
-//! The model replays grace.rs's protocol with its exact memory orderings,
-//! in fence mode (loom cannot model `membarrier`): a firing thread enters a
-//! read section through its slot (`slot = GP`, `fence(SeqCst)`, load the
-//! probe array, run it, `slot = 0`), another through the shared counters
-//! (the fallback without a slot); the detaching thread publishes the new
-//! array, runs `synchronize` (`GP += 1`, `fence(SeqCst)`, wait on the slot
-//! and on the old period's counter, `fence(SeqCst)`) and then frees the old
-//! array. The array's contents are a loom `UnsafeCell`: a reader touching it
-//! after the free is a data race loom reports, and the reader also asserts
-//! it never sees a freed array. loom explores every interleaving up to the
-//! preemption bound (`LOOM_MAX_PREEMPTIONS`, 3 in `.ci/run`).
+//! ```text
+//! LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" cargo test -p heapwise-probe --release --test loom_grace
+//! ```
 //!
-//! Run: `RUSTFLAGS="--cfg loom" cargo test -p heapwise-probe --release --test loom_grace`.
+//! This file compiles `grace.rs` and its shim (`sync.rs`) into itself, where
+//! `cfg(all(loom, test))` holds: the grace period's statics, atomics, lock
+//! and thread-local are loom's, there are 2 reader slots (a third reader
+//! takes the shared counters), and waits yield to loom. The firing path and
+//! the writers are mirrored from the crate, reduced to what the grace
+//! period protects:
+//!
+//! - an event is a head pointer to an immutable array of probes
+//!   (`tracepoint.rs`); firing enters a read section, loads the head, reads
+//!   the array and every probe's closure, and leaves (`fire`);
+//! - a writer publishes a new array with a swap, waits for a grace period
+//!   and only then frees the old array and drops the detached probes'
+//!   closures (`setup.rs`, `Outermost::finish`).
+//!
+//! Freeing is a write to a loom `UnsafeCell` the readers read: loom fails
+//! the model if any read is not ordered before that write (a firing thread
+//! could still be reading what a detach freed), and the readers also check
+//! that what they read was not freed yet.
+//!
+//! Loom models the fence mode of the grace period (a `SeqCst` fence on
+//! both sides). The membarrier mode replaces the reader's fence with a
+//! compiler fence and the writer's with a `membarrier` system call that
+//! runs a full barrier on every thread; that guarantee comes from the kernel
+//! and is not expressible in the C++ memory model loom checks, so the model
+//! covers it only through the fence mode it reduces to.
 #![cfg(loom)]
 
+#[path = "../src/sync.rs"]
+mod sync;
+
+#[path = "../src/grace.rs"]
+mod grace;
+
+use std::sync::Arc as StdArc;
+
 use loom::cell::UnsafeCell;
-use loom::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering::*};
+use loom::sync::atomic::AtomicPtr;
+use loom::sync::atomic::Ordering::{AcqRel, Acquire};
 use loom::sync::Arc;
 use loom::thread;
 
-const LIVE: u64 = 1;
-const FREED: u64 = 0xdead;
-
-struct Grace {
-    /// The grace-period counter `GP` (starts at 1; 0 in a slot is "idle").
-    gp: AtomicU64,
-    /// One reader slot's epoch.
-    slot: AtomicU64,
-    /// The shared counters of the two parities (`OVERFLOW`).
-    overflow: [AtomicU64; 2],
-    /// The event's published probe array: an index into `arrays`.
-    head: AtomicUsize,
-    /// Two probe arrays: the old one (0) and the one after detach (1).
-    arrays: [UnsafeCell<u64>; 2],
+/// A probe's closure. Dropping it (after its detach's grace period) sets
+/// `dropped`.
+#[derive(Debug)]
+struct Closure {
+    dropped: UnsafeCell<bool>,
 }
 
-impl Grace {
-    fn new() -> Grace {
-        Grace {
-            gp: AtomicU64::new(1),
-            slot: AtomicU64::new(0),
-            overflow: [AtomicU64::new(0), AtomicU64::new(0)],
-            head: AtomicUsize::new(0),
-            arrays: [UnsafeCell::new(LIVE), UnsafeCell::new(LIVE)],
+/// An immutable array of probes, as an event's head points to.
+#[derive(Debug)]
+struct Array {
+    freed: UnsafeCell<bool>,
+    probes: Vec<StdArc<Closure>>,
+}
+
+// SAFETY: shared between the model's threads on purpose: every access to
+// the cells goes through loom's `UnsafeCell`, which fails the model on a
+// race instead of letting it happen unnoticed.
+unsafe impl Sync for Closure {}
+// SAFETY: as above.
+unsafe impl Sync for Array {}
+// SAFETY: as above (an array moves to the thread that frees it).
+unsafe impl Send for Array {}
+
+/// An event: the head pointer its firing path loads.
+#[derive(Debug)]
+struct Event {
+    head: AtomicPtr<Array>,
+}
+
+impl Event {
+    fn new() -> Event {
+        Event {
+            head: AtomicPtr::new(std::ptr::null_mut()),
         }
-    }
-
-    /// Runs the probes of the array the event publishes now.
-    fn run_probes(&self) {
-        let a = self.head.load(Acquire);
-        let v = self.arrays[a].with(|p| unsafe { *p });
-        assert_eq!(v, LIVE, "a firing thread ran a freed probe array");
-    }
-
-    /// `enter_slot` .. `Reader::drop`, fence mode.
-    fn fire_with_slot(&self) {
-        self.slot.store(self.gp.load(Acquire), Release);
-        fence(SeqCst);
-        self.run_probes();
-        self.slot.store(0, Release);
-    }
-
-    /// `shared_lock` .. its release: the fallback without a slot.
-    fn fire_shared(&self) {
-        let count = loop {
-            let e = self.gp.load(SeqCst);
-            let count = &self.overflow[(e & 1) as usize];
-            count.fetch_add(1, SeqCst);
-            fence(SeqCst);
-            if self.gp.load(SeqCst) == e {
-                break count;
-            }
-            count.fetch_sub(1, Release);
-        };
-        self.run_probes();
-        count.fetch_sub(1, Release);
-    }
-
-    /// `synchronize`, fence mode (one slot, one pair of counters).
-    fn synchronize(&self) {
-        let target = self.gp.fetch_add(1, SeqCst) + 1;
-        fence(SeqCst);
-        loop {
-            let e = self.slot.load(Acquire);
-            if !(e != 0 && e < target) {
-                break;
-            }
-            thread::yield_now();
-        }
-        let old = &self.overflow[((target - 1) & 1) as usize];
-        while old.load(SeqCst) != 0 {
-            thread::yield_now();
-        }
-        fence(SeqCst);
-    }
-
-    /// Detach: publish the array without the probe, wait, free the old one.
-    fn detach(&self) {
-        let old = self.head.swap(1, AcqRel);
-        self.synchronize();
-        self.arrays[old].with_mut(|p| unsafe { *p = FREED });
     }
 }
 
+fn closure() -> StdArc<Closure> {
+    StdArc::new(Closure {
+        dropped: UnsafeCell::new(false),
+    })
+}
+
+/// The firing path (`tracepoint::fire`): returns how many probes it ran.
+fn fire(event: &Event) -> usize {
+    let reader = grace::read_lock();
+    let p = event.head.load(Acquire);
+    let mut ran = 0;
+    if !p.is_null() {
+        // SAFETY: arrays are freed for real only when the execution ends
+        // (the model's "free" is the write to `freed`, checked here).
+        let array = unsafe { &*p };
+        // SAFETY: loom checks that this read does not race with the write
+        // of a free; the pointer is valid (see above).
+        let freed = array.freed.with(|f| unsafe { *f });
+        assert!(!freed, "a firing thread read an array after it was freed");
+        for probe in &array.probes {
+            // SAFETY: as above, for the closure's drop.
+            let dropped = probe.dropped.with(|d| unsafe { *d });
+            assert!(
+                !dropped,
+                "a firing thread ran a probe after its closure was dropped"
+            );
+            ran += 1;
+        }
+    }
+    grace::read_unlock(reader);
+    ran
+}
+
+/// A writer: publishes `probes` as the event's new array (null when empty),
+/// waits for a grace period if it replaced an array, then frees the old
+/// array and drops the `detached` closures. Returns the new array, for the
+/// final clean-up.
+fn change(event: &Event, probes: Vec<StdArc<Closure>>, detached: &[StdArc<Closure>]) -> *mut Array {
+    let new = if probes.is_empty() {
+        std::ptr::null_mut()
+    } else {
+        Box::into_raw(Box::new(Array {
+            freed: UnsafeCell::new(false),
+            probes,
+        }))
+    };
+    let old = event.head.swap(new, AcqRel);
+    if !old.is_null() || !detached.is_empty() {
+        grace::synchronize();
+    }
+    if !old.is_null() {
+        // SAFETY: unpublished above, not freed for real before the end.
+        let old = unsafe { &*old };
+        // SAFETY: loom checks that no read of a firing thread races this.
+        old.freed.with_mut(|f| unsafe { *f = true });
+    }
+    for c in detached {
+        // SAFETY: as above.
+        c.dropped.with_mut(|d| unsafe { *d = true });
+    }
+    new
+}
+
+/// Frees the arrays for real once the execution's threads have joined.
+fn free_all(arrays: Vec<*mut Array>) {
+    for a in arrays {
+        if !a.is_null() {
+            // SAFETY: made by `Box::into_raw` in `change`, freed once, no
+            // thread runs any more.
+            drop(unsafe { Box::from_raw(a) });
+        }
+    }
+}
+
+fn spawn_firing(event: &Arc<Event>, times: usize) -> thread::JoinHandle<usize> {
+    let event = event.clone();
+    thread::spawn(move || (0..times).map(|_| fire(&event)).sum())
+}
+
+/// Detach: when it returns no firing thread can still be reading the
+/// detached probe's closure or the array that held it.
 #[test]
-fn a_detached_probe_array_is_freed_only_after_every_reader_left() {
+fn detach_waits_for_a_firing_thread() {
     loom::model(|| {
-        let g = Arc::new(Grace::new());
-        let slot_reader = {
-            let g = g.clone();
-            thread::spawn(move || {
-                g.fire_with_slot();
-                g.fire_with_slot();
-            })
-        };
-        let shared_reader = {
-            let g = g.clone();
-            thread::spawn(move || g.fire_shared())
-        };
-        g.detach();
-        slot_reader.join().unwrap();
-        shared_reader.join().unwrap();
+        let event = Arc::new(Event::new());
+        let p = closure();
+        let a = change(&event, vec![p.clone()], &[]);
+        let reader = spawn_firing(&event, 1);
+        let b = change(&event, vec![], &[p]);
+        assert!(reader.join().unwrap() <= 1);
+        assert_eq!(fire(&event), 0);
+        free_all(vec![a, b]);
     });
 }
 
+/// Attach then detach while another thread fires: the event runs the
+/// probe or not, never after its drop.
 #[test]
-fn a_reader_without_a_slot_against_a_detach() {
+fn attach_then_detach_racing_an_event() {
     loom::model(|| {
-        let g = Arc::new(Grace::new());
-        let reader = {
-            let g = g.clone();
-            thread::spawn(move || {
-                g.fire_shared();
-                g.fire_shared();
-            })
-        };
-        g.detach();
-        reader.join().unwrap();
+        let event = Arc::new(Event::new());
+        let reader = spawn_firing(&event, 1);
+        let p = closure();
+        let a = change(&event, vec![p.clone()], &[]);
+        let b = change(&event, vec![], &[p]);
+        assert!(reader.join().unwrap() <= 1);
+        free_all(vec![a, b]);
     });
 }
 
+/// Attach a second probe (the first array is replaced and freed), then
+/// detach the first, while another thread fires twice: each firing sees a
+/// whole array, and nothing it reads has been freed.
 #[test]
-fn two_detaches_in_a_row_against_a_reader() {
+fn replacing_arrays_while_an_event_fires_twice() {
     loom::model(|| {
-        let g = Arc::new(Grace::new());
+        let event = Arc::new(Event::new());
+        let (p, q) = (closure(), closure());
+        let a = change(&event, vec![p.clone()], &[]);
+        let reader = spawn_firing(&event, 2);
+        let b = change(&event, vec![p.clone(), q.clone()], &[]);
+        let c = change(&event, vec![q], &[p]);
+        assert!(reader.join().unwrap() <= 4);
+        assert_eq!(fire(&event), 1);
+        free_all(vec![a, b, c]);
+    });
+}
+
+/// Three firing threads, two slots: the main thread took one slot before
+/// (it fired once, long ago), so one reader gets the other slot and one the
+/// shared counters; a detach must wait for both.
+#[test]
+fn a_reader_on_the_shared_counters_and_one_in_a_slot() {
+    loom::model(|| {
+        let event = Arc::new(Event::new());
+        assert_eq!(fire(&event), 0);
+        let p = closure();
+        let a = change(&event, vec![p.clone()], &[]);
+        let r1 = spawn_firing(&event, 1);
+        let r2 = spawn_firing(&event, 1);
+        let b = change(&event, vec![], &[p]);
+        assert!(r1.join().unwrap() + r2.join().unwrap() <= 2);
+        free_all(vec![a, b]);
+    });
+}
+
+/// A thread exits (its slot released) while another claims one and fires,
+/// against a detach: a released slot is idle, a reclaimed one is waited
+/// for.
+#[test]
+fn a_slot_released_at_exit_and_claimed_again() {
+    loom::model(|| {
+        let event = Arc::new(Event::new());
+        assert_eq!(fire(&event), 0);
+        let p = closure();
+        let a = change(&event, vec![p.clone()], &[]);
+        let e = event.clone();
+        let r1 = thread::spawn(move || {
+            let n = fire(&e);
+            grace::exit_thread();
+            n
+        });
+        let r2 = spawn_firing(&event, 1);
+        let b = change(&event, vec![], &[p]);
+        assert!(r1.join().unwrap() + r2.join().unwrap() <= 2);
+        free_all(vec![a, b]);
+    });
+}
+
+/// Two writers detach from two events at once (their grace periods
+/// serialise on the lock) while one thread fires both events.
+#[test]
+fn two_writers_detach_at_once() {
+    loom::model(|| {
+        let (e1, e2) = (Arc::new(Event::new()), Arc::new(Event::new()));
+        let (p, q) = (closure(), closure());
+        let a = change(&e1, vec![p.clone()], &[]);
+        let b = change(&e2, vec![q.clone()], &[]);
         let reader = {
-            let g = g.clone();
-            thread::spawn(move || g.fire_with_slot())
+            let (e1, e2) = (e1.clone(), e2.clone());
+            thread::spawn(move || fire(&e1) + fire(&e2))
         };
-        // The second grace period must also wait for a reader of the first.
-        g.detach();
-        g.synchronize();
-        reader.join().unwrap();
+        let w = {
+            let e2 = e2.clone();
+            thread::spawn(move || change(&e2, vec![], &[q]) as usize)
+        };
+        let c = change(&e1, vec![], &[p]);
+        let d = w.join().unwrap() as *mut Array;
+        assert!(reader.join().unwrap() <= 2);
+        free_all(vec![a, b, c, d]);
     });
 }

@@ -11,6 +11,7 @@ mod cross_module;
 mod groups;
 mod nesting;
 mod panics;
+mod producer_consumer;
 mod setup_batches;
 mod stress;
 mod synchronous;

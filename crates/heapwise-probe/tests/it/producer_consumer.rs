@@ -4,7 +4,7 @@
 //! One test function: the tracer attaches for every thread, so two runs in
 //! parallel would see each other's events.
 
-#[path = "../examples/producer_consumer.rs"]
+#[path = "../../examples/producer_consumer.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod example;
 
