@@ -14,46 +14,28 @@ use crate::local::sampler;
 use crate::stats::line as trace;
 
 /// The constructor. The allocator's first slow path refers to it, which
-/// keeps it linked into every program that installs [`crate::Alloc`].
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    target_os = "illumos",
-))]
+/// keeps it linked into every program that installs [`crate::Alloc`]. On a
+/// target with neither section it is a plain static nothing calls.
 #[used]
-#[link_section = ".init_array"]
+#[cfg_attr(
+    any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly",
+        target_os = "illumos",
+    ),
+    link_section = ".init_array"
+)]
+#[cfg_attr(target_vendor = "apple", link_section = "__DATA,__mod_init_func")]
 pub(crate) static INIT: extern "C" fn() = init;
 
-/// The constructor, as above.
-#[cfg(target_vendor = "apple")]
-#[used]
-#[link_section = "__DATA,__mod_init_func"]
-pub(crate) static INIT: extern "C" fn() = init;
-
-/// Whether this target reads the settings at load time.
-const READ_AT_LOAD: bool = cfg!(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    target_os = "illumos",
-    target_vendor = "apple",
-));
-
-/// Reads the settings (also callable directly where `.init_array` is missing).
+/// Reads the settings (also callable directly where no constructor runs).
 pub(crate) extern "C" fn init() {
-    if let Some(value) = std::env::var_os("HEAPWISE_PROFILE_RATE") {
-        match value
-            .to_str()
-            .ok_or_else(|| "not UTF-8".to_string())
-            .and_then(sampler::parse_rate)
-        {
+    if let Some(rate) = var("HEAPWISE_PROFILE_RATE", sampler::parse_rate) {
+        match rate {
             Ok(rate) => sampler::set_rate(rate),
             Err(e) => eprintln!(
                 "heapwise: HEAPWISE_PROFILE_RATE: {e}; keeping the default ({} KiB)",
@@ -61,12 +43,8 @@ pub(crate) extern "C" fn init() {
             ),
         }
     }
-    if let Some(value) = std::env::var_os("HEAPWISE_TRACE") {
-        match value
-            .to_str()
-            .ok_or_else(|| "not UTF-8".to_string())
-            .and_then(trace::parse_interval)
-        {
+    if let Some(every) = var("HEAPWISE_TRACE", trace::parse_interval) {
+        match every {
             Ok(Some(every)) => trace::start(every),
             Ok(None) => {}
             Err(e) => eprintln!("heapwise: HEAPWISE_TRACE: {e}; no trace"),
@@ -74,20 +52,19 @@ pub(crate) extern "C" fn init() {
     }
 }
 
+/// The variable `name` parsed by `parse`; `None` when it is unset.
+fn var<T>(name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<Result<T, String>> {
+    let value = std::env::var_os(name)?;
+    Some(
+        value
+            .to_str()
+            .ok_or_else(|| "not UTF-8".to_string())
+            .and_then(parse),
+    )
+}
+
 /// Keeps [`INIT`] linked: called from the allocator's first slow path.
 #[inline]
 pub(crate) fn keep_linked() {
-    if READ_AT_LOAD {
-        #[cfg(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd",
-            target_os = "netbsd",
-            target_os = "openbsd",
-            target_os = "dragonfly",
-            target_os = "illumos",
-            target_vendor = "apple",
-        ))]
-        std::hint::black_box(&INIT);
-    }
+    std::hint::black_box(&INIT);
 }
