@@ -27,9 +27,14 @@ pub(crate) struct Chain {
 
 static CHAIN: AtomicPtr<Chain> = AtomicPtr::new(ptr::null_mut());
 
-/// Installs the scope layer's functions (idempotent).
+/// Installs the scope layer's functions (idempotent). Called for every new
+/// scope: after the first, a read of a line every thread only reads, not a
+/// store that would bounce it between the threads making scopes.
 pub(crate) fn install(chain: &'static Chain) {
-    CHAIN.store(ptr::from_ref(chain).cast_mut(), Release);
+    let p = ptr::from_ref(chain).cast_mut();
+    if CHAIN.load(Acquire) != p {
+        CHAIN.store(p, Release);
+    }
 }
 
 /// The installed functions. A non-null scope exists only after [`install`].
