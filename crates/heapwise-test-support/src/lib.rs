@@ -15,17 +15,22 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// `go` with this project's environment: the local toolchain only, no
 /// module proxy. Panics, naming the package, if `go` does not run.
 pub fn go() -> Command {
-    let mut probe = Command::new("go");
-    probe.arg("version").env("GOTOOLCHAIN", "local");
-    require(
-        "go",
-        &mut probe,
-        "install Debian's golang-go (apt-get install golang-go)",
-    );
+    // Checked once per test process, not before every command.
+    static FOUND: OnceLock<()> = OnceLock::new();
+    FOUND.get_or_init(|| {
+        let mut probe = Command::new("go");
+        probe.arg("version").env("GOTOOLCHAIN", "local");
+        require(
+            "go",
+            &mut probe,
+            "install Debian's golang-go (apt-get install golang-go)",
+        );
+    });
     let mut cmd = Command::new("go");
     cmd.env("GOTOOLCHAIN", "local")
         .env("GOPROXY", "off")
@@ -56,15 +61,25 @@ pub fn chromium() -> &'static str {
 /// imports them, else `python3`. Panics, saying how to get them, if it
 /// cannot import them.
 pub fn perfetto_python() -> String {
+    static FOUND: OnceLock<String> = OnceLock::new();
+    FOUND.get_or_init(find_perfetto_python).clone()
+}
+
+fn find_perfetto_python() -> String {
     let import = "import perfetto.protos.perfetto.trace.perfetto_trace_pb2";
     let imports = |python: &str| runs(Command::new(python).args(["-c", import]));
-    let python = std::env::var("HEAPWISE_PYTHON").unwrap_or_else(|_| {
-        std::env::var("HOME")
-            .ok()
-            .map(|home| format!("{home}/{VENV_PYTHON}"))
-            .filter(|venv| imports(venv))
-            .unwrap_or_else(|| "python3".into())
-    });
+    let venv = || {
+        let home = std::env::var("HOME").ok()?;
+        Some(format!("{home}/{VENV_PYTHON}")).filter(|venv| imports(venv))
+    };
+    if let Some(venv) = std::env::var("HEAPWISE_PYTHON")
+        .is_err()
+        .then(venv)
+        .flatten()
+    {
+        return venv;
+    }
+    let python = std::env::var("HEAPWISE_PYTHON").unwrap_or_else(|_| "python3".into());
     if !imports(&python) {
         panic!(
             "needs perfetto's python protos: {python} cannot import them; \
