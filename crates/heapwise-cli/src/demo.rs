@@ -29,7 +29,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use heapwise::{Scope, KIB};
+use heapwise::{Bytes, Scope, KIB};
 
 use crate::flame::{write_flamegraph, FlameOptions};
 use crate::sample_index::SampleIndex;
@@ -243,21 +243,21 @@ pub fn run_demo(options: &DemoOptions, out: &mut impl Write) -> Result<()> {
             "{:<8} {:>8} {:>12} {:>9} {:>12}",
             KINDS[i],
             served[i],
-            human(u.bytes),
+            Bytes::from(u.bytes),
             u.allocs,
-            human(u.live_bytes)
+            Bytes::from(u.live_bytes)
         )?;
     }
     writeln!(
         text,
         "\n{cancelled} of {} scans stopped cooperatively at their {} per-request limit.",
         served[2],
-        human(SCAN_LIMIT)
+        Bytes::from(SCAN_LIMIT)
     )?;
     writeln!(
         text,
         "`login` keeps {} live after all its requests ended: the sessions are never expired.\n",
-        human(kinds[3].usage().live_bytes)
+        Bytes::from(kinds[3].usage().live_bytes)
     )?;
     writeln!(
         text,
@@ -308,11 +308,6 @@ pub fn run_demo(options: &DemoOptions, out: &mut impl Write) -> Result<()> {
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
-}
-
-/// `1.25 MiB`, `512 KiB`.
-fn human(bytes: u64) -> heapwise::Bytes {
-    heapwise::Bytes::from(bytes)
 }
 
 /// Whether a trace file's name asks for Perfetto's protobuf format (the
