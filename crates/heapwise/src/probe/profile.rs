@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use heapwise_pprof::{Profile, ProfileBuilder};
 use heapwise_probe::{Event, Probe, ProbeGroup};
 
-use crate::local::{with_local, without_accounting, without_sampling};
+use crate::local::{without_accounting, without_sampling};
 use crate::profile::depot::StackTable;
 use crate::profile::profiler;
 use crate::profile::stack::{self, DEFAULT_DEPTH, MAX_DEPTH};
@@ -310,21 +310,19 @@ impl Shared {
     /// firing thread, possibly inside the allocator; never panics.
     #[inline(never)]
     fn record(&self) {
-        with_local(|_| {
-            // Uninitialised: the walk writes what it returns.
-            let mut frames = [MaybeUninit::<usize>::uninit(); MAX_DEPTH];
-            // SAFETY: used within this call, on this thread.
-            let bounds = unsafe { profiler::thread_bounds() };
-            let n = stack::capture(bounds, &mut frames[..self.walk_depth]);
-            // SAFETY: `capture` initialised `frames[..n]`; `MaybeUninit<usize>`
-            // has the layout of `usize`.
-            let frames = unsafe { std::slice::from_raw_parts(frames.as_ptr().cast::<usize>(), n) };
-            // The table grows from the inner allocator, uncounted and unseen
-            // by allocation events (the guard sends those calls straight
-            // through), so this lock is never wanted by this thread again
-            // while held.
-            without_accounting(|| self.lock().add(frames, self.max_stacks));
-        })
+        // Uninitialised: the walk writes what it returns.
+        let mut frames = [MaybeUninit::<usize>::uninit(); MAX_DEPTH];
+        // SAFETY: used within this call, on this thread.
+        let bounds = unsafe { profiler::thread_bounds() };
+        let n = stack::capture(bounds, &mut frames[..self.walk_depth]);
+        // SAFETY: `capture` initialised `frames[..n]`; `MaybeUninit<usize>`
+        // has the layout of `usize`.
+        let frames = unsafe { std::slice::from_raw_parts(frames.as_ptr().cast::<usize>(), n) };
+        // The table grows from the inner allocator, uncounted and unseen
+        // by allocation events (the guard sends those calls straight
+        // through), so this lock is never wanted by this thread again
+        // while held.
+        without_accounting(|| self.lock().add(frames, self.max_stacks));
     }
 
     /// Copies the counts, resolves their addresses and builds the profile,
