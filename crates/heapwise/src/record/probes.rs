@@ -117,9 +117,7 @@ pub(super) fn attach(options: &Recorder, shared: &Arc<Shared>, group: &ProbeGrou
             s.attach_in(
                 group,
                 events::sample::probe(move |ptr, size, rate, scope| {
-                    let ts = ticks();
-                    let w = [head(SAMPLE, 0, 0), ts, ptr as u64, size as u64, rate, scope];
-                    sh.record(&w, "", "");
+                    sh.record(&block(SAMPLE, ptr, size, rate, scope), "", "");
                 }),
             );
         }
@@ -128,32 +126,14 @@ pub(super) fn attach(options: &Recorder, shared: &Arc<Shared>, group: &ProbeGrou
             s.attach_in(
                 group,
                 events::alloc::probe(move |ptr, size, align, scope| {
-                    let ts = ticks();
-                    let w = [
-                        head(ALLOC, 0, 0),
-                        ts,
-                        ptr as u64,
-                        size as u64,
-                        align as u64,
-                        scope,
-                    ];
-                    sh.record(&w, "", "");
+                    sh.record(&block(ALLOC, ptr, size, align as u64, scope), "", "");
                 }),
             );
             let sh = shared.clone();
             s.attach_in(
                 group,
                 events::free::probe(move |ptr, size, align, scope| {
-                    let ts = ticks();
-                    let w = [
-                        head(FREE, 0, 0),
-                        ts,
-                        ptr as u64,
-                        size as u64,
-                        align as u64,
-                        scope,
-                    ];
-                    sh.record(&w, "", "");
+                    sh.record(&block(FREE, ptr, size, align as u64, scope), "", "");
                 }),
             );
             let sh = shared.clone();
@@ -179,4 +159,19 @@ pub(super) fn attach(options: &Recorder, shared: &Arc<Shared>, group: &ProbeGrou
             s.attach_in(group, p);
         }
     });
+}
+
+/// The words of a one-block record (sample, alloc, free): head, time,
+/// address, size, the tag's own field (rate or alignment), scope. The time
+/// is taken here, as the probe runs.
+#[inline(always)]
+fn block(tag: u8, ptr: usize, size: usize, field: u64, scope: u64) -> [u64; 6] {
+    [
+        head(tag, 0, 0),
+        ticks(),
+        ptr as u64,
+        size as u64,
+        field,
+        scope,
+    ]
 }
