@@ -99,6 +99,7 @@ pub(crate) fn stats_json() -> String {
             .num("stack_bytes", m.stack_bytes as u64)
             .num("bucket_bytes", m.bucket_bytes as u64)
             .num("live_bytes", m.live_bytes as u64)
+            .num("unwind_bytes", m.unwind_bytes as u64)
             .num("total_bytes", m.total_bytes() as u64);
         p.end();
     }

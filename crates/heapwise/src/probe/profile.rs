@@ -1,7 +1,7 @@
 //! Event profiles (`heapwise::probe::profile`): the user documentation is
 //! the `probe` module's.
 //!
-//! The probe walks the firing thread's frame pointers (`profile/stack.rs`) and
+//! The probe walks the firing thread's stack (`profile/unwind/`) and
 //! counts the stack in a [`StackTable`] of the profile's own, behind a lock
 //! nothing else takes; building a profile copies the table and reuses the
 //! heap profiler's symbolization and location building (`profile.rs`:
@@ -18,7 +18,8 @@ use heapwise_probe::{Event, Probe, ProbeGroup};
 use crate::local::{without_accounting, without_sampling};
 use crate::profile::depot::StackTable;
 use crate::profile::profiler;
-use crate::profile::stack::{self, DEFAULT_DEPTH, MAX_DEPTH};
+use crate::profile::stack::{DEFAULT_DEPTH, MAX_DEPTH};
+use crate::profile::unwind::{self, Coverage};
 use crate::profile::{Locations, Resolved, Trim};
 
 /// The default of [`EventProfileOptions::max_stacks`].
@@ -115,6 +116,7 @@ impl EventProfileOptions {
             max_depth: self.max_depth,
             max_stacks: self.max_stacks,
             counts: Mutex::new(Counts::new()),
+            coverage: Coverage::new(),
             started: SystemTime::now(),
             started_at: Instant::now(),
         });
@@ -249,6 +251,8 @@ struct Shared {
     max_depth: usize,
     max_stacks: usize,
     counts: Mutex<Counts>,
+    /// Whether the stacks walked reached their roots.
+    coverage: Coverage,
     started: SystemTime,
     started_at: Instant,
 }
@@ -314,10 +318,12 @@ impl Shared {
         let mut frames = [MaybeUninit::<usize>::uninit(); MAX_DEPTH];
         // SAFETY: used within this call, on this thread.
         let bounds = unsafe { profiler::thread_bounds() };
-        let n = stack::capture(bounds, &mut frames[..self.walk_depth]);
-        // SAFETY: `capture` initialised `frames[..n]`; `MaybeUninit<usize>`
+        let walked = unwind::capture(bounds, &mut frames[..self.walk_depth]);
+        self.coverage.note(&walked);
+        // SAFETY: `capture` initialised `frames[..len]`; `MaybeUninit<usize>`
         // has the layout of `usize`.
-        let frames = unsafe { std::slice::from_raw_parts(frames.as_ptr().cast::<usize>(), n) };
+        let frames =
+            unsafe { std::slice::from_raw_parts(frames.as_ptr().cast::<usize>(), walked.len) };
         // The table grows from the inner allocator, uncounted and unseen
         // by allocation events (the guard sends those calls straight
         // through), so this lock is never wanted by this thread again
@@ -361,6 +367,9 @@ impl Shared {
         b.time_nanos(start)
             .duration_nanos(duration.as_nanos() as i64)
             .comment(&format!("heapwise event profile: {event:#}"));
+        if self.coverage.all_cut_short() {
+            b.comment(&unwind::cut_short_warning());
+        }
 
         let fire = format!("::{}::__fire", event.name());
         let inlined = format!("::{}", event.name());

@@ -82,6 +82,7 @@ pub(crate) mod live;
 pub(crate) mod profiler;
 pub(crate) mod stack;
 pub(crate) mod symbolize;
+pub(crate) mod unwind;
 
 use std::collections::HashMap;
 use std::io;
@@ -97,6 +98,7 @@ use depot::Snapshot;
 use symbolize::{Frame, Symbolizer};
 
 pub use crate::local::sampler::DEFAULT_RATE;
+pub use unwind::Unwinder;
 
 /// Sets the sampling rate: on average one sample per `bytes` allocated.
 ///
@@ -124,6 +126,27 @@ pub fn set_max_depth(frames: usize) {
 /// How many frames a sampled stack keeps.
 pub fn max_depth() -> usize {
     profiler::max_depth()
+}
+
+/// Sets how sampled stacks are walked (default [`Unwinder::Auto`], or
+/// `HEAPWISE_UNWIND` = `auto`, `fp` or `cfi` from the environment).
+///
+/// [`Unwinder::Auto`] unwinds with the DWARF CFI of `.eh_frame`, which
+/// every object on Linux carries, and frame pointers where the code has no
+/// CFI: stacks reach `main` whether or not the program was built with
+/// frame pointers. Its tables are built at the first sample and when a
+/// library is loaded (heapwise's own memory, see [`memory`]).
+/// [`Unwinder::Fp`] walks frame pointers only, as profilers built for
+/// `-C force-frame-pointers=yes` do; [`Unwinder::Cfi`] uses CFI only. On
+/// other platforms than x86_64 Linux every mode walks frame pointers. Takes
+/// effect from the next sample.
+pub fn set_unwinder(unwinder: Unwinder) {
+    unwind::set_unwinder(unwinder);
+}
+
+/// How sampled stacks are walked: see [`set_unwinder`].
+pub fn unwinder() -> Unwinder {
+    unwind::unwinder()
 }
 
 /// Seeds the sampler, for reproducible profiles in tests: threads that
@@ -497,6 +520,9 @@ fn assemble(
     if let Some(t) = default_sample_type {
         b.default_sample_type(t);
     }
+    if profiler::COVERAGE.all_cut_short() {
+        b.comment(&unwind::cut_short_warning());
+    }
     if !opts.symbolize && !opts.allocator_frames {
         b.drop_frames(
             "(__rustc::)?__rust_(alloc|alloc_zeroed|realloc|dealloc)|__rg_.*|__rdl_.*|heapwise::.*|<heapwise::.*",
@@ -561,12 +587,15 @@ pub struct ProfilerMemory {
     /// Bytes of the live-block tables (the 8 KiB filter and 256 KiB of
     /// per-bit counts are static and not included).
     pub live_bytes: usize,
+    /// Bytes of the unwind tables ([`Unwinder::Auto`] and
+    /// [`Unwinder::Cfi`]): built once per loaded object, never freed.
+    pub unwind_bytes: usize,
 }
 
 impl ProfilerMemory {
     /// All the profiler's heap memory, in bytes.
     pub fn total_bytes(&self) -> usize {
-        self.stack_bytes + self.bucket_bytes + self.live_bytes
+        self.stack_bytes + self.bucket_bytes + self.live_bytes + self.unwind_bytes
     }
 }
 
@@ -574,6 +603,7 @@ impl ProfilerMemory {
 pub fn memory() -> ProfilerMemory {
     let f = without_accounting(|| depot::lock().footprint());
     let (live_samples, live_bytes) = live::census();
+    let (unwind_bytes, _) = unwind::footprint();
     ProfilerMemory {
         samples: f.samples,
         live_samples,
@@ -582,6 +612,7 @@ pub fn memory() -> ProfilerMemory {
         stack_bytes: f.stack_bytes,
         bucket_bytes: f.bucket_bytes,
         live_bytes,
+        unwind_bytes,
     }
 }
 

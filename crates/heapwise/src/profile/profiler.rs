@@ -3,7 +3,7 @@
 //! reentrancy guard, so what they allocate (the depot growing) goes straight
 //! to the inner allocator, uncounted and never sampled itself.
 //!
-//! See `sampler.rs` for when a sample is taken, `stack.rs` for the stack
+//! See `sampler.rs` for when a sample is taken, `unwind/` for the stack
 //! walk, `depot.rs` for the buckets and `live.rs` for the in-use side.
 
 use std::cell::Cell;
@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crate::local::Local;
 use crate::profile::depot::{Bucket, FxHasher};
-use crate::profile::stack::{self, Bounds, DEFAULT_DEPTH, MAX_DEPTH};
+use crate::profile::stack::{Bounds, DEFAULT_DEPTH, MAX_DEPTH};
+use crate::profile::unwind::{self, Coverage};
 use crate::profile::{depot, live};
 use crate::scope;
 
@@ -61,10 +62,11 @@ fn sample(l: &Local, ptr: *mut u8, size: usize, rate: u64) {
     let mut frames = [MaybeUninit::<usize>::uninit(); MAX_DEPTH];
     let depth = max_depth().min(MAX_DEPTH);
     // SAFETY: used within this call, on this thread.
-    let n = stack::capture(unsafe { thread_bounds() }, &mut frames[..depth]);
-    // SAFETY: `capture` initialised `frames[..n]`; `MaybeUninit<usize>` has
-    // the layout of `usize`.
-    let frames = unsafe { std::slice::from_raw_parts(frames.as_ptr().cast::<usize>(), n) };
+    let walked = unwind::capture(unsafe { thread_bounds() }, &mut frames[..depth]);
+    COVERAGE.note(&walked);
+    // SAFETY: `capture` initialised `frames[..len]`; `MaybeUninit<usize>`
+    // has the layout of `usize`.
+    let frames = unsafe { std::slice::from_raw_parts(frames.as_ptr().cast::<usize>(), walked.len) };
     let label = scope::profile_label(l.scope().cast());
     let bucket = cached_bucket(frames, label, size as u64, rate);
     if let Some(stale) = live::insert(ptr, bucket) {
@@ -73,6 +75,9 @@ fn sample(l: &Local, ptr: *mut u8, size: usize, rate: u64) {
     }
     crate::events::sample(ptr as usize, size, rate, scope::id_of(l.scope().cast()));
 }
+
+/// Whether the sampled stacks reached their roots (the heap profile's).
+pub(crate) static COVERAGE: Coverage = Coverage::new();
 
 /// Slots of the per-thread bucket cache.
 const CACHE_SLOTS: usize = 64;

@@ -47,7 +47,7 @@ impl Bounds {
         }
     }
 
-    fn get(&self) -> (usize, usize) {
+    pub(crate) fn get(&self) -> (usize, usize) {
         if self.high.get() == 0 {
             let (lo, hi) = crate::sys::thread_stack_bounds().unwrap_or((1, 1));
             self.low.set(lo);
@@ -84,6 +84,7 @@ fn frame_pointer() -> usize {
 /// the number written (`out[..n]` is then initialised). Never allocates,
 /// never faults (see the module docs).
 #[inline(never)]
+#[cfg_attr(all(target_arch = "x86_64", target_os = "linux"), allow(dead_code))] // see profile/unwind
 pub(crate) fn capture(bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> usize {
     let (lo, hi) = bounds.get();
     let here = frame_pointer();

@@ -1,6 +1,7 @@
 //! Settings read from the environment once, at load time.
 //!
-//! `HEAPWISE_PROFILE_RATE` (see [`crate::profile::set_rate`]) and
+//! `HEAPWISE_PROFILE_RATE` (see [`crate::profile::set_rate`]),
+//! `HEAPWISE_UNWIND` (see [`crate::profile::set_unwinder`]) and
 //! `HEAPWISE_TRACE` (see `line.rs`) are read by a load-time constructor,
 //! before `main` and before the program's own code can change the
 //! environment: an `.init_array` entry on ELF targets (Linux, Android, the
@@ -11,6 +12,7 @@
 //! `set_var`). A bad value is reported on stderr in one line and ignored.
 
 use crate::local::sampler;
+use crate::profile::{self, Unwinder};
 use crate::stats::line as trace;
 
 /// The constructor. The allocator's first slow path refers to it, which
@@ -41,6 +43,12 @@ pub(crate) extern "C" fn init() {
                 "heapwise: HEAPWISE_PROFILE_RATE: {e}; keeping the default ({} KiB)",
                 sampler::DEFAULT_RATE / 1024
             ),
+        }
+    }
+    if let Some(u) = var("HEAPWISE_UNWIND", Unwinder::parse) {
+        match u {
+            Ok(u) => profile::set_unwinder(u),
+            Err(e) => eprintln!("heapwise: HEAPWISE_UNWIND: {e}; keeping auto"),
         }
     }
     if let Some(every) = var("HEAPWISE_TRACE", trace::parse_interval) {

@@ -26,6 +26,8 @@ pub(crate) enum Rank {
     Registry,
     /// The waiters of cancelled scopes.
     Waiters,
+    /// The CFI unwinder's tables (it asks the loader while holding it).
+    Unwind,
     /// The dynamic loader's list of objects (`dl_iterate_phdr`).
     Loader,
     /// The profiler's stack depot and buckets.

@@ -60,6 +60,16 @@ impl<T> Lock<T> {
         LockGuard { lock: self }
     }
 
+    /// Takes the lock if no thread holds it: for paths that must never
+    /// wait (the allocator's), which skip their work instead.
+    #[inline]
+    pub(crate) fn try_lock(&self) -> Option<LockGuard<'_, T>> {
+        self.state
+            .compare_exchange(FREE, HELD, Acquire, Relaxed)
+            .ok()
+            .map(|_| LockGuard { lock: self })
+    }
+
     #[cold]
     #[inline(never)]
     fn lock_slow(&self) {
@@ -190,6 +200,16 @@ mod tests {
             }
         });
         assert_eq!(*COUNT.lock(), 80_000);
+    }
+
+    #[test]
+    fn try_lock_fails_while_held() {
+        let l = Lock::new(());
+        let held = l.try_lock();
+        assert!(held.is_some());
+        assert!(l.try_lock().is_none());
+        drop(held);
+        assert!(l.try_lock().is_some());
     }
 
     #[test]

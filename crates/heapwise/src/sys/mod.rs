@@ -35,12 +35,19 @@
 //! Other operating systems get empty results for now (no mappings, no
 //! bounds, so no stacks are walked).
 //!
+//! # Code and unwind sections
+//!
+//! [`code::try_for_each_object`] hands the CFI unwinder each loaded object's
+//! code range and `.eh_frame_hdr` in place, for it to build its tables from,
+//! and the loader's add/remove counts that tell when to build them again.
+//!
 //! # Locks and fork
 //!
 //! [`lock::Lock`] is the lock of heapwise's own tables, and [`fork::AtFork`]
 //! takes every such lock around `fork`, so a child never inherits one held
 //! by a thread that does not exist in it.
 
+pub(crate) mod code;
 pub(crate) mod fork;
 #[cfg(target_os = "linux")]
 mod linux;

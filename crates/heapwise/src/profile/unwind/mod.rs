@@ -1,0 +1,254 @@
+//! Stack capture for samples and event profiles: DWARF CFI unwinding from
+//! the objects' `.eh_frame`, with frame pointers as the fast path where the
+//! code has them, so stacks are whole whatever the program was built with.
+//!
+//! # Why CFI
+//!
+//! A frame-pointer walk (`stack.rs`) costs about a nanosecond a frame but
+//! needs every function on the stack to keep a frame pointer. The standard
+//! library does; code built by a plain `cargo build --release` does not, and
+//! there a frame-pointer walk stops at the first such function (or, with
+//! the allocator itself built without them, before the program's first
+//! frame): a profile without one location of the program's own. Every
+//! object on Linux carries `.eh_frame` for panics and C++ exceptions, and
+//! it says how to unwind every instruction, frame pointer or not.
+//!
+//! # Mechanism
+//!
+//! Reading `.eh_frame` at each step, as libgcc's unwinder does, costs about
+//! 150 ns a frame and takes locks. Here each loaded object's CFI is
+//! evaluated once into a compact sorted table of rules (`table.rs`), built
+//! off the allocator's fast path, behind the reentrancy guard, at the first
+//! walk and when objects are loaded later (`modules.rs`). A walk
+//! (`walk.rs`) then reads `rip`, `rsp` and `rbp` at the sample point and,
+//! per frame, looks the return address up in its object's table (one binary
+//! search) and applies the rule: no allocation, no lock, reads only inside
+//! the thread's stack. Where the tables have no rule (code without CFI), a
+//! frame steps by its frame pointer; where the rule is the frame-pointer
+//! rule itself, the two agree.
+//!
+//! [`Unwinder`] chooses: [`Unwinder::Auto`] (the default) as above,
+//! [`Unwinder::Fp`] frame pointers only (no tables, the old behaviour),
+//! [`Unwinder::Cfi`] CFI only (a frame without a rule ends the stack).
+//!
+//! # Platforms
+//!
+//! The CFI walk is implemented for x86_64 Linux. Elsewhere every mode walks
+//! frame pointers (`stack.rs`); aarch64 is planned: its CFI reduces the same
+//! way (CFA = `sp`/`x29` + N, `x30` and `x29` saved at CFA − M).
+//!
+//! # Cut-short stacks
+//!
+//! A walk knows whether it reached the stack's root (see `walk.rs`). Each
+//! profile keeps a [`Coverage`]; when every stack it holds was cut short,
+//! the profile says so in a comment, and the first such profile of the
+//! process on stderr.
+
+mod modules;
+mod table;
+mod walk;
+
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+
+use crate::profile::stack::Bounds;
+
+pub(crate) use walk::{End, Walked};
+
+/// How sampled stacks are walked: see [`set_unwinder`](crate::profile::set_unwinder).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Unwinder {
+    /// CFI from `.eh_frame` where the code has it, frame pointers where it
+    /// does not: whole stacks whatever the build flags.
+    #[default]
+    Auto,
+    /// Frame pointers only: no tables are built, and a function without a
+    /// frame pointer cuts the stack short.
+    Fp,
+    /// CFI only: a function without unwind information cuts the stack
+    /// short.
+    Cfi,
+}
+
+impl Unwinder {
+    /// Parses a name as `HEAPWISE_UNWIND` takes it: `auto`, `fp` or `cfi`.
+    pub(crate) fn parse(s: &str) -> Result<Unwinder, String> {
+        match s.trim() {
+            "auto" => Ok(Unwinder::Auto),
+            "fp" => Ok(Unwinder::Fp),
+            "cfi" => Ok(Unwinder::Cfi),
+            other => Err(format!("{other:?} is not auto, fp or cfi")),
+        }
+    }
+}
+
+static UNWINDER: AtomicU8 = AtomicU8::new(0);
+
+pub(crate) fn set_unwinder(u: Unwinder) {
+    let v = match u {
+        Unwinder::Auto => 0,
+        Unwinder::Fp => 1,
+        Unwinder::Cfi => 2,
+    };
+    UNWINDER.store(v, Relaxed);
+}
+
+pub(crate) fn unwinder() -> Unwinder {
+    match UNWINDER.load(Relaxed) {
+        1 => Unwinder::Fp,
+        2 => Unwinder::Cfi,
+        _ => Unwinder::Auto,
+    }
+}
+
+/// Heap bytes the unwind tables hold, and their rows.
+pub(crate) fn footprint() -> (usize, usize) {
+    modules::footprint()
+}
+
+/// Fills the start of `out` with the return addresses of the calling
+/// frames, innermost first, starting with the return address into
+/// `capture`'s caller's caller (so `capture` and its immediate caller are
+/// not included), as [`unwinder`] says. Never allocates on its own, never
+/// faults; it may build the unwind tables, behind the reentrancy guard, at
+/// the first call and when objects were loaded since.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline(never)]
+pub(crate) fn capture(bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> Walked {
+    use walk::Using;
+    let regs = registers();
+    let (lo, hi) = bounds.get();
+    if regs.sp < lo || regs.sp >= hi {
+        // Not on the thread's stack (a signal stack, an unknown thread).
+        return Walked {
+            len: 0,
+            end: End::Cut,
+            missed: false,
+        };
+    }
+    let mode = unwinder();
+    let tables = match mode {
+        Unwinder::Fp => return walk::walk(regs, hi, Using::Fp, 1, out),
+        _ => modules::current().or_else(refresh),
+    };
+    let using = |t| match mode {
+        Unwinder::Cfi => Using::Cfi(t),
+        _ => Using::Auto(t),
+    };
+    let Some(tables) = tables else {
+        // No tables yet (another thread is building them).
+        if mode == Unwinder::Cfi {
+            return Walked {
+                len: 0,
+                end: End::Cut,
+                missed: false,
+            };
+        }
+        return walk::walk(regs, hi, Using::Fp, 1, out);
+    };
+    let w = walk::walk(regs, hi, using(tables), 1, out);
+    if w.missed {
+        if let Some(fresh) = refresh() {
+            if !std::ptr::eq(fresh, tables) {
+                return walk::walk(regs, hi, using(fresh), 1, out);
+            }
+        }
+    }
+    w
+}
+
+/// Other platforms: frame pointers (`stack.rs`), whatever the mode.
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+pub(crate) fn capture(bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> Walked {
+    let len = crate::profile::stack::capture(bounds, out);
+    Walked {
+        len,
+        end: if len > 0 { End::Root } else { End::Cut },
+        missed: false,
+    }
+}
+
+/// Builds or refreshes the tables, behind the guard.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn refresh() -> Option<&'static modules::Tables> {
+    crate::local::without_accounting(modules::refresh)
+}
+
+/// This function's `rip` (just after the read), `rsp` and `rbp`.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline(always)]
+fn registers() -> walk::Regs {
+    let (pc, sp, fp): (usize, usize, usize);
+    // SAFETY: reads three registers, touches no memory.
+    unsafe {
+        std::arch::asm!(
+            "lea {pc}, [rip]",
+            "mov {sp}, rsp",
+            "mov {fp}, rbp",
+            pc = out(reg) pc,
+            sp = out(reg) sp,
+            fp = out(reg) fp,
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+    walk::Regs { pc, sp, fp }
+}
+
+/// Whether a profile's stacks reached their roots: see the module docs.
+#[derive(Debug)]
+pub(crate) struct Coverage {
+    walked: AtomicBool,
+    whole: AtomicBool,
+}
+
+impl Coverage {
+    pub(crate) const fn new() -> Coverage {
+        Coverage {
+            walked: AtomicBool::new(false),
+            whole: AtomicBool::new(false),
+        }
+    }
+
+    /// Counts one walk (allocator-safe: two loads once both flags are set).
+    /// A walk that ended at a root without a frame counts as cut short: a
+    /// frame-pointer walk reads a zero from a register that holds no frame
+    /// pointer as easily as from the end of the chain.
+    #[inline]
+    pub(crate) fn note(&self, w: &Walked) {
+        if !self.walked.load(Relaxed) {
+            self.walked.store(true, Relaxed);
+        }
+        if w.end != End::Cut && w.len > 0 && !self.whole.load(Relaxed) {
+            self.whole.store(true, Relaxed);
+        }
+    }
+
+    /// Every walk so far was cut short (and there was one).
+    pub(crate) fn all_cut_short(&self) -> bool {
+        self.walked.load(Relaxed) && !self.whole.load(Relaxed)
+    }
+}
+
+/// The comment a profile whose stacks were all cut short carries; the
+/// first such profile also prints it on stderr.
+pub(crate) fn cut_short_warning() -> String {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    let text = format!(
+        "heapwise: every stack in this profile was cut short (unwinder: {}); \
+         the program's own frames may be missing: {}",
+        match unwinder() {
+            Unwinder::Auto => "auto",
+            Unwinder::Fp => "fp",
+            Unwinder::Cfi => "cfi",
+        },
+        match unwinder() {
+            Unwinder::Fp => "build with -C force-frame-pointers=yes or set HEAPWISE_UNWIND=auto",
+            _ => "see heapwise::profile::set_unwinder",
+        }
+    );
+    if !WARNED.swap(true, Relaxed) {
+        eprintln!("{text}");
+    }
+    text
+}

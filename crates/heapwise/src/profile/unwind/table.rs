@@ -1,0 +1,355 @@
+//! One object's compact unwind table: what its `.eh_frame` says about
+//! every address of its code, reduced to the few rules a stack walk needs.
+//!
+//! # What is kept
+//!
+//! DWARF CFI describes, per address range, how to find the caller's
+//! registers. A stack walk needs three of them on x86_64: the return
+//! address, the stack pointer (the caller's is the CFA, the canonical frame
+//! address) and `rbp`, which code with frame pointers uses as one and other
+//! code may save and use freely. What compilers emit reduces to:
+//!
+//! - CFA = `rsp` + N (code without a frame pointer, prologues, epilogues)
+//!   or `rbp` + N (code with one);
+//! - return address saved at CFA − 8 (the `call` pushed it);
+//! - `rbp` unchanged, or saved at CFA + M.
+//!
+//! Each run of addresses with one such rule is a row of 8 bytes: its start
+//! (a 32-bit offset from the object's code start) and a [`Rule`]. Rows are
+//! sorted, so a lookup is one binary search; consecutive equal rules are
+//! merged. Addresses no FDE covers, and FDEs this cannot express (a CFA
+//! computed by a DWARF expression, as in PLT stubs and signal trampolines;
+//! other registers as the CFA base; offsets out of range) get
+//! [`Rule::NONE`], where the walk falls back to the frame pointer. A return
+//! address marked undefined (the outermost frames: `_start`, the thread
+//! entry in `clone`) is [`Rule::END`]: the stack's root.
+//!
+//! The table is built from the object's memory while the dynamic loader
+//! keeps it loaded (`sys/code.rs`), with `gimli` evaluating each FDE's CFI
+//! program, and owns everything it holds: a walk never reads the object's
+//! sections, so an object unloaded later cannot make it fault.
+
+use std::collections::HashMap;
+
+use gimli::{
+    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, EndianSlice, NativeEndian, Pointer, Register,
+    RegisterRule, UnwindContext, UnwindSection, X86_64,
+};
+
+use crate::sys::code::LoadedObject;
+
+/// How to find the caller's registers at one address, packed in 32 bits:
+///
+/// | bits | field |
+/// |---|---|
+/// | 0–1 | kind: none, CFA = `rsp` + N, CFA = `rbp` + N, end of stack |
+/// | 2–3 | caller's `rbp`: unchanged, saved at CFA + M, unknown |
+/// | 4–11 | M / 8, signed |
+/// | 12–31 | N, bytes |
+///
+/// The return address is always at CFA − 8.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Rule(u32);
+
+/// A rule's kind (bits 0–1).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    /// No unwind information here.
+    None,
+    /// CFA = `rsp` + N.
+    Rsp,
+    /// CFA = `rbp` + N.
+    Rbp,
+    /// The outermost frame: no caller.
+    End,
+}
+
+/// What happens to `rbp` (bits 2–3).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum SavedFp {
+    /// The caller's `rbp` is the current one.
+    Same,
+    /// Saved at CFA + M.
+    At(isize),
+    /// Not recoverable.
+    Unknown,
+}
+
+/// The largest CFA offset a rule holds (20 bits).
+const MAX_CFA_OFFSET: i64 = (1 << 20) - 1;
+
+impl Rule {
+    /// No unwind information.
+    pub(crate) const NONE: Rule = Rule(0);
+    /// The outermost frame.
+    pub(crate) const END: Rule = Rule(3);
+
+    /// CFA = `rsp` or `rbp` (`rbp_base`) + `cfa_offset`; the caller's `rbp`
+    /// as `fp`. [`Rule::NONE`] if the offsets do not fit.
+    pub(crate) fn cfa(rbp_base: bool, cfa_offset: i64, fp: SavedFp) -> Rule {
+        if !(0..=MAX_CFA_OFFSET).contains(&cfa_offset) {
+            return Rule::NONE;
+        }
+        let (fp_kind, m) = match fp {
+            SavedFp::Same => (0, 0),
+            SavedFp::At(m) if m % 8 == 0 && (-128..=127).contains(&(m / 8)) => (1, m / 8),
+            SavedFp::At(_) => return Rule::NONE,
+            SavedFp::Unknown => (2, 0),
+        };
+        let kind = if rbp_base { 2 } else { 1 };
+        Rule(kind | fp_kind << 2 | (m as i8 as u8 as u32) << 4 | (cfa_offset as u32) << 12)
+    }
+
+    #[inline(always)]
+    pub(crate) fn kind(self) -> Kind {
+        match self.0 & 3 {
+            0 => Kind::None,
+            1 => Kind::Rsp,
+            2 => Kind::Rbp,
+            _ => Kind::End,
+        }
+    }
+
+    /// N, for [`Kind::Rsp`] and [`Kind::Rbp`].
+    #[inline(always)]
+    pub(crate) fn cfa_offset(self) -> usize {
+        (self.0 >> 12) as usize
+    }
+
+    #[inline(always)]
+    pub(crate) fn fp(self) -> SavedFp {
+        match (self.0 >> 2) & 3 {
+            0 => SavedFp::Same,
+            1 => SavedFp::At(isize::from((self.0 >> 4) as u8 as i8) * 8),
+            _ => SavedFp::Unknown,
+        }
+    }
+}
+
+/// One object's rows: see the module docs.
+#[derive(Debug)]
+pub(crate) struct ModuleTable {
+    /// The object's code range `[start, end)`; row offsets are from `start`.
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    /// Where the object's `.eh_frame_hdr` was: with the code range, what
+    /// tells the same object apart from another loaded at its address.
+    pub(crate) eh_frame_hdr: usize,
+    offsets: Box<[u32]>,
+    rules: Box<[Rule]>,
+}
+
+impl ModuleTable {
+    /// The rule at `pc`, which lies in `[start, end)`.
+    #[inline]
+    pub(crate) fn lookup(&self, pc: usize) -> Rule {
+        let off = (pc - self.start) as u32;
+        let i = self.offsets.partition_point(|&o| o <= off);
+        if i == 0 {
+            Rule::NONE
+        } else {
+            self.rules[i - 1]
+        }
+    }
+
+    /// Rows held.
+    pub(crate) fn rows(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Heap bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.offsets.len() * 4 + self.rules.len() * 4
+    }
+
+    /// Builds the table of `object` from its `.eh_frame`; an object without
+    /// one, or whose unwind information does not parse, gets an empty table
+    /// (every address [`Rule::NONE`]). Allocates: run it behind the guard.
+    pub(crate) fn build(object: &LoadedObject<'_>) -> ModuleTable {
+        let (start, end) = object.code;
+        let mut rows = Vec::new();
+        // A parse error ends the object's table where it happened: what was
+        // read before it is kept.
+        let _ = eh_frame_rows(object, &mut rows);
+        ModuleTable::from_rows(start, end, object.eh_frame_hdr.0, rows)
+    }
+
+    /// The table of code `[start, end)` from rows `(start, end, rule)`
+    /// (absolute addresses, any order; later rows of an address range that
+    /// overlaps an earlier one lose).
+    pub(crate) fn from_rows(
+        start: usize,
+        end: usize,
+        eh_frame_hdr: usize,
+        rows: Vec<(usize, usize, Rule)>,
+    ) -> ModuleTable {
+        // Each row starts its rule and ends with a gap, which a row starting
+        // at the same address overrides.
+        let mut marks: Vec<(usize, bool, Rule)> = Vec::with_capacity(rows.len() * 2);
+        for (lo, hi, rule) in rows {
+            let (lo, hi) = (lo.max(start), hi.min(end));
+            if lo < hi && end - start <= u32::MAX as usize {
+                marks.push((lo, false, rule));
+                marks.push((hi, true, Rule::NONE));
+            }
+        }
+        marks.sort_by_key(|&(at, gap, _)| (at, gap));
+        let mut offsets: Vec<u32> = Vec::with_capacity(marks.len());
+        let mut rules: Vec<Rule> = Vec::with_capacity(marks.len());
+        let mut last_at = None;
+        for (at, _, rule) in marks {
+            if last_at == Some(at) {
+                continue; // a rule starting here wins over a gap
+            }
+            last_at = Some(at);
+            if rules.last() == Some(&rule) || (rules.is_empty() && rule == Rule::NONE) {
+                continue;
+            }
+            offsets.push((at - start) as u32);
+            rules.push(rule);
+        }
+        ModuleTable {
+            start,
+            end,
+            eh_frame_hdr,
+            offsets: offsets.into_boxed_slice(),
+            rules: rules.into_boxed_slice(),
+        }
+    }
+}
+
+type Slice<'a> = EndianSlice<'a, NativeEndian>;
+
+/// Appends the rows of every FDE of `object`'s `.eh_frame`, found through
+/// the FDE index of its `.eh_frame_hdr`.
+fn eh_frame_rows(
+    object: &LoadedObject<'_>,
+    rows: &mut Vec<(usize, usize, Rule)>,
+) -> gimli::Result<()> {
+    let (hdr_addr, hdr) = object.eh_frame_hdr;
+    if hdr.is_empty() {
+        return Ok(());
+    }
+    let bases = BaseAddresses::default().set_eh_frame_hdr(hdr_addr as u64);
+    let parsed = EhFrameHdr::new(hdr, NativeEndian).parse(&bases, 8)?;
+    let Pointer::Direct(eh_frame_addr) = parsed.eh_frame_ptr() else {
+        return Ok(());
+    };
+    let Some(bytes) = object.bytes_from(eh_frame_addr as usize) else {
+        return Ok(());
+    };
+    let eh_frame = EhFrame::new(bytes, NativeEndian);
+    let bases = bases.set_eh_frame(eh_frame_addr);
+    let mut ctx = UnwindContext::new();
+    let mut cies = HashMap::new();
+    let Some(table) = parsed.table() else {
+        return Ok(());
+    };
+    let mut entries = table.iter(&bases);
+    while let Some((_, fde_ptr)) = entries.next()? {
+        let offset = table.pointer_to_offset(fde_ptr)?;
+        let fde = eh_frame.fde_from_offset(&bases, offset, |s, b, o| {
+            if let Some(cie) = cies.get(&o) {
+                return Ok(Clone::clone(cie));
+            }
+            let cie = s.cie_from_offset(b, o)?;
+            cies.insert(o, cie.clone());
+            Ok(cie)
+        })?;
+        fde_rows(&eh_frame, &bases, &mut ctx, &fde, rows)?;
+    }
+    Ok(())
+}
+
+/// Appends the rows of one FDE.
+fn fde_rows(
+    eh_frame: &EhFrame<Slice<'_>>,
+    bases: &BaseAddresses,
+    ctx: &mut UnwindContext<usize>,
+    fde: &gimli::FrameDescriptionEntry<Slice<'_>>,
+    rows: &mut Vec<(usize, usize, Rule)>,
+) -> gimli::Result<()> {
+    if fde.is_signal_trampoline() {
+        return Ok(()); // the caller's registers are in a signal frame
+    }
+    let mut table = fde.rows(eh_frame, bases, ctx)?;
+    while let Some(row) = table.next_row()? {
+        let rule = rule_of(
+            row.cfa(),
+            row.register(X86_64::RA),
+            row.register(X86_64::RBP),
+        );
+        rows.push((
+            row.start_address() as usize,
+            row.end_address() as usize,
+            rule,
+        ));
+    }
+    Ok(())
+}
+
+/// The [`Rule`] of one row of an x86_64 CFI table.
+fn rule_of(
+    cfa: &CfaRule<usize>,
+    ra: Option<RegisterRule<usize>>,
+    rbp: Option<RegisterRule<usize>>,
+) -> Rule {
+    match ra {
+        Some(RegisterRule::Undefined) => return Rule::END,
+        Some(RegisterRule::Offset(-8)) => {}
+        _ => return Rule::NONE,
+    }
+    let (base, offset) = match *cfa {
+        CfaRule::RegisterAndOffset { register, offset } => (register, offset),
+        CfaRule::Expression(_) => return Rule::NONE,
+    };
+    let rbp_base = match base {
+        Register(r) if r == X86_64::RSP.0 => false,
+        Register(r) if r == X86_64::RBP.0 => true,
+        _ => return Rule::NONE,
+    };
+    let fp = match rbp {
+        None | Some(RegisterRule::SameValue) => SavedFp::Same,
+        Some(RegisterRule::Offset(m)) => SavedFp::At(m as isize),
+        Some(RegisterRule::Undefined) => SavedFp::Unknown,
+        Some(_) => return Rule::NONE,
+    };
+    Rule::cfa(rbp_base, offset, fp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_round_trip() {
+        let r = Rule::cfa(false, 8, SavedFp::Same);
+        assert_eq!(
+            (r.kind(), r.cfa_offset(), r.fp()),
+            (Kind::Rsp, 8, SavedFp::Same)
+        );
+        let r = Rule::cfa(true, 16, SavedFp::At(-16));
+        assert_eq!(
+            (r.kind(), r.cfa_offset(), r.fp()),
+            (Kind::Rbp, 16, SavedFp::At(-16))
+        );
+        let r = Rule::cfa(false, MAX_CFA_OFFSET, SavedFp::At(-1024));
+        assert_eq!(
+            (r.kind(), r.cfa_offset(), r.fp()),
+            (Kind::Rsp, (1 << 20) - 1, SavedFp::At(-1024))
+        );
+        let r = Rule::cfa(false, 200, SavedFp::At(1016));
+        assert_eq!(r.fp(), SavedFp::At(1016));
+        assert_eq!(Rule::cfa(false, 8, SavedFp::Unknown).fp(), SavedFp::Unknown);
+        // What does not fit is no rule.
+        assert_eq!(
+            Rule::cfa(false, MAX_CFA_OFFSET + 1, SavedFp::Same),
+            Rule::NONE
+        );
+        assert_eq!(Rule::cfa(false, -8, SavedFp::Same), Rule::NONE);
+        assert_eq!(Rule::cfa(false, 8, SavedFp::At(-12)), Rule::NONE);
+        assert_eq!(Rule::cfa(false, 8, SavedFp::At(-1032)), Rule::NONE);
+        assert_eq!(Rule::END.kind(), Kind::End);
+        assert_eq!(Rule::NONE.kind(), Kind::None);
+    }
+}

@@ -1,0 +1,358 @@
+//! The stack walk: from the registers at the sample point to the return
+//! addresses of the calling frames, with CFI rules where the tables have
+//! them and frame pointers where they do not.
+//!
+//! # One step
+//!
+//! With `pc`, `sp` and `fp` (`rip`, `rsp`, `rbp`) of a frame, the rule at
+//! `pc` (`table.rs`) gives the CFA, `rsp` or `rbp` plus an offset; the
+//! caller's `pc` is the word at CFA − 8, its `sp` is the CFA and its `fp`
+//! is unchanged, read from where the rule says it was saved, or unknown.
+//! Where the tables have no rule for `pc` (code without unwind information,
+//! or with CFI the tables cannot express), the step reads the frame-pointer
+//! record instead: the caller's `fp` at `[fp]`, its `pc` at `[fp + 8]`, its
+//! `sp` is `fp + 16`. Return addresses are looked up at `pc - 1`, inside
+//! the call instruction, so a call that ends a function finds that
+//! function's rule, not the next one's; the first `pc` is the sample point
+//! itself and is looked up as it is.
+//!
+//! # Bounded
+//!
+//! Every read is of one aligned word in `[sp₀, high)`, the part of the
+//! thread's stack above the walk's starting stack pointer and below its
+//! top, memory that is mapped and belongs to live frames. Each step must
+//! move `sp` up, so a walk ends. It takes no lock, allocates nothing and
+//! reads nothing but the stack and the tables, which it owns. A corrupt or
+//! unusual stack makes it stop early or record a wrong frame, never fault.
+//!
+//! # How a walk ends
+//!
+//! [`End::Root`]: a rule marks the caller undefined (the outermost frames:
+//! `_start`, the thread entry in `clone`), a return address is zero, or the
+//! frame-pointer chain reaches its zero link (`_start` and `clone` clear
+//! `rbp`, as the ABI suggests). [`End::Depth`]: `out` is full.
+//! [`End::Cut`]: anything else; the stack is cut short there.
+
+use std::mem::MaybeUninit;
+
+use crate::profile::unwind::modules::Tables;
+use crate::profile::unwind::table::{Kind, Rule, SavedFp};
+
+/// The registers of the frame a walk starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Regs {
+    pub(crate) pc: usize,
+    pub(crate) sp: usize,
+    pub(crate) fp: usize,
+}
+
+/// Why a walk stopped: see the module docs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    Root,
+    Depth,
+    Cut,
+}
+
+/// What a walk found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Walked {
+    /// Return addresses written to the start of `out`.
+    pub(crate) len: usize,
+    pub(crate) end: End,
+    /// A `pc` lay in no object the tables know (a refresh may help).
+    pub(crate) missed: bool,
+}
+
+/// How to step through frames.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Using<'t> {
+    /// Frame pointers only.
+    Fp,
+    /// CFI where `tables` have a rule, frame pointers elsewhere.
+    Auto(&'t Tables),
+    /// CFI only: a frame without a rule ends the walk.
+    Cfi(&'t Tables),
+}
+
+/// Walks from `regs` up the stack, whose top (exclusive) is `high`, and
+/// writes the return addresses of the calling frames, innermost first,
+/// after skipping the first `skip` of them. See the module docs.
+pub(crate) fn walk(
+    regs: Regs,
+    high: usize,
+    using: Using<'_>,
+    skip: usize,
+    out: &mut [MaybeUninit<usize>],
+) -> Walked {
+    walk_with(regs, using, skip, out, |addr| {
+        if addr < regs.sp || addr % 8 != 0 || addr.checked_add(8)? > high {
+            return None;
+        }
+        // SAFETY: an aligned word between the walk's starting stack pointer
+        // and the top of this thread's stack: mapped, and part of the live
+        // frames of the calling functions, which stay put while they wait
+        // for this call.
+        Some(unsafe { (addr as *const usize).read() })
+    })
+}
+
+/// [`walk`] over any memory: `read` returns the word at an address, or
+/// `None` where the walk may not read.
+#[inline(always)]
+pub(crate) fn walk_with(
+    regs: Regs,
+    using: Using<'_>,
+    skip: usize,
+    out: &mut [MaybeUninit<usize>],
+    read: impl Fn(usize) -> Option<usize>,
+) -> Walked {
+    let (tables, cfi_only) = match using {
+        Using::Fp => (None, false),
+        Using::Auto(t) => (Some(t), false),
+        Using::Cfi(t) => (Some(t), true),
+    };
+    let Regs {
+        mut pc,
+        mut sp,
+        mut fp,
+    } = regs;
+    let mut lookup = pc;
+    let mut skip = skip;
+    let mut w = Walked {
+        len: 0,
+        end: End::Cut,
+        missed: false,
+    };
+    if out.is_empty() {
+        w.end = End::Depth;
+        return w;
+    }
+    loop {
+        let rule = match tables {
+            None => Rule::NONE,
+            Some(t) => match t.find(lookup) {
+                Some(m) => m.lookup(lookup),
+                None => {
+                    w.missed = true;
+                    Rule::NONE
+                }
+            },
+        };
+        let (next_pc, next_sp, next_fp) = match rule.kind() {
+            Kind::End => {
+                w.end = End::Root;
+                return w;
+            }
+            Kind::Rsp | Kind::Rbp => {
+                let base = if rule.kind() == Kind::Rsp { sp } else { fp };
+                let cfa = base.wrapping_add(rule.cfa_offset());
+                if cfa <= sp {
+                    return w;
+                }
+                let Some(ra) = read(cfa.wrapping_sub(8)) else {
+                    return w;
+                };
+                let next_fp = match rule.fp() {
+                    SavedFp::Same => fp,
+                    SavedFp::At(m) => match read(cfa.wrapping_add_signed(m)) {
+                        Some(v) => v,
+                        None => return w,
+                    },
+                    SavedFp::Unknown => 0,
+                };
+                (ra, cfa, next_fp)
+            }
+            Kind::None => {
+                if cfi_only {
+                    return w;
+                }
+                if fp == 0 {
+                    // The chain's zero link ends the stack; in the first
+                    // frame it only says this frame has no record.
+                    if lookup != regs.pc {
+                        w.end = End::Root;
+                    }
+                    return w;
+                }
+                if fp < sp {
+                    return w;
+                }
+                let (Some(saved), Some(ra)) = (read(fp), read(fp.wrapping_add(8))) else {
+                    return w;
+                };
+                (ra, fp + 16, saved)
+            }
+        };
+        if next_pc == 0 {
+            w.end = End::Root;
+            return w;
+        }
+        if skip > 0 {
+            skip -= 1;
+        } else {
+            out[w.len].write(next_pc);
+            w.len += 1;
+            if w.len == out.len() {
+                w.end = End::Depth;
+                return w;
+            }
+        }
+        (pc, sp, fp) = (next_pc, next_sp, next_fp);
+        lookup = pc - 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::unwind::table::ModuleTable;
+
+    /// A fake stack: words at addresses from `base`, 8 apart.
+    struct Stack {
+        base: usize,
+        words: Vec<usize>,
+    }
+
+    impl Stack {
+        fn read(&self, addr: usize) -> Option<usize> {
+            if addr < self.base || addr % 8 != 0 {
+                return None;
+            }
+            self.words.get((addr - self.base) / 8).copied()
+        }
+    }
+
+    fn run(stack: &Stack, regs: Regs, using: Using<'_>, depth: usize) -> (Vec<usize>, Walked) {
+        let mut out = vec![MaybeUninit::uninit(); depth];
+        let w = walk_with(regs, using, 0, &mut out, |a| stack.read(a));
+        // SAFETY: the walk initialised the first `len` entries.
+        let frames = out[..w.len]
+            .iter()
+            .map(|f| unsafe { f.assume_init() })
+            .collect();
+        (frames, w)
+    }
+
+    fn leak(t: ModuleTable) -> &'static ModuleTable {
+        Box::leak(Box::new(t))
+    }
+
+    /// Code at 0x1000..0x2000: `leaf` (0x1000..0x1100) without a frame
+    /// pointer, 24 bytes of frame; `mid` (0x1100..0x1200) with one;
+    /// `top` (0x1200..0x1300) without, 8 bytes; `_start` (0x1300..0x1400)
+    /// the root; 0x1400.. has no CFI.
+    fn tables() -> Tables {
+        let rsp = |n| Rule::cfa(false, n, SavedFp::Same);
+        let rows = vec![
+            (0x1000, 0x1001, rsp(8)),
+            (0x1001, 0x1100, rsp(32)),
+            (0x1100, 0x1101, rsp(8)),
+            (0x1101, 0x1104, rsp(16)),
+            (0x1104, 0x1200, Rule::cfa(true, 16, SavedFp::At(-16))),
+            (0x1200, 0x1300, rsp(16)),
+            (0x1300, 0x1400, Rule::END),
+        ];
+        Tables::of(vec![leak(ModuleTable::from_rows(0x1000, 0x2000, 0, rows))])
+    }
+
+    #[test]
+    fn cfi_walks_frames_with_and_without_frame_pointers_to_the_root() {
+        let t = tables();
+        // leaf's frame at 0x8000: 24 bytes, then its return address into mid.
+        // mid's frame: saved rbp at 0x8020, return address into top at 0x8028.
+        // top's frame: 8 bytes, return address into _start at 0x8038.
+        let stack = Stack {
+            base: 0x8000,
+            words: vec![0, 0, 0, 0x1150, 0xdead, 0x1250, 0, 0x1310, 0],
+        };
+        let regs = Regs {
+            pc: 0x1050,
+            sp: 0x8000,
+            fp: 0x8020, // mid's frame pointer, untouched by leaf
+        };
+        let (frames, w) = run(&stack, regs, Using::Cfi(&t), 16);
+        assert_eq!(frames, [0x1150, 0x1250, 0x1310]);
+        assert_eq!((w.end, w.missed), (End::Root, false));
+        // A frame pointer walk from the same registers skips leaf's caller:
+        // leaf has no frame record.
+        let (frames, w) = run(&stack, regs, Using::Fp, 16);
+        assert_eq!(frames, [0x1250]);
+        assert_eq!(w.end, End::Cut);
+        // The depth limit.
+        let (frames, w) = run(&stack, regs, Using::Auto(&t), 2);
+        assert_eq!(frames, [0x1150, 0x1250]);
+        assert_eq!(w.end, End::Depth);
+    }
+
+    #[test]
+    fn auto_falls_back_to_frame_pointers_where_there_is_no_rule() {
+        let t = tables();
+        // A frame in 0x1400.. (no CFI) with a frame record at 0x8010 whose
+        // saved rbp is 0: the chain's end.
+        let stack = Stack {
+            base: 0x8000,
+            words: vec![0, 0, 0, 0x1250, 0, 0x1310],
+        };
+        let regs = Regs {
+            pc: 0x1450,
+            sp: 0x8000,
+            fp: 0x8010,
+        };
+        let (frames, w) = run(&stack, regs, Using::Auto(&t), 16);
+        // From the frame record into top (CFI again), then to _start.
+        assert_eq!(frames, [0x1250, 0x1310]);
+        assert_eq!(w.end, End::Root);
+        // CFI only stops at the frame without a rule.
+        let (frames, w) = run(&stack, regs, Using::Cfi(&t), 16);
+        assert_eq!((frames.len(), w.end), (0, End::Cut));
+        // A pc outside every object is a miss.
+        let (_, w) = run(&stack, Regs { pc: 0x9999, ..regs }, Using::Auto(&t), 16);
+        assert!(w.missed);
+    }
+
+    #[test]
+    fn never_reads_outside_the_stack_and_always_moves_up() {
+        let t = tables();
+        // leaf's return address slot is past the stack's end.
+        let stack = Stack {
+            base: 0x8000,
+            words: vec![0, 0],
+        };
+        let regs = Regs {
+            pc: 0x1050,
+            sp: 0x8000,
+            fp: 0,
+        };
+        let (frames, w) = run(&stack, regs, Using::Auto(&t), 16);
+        assert_eq!((frames.len(), w.end), (0, End::Cut));
+        // A frame record pointing below the stack pointer.
+        let stack = Stack {
+            base: 0x7000,
+            words: vec![0x7000; 0x200],
+        };
+        let regs = Regs {
+            pc: 0x1450,
+            sp: 0x7800,
+            fp: 0x7100,
+        };
+        let (frames, w) = run(&stack, regs, Using::Fp, 16);
+        assert_eq!((frames.len(), w.end), (0, End::Cut));
+        // A frame record pointing to itself ends after one step: the next
+        // step would not move up.
+        let mut words = vec![0usize; 8];
+        words[0] = 0x7000; // [fp] = fp
+        words[1] = 0x1450;
+        let stack = Stack {
+            base: 0x7000,
+            words,
+        };
+        let regs = Regs {
+            pc: 0x1450,
+            sp: 0x7000,
+            fp: 0x7000,
+        };
+        let (frames, w) = run(&stack, regs, Using::Fp, 16);
+        assert_eq!((frames, w.end), (vec![0x1450], End::Cut));
+    }
+}
