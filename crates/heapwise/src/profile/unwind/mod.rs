@@ -109,13 +109,20 @@ pub(crate) fn footprint() -> (usize, usize) {
 
 /// Fills the start of `out` with the return addresses of the calling
 /// frames, innermost first, starting with the return address into
-/// `capture`'s caller's caller (so `capture` and its immediate caller are
-/// not included), as [`unwinder`] says. Never allocates on its own, never
-/// faults; it may build the unwind tables, behind the reentrancy guard, at
-/// the first call and when objects were loaded since.
+/// `capture`'s caller's caller (so the function that calls `capture` and
+/// its immediate caller are not included), as [`unwinder`] says. Never
+/// allocates on its own, never faults; it may build the unwind tables,
+/// behind the reentrancy guard, at the first call and when objects were
+/// loaded since.
+#[inline(always)]
+pub(crate) fn capture(bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> Walked {
+    capture_as(unwinder(), bounds, out)
+}
+
+/// [`capture`] with `mode`.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #[inline(never)]
-pub(crate) fn capture(bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> Walked {
+fn capture_as(mode: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> Walked {
     use walk::Using;
     let regs = registers();
     let (lo, hi) = bounds.get();
@@ -127,7 +134,6 @@ pub(crate) fn capture(bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> Walked
             missed: false,
         };
     }
-    let mode = unwinder();
     let tables = match mode {
         Unwinder::Fp => return walk::walk(regs, hi, Using::Fp, 1, out),
         _ => modules::current().or_else(refresh),
@@ -160,7 +166,8 @@ pub(crate) fn capture(bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> Walked
 
 /// Other platforms: frame pointers (`stack.rs`), whatever the mode.
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-pub(crate) fn capture(bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> Walked {
+#[inline(always)]
+fn capture_as(_: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> Walked {
     let len = crate::profile::stack::capture(bounds, out);
     Walked {
         len,
@@ -251,4 +258,95 @@ pub(crate) fn cut_short_warning() -> String {
         eprintln!("{text}");
     }
     text
+}
+
+#[cfg(all(test, target_arch = "x86_64", target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The walk from a function that calls `capture_as` (the profiler's
+    /// `sample`), called by `leaf`, called by `middle`.
+    #[inline(never)]
+    fn sample(mode: Unwinder, out: &mut [usize]) -> Walked {
+        let bounds = Bounds::new();
+        let mut buf = [MaybeUninit::uninit(); 64];
+        let w = std::hint::black_box(capture_as(mode, &bounds, &mut buf[..out.len()]));
+        for (o, b) in out.iter_mut().zip(&buf[..w.len]) {
+            // SAFETY: the walk initialised the first `len` entries.
+            *o = unsafe { b.assume_init() };
+        }
+        w
+    }
+
+    #[inline(never)]
+    fn leaf(mode: Unwinder, out: &mut [usize]) -> Walked {
+        std::hint::black_box(sample(mode, out))
+    }
+
+    #[inline(never)]
+    fn middle(mode: Unwinder, out: &mut [usize]) -> Walked {
+        std::hint::black_box(leaf(mode, out))
+    }
+
+    /// Builds the tables (another test may be building them: wait).
+    fn built() {
+        while refresh().is_none() {
+            std::thread::yield_now();
+        }
+    }
+
+    fn walk_as(mode: Unwinder) -> (Vec<usize>, Walked) {
+        built();
+        let mut out = [0usize; 64];
+        let w = middle(mode, &mut out);
+        (out[..w.len].to_vec(), w)
+    }
+
+    /// This test binary keeps frame pointers (the workspace's config), so
+    /// the CFI walk and the frame-pointer walk must agree frame for frame
+    /// through the Rust code; the CFI walk goes on to the thread's root.
+    #[test]
+    fn cfi_and_frame_pointers_agree_where_both_work() {
+        let (cfi, wc) = walk_as(Unwinder::Cfi);
+        let (fp, _) = walk_as(Unwinder::Fp);
+        let (auto, wa) = walk_as(Unwinder::Auto);
+        assert!(cfi.len() >= 4, "{cfi:x?}");
+        assert_eq!(wc.end, End::Root, "{cfi:x?}");
+        assert_eq!(wa.end, End::Root, "{auto:x?}");
+        // Into leaf, middle and walk_as; then the call sites in this test
+        // differ; then the test harness's frames agree again.
+        assert_eq!(cfi[..3], fp[..3]);
+        let agree = cfi[4..]
+            .iter()
+            .zip(&fp[4..])
+            .take_while(|(c, f)| c == f)
+            .count();
+        // The frame-pointer walk ends in the C library's thread start
+        // (`clone3` clears `rbp`), the CFI walk one frame further.
+        assert!(
+            agree >= 2 && agree == fp.len() - 4,
+            "cfi {cfi:x?}\nfp {fp:x?}"
+        );
+        assert_eq!(auto[..3], cfi[..3]);
+        assert_eq!(auto[4..], cfi[4..]);
+    }
+
+    #[test]
+    fn spawned_threads_walk_to_their_root() {
+        let (frames, w) = std::thread::spawn(|| walk_as(Unwinder::Cfi))
+            .join()
+            .unwrap();
+        assert_eq!(w.end, End::Root, "{frames:x?}");
+        assert!(frames.len() >= 3, "{frames:x?}");
+    }
+
+    #[test]
+    fn modes_parse() {
+        assert_eq!(Unwinder::parse("auto"), Ok(Unwinder::Auto));
+        assert_eq!(Unwinder::parse(" fp"), Ok(Unwinder::Fp));
+        assert_eq!(Unwinder::parse("cfi"), Ok(Unwinder::Cfi));
+        assert!(Unwinder::parse("dwarf")
+            .unwrap_err()
+            .contains("not auto, fp or cfi"));
+    }
 }

@@ -175,38 +175,46 @@ impl ModuleTable {
     }
 
     /// The table of code `[start, end)` from rows `(start, end, rule)`
-    /// (absolute addresses, any order; later rows of an address range that
-    /// overlaps an earlier one lose).
+    /// (absolute addresses, any order). Where rows overlap, the one that
+    /// starts first keeps its range (the same start: the one given first);
+    /// parts outside the code are dropped.
     pub(crate) fn from_rows(
         start: usize,
         end: usize,
         eh_frame_hdr: usize,
         rows: Vec<(usize, usize, Rule)>,
     ) -> ModuleTable {
-        // Each row starts its rule and ends with a gap, which a row starting
-        // at the same address overrides.
-        let mut marks: Vec<(usize, bool, Rule)> = Vec::with_capacity(rows.len() * 2);
-        for (lo, hi, rule) in rows {
-            let (lo, hi) = (lo.max(start), hi.min(end));
-            if lo < hi && end - start <= u32::MAX as usize {
-                marks.push((lo, false, rule));
-                marks.push((hi, true, Rule::NONE));
-            }
+        let mut rows: Vec<(usize, usize, Rule)> = rows
+            .into_iter()
+            .map(|(lo, hi, rule)| (lo.max(start), hi.min(end), rule))
+            .filter(|&(lo, hi, _)| lo < hi)
+            .collect();
+        if end - start > u32::MAX as usize {
+            rows.clear();
         }
-        marks.sort_by_key(|&(at, gap, _)| (at, gap));
-        let mut offsets: Vec<u32> = Vec::with_capacity(marks.len());
-        let mut rules: Vec<Rule> = Vec::with_capacity(marks.len());
-        let mut last_at = None;
-        for (at, _, rule) in marks {
-            if last_at == Some(at) {
-                continue; // a rule starting here wins over a gap
+        rows.sort_by_key(|r| r.0);
+        let mut offsets: Vec<u32> = Vec::with_capacity(rows.len() + 1);
+        let mut rules: Vec<Rule> = Vec::with_capacity(rows.len() + 1);
+        let mut push = |at: usize, rule: Rule| {
+            if rules.last().copied().unwrap_or(Rule::NONE) != rule {
+                offsets.push((at - start) as u32);
+                rules.push(rule);
             }
-            last_at = Some(at);
-            if rules.last() == Some(&rule) || (rules.is_empty() && rule == Rule::NONE) {
+        };
+        let mut covered = start;
+        for (lo, hi, rule) in rows {
+            let lo = lo.max(covered);
+            if lo >= hi {
                 continue;
             }
-            offsets.push((at - start) as u32);
-            rules.push(rule);
+            if lo > covered {
+                push(covered, Rule::NONE);
+            }
+            push(lo, rule);
+            covered = hi;
+        }
+        if covered < end {
+            push(covered, Rule::NONE);
         }
         ModuleTable {
             start,
@@ -320,6 +328,81 @@ fn rule_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_are_sorted_merged_clipped_and_end_in_gaps() {
+        let rsp8 = Rule::cfa(false, 8, SavedFp::Same);
+        let rsp16 = Rule::cfa(false, 16, SavedFp::Same);
+        let rbp = Rule::cfa(true, 16, SavedFp::At(-16));
+        let t = ModuleTable::from_rows(
+            0x1000,
+            0x2000,
+            0,
+            vec![
+                (0x1100, 0x1110, rbp),
+                (0x1000, 0x1001, rsp8),
+                (0x1001, 0x1080, rsp16),
+                (0x1080, 0x1100, rsp16), // the same rule: one row
+                (0x1200, 0x1300, Rule::END),
+                (0x0800, 0x1000, rsp8),  // before the code: dropped
+                (0x1f00, 0x3000, rsp8),  // past its end: clipped
+                (0x1250, 0x1260, rsp16), // overlaps an earlier FDE: loses
+            ],
+        );
+        let at = |pc| t.lookup(pc);
+        assert_eq!(at(0x1000), rsp8);
+        assert_eq!(at(0x1001), rsp16);
+        assert_eq!(at(0x10ff), rsp16);
+        assert_eq!(at(0x1100), rbp);
+        assert_eq!(at(0x110f), rbp);
+        assert_eq!(at(0x1110), Rule::NONE); // the gap between FDEs
+        assert_eq!(at(0x11ff), Rule::NONE);
+        assert_eq!(at(0x1200), Rule::END);
+        assert_eq!(at(0x1f00), rsp8);
+        assert_eq!(at(0x1fff), rsp8);
+        assert_eq!(at(0x1250), Rule::END);
+        assert_eq!(at(0x1300), Rule::NONE);
+        // rsp8, rsp16, rbp, gap, END, gap, rsp8
+        assert_eq!(t.rows(), 7);
+        assert_eq!(t.bytes(), t.rows() * 8);
+        let empty = ModuleTable::from_rows(0x1000, 0x2000, 0, Vec::new());
+        assert_eq!((empty.rows(), empty.lookup(0x1800)), (0, Rule::NONE));
+    }
+
+    #[inline(never)]
+    fn some_function(x: usize) -> usize {
+        std::hint::black_box(x).wrapping_mul(3)
+    }
+
+    /// This test binary's own `.eh_frame`: every function starts with CFA =
+    /// `rsp` + 8 (the return address just pushed), and this binary keeps
+    /// frame pointers, so a body is CFA = `rbp` + 16 with `rbp` at CFA − 16.
+    #[test]
+    fn this_programs_eh_frame() {
+        let f = some_function as *const () as usize;
+        let mut table = None;
+        // Another test may hold the lock for a moment.
+        while crate::sys::code::try_for_each_object(&mut |o| {
+            if o.code.0 <= f && f < o.code.1 {
+                table = Some(ModuleTable::build(o));
+            }
+        })
+        .is_none()
+        {
+            std::thread::yield_now();
+        }
+        let t = table.expect("this program's object");
+        assert!(t.rows() > 1000, "{} rows", t.rows());
+        assert_eq!(t.lookup(f), Rule::cfa(false, 8, SavedFp::Same));
+        let body = (f..f + 32)
+            .map(|pc| t.lookup(pc))
+            .find(|r| r.kind() == Kind::Rbp);
+        assert_eq!(body, Some(Rule::cfa(true, 16, SavedFp::At(-16))));
+        // The test harness's entry and std's thread start are in here too.
+        let entry =
+            crate::profile::unwind::table::tests::this_programs_eh_frame as *const () as usize;
+        assert_ne!(t.lookup(entry), Rule::NONE);
+    }
 
     #[test]
     fn rules_round_trip() {
