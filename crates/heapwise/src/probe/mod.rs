@@ -51,9 +51,9 @@
 //!
 //! ## Stacks
 //!
-//! Each event walks the frame pointers of the firing thread, as the heap
-//! profiler does (see [`profile`](crate::profile#stacks-and-symbols): build
-//! with `-C force-frame-pointers=yes`), up to
+//! Each event walks the firing thread's stack, as the heap profiler does
+//! (see [`profile`](crate::profile#stacks-and-symbols) and
+//! [`set_unwinder`](crate::profile::set_unwinder)), up to
 //! [`max_depth`](EventProfileOptions::max_depth) frames above the function
 //! that fired the event. The probe machinery (`heapwise-probe`'s firing
 //! path, this profiler's probe, the walk) is trimmed from the leaf when the

@@ -59,11 +59,12 @@
 //!
 //! # Stacks and symbols
 //!
-//! Stacks are taken by walking frame pointers: build with
-//! `-C force-frame-pointers=yes` (for example in `.cargo/config.toml`) or
-//! stacks stop at the first function without one. The standard library is
-//! built with frame pointers. Up to [`max_depth`] frames (64 by default) are
-//! kept. The allocator's own frames and the standard library's allocation
+//! Stacks are walked with the DWARF CFI of `.eh_frame`, which every object
+//! on Linux carries, so they reach `main` (or the thread's entry) whatever
+//! the program was built with; code without CFI is stepped through by its
+//! frame pointer ([`set_unwinder`], `HEAPWISE_UNWIND`). Up to [`max_depth`]
+//! frames (64 by default) are kept. A profile whose stacks were all cut
+//! short says so in a comment (and once on stderr). The allocator's own frames and the standard library's allocation
 //! plumbing at the leaf (`__rust_alloc`, `alloc::raw_vec::…`,
 //! `alloc::boxed::Box::new`, …) are hidden, as Go hides `runtime.mallocgc`,
 //! so the leaf is the code that asked for the memory; use

@@ -28,8 +28,8 @@
 //!
 //! # Thread stacks
 //!
-//! [`thread_stack_bounds`] gives the frame-pointer walk of `profile/stack.rs` the
-//! range it may read. It is called from the allocator itself, so it uses
+//! [`thread_stack_bounds`] gives the stack walks (`profile/unwind/`,
+//! `profile/stack.rs`) the range they may read. It is called from the allocator itself, so it uses
 //! libc only: no Rust allocation, no std thread-local, no lock of std's.
 //!
 //! Other operating systems get empty results for now (no mappings, no
