@@ -34,6 +34,12 @@ pub trait Config: Sync {
         false
     }
 
+    /// Sets how many frames a sampled stack keeps (`--max-depth`). Returns
+    /// `false` where the binary has no heap profiler whose depth it can set.
+    fn set_max_depth(&self, _frames: usize) -> bool {
+        false
+    }
+
     /// The profiler's own memory now, as `key=value` fields for the `RESULT`
     /// line (each key prefixed with `prefix`); empty where there is none.
     fn profiler_memory(&self, _prefix: &str) -> Vec<(String, String)> {
@@ -87,6 +93,12 @@ impl Config for Heapwise {
         true
     }
 
+    fn set_max_depth(&self, frames: usize) -> bool {
+        heapwise::profile::set_max_depth(frames);
+        assert_eq!(heapwise::profile::max_depth(), frames);
+        true
+    }
+
     fn profiler_memory(&self, prefix: &str) -> Vec<(String, String)> {
         let m = heapwise::profile::memory();
         [
@@ -97,6 +109,7 @@ impl Config for Heapwise {
             ("stack_bytes", m.stack_bytes),
             ("bucket_bytes", m.bucket_bytes),
             ("live_bytes", m.live_bytes),
+            ("unwind_bytes", m.unwind_bytes),
             ("total_bytes", m.total_bytes()),
         ]
         .into_iter()
@@ -387,6 +400,7 @@ struct Args {
     warmup: usize,
     n: Option<u64>,
     profile_rate: Option<u64>,
+    max_depth: Option<usize>,
     write_profile: Option<std::path::PathBuf>,
     heap_profile: bool,
     /// Attach a trivial probe (an atomic add) to heapwise's alloc, free and
@@ -424,6 +438,7 @@ fn parse_args(cfg: &dyn Config) -> Args {
         warmup: 1,
         n: None,
         profile_rate: None,
+        max_depth: None,
         write_profile: None,
         heap_profile: true,
         alloc_probe: false,
@@ -439,6 +454,7 @@ fn parse_args(cfg: &dyn Config) -> Args {
             "--n" => a.n = Some(v().parse().expect("--n")),
             "--profile-rate" => a.profile_rate = Some(parse_rate(&v())),
             "--prof-full" => a.profile_rate = Some(1),
+            "--max-depth" => a.max_depth = Some(v().parse().expect("--max-depth")),
             "--write-profile" => a.write_profile = Some(v().into()),
             "--no-heap-profile" => a.heap_profile = false,
             "--alloc-probe" => a.alloc_probe = true,
@@ -448,7 +464,7 @@ fn parse_args(cfg: &dyn Config) -> Args {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: BIN --workload churn|churn2t|churn_alloc|churn2t_alloc|hashmap|serde|mixed --mode {} [--reps R] [--warmup W] [--n N]\n           [--profile-rate BYTES|off|full] [--prof-full] [--write-profile PATH] [--no-heap-profile] [--alloc-probe] | --list-modes",
+                    "usage: BIN --workload churn|churn2t|churn_alloc|churn2t_alloc|hashmap|serde|mixed --mode {} [--reps R] [--warmup W] [--n N]\n           [--profile-rate BYTES|off|full] [--prof-full] [--max-depth FRAMES] [--write-profile PATH] [--no-heap-profile] [--alloc-probe] | --list-modes",
                     cfg.modes().join("|")
                 );
                 std::process::exit(0);
@@ -542,6 +558,9 @@ pub fn main(name: &str, cfg: &dyn Config) {
     // The rate is set first: the serde data is built under it as well.
     if let Some(rate) = a.profile_rate {
         assert!(cfg.set_profile_rate(rate), "{name} has no heap profiler whose rate --profile-rate can set");
+    }
+    if let Some(frames) = a.max_depth {
+        assert!(cfg.set_max_depth(frames), "{name} has no heap profiler whose depth --max-depth can set");
     }
     let data = if a.workload == "serde" { records(n) } else { Vec::new() };
     static PROBED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn lists_this_program_with_its_eh_frame_hdr() {
-        let pc = some_function as usize;
+        let pc = some_function as *const () as usize;
         let mut found = None;
         let generation = try_for_each_object(&mut |o| {
             if o.code.0 <= pc && pc < o.code.1 {

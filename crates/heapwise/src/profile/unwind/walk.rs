@@ -33,6 +33,7 @@
 //! `rbp`, as the ABI suggests). [`End::Depth`]: `out` is full.
 //! [`End::Cut`]: anything else; the stack is cut short there.
 
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 use crate::profile::unwind::modules::Tables;
@@ -85,7 +86,9 @@ pub(crate) fn walk(
     skip: usize,
     out: &mut [MaybeUninit<usize>],
 ) -> Walked {
-    walk_with(regs, using, skip, out, |addr| {
+    // SAFETY: the reference stays on this thread, within this call.
+    let cache = unsafe { &*CACHE.with(std::ptr::from_ref) };
+    walk_with(regs, using, skip, out, Some(cache), |addr| {
         if addr < regs.sp || addr % 8 != 0 || addr.checked_add(8)? > high {
             return None;
         }
@@ -105,6 +108,7 @@ pub(crate) fn walk_with(
     using: Using<'_>,
     skip: usize,
     out: &mut [MaybeUninit<usize>],
+    cache: Option<&RuleCache>,
     read: impl Fn(usize) -> Option<usize>,
 ) -> Walked {
     let (tables, cfi_only) = match using {
@@ -131,12 +135,9 @@ pub(crate) fn walk_with(
     loop {
         let rule = match tables {
             None => Rule::NONE,
-            Some(t) => match t.find(lookup) {
-                Some(m) => m.lookup(lookup),
-                None => {
-                    w.missed = true;
-                    Rule::NONE
-                }
+            Some(t) => match cache {
+                Some(c) => c.rule(t, lookup, &mut w.missed),
+                None => rule_at(t, lookup, &mut w.missed),
             },
         };
         let (next_pc, next_sp, next_fp) = match rule.kind() {
@@ -203,6 +204,69 @@ pub(crate) fn walk_with(
     }
 }
 
+/// The rule at `pc`; a `pc` in no known object sets `missed`.
+#[inline]
+fn rule_at(tables: &Tables, pc: usize, missed: &mut bool) -> Rule {
+    match tables.find(pc) {
+        Some(m) => m.lookup(pc),
+        None => {
+            *missed = true;
+            Rule::NONE
+        }
+    }
+}
+
+/// log2 of the slots of the per-thread rule cache.
+const CACHE_BITS: u32 = 10;
+const CACHE_SLOTS: usize = 1 << CACHE_BITS;
+
+/// A thread's recently used rules, by address: the frames of one thread's
+/// samples repeat (the same call paths into the allocator), so most
+/// lookups are one load here instead of a search of the tables. Valid for
+/// one [`Tables`] snapshot: it is emptied when another is current.
+#[derive(Debug)]
+pub(crate) struct RuleCache {
+    tables: Cell<*const Tables>,
+    slots: [Cell<(usize, Rule)>; CACHE_SLOTS],
+}
+
+thread_local! {
+    /// A `const` thread-local without a destructor: there during thread
+    /// exit too. 4 KiB per thread.
+    static CACHE: RuleCache = const {
+        RuleCache {
+            tables: Cell::new(std::ptr::null()),
+            slots: [const { Cell::new((0, Rule::NONE)) }; CACHE_SLOTS],
+        }
+    };
+}
+
+impl RuleCache {
+    #[inline]
+    fn rule(&self, tables: &Tables, pc: usize, missed: &mut bool) -> Rule {
+        if !std::ptr::eq(self.tables.get(), tables) {
+            for slot in &self.slots {
+                slot.set((0, Rule::NONE));
+            }
+            self.tables.set(tables);
+        }
+        let slot =
+            &self.slots[pc.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - CACHE_BITS)];
+        let (key, rule) = slot.get();
+        if key == pc {
+            return rule;
+        }
+        let mut miss = false;
+        let rule = rule_at(tables, pc, &mut miss);
+        if miss {
+            *missed = true;
+        } else {
+            slot.set((pc, rule));
+        }
+        rule
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,7 +289,17 @@ mod tests {
 
     fn run(stack: &Stack, regs: Regs, using: Using<'_>, depth: usize) -> (Vec<usize>, Walked) {
         let mut out = vec![MaybeUninit::uninit(); depth];
-        let w = walk_with(regs, using, 0, &mut out, |a| stack.read(a));
+        let cache = RuleCache {
+            tables: Cell::new(std::ptr::null()),
+            slots: [const { Cell::new((0, Rule::NONE)) }; CACHE_SLOTS],
+        };
+        let w = walk_with(regs, using, 0, &mut out, None, |a| stack.read(a));
+        // The cache finds the same.
+        let mut again = vec![MaybeUninit::uninit(); depth];
+        for _ in 0..2 {
+            let c = walk_with(regs, using, 0, &mut again, Some(&cache), |a| stack.read(a));
+            assert_eq!(c, w);
+        }
         // SAFETY: the walk initialised the first `len` entries.
         let frames = out[..w.len]
             .iter()
