@@ -48,9 +48,9 @@ for mode in fp cfi auto; do
         --no-heap-profile > "$out.stdout" 2> /dev/null
     samples=$(grep -o 'end_samples=[0-9]*' "$out.stdout" | cut -d= -f2)
     walk=$(callgrind_annotate --inclusive=yes "$out" 2> /dev/null |
-        awk '/unwind::walk::walk \[/ { gsub(",", "", $1); print $1; exit }')
+        awk '/unwind::walk::walk \[/ && !done { gsub(",", "", $1); print $1; done = 1 }')
     refresh=$(callgrind_annotate --inclusive=yes "$out" 2> /dev/null |
-        awk '/unwind::modules::refresh \[/ { gsub(",", "", $1); print $1; exit }')
+        awk '/unwind::modules::refresh \[/ && !done { gsub(",", "", $1); print $1; done = 1 }')
     echo "CALLGRIND mode=$mode samples=$samples walk_ir=$walk refresh_ir=${refresh:-0} walk_ir_per_sample=$(( walk / samples ))" | tee -a "$raw"
     rm -f "$out" "$out.stdout"
 done
