@@ -44,8 +44,12 @@
 //! the profile says so in a comment, and the first such profile of the
 //! process on stderr.
 
+// The tables and the CFI walk serve x86_64 Linux only (see Platforms).
+#[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
 mod modules;
+#[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
 mod table;
+#[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
 mod walk;
 
 use std::mem::MaybeUninit;
