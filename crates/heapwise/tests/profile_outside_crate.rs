@@ -7,12 +7,14 @@
 //!
 //! The crate is written to a temporary directory (outside the workspace,
 //! so cargo finds no configuration of ours) and built into
-//! `target/outside-crate`, which later runs reuse.
+//! `target/outside-crate`, which later runs reuse. `go tool pprof`'s view
+//! of the same profile is checked by an ignored test (needs go).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use heapwise::pprof::Profile;
 
@@ -50,6 +52,12 @@ fn target_dir() -> PathBuf {
         Some(dir) => PathBuf::from(dir),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
     }
+}
+
+/// The crate's binary, built once per test process.
+fn binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(build)
 }
 
 /// Writes the crate and builds it; returns the binary.
@@ -95,11 +103,10 @@ fn build() -> PathBuf {
 
 /// Runs the binary with `HEAPWISE_UNWIND` set to `unwind` (or unset) and
 /// returns its heap profile, raw and decoded.
-fn run(bin: &Path, unwind: Option<&str>) -> (PathBuf, Profile) {
+fn run(bin: &Path, unwind: Option<&str>, name: &str) -> (PathBuf, Profile) {
     let path = std::env::temp_dir().join(format!(
-        "heapwise-outside-{}-{}.pb.gz",
+        "heapwise-outside-{}-{name}.pb.gz",
         std::process::id(),
-        unwind.unwrap_or("default")
     ));
     let mut cmd = Command::new(bin);
     cmd.arg(&path).env_remove("HEAPWISE_UNWIND");
@@ -132,8 +139,8 @@ fn comments(p: &Profile) -> Vec<&str> {
 
 #[test]
 fn a_plain_release_build_gets_its_own_functions_in_its_profile() {
-    let bin = build();
-    let (path, p) = run(&bin, None);
+    let bin = binary();
+    let (path, p) = run(bin, None, "auto");
     let total = inuse(&p, None);
     let records = inuse(&p, Some("outside::outside_parse_records"));
     let lines = inuse(&p, Some("outside::outside_render_lines"));
@@ -153,26 +160,11 @@ fn a_plain_release_build_gets_its_own_functions_in_its_profile() {
         comments(&p)
     );
 
-    if common::go::go_available() {
-        let out = common::go::pprof_command()
-            .args(["-top", "-unit=B", "-sample_index=inuse_space"])
-            .arg(&path)
-            .output()
-            .expect("running go tool pprof");
-        let top = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{top}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let flat = common::go::flat(&top, "outside::outside_parse_records");
-        assert!(flat.is_some_and(|b| b > 12 << 20), "{top}");
-    }
     let _ = std::fs::remove_file(path);
 
     // Frame pointers only: this build has none, so the stacks stop before
     // the program's frames, and the profile says so.
-    let (path, p) = run(&bin, Some("fp"));
+    let (path, p) = run(bin, Some("fp"), "fp");
     let own = inuse(&p, Some("outside::outside_parse_records"));
     assert!(
         own < records / 10,
@@ -186,5 +178,32 @@ fn a_plain_release_build_gets_its_own_functions_in_its_profile() {
         "{:?} {names:#?}",
         comments(&p)
     );
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+#[ignore = "needs go tool pprof"]
+fn go_tool_pprof_shows_its_own_function_on_top() {
+    let (path, _) = run(binary(), None, "go");
+    let out = common::go::pprof_command()
+        .args(["-top", "-unit=B", "-sample_index=inuse_space"])
+        .arg(&path)
+        .output()
+        .expect("running go tool pprof");
+    let top = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{top}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The first row below the header has the largest flat value.
+    let first = top
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("flat"))
+        .nth(1)
+        .and_then(|l| l.split_whitespace().last());
+    assert_eq!(first, Some("outside::outside_parse_records"), "{top}");
+    let flat = common::go::flat(&top, "outside::outside_parse_records");
+    assert!(flat.is_some_and(|b| b > 12 << 20), "{top}");
     let _ = std::fs::remove_file(path);
 }
