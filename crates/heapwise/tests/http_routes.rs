@@ -290,6 +290,7 @@ fn stats_is_json_with_the_profiler() {
         "stack_bytes",
         "bucket_bytes",
         "live_bytes",
+        "unwind_bytes",
         "total_bytes",
     ] {
         assert!(p[key].is_u64(), "{key}: {v}");

@@ -69,24 +69,24 @@
 //!
 //! ```text
 //! $ curl -s '127.0.0.1:6060/debug/pprof/heap?debug=1'
-//! heap profile: 12: 839680 [445: 6385453] @ heap/131072
-//! 10: 655360 [10: 655360] @ 0x5570f7063306 0x5570f706c099 0x5570f70694fb ...
-//! #  0x5570f7063305  http_serve::load_cache::{{closure}}  /work/main/crates/heapwise/examples/http_serve.rs:27
-//! #  0x5570f706c098  core::iter::adapters::map::map_fold::{{closure}}  /rustc/.../library/core/src/iter/adapters/map.rs:88
+//! heap profile: 12: 839680 [977: 14471248] @ heap/131072
+//! 9: 589824 [9: 589824] @ 0x56052dca1db6 0x56052dc9a959 0x56052dca400b ...
+//! #  0x56052dca1db5  http_serve::load_cache::{{closure}}  /work/wt-unwind/crates/heapwise/examples/http_serve.rs:27
+//! #  0x56052dc9a958  core::iter::adapters::map::map_fold::{{closure}}  /rustc/.../library/core/src/iter/adapters/map.rs:88
 //! ...
 //!
 //! # heapwise stats
-//! # allocated_bytes = 33372983
-//! # freed_bytes = 32089744
-//! # live_bytes = 1283239
+//! # allocated_bytes = 71091487
+//! # freed_bytes = 69854939
+//! # live_bytes = 1236548
 //! ...
 //! # profile_rate = 65536
-//! # profile_samples = 461
-//! # profile_live_samples = 11
-//! # profiler_bytes = 70192
+//! # profile_samples = 991
+//! # profile_live_samples = 12
+//! # profiler_bytes = 897808
 //!
 //! $ curl -s 127.0.0.1:6060/debug/heapwise/stats
-//! {"installed": true, "stats": {"allocated_bytes": 33374242, "freed_bytes": 32219455, "live_bytes": 1154787, "peak_bytes": 1305625, "allocs": 835711, "frees": 835682, "reallocs": 278875, "calls": 1392518}, "profiler": {"rate": 65536, "max_depth": 64, "samples": 461, "live_samples": 11, "stacks": 8, "buckets": 27, "stack_bytes": 2128, "bucket_bytes": 2528, "live_bytes": 65536, "total_bytes": 70192}}
+//! {"installed": true, "stats": {"allocated_bytes": 71193443, "freed_bytes": 69957095, "live_bytes": 1236348, "peak_bytes": 1387450, "allocs": 1846172, "frees": 1846148, "reallocs": 618150, "calls": 3074170}, "profiler": {"rate": 65536, "max_depth": 64, "samples": 992, "live_samples": 12, "stacks": 8, "buckets": 28, "stack_bytes": 2320, "bucket_bytes": 2604, "live_bytes": 61440, "unwind_bytes": 831444, "total_bytes": 897808}}
 //!
 //! $ curl -s 127.0.0.1:6060/debug/heapwise/scopes
 //! [
