@@ -15,8 +15,10 @@
 //! the previous one, and stops at the depth limit. Code compiled without
 //! frame pointers reuses the register, so the walk then ends early or skips
 //! frames, but it never reads outside the stack. The Rust standard library
-//! ships with frame pointers; user code needs `-C force-frame-pointers=yes`
-//! (see the crate docs).
+//! ships with frame pointers; user code needs `-C force-frame-pointers=yes`.
+//! On x86_64 Linux the profiler walks with CFI instead (`unwind/`, which
+//! steps by frame pointers only where code has no CFI); this walk serves
+//! the other platforms.
 //!
 //! Addresses are stored raw (return addresses) and only symbolized at export
 //! time (`symbolize.rs`).
