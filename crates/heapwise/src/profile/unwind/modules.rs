@@ -130,3 +130,46 @@ pub(crate) fn refresh() -> Option<&'static Tables> {
 pub(crate) fn footprint() -> (usize, usize) {
     (BYTES.load(Relaxed), ROWS.load(Relaxed))
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::profile::unwind::table::{Kind, Rule};
+
+    /// The tables now (another test may be building them: wait).
+    fn refreshed() -> &'static Tables {
+        loop {
+            if let Some(t) = crate::local::without_accounting(refresh) {
+                return t;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_library_loaded_later_gets_its_table_at_the_next_refresh() {
+        let before = refreshed();
+        // zlib: in every Debian system, and loaded by nothing else here.
+        // SAFETY: dlopen/dlsym with NUL-terminated names; the library
+        // stays loaded (never closed).
+        let f = unsafe {
+            let lib = libc::dlopen(c"libz.so.1".as_ptr(), libc::RTLD_NOW);
+            assert!(!lib.is_null(), "dlopen libz.so.1");
+            libc::dlsym(lib, c"zlibVersion".as_ptr()) as usize
+        };
+        assert_ne!(f, 0);
+        assert!(before.find(f).is_none(), "libz was loaded before the test");
+        let after = refreshed();
+        let table = after.find(f).expect("libz's table");
+        // Every function starts with CFA = rsp + 8.
+        assert_eq!(table.lookup(f).kind(), Kind::Rsp);
+        assert_eq!(table.lookup(f).cfa_offset(), 8);
+        // Unchanged objects keep their tables.
+        let here = refreshed as *const () as usize;
+        assert!(std::ptr::eq(
+            before.find(here).unwrap(),
+            after.find(here).unwrap()
+        ));
+        assert_ne!(table.lookup(f), Rule::NONE);
+    }
+}
