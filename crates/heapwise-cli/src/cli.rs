@@ -87,9 +87,10 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct SampleIndexArg {
     /// Which value to report: a sample type's name (inuse_space,
-    /// inuse_objects, alloc_space, alloc_objects for a heap profile) or its
-    /// position from 0. Default: the profile's default type, else its last
-    /// (inuse_space for a Go heap profile).
+    /// inuse_objects, alloc_space, alloc_objects, and in heapwise's heap
+    /// profiles peak_space, peak_objects, temporary_objects,
+    /// temporary_space) or its position from 0. Default: the profile's
+    /// default type, else its last (inuse_space for a Go heap profile).
     #[arg(
         long = "sample-index",
         alias = "sample_index",
@@ -97,10 +98,24 @@ pub struct SampleIndexArg {
         allow_negative_numbers = true
     )]
     pub sample_index: Option<SampleIndex>,
+    /// What was live at the peak (the high-water mark): --sample-index
+    /// peak_space.
+    #[arg(long, conflicts_with_all = ["sample_index", "temporary"])]
+    pub peak: bool,
+    /// Blocks freed before their thread allocated anything else (recorded
+    /// at rate 1): --sample-index temporary_objects.
+    #[arg(long, conflicts_with = "sample_index")]
+    pub temporary: bool,
 }
 
 impl SampleIndexArg {
     fn get(&self) -> SampleIndex {
+        if self.peak {
+            return SampleIndex::Name("peak_space".into());
+        }
+        if self.temporary {
+            return SampleIndex::Name("temporary_objects".into());
+        }
         self.sample_index.clone().unwrap_or_default()
     }
 }

@@ -160,7 +160,7 @@ fn heap_delta_and_the_cap_on_concurrent_deltas() {
         Some("attachment; filename=\"heap-delta\"")
     );
     let p = Profile::decode(&r.body).unwrap();
-    assert_eq!(p.default_sample_type, 0);
+    assert_eq!(p.string(p.default_sample_type), "inuse_space");
     assert!(p.duration_nanos >= 1_000_000_000);
 
     // At most 4 deltas sleep at once; the others are told to come back.

@@ -77,7 +77,7 @@ fn heap_and_allocs_are_gzipped_profiles_with_our_sites() {
     );
     assert_eq!(&r.body[..2], &[0x1f, 0x8b], "gzip");
     let p = Profile::decode(&r.body).unwrap();
-    assert_eq!(p.default_sample_type, 0, "heap: pprof's default view");
+    assert_eq!(p.string(p.default_sample_type), "inuse_space");
     assert_eq!(p.period, 1);
     let f = "http_routes::build_parser_tables";
     // 50 blocks and the Vec holding them.
@@ -102,6 +102,33 @@ fn heap_and_allocs_are_gzipped_profiles_with_our_sites() {
     let p = Profile::decode(&r.body).unwrap();
     assert_eq!(p.string(p.default_sample_type), "alloc_space");
     assert_eq!(site(&p, f, "inuse_space"), 50 * 4000 + 50 * 24);
+
+    // The peak: the same figures, the peak the default view.
+    let r = get(addr, "/debug/pprof/heap?peak=1");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"peak\"")
+    );
+    let p = Profile::decode(&r.body).unwrap();
+    assert_eq!(p.string(p.default_sample_type), "peak_space");
+    // (What was live at the peak depends on the other tests of this
+    // process: `profile_peak_temporary_exit.rs` checks the figures.)
+    let i = p.sample_type_index("peak_space").unwrap();
+    assert!(p.sample.iter().map(|s| s.value[i]).sum::<i64>() > 0);
+    for (query, error) in [
+        ("heap?peak=2", "invalid value for \"peak\": \"2\""),
+        (
+            "heap?peak=1&debug=1",
+            "peak and debug params are incompatible",
+        ),
+        ("allocs?peak=1", "peak"),
+    ] {
+        let r = get(addr, &format!("/debug/pprof/{query}"));
+        assert_eq!(r.status, 400, "{query}");
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(body.contains(error), "{query}: {body}");
+    }
 
     // HEAD: the same header, no body.
     let mut s = connect(addr);

@@ -149,12 +149,16 @@ fn the_profile_is_a_go_heap_profile() {
             ("alloc_objects", "count"),
             ("alloc_space", "bytes"),
             ("inuse_objects", "count"),
-            ("inuse_space", "bytes")
+            ("inuse_space", "bytes"),
+            ("peak_objects", "count"),
+            ("peak_space", "bytes"),
+            ("temporary_objects", "count"),
+            ("temporary_space", "bytes"),
         ]
     );
     assert_eq!(p.period_type_names(), Some(("space", "bytes")));
     assert_eq!(p.period, 1);
-    assert_eq!(p.default_sample_type, 0);
+    assert_eq!(p.string(p.default_sample_type), "inuse_space");
     p.validate().unwrap();
     let a = profile::allocs();
     assert_eq!(a.string(a.default_sample_type), "alloc_space");

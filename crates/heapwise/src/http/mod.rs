@@ -58,7 +58,8 @@
 //! | `/debug/pprof/` | an HTML index of the routes |
 //! | `/debug/pprof/heap` | [`profile::heap()`](crate::profile::heap) as gzipped `profile.proto` (`Content-Disposition: attachment; filename="heap"`) |
 //! | `/debug/pprof/allocs` | [`profile::allocs()`](crate::profile::allocs): the same figures, `alloc_space` as the default view |
-//! | `…/heap?seconds=N`, `…/allocs?seconds=N` | a delta profile: `alloc_*` allocated during the next `N` seconds (1 to 300), `inuse_*` as at the end (godeltaprof's semantics); `filename="heap-delta"` |
+//! | `…/heap?peak=1` | [`profile::peak()`](crate::profile::peak): the same figures, `peak_space` (what was live at the high-water mark) as the default view; `filename="peak"` |
+//! | `…/heap?seconds=N`, `…/allocs?seconds=N` | a delta profile: `alloc_*` (and `temporary_*`) allocated during the next `N` seconds (1 to 300), `inuse_*` and `peak_*` as at the end (godeltaprof's semantics); `filename="heap-delta"` |
 //! | `…/heap?debug=1`, `…/allocs?debug=1` | Go's legacy text format, with the raw sampled counts and a `# heapwise stats` trailer |
 //! | `/debug/pprof/symbol` | `GET`: `num_symbols: 1`; `POST` of `0xaddr+0xaddr…` (or `GET` with it as the query): one `0xaddr function` line per address |
 //! | `/debug/heapwise/stats` | JSON: [`stats()`](crate::stats()), the profiler's rate and depth, [`profile::memory()`](crate::profile::memory) |

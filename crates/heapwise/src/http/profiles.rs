@@ -1,13 +1,14 @@
 //! `/debug/pprof/heap` and `/debug/pprof/allocs`: the profile now, a delta
-//! over `?seconds=N`, or Go's legacy text with `?debug=1`.
+//! over `?seconds=N`, or Go's legacy text with `?debug=1`. `heap?peak=1` is
+//! the peak profile (the same values, `peak_space` the default view).
 //!
 //! # Delta profiles
 //!
 //! With `?seconds=N` the handler takes a profile, sleeps `N` seconds on the
 //! request's own thread, takes another, and answers the later one with
 //! `alloc_objects`/`alloc_space` replaced by later − earlier: what was
-//! allocated during the window. `inuse_objects`/`inuse_space` stay the later
-//! profile's, absolute, as godeltaprof and Pyroscope define a delta heap
+//! allocated during the window (`temporary_*` too). `inuse_*` and `peak_*`
+//! stay the later profile's, absolute, as godeltaprof and Pyroscope define a delta heap
 //! profile (Go's `net/http/pprof` subtracts them too, which makes in-use
 //! figures of a delta meaningless). `duration_nanos` is the window. At most
 //! [`MAX_DELTAS`] delta requests run at once (each holds a connection for
@@ -62,6 +63,7 @@ pub(crate) fn sleep(d: Duration) -> bool {
 pub(crate) enum Kind {
     Heap,
     Allocs,
+    Peak,
 }
 
 impl Kind {
@@ -69,6 +71,7 @@ impl Kind {
         match self {
             Kind::Heap => "heap",
             Kind::Allocs => "allocs",
+            Kind::Peak => "peak",
         }
     }
 
@@ -79,6 +82,7 @@ impl Kind {
         let default_sample_type = match self {
             Kind::Heap => None,
             Kind::Allocs => Some("alloc_space"),
+            Kind::Peak => Some("peak_space"),
         };
         ProfileOptions::new().build_own(default_sample_type)
     }
@@ -109,9 +113,23 @@ impl Drop for DeltaSlot {
 
 /// Validates the parameters and answers.
 pub(crate) fn serve(kind: Kind, params: &Params, wait: Wait<'_>) -> Response {
-    if let Err(e) = params.allow(&["debug", "seconds", "gc"]) {
+    let allowed: &[&str] = match kind {
+        Kind::Heap => &["debug", "seconds", "gc", "peak"],
+        _ => &["debug", "seconds", "gc"],
+    };
+    if let Err(e) = params.allow(allowed) {
         return Response::error(400, e);
     }
+    let kind = match params.get("peak") {
+        None | Some("0") => kind,
+        Some("1") => Kind::Peak,
+        Some(p) => return Response::error(
+            400,
+            format!(
+                "invalid value for \"peak\": {p:?} (1 for the peak profile, 0 for the heap now)"
+            ),
+        ),
+    };
     let debug = match params.get("debug") {
         None => 0,
         Some(d) => match d.parse::<u32>() {
@@ -149,6 +167,10 @@ pub(crate) fn serve(kind: Kind, params: &Params, wait: Wait<'_>) -> Response {
     };
     match (seconds, debug) {
         (Some(_), d) if d > 0 => Response::error(400, "seconds and debug params are incompatible"),
+        (_, d) if d > 0 && kind == Kind::Peak => Response::error(
+            400,
+            "peak and debug params are incompatible (Go's text has no peak)",
+        ),
         (Some(n), _) => delta(kind, n, wait),
         (None, 0) => binary(kind.take(), kind.name()),
         (None, _) => Response::ok(TEXT, legacy::text(&kind.take()).into_bytes()),
@@ -183,13 +205,14 @@ fn delta(kind: Kind, seconds: u64, wait: Wait<'_>) -> Response {
     }
 }
 
-/// `later` with its `alloc_*` values minus `earlier`'s (matched by stack
-/// and labels), `inuse_*` kept, and the window as `duration_nanos`.
+/// `later` with its `alloc_*` and `temporary_*` values minus `earlier`'s
+/// (matched by stack and labels), `inuse_*` and `peak_*` kept, and the
+/// window as `duration_nanos`.
 pub(crate) fn subtract_allocs(later: &Profile, earlier: &Profile) -> Result<Profile, String> {
     // Zero the earlier profile's in-use columns, then let `diff_base`
     // subtract: in-use values are then later − 0.
     let mut base = earlier.clone();
-    let inuse: Vec<usize> = ["inuse_objects", "inuse_space"]
+    let inuse: Vec<usize> = ["inuse_objects", "inuse_space", "peak_objects", "peak_space"]
         .iter()
         .filter_map(|t| base.sample_type_index(t))
         .collect();

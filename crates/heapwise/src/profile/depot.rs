@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::profile::peak;
 use crate::sys::fork::{AtFork, Rank};
 use crate::sys::lock::{Lock, LockGuard};
 
@@ -34,28 +35,61 @@ pub(crate) struct Bucket {
     pub(crate) label: u32,
     pub(crate) size: u64,
     pub(crate) rate: u64,
+    /// Estimated bytes one sample stands for (see `peak.rs`).
+    weight: i64,
     allocs: AtomicU64,
     frees: AtomicU64,
+    /// Blocks freed before their thread allocated anything else (rate 1).
+    temporary: AtomicU64,
+    /// Live count saved in generation `peak_generation` (see `peak.rs`).
+    at_peak: AtomicU64,
+    peak_generation: AtomicU64,
 }
 
 impl Bucket {
-    pub(crate) const fn new(stack: u32, label: u32, size: u64, rate: u64) -> Bucket {
+    pub(crate) fn new(stack: u32, label: u32, size: u64, rate: u64) -> Bucket {
         Bucket {
             stack,
             label,
             size,
             rate,
+            weight: peak::weight(size, rate),
             allocs: AtomicU64::new(0),
             frees: AtomicU64::new(0),
+            temporary: AtomicU64::new(0),
+            at_peak: AtomicU64::new(0),
+            peak_generation: AtomicU64::new(0),
         }
     }
 
     pub(crate) fn allocated(&self) {
+        self.keep_peak_count();
         self.allocs.fetch_add(1, Relaxed);
+        peak::grew(self.weight);
     }
 
     pub(crate) fn freed(&self) {
+        self.keep_peak_count();
         self.frees.fetch_add(1, Relaxed);
+        peak::shrank(self.weight);
+    }
+
+    /// One of this bucket's blocks was freed before its thread allocated
+    /// anything else (call [`Bucket::freed`] as well).
+    pub(crate) fn freed_temporary(&self) {
+        self.temporary.fetch_add(1, Relaxed);
+    }
+
+    /// Before a change: saves the live count, once per peak generation, so
+    /// the count at the last peak can still be read afterwards.
+    #[inline]
+    fn keep_peak_count(&self) {
+        let generation = peak::generation();
+        if self.peak_generation.load(Relaxed) != generation {
+            let (allocs, frees) = self.counts();
+            self.at_peak.store(allocs - frees, Relaxed);
+            self.peak_generation.store(generation, Relaxed);
+        }
     }
 
     /// (sampled allocations, sampled frees).
@@ -64,6 +98,16 @@ impl Bucket {
         // the pair never shows more frees than allocations.
         let frees = self.frees.load(Relaxed);
         (self.allocs.load(Relaxed).max(frees), frees)
+    }
+
+    /// Sampled blocks alive at the peak of `generation` (the current one).
+    fn at_peak(&self, generation: u64) -> u64 {
+        if self.peak_generation.load(Relaxed) == generation {
+            self.at_peak.load(Relaxed)
+        } else {
+            let (allocs, frees) = self.counts();
+            allocs - frees
+        }
     }
 }
 
@@ -234,6 +278,8 @@ pub(crate) struct Snapshot {
     pub(crate) labels: Vec<Box<str>>,
     /// One entry per bucket: (stack, label, size, rate, allocs, frees).
     pub(crate) buckets: Vec<BucketCounts>,
+    /// The peak's estimate of live bytes (see `peak.rs`).
+    pub(crate) peak_bytes: u64,
 }
 
 /// A bucket's figures at snapshot time.
@@ -245,6 +291,10 @@ pub(crate) struct BucketCounts {
     pub(crate) rate: u64,
     pub(crate) allocs: u64,
     pub(crate) frees: u64,
+    /// Sampled blocks alive at the peak.
+    pub(crate) at_peak: u64,
+    /// Blocks freed before their thread allocated anything else.
+    pub(crate) temporary: u64,
 }
 
 /// The profiler's own memory, by part.
@@ -309,6 +359,7 @@ impl Depot {
     /// Copies what an export needs.
     pub(crate) fn snapshot(&self) -> Snapshot {
         let (frames, stacks) = self.stacks.snapshot();
+        let generation = peak::generation();
         Snapshot {
             frames,
             stacks,
@@ -325,9 +376,12 @@ impl Depot {
                         rate: b.rate,
                         allocs,
                         frees,
+                        at_peak: b.at_peak(generation),
+                        temporary: b.temporary.load(Relaxed),
                     }
                 })
                 .collect(),
+            peak_bytes: peak::high(),
         }
     }
 

@@ -28,15 +28,32 @@
 //! | `alloc_space` | bytes | bytes allocated since start (estimated) |
 //! | `inuse_objects` | count | blocks allocated and not yet freed |
 //! | `inuse_space` | bytes | bytes allocated and not yet freed |
+//! | `peak_objects` | count | blocks live at the peak (see below) |
+//! | `peak_space` | bytes | bytes live at the peak |
+//! | `temporary_objects` | count | blocks freed before their thread allocated anything else (rate 1 only) |
+//! | `temporary_space` | bytes | their bytes |
+//!
+//! The first four are Go's heap profile's, at the same positions. The
+//! **peak** is the moment the profile's live bytes (`inuse_space` summed)
+//! were highest since start: `peak_*` is what was live then, by stack, so
+//! a transient spike can be found after it is gone without dumping at the
+//! right moment (a comment says how many bytes the peak was). It is exact
+//! for one thread; with several threads allocating at the moment of the
+//! peak, a site may be off by the blocks in flight then. **Temporary**
+//! allocations are heaptrack's: a block freed by the thread that allocated
+//! it before that thread allocated anything else (a realloc frees its old
+//! block and allocates a new one, so a `Vec` that grows right after it
+//! was made counts). They need every allocation seen, so they are counted
+//! only in full mode ([`set_rate`]`(1)`) and are 0 otherwise.
 //!
 //! One sample per (stack, block size, scope name): the numeric label `bytes`
 //! is the block size (so `pprof -tagfocus=bytes=1MiB` works) and, when the
 //! allocation happened inside a named [`Scope`](crate::Scope), the string
 //! label `scope` is the innermost scope's name (`pprof -tagfocus=scope=request`
 //! focuses on one kind of work). `period_type` is `space/bytes` and `period`
-//! the rate. [`heap`] leaves `default_sample_type` unset (pprof then shows
-//! `inuse_space`), [`allocs`] sets it to `alloc_space`, exactly as Go's
-//! `heap` and `allocs` profiles do.
+//! the rate. `default_sample_type` is the view a reader shows first:
+//! `inuse_space` for [`heap`], `alloc_space` for [`allocs`] (as Go's `heap`
+//! and `allocs` profiles), `peak_space` for [`peak`].
 //!
 //! # Estimates
 //!
@@ -78,8 +95,10 @@
 //! profiles can be symbolized later by `go tool pprof` from the binary
 //! (`PPROF_BINARY_PATH`).
 
+pub(crate) mod at_exit;
 pub(crate) mod depot;
 pub(crate) mod live;
+pub(crate) mod peak;
 pub(crate) mod profiler;
 pub(crate) mod stack;
 pub(crate) mod symbolize;
@@ -88,7 +107,7 @@ pub(crate) mod unwind;
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use heapwise_pprof::{Line, Mapping, Profile, ProfileBuilder};
 
@@ -169,6 +188,13 @@ pub fn allocs() -> Profile {
     ProfileOptions::new().allocs()
 }
 
+/// The same figures with `peak_space` as the default view: what was live,
+/// by stack, when the profile's live bytes were at their highest since
+/// start (memray's and heaptrack's peak view). See "What a profile holds".
+pub fn peak() -> Profile {
+    ProfileOptions::new().peak()
+}
+
 /// Writes [`heap`] to `path` as gzipped `profile.proto`.
 ///
 /// Building, encoding and writing it is heapwise's own work: none of it is
@@ -182,6 +208,34 @@ pub fn write_heap(path: impl AsRef<Path>) -> io::Result<()> {
 /// Writes [`allocs`] to `path` as gzipped `profile.proto`; see [`write_heap`].
 pub fn write_allocs(path: impl AsRef<Path>) -> io::Result<()> {
     ProfileOptions::new().write(Some("alloc_space"), path.as_ref())
+}
+
+/// Writes [`peak`] to `path` as gzipped `profile.proto`; see [`write_heap`].
+pub fn write_peak(path: impl AsRef<Path>) -> io::Result<()> {
+    ProfileOptions::new().write(Some("peak_space"), path.as_ref())
+}
+
+/// Writes the heap profile to `path` when the process exits normally
+/// (`main` returns, also after a panic in it, or `std::process::exit`), and
+/// with `every` also rewrites it on that interval, so the last one survives
+/// a kill (the OOM killer's SIGKILL runs no exit handler).
+///
+/// The file's `inuse_*` values are what was never freed, by stack, and its
+/// `peak_*` values what was live at the peak (`heapwise top --peak`). Each
+/// write goes to a temporary file renamed over `path`: a reader never sees
+/// half a profile. `%p` in `path` becomes the process id (a forked child
+/// writes its own file at exit; the interval thread is not forked). A
+/// relative path is resolved now, against the current directory. This is
+/// what `HEAPWISE_PROFILE_AT_EXIT=path` and `HEAPWISE_PROFILE_EVERY=10s`
+/// set before `main`.
+///
+/// # Errors
+///
+/// The path is empty, one is already set (once per process), or the
+/// thread could not be started. Errors of a later write are reported on
+/// stderr in one line.
+pub fn write_at_exit(path: impl AsRef<Path>, every: Option<Duration>) -> io::Result<()> {
+    at_exit::start(path.as_ref(), every)
 }
 
 /// How to build a profile: symbols or addresses, which frames.
@@ -231,6 +285,11 @@ impl ProfileOptions {
     /// Go's `allocs` profile.
     pub fn allocs(&self) -> Profile {
         self.build(Some("alloc_space"))
+    }
+
+    /// The [`peak`] profile.
+    pub fn peak(&self) -> Profile {
+        self.build(Some("peak_space"))
     }
 
     /// The profile, as the caller's memory: built as heapwise's own work
@@ -513,13 +572,21 @@ fn assemble(
         .sample_type("alloc_space", "bytes")
         .sample_type("inuse_objects", "count")
         .sample_type("inuse_space", "bytes")
+        .sample_type("peak_objects", "count")
+        .sample_type("peak_space", "bytes")
+        .sample_type("temporary_objects", "count")
+        .sample_type("temporary_space", "bytes")
         .period("space", "bytes", rate as i64);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64);
     b.time_nanos(now);
-    if let Some(t) = default_sample_type {
-        b.default_sample_type(t);
+    b.default_sample_type(default_sample_type.unwrap_or("inuse_space"));
+    if snap.peak_bytes > 0 {
+        b.comment(&format!(
+            "peak: {} live at the high-water mark (peak_space, heapwise top --peak)",
+            crate::Bytes::from(snap.peak_bytes)
+        ));
     }
     if profiler::COVERAGE.all_cut_short() {
         b.comment(&unwind::cut_short_warning());
@@ -551,6 +618,10 @@ fn assemble(
         let live = bucket.allocs - bucket.frees;
         let (ao, ab) = sampler::scale(bucket.allocs, bucket.allocs * size, bucket.rate);
         let (io, ib) = sampler::scale(live, live * size, bucket.rate);
+        let peak = bucket.at_peak;
+        let (po, pb) = sampler::scale(peak, peak * size, bucket.rate);
+        let temporary = bucket.temporary;
+        let (to, tb) = sampler::scale(temporary, temporary * size, bucket.rate);
         let mut labels = vec![heapwise_pprof::Label {
             key: bytes_key,
             num: size as i64,
@@ -564,7 +635,7 @@ fn assemble(
                 ..Default::default()
             });
         }
-        b.sample(&locs, &[ao, ab, io, ib], &labels);
+        b.sample(&locs, &[ao, ab, io, ib, po, pb, to, tb], &labels);
     }
     b.build()
 }

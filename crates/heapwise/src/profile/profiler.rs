@@ -73,11 +73,22 @@ fn sample(l: &Local, ptr: *mut u8, size: usize, rate: u64) {
         // The address was recorded live: its free went unseen. Count it now.
         stale.freed();
     }
+    if rate == 1 {
+        let _ = LAST_SAMPLED.try_with(|last| last.set(ptr as usize));
+    }
     crate::events::sample(ptr as usize, size, rate, scope::id_of(l.scope().cast()));
 }
 
 /// Whether the sampled stacks reached their roots (the heap profile's).
 pub(crate) static COVERAGE: Coverage = Coverage::new();
+
+thread_local! {
+    /// The block this thread allocated last in full mode (rate 1), while it
+    /// is still the last: its free before any other allocation makes it a
+    /// temporary allocation (heaptrack's definition; a realloc frees its old
+    /// block and allocates the new one).
+    static LAST_SAMPLED: Cell<usize> = const { Cell::new(0) };
+}
 
 /// Slots of the per-thread bucket cache.
 const CACHE_SLOTS: usize = 64;
@@ -124,6 +135,9 @@ fn cached_bucket(frames: &[usize], label: Option<&str>, size: u64, rate: u64) ->
 /// bucket counts the free. Slow path, guarded or not.
 pub(crate) fn free(ptr: *mut u8) {
     if let Some(bucket) = live::remove(ptr) {
+        if bucket.rate == 1 && LAST_SAMPLED.try_with(|last| last.replace(0)) == Ok(ptr as usize) {
+            bucket.freed_temporary();
+        }
         bucket.freed();
     }
 }

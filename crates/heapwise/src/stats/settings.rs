@@ -1,8 +1,9 @@
 //! Settings read from the environment once, at load time.
 //!
 //! `HEAPWISE_PROFILE_RATE` (see [`crate::profile::set_rate`]),
-//! `HEAPWISE_UNWIND` (see [`crate::profile::set_unwinder`]) and
-//! `HEAPWISE_TRACE` (see `line.rs`) are read by a load-time constructor,
+//! `HEAPWISE_UNWIND` (see [`crate::profile::set_unwinder`]),
+//! `HEAPWISE_PROFILE_AT_EXIT` and `HEAPWISE_PROFILE_EVERY` (see
+//! [`crate::profile::write_at_exit`]) and `HEAPWISE_TRACE` (see `line.rs`) are read by a load-time constructor,
 //! before `main` and before the program's own code can change the
 //! environment: an `.init_array` entry on ELF targets (Linux, Android, the
 //! BSDs, illumos), a `__mod_init_func` entry on Apple targets. Elsewhere
@@ -12,7 +13,7 @@
 //! `set_var`). A bad value is reported on stderr in one line and ignored.
 
 use crate::local::sampler;
-use crate::profile::{self, Unwinder};
+use crate::profile::{self, at_exit, Unwinder};
 use crate::stats::line as trace;
 
 /// The constructor. The allocator's first slow path refers to it, which
@@ -50,6 +51,23 @@ pub(crate) extern "C" fn init() {
             Ok(u) => profile::set_unwinder(u),
             Err(e) => eprintln!("heapwise: HEAPWISE_UNWIND: {e}; keeping auto"),
         }
+    }
+    if let Some(path) = std::env::var_os("HEAPWISE_PROFILE_AT_EXIT") {
+        let every = match var("HEAPWISE_PROFILE_EVERY", at_exit::parse_interval) {
+            Some(Ok(every)) => Some(every),
+            Some(Err(e)) => {
+                eprintln!("heapwise: HEAPWISE_PROFILE_EVERY: {e}; written at exit only");
+                None
+            }
+            None => None,
+        };
+        if let Err(e) = profile::write_at_exit(&path, every) {
+            eprintln!("heapwise: HEAPWISE_PROFILE_AT_EXIT: {e}; no profile at exit");
+        }
+    } else if std::env::var_os("HEAPWISE_PROFILE_EVERY").is_some() {
+        eprintln!(
+            "heapwise: HEAPWISE_PROFILE_EVERY: needs HEAPWISE_PROFILE_AT_EXIT (the file it rewrites); ignored"
+        );
     }
     if let Some(every) = var("HEAPWISE_TRACE", trace::parse_interval) {
         match every {

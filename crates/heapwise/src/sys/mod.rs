@@ -48,6 +48,7 @@
 //! by a thread that does not exist in it.
 
 pub(crate) mod code;
+pub(crate) mod exit;
 pub(crate) mod fork;
 #[cfg(target_os = "linux")]
 mod linux;

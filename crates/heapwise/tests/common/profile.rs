@@ -61,3 +61,21 @@ pub(crate) fn samples<'p>(p: &'p Profile, leaf: &str) -> Vec<&'p heapwise_pprof:
         })
         .collect()
 }
+
+/// Sums the sample type `ty` over the samples whose leaf function's name
+/// ends with `leaf` (and, if given, whose `bytes` label is `size`).
+pub(crate) fn value(p: &Profile, leaf: &str, size: Option<i64>, ty: &str) -> i64 {
+    let i = p
+        .sample_type_index(ty)
+        .unwrap_or_else(|| panic!("no sample type {ty}"));
+    p.sample
+        .iter()
+        .filter(|s| {
+            p.stack_function_names(s)
+                .first()
+                .is_some_and(|n| n.ends_with(leaf))
+                && (size.is_none() || label_num(p, s, "bytes") == size)
+        })
+        .map(|s| s.value[i])
+        .sum()
+}
