@@ -1,8 +1,9 @@
 //! Choosing which value of each sample a report adds up.
 //!
-//! A heap profile carries four values per sample (`alloc_objects`,
-//! `alloc_space`, `inuse_objects`, `inuse_space`); a report shows one of
-//! them. `--sample-index` takes a sample type's name or its position
+//! A heap profile carries several values per sample (Go's `alloc_objects`,
+//! `alloc_space`, `inuse_objects`, `inuse_space`; heapwise's add
+//! `peak_*` and `temporary_*`); a report shows one of them (`--peak` and
+//! `--temporary` are shorthands). `--sample-index` takes a sample type's name or its position
 //! (from 0). Without it the profile's `default_sample_type` is used if it
 //! names one of its types, else the **last** type, which is pprof's rule
 //! (for a Go heap profile: `inuse_space`).

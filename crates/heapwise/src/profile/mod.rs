@@ -4,7 +4,8 @@
 //! The allocator samples about one allocation per [`rate`] bytes (512 KiB by
 //! default, like Go's `runtime.MemProfileRate`), records its stack, and
 //! remembers the block until it is freed. [`heap`] turns what was recorded
-//! into a [`Profile`] with Go's four heap sample types, which `go tool
+//! into a [`Profile`] with Go's four heap sample types (and heapwise's peak
+//! and temporary ones after them), which `go tool
 //! pprof`, Pyroscope, Parca and `heapwise top` read:
 //!
 //! ```no_run
