@@ -211,6 +211,49 @@ fn the_profile_at_exit_is_written_when_main_returns_and_at_process_exit() {
 }
 
 #[test]
+fn a_forked_child_writes_its_own_profile_at_exit() {
+    const TEST: &str = "a_forked_child_writes_its_own_profile_at_exit";
+    if child::role().is_some() {
+        leaked(100);
+        // SAFETY: the child only allocates and exits; this process has the
+        // test harness's threads, which the child does not touch.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            leaked(200);
+            std::process::exit(0);
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        return;
+    }
+    let d = dir("fork");
+    let path = d.join("heap.%p.pb.gz");
+    let env = [
+        ("HEAPWISE_PROFILE_AT_EXIT", path.to_str().unwrap()),
+        ("HEAPWISE_PROFILE_RATE", "1"),
+    ];
+    child::run(TEST, "fork", &env, Duration::from_secs(60)).assert_success();
+    let mut leaks: Vec<i64> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| {
+            value(
+                &read(&e.unwrap().path()),
+                "leaked",
+                Some(300),
+                "inuse_objects",
+            )
+        })
+        .collect();
+    leaks.sort();
+    // The parent's 100; the child's 100 inherited and 200 of its own.
+    assert_eq!(leaks, [100, 300]);
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
 fn the_profile_rewritten_on_an_interval_survives_a_kill() {
     const TEST: &str = "the_profile_rewritten_on_an_interval_survives_a_kill";
     if child::role().is_some() {

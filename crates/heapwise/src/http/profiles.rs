@@ -123,12 +123,14 @@ pub(crate) fn serve(kind: Kind, params: &Params, wait: Wait<'_>) -> Response {
     let kind = match params.get("peak") {
         None | Some("0") => kind,
         Some("1") => Kind::Peak,
-        Some(p) => return Response::error(
-            400,
-            format!(
+        Some(p) => {
+            return Response::error(
+                400,
+                format!(
                 "invalid value for \"peak\": {p:?} (1 for the peak profile, 0 for the heap now)"
             ),
-        ),
+            )
+        }
     };
     let debug = match params.get("debug") {
         None => 0,
