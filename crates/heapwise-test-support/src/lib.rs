@@ -11,6 +11,7 @@
 //! |---|---|---|
 //! | [`go_tool_pprof`] | `needs go tool pprof` | Debian `golang-go` |
 //! | [`chromium`] | `needs headless chromium` | Debian `chromium` |
+//! | [`prometheus`] | `needs prometheus` | Debian `prometheus` |
 //! | [`perfetto_python`] | `needs perfetto's python protos` | `pip install perfetto protobuf` in the venv `~/.cache/heapwise-perfetto-venv` (or one named by `HEAPWISE_PYTHON`) |
 
 use std::path::Path;
@@ -53,6 +54,17 @@ pub fn chromium() -> &'static str {
         .find(|bin| runs(Command::new(bin).arg("--version")))
         .unwrap_or_else(|| {
             panic!("needs headless chromium: install Debian's chromium (apt-get install chromium)")
+        })
+}
+
+/// The Prometheus server binary (`prometheus`, or `/usr/bin/prometheus`).
+/// Panics, naming the package, if it does not run.
+pub fn prometheus() -> &'static str {
+    ["prometheus", "/usr/bin/prometheus"]
+        .into_iter()
+        .find(|bin| runs(Command::new(bin).arg("--version")))
+        .unwrap_or_else(|| {
+            panic!("needs prometheus: install Debian's prometheus (apt-get install prometheus)")
         })
 }
 
