@@ -76,6 +76,8 @@ pub mod record;
 mod scope;
 mod stats;
 mod sys;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod util;
 
 pub use crate::alloc::Alloc;
@@ -87,6 +89,9 @@ pub use crate::scope::limit::{LimitExceeded, LimitKind, Remaining};
 pub use crate::scope::{track, untracked, Scope, ScopeGuard};
 pub use crate::util::bytes::Bytes;
 pub use crate::util::units::{GIB, KIB, MIB, TIB};
+/// `#[heapwise::test(limit_memory = "24 MiB", limit_leaks = 0)]`: see [`testing`].
+#[cfg(feature = "testing")]
+pub use heapwise_macros::test;
 /// The `profile.proto` model heap profiles are returned in (the
 /// `heapwise-pprof` crate): decode, merge, diff and encode profiles.
 pub use heapwise_pprof as pprof;
