@@ -57,19 +57,20 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut memory = None;
     let mut leaks = None;
     for a in args {
-        let slot =
-            match a.name.to_string().as_str() {
-                "limit_memory" => &mut memory,
-                "limit_leaks" => &mut leaks,
-                other => return syn::Error::new_spanned(
+        let slot = match a.name.to_string().as_str() {
+            "limit_memory" => &mut memory,
+            "limit_leaks" => &mut leaks,
+            other => {
+                return syn::Error::new_spanned(
                     &a.name,
                     format!(
                         "unknown limit `{other}`: use limit_memory = \"24 MiB\" or limit_leaks = 0"
                     ),
                 )
                 .to_compile_error()
-                .into(),
-            };
+                .into()
+            }
+        };
         if slot.replace(a.value).is_some() {
             return syn::Error::new_spanned(&a.name, "given twice")
                 .to_compile_error()

@@ -98,8 +98,8 @@
 
 pub(crate) mod at_exit;
 pub(crate) mod depot;
+pub(crate) mod high_water;
 pub(crate) mod live;
-pub(crate) mod peak;
 pub(crate) mod profiler;
 pub(crate) mod stack;
 pub(crate) mod symbolize;
