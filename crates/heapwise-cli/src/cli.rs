@@ -17,7 +17,8 @@ use regex::Regex;
 use crate::demo::{run_demo, DemoOptions};
 use crate::diff::{diff_report, DiffOptions};
 use crate::flame::{write_diff_flamegraph, write_flamegraph, FlameOptions};
-use crate::input::read_profile;
+use crate::heaptrack::{self, ImportOptions};
+use crate::input::{describe_io, read_profile};
 use crate::output::{check_overwrite, finish, stdout, write_file};
 use crate::sample_index::SampleIndex;
 use crate::top::{top_report, TopOptions};
@@ -41,6 +42,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Write an interactive SVG flame graph.
     Flame(FlameArgs),
+    /// Convert another profiler's recording into a pprof heap profile.
+    Import(ImportArgs),
     /// Run a small built-in service under heapwise, profile it, write
     /// heap.pb.gz and flame.svg, and print what it found.
     Demo(DemoArgs),
@@ -49,6 +52,47 @@ pub enum Command {
     /// `crate::module:event(arg: type, ...)`. A program lists its own with
     /// `print!("{}", heapwise_probe::list())`.
     Probes(ProbesArgs),
+}
+
+/// Arguments of `heapwise import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// What to import.
+    #[command(subcommand)]
+    pub format: ImportFormat,
+}
+
+/// The formats `heapwise import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportFormat {
+    /// A heaptrack data file (heaptrack.NAME.PID.zst, .gz or uncompressed)
+    /// as a heap profile with heapwise's sample types: alloc_objects and
+    /// alloc_space over the whole recording, inuse_objects and inuse_space
+    /// for what was never freed.
+    Heaptrack(HeaptrackArgs),
+}
+
+/// Arguments of `heapwise import heaptrack`.
+#[derive(Debug, Args)]
+pub struct HeaptrackArgs {
+    /// The heaptrack data file (`-` reads standard input).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write the profile (gzipped profile.proto); `-` is standard
+    /// output.
+    #[arg(short, long, value_name = "OUT.pb.gz")]
+    pub output: PathBuf,
+    /// Keep the allocation plumbing (allocator shims, the standard
+    /// library's allocation paths, operator new) at the leaf of each stack.
+    #[arg(long)]
+    pub keep_allocator_frames: bool,
+    /// Refuse input that decompresses to more than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = heaptrack::DEFAULT_MAX_INPUT)]
+    pub max_input: u64,
+    /// Refuse input whose recording and profile would take more than this
+    /// many bytes of memory.
+    #[arg(long, value_name = "BYTES", default_value_t = heaptrack::DEFAULT_MAX_MEMORY)]
+    pub max_memory: u64,
 }
 
 /// Arguments of `heapwise probes`.
@@ -202,6 +246,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Top(args) => top(&args),
         Command::Diff(args) => diff(&args),
         Command::Flame(args) => flame(&args),
+        Command::Import(ImportArgs {
+            format: ImportFormat::Heaptrack(args),
+        }) => import_heaptrack(&args),
         Command::Probes(args) => {
             let list = heapwise::probe::list();
             let mut out = stdout();
@@ -386,4 +433,27 @@ fn flame(args: &FlameArgs) -> Result<()> {
         let _ = writeln!(io::stderr().lock(), "heapwise: wrote {}", output.display());
     }
     Ok(())
+}
+
+fn import_heaptrack(args: &HeaptrackArgs) -> Result<()> {
+    let name = args.file.display();
+    let options = ImportOptions::new()
+        .max_input(args.max_input)
+        .max_memory(args.max_memory)
+        .keep_allocator_frames(args.keep_allocator_frames);
+    let imported = if args.file.as_os_str() == "-" {
+        heaptrack::import(io::stdin().lock(), &options)
+    } else {
+        let file =
+            std::fs::File::open(&args.file).map_err(|e| anyhow!("{name}: {}", describe_io(&e)))?;
+        heaptrack::import(file, &options)
+    };
+    let profile = imported.map_err(|e| anyhow!("{name}: {e}"))?;
+    let bytes = profile.encode_gzip();
+    if args.output.as_os_str() == "-" {
+        let mut out = stdout();
+        out.write_all(&bytes)?;
+        return finish(out);
+    }
+    write_file(&args.output, &bytes)
 }

@@ -184,6 +184,7 @@ pub mod demo;
 pub mod diff;
 pub mod flame;
 mod frames;
+pub mod heaptrack;
 pub mod input;
 mod output;
 pub mod sample_index;
