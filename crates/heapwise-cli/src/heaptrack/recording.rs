@@ -261,6 +261,9 @@ pub(crate) fn read(lines: &mut Lines<'_>, budget: &mut Budget) -> Result<Recordi
         let Some(&kind) = line.first() else {
             continue; // an empty line is a comment
         };
+        if kind == b'#' {
+            continue;
+        }
         if line.len() > 1 && line[1] != b' ' {
             return Err(Error::new(
                 ErrorKind::Malformed,
@@ -272,7 +275,6 @@ pub(crate) fn read(lines: &mut Lines<'_>, budget: &mut Budget) -> Result<Recordi
         }
         let mut f = Fields::new(line, number);
         match kind {
-            b'#' => continue,
             b'v' => {
                 if seen_version || any {
                     return Err(f.malformed("the version line is not the first record"));
