@@ -23,8 +23,8 @@ use crate::output::{check_overwrite, finish, stdout, write_file};
 use crate::sample_index::SampleIndex;
 use crate::top::{top_report, TopOptions};
 
-/// heapwise: read pprof heap profiles (Go's, or heapwise's own) and show
-/// where the memory went.
+/// heapwise: read pprof heap profiles (Go's, heapwise's own, or heaptrack
+/// recordings imported) and show where the memory went.
 #[derive(Debug, Parser)]
 #[command(name = "heapwise", version, about, long_about = None)]
 pub struct Cli {

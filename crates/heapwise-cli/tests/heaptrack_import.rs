@@ -315,3 +315,29 @@ fn the_cli_reports_bad_input_in_one_line() {
         stderr(&o)
     );
 }
+
+#[test]
+#[ignore = "needs go tool pprof"]
+fn go_tool_pprof_reads_the_imported_profile() {
+    let dir = TempDir::new("heaptrack-pprof");
+    let out = dir.join("c.pb.gz");
+    run_ok(&[
+        "import",
+        "heaptrack",
+        &testdata("heaptrack_c.zst"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let o = heapwise_test_support::go_tool_pprof()
+        .args(["-top", "-sample_index=alloc_objects"])
+        .arg(&out)
+        .output()
+        .expect("running go tool pprof");
+    heapwise_test_support::expect_success(&o, "go tool pprof -top");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("imported from heaptrack 1.4.0 data (file format 3)")
+            && text.contains("      1010 99.80% 99.80%       1010 99.80%  leaf\n"),
+        "{text}"
+    );
+}
