@@ -9,6 +9,8 @@
 //! [`workload_counts_are_exact`] and `WORKLOAD_PROFILE` set; a plain run of
 //! that test checks heapwise's exact counts in-process.
 
+#![allow(clippy::vec_box)] // the boxes are the allocations under test
+
 #[global_allocator]
 static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
 
@@ -58,8 +60,11 @@ fn make_vecs(n: usize) -> Vec<Vec<u32>> {
     v
 }
 
+/// What the workload keeps.
+type Kept = (Vec<String>, Vec<Box<[u64; 4]>>, Vec<Vec<u32>>);
+
 /// Runs the workload: every site's blocks allocated, half of them freed.
-fn workload() -> (Vec<String>, Vec<Box<[u64; 4]>>, Vec<Vec<u32>>) {
+fn workload() -> Kept {
     let mut strings = make_strings(STRINGS);
     let mut boxes = make_boxes(BOXES);
     let mut vecs = make_vecs(VECS);
