@@ -54,6 +54,10 @@ pub(crate) fn to_profile(
         b.comment("heaptrack attached to a running process: allocations made before are missing");
     }
 
+    // The per-string and per-instruction-pointer tables below.
+    budget.charge((r.strings.len() * 2 + r.ips.len() * 8) as u64, || {
+        "the conversion's tables".to_owned()
+    })?;
     let mut c = Converter {
         r,
         b,

@@ -42,7 +42,7 @@ use std::mem::size_of;
 use super::error::{Error, ErrorKind, Result};
 use super::lines::{mib, Lines};
 
-/// The newest file format this importer reads (heaptrack 1.2 to 1.5+).
+/// The newest file format this importer reads (what heaptrack 1.4 writes).
 pub(crate) const NEWEST_FORMAT: u64 = 3;
 
 /// One source frame of an instruction pointer: string indices and a line.
