@@ -98,6 +98,21 @@ fn the_cli_writes_a_profile_heapwise_top_reads() {
 }
 
 #[test]
+fn standard_input_to_standard_output() {
+    let data = std::fs::read(testdata("heaptrack_c.zst")).unwrap();
+    let mut child = heapwise()
+        .args(["import", "heaptrack", "-", "-o", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    check_c_recording(&Profile::decode(&out.stdout).unwrap());
+}
+
+#[test]
 fn rust_frames_are_demangled_and_the_allocation_plumbing_hidden() {
     let data = std::fs::read(testdata("heaptrack_rust.zst")).unwrap();
     let p = import(&data[..], &ImportOptions::new()).unwrap();
