@@ -86,12 +86,13 @@ pub struct HeaptrackArgs {
     /// library's allocation paths, operator new) at the leaf of each stack.
     #[arg(long)]
     pub keep_allocator_frames: bool,
-    /// Refuse input that decompresses to more than this many bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = heaptrack::DEFAULT_MAX_INPUT)]
+    /// Refuse input that decompresses to more than this (bytes, or with a
+    /// unit: KiB, MiB, GiB, TiB).
+    #[arg(long, value_name = "SIZE", default_value = "16GiB", value_parser = parse_size)]
     pub max_input: u64,
-    /// Refuse input whose recording and profile would take more than this
-    /// many bytes of memory.
-    #[arg(long, value_name = "BYTES", default_value_t = heaptrack::DEFAULT_MAX_MEMORY)]
+    /// Refuse input whose recording and profile would take more memory
+    /// than this (bytes, or with a unit: KiB, MiB, GiB, TiB).
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     pub max_memory: u64,
 }
 
@@ -435,6 +436,31 @@ fn flame(args: &FlameArgs) -> Result<()> {
     Ok(())
 }
 
+/// A size in bytes: a number, optionally followed by KiB, MiB, GiB or TiB.
+fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let shift = match unit.trim_start() {
+        "" | "B" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        "TiB" => 40,
+        _ => {
+            return Err(format!(
+                "{text:?}: expected bytes, or a number with KiB, MiB, GiB or TiB"
+            ))
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{text:?}: expected bytes, or a number with KiB, MiB, GiB or TiB"))
+}
+
 fn import_heaptrack(args: &HeaptrackArgs) -> Result<()> {
     let name = args.file.display();
     let options = ImportOptions::new()
@@ -456,4 +482,20 @@ fn import_heaptrack(args: &HeaptrackArgs) -> Result<()> {
         return finish(out);
     }
     write_file(&args.output, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("16GiB"), Ok(16 << 30));
+        assert_eq!(parse_size("64 MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1TiB"), Ok(1 << 40));
+        for bad in ["", "MiB", "1.5GiB", "1GB", "-1", "99999999999TiB"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 }
