@@ -192,7 +192,8 @@ fn bad_input_gives_an_error_naming_the_problem() {
         (format!("{HEADER}+ 0 0\n"), ErrorKind::Malformed, "line 6: unexpected \"0\" at the end of the line"),
         (format!("{HEADER}+ zz\n"), ErrorKind::Malformed, "line 6: \"zz\" is not a hexadecimal number"),
         (format!("{HEADER}+  0\n"), ErrorKind::Malformed, "line 6: empty field"),
-        (format!("{HEADER}a 11111111111111111 1\n"), ErrorKind::Malformed, "line 6: 11111111111111111 does not fit in 64 bits"),
+        (format!("{HEADER}a 11111111111111111 1\n"), ErrorKind::Malformed, "line 6: \"11111111111111111\" does not fit in 64 bits"),
+        (format!("{HEADER}+ {}\n", "g".repeat(1000)), ErrorKind::Malformed, "line 6: \"gggggggggggggggggggggggggggggggggggggggg\"... is not a hexadecimal number"),
         (format!("{HEADER}s 10 short\n"), ErrorKind::Malformed, "line 6: string of 16 bytes, but the line holds 5"),
         (format!("{HEADER}a ffffffffffffff 1\n{}", "+ 1\n".repeat(256)), ErrorKind::Malformed, "allocation 0x1: 256 blocks of 72057594037927935 bytes do not fit in a 64-bit count"),
         (format!("{HEADER}q 1\n"), ErrorKind::Malformed, "line 6: unknown record type 'q'"),
@@ -226,6 +227,7 @@ fn bad_input_gives_an_error_naming_the_problem() {
         assert_eq!(e.kind(), kind, "{e}");
         assert!(e.to_string().contains(message), "{e:?} for {message}");
         assert!(!e.to_string().contains('\n'), "{e}");
+        assert!(e.to_string().len() < 200, "{e}");
     }
 }
 

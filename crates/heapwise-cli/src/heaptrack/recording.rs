@@ -200,20 +200,15 @@ impl<'a> Fields<'a> {
                 b'a'..=b'f' => b - b'a' + 10,
                 b'A'..=b'F' => b - b'A' + 10,
                 _ => {
-                    return Err(self.malformed(format_args!(
-                        "{:?} is not a hexadecimal number",
-                        String::from_utf8_lossy(field)
-                    )))
+                    return Err(self
+                        .malformed(format_args!("{} is not a hexadecimal number", quote(field))))
                 }
             };
             value = value
                 .checked_mul(16)
                 .and_then(|v| v.checked_add(u64::from(digit)))
                 .ok_or_else(|| {
-                    self.malformed(format_args!(
-                        "{} does not fit in 64 bits",
-                        String::from_utf8_lossy(field)
-                    ))
+                    self.malformed(format_args!("{} does not fit in 64 bits", quote(field)))
                 })?;
         }
         Ok(Some(value))
@@ -231,8 +226,8 @@ impl<'a> Fields<'a> {
             Ok(())
         } else {
             Err(self.malformed(format_args!(
-                "unexpected {:?} at the end of the line",
-                String::from_utf8_lossy(self.rest)
+                "unexpected {} at the end of the line",
+                quote(self.rest)
             )))
         }
     }
@@ -533,6 +528,17 @@ fn info_at(f: &mut Fields<'_>, r: &Recording) -> Result<usize> {
         )));
     }
     Ok(i as usize)
+}
+
+/// `bytes` quoted and escaped for a message, cut after 40 bytes.
+fn quote(bytes: &[u8]) -> String {
+    const MAX: usize = 40;
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]);
+    if bytes.len() > MAX {
+        format!("{text:?}...")
+    } else {
+        format!("{text:?}")
+    }
 }
 
 /// heaptrack's version as written in `v` lines (`0x010400`) as `1.4.0`.
