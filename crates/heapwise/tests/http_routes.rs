@@ -590,7 +590,6 @@ fn the_accept_loop_is_a_named_thread() {
 #[test]
 fn fleet_scrapers_requests_are_answered() {
     let server = start();
-    let kept = build_parser_tables();
     for path in [
         "/debug/pprof/allocs",
         "/debug/pprof/heap",
