@@ -88,7 +88,7 @@
 //! # profiler_bytes = 897808
 //!
 //! $ curl -s 127.0.0.1:6060/debug/heapwise/stats
-//! {"installed": true, "stats": {"allocated_bytes": 71193443, "freed_bytes": 69957095, "live_bytes": 1236348, "peak_bytes": 1387450, "allocs": 1846172, "frees": 1846148, "reallocs": 618150, "calls": 3074170}, "profiler": {"rate": 65536, "max_depth": 64, "samples": 992, "live_samples": 12, "stacks": 8, "buckets": 28, "stack_bytes": 2320, "bucket_bytes": 2604, "live_bytes": 61440, "unwind_bytes": 831444, "total_bytes": 897808}}
+//! {"installed": true, "stats": {"allocated_bytes": 71193443, "freed_bytes": 69957095, "live_bytes": 1236348, "peak_bytes": 1387450, "allocs": 1846172, "frees": 1846148, "reallocs": 618150, "calls": 3074170}, "profiler": {"rate": 65536, "max_depth": 64, "samples": 992, "live_samples": 12, "stacks": 8, "buckets": 28, "stack_bytes": 2320, "bucket_bytes": 2604, "live_bytes": 61440, "unwind_bytes": 831444, "carried_bytes": 0, "bitmap_bytes": 0, "total_bytes": 897808}}
 //!
 //! $ curl -s 127.0.0.1:6060/debug/heapwise/scopes
 //! [

@@ -305,6 +305,8 @@ pub(crate) struct Footprint {
     pub(crate) buckets: usize,
     pub(crate) bucket_bytes: usize,
     pub(crate) samples: u64,
+    /// Sampled blocks alive: allocations less frees over every bucket.
+    pub(crate) live_samples: u64,
 }
 
 impl Depot {
@@ -399,6 +401,14 @@ impl Depot {
             // Samples are counted in the buckets (a cached bucket is counted
             // without the depot's lock).
             samples: self.buckets.iter().map(|b| b.counts().0).sum(),
+            live_samples: self
+                .buckets
+                .iter()
+                .map(|b| {
+                    let (allocs, frees) = b.counts();
+                    allocs - frees
+                })
+                .sum(),
         }
     }
 }

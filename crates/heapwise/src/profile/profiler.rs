@@ -4,7 +4,8 @@
 //! to the inner allocator, uncounted and never sampled itself.
 //!
 //! See `sampler.rs` for when a sample is taken, `unwind/` for the stack
-//! walk, `depot.rs` for the buckets and `live.rs` for the in-use side.
+//! walk, `depot.rs` for the buckets, and `live.rs` and `trailer.rs` for the
+//! in-use side (sampled blocks in a table; in full mode, in the block).
 
 use std::cell::Cell;
 use std::hash::Hasher;
@@ -55,9 +56,29 @@ pub(crate) fn sample_due_block(l: &Local, ptr: *mut u8, size: usize) {
     sample(l, ptr, size, rate);
 }
 
+/// Takes the sample that was due for the fresh block `ptr` of `size` bytes,
+/// which carries its bucket (`trailer.rs`): returns the bucket for the
+/// trailer instead of recording the block in the live-block table. Slow
+/// path, guarded.
+pub(crate) fn sample_due_carried(l: &Local, ptr: *mut u8, size: usize) -> &'static Bucket {
+    let rate = l.sample_rate();
+    l.draw_sample();
+    sampled_bucket(l, ptr, size, rate)
+}
+
 /// Records the fresh block `ptr` of `size` bytes as sampled at `rate`.
-#[inline(never)]
 fn sample(l: &Local, ptr: *mut u8, size: usize, rate: u64) {
+    let bucket = sampled_bucket(l, ptr, size, rate);
+    if let Some(stale) = live::insert(ptr, bucket) {
+        // The address was recorded live: its free went unseen. Count it now.
+        stale.freed();
+    }
+}
+
+/// Walks the stack of a sample of the fresh block `ptr` of `size` bytes at
+/// `rate`; counts it in its bucket, which it returns.
+#[inline(never)]
+fn sampled_bucket(l: &Local, ptr: *mut u8, size: usize, rate: u64) -> &'static Bucket {
     // Uninitialised: zeroing 2 KiB per sample would cost more than the walk.
     let mut frames = [MaybeUninit::<usize>::uninit(); MAX_DEPTH];
     let depth = max_depth().min(MAX_DEPTH);
@@ -69,14 +90,11 @@ fn sample(l: &Local, ptr: *mut u8, size: usize, rate: u64) {
     let frames = unsafe { std::slice::from_raw_parts(frames.as_ptr().cast::<usize>(), walked.len) };
     let label = scope::profile_label(l.scope().cast());
     let bucket = cached_bucket(frames, label, size as u64, rate);
-    if let Some(stale) = live::insert(ptr, bucket) {
-        // The address was recorded live: its free went unseen. Count it now.
-        stale.freed();
-    }
     if rate == 1 {
         let _ = LAST_SAMPLED.try_with(|last| last.set(ptr as usize));
     }
     crate::events::sample(ptr as usize, size, rate, scope::id_of(l.scope().cast()));
+    bucket
 }
 
 /// Whether the sampled stacks reached their roots (the heap profile's).
@@ -131,13 +149,29 @@ fn cached_bucket(frames: &[usize], label: Option<&str>, size: u64, rate: u64) ->
     bucket
 }
 
+/// Records the block `ptr`, sampled into `bucket` already, in the live-block
+/// table: a block that was to carry its bucket but could not (see
+/// `Alloc::uncarried`). Slow path, guarded.
+pub(crate) fn track(ptr: *mut u8, bucket: &'static Bucket) {
+    if let Some(stale) = live::insert(ptr, bucket) {
+        stale.freed();
+    }
+}
+
 /// `ptr` is about to be freed (or moved by realloc); if it was sampled, its
 /// bucket counts the free. Slow path, guarded or not.
 pub(crate) fn free(ptr: *mut u8) {
     if let Some(bucket) = live::remove(ptr) {
-        if bucket.rate == 1 && LAST_SAMPLED.try_with(|last| last.replace(0)) == Ok(ptr as usize) {
-            bucket.freed_temporary();
-        }
-        bucket.freed();
+        freed(ptr, bucket);
     }
+}
+
+/// The sampled block `ptr` of `bucket` is about to be freed (or moved by
+/// realloc): counts the free, and the block as temporary if it was this
+/// thread's last allocation in full mode. Slow path, guarded or not.
+pub(crate) fn freed(ptr: *mut u8, bucket: &Bucket) {
+    if bucket.rate == 1 && LAST_SAMPLED.try_with(|last| last.replace(0)) == Ok(ptr as usize) {
+        bucket.freed_temporary();
+    }
+    bucket.freed();
 }
