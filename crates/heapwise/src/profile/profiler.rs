@@ -108,8 +108,12 @@ thread_local! {
     static LAST_SAMPLED: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Slots of the per-thread bucket cache.
-const CACHE_SLOTS: usize = 64;
+/// Slots of the per-thread bucket cache (8 KiB per thread). Full mode
+/// samples every block, and a site allocating many sizes is one bucket per
+/// size: serde_json's strings made ~360 live keys, and 64 slots missed
+/// often enough to spend ~10% of a rate-1 run in the depot's lock and maps
+/// (512 slots: 11% faster there; 2048: another 2.5%).
+const CACHE_SLOTS: usize = 512;
 
 thread_local! {
     /// Recently used buckets of this thread, by the 64-bit hash of their key
@@ -156,7 +160,7 @@ fn cached_bucket(frames: &[usize], label: Option<&str>, size: u64, rate: u64) ->
         h.write(label.as_bytes());
     }
     let key = h.finish() | 1;
-    let slot = (key >> 58) as usize % CACHE_SLOTS;
+    let slot = (key >> (64 - CACHE_SLOTS.trailing_zeros())) as usize;
     let cached = CACHE
         .try_with(|c| c[slot].get())
         .unwrap_or((0, std::ptr::null()));
