@@ -553,7 +553,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             if let Some((new_carried, new_at, old_at)) = carried {
                 // SAFETY: on failure `ptr` is still the carried block; on
                 // success `p` has layout `new_carried`.
-                p = unsafe { self.recarry(ptr, p, None, old_at, new_at, new_carried, plain) };
+                p = unsafe { self.recarry(ptr, p, None, old_at, (new_carried, new_at), plain) };
             }
             if !p.is_null() {
                 // The old block was heapwise's unless owner mode says otherwise.
@@ -605,7 +605,7 @@ impl<A: GlobalAlloc> Alloc<A> {
                 None
             };
             // SAFETY: as in the guarded branch.
-            p = unsafe { self.recarry(ptr, p, bucket, old_at, new_at, new_carried, plain) };
+            p = unsafe { self.recarry(ptr, p, bucket, old_at, (new_carried, new_at), plain) };
         }
         if p.is_null() {
             return p;
@@ -655,17 +655,16 @@ impl<A: GlobalAlloc> Alloc<A> {
     /// # Safety
     ///
     /// `ptr` was a carried block with its bucket at `old_at`; `p` is null or
-    /// a block of layout `new_carried` with its bucket at `new_at`; `plain`
+    /// a block of layout `new_carried` with its bucket at `new_at` (the
+    /// second tuple); `plain`
     /// is the new block's layout without the bucket.
-    #[allow(clippy::too_many_arguments)]
     unsafe fn recarry(
         &self,
         ptr: *mut u8,
         p: *mut u8,
         bucket: Option<&'static crate::profile::depot::Bucket>,
         old_at: usize,
-        new_at: usize,
-        new_carried: Layout,
+        (new_carried, new_at): (Layout, usize),
         plain: Layout,
     ) -> *mut u8 {
         if p.is_null() {

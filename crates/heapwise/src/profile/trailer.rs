@@ -4,20 +4,29 @@
 //!
 //! # Why
 //!
-//! At rate 1 every block is sampled, and the live-block table
-//! (`live.rs`, address → bucket) held every live block of the program: on
-//! the bench's `events` workload (serde_json parsing ~50 MB into 3.1 M kept
-//! values) its 128 MiB of slots turned nearly every insert and remove into a
-//! cache miss plus the periodic full-table resizes; the table's cost grew
-//! with the live blocks (rate 1 ran ~3x the plain program there, and spent
-//! 43 bytes per live block). A trailer needs no lookup: the free reads the
-//! bucket next to the bytes the program just used, and the bit is found in a
-//! bitmap where 64 bytes cover 4 KiB of heap, so neighbouring blocks share
-//! its cache lines. Cost per live block: the 8 bytes (sometimes a size class
-//! more, sometimes nothing) and 1/64 byte of bitmap per byte of heap span.
-//! Batching per-thread logs resolved off the hot path (the other option)
-//! would keep the table, and so its memory and its misses, only moving them
-//! to another thread: with 2 cores there is no idle one to move them to.
+//! At rate 1 every block is sampled, and the live-block table (`live.rs`,
+//! address → bucket) held every live block of the program. On the bench's
+//! `events` workload (serde_json parsing ~50 MB into 3.1 M kept values) its
+//! slots reached 128 MiB, nearly every insert and remove was a cache miss,
+//! and the table resized as the heap grew: rate 1 ran 4-5x the plain program
+//! in-process (a little slower than heaptrack's whole run) and the profiler
+//! held 43 bytes per live block. Its cost grew with the live blocks.
+//!
+//! A trailer needs no lookup: the free reads the bucket next to the bytes
+//! the program used, and the carry bit from a bitmap in which 64 bytes cover
+//! 4 KiB of heap, so neighbouring blocks share its cache lines. On the same
+//! run rate 1 now costs 1.5-1.9x the plain program in-process, about half of
+//! what heaptrack adds, and the profiler holds ~10 bytes per live block
+//! (the 8-byte trailer, the bitmap's pages; the trailer also moves some
+//! blocks into the next size class of the inner allocator, which the RSS
+//! shows: +5% on `events`). What is left per allocation is the stack walk
+//! and the bucket cache (see `profiler.rs`); per free, the trailer's load,
+//! a cache miss when the program did not touch the block's end.
+//!
+//! The other option, per-thread logs of (address, bucket) resolved off the
+//! hot path, was not built: it keeps the address-keyed table, so its memory
+//! (16+ bytes per live block at half load) and its misses stay, only moved
+//! to a thread that, on a machine of 2 cores, competes with the program.
 //!
 //! # Mechanism
 //!
@@ -129,7 +138,7 @@ fn open() {
 /// The leaf for `addr` (null if none yet) and the granule's word and bit.
 #[inline]
 fn locate(addr: usize) -> Option<(&'static AtomicPtr<Leaf>, usize, u64)> {
-    if addr >> ADDRESS_BITS != 0 {
+    if addr as u64 >> ADDRESS_BITS != 0 {
         return None;
     }
     let granule = (addr >> 3) & (LEAF_GRANULES - 1);
