@@ -54,7 +54,7 @@
 //! | `local` | what every allocator call touches: the per-thread block, the sampler, the page filter, the process counters |
 //! | [`events`] | heapwise's tracepoints, declared low because every layer fires them |
 //! | `scope` | [`Scope`], guards, the chain of ancestors, limits, cancellation, futures, named scopes |
-//! | [`profile`] | the allocator's sampling hook, stack walk, depot, live-block table, symbolization, export |
+//! | [`profile`] | the allocator's sampling hook, stack walk, depot, live-block table and full mode's bucket trailers, symbolization, export |
 //! | `stats` | the periodic stats line and the settings read at start |
 //! | [`probe`] | `heapwise-probe` re-exported, and event profiles |
 //! | `alloc`, [`record`] | the [`Alloc`] wrapper, which composes the layers below on each call; the trace recorder |
