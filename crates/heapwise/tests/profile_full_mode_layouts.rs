@@ -200,3 +200,44 @@ fn full_mode_memory_per_live_block_is_the_trailer() {
     drop(kept);
     assert_eq!(MISMATCHES.load(Relaxed), 0);
 }
+
+#[test]
+fn threads_allocating_while_the_rate_flips_keep_every_layout() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<Vec<u8>>>();
+    std::thread::scope(|s| {
+        for t in 0..3u64 {
+            let (tx, stop) = (tx.clone(), &stop);
+            s.spawn(move || {
+                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ t;
+                let mut kept: Vec<Vec<u8>> = Vec::new();
+                while !stop.load(Relaxed) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let mut v = vec![x as u8; 1 + (x % 300) as usize];
+                    v.resize(1 + ((x >> 20) % 600) as usize, 1);
+                    kept.push(v);
+                    if x % 5 == 0 {
+                        kept.swap_remove((x >> 8) as usize % kept.len());
+                    }
+                    if kept.len() > 256 {
+                        // Freed on another thread.
+                        let _ = tx.send(std::mem::take(&mut kept));
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let receiver = s.spawn(move || rx.into_iter().map(|batch| batch.len()).sum::<usize>());
+        for i in 0..200 {
+            profile::set_rate(if i % 2 == 0 { 1 } else { [0, 4096][i % 4 / 2] });
+            std::thread::sleep(std::time::Duration::from_micros(500));
+        }
+        stop.store(true, Relaxed);
+        receiver.join().unwrap();
+    });
+    profile::set_rate(0);
+    assert_eq!(MISMATCHES.load(Relaxed), 0, "calls with another layout");
+}
