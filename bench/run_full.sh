@@ -46,7 +46,9 @@ if [ -n "$(git -C "$here/.." status --porcelain --untracked-files=no -- crates 2
     dirty="-dirty"
 fi
 mkdir -p results
-[ -n "$out" ] || out="results/${date_}-${commit}${dirty}-full$([ $quick = 1 ] && echo -quick).md"
+suffix=""
+[ "$quick" = 1 ] && suffix="-quick"
+[ -n "$out" ] || out="results/${date_}-${commit}${dirty}-full${suffix}.md"
 raw="${out%.md}.raw"
 : > "$raw"
 tmp=$(mktemp -d)
