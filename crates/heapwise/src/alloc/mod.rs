@@ -198,6 +198,9 @@ impl<A: GlobalAlloc> Alloc<A> {
             if let Some(bucket) = bucket {
                 profiler::track(q, bucket);
             }
+        } else if let Some(bucket) = bucket {
+            // The sample's block is gone.
+            bucket.freed();
         }
         // SAFETY: `p` was allocated with `carried`.
         unsafe { self.inner.dealloc(p, carried) };
@@ -656,8 +659,7 @@ impl<A: GlobalAlloc> Alloc<A> {
     ///
     /// `ptr` was a carried block with its bucket at `old_at`; `p` is null or
     /// a block of layout `new_carried` with its bucket at `new_at` (the
-    /// second tuple); `plain`
-    /// is the new block's layout without the bucket.
+    /// tuple); `plain` is the new block's layout without the bucket.
     unsafe fn recarry(
         &self,
         ptr: *mut u8,
