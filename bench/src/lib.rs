@@ -117,6 +117,8 @@ impl Config for Heapwise {
             ("bucket_bytes", m.bucket_bytes),
             ("live_bytes", m.live_bytes),
             ("unwind_bytes", m.unwind_bytes),
+            ("carried_bytes", m.carried_bytes),
+            ("bitmap_bytes", m.bitmap_bytes),
             ("total_bytes", m.total_bytes()),
         ]
         .into_iter()
