@@ -15,8 +15,8 @@
 //! A trailer needs no lookup: the free reads the bucket next to the bytes
 //! the program used, and the carry bit from a bitmap in which 64 bytes cover
 //! 4 KiB of heap, so neighbouring blocks share its cache lines. On the same
-//! run rate 1 now costs 1.5-1.9x the plain program in-process, about half of
-//! what heaptrack adds, and the profiler holds ~10 bytes per live block
+//! run rate 1 now costs ~1.6x the plain program in-process (heaptrack
+//! 3.3-3.6x), and the profiler holds ~10 bytes per live block
 //! (the 8-byte trailer, the bitmap's pages; the trailer also moves some
 //! blocks into the next size class of the inner allocator, which the RSS
 //! shows: +5% on `events`). What is left per allocation is the stack walk
@@ -53,8 +53,8 @@
 //! the first block gets a trailer, every filter byte gains a bit that sends
 //! every free and realloc to the slow path, where the bitmap is read. The
 //! bit stays for the rest of the process (clearing it would need to know
-//! that no carried block is left); outside full mode that costs a bitmap
-//! read on every free, only in processes that used full mode.
+//! that no carried block is left); after full mode, every free still takes
+//! the slow path and reads the bitmap, only in processes that used it.
 //!
 //! # Enumerating live blocks (for snapshots)
 //!
@@ -66,8 +66,10 @@
 //! know; a snapshot would add a second bitmap with a bit at the trailer's
 //! (aligned) granule, so the block's extent is the span from a start bit to
 //! the next end bit, or keep per-thread chunks of (address, size) appended on
-//! allocation. The sampled blocks from outside full mode are in `live.rs`,
-//! which a snapshot walks shard by shard.
+//! allocation. A scan races with frees on other threads: it must re-check a
+//! block's bit after reading its trailer, or count from the buckets what
+//! the scan cannot pin. The sampled blocks from outside full mode are in
+//! `live.rs`, which a snapshot walks shard by shard.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
