@@ -69,9 +69,9 @@ impl Bucket {
     }
 
     pub(crate) fn freed(&self) {
+        high_water::shrinking(self.weight);
         self.keep_peak_count();
         self.frees.fetch_add(1, Relaxed);
-        high_water::shrank(self.weight);
     }
 
     /// One of this bucket's blocks was freed before its thread allocated
@@ -100,9 +100,10 @@ impl Bucket {
         (self.allocs.load(Relaxed).max(frees), frees)
     }
 
-    /// Sampled blocks alive at the peak of `generation` (the current one).
-    fn at_peak(&self, generation: u64) -> u64 {
-        if self.peak_generation.load(Relaxed) == generation {
+    /// Sampled blocks alive at the peak of `generation` (the current one;
+    /// `None` when the peak is now).
+    fn at_peak(&self, generation: Option<u64>) -> u64 {
+        if Some(self.peak_generation.load(Relaxed)) == generation {
             self.at_peak.load(Relaxed)
         } else {
             let (allocs, frees) = self.counts();
@@ -361,7 +362,8 @@ impl Depot {
     /// Copies what an export needs.
     pub(crate) fn snapshot(&self) -> Snapshot {
         let (frames, stacks) = self.stacks.snapshot();
-        let generation = high_water::generation();
+        let (peak_bytes, peak_is_now) = high_water::high();
+        let generation = (!peak_is_now).then(high_water::generation);
         Snapshot {
             frames,
             stacks,
@@ -383,7 +385,7 @@ impl Depot {
                     }
                 })
                 .collect(),
-            peak_bytes: high_water::high(),
+            peak_bytes,
         }
     }
 

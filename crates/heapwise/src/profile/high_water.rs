@@ -6,13 +6,20 @@
 //! Copying every bucket's count at each new high would cost a pass over all
 //! buckets per allocation while memory grows. Instead the profiler keeps
 //! its estimate of live bytes ([`LIVE`]) and the highest it reached
-//! ([`HIGH`]); each new high bumps a generation ([`GENERATION`]). A bucket
-//! about to change saves its live count first, once per generation
+//! ([`HIGH`]), and numbers the peaks ([`GENERATION`]). A bucket about to
+//! change saves its live count first, once per generation
 //! (`Bucket::keep_peak_count` in `depot.rs`). At any time a bucket's count at
 //! the peak is then its saved count if it saved one in the current
 //! generation (it changed since the peak), else its count now (it did not).
-//! Each allocation and free costs a load of the generation, an atomic add
-//! and a compare: no pass over the buckets, ever.
+//!
+//! A peak is a moment after which live bytes go down, so it is found by the
+//! free that follows it: a free whose [`LIVE`] before it is above [`HIGH`]
+//! records a new high and starts a new generation, before its bucket saves.
+//! An allocation only adds to [`LIVE`]: while memory grows nothing else is
+//! shared or written, so full mode's building phases pay one atomic add per
+//! block. When nothing was freed since the last high ([`LIVE`] at or above
+//! [`HIGH`]), the peak is now, and every bucket's count now is its count at
+//! the peak.
 //!
 //! Live bytes are the sampled blocks' estimates (each block weighs its size
 //! divided by the probability it was sampled; at rate 1 its size), so the
@@ -28,7 +35,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 static LIVE: AtomicI64 = AtomicI64::new(0);
 /// The highest [`LIVE`] reached.
 static HIGH: AtomicI64 = AtomicI64::new(0);
-/// Bumped at each new high; buckets save their count once per generation.
+/// Bumped at each new high, found by the free after it; buckets save their
+/// count once per generation.
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 
 /// The current generation.
@@ -37,25 +45,29 @@ pub(crate) fn generation() -> u64 {
     GENERATION.load(Relaxed)
 }
 
-/// A sampled block weighing `weight` estimated bytes was allocated (after
-/// its bucket counted it).
+/// A sampled block weighing `weight` estimated bytes was allocated.
 #[inline]
 pub(crate) fn grew(weight: i64) {
-    let live = LIVE.fetch_add(weight, Relaxed).wrapping_add(weight);
-    if live > HIGH.load(Relaxed) && HIGH.fetch_max(live, Relaxed) < live {
+    LIVE.fetch_add(weight, Relaxed);
+}
+
+/// A sampled block weighing `weight` estimated bytes is being freed: if
+/// live bytes were at a new high until now, that was a peak, and a new
+/// generation starts. Call it before the block's bucket saves its count.
+#[inline]
+pub(crate) fn shrinking(weight: i64) {
+    let before = LIVE.fetch_sub(weight, Relaxed);
+    if before > HIGH.load(Relaxed) && HIGH.fetch_max(before, Relaxed) < before {
         GENERATION.fetch_add(1, Relaxed);
     }
 }
 
-/// A sampled block weighing `weight` estimated bytes was freed.
-#[inline]
-pub(crate) fn shrank(weight: i64) {
-    LIVE.fetch_sub(weight, Relaxed);
-}
-
-/// The highest estimate of live bytes so far.
-pub(crate) fn high() -> u64 {
-    HIGH.load(Relaxed).max(0) as u64
+/// The peak's estimate of live bytes so far, and whether the peak is now
+/// (nothing freed since live bytes were last at their highest).
+pub(crate) fn high() -> (u64, bool) {
+    let high = HIGH.load(Relaxed);
+    let live = LIVE.load(Relaxed);
+    (high.max(live).max(0) as u64, live >= high)
 }
 
 /// The estimated weight of one sampled block of `size` bytes at `rate`.
