@@ -15,6 +15,7 @@
 use std::sync::atomic::Ordering::Acquire;
 
 use crate::local::without_accounting;
+#[cfg(feature = "metrics")]
 use crate::scope::limit::LimitKind;
 use crate::scope::Scope;
 use crate::sys::fork::{AtFork, Rank};
@@ -55,6 +56,7 @@ impl Totals {
 }
 
 /// The figures of one scope name: [`by_name`].
+#[cfg(feature = "metrics")]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct NameFigures {
     pub(crate) name: String,
@@ -121,6 +123,7 @@ pub(crate) fn register(scope: &Scope) {
     without_accounting(move || drop(dead));
 }
 
+#[cfg(feature = "metrics")]
 /// Per scope name, sorted by name: the live scopes' figures and every
 /// scope's totals (ended ones included, so the totals never go down).
 pub(crate) fn by_name() -> Vec<NameFigures> {
