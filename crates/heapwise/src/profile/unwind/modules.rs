@@ -171,5 +171,13 @@ mod tests {
             after.find(here).unwrap()
         ));
         assert_ne!(table.lookup(f), Rule::NONE);
+        // libz is built without frame pointers; this test binary with them
+        // (the workspace's rustflags).
+        assert!(table.fp_per_mille < 500, "{}", table.fp_per_mille);
+        assert!(
+            after.find(here).unwrap().fp_per_mille >= crate::profile::unwind::walk::FP_OBJECT,
+            "{}",
+            after.find(here).unwrap().fp_per_mille
+        );
     }
 }

@@ -141,6 +141,10 @@ pub(crate) struct ModuleTable {
     /// Per block of `1 << BLOCK_SHIFT` bytes of code, the rows that start
     /// before it: a lookup searches only its block's rows.
     blocks: Box<[u32]>,
+    /// Per mille of the code with unwind information whose rule is the
+    /// frame-pointer frame (CFA = `rbp` + 16, the caller's `rbp` at CFA − 16):
+    /// near 1000 for code built with frame pointers, near 0 without.
+    pub(crate) fp_per_mille: u32,
 }
 
 /// log2 of the bytes of code per index entry: 256 bytes of code cost 4
@@ -218,6 +222,8 @@ impl ModuleTable {
                 rules.push(rule);
             }
         };
+        let fp_rule = Rule::cfa(true, 16, SavedFp::At(-16));
+        let (mut fp_bytes, mut cfi_bytes) = (0usize, 0usize);
         let mut covered = start;
         for (lo, hi, rule) in rows {
             let lo = lo.max(covered);
@@ -228,6 +234,12 @@ impl ModuleTable {
                 push(covered, Rule::NONE);
             }
             push(lo, rule);
+            if rule.kind() != Kind::None {
+                cfi_bytes += hi - lo;
+                if rule == fp_rule {
+                    fp_bytes += hi - lo;
+                }
+            }
             covered = hi;
         }
         if covered < end {
@@ -251,6 +263,7 @@ impl ModuleTable {
             offsets: offsets.into_boxed_slice(),
             rules: rules.into_boxed_slice(),
             blocks: blocks.into_boxed_slice(),
+            fp_per_mille: (fp_bytes as u128 * 1000 / cfi_bytes.max(1) as u128) as u32,
         }
     }
 }

@@ -37,7 +37,7 @@ use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 use crate::profile::unwind::modules::Tables;
-use crate::profile::unwind::table::{Kind, Rule, SavedFp};
+use crate::profile::unwind::table::{Kind, ModuleTable, Rule, SavedFp};
 
 /// The registers of the frame a walk starts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,13 +132,32 @@ pub(crate) fn walk_with(
         w.end = End::Depth;
         return w;
     }
+    // The code range of an object built with frame pointers (see
+    // `FP_OBJECT`): a frame there steps by its frame pointer, as its rule
+    // would, without looking the rule up. Kept per thread in the cache.
+    let (mut fp_lo, mut fp_hi) = match (tables, cache) {
+        (Some(t), Some(c)) if !cfi_only => c.fp_object(t),
+        _ => (0, 0),
+    };
     loop {
         let rule = match tables {
+            _ if lookup.wrapping_sub(fp_lo) < fp_hi.wrapping_sub(fp_lo) => Rule::NONE,
             None => Rule::NONE,
-            Some(t) => match cache {
-                Some(c) => c.rule(t, lookup, &mut w.missed),
-                None => rule_at(t, lookup, &mut w.missed),
-            },
+            Some(t) => {
+                let (rule, fp_object) = match cache {
+                    Some(c) => c.rule(t, lookup, &mut w.missed),
+                    None => rule_at(t, lookup, &mut w.missed),
+                };
+                if let (Some(m), false) = (fp_object, cfi_only) {
+                    (fp_lo, fp_hi) = (m.start, m.end);
+                    if let Some(c) = cache {
+                        c.fp.set((m.start, m.end));
+                    }
+                    Rule::NONE
+                } else {
+                    rule
+                }
+            }
         };
         let (next_pc, next_sp, next_fp) = match rule.kind() {
             Kind::End => {
@@ -204,14 +223,30 @@ pub(crate) fn walk_with(
     }
 }
 
-/// The rule at `pc`; a `pc` in no known object sets `missed`.
+/// Per mille of an object's code whose rule must be the frame-pointer
+/// frame for [`Using::Auto`] to step through the object's frames by their
+/// frame pointers, without looking rules up (3-4x faster a frame). Code
+/// built with `-C force-frame-pointers=yes` measures ~970 (the rest: the
+/// two prologue instructions of each function, and hand-written assembly);
+/// without, under 50; libc ~165. A function of such an object that keeps
+/// no frame pointer is stepped over as a frame-pointer walk would: its own
+/// frame is missed, its callers are not.
+pub(crate) const FP_OBJECT: u32 = 900;
+
+/// The rule at `pc`, and its object if that was built with frame
+/// pointers; a `pc` in no known object sets `missed`.
 #[inline]
-fn rule_at(tables: &Tables, pc: usize, missed: &mut bool) -> Rule {
+fn rule_at<'t>(
+    tables: &'t Tables,
+    pc: usize,
+    missed: &mut bool,
+) -> (Rule, Option<&'t ModuleTable>) {
     match tables.find(pc) {
-        Some(m) => m.lookup(pc),
+        Some(m) if m.fp_per_mille >= FP_OBJECT => (m.lookup(pc), Some(m)),
+        Some(m) => (m.lookup(pc), None),
         None => {
             *missed = true;
-            Rule::NONE
+            (Rule::NONE, None)
         }
     }
 }
@@ -228,6 +263,9 @@ const CACHE_SLOTS: usize = 1 << CACHE_BITS;
 pub(crate) struct RuleCache {
     tables: Cell<*const Tables>,
     slots: [Cell<(usize, Rule)>; CACHE_SLOTS],
+    /// The code range of the last object built with frame pointers a walk
+    /// met (see `FP_OBJECT`).
+    fp: Cell<(usize, usize)>,
 }
 
 thread_local! {
@@ -237,33 +275,56 @@ thread_local! {
         RuleCache {
             tables: Cell::new(std::ptr::null()),
             slots: [const { Cell::new((0, Rule::NONE)) }; CACHE_SLOTS],
+            fp: Cell::new((0, 0)),
         }
     };
 }
 
 impl RuleCache {
+    /// Empties the cache if it was filled from other tables.
     #[inline]
-    fn rule(&self, tables: &Tables, pc: usize, missed: &mut bool) -> Rule {
+    fn follow(&self, tables: &Tables) {
         if !std::ptr::eq(self.tables.get(), tables) {
             for slot in &self.slots {
                 slot.set((0, Rule::NONE));
             }
+            self.fp.set((0, 0));
             self.tables.set(tables);
         }
+    }
+
+    /// The code range of the last object with frame pointers met in
+    /// `tables`, or `(0, 0)`.
+    #[inline]
+    fn fp_object(&self, tables: &Tables) -> (usize, usize) {
+        self.follow(tables);
+        self.fp.get()
+    }
+
+    /// As [`rule_at`]; a pc in an object with frame pointers is not cached
+    /// (the caller keeps the object's range instead).
+    #[inline]
+    fn rule<'t>(
+        &self,
+        tables: &'t Tables,
+        pc: usize,
+        missed: &mut bool,
+    ) -> (Rule, Option<&'t ModuleTable>) {
+        self.follow(tables);
         let slot =
             &self.slots[pc.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - CACHE_BITS)];
         let (key, rule) = slot.get();
         if key == pc {
-            return rule;
+            return (rule, None);
         }
         let mut miss = false;
-        let rule = rule_at(tables, pc, &mut miss);
+        let (rule, fp_object) = rule_at(tables, pc, &mut miss);
         if miss {
             *missed = true;
-        } else {
+        } else if fp_object.is_none() {
             slot.set((pc, rule));
         }
-        rule
+        (rule, fp_object)
     }
 }
 
@@ -292,6 +353,7 @@ mod tests {
         let cache = RuleCache {
             tables: Cell::new(std::ptr::null()),
             slots: [const { Cell::new((0, Rule::NONE)) }; CACHE_SLOTS],
+            fp: Cell::new((0, 0)),
         };
         let w = walk_with(regs, using, 0, &mut out, None, |a| stack.read(a));
         // The cache finds the same.
@@ -357,6 +419,40 @@ mod tests {
         let (frames, w) = run(&stack, regs, Using::Auto(&t), 2);
         assert_eq!(frames, [0x1150, 0x1250]);
         assert_eq!(w.end, End::Depth);
+    }
+
+    #[test]
+    fn auto_steps_by_frame_pointers_in_an_object_built_with_them() {
+        // Object A (0x1000..0x2000) is all frame-pointer frames; object B
+        // (0x3000..0x4000) has none: its function keeps 8 bytes of frame.
+        let fp_rule = Rule::cfa(true, 16, SavedFp::At(-16));
+        let a = ModuleTable::from_rows(0x1000, 0x2000, 0, vec![(0x1000, 0x2000, fp_rule)]);
+        let b = ModuleTable::from_rows(
+            0x3000,
+            0x4000,
+            0,
+            vec![(0x3000, 0x4000, Rule::cfa(false, 16, SavedFp::Same))],
+        );
+        assert_eq!((a.fp_per_mille, b.fp_per_mille), (1000, 0));
+        let t = Tables::of(vec![leak(a), leak(b)]);
+        // A's frame record at 0x8000 -> return into B at 0x3100; B's
+        // frame (8 bytes) then its return address into A at 0x1500, whose
+        // frame record (rbp untouched by B) at 0x8020 ends the chain.
+        let stack = Stack {
+            base: 0x8000,
+            words: vec![0x8020, 0x3100, 0, 0x1500, 0, 0x1700],
+        };
+        let regs = Regs {
+            pc: 0x1050,
+            sp: 0x8000,
+            fp: 0x8000,
+        };
+        let (frames, w) = run(&stack, regs, Using::Auto(&t), 16);
+        assert_eq!(frames, [0x3100, 0x1500, 0x1700]);
+        assert_eq!(w.end, End::Root);
+        // CFI alone finds the same frames.
+        let (cfi, _) = run(&stack, regs, Using::Cfi(&t), 16);
+        assert_eq!(cfi, [0x3100, 0x1500, 0x1700]);
     }
 
     #[test]
