@@ -68,7 +68,8 @@ pub enum ImportFormat {
     /// A heaptrack data file (heaptrack.NAME.PID.zst, .gz or uncompressed)
     /// as a heap profile with heapwise's sample types: alloc_objects and
     /// alloc_space over the whole recording, inuse_objects and inuse_space
-    /// for what was never freed.
+    /// for what was never freed, peak_* for what was live at the peak and
+    /// temporary_* for heaptrack's temporary allocations.
     Heaptrack(HeaptrackArgs),
 }
 

@@ -133,8 +133,10 @@
 //!       1010 99.80% 99.80%       1010 99.80%  leaf
 //! ```
 //!
-//! The profile has heapwise's four heap sample types (`inuse_*`: what was
-//! never freed by the end of the recording), with heaptrack's functions,
+//! The profile has heapwise's eight heap sample types (`inuse_*`: what was
+//! never freed by the end of the recording; `peak_*`: what was live at the
+//! peak, for `--peak`; `temporary_*`: heaptrack's temporary allocations,
+//! for `--temporary`; the totals are `heaptrack_print`'s), with heaptrack's functions,
 //! files and lines, and the allocation plumbing at the leaf hidden as in
 //! heapwise's own profiles; [`heaptrack`] explains the conversion and its
 //! limits (`--max-input`, `--max-memory`).

@@ -38,14 +38,33 @@ fn check_c_recording(p: &Profile) {
             ("alloc_space", "bytes"),
             ("inuse_objects", "count"),
             ("inuse_space", "bytes"),
+            ("peak_objects", "count"),
+            ("peak_space", "bytes"),
+            ("temporary_objects", "count"),
+            ("temporary_space", "bytes"),
         ]
     );
+    assert_eq!(p.string(p.default_sample_type), "inuse_space");
     assert_eq!(p.total(0), 1012); // and one from libstdc++'s start-up
     assert_eq!(at_leaf(p, "leaf", 0), 1010);
     assert_eq!(at_leaf(p, "leaf", 1), 1000 * 32 + 10 * 100);
     assert_eq!(at_leaf(p, "leaf", 2), 10);
     assert_eq!(at_leaf(p, "leaf", 3), 1000);
     assert_eq!(at_leaf(p, "__GI___strdup", 2), 1);
+    // heaptrack_print: "temporary memory allocations: 1000", all from
+    // leaf; "peak heap memory consumption: 73.72K", 73716 bytes in its
+    // flame graph of peak cost (leaf's 1000, strdup's 12 and libstdc++'s
+    // 72704 from its start-up).
+    assert_eq!(at_leaf(p, "leaf", 6), 1000);
+    assert_eq!(at_leaf(p, "leaf", 7), 32000);
+    assert_eq!(p.total(6), 1000);
+    assert_eq!(p.total(5), 73716);
+    assert_eq!(at_leaf(p, "leaf", 4), 10);
+    assert_eq!(at_leaf(p, "leaf", 5), 1000);
+    assert_eq!(at_leaf(p, "__GI___strdup", 5), 12);
+    assert!(p.comment.iter().any(|&c| p
+        .string(c)
+        .starts_with("peak: 73716 bytes live at the high-water mark")));
     let sample = p
         .sample
         .iter()
@@ -119,6 +138,9 @@ fn rust_frames_are_demangled_and_the_allocation_plumbing_hidden() {
     // heaptrack_rust.rs: 1000 strings and 500 boxes, in closures.
     assert_eq!(at_leaf(&p, "r::make_strings::{{closure}}", 0), 1000);
     assert_eq!(at_leaf(&p, "r::make_boxes::{{closure}}", 0), 500);
+    // heaptrack_print: 2 temporary allocations, a peak of 108.14K (108142
+    // bytes in its flame graph of peak cost).
+    assert_eq!((p.total(6), p.total(5)), (2, 108142));
     let kept = import(&data[..], &ImportOptions::new().keep_allocator_frames(true)).unwrap();
     // The 1500 blocks, the two Vecs and two of the runtime's.
     assert_eq!(at_leaf(&kept, "alloc::alloc::alloc", 0), 1504);
@@ -169,6 +191,51 @@ fn older_file_formats() {
     assert_eq!(at_leaf(&p, "make thing", 1), 0x40);
     assert_eq!(at_leaf(&p, "make thing", 2), 2);
     assert_eq!(at_leaf(&p, "make thing", 3), 0x30);
+}
+
+/// The peak and the temporary allocations are what heaptrack_print finds
+/// (each figure here is its output for the same file): the peak is what
+/// was live when the live bytes were first highest, even once freed; a
+/// free right after an allocation of the same allocation info is
+/// temporary (from format 1 on, even another block of it; in format 0 the
+/// same address); and after a free, heaptrack's "last allocation" is 0,
+/// so a free of allocation info 0 right after another free counts too.
+#[test]
+fn peak_and_temporary_allocations_as_heaptrack_print_finds_them() {
+    let v3 = "v 10400 3\n\
+              s 4 main\ns 5 spike\ns 4 temp\n\
+              i 1000 0 1\ni 2000 0 2\ni 3000 0 3\n\
+              t 1 0\nt 2 1\nt 3 1\n\
+              a 10 1\na 100 2\na 8 3\n\
+              + 0\n+ 2\n- 2\n- 0\n\
+              + 0\n+ 1\n+ 1\n- 1\n- 1\n\
+              + 2\n+ 0\n- 2\n";
+    let p = import(v3.as_bytes(), &ImportOptions::new()).unwrap();
+    // heaptrack_print: "temporary memory allocations: 3", one from each;
+    // "peak heap memory consumption: 528B": main 16, spike 512, temp 0.
+    let at = |name: &str, index: usize| at_leaf(&p, name, index);
+    assert_eq!([at("main", 6), at("spike", 6), at("temp", 6)], [1, 1, 1]);
+    assert_eq!([at("main", 7), at("spike", 7), at("temp", 7)], [16, 256, 8]);
+    assert_eq!([at("main", 4), at("spike", 4), at("temp", 4)], [1, 2, 0]);
+    assert_eq!([at("main", 5), at("spike", 5), at("temp", 5)], [16, 512, 0]);
+    // "total memory leaked: 32B".
+    assert_eq!([at("main", 3), at("spike", 3), at("temp", 3)], [32, 0, 0]);
+
+    let v0 = "s /usr/bin/prog\n\
+              s make thing\n\
+              i 1100 1 2\n\
+              t 1 0\n\
+              + 10 1 7f00\n\
+              - 9999\n\
+              - 7f00\n\
+              + 10 1 7f10\n\
+              + 10 1 7f20\n\
+              - 7f10\n";
+    let p = import(v0.as_bytes(), &ImportOptions::new()).unwrap();
+    // heaptrack_print: 1 temporary allocation, a peak of 32B.
+    assert_eq!(at_leaf(&p, "make thing", 6), 1);
+    assert_eq!(at_leaf(&p, "make thing", 4), 2);
+    assert_eq!(at_leaf(&p, "make thing", 5), 32);
 }
 
 const HEADER: &str = "v 10400 3\ns 4 main\ni 1000 0 1\nt 1 0\na 20 1\n";

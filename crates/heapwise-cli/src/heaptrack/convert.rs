@@ -1,5 +1,5 @@
 //! A recording as a Go heap profile: one sample per allocation info (a
-//! block size at a stack), with heapwise's four heap sample types.
+//! block size at a stack), with heapwise's eight heap sample types.
 
 use std::collections::HashMap;
 
@@ -32,6 +32,11 @@ pub(crate) fn to_profile(
         .sample_type("alloc_space", "bytes")
         .sample_type("inuse_objects", "count")
         .sample_type("inuse_space", "bytes")
+        .sample_type("peak_objects", "count")
+        .sample_type("peak_space", "bytes")
+        .sample_type("temporary_objects", "count")
+        .sample_type("temporary_space", "bytes")
+        .default_sample_type("inuse_space")
         .period("space", "bytes", 1)
         .duration_nanos(r.duration_ms.saturating_mul(1_000_000).min(i64::MAX as u64) as i64);
     let mut comment = format!(
@@ -49,6 +54,12 @@ pub(crate) fn to_profile(
     if r.peak_rss_pages > 0 && r.page_size > 0 {
         let bytes = r.peak_rss_pages.saturating_mul(r.page_size);
         b.comment(&format!("peak resident set size: {bytes} bytes"));
+    }
+    let peak = r.replay.peak_bytes();
+    if peak > 0 {
+        b.comment(&format!(
+            "peak: {peak} bytes live at the high-water mark (peak_space, heapwise top --peak)"
+        ));
     }
     if r.attached {
         b.comment("heaptrack attached to a running process: allocations made before are missing");
@@ -91,6 +102,8 @@ pub(crate) fn to_profile(
         };
         let [ao, ab] = total(info.allocs)?;
         let [io, ib] = total(info.allocs - info.frees)?;
+        let [po, pb] = total(r.replay.live_at_peak(info))?;
+        let [to, tb] = total(info.temporary)?;
         ips.clear();
         let mut t = info.trace;
         while t != 0 && ips.len() < MAX_DEPTH {
@@ -110,7 +123,7 @@ pub(crate) fn to_profile(
             num: ab / ao,
             ..Label::default()
         };
-        c.b.sample(&locs, &[ao, ab, io, ib], &[label]);
+        c.b.sample(&locs, &[ao, ab, io, ib, po, pb, to, tb], &[label]);
     }
     Ok(c.b.build())
 }

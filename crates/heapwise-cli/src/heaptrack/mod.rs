@@ -13,6 +13,21 @@
 //! | `alloc_space` | bytes | bytes allocated during the recording |
 //! | `inuse_objects` | count | blocks never freed by the end of the recording |
 //! | `inuse_space` | bytes | bytes never freed by the end of the recording |
+//! | `peak_objects` | count | blocks live at the peak |
+//! | `peak_space` | bytes | bytes live at the peak |
+//! | `temporary_objects` | count | blocks freed right after they were allocated |
+//! | `temporary_space` | bytes | their bytes |
+//!
+//! The first four are Go's heap profile's; `default_sample_type` is
+//! `inuse_space`. The **peak** is the first moment the live bytes were
+//! highest during the recording (a comment says how many bytes), and a
+//! free is **temporary** when nothing was allocated or freed between it
+//! and the allocation: both as heaptrack's analysis finds them, so the
+//! totals are `heaptrack_print`'s "peak heap memory consumption" and
+//! "temporary memory allocations" (`replay` has the rules, including
+//! where they differ from heapwise's own count: heaptrack compares
+//! allocation infos, a size at a stack, not blocks, and threads are one
+//! sequence). `heapwise top --peak` and `--temporary` show them.
 //!
 //! One sample per allocation info (a block size at a stack), labelled
 //! `bytes` with the block size; `period` is 1 (every allocation counted,
@@ -65,6 +80,7 @@ mod lines;
 mod names;
 mod plumbing;
 mod recording;
+mod replay;
 
 use std::io::Read;
 

@@ -41,6 +41,7 @@ use std::mem::size_of;
 
 use super::error::{Error, ErrorKind, Result};
 use super::lines::{mib, Lines};
+use super::replay::Replay;
 
 /// The newest file format this importer reads (what heaptrack 1.4 writes).
 pub(crate) const NEWEST_FORMAT: u64 = 3;
@@ -69,14 +70,20 @@ pub(crate) struct Trace {
     pub(crate) parent: u32,
 }
 
-/// An allocation info: a block size at a trace, and how many such blocks
-/// were allocated and freed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An allocation info: a block size at a trace, how many such blocks were
+/// allocated and freed, how many frees were temporary, and what the
+/// replay keeps for the peak (see `replay`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Info {
     pub(crate) size: u64,
     pub(crate) trace: u32,
     pub(crate) allocs: u64,
     pub(crate) frees: u64,
+    pub(crate) temporary: u64,
+    /// Blocks live at the highest so far, kept at the first change after it.
+    pub(crate) live_at_peak: u64,
+    /// The replay's event that changed this info last (0: none).
+    pub(crate) changed_at: u64,
 }
 
 /// A recording read into memory.
@@ -104,6 +111,8 @@ pub(crate) struct Recording {
     /// Whether heaptrack attached to a running process (allocations made
     /// before are missing).
     pub(crate) attached: bool,
+    /// The allocations and frees replayed: the peak and temporary frees.
+    pub(crate) replay: Replay,
 }
 
 impl Recording {
@@ -416,7 +425,8 @@ pub(crate) fn read(lines: &mut Lines<'_>, budget: &mut Budget) -> Result<Recordi
                         i
                     }
                 };
-                r.infos[i as usize].allocs += 1;
+                r.replay
+                    .allocated(&mut r.infos[i as usize], pointer, number)?;
                 if pointers.insert(pointer, i).is_none() {
                     budget.charge(32, || format!("{} live blocks", pointers.len()))?;
                 }
@@ -424,15 +434,16 @@ pub(crate) fn read(lines: &mut Lines<'_>, budget: &mut Budget) -> Result<Recordi
             b'+' => {
                 let i = info_at(&mut f, &r)?;
                 f.end()?;
-                r.infos[i].allocs += 1;
+                r.replay.allocated(&mut r.infos[i], i as u64, number)?;
             }
             b'-' if r.format == 0 => {
                 let pointer = f.hex("pointer")?;
                 f.end()?;
-                // Blocks allocated before heaptrack attached are not known.
+                // Blocks allocated before heaptrack attached are not known
+                // (and, as in heaptrack, their frees are no event at all).
+                // An address maps to an info with a block live.
                 if let Some(i) = pointers.remove(&pointer) {
-                    let info = &mut r.infos[i as usize];
-                    info.frees = info.allocs.min(info.frees + 1);
+                    r.replay.freed(&mut r.infos[i as usize], pointer);
                 }
             }
             b'-' => {
@@ -444,7 +455,7 @@ pub(crate) fn read(lines: &mut Lines<'_>, budget: &mut Budget) -> Result<Recordi
                         "allocation {i:#x} is freed more often than it is allocated"
                     )));
                 }
-                info.frees += 1;
+                r.replay.freed(info, i as u64);
             }
             b'c' => {
                 r.duration_ms = f.hex("time stamp")?;
@@ -511,8 +522,7 @@ fn add_info(
         Info {
             size,
             trace,
-            allocs: 0,
-            frees: 0,
+            ..Info::default()
         },
         || format!("{n} allocation infos"),
     )?;
