@@ -348,6 +348,17 @@ fn the_recording_stops_at_the_memory_limit() {
         // The same within the default limit.
         assert!(import(data.as_bytes(), &ImportOptions::new()).is_ok());
     }
+    // Replaying allocations and frees for the peak and the temporary
+    // allocations takes memory per allocation info, not per event: a
+    // million of them fit in 64 KiB.
+    let events = format!("{HEADER}{}", "+ 0\n+ 0\n- 0\n".repeat(1_000_000));
+    let p = import(
+        events.as_bytes(),
+        &ImportOptions::new().max_memory(64 << 10),
+    )
+    .unwrap();
+    assert_eq!(p.total(6), 1_000_000);
+    assert_eq!(p.total(4), 1_000_001);
 }
 
 #[test]
