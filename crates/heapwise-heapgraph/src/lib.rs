@@ -23,3 +23,5 @@ pub use model::{
 };
 pub use site::{is_allocator_frame, site_frame, ALLOCATOR_PREFIXES, UNKNOWN_SITE};
 pub use why::{RetainerPath, Step, Target};
+pub mod heapsnapshot;
+pub mod pprof;
