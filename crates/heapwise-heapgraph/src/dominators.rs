@@ -90,6 +90,17 @@ pub(crate) fn dominators(graph: &HeapGraph, direct: &[u32]) -> DomTree {
     let mut pre = vec![NONE; total];
     let mut vertex: Vec<u32> = Vec::with_capacity(total);
     let mut parent: Vec<u32> = Vec::with_capacity(total);
+    // The preorder number of each graph edge's target, filled as the DFS
+    // crosses it: the predecessor lists are then built from sequential
+    // reads.
+    let mut edge_pre = vec![NONE; graph.edge_to.len()];
+    let first_edge = |v: u32| -> Option<usize> {
+        if v == Nodes::TOP || v == nodes.leaked() {
+            None
+        } else {
+            Some(graph.edge_start[v as usize - 1 - usize::from(v > nodes.roots)] as usize)
+        }
+    };
     let mut stack: Vec<(u32, u32)> = vec![(Nodes::TOP, 0)];
     pre[0] = 0;
     vertex.push(Nodes::TOP);
@@ -106,6 +117,9 @@ pub(crate) fn dominators(graph: &HeapGraph, direct: &[u32]) -> DomTree {
                 vertex.push(w);
                 stack.push((w, 0));
             }
+            if let Some(e) = first_edge(v) {
+                edge_pre[e + pos as usize] = pre[w as usize];
+            }
         } else {
             stack.pop();
         }
@@ -113,28 +127,39 @@ pub(crate) fn dominators(graph: &HeapGraph, direct: &[u32]) -> DomTree {
     drop(stack);
     let n = vertex.len();
 
-    // Predecessors in preorder numbers (CSR).
-    let mut pred_start = vec![0u32; n + 1];
-    for &v in &vertex {
-        let (targets, add) = succ(v);
-        for &t in targets {
-            pred_start[pre[(t + add) as usize] as usize + 1] += 1;
+    // Predecessors in preorder numbers (CSR), node by node.
+    let each_edge = |f: &mut dyn FnMut(u32, u32)| {
+        for v in 0..total as u32 {
+            let pv = pre[v as usize];
+            match first_edge(v) {
+                Some(e) => {
+                    let (targets, _) = succ(v);
+                    for &pw in &edge_pre[e..e + targets.len()] {
+                        f(pv, pw);
+                    }
+                }
+                None => {
+                    let (targets, add) = succ(v);
+                    for &t in targets {
+                        f(pv, pre[(t + add) as usize]);
+                    }
+                }
+            }
         }
-    }
+    };
+    let mut pred_start = vec![0u32; n + 1];
+    each_edge(&mut |_, pw| pred_start[pw as usize + 1] += 1);
     for i in 0..n {
         pred_start[i + 1] += pred_start[i];
     }
     let mut fill = pred_start.clone();
     let mut preds = vec![0u32; pred_start[n] as usize];
-    for (pv, &v) in vertex.iter().enumerate() {
-        let (targets, add) = succ(v);
-        for &t in targets {
-            let w = pre[(t + add) as usize] as usize;
-            preds[fill[w] as usize] = pv as u32;
-            fill[w] += 1;
-        }
-    }
+    each_edge(&mut |pv, pw| {
+        preds[fill[pw as usize] as usize] = pv;
+        fill[pw as usize] += 1;
+    });
     drop(fill);
+    drop(edge_pre);
     drop(pre);
 
     // Semidominators, in decreasing preorder. A vertex `v > w` is
