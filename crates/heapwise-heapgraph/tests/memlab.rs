@@ -33,13 +33,25 @@ fn memlab_computes_the_same_retained_sizes_for_the_top_dominators() {
             (id, (retained, size, f.next().unwrap_or("").to_owned()))
         })
         .collect();
-    assert_eq!(memlab.len(), g.blocks().len(), "every block is a native node:\n{text}");
+    assert_eq!(
+        memlab.len(),
+        g.blocks().len(),
+        "every block is a native node:\n{text}"
+    );
     let top = a.top_dominators(5);
-    assert!(a.retained_bytes(top[0]) > g.block(top[0]).size, "a real dominator");
+    assert!(
+        a.retained_bytes(top[0]) > g.block(top[0]).size,
+        "a real dominator"
+    );
     for b in top {
         let block = g.block(b);
         let (retained, size, name) = &memlab[&block.seq];
-        assert_eq!(*retained, a.retained_bytes(b), "block #{} ({name})", block.seq);
+        assert_eq!(
+            *retained,
+            a.retained_bytes(b),
+            "block #{} ({name})",
+            block.seq
+        );
         assert_eq!(*size, block.size);
         assert_eq!(name, g.site_name(g.block_site(b)));
     }

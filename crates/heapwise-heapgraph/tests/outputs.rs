@@ -134,3 +134,30 @@ fn the_pprof_profile_has_retained_and_leak_sample_types_by_stack() {
         "not counted twice"
     );
 }
+
+#[test]
+fn the_leak_report_reads_like_leak_sanitizers() {
+    let g = common::sample_graph();
+    assert_eq!(
+        g.analyze().leak_report(),
+        "\
+Direct leak of 40 byte(s) in 1 object(s) allocated from:
+    #0 app::leak_cycle src/app.rs:50
+    #1 app::main src/main.rs:3
+
+Direct leak of 24 byte(s) in 1 object(s) allocated from:
+    #0 app::leak_chain src/app.rs:40
+    #1 app::main src/main.rs:3
+
+Indirect leak of 48 byte(s) in 2 object(s) allocated from:
+    #0 app::leak_chain src/app.rs:40
+    #1 app::main src/main.rs:3
+
+Indirect leak of 40 byte(s) in 1 object(s) allocated from:
+    #0 app::leak_cycle src/app.rs:50
+    #1 app::main src/main.rs:3
+
+SUMMARY: heapwise: 152 byte(s) leaked in 5 allocation(s).
+"
+    );
+}
