@@ -5,12 +5,15 @@
 //! vertices in decreasing DFS preorder), then each immediate dominator as
 //! the nearest common ancestor of the vertex's DFS parent and its
 //! semidominator, walking the partial dominator tree: no buckets, and one
-//! array fewer than Lengauer–Tarjan. It is O(m log n) like simple
-//! Lengauer–Tarjan. Cooper–Harvey–Kennedy, the other candidate, is
-//! quadratic on long chains and deep cycles, the shape of heap graphs
-//! (linked lists, trees of boxes): on the benchmark's synthetic 10-million
-//! block heap (bench/heapgraph) it did not finish in the time semi-NCA
-//! took for the whole analysis.
+//! array fewer than Lengauer–Tarjan. The semidominator step is O(m log n)
+//! as in simple Lengauer–Tarjan; the nearest-ancestor walk is quadratic in
+//! theory but short in practice (a tenth of a second for 10 million
+//! blocks in the benchmark). Cooper–Harvey–Kennedy, the other candidate, iterates
+//! over every predecessor until nothing changes and is quadratic in the
+//! worst case (long chains, deep cycles: why DevTools left it); on the
+//! synthetic 10-million-block heap of `bench/heapgraph` a straightforward
+//! CHK took several times as long as these dominator steps, so semi-NCA it
+//! is.
 //!
 //! Every loop is iterative (explicit stacks), so depth is bounded by
 //! memory, not the thread's stack: a 10-million-block linked list is fine.
