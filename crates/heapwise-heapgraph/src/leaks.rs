@@ -122,9 +122,9 @@ pub(crate) fn classify(graph: &HeapGraph) -> Vec<LeakClass> {
         }
     }
     let mut leader = vec![NONE; sccs as usize];
-    for v in 0..m {
-        let c = scc[v] as usize;
-        let seq = |l: u32| graph.blocks[unreachable[l as usize] as usize].seq;
+    let seq = |l: u32| graph.blocks[unreachable[l as usize] as usize].seq;
+    for (v, &c) in scc.iter().enumerate() {
+        let c = c as usize;
         if !has_in[c] && (leader[c] == NONE || seq(v as u32) < seq(leader[c])) {
             leader[c] = v as u32;
         }

@@ -134,7 +134,7 @@
 //!   (`inuse_*`, `retained_*`, `direct_leak_*`, `indirect_leak_*`) by
 //!   allocation stack; `go tool pprof -sample_index=direct_leak_space`.
 //! - [`Analysis::leak_report`], [`Analysis::suspects`],
-//!   [`Analysis::top_dominators`], [`diff`].
+//!   [`Analysis::top_dominators`], [`diff()`].
 #![forbid(unsafe_code)]
 
 mod analysis;

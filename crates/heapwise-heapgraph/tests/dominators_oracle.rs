@@ -91,21 +91,18 @@ fn retained_sizes_and_leak_classes_match_brute_force() {
         // no leaked block it does not reach (it heads its cycle) and is the
         // earliest of its cycle.
         let direct: Vec<u32> = a.direct_leaks().map(|b| b.0).collect();
-        for b in 0..n {
+        for (b, &r) in reachable.iter().enumerate() {
             let c = a.leak_class(BlockId(b as u32));
-            assert_eq!(c == LeakClass::Reachable, reachable[b], "block {b}");
+            assert_eq!(c == LeakClass::Reachable, r, "block {b}");
         }
         let from_direct = reach(&g, &direct, None);
-        for b in 0..n {
-            assert!(
-                reachable[b] || from_direct[b],
-                "leak {b} not under a direct leak"
-            );
+        for (b, (&r, &d)) in reachable.iter().zip(&from_direct).enumerate() {
+            assert!(r || d, "leak {b} not under a direct leak");
         }
         for &d in &direct {
             let from_d = reach(&g, &[d], None);
-            for (o, _) in (0..n).zip(0..) {
-                if !reachable[o] && o != d as usize && reach(&g, &[o as u32], None)[d as usize] {
+            for (o, &r) in reachable.iter().enumerate() {
+                if !r && o != d as usize && reach(&g, &[o as u32], None)[d as usize] {
                     // o reaches d: then d must reach o (same cycle), and d
                     // must be the earlier.
                     assert!(
