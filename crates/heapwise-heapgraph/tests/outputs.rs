@@ -161,3 +161,34 @@ SUMMARY: heapwise: 152 byte(s) leaked in 5 allocation(s).
 "
     );
 }
+
+#[test]
+fn names_repeated_across_many_roots_count_against_the_memory_limit() {
+    // 200 synthetic root nodes sharing one 1 MB name, each pointing to the
+    // one block: 1 MB of input, but 200 MB if every root copied its name.
+    let roots = 200;
+    let meta = r#"{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic"]],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"]]}}"#;
+    let mut nodes = vec![format!("9,0,1,0,{roots},0,0")];
+    for i in 0..roots {
+        nodes.push(format!("9,1,{},0,1,0,0", 2 + i));
+    }
+    nodes.push("8,0,1000,8,0,0,0".to_owned());
+    let mut edges = Vec::new();
+    for i in 0..roots {
+        edges.push(format!("3,0,{}", 7 * (1 + i)));
+    }
+    for _ in 0..roots {
+        edges.push(format!("1,0,{}", 7 * (1 + roots)));
+    }
+    let text = format!(
+        "{{\"snapshot\":{meta},\"nodes\":[{}],\"edges\":[{}],\"strings\":[\"\",\"{}\"]}}",
+        nodes.join(","),
+        edges.join(","),
+        "r".repeat(1 << 20)
+    );
+    let options = ReadOptions::new().max_memory(32 << 20);
+    let Err(err) = HeapGraph::read_heapsnapshot(text.as_bytes(), &options) else {
+        panic!("200 MB of root names read within a 32 MiB limit");
+    };
+    assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
+}

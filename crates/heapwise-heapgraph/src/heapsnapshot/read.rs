@@ -225,7 +225,7 @@ fn trace_tree(j: &mut Json<'_>, budget: &mut Budget) -> Result<Vec<TraceNode>> {
             j.more(b']')?;
             continue;
         }
-        budget.take(24)?;
+        budget.take(48)?;
         nodes.push(TraceNode {
             id: cur[0],
             function_info: cur[1],
@@ -327,16 +327,19 @@ fn read(bytes: &[u8], options: &ReadOptions) -> Result<HeapGraph> {
 
     // Nodes: blocks are the non-synthetic ones.
     let mut block_of = vec![NONE; node_count];
-    let mut synthetic_names: HashMap<u32, String> = HashMap::new();
+    // Synthetic node -> its name's string index (names are copied only
+    // for the roots, within the budget).
+    let mut synthetic_names: HashMap<u32, &str> = HashMap::new();
     let mut blocks_raw: Vec<(u64, u64, u64)> = Vec::new();
     for i in 0..node_count {
         let n = &nodes[i * nf..(i + 1) * nf];
         let ty = type_name(&m.node_types, n[n_type], &format!("node {i}"))?;
         let name = string(n[n_name], &format!("node {i}"))?;
         if ty == "synthetic" {
-            synthetic_names.insert(i as u32, name.to_owned());
+            synthetic_names.insert(i as u32, name);
         } else {
             block_of[i] = blocks_raw.len() as u32;
+            budget.take(28)?;
             blocks_raw.push((n[n_id], n[n_size], n_trace.map_or(0, |t| n[t])));
         }
     }
@@ -383,7 +386,7 @@ fn read(bytes: &[u8], options: &ReadOptions) -> Result<HeapGraph> {
     let mut root_kind: HashMap<u32, RootKind> = HashMap::new();
     for &(from, _, to, _) in &raw_edges {
         if let (Some(name), Some(_)) = (synthetic_names.get(&from), synthetic_names.get(&to)) {
-            if let Some(&k) = kind_names.get(name) {
+            if let Some(&k) = kind_names.get(*name) {
                 root_kind.insert(to, k);
             }
         }
@@ -394,18 +397,11 @@ fn read(bytes: &[u8], options: &ReadOptions) -> Result<HeapGraph> {
     let mut kinded: Vec<(&u32, &RootKind)> = root_kind.iter().collect();
     kinded.sort();
     for (&node, &kind) in kinded {
-        let name = &synthetic_names[&node];
+        let name = synthetic_names[&node];
+        budget.take(name.len() as u64 + 64)?;
         root_of.insert(node, roots.len() as u32);
-        roots.push(Root::new(
-            kind,
-            if name.as_str() == kind.label() {
-                ""
-            } else {
-                name
-            },
-            0,
-            0,
-        ));
+        let name = if name == kind.label() { "" } else { name };
+        roots.push(Root::new(kind, name, 0, 0));
     }
     for (k, &(from, ty, to, name)) in raw_edges.iter().enumerate() {
         let target = block_of[to as usize];
@@ -425,7 +421,7 @@ fn read(bytes: &[u8], options: &ReadOptions) -> Result<HeapGraph> {
         let holder = if block_of[from as usize] != NONE {
             Holder::Block(BlockId(block_of[from as usize]))
         } else {
-            let name = &synthetic_names[&from];
+            let name = synthetic_names[&from];
             if name == LEAKED {
                 continue;
             }
@@ -436,8 +432,9 @@ fn read(bytes: &[u8], options: &ReadOptions) -> Result<HeapGraph> {
                     .get(&from)
                     .copied()
                     .unwrap_or(RootKind::UnknownMemory);
-                let label_only = name.as_str() == kind.label();
-                roots.push(Root::new(kind, if label_only { "" } else { name }, 0, 0));
+                budget.take(name.len() as u64 + 64)?;
+                let name = if name == kind.label() { "" } else { name };
+                roots.push(Root::new(kind, name, 0, 0));
             }
             Holder::Root(RootId(r))
         };
@@ -505,8 +502,9 @@ fn read(bytes: &[u8], options: &ReadOptions) -> Result<HeapGraph> {
                     let mut frames = Vec::new();
                     let mut at = t;
                     while trace[at as usize].parent != NONE {
-                        budget.take(64)?;
-                        frames.push(frame_of(trace[at as usize].function_info)?);
+                        let frame = frame_of(trace[at as usize].function_info)?;
+                        budget.take(64 + (frame.function.len() + frame.file.len()) as u64)?;
+                        frames.push(frame);
                         at = trace[at as usize].parent;
                     }
                     let s = StackId(stacks.len() as u32);
