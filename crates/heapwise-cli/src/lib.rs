@@ -12,6 +12,7 @@
 //! heapwise flame FILE [-o OUT.svg] [--sample-index TYPE] [--base OLD] [--title TITLE]
 //! heapwise demo [--out-dir DIR] [--requests N] [--rate BYTES] [-n N]
 //! heapwise probes [--locations]
+//! heapwise snapshot leaks|retained|why|diff FILE… (see [`snapshot`])
 //! ```
 //!
 //! `heapwise demo` runs a toy key-value service under heapwise and profiles
@@ -187,6 +188,7 @@ mod frames;
 pub mod input;
 mod output;
 pub mod sample_index;
+pub mod snapshot;
 mod svg_text;
 pub mod top;
 pub mod units;
