@@ -192,3 +192,54 @@ fn names_repeated_across_many_roots_count_against_the_memory_limit() {
     };
     assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
 }
+
+#[test]
+fn diff_matches_blocks_by_sequence_number() {
+    use heapwise_heapgraph::{diff, Block, Edge};
+    let g = common::sample_graph();
+    // Later: #40 ((unknown), 8 bytes) freed; #50, 1000 bytes, allocated
+    // where #10 was (app::fill), at #40's place in the block list.
+    let gone = g.block_by_seq(40).unwrap();
+    let fill = g.block(g.block_by_seq(10).unwrap()).stack;
+    let mut blocks: Vec<Block> = g.blocks().to_vec();
+    blocks[gone.0 as usize] = Block {
+        addr: 0,
+        size: 1000,
+        seq: 50,
+        stack: fill,
+    };
+    let edges: Vec<Edge> = g.edges().filter(|e| e.to != gone).collect();
+    let stacks = g.stacks().iter().map(|s| s.to_vec()).collect();
+    let roots = g
+        .roots()
+        .iter()
+        .map(|r| heapwise_heapgraph::Root {
+            addr: 0,
+            ..r.clone()
+        })
+        .collect();
+    let later = HeapGraph::from_parts(blocks, roots, stacks, &edges).unwrap();
+    let rows = diff(&g.analyze(), &later.analyze());
+    assert_eq!(rows.len(), 6);
+    let first = &rows[0];
+    assert_eq!(first.site, "app::fill");
+    assert_eq!((first.before.bytes, first.after.bytes), (32, 1032));
+    assert_eq!(
+        (first.before.retained_bytes, first.after.retained_bytes),
+        (432, 1432)
+    );
+    assert_eq!(
+        (first.new_blocks, first.new_bytes, first.freed_blocks),
+        (1, 1000, 0)
+    );
+    let last = &rows[5];
+    assert_eq!(last.site, "(unknown)");
+    assert_eq!(
+        (last.after.blocks, last.freed_blocks, last.freed_bytes),
+        (0, 1, 8)
+    );
+    assert_eq!(last.bytes_delta(), -8);
+    assert!(rows[1..5]
+        .iter()
+        .all(|r| r.bytes_delta() == 0 && r.new_blocks == 0));
+}
