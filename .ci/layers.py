@@ -20,7 +20,7 @@ LEVELS = [
     ["profile"],
     ["stats"],
     ["probe"],
-    ["alloc", "record"],
+    ["alloc", "record", "testing"],
     ["http"],
     ["guide"],  # the manual's chapters: docs only
 ]

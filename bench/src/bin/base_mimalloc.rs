@@ -5,6 +5,9 @@ use mimalloc::MiMalloc;
 static ALLOC: MiMalloc = MiMalloc;
 
 fn main() {
-    let cfg = heapwise_bench::Plain { modes: &["bare"], count: || None };
+    let cfg = heapwise_bench::Plain {
+        modes: &["bare"],
+        count: || None,
+    };
     heapwise_bench::main("base_mimalloc", &cfg);
 }

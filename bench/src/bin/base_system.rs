@@ -5,6 +5,9 @@ use std::alloc::System;
 static ALLOC: System = System;
 
 fn main() {
-    let cfg = heapwise_bench::Plain { modes: &["bare"], count: || None };
+    let cfg = heapwise_bench::Plain {
+        modes: &["bare"],
+        count: || None,
+    };
     heapwise_bench::main("base_system", &cfg);
 }

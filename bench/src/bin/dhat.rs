@@ -6,7 +6,8 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 fn main() {
     // Heap mode (the default of the builder, as `new_heap()`), writing its
     // profile to a temporary file instead of ./dhat-heap.json.
-    let file = std::env::temp_dir().join(format!("heapwise-bench-dhat-{}.json", std::process::id()));
+    let file =
+        std::env::temp_dir().join(format!("heapwise-bench-dhat-{}.json", std::process::id()));
     let profiler = dhat::Profiler::builder().file_name(&file).build();
     let cfg = heapwise_bench::Plain {
         modes: &["global"],

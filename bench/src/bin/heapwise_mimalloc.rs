@@ -3,6 +3,9 @@
 static ALLOC: heapwise::Alloc<mimalloc::MiMalloc> = heapwise::Alloc::new(mimalloc::MiMalloc);
 
 fn main() {
-    assert!(heapwise::installed(), "heapwise::Alloc is not the global allocator");
+    assert!(
+        heapwise::installed(),
+        "heapwise::Alloc is not the global allocator"
+    );
     heapwise_bench::main("heapwise_mimalloc", &heapwise_bench::Heapwise);
 }

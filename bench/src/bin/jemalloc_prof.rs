@@ -35,26 +35,33 @@ impl heapwise_bench::Config for JemallocProf {
     }
 
     fn set_profile_rate(&self, bytes: u64) -> bool {
-        assert!(bytes.is_power_of_two(), "jemalloc samples at powers of two: --profile-rate {bytes}");
+        assert!(
+            bytes.is_power_of_two(),
+            "jemalloc samples at powers of two: --profile-rate {bytes}"
+        );
         let lg = bytes.trailing_zeros() as usize;
         // prof.reset discards the samples so far and sets lg_prof_sample.
         unsafe { tikv_jemalloc_ctl::raw::write(b"prof.reset\0", lg) }.expect("mallctl prof.reset");
-        let now: usize = unsafe { tikv_jemalloc_ctl::raw::read(b"prof.lg_sample\0") }.expect("mallctl prof.lg_sample");
+        let now: usize = unsafe { tikv_jemalloc_ctl::raw::read(b"prof.lg_sample\0") }
+            .expect("mallctl prof.lg_sample");
         assert_eq!(now, lg);
         true
     }
 
     fn finish_profile(&self, build: bool, write: Option<&Path>) -> Vec<(String, String)> {
-        let lg: usize = unsafe { tikv_jemalloc_ctl::raw::read(b"prof.lg_sample\0") }.expect("mallctl prof.lg_sample");
+        let lg: usize = unsafe { tikv_jemalloc_ctl::raw::read(b"prof.lg_sample\0") }
+            .expect("mallctl prof.lg_sample");
         let mut out = vec![("profile_rate".to_string(), (1u64 << lg).to_string())];
         if !build {
             return out;
         }
-        let tmp = std::env::temp_dir().join(format!("heapwise-bench-jeprof-{}.heap", std::process::id()));
+        let tmp =
+            std::env::temp_dir().join(format!("heapwise-bench-jeprof-{}.heap", std::process::id()));
         let path = write.unwrap_or(&tmp);
         let c = std::ffi::CString::new(path.to_str().expect("utf-8 path")).unwrap();
         let t = std::time::Instant::now();
-        unsafe { tikv_jemalloc_ctl::raw::write(b"prof.dump\0", c.as_ptr()) }.expect("mallctl prof.dump");
+        unsafe { tikv_jemalloc_ctl::raw::write(b"prof.dump\0", c.as_ptr()) }
+            .expect("mallctl prof.dump");
         let ms = t.elapsed().as_secs_f64() * 1e3;
         let text = std::fs::read_to_string(path).expect("read the jemalloc profile");
         // Every stack is one "@ 0x..." line in jemalloc's heap profile format.
@@ -70,8 +77,13 @@ impl heapwise_bench::Config for JemallocProf {
 }
 
 fn main() {
-    let prof: bool = unsafe { tikv_jemalloc_ctl::raw::read(b"opt.prof\0") }.expect("mallctl opt.prof");
-    let active: bool = unsafe { tikv_jemalloc_ctl::raw::read(b"prof.active\0") }.expect("mallctl prof.active");
-    assert!(prof && active, "jemalloc profiling is not on: malloc_conf not picked up");
+    let prof: bool =
+        unsafe { tikv_jemalloc_ctl::raw::read(b"opt.prof\0") }.expect("mallctl opt.prof");
+    let active: bool =
+        unsafe { tikv_jemalloc_ctl::raw::read(b"prof.active\0") }.expect("mallctl prof.active");
+    assert!(
+        prof && active,
+        "jemalloc profiling is not on: malloc_conf not picked up"
+    );
     heapwise_bench::main("jemalloc_prof", &JemallocProf);
 }

@@ -38,7 +38,13 @@ fn slot(id: &AllocationGroupId) -> &'static Slot {
 struct Counting;
 
 impl AllocationTracker for Counting {
-    fn allocated(&self, _addr: usize, object_size: usize, _wrapped: usize, group: AllocationGroupId) {
+    fn allocated(
+        &self,
+        _addr: usize,
+        object_size: usize,
+        _wrapped: usize,
+        group: AllocationGroupId,
+    ) {
         let s = slot(&group);
         s.allocs.fetch_add(1, Relaxed);
         s.bytes.fetch_add(object_size as u64, Relaxed);

@@ -17,14 +17,15 @@ use regex::Regex;
 use crate::demo::{run_demo, DemoOptions};
 use crate::diff::{diff_report, DiffOptions};
 use crate::flame::{write_diff_flamegraph, write_flamegraph, FlameOptions};
-use crate::input::read_profile;
+use crate::heaptrack::{self, ImportOptions};
+use crate::input::{describe_io, read_profile};
 use crate::output::{check_overwrite, finish, stdout, write_file};
 use crate::sample_index::SampleIndex;
 use crate::snapshot::{run_snapshot, SnapshotArgs};
 use crate::top::{top_report, TopOptions};
 
-/// heapwise: read pprof heap profiles (Go's, or heapwise's own) and show
-/// where the memory went.
+/// heapwise: read pprof heap profiles (Go's, heapwise's own, or heaptrack
+/// recordings imported) and show where the memory went.
 #[derive(Debug, Parser)]
 #[command(name = "heapwise", version, about, long_about = None)]
 pub struct Cli {
@@ -42,6 +43,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Write an interactive SVG flame graph.
     Flame(FlameArgs),
+    /// Convert another profiler's recording into a pprof heap profile.
+    Import(ImportArgs),
     /// Run a small built-in service under heapwise, profile it, write
     /// heap.pb.gz and flame.svg, and print what it found.
     Demo(DemoArgs),
@@ -53,6 +56,48 @@ pub enum Command {
     /// Reports over a heap snapshot (`.heapsnapshot`): leaks, retained
     /// size by site, why a block is alive, and the diff of two.
     Snapshot(SnapshotArgs),
+}
+
+/// Arguments of `heapwise import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// What to import.
+    #[command(subcommand)]
+    pub format: ImportFormat,
+}
+
+/// The formats `heapwise import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportFormat {
+    /// A heaptrack data file (heaptrack.NAME.PID.zst, .gz or uncompressed)
+    /// as a heap profile with heapwise's sample types: alloc_objects and
+    /// alloc_space over the whole recording, inuse_objects and inuse_space
+    /// for what was never freed.
+    Heaptrack(HeaptrackArgs),
+}
+
+/// Arguments of `heapwise import heaptrack`.
+#[derive(Debug, Args)]
+pub struct HeaptrackArgs {
+    /// The heaptrack data file (`-` reads standard input).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write the profile (gzipped profile.proto); `-` is standard
+    /// output.
+    #[arg(short, long, value_name = "OUT.pb.gz")]
+    pub output: PathBuf,
+    /// Keep the allocation plumbing (allocator shims, the standard
+    /// library's allocation paths, operator new) at the leaf of each stack.
+    #[arg(long)]
+    pub keep_allocator_frames: bool,
+    /// Refuse input that decompresses to more than this (bytes, or with a
+    /// unit: KiB, MiB, GiB, TiB).
+    #[arg(long, value_name = "SIZE", default_value = "16GiB", value_parser = parse_size)]
+    pub max_input: u64,
+    /// Refuse input whose recording and profile would take more memory
+    /// than this (bytes, or with a unit: KiB, MiB, GiB, TiB).
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    pub max_memory: u64,
 }
 
 /// Arguments of `heapwise probes`.
@@ -206,6 +251,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Top(args) => top(&args),
         Command::Diff(args) => diff(&args),
         Command::Flame(args) => flame(&args),
+        Command::Import(ImportArgs {
+            format: ImportFormat::Heaptrack(args),
+        }) => import_heaptrack(&args),
         Command::Probes(args) => {
             let list = heapwise::probe::list();
             let mut out = stdout();
@@ -395,4 +443,68 @@ fn flame(args: &FlameArgs) -> Result<()> {
         let _ = writeln!(io::stderr().lock(), "heapwise: wrote {}", output.display());
     }
     Ok(())
+}
+
+/// A size in bytes: a number, optionally followed by KiB, MiB, GiB or TiB.
+fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let shift = match unit.trim_start() {
+        "" | "B" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        "TiB" => 40,
+        _ => {
+            return Err(format!(
+                "{text:?}: expected bytes, or a number with KiB, MiB, GiB or TiB"
+            ))
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{text:?}: expected bytes, or a number with KiB, MiB, GiB or TiB"))
+}
+
+fn import_heaptrack(args: &HeaptrackArgs) -> Result<()> {
+    let name = args.file.display();
+    let options = ImportOptions::new()
+        .max_input(args.max_input)
+        .max_memory(args.max_memory)
+        .keep_allocator_frames(args.keep_allocator_frames);
+    let imported = if args.file.as_os_str() == "-" {
+        heaptrack::import(io::stdin().lock(), &options)
+    } else {
+        let file =
+            std::fs::File::open(&args.file).map_err(|e| anyhow!("{name}: {}", describe_io(&e)))?;
+        heaptrack::import(file, &options)
+    };
+    let profile = imported.map_err(|e| anyhow!("{name}: {e}"))?;
+    let bytes = profile.encode_gzip();
+    if args.output.as_os_str() == "-" {
+        let mut out = stdout();
+        out.write_all(&bytes)?;
+        return finish(out);
+    }
+    write_file(&args.output, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("16GiB"), Ok(16 << 30));
+        assert_eq!(parse_size("64 MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1TiB"), Ok(1 << 40));
+        for bad in ["", "MiB", "1.5GiB", "1GB", "-1", "99999999999TiB"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //! heapwise top FILE [--sample-index TYPE] [--base OLD] [-n N] [--focus REGEX] [--json]
 //! heapwise diff OLD NEW [--sample-index TYPE] [-n N] [--json]
 //! heapwise flame FILE [-o OUT.svg] [--sample-index TYPE] [--base OLD] [--title TITLE]
+//! heapwise import heaptrack FILE -o OUT.pb.gz [--keep-allocator-frames] [--max-input SIZE] [--max-memory SIZE]
 //! heapwise demo [--out-dir DIR] [--requests N] [--rate BYTES] [-n N]
 //! heapwise probes [--locations]
 //! heapwise snapshot leaks|retained|why|diff FILE… (see [`snapshot`])
@@ -120,6 +121,25 @@
 //! (`heapwise: wrote ./flame.svg`); a `flame.svg` there that heapwise did
 //! not draw is left alone, with an error.
 //!
+//! ## `heapwise import heaptrack`: a heaptrack recording as a heap profile
+//!
+//! ```text
+//! $ heaptrack ./prog                      # writes heaptrack.prog.1234.zst
+//! $ heapwise import heaptrack heaptrack.prog.1234.zst -o heap.pb.gz
+//! $ heapwise top heap.pb.gz --sample-index alloc_objects -n 1
+//! Type: alloc_objects
+//! Showing nodes accounting for 1010, 99.80% of 1012 total
+//! Showing top 1 nodes out of 10
+//!       flat  flat%   sum%        cum   cum%
+//!       1010 99.80% 99.80%       1010 99.80%  leaf
+//! ```
+//!
+//! The profile has heapwise's four heap sample types (`inuse_*`: what was
+//! never freed by the end of the recording), with heaptrack's functions,
+//! files and lines, and the allocation plumbing at the leaf hidden as in
+//! heapwise's own profiles; [`heaptrack`] explains the conversion and its
+//! limits (`--max-input`, `--max-memory`).
+//!
 //! ## Exit status and errors
 //!
 //! 0 on success; 1 on an error, with one line on standard error that names
@@ -145,6 +165,7 @@
 //! - [`diff_report`] with [`DiffOptions`] gives a [`DiffReport`], likewise.
 //! - [`write_flamegraph`] (and [`write_diff_flamegraph`]) with
 //!   [`FlameOptions`] writes the SVG to any `io::Write`.
+//! - [`heaptrack::import`] reads a heaptrack recording into a profile.
 //! - [`read_profile`] reads and decodes a file with the CLI's limits and
 //!   error messages; [`units`] prints values the way pprof does.
 //!
@@ -185,6 +206,7 @@ pub mod demo;
 pub mod diff;
 pub mod flame;
 mod frames;
+pub mod heaptrack;
 pub mod input;
 mod output;
 pub mod sample_index;

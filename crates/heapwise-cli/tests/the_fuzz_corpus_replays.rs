@@ -2,11 +2,13 @@
 //! kept input (seeds and past crashes, such as a profile whose function
 //! names hold control characters) goes through the top table, a diff and
 //! both flame graphs without panicking, and every flame graph parses as
-//! XML 1.0.
+//! XML 1.0; and of `fuzz/heaptrack_import`: every kept input imports or
+//! gives a one-line error.
 
 mod common;
 
 use common::assert_valid_svg;
+use heapwise_cli::heaptrack::{import, ImportOptions};
 use heapwise_cli::{
     diff_report, top_report, write_diff_flamegraph, write_flamegraph, DiffOptions, FlameOptions,
     TopOptions,
@@ -49,5 +51,29 @@ fn every_kept_fuzz_input_gives_reports_and_well_formed_flame_graphs() {
     assert!(
         inputs >= 6 && graphs >= 4,
         "{inputs} inputs, {graphs} graphs"
+    );
+}
+
+#[test]
+fn every_kept_heaptrack_input_imports_or_gives_one_error_line() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/heaptrack_import");
+    let options = ImportOptions::new()
+        .max_input(16 << 20)
+        .max_memory(64 << 20);
+    let (mut inputs, mut profiles) = (0, 0);
+    for entry in std::fs::read_dir(dir).expect("the fuzz corpus directory") {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        inputs += 1;
+        match import(&data[..], &options) {
+            Ok(profile) => {
+                assert!(profile.validate().is_ok());
+                profiles += 1;
+            }
+            Err(e) => assert!(!e.to_string().contains('\n'), "{e}"),
+        }
+    }
+    assert!(
+        inputs >= 5 && profiles >= 5,
+        "{inputs} inputs, {profiles} profiles"
     );
 }

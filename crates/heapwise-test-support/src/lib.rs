@@ -11,10 +11,13 @@
 //! |---|---|---|
 //! | [`go_tool_pprof`] | `needs go tool pprof` | Debian `golang-go` |
 //! | [`chromium`] | `needs headless chromium` | Debian `chromium` |
+//! | [`prometheus`] | `needs prometheus` | Debian `prometheus` |
+//! | [`heaptrack`] | `needs heaptrack` | Debian `heaptrack` |
 //! | [`perfetto_python`] | `needs perfetto's python protos` | `pip install perfetto protobuf` in the venv `~/.cache/heapwise-perfetto-venv` (or one named by `HEAPWISE_PYTHON`) |
 //! | [`memlab`] | `needs memlab` | `npm install memlab` in `~/.cache/heapwise/memlab` (or the folder named by `HEAPWISE_MEMLAB`), Node.js from Debian's `nodejs` |
 
-use std::path::Path;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
@@ -54,6 +57,73 @@ pub fn chromium() -> &'static str {
         .find(|bin| runs(Command::new(bin).arg("--version")))
         .unwrap_or_else(|| {
             panic!("needs headless chromium: install Debian's chromium (apt-get install chromium)")
+        })
+}
+
+/// The Prometheus server binary (`prometheus`, or `/usr/bin/prometheus`).
+/// Panics, naming the package, if it does not run.
+pub fn prometheus() -> &'static str {
+    ["prometheus", "/usr/bin/prometheus"]
+        .into_iter()
+        .find(|bin| runs(Command::new(bin).arg("--version")))
+        .unwrap_or_else(|| {
+            panic!("needs prometheus: install Debian's prometheus (apt-get install prometheus)")
+        })
+}
+
+/// `heaptrack`, KDE's heap profiler (Debian's `heaptrack` package, whose
+/// `heaptrack` script runs a program under `libheaptrack_preload.so` and
+/// symbolizes the recording with `heaptrack_interpret`). Panics, naming the
+/// package, if it does not run.
+pub fn heaptrack() -> Command {
+    static FOUND: OnceLock<()> = OnceLock::new();
+    FOUND.get_or_init(|| {
+        require(
+            "heaptrack",
+            Command::new("heaptrack").arg("--version"),
+            "install Debian's heaptrack (apt-get install heaptrack)",
+        );
+    });
+    Command::new("heaptrack")
+}
+
+/// Runs `program` with `args` and the environment `envs` under
+/// [`heaptrack`], its data file written into `dir` (which must hold no
+/// other heaptrack data), and returns that file's path
+/// (`dir/heaptrack.PID.zst`, or `.gz` for a heaptrack built without zstd).
+/// Panics with heaptrack's output if it fails.
+pub fn run_heaptrack(program: &Path, args: &[&str], envs: &[(&str, &str)], dir: &Path) -> PathBuf {
+    let mut cmd = heaptrack();
+    // heaptrack adds the extension; %p becomes the program's pid.
+    cmd.arg("-o")
+        .arg(dir.join("heaptrack.%p"))
+        .arg(program)
+        .args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run heaptrack: {e}"));
+    expect_success(&out, &format!("heaptrack {}", program.display()));
+    heaptrack_file(dir).unwrap_or_else(|| {
+        panic!(
+            "heaptrack wrote no data file into {}:\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The heaptrack data file in `dir` (`heaptrack.*`), if there is one.
+pub fn heaptrack_file(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(OsStr::to_str)
+                .is_some_and(|n| n.starts_with("heaptrack."))
         })
 }
 

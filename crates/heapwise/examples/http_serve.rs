@@ -9,6 +9,8 @@
 //! curl -s 127.0.0.1:6060/debug/heapwise/scopes
 //! ```
 //!
+//! With `--features metrics` it also serves `/metrics` for Prometheus.
+//!
 //! With `--self-test` it serves on a free port, fetches every route once,
 //! prints what it got, and exits (CI runs it so).
 
@@ -67,6 +69,11 @@ fn get(addr: SocketAddr, path: &str) -> io::Result<(u16, Vec<u8>)> {
 }
 
 fn self_test(addr: SocketAddr) -> io::Result<()> {
+    let metrics: &[&str] = if cfg!(feature = "metrics") {
+        &["/metrics"]
+    } else {
+        &[]
+    };
     let paths = [
         "/debug/pprof/",
         "/debug/pprof/heap",
@@ -79,7 +86,7 @@ fn self_test(addr: SocketAddr) -> io::Result<()> {
         "/debug/pprof/heap?seconds=0",
         "/debug/pprof/goroutine",
     ];
-    for path in paths {
+    for &path in paths.iter().chain(metrics) {
         let (status, body) = get(addr, path)?;
         println!("GET {path} -> {status}, {} bytes", body.len());
         let expected = if path.ends_with("=0") {

@@ -54,7 +54,7 @@
 //! | `local` | what every allocator call touches: the per-thread block, the sampler, the page filter, the process counters |
 //! | [`events`] | heapwise's tracepoints, declared low because every layer fires them |
 //! | `scope` | [`Scope`], guards, the chain of ancestors, limits, cancellation, futures, named scopes |
-//! | [`profile`] | the allocator's sampling hook, stack walk, depot, live-block table, symbolization, export |
+//! | [`profile`] | the allocator's sampling hook, stack walk, depot, live-block table and full mode's bucket trailers, symbolization, export |
 //! | `stats` | the periodic stats line and the settings read at start |
 //! | [`probe`] | `heapwise-probe` re-exported, and event profiles |
 //! | `alloc`, [`record`] | the [`Alloc`] wrapper, which composes the layers below on each call; the trace recorder |
@@ -76,6 +76,8 @@ pub mod record;
 mod scope;
 mod stats;
 mod sys;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod util;
 
 pub use crate::alloc::Alloc;
@@ -87,6 +89,9 @@ pub use crate::scope::limit::{LimitExceeded, LimitKind, Remaining};
 pub use crate::scope::{track, untracked, Scope, ScopeGuard};
 pub use crate::util::bytes::Bytes;
 pub use crate::util::units::{GIB, KIB, MIB, TIB};
+/// `#[heapwise::test(limit_memory = "24 MiB", limit_leaks = 0)]`: see [`testing`].
+#[cfg(feature = "testing")]
+pub use heapwise_macros::test;
 /// The `profile.proto` model heap profiles are returned in (the
 /// `heapwise-pprof` crate): decode, merge, diff and encode profiles.
 pub use heapwise_pprof as pprof;

@@ -583,3 +583,29 @@ fn the_accept_loop_is_a_named_thread() {
     );
     drop(server);
 }
+
+/// What Parca and Grafana Alloy's `pyroscope.scrape` send for a Go memory
+/// profile (their default path is `/debug/pprof/allocs`, not a delta): a
+/// Go client's request with the Prometheus scrape headers.
+#[test]
+fn fleet_scrapers_requests_are_answered() {
+    let server = start();
+    for path in [
+        "/debug/pprof/allocs",
+        "/debug/pprof/heap",
+        "/debug/pprof/allocs?seconds=1",
+    ] {
+        let raw = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: Alloy/v1.5.0\r\nAccept: */*\r\nAccept-Encoding: gzip\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\nConnection: close\r\n\r\n",
+            server.local_addr()
+        );
+        // Sent whole, the connection left open as a Go client leaves it.
+        let mut c = connect(server.local_addr());
+        std::io::Write::write_all(&mut c, raw.as_bytes()).unwrap();
+        let r = parse_reply(&read_all(&c));
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let p = Profile::decode(&r.body).unwrap();
+        p.validate().unwrap();
+        assert_eq!(p.sample_type_index("alloc_space"), Some(1), "{path}");
+    }
+}

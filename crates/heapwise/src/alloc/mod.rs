@@ -26,6 +26,13 @@
 //! alignment and size classes are not inflated). A free in the owning scope is
 //! batched as usual; a free anywhere else takes the slow path and is charged to
 //! the owner directly.
+//!
+//! # Full mode
+//!
+//! While every allocation is sampled (profiler rate 1), a block also carries
+//! its profile bucket in an 8-byte trailer after the owner's, aligned, and a
+//! bitmap says which blocks do: see `profile/trailer.rs`. A block keeps the
+//! layout it was allocated with (carried or not) through every `realloc`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
@@ -36,7 +43,7 @@ use crate::local::filter::{free_is_slow, maybe_sampled};
 use crate::local::process;
 use crate::local::usage::Delta;
 use crate::local::{local, Local, Reentrancy};
-use crate::profile::profiler;
+use crate::profile::{profiler, trailer};
 use crate::scope::{self, ScopeInner};
 use crate::stats;
 
@@ -134,6 +141,70 @@ impl<A: GlobalAlloc> Alloc<A> {
         }
         let size = layout.size().checked_add(TRAILER)?;
         Layout::from_size_align(size, layout.align()).ok()
+    }
+
+    /// The layout handed to the inner allocator for a block that was
+    /// allocated with `layout` (so the sum cannot overflow).
+    #[inline(always)]
+    fn block_unchecked(&self, layout: Layout) -> Layout {
+        if !self.owner {
+            return layout;
+        }
+        // SAFETY: the block was allocated with this size (checked then) and
+        // alignment.
+        unsafe { Layout::from_size_align_unchecked(layout.size() + TRAILER, layout.align()) }
+    }
+
+    /// The layout handed to the inner allocator for a block of `size` bytes
+    /// aligned to `align` that carries its bucket, and the bucket's offset.
+    #[inline]
+    fn carried(&self, size: usize, align: usize) -> Option<(Layout, usize)> {
+        let before = if self.owner { TRAILER } else { 0 };
+        let (at, total) = trailer::offset(size, before)?;
+        let block = Layout::from_size_align(total, align.max(trailer::ALIGN)).ok()?;
+        Some((block, at))
+    }
+
+    /// Marks the fresh block `p` (allocated with the carried layout
+    /// `carried`) as carrying `bucket` at `at`. If the carry bitmap cannot
+    /// cover it (no memory for its leaf), moves it into a plain block of
+    /// layout `plain` instead, tracked like any sampled block; null if that
+    /// allocation fails too (`p` is freed). Slow path, guarded.
+    ///
+    /// # Safety
+    ///
+    /// `p` is a live block of layout `carried`, `at` its bucket's offset,
+    /// `plain.size() <= at`, and `plain` a valid layout for the inner allocator.
+    unsafe fn carry(
+        &self,
+        p: *mut u8,
+        bucket: Option<&'static crate::profile::depot::Bucket>,
+        at: usize,
+        carried: Layout,
+        plain: Layout,
+    ) -> *mut u8 {
+        let raw = bucket.map_or(ptr::null(), ptr::from_ref);
+        // SAFETY: the caller's contract: `p` has `at + 8` bytes, and the
+        // carried layout's alignment is at least `trailer::ALIGN`.
+        if unsafe { trailer::attach(p, at, raw) } {
+            return p;
+        }
+        // SAFETY: `plain` has a non-zero size (it holds the caller's bytes).
+        let q = unsafe { self.inner.alloc(plain) };
+        if !q.is_null() {
+            // SAFETY: both blocks are live, distinct, and at least
+            // `plain.size()` long.
+            unsafe { ptr::copy_nonoverlapping(p, q, plain.size()) };
+            if let Some(bucket) = bucket {
+                profiler::track(q, bucket);
+            }
+        } else if let Some(bucket) = bucket {
+            // The sample's block is gone.
+            bucket.freed();
+        }
+        // SAFETY: `p` was allocated with `carried`.
+        unsafe { self.inner.dealloc(p, carried) };
+        q
     }
 
     /// # Safety
@@ -246,18 +317,33 @@ impl<A: GlobalAlloc> Alloc<A> {
         if scope::refuses_hard(l, &op) {
             return ptr::null_mut();
         }
-        // SAFETY: forwarded from the caller.
-        let p = unsafe { self.raw_alloc(block, zeroed) };
+        // Full mode: the block carries its bucket.
+        let carried = if l.sample_rate() == 1 && l.sample_due(size) {
+            self.carried(size, layout.align())
+        } else {
+            None
+        };
+        // SAFETY: forwarded from the caller (a carried layout is larger).
+        let mut p = unsafe { self.raw_alloc(carried.map_or(block, |c| c.0), zeroed) };
         if p.is_null() {
             return p;
+        }
+        let sampled = l.sample_due(size);
+        if let Some((carried, at)) = carried {
+            let bucket = profiler::sample_due_carried(l, p, size);
+            // SAFETY: `p` is a fresh block of layout `carried`, which ends
+            // with its bucket's 8 bytes at `at`, after `block`'s bytes.
+            p = unsafe { self.carry(p, Some(bucket), at, carried, block) };
+            if p.is_null() {
+                return p;
+            }
         }
         if self.owner {
             // SAFETY: `p` is a fresh owner-mode block.
             unsafe { Self::set_owner(p, size, current(l)) };
         }
-        let sampled = l.sample_due(size);
         l.record_alloc(size as u64);
-        if sampled {
+        if sampled && carried.is_none() {
             profiler::sample_due_block(l, p, size);
         }
         l.flush_if_due();
@@ -305,9 +391,18 @@ impl<A: GlobalAlloc> Alloc<A> {
     #[inline(never)]
     unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout, l: &Local) {
         let size = layout.size();
-        if maybe_sampled(ptr) {
-            // Before the block is freed, so its address cannot be reused and
-            // sampled again meanwhile.
+        // Before the block is freed, so its address cannot be reused and
+        // sampled again meanwhile.
+        let mut block = self.block_unchecked(layout);
+        if trailer::opened() && trailer::detach(ptr) {
+            if let Some((carried, at)) = self.carried(size, layout.align()) {
+                block = carried;
+                // SAFETY: `ptr` carries its bucket at `at` (its bit was set).
+                if let Some(bucket) = unsafe { trailer::bucket_at(ptr, at) } {
+                    profiler::freed(ptr, bucket);
+                }
+            }
+        } else if maybe_sampled(ptr) {
             profiler::free(ptr);
         }
         if !self.owner {
@@ -321,13 +416,12 @@ impl<A: GlobalAlloc> Alloc<A> {
                 #[cfg(feature = "alloc-events")]
                 events::free(ptr as usize, size, layout.align(), scope::id_of(current(l)));
             }
-            // SAFETY: forwarded from the caller.
-            return unsafe { self.inner.dealloc(ptr, layout) };
+            // SAFETY: forwarded from the caller; `block` is the layout the
+            // block was allocated with.
+            return unsafe { self.inner.dealloc(ptr, block) };
         }
         // SAFETY: owner-mode blocks carry a trailer after `size` bytes.
         let owner = unsafe { Self::owner_of(ptr, size) };
-        // SAFETY: the block was allocated with this layout plus the trailer.
-        let block = unsafe { Layout::from_size_align_unchecked(size + TRAILER, layout.align()) };
         if l.is_guarded() {
             l.rearm_guard();
         }
@@ -414,26 +508,56 @@ impl<A: GlobalAlloc> Alloc<A> {
         l: &Local,
     ) -> *mut u8 {
         let old = layout.size();
-        let (block, new_block, owner) = if self.owner {
-            let Some(new_block) = new_size.checked_add(TRAILER) else {
-                return ptr::null_mut();
-            };
-            // SAFETY: the block was allocated with this layout plus the trailer.
-            let block = unsafe { Layout::from_size_align_unchecked(old + TRAILER, layout.align()) };
-            // SAFETY: owner-mode blocks carry a trailer after `old` bytes.
-            (block, new_block, unsafe { Self::owner_of(ptr, old) })
-        } else {
-            (layout, new_size, ptr::null())
+        let align = layout.align();
+        let Some(new_plain) = new_size.checked_add(if self.owner { TRAILER } else { 0 }) else {
+            return ptr::null_mut();
         };
-        if maybe_sampled(ptr) {
-            // The old block goes (moved or resized): as in `dealloc_slow`. If
-            // the realloc then fails, the block stays but is no longer sampled.
+        let owner = if self.owner {
+            // SAFETY: owner-mode blocks carry a trailer after `old` bytes.
+            unsafe { Self::owner_of(ptr, old) }
+        } else {
+            ptr::null()
+        };
+        // The old block goes (moved or resized): as in `dealloc_slow`. If the
+        // realloc then fails, the block stays but is no longer sampled. A
+        // carried block stays carried: its trailer moves to the new end.
+        let mut block = self.block_unchecked(layout);
+        let mut new_block = new_plain;
+        let mut carried = None;
+        if trailer::opened() && trailer::detach(ptr) {
+            if let Some((old_carried, old_at)) = self.carried(old, align) {
+                // SAFETY: `ptr` carries its bucket at `old_at` (its bit was set).
+                let bucket = unsafe { trailer::bucket_at(ptr, old_at) };
+                let Some((new_carried, new_at)) = self.carried(new_size, align) else {
+                    // Too large: the block stays as it was.
+                    // SAFETY: `ptr` is still the carried block it was.
+                    unsafe {
+                        trailer::attach(ptr, old_at, bucket.map_or(ptr::null(), ptr::from_ref))
+                    };
+                    return ptr::null_mut();
+                };
+                if let Some(bucket) = bucket {
+                    profiler::freed(ptr, bucket);
+                }
+                block = old_carried;
+                new_block = new_carried.size();
+                carried = Some((new_carried, new_at, old_at));
+            }
+        } else if maybe_sampled(ptr) {
             profiler::free(ptr);
         }
+        // The new block's plain layout, should it not be marked carried.
+        // SAFETY: `new_plain` did not overflow; `align` is a valid alignment.
+        let plain = unsafe { Layout::from_size_align_unchecked(new_plain, align) };
         if l.is_guarded() {
             l.rearm_guard();
-            // SAFETY: forwarded from the caller.
-            let p = unsafe { self.inner.realloc(ptr, block, new_block) };
+            // SAFETY: forwarded from the caller, `block` the block's layout.
+            let mut p = unsafe { self.inner.realloc(ptr, block, new_block) };
+            if let Some((new_carried, new_at, old_at)) = carried {
+                // SAFETY: on failure `ptr` is still the carried block; on
+                // success `p` has layout `new_carried`.
+                p = unsafe { self.recarry(ptr, p, None, old_at, (new_carried, new_at), plain) };
+            }
             if !p.is_null() {
                 // The old block was heapwise's unless owner mode says otherwise.
                 let was_own = !self.owner || owner == INTERNAL;
@@ -467,10 +591,25 @@ impl<A: GlobalAlloc> Alloc<A> {
             op.peak = (new_size as i64 - old as i64).max(0);
         }
         if scope::refuses_hard(l, &op) {
+            if let Some((_, _, old_at)) = carried {
+                // SAFETY: `ptr` is still the carried block, now unsampled.
+                unsafe { trailer::attach(ptr, old_at, ptr::null()) };
+            }
             return ptr::null_mut();
         }
-        // SAFETY: forwarded from the caller.
-        let p = unsafe { self.inner.realloc(ptr, block, new_block) };
+        // SAFETY: forwarded from the caller, `block` the block's layout.
+        let mut p = unsafe { self.inner.realloc(ptr, block, new_block) };
+        // The new block is an allocation of `new_size` bytes for the profiler.
+        let sampled = l.sample_due(new_size);
+        if let Some((new_carried, new_at, old_at)) = carried {
+            let bucket = if sampled && !p.is_null() {
+                Some(profiler::sample_due_carried(l, p, new_size))
+            } else {
+                None
+            };
+            // SAFETY: as in the guarded branch.
+            p = unsafe { self.recarry(ptr, p, bucket, old_at, (new_carried, new_at), plain) };
+        }
         if p.is_null() {
             return p;
         }
@@ -478,8 +617,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             // SAFETY: `p` is a block of `new_size + TRAILER` bytes.
             unsafe { Self::set_owner(p, new_size, cur) };
         }
-        // The new block is an allocation of `new_size` bytes for the profiler.
-        let sampled = l.sample_due(new_size);
+        let sampled = sampled && carried.is_none();
         if split {
             if sampled {
                 profiler::sample_due_block(l, p, new_size);
@@ -503,10 +641,45 @@ impl<A: GlobalAlloc> Alloc<A> {
             old,
             p as usize,
             new_size,
-            layout.align(),
+            align,
             scope::id_of(cur),
         );
         p
+    }
+
+    /// After the inner realloc of a carried block `ptr` returned `p`: marks
+    /// `p` as carrying `bucket` at `new_at` (see [`Self::carry`]), or, if the
+    /// realloc failed (`p` null), marks `ptr`, which stays, as carrying no
+    /// bucket. A block that cannot be marked (no memory for the bitmap) and
+    /// cannot be moved into a plain block either leaves the process out of
+    /// memory twice over: it aborts, as Rust's allocation-failure handler
+    /// does, since the old block is gone and the new one cannot be described.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` was a carried block with its bucket at `old_at`; `p` is null or
+    /// a block of layout `new_carried` with its bucket at `new_at` (the
+    /// tuple); `plain` is the new block's layout without the bucket.
+    unsafe fn recarry(
+        &self,
+        ptr: *mut u8,
+        p: *mut u8,
+        bucket: Option<&'static crate::profile::depot::Bucket>,
+        old_at: usize,
+        (new_carried, new_at): (Layout, usize),
+        plain: Layout,
+    ) -> *mut u8 {
+        if p.is_null() {
+            // SAFETY: the caller's contract: `ptr` is still the carried block.
+            unsafe { trailer::attach(ptr, old_at, ptr::null()) };
+            return p;
+        }
+        // SAFETY: the caller's contract.
+        let q = unsafe { self.carry(p, bucket, new_at, new_carried, plain) };
+        if q.is_null() {
+            std::process::abort();
+        }
+        q
     }
 }
 

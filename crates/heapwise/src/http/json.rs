@@ -100,6 +100,8 @@ pub(crate) fn stats_json() -> String {
             .num("bucket_bytes", m.bucket_bytes as u64)
             .num("live_bytes", m.live_bytes as u64)
             .num("unwind_bytes", m.unwind_bytes as u64)
+            .num("carried_bytes", m.carried_bytes as u64)
+            .num("bitmap_bytes", m.bitmap_bytes as u64)
             .num("total_bytes", m.total_bytes() as u64);
         p.end();
     }

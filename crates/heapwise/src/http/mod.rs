@@ -63,6 +63,7 @@
 //! | `…/heap?debug=1`, `…/allocs?debug=1` | Go's legacy text format, with the raw sampled counts and a `# heapwise stats` trailer |
 //! | `/debug/pprof/symbol` | `GET`: `num_symbols: 1`; `POST` of `0xaddr+0xaddr…` (or `GET` with it as the query): one `0xaddr function` line per address |
 //! | `/debug/heapwise/stats` | JSON: [`stats()`](crate::stats()), the profiler's rate and depth, [`profile::memory()`](crate::profile::memory) |
+//! | `/metrics` (feature `metrics`) | Prometheus' text format: the process's figures and, per scope name, live scopes, live bytes, allocated bytes and blocks, limits and limit crossings (counters keep ended scopes) |
 //! | `/debug/heapwise/scopes` | JSON array of the live named scopes ([`Scope::named`](crate::Scope::named)): id, name, parent id, usage, limits (`null` when unset), hard, exceeded (`null`, or kind, limit, used and the scope that crossed) |
 //!
 //! Samples (a real run of the `http_serve` example; `#` lines are
@@ -87,7 +88,7 @@
 //! # profiler_bytes = 897808
 //!
 //! $ curl -s 127.0.0.1:6060/debug/heapwise/stats
-//! {"installed": true, "stats": {"allocated_bytes": 71193443, "freed_bytes": 69957095, "live_bytes": 1236348, "peak_bytes": 1387450, "allocs": 1846172, "frees": 1846148, "reallocs": 618150, "calls": 3074170}, "profiler": {"rate": 65536, "max_depth": 64, "samples": 992, "live_samples": 12, "stacks": 8, "buckets": 28, "stack_bytes": 2320, "bucket_bytes": 2604, "live_bytes": 61440, "unwind_bytes": 831444, "total_bytes": 897808}}
+//! {"installed": true, "stats": {"allocated_bytes": 71193443, "freed_bytes": 69957095, "live_bytes": 1236348, "peak_bytes": 1387450, "allocs": 1846172, "frees": 1846148, "reallocs": 618150, "calls": 3074170}, "profiler": {"rate": 65536, "max_depth": 64, "samples": 992, "live_samples": 12, "stacks": 8, "buckets": 28, "stack_bytes": 2320, "bucket_bytes": 2604, "live_bytes": 61440, "unwind_bytes": 831444, "carried_bytes": 0, "bitmap_bytes": 0, "total_bytes": 897808}}
 //!
 //! $ curl -s 127.0.0.1:6060/debug/heapwise/scopes
 //! [
@@ -191,6 +192,8 @@
 mod json;
 mod legacy;
 mod message;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod parse;
 mod profiles;
 mod query;

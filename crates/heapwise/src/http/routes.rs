@@ -81,6 +81,15 @@ fn route(req: &Request, wait: Wait<'_>) -> Response {
         "/debug/heapwise/scopes" => (GET, |_, q, _| {
             no_params(q, || Response::ok(JSON, json::scopes_json().into_bytes()))
         }),
+        #[cfg(feature = "metrics")]
+        "/metrics" => (GET, |_, q, _| {
+            no_params(q, || {
+                Response::ok(
+                    super::metrics::CONTENT_TYPE,
+                    super::metrics::text().into_bytes(),
+                )
+            })
+        }),
         _ => return not_found(&path),
     };
     if !methods.contains(&req.method.as_str()) {

@@ -10,7 +10,9 @@
 //! path reads the byte (shift, zero-extend, compare: four instructions) and
 //! takes the slow path only when it is set (a second bit, set in every byte
 //! while a probe is attached to the `free` or `realloc` event, sends every
-//! free there: the events' gate costs the free path nothing), which for an
+//! free there: the events' gate costs the free path nothing; a third, set in
+//! every byte once full mode gave a block a trailer, does the same, see
+//! `profile/trailer.rs`), which for an
 //! unsampled block
 //! happens when its page (or a page 256 MiB away) holds a live sampled
 //! block: at the default rate about 3% of frees with 1 GiB of small blocks
@@ -40,6 +42,10 @@ const SAMPLED: u8 = 1;
 /// A filter byte's bit, set in every byte: a probe is attached to the
 /// `free` or `realloc` event ([`crate::events::FREE_GATE`]).
 const FREE_EVENTS: u8 = 2;
+/// A filter byte's bit, set in every byte once a block carries its bucket
+/// in a trailer (`profile/trailer.rs`): frees must then read the carry
+/// bitmap, on the slow path. Never cleared.
+const CARRIED: u8 = 4;
 
 /// The filter byte of `ptr`'s page.
 #[inline(always)]
@@ -76,6 +82,15 @@ pub(crate) fn remove_sampled(i: usize) {
     debug_assert!(before > 0, "filter byte {i}: more frees than samples");
     if before == 1 {
         FILTER[i].fetch_and(!SAMPLED, Relaxed);
+    }
+}
+
+/// Sets the carried-blocks bit in every byte: from now on every free and
+/// realloc takes the slow path. Idempotent; slow path (65,536 atomic ORs,
+/// once per process).
+pub(crate) fn send_frees_slow() {
+    for byte in &FILTER {
+        byte.fetch_or(CARRIED, Relaxed);
     }
 }
 

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::profile::peak;
+use crate::profile::high_water;
 use crate::sys::fork::{AtFork, Rank};
 use crate::sys::lock::{Lock, LockGuard};
 
@@ -35,13 +35,13 @@ pub(crate) struct Bucket {
     pub(crate) label: u32,
     pub(crate) size: u64,
     pub(crate) rate: u64,
-    /// Estimated bytes one sample stands for (see `peak.rs`).
+    /// Estimated bytes one sample stands for (see `high_water.rs`).
     weight: i64,
     allocs: AtomicU64,
     frees: AtomicU64,
     /// Blocks freed before their thread allocated anything else (rate 1).
     temporary: AtomicU64,
-    /// Live count saved in generation `peak_generation` (see `peak.rs`).
+    /// Live count saved in generation `peak_generation` (see `high_water.rs`).
     at_peak: AtomicU64,
     peak_generation: AtomicU64,
 }
@@ -53,7 +53,7 @@ impl Bucket {
             label,
             size,
             rate,
-            weight: peak::weight(size, rate),
+            weight: high_water::weight(size, rate),
             allocs: AtomicU64::new(0),
             frees: AtomicU64::new(0),
             temporary: AtomicU64::new(0),
@@ -65,13 +65,13 @@ impl Bucket {
     pub(crate) fn allocated(&self) {
         self.keep_peak_count();
         self.allocs.fetch_add(1, Relaxed);
-        peak::grew(self.weight);
+        high_water::grew(self.weight);
     }
 
     pub(crate) fn freed(&self) {
         self.keep_peak_count();
         self.frees.fetch_add(1, Relaxed);
-        peak::shrank(self.weight);
+        high_water::shrank(self.weight);
     }
 
     /// One of this bucket's blocks was freed before its thread allocated
@@ -84,7 +84,7 @@ impl Bucket {
     /// the count at the last peak can still be read afterwards.
     #[inline]
     fn keep_peak_count(&self) {
-        let generation = peak::generation();
+        let generation = high_water::generation();
         if self.peak_generation.load(Relaxed) != generation {
             let (allocs, frees) = self.counts();
             self.at_peak.store(allocs - frees, Relaxed);
@@ -278,7 +278,7 @@ pub(crate) struct Snapshot {
     pub(crate) labels: Vec<Box<str>>,
     /// One entry per bucket: (stack, label, size, rate, allocs, frees).
     pub(crate) buckets: Vec<BucketCounts>,
-    /// The peak's estimate of live bytes (see `peak.rs`).
+    /// The peak's estimate of live bytes (see `high_water.rs`).
     pub(crate) peak_bytes: u64,
 }
 
@@ -305,6 +305,8 @@ pub(crate) struct Footprint {
     pub(crate) buckets: usize,
     pub(crate) bucket_bytes: usize,
     pub(crate) samples: u64,
+    /// Sampled blocks alive: allocations less frees over every bucket.
+    pub(crate) live_samples: u64,
 }
 
 impl Depot {
@@ -359,7 +361,7 @@ impl Depot {
     /// Copies what an export needs.
     pub(crate) fn snapshot(&self) -> Snapshot {
         let (frames, stacks) = self.stacks.snapshot();
-        let generation = peak::generation();
+        let generation = high_water::generation();
         Snapshot {
             frames,
             stacks,
@@ -381,7 +383,7 @@ impl Depot {
                     }
                 })
                 .collect(),
-            peak_bytes: peak::high(),
+            peak_bytes: high_water::high(),
         }
     }
 
@@ -399,6 +401,14 @@ impl Depot {
             // Samples are counted in the buckets (a cached bucket is counted
             // without the depot's lock).
             samples: self.buckets.iter().map(|b| b.counts().0).sum(),
+            live_samples: self
+                .buckets
+                .iter()
+                .map(|b| {
+                    let (allocs, frees) = b.counts();
+                    allocs - frees
+                })
+                .sum(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The sampled blocks still alive: which bucket each belongs to, so its free
-//! can be subtracted from the in-use figures.
+//! can be subtracted from the in-use figures. Blocks allocated in full mode
+//! carry their bucket instead (`trailer.rs`) and are not here.
 //!
 //! # Mechanism
 //!

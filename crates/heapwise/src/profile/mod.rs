@@ -72,8 +72,9 @@
 //! same rule applied to the bytes still live. Frees are exact for the
 //! sampled blocks: in-use figures are as of the call, not of an earlier GC
 //! cycle as in Go. [`set_rate`]`(1)` records every allocation (exact
-//! figures, at a cost; see the crate docs' overhead table); `0` stops
-//! sampling.
+//! figures, at a cost; see the crate docs' overhead table): each block
+//! allocated then carries its bucket in 8 more bytes, so the cost per block
+//! does not grow with the number of live blocks; `0` stops sampling.
 //!
 //! # Stacks and symbols
 //!
@@ -98,11 +99,12 @@
 
 pub(crate) mod at_exit;
 pub(crate) mod depot;
+pub(crate) mod high_water;
 pub(crate) mod live;
-pub(crate) mod peak;
 pub(crate) mod profiler;
 pub(crate) mod stack;
 pub(crate) mod symbolize;
+pub(crate) mod trailer;
 pub(crate) mod unwind;
 
 use std::collections::HashMap;
@@ -657,35 +659,50 @@ pub struct ProfilerMemory {
     pub stack_bytes: usize,
     /// Bytes of the buckets and their index.
     pub bucket_bytes: usize,
-    /// Bytes of the live-block tables (the 8 KiB filter and 256 KiB of
-    /// per-bit counts are static and not included).
+    /// Bytes of the live-block tables (the 64 KiB filter and 256 KiB of
+    /// per-byte counts are static and not included).
     pub live_bytes: usize,
     /// Bytes of the unwind tables ([`Unwinder::Auto`] and
     /// [`Unwinder::Cfi`]): built once per loaded object, never freed.
     pub unwind_bytes: usize,
+    /// Bytes of the trailers of the live blocks that carry their bucket (full
+    /// mode): 8 per block (the inner allocator may round a block up more).
+    pub carried_bytes: usize,
+    /// Bytes of the full-mode carry bitmap's pages written so far (1 bit per
+    /// 8 bytes of the heap's address span; they stay).
+    pub bitmap_bytes: usize,
 }
 
 impl ProfilerMemory {
     /// All the profiler's heap memory, in bytes.
     pub fn total_bytes(&self) -> usize {
-        self.stack_bytes + self.bucket_bytes + self.live_bytes + self.unwind_bytes
+        self.stack_bytes
+            + self.bucket_bytes
+            + self.live_bytes
+            + self.unwind_bytes
+            + self.carried_bytes
+            + self.bitmap_bytes
     }
 }
 
 /// The profiler's own memory and counts.
 pub fn memory() -> ProfilerMemory {
     let f = without_accounting(|| depot::lock().footprint());
-    let (live_samples, live_bytes) = live::census();
+    let (in_table, live_bytes) = live::census();
+    // The rest of the live samples carry their bucket.
+    let carried = f.live_samples.saturating_sub(in_table as u64) as usize;
     let (unwind_bytes, _) = unwind::footprint();
     ProfilerMemory {
         samples: f.samples,
-        live_samples,
+        live_samples: in_table + carried,
         stacks: f.stacks,
         buckets: f.buckets,
         stack_bytes: f.stack_bytes,
         bucket_bytes: f.bucket_bytes,
         live_bytes,
         unwind_bytes,
+        carried_bytes: carried * trailer::SIZE,
+        bitmap_bytes: trailer::bitmap_bytes(),
     }
 }
 

@@ -8,11 +8,14 @@
 //! since the last pruning, which keeps registration amortised O(1) and the
 //! registry at most twice the live named scopes. A pruned scope is dropped
 //! outside the reentrancy guard, so the free of its name is counted like any
-//! other. None of this runs on the allocator path.
+//! other; what it did is first added to its name's totals, so per-name
+//! counters ([`by_name`], the `/metrics` endpoint's) never go down. None of
+//! this runs on the allocator path.
 
 use std::sync::atomic::Ordering::Acquire;
 
 use crate::local::without_accounting;
+use crate::scope::limit::LimitKind;
 use crate::scope::Scope;
 use crate::sys::fork::{AtFork, Rank};
 use crate::sys::lock::{Lock, LockGuard};
@@ -21,12 +24,49 @@ struct Registry {
     scopes: Vec<Scope>,
     /// Length after the last pruning.
     kept: usize,
+    /// What the pruned scopes did, by name.
+    pruned: Vec<(Box<str>, Totals)>,
 }
 
 static REGISTRY: Lock<Registry> = Lock::new(Registry {
     scopes: Vec::new(),
     kept: 0,
+    pruned: Vec::new(),
 });
+
+/// What the scopes of one name did, ended ones included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    /// Bytes allocated (only grows).
+    pub(crate) bytes: u64,
+    /// Blocks allocated (only grows).
+    pub(crate) allocs: u64,
+    /// Scopes that exceeded a limit (only grows).
+    pub(crate) exceeded: u64,
+}
+
+impl Totals {
+    fn add(&mut self, s: &Scope) {
+        let u = s.usage();
+        self.bytes += u.bytes;
+        self.allocs += u.allocs;
+        self.exceeded += u64::from(s.exceeded().is_some());
+    }
+}
+
+/// The figures of one scope name: [`by_name`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct NameFigures {
+    pub(crate) name: String,
+    /// Scopes of this name alive now (held by a handle, a thread or a block).
+    pub(crate) live_scopes: u64,
+    /// Their live bytes now.
+    pub(crate) live_bytes: u64,
+    /// The largest limit of each kind among them (by [`LimitKind::ALL`]).
+    pub(crate) limits: [Option<u64>; 4],
+    /// Every scope of this name since start, ended ones included.
+    pub(crate) totals: Totals,
+}
 
 static FORK: AtFork = AtFork::new(
     Rank::Registry,
@@ -56,7 +96,17 @@ pub(crate) fn register(scope: &Scope) {
             let mut i = 0;
             while i < r.scopes.len() {
                 if unused(&r.scopes[i]) {
-                    dead.push(r.scopes.swap_remove(i));
+                    let s = r.scopes.swap_remove(i);
+                    let name = s.label().unwrap_or_default();
+                    match r.pruned.iter_mut().find(|(n, _)| **n == *name) {
+                        Some((_, t)) => t.add(&s),
+                        None => {
+                            let mut t = Totals::default();
+                            t.add(&s);
+                            r.pruned.push((name.into(), t));
+                        }
+                    }
+                    dead.push(s);
                 } else {
                     i += 1;
                 }
@@ -69,6 +119,49 @@ pub(crate) fn register(scope: &Scope) {
         drop(s);
     }
     without_accounting(move || drop(dead));
+}
+
+/// Per scope name, sorted by name: the live scopes' figures and every
+/// scope's totals (ended ones included, so the totals never go down).
+pub(crate) fn by_name() -> Vec<NameFigures> {
+    without_accounting(|| {
+        let r = lock();
+        let mut out: Vec<NameFigures> = Vec::new();
+        let find = |out: &mut Vec<NameFigures>, name: &str| -> usize {
+            match out.binary_search_by(|f| f.name.as_str().cmp(name)) {
+                Ok(i) => i,
+                Err(i) => {
+                    out.insert(
+                        i,
+                        NameFigures {
+                            name: name.to_string(),
+                            ..NameFigures::default()
+                        },
+                    );
+                    i
+                }
+            }
+        };
+        for (name, t) in &r.pruned {
+            let i = find(&mut out, name);
+            out[i].totals = *t;
+        }
+        for s in &r.scopes {
+            let i = find(&mut out, s.label().unwrap_or_default());
+            let f = &mut out[i];
+            f.totals.add(s);
+            if !unused(s) {
+                f.live_scopes += 1;
+                f.live_bytes += s.usage().live_bytes;
+                for (k, kind) in LimitKind::ALL.into_iter().enumerate() {
+                    if let Some(l) = s.limit_of(kind) {
+                        f.limits[k] = Some(f.limits[k].map_or(l, |m| m.max(l)));
+                    }
+                }
+            }
+        }
+        out
+    })
 }
 
 /// Handles on the live named scopes, in registration order (roughly).

@@ -16,7 +16,7 @@
 //! | `peak 27.0MiB` | the high-water mark of `live` ([`crate::Stats::peak_bytes`]) |
 //! | `alloc 6.81GiB/s 681k/s` | bytes and blocks allocated per second over the interval |
 //! | `free 6.78GiB/s 617k/s` | bytes and blocks freed per second over the interval |
-//! | `prof 512KiB 11.4k/s 341KiB` | the profiler: sampling rate (`off` when 0), samples taken per second, and the memory it holds (stacks, buckets, live-block tables; see [`crate::profile::memory`]) |
+//! | `prof 512KiB 11.4k/s 341KiB` | the profiler: sampling rate (`off` when 0), samples taken per second, and the memory it holds (stacks, buckets, live-block tables, full mode's trailers and carry bitmap; see [`crate::profile::memory`]) |
 //! | `own 350KiB` | what heapwise itself holds: scopes, profiler tables, buffers ([`Stats::heapwise_bytes`](crate::Stats::heapwise_bytes)) |
 //!
 //! Figures lag by at most 64 KiB of traffic per running thread (see

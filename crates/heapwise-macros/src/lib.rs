@@ -1,0 +1,94 @@
+//! `#[heapwise::test]`: a `#[test]` whose body must stay within a memory
+//! budget. Use it through `heapwise::testing::test` (cargo feature
+//! `testing` of `heapwise`), which this crate exists for.
+//!
+//! ```ignore
+//! #[heapwise::testing::test(limit_memory = "24 MiB", limit_leaks = 0)]
+//! fn parses_within_budget() {
+//!     let doc = parse(INPUT);
+//!     assert_eq!(doc.len(), 3);
+//! }
+//! ```
+//!
+//! expands to a `#[test]` whose body runs inside
+//! `heapwise::testing::limit_leaks(0, || limit_memory("24 MiB", || body))`:
+//! each given limit wraps the body, the test fails with the top allocation
+//! sites when one is crossed. Attribution is by scope, so tests running on
+//! other threads do not count. A test returning `Result` keeps its type.
+#![forbid(unsafe_code)]
+
+use proc_macro::TokenStream;
+use quote::quote;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{parse_macro_input, Expr, Ident, ItemFn, Token};
+
+/// One `name = value` of the attribute.
+struct Arg {
+    name: Ident,
+    value: Expr,
+}
+
+impl Parse for Arg {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Arg> {
+        let name: Ident = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let value: Expr = input.parse()?;
+        Ok(Arg { name, value })
+    }
+}
+
+/// Marks a test function with memory limits: `limit_memory = "24 MiB"`
+/// (the peak of live bytes during the test) and `limit_leaks = 0` (bytes
+/// allocated by the test and still live at its end), either or both. See
+/// the crate docs.
+#[proc_macro_attribute]
+pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let args = parse_macro_input!(attr with Punctuated::<Arg, Token![,]>::parse_terminated);
+    let mut f = parse_macro_input!(item as ItemFn);
+    if f.sig.asyncness.is_some() {
+        return syn::Error::new_spanned(
+            f.sig.fn_token,
+            "#[heapwise::test] wraps a synchronous test; run async code in it with a runtime's block_on",
+        )
+        .to_compile_error()
+        .into();
+    }
+    let mut memory = None;
+    let mut leaks = None;
+    for a in args {
+        let slot = match a.name.to_string().as_str() {
+            "limit_memory" => &mut memory,
+            "limit_leaks" => &mut leaks,
+            other => {
+                return syn::Error::new_spanned(
+                    &a.name,
+                    format!(
+                        "unknown limit `{other}`: use limit_memory = \"24 MiB\" or limit_leaks = 0"
+                    ),
+                )
+                .to_compile_error()
+                .into()
+            }
+        };
+        if slot.replace(a.value).is_some() {
+            return syn::Error::new_spanned(&a.name, "given twice")
+                .to_compile_error()
+                .into();
+        }
+    }
+    let block = &f.block;
+    let mut body = quote! { (move || #block)() };
+    if let Some(m) = memory {
+        body = quote! { ::heapwise::testing::limit_memory(#m, move || #body) };
+    }
+    if let Some(l) = leaks {
+        body = quote! { ::heapwise::testing::limit_leaks(#l, move || #body) };
+    }
+    f.block = syn::parse_quote! {{ #body }};
+    quote! {
+        #[::core::prelude::v1::test]
+        #f
+    }
+    .into()
+}

@@ -1,0 +1,132 @@
+//! `limit_memory`, `limit_leaks` and `measure`: a call in a scope of its
+//! own, its figures checked when it returns.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::local::sampler;
+use crate::local::usage::Usage;
+use crate::scope::{untracked, Scope};
+use crate::testing::full::FullMode;
+use crate::testing::report::top_sites;
+
+/// A byte count: a number, or a string with a unit as
+/// `HEAPWISE_PROFILE_RATE` takes it (`"24 MiB"`, `"512KiB"`, `"1GiB"`;
+/// `K`, `KB`, `M`, `MB`… are powers of 1024 too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteLimit(pub u64);
+
+impl From<u64> for ByteLimit {
+    fn from(bytes: u64) -> ByteLimit {
+        ByteLimit(bytes)
+    }
+}
+
+impl From<&str> for ByteLimit {
+    /// # Panics
+    ///
+    /// If the text is not a byte count (a test's mistake, said in one line).
+    fn from(text: &str) -> ByteLimit {
+        match sampler::parse_rate(text) {
+            Ok(bytes) => ByteLimit(bytes),
+            Err(e) => panic!("heapwise::testing: {text:?} is not a byte count: {e}"),
+        }
+    }
+}
+
+/// Calls `f` in a fresh scope and returns its result with what it did:
+/// bytes and blocks allocated and freed, calls, and `live_bytes` (allocated
+/// in the call and not freed by it) and `peak_bytes` (the highest
+/// `live_bytes` during it).
+pub fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
+    let scope = Scope::new();
+    let r = scope.run(|_| f());
+    (r, scope.usage())
+}
+
+/// Calls `f` and panics, naming its top allocation sites, if more than
+/// `limit` bytes were live at any moment of the call (its peak, as
+/// pytest-memray's `limit_memory`). Returns `f`'s result otherwise.
+///
+/// # Panics
+///
+/// If the limit was crossed, or `limit` is a string that is not a byte
+/// count.
+#[track_caller]
+pub fn limit_memory<R>(limit: impl Into<ByteLimit>, f: impl FnOnce() -> R) -> R {
+    let limit = limit.into().0;
+    let (r, u, name) = in_named_scope(f);
+    if u.peak_bytes > limit {
+        let sites = top_sites(&name, "alloc_space", "alloc_objects", 5);
+        fail(format!(
+            "limit_memory: peak of {} bytes live (limit {limit} bytes), {} bytes allocated in {} blocks; top sites by bytes allocated:{sites}",
+            u.peak_bytes, u.bytes, u.allocs
+        ));
+    }
+    r
+}
+
+/// Calls `f` and panics, naming the sites, if more than `limit` bytes it
+/// allocated are still live when it returns (pytest-memray's
+/// `limit_leaks`). `0` allows none. Returns `f`'s result otherwise (what
+/// the result owns counts as leaked: return nothing that allocates, or
+/// allow for it).
+///
+/// # Panics
+///
+/// If the limit was crossed, or `limit` is a string that is not a byte
+/// count.
+#[track_caller]
+pub fn limit_leaks<R>(limit: impl Into<ByteLimit>, f: impl FnOnce() -> R) -> R {
+    let limit = limit.into().0;
+    let (r, u, name) = in_named_scope(f);
+    if u.live_bytes > limit {
+        let blocks = u.allocs.saturating_sub(u.frees);
+        let sites = top_sites(&name, "inuse_space", "inuse_objects", 5);
+        fail(format!(
+            "limit_leaks: {} bytes leaked (limit {limit} bytes) in {blocks} blocks; top sites:{sites}",
+            u.live_bytes
+        ));
+    }
+    r
+}
+
+/// Runs `f` in full mode, in a scope with a name no other call has (the
+/// profile's `scope` label picks out its samples). The name and the scope
+/// are made and dropped untracked, so a call inside another (the
+/// attribute's `limit_leaks` around `limit_memory`) does not count them
+/// (the registry of named scopes keeps the name after the call).
+fn in_named_scope<R>(f: impl FnOnce() -> R) -> (R, Usage, Name) {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let (name, scope) = untracked(|| {
+        let name = format!("heapwise-testing-{}", NEXT.fetch_add(1, Relaxed));
+        let scope = Scope::new().name(name.clone());
+        (name, scope)
+    });
+    let _full = FullMode::begin();
+    let r = scope.run(|_| f());
+    let usage = scope.usage();
+    untracked(|| drop(scope));
+    (r, usage, Name(Some(name)))
+}
+
+/// The call's scope name, dropped untracked.
+struct Name(Option<String>);
+
+impl Drop for Name {
+    fn drop(&mut self) {
+        let name = self.0.take();
+        untracked(|| drop(name));
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+#[track_caller]
+fn fail(message: String) -> ! {
+    panic!("{message}")
+}

@@ -1,0 +1,48 @@
+//! Memory assertions for tests (cargo feature `testing`), as pytest-memray
+//! has them for Python: a test states how much memory the code under test
+//! may use or leak, and a failure names the allocation sites.
+//!
+//! ```
+//! # #[global_allocator]
+//! # static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+//! use heapwise::testing::{limit_leaks, limit_memory};
+//! use heapwise::assert_allocs;
+//!
+//! // At most 24 MiB live at any moment of the call.
+//! let table = limit_memory("24 MiB", || vec![0u8; 1 << 20]);
+//! // Nothing allocated in the call is still live after it.
+//! limit_leaks(0, || drop(vec![0u8; 4096]));
+//! // Exact counts of one expression.
+//! assert_allocs!(|| vec![1u64; 512], bytes == 4096, allocs == 1);
+//! # drop(table);
+//! ```
+//!
+//! Each call runs in a fresh [`Scope`](crate::Scope) of its own, so the
+//! figures are the call's alone even while `cargo test` runs other tests on
+//! other threads (a block the call frees that was allocated before it
+//! lowers its figures; see "Who is charged for a free" in the guide). The
+//! limits are checked when the call returns: `limit_memory` against the
+//! call's peak of live bytes, `limit_leaks` against the bytes it allocated
+//! and did not free.
+//!
+//! While a [`limit_memory`] or [`limit_leaks`] call runs, the profiler
+//! records every allocation (full mode, [`set_rate`](crate::profile::set_rate)`(1)`,
+//! process-wide; the previous rate comes back when the last such call
+//! ends), so a failure can name the call's top allocation sites:
+//!
+//! ```text
+//! limit_leaks: 40000 bytes leaked (limit 0 bytes) in 100 blocks; top sites:
+//!     40000 bytes in 100 blocks  mycrate::cache::insert (src/cache.rs:42)
+//! ```
+//!
+//! The attribute `#[heapwise::test(limit_memory = "24 MiB", limit_leaks = 0)]`
+//! (crate `heapwise-macros`, re-exported here as [`test`]) wraps a
+//! `#[test]` function's body in both.
+
+mod assert;
+mod full;
+mod limits;
+mod report;
+
+pub use heapwise_macros::test;
+pub use limits::{limit_leaks, limit_memory, measure, ByteLimit};

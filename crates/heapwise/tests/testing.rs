@@ -1,0 +1,139 @@
+//! `heapwise::testing` (feature `testing`): limits checked per call, by
+//! scope, with the sites named on failure; `assert_allocs!`; and the
+//! `#[heapwise::test]` attribute.
+#![cfg(feature = "testing")]
+
+#[global_allocator]
+static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+
+use std::hint::black_box;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use heapwise::testing::{limit_leaks, limit_memory, measure};
+use heapwise::{assert_allocs, KIB, MIB};
+
+/// The panic message of `f`, which must panic.
+fn panic_message(f: impl FnOnce()) -> String {
+    let e = catch_unwind(AssertUnwindSafe(f)).expect_err("it was to panic");
+    match e.downcast::<String>() {
+        Ok(s) => *s,
+        Err(e) => e.downcast::<&str>().map(|s| s.to_string()).unwrap(),
+    }
+}
+
+#[inline(never)]
+fn build_big_table() -> usize {
+    let v: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 64 * 1024]).collect();
+    black_box(&v).len()
+}
+
+#[inline(never)]
+fn leak_cache_entries(n: usize) {
+    for i in 0..n {
+        std::mem::forget(black_box(Box::new([i as u8; 400])));
+    }
+}
+
+#[test]
+fn limit_memory_checks_the_calls_peak_and_names_its_sites() {
+    // 4 MiB at the peak: within 8 MiB, not within 1 MiB.
+    assert_eq!(limit_memory("8 MiB", build_big_table), 64);
+    let msg = panic_message(|| {
+        limit_memory(MIB, build_big_table);
+    });
+    assert!(msg.starts_with("limit_memory: peak of 419"), "{msg}");
+    assert!(msg.contains("(limit 1048576 bytes)"), "{msg}");
+    assert!(msg.contains("testing::build_big_table"), "{msg}");
+    assert!(
+        msg.contains("4194304 bytes in 64 blocks  testing::build_big_table"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn limit_leaks_counts_what_the_call_left_and_names_the_site() {
+    limit_leaks(0, || drop(black_box(vec![0u8; 100_000])));
+    let msg = panic_message(|| limit_leaks(0, || leak_cache_entries(10)));
+    assert!(
+        msg.starts_with("limit_leaks: 4000 bytes leaked (limit 0 bytes) in 10 blocks; top sites:"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("4000 bytes in 10 blocks  testing::leak_cache_entries (")
+            && msg.contains("tests/testing.rs:"),
+        "{msg}"
+    );
+    // Within an allowance: no panic.
+    limit_leaks("4 KiB", || leak_cache_entries(10));
+}
+
+#[test]
+fn other_threads_do_not_count() {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let noisy = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                kept.push(vec![0u8; 64 * 1024]);
+                if kept.len() > 256 {
+                    kept.clear();
+                }
+            }
+        })
+    };
+    for _ in 0..20 {
+        limit_memory(64 * KIB, || black_box(vec![0u8; 1000]).len());
+        limit_leaks(0, || drop(black_box(vec![0u8; 1000])));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    noisy.join().unwrap();
+}
+
+#[test]
+fn assert_allocs_checks_exact_figures() {
+    let v = assert_allocs!(|| vec![1u64; 512], bytes == 4096, allocs == 1, frees == 0);
+    assert_eq!(v.len(), 512);
+    assert_allocs!(
+        || drop(black_box(vec![0u8; 10])),
+        live_bytes == 0,
+        calls == 2
+    );
+    let msg = panic_message(|| {
+        assert_allocs!(|| black_box(String::from("hello")), allocs <= 0);
+    });
+    assert!(
+        msg.starts_with("assert_allocs!: allocs <= 0 failed: it was 1\n  Usage { bytes: 5,"),
+        "{msg}"
+    );
+    let ((), u) = measure(|| drop(black_box(Box::new(7u32))));
+    assert_eq!((u.allocs, u.frees, u.bytes), (1, 1, 4));
+}
+
+#[heapwise::test(limit_memory = "1 MiB", limit_leaks = 0)]
+fn the_attribute_passes_a_test_within_its_limits() {
+    let v = vec![0u8; 512 * 1024];
+    assert_eq!(v.len(), 512 * 1024);
+}
+
+#[heapwise::test(limit_leaks = 0)]
+#[should_panic(expected = "limit_leaks: 4000 bytes leaked")]
+fn the_attribute_fails_a_test_that_leaks() {
+    leak_cache_entries(10);
+}
+
+#[heapwise::test(limit_memory = "64 KiB")]
+fn the_attribute_keeps_a_result_test() -> Result<(), String> {
+    let s: String = "x".repeat(100);
+    if s.len() == 100 {
+        Ok(())
+    } else {
+        Err(s)
+    }
+}
+
+#[test]
+#[should_panic(expected = "heapwise::testing: \"lots\" is not a byte count")]
+fn a_bad_limit_string_is_one_line() {
+    limit_memory("lots", || ());
+}
