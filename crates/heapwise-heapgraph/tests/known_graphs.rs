@@ -282,3 +282,24 @@ fn a_ten_thousand_block_list_needs_no_recursion() {
         .join()
         .unwrap();
 }
+
+#[test]
+fn an_unaligned_root_is_scanned_from_its_first_aligned_word() {
+    let mut m = Memory::default();
+    // A root at 0x1004: its words are at 0x1008 and 0x1010 (offsets 4 and
+    // 12); the half word at 0x1004 is not read.
+    m.root(RootKind::UnknownMemory, "mmap region", 0x1004, 20);
+    m.write(0x1000, 0x10000);
+    m.write(0x1010, 0x20000);
+    m.block(0x10000, 8, 1, "app::missed");
+    m.block(0x20000, 8, 2, "app::found");
+    let g = m.build();
+    let edges: Vec<(u64, u64)> = g
+        .edges_from(Holder::Root(heapwise_heapgraph::RootId(0)))
+        .map(|(off, b)| (off, g.block(b).seq))
+        .collect();
+    assert_eq!(edges, [(12, 2)]);
+    let a = g.analyze();
+    assert_eq!(a.leak_class(id(&g, 1)), LeakClass::Direct);
+    assert_eq!(a.leak_class(id(&g, 2)), LeakClass::Reachable);
+}
