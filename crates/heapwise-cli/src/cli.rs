@@ -21,6 +21,7 @@ use crate::heaptrack::{self, ImportOptions};
 use crate::input::{describe_io, read_profile};
 use crate::output::{check_overwrite, finish, stdout, write_file};
 use crate::sample_index::SampleIndex;
+use crate::snapshot::{run_snapshot, SnapshotArgs};
 use crate::top::{top_report, TopOptions};
 
 /// heapwise: read pprof heap profiles (Go's, heapwise's own, or heaptrack
@@ -52,6 +53,9 @@ pub enum Command {
     /// `crate::module:event(arg: type, ...)`. A program lists its own with
     /// `print!("{}", heapwise_probe::list())`.
     Probes(ProbesArgs),
+    /// Reports over a heap snapshot (`.heapsnapshot`): leaks, retained
+    /// size by site, why a block is alive, and the diff of two.
+    Snapshot(SnapshotArgs),
 }
 
 /// Arguments of `heapwise import`.
@@ -259,6 +263,11 @@ pub fn run(cli: Cli) -> Result<()> {
             } else {
                 write!(out, "{list}")?;
             }
+            finish(out)
+        }
+        Command::Snapshot(args) => {
+            let mut out = stdout();
+            run_snapshot(&args, &mut out)?;
             finish(out)
         }
         Command::Demo(args) => {

@@ -13,6 +13,7 @@
 //! heapwise import heaptrack FILE -o OUT.pb.gz [--keep-allocator-frames] [--max-input SIZE] [--max-memory SIZE]
 //! heapwise demo [--out-dir DIR] [--requests N] [--rate BYTES] [-n N]
 //! heapwise probes [--locations]
+//! heapwise snapshot leaks|retained|why|diff FILE… (see [`snapshot`])
 //! ```
 //!
 //! `heapwise demo` runs a toy key-value service under heapwise and profiles
@@ -211,6 +212,7 @@ pub mod heaptrack;
 pub mod input;
 mod output;
 pub mod sample_index;
+pub mod snapshot;
 mod svg_text;
 pub mod top;
 pub mod units;

@@ -14,6 +14,7 @@
 //! | [`prometheus`] | `needs prometheus` | Debian `prometheus` |
 //! | [`heaptrack`] | `needs heaptrack` | Debian `heaptrack` |
 //! | [`perfetto_python`] | `needs perfetto's python protos` | `pip install perfetto protobuf` in the venv `~/.cache/heapwise-perfetto-venv` (or one named by `HEAPWISE_PYTHON`) |
+//! | [`memlab`] | `needs memlab` | `npm install memlab` in `~/.cache/heapwise/memlab` (or the folder named by `HEAPWISE_MEMLAB`), Node.js from Debian's `nodejs` |
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -185,6 +186,39 @@ pub fn expect_success(out: &Output, what: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `node` with memlab's packages on its module path (`NODE_PATH`): the
+/// `node_modules` of `HEAPWISE_MEMLAB`, else of `~/.cache/heapwise/memlab`,
+/// where `.ci/run` installs memlab. Panics, saying how to get it, if node
+/// cannot load `@memlab/heap-analysis` from there.
+pub fn memlab() -> Command {
+    static FOUND: OnceLock<String> = OnceLock::new();
+    let modules = FOUND.get_or_init(|| {
+        let dir = std::env::var("HEAPWISE_MEMLAB").unwrap_or_else(|_| {
+            format!(
+                "{}/.cache/heapwise/memlab",
+                std::env::var("HOME").unwrap_or_default()
+            )
+        });
+        let modules = format!("{dir}/node_modules");
+        let mut probe = Command::new("node");
+        probe
+            .args(["-e", "require('@memlab/heap-analysis')"])
+            .env("NODE_PATH", &modules);
+        require(
+            "memlab",
+            &mut probe,
+            &format!(
+                "node cannot load @memlab/heap-analysis from {modules}; \
+                 `cd {dir} && PUPPETEER_SKIP_DOWNLOAD=1 npm install memlab` (and Debian's nodejs)"
+            ),
+        );
+        modules
+    });
+    let mut cmd = Command::new("node");
+    cmd.env("NODE_PATH", modules);
+    cmd
 }
 
 fn runs(cmd: &mut Command) -> bool {
