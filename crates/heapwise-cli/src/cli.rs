@@ -20,6 +20,7 @@ use crate::flame::{write_diff_flamegraph, write_flamegraph, FlameOptions};
 use crate::heaptrack::{self, ImportOptions};
 use crate::input::{describe_io, read_profile};
 use crate::output::{check_overwrite, finish, stdout, write_file};
+use crate::run::{run_program, RunOptions};
 use crate::sample_index::SampleIndex;
 use crate::snapshot::{run_snapshot, SnapshotArgs};
 use crate::top::{top_report, TopOptions};
@@ -56,6 +57,43 @@ pub enum Command {
     /// Reports over a heap snapshot (`.heapsnapshot`): leaks, retained
     /// size by site, why a block is alive, and the diff of two.
     Snapshot(SnapshotArgs),
+    /// Run a program (any dynamically linked one, not built with heapwise)
+    /// with heapwise preloaded; write its heap profile and print the top
+    /// sites. Exits with the program's status.
+    Run(RunArgs),
+}
+
+/// Arguments of `heapwise run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Profiler sampling rate in bytes (default: the runtime's, 512 KiB).
+    #[arg(long, value_name = "BYTES", conflicts_with = "full")]
+    pub rate: Option<u64>,
+    /// Record every allocation (rate 1): exact counts.
+    #[arg(long)]
+    pub full: bool,
+    /// Where the profile goes; %p is the process id (a forked child writes
+    /// its own).
+    #[arg(short, long, value_name = "FILE", default_value = "heapwise.%p.pb.gz")]
+    pub output: PathBuf,
+    /// Also rewrite the profile on this interval (10s, 500ms, 1m), so one
+    /// survives a kill.
+    #[arg(long, value_name = "INTERVAL")]
+    pub every: Option<String>,
+    /// Print heapwise's stats line to stderr on this interval.
+    #[arg(long, value_name = "INTERVAL")]
+    pub trace: Option<String>,
+    /// Rows of the top table.
+    #[arg(
+        short = 'n',
+        long = "nodecount",
+        value_name = "N",
+        default_value_t = 10
+    )]
+    pub nodecount: usize,
+    /// The program and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// Arguments of `heapwise import`.
@@ -269,6 +307,18 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut out = stdout();
             run_snapshot(&args, &mut out)?;
             finish(out)
+        }
+        Command::Run(args) => {
+            let options = RunOptions {
+                rate: if args.full { Some(1) } else { args.rate },
+                output: args.output,
+                every: args.every,
+                trace: args.trace,
+                top: args.nodecount,
+                command: args.command,
+            };
+            let code = run_program(&options, &mut io::stderr().lock())?;
+            std::process::exit(code)
         }
         Command::Demo(args) => {
             let options = DemoOptions {

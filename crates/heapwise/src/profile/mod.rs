@@ -85,7 +85,8 @@
 //! frames (64 by default) are kept. A profile whose stacks were all cut
 //! short says so in a comment (and once on stderr). The allocator's own frames and the standard library's allocation
 //! plumbing at the leaf (`__rust_alloc`, `alloc::raw_vec::…`,
-//! `alloc::boxed::Box::new`, …) are hidden, as Go hides `runtime.mallocgc`,
+//! `alloc::boxed::Box::new`, …; C's `malloc` family and C++'s `operator
+//! new` under `heapwise run`) are hidden, as Go hides `runtime.mallocgc`,
 //! so the leaf is the code that asked for the memory; use
 //! [`ProfileOptions::keep_allocator_frames`] to see them.
 //!
@@ -529,12 +530,30 @@ impl Locations {
 
 /// Is `name` allocation plumbing, hidden at the leaf of a stack?
 fn is_plumbing(name: &str) -> bool {
-    const PREFIXES: [&str; 9] = [
+    // The C allocator's entry points, which the preload library
+    // (`heapwise run`) interposes, and C++'s operator new.
+    const C_ENTRIES: [&str; 10] = [
+        "malloc",
+        "calloc",
+        "realloc",
+        "reallocarray",
+        "posix_memalign",
+        "aligned_alloc",
+        "memalign",
+        "valloc",
+        "pvalloc",
+        "free",
+    ];
+    if C_ENTRIES.contains(&name) || name.starts_with("operator new") {
+        return true;
+    }
+    const PREFIXES: [&str; 10] = [
         "__rust_",
         "__rustc::",
         "__rg_",
         "__rdl_",
         "heapwise::",
+        "heapwise_preload::",
         "alloc::",
         "core::",
         "std::alloc::",
@@ -728,6 +747,12 @@ mod tests {
             "<str>::repeat",
             "<[u8]>::to_vec",
             "<alloc::vec::Vec<T>>::push",
+            "malloc",
+            "realloc",
+            "posix_memalign",
+            "operator new(unsigned long)",
+            "operator new[](unsigned long, std::align_val_t)",
+            "heapwise_preload::entry::allocate",
         ] {
             assert!(is_plumbing(name), "{name}");
         }
@@ -737,6 +762,8 @@ mod tests {
             "std::io::default_read_to_end",
             "main",
             "",
+            "malloc_trim",
+            "my_malloc",
         ] {
             assert!(!is_plumbing(name), "{name}");
         }

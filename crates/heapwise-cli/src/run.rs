@@ -1,0 +1,265 @@
+//! `heapwise run -- CMD ARGS…`: runs a program with the preload library
+//! (`libheapwise_preload.so`, crate `heapwise-preload`) in `LD_PRELOAD`, so
+//! heapwise's runtime counts and profiles its `malloc` family without a
+//! rebuild, then prints where the profile went and its top sites.
+//!
+//! The library is looked for in `HEAPWISE_PRELOAD` (a path), beside the
+//! `heapwise` binary, in the directory above it (cargo's `deps/`), and in
+//! cargo's target directory (`CARGO_TARGET_DIR`, else `./target`; release
+//! first). It goes first in `LD_PRELOAD`, before any library already there,
+//! so that it interposes and the one after it (another allocator, say) is
+//! what it forwards to.
+//!
+//! The environment is the runtime's: `HEAPWISE_PROFILE_AT_EXIT` (the
+//! `-o` path, made absolute; `%p` is each process's id, so a forked child
+//! writes its own file), `HEAPWISE_PROFILE_RATE` (`--rate`, `--full` is
+//! 1), `HEAPWISE_PROFILE_EVERY`, `HEAPWISE_TRACE`. SIGINT and SIGTERM sent
+//! to `heapwise` (not the terminal's, which reach the program directly)
+//! are forwarded to the program; its exit status is returned, 128+N for a
+//! death by signal N. The report goes to standard error, so the program's
+//! standard output stays its own.
+//!
+//! A statically linked program (no `PT_INTERP`: the loader, which reads
+//! `LD_PRELOAD`, never runs) and a setuid or setgid one (the loader ignores
+//! `LD_PRELOAD` for it) are refused before they start.
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::input::read_profile;
+use crate::sample_index::SampleIndex;
+use crate::signals;
+use crate::top::{top_report, TopOptions};
+
+/// The preload library's file name.
+pub const PRELOAD: &str = "libheapwise_preload.so";
+
+/// What `heapwise run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Profiler sampling rate in bytes (`None`: the runtime's default).
+    pub rate: Option<u64>,
+    /// The profile's path (`%p`: the process id).
+    pub output: PathBuf,
+    /// Rewrite the profile on this interval (`HEAPWISE_PROFILE_EVERY`).
+    pub every: Option<String>,
+    /// The stats line's interval (`HEAPWISE_TRACE`).
+    pub trace: Option<String>,
+    /// Rows of the top table.
+    pub top: usize,
+    /// The program and its arguments.
+    pub command: Vec<OsString>,
+}
+
+/// Runs the program and reports; returns the exit code `heapwise` should
+/// exit with (the program's).
+pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32> {
+    let Some((program, args)) = options.command.split_first() else {
+        bail!("no command given: heapwise run [OPTIONS] -- CMD ARGS...");
+    };
+    let path = find_program(program)?;
+    check_loadable(&path)?;
+    let preload = find_preload()?;
+    let cwd = std::env::current_dir().context("the current directory")?;
+    let output = cwd.join(&options.output);
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let ld_preload = match std::env::var_os("LD_PRELOAD") {
+        Some(old) if !old.is_empty() => {
+            let mut s = preload.clone().into_os_string();
+            s.push(":");
+            s.push(old);
+            s
+        }
+        _ => preload.clone().into_os_string(),
+    };
+    cmd.env("LD_PRELOAD", ld_preload)
+        .env("HEAPWISE_PROFILE_AT_EXIT", &output);
+    if let Some(rate) = options.rate {
+        cmd.env("HEAPWISE_PROFILE_RATE", rate.to_string());
+    }
+    if let Some(every) = &options.every {
+        cmd.env("HEAPWISE_PROFILE_EVERY", every);
+    }
+    if let Some(trace) = &options.trace {
+        cmd.env("HEAPWISE_TRACE", trace);
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot run {}", path.display()))?;
+    let pid = child.id() as i32;
+    signals::forward_to(pid);
+    let status = child.wait().context("waiting for the program")?;
+    signals::forward_to(0);
+    let code = status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1);
+    let profile_path = expand(&output, pid);
+    write_report(&profile_path, options.top, report)?;
+    Ok(code)
+}
+
+/// `path` with each `%p` replaced by `pid`.
+fn expand(path: &Path, pid: i32) -> PathBuf {
+    match path.to_str() {
+        Some(s) => PathBuf::from(s.replace("%p", &pid.to_string())),
+        None => path.to_path_buf(),
+    }
+}
+
+fn write_report(profile_path: &Path, top: usize, out: &mut impl Write) -> Result<()> {
+    if !profile_path.exists() {
+        writeln!(
+            out,
+            "heapwise: no profile at {} (the program wrote none: killed, or it exec'd before exiting)",
+            profile_path.display()
+        )?;
+        return Ok(());
+    }
+    let profile = read_profile(profile_path)?;
+    writeln!(
+        out,
+        "heapwise: profile at {}\n\nTop sites by bytes allocated (heapwise top {} --sample-index alloc_space):",
+        profile_path.display(),
+        profile_path.display()
+    )?;
+    let report = top_report(
+        &profile,
+        &TopOptions {
+            sample_index: SampleIndex::Name("alloc_space".into()),
+            max_rows: top,
+            focus: None,
+        },
+    )
+    .with_context(|| profile_path.display().to_string())?;
+    report.write_text(&mut *out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The program's file: `program` itself if it names a path, else the
+/// first executable of that name on `PATH`.
+fn find_program(program: &std::ffi::OsStr) -> Result<PathBuf> {
+    let given = Path::new(program);
+    if given.components().count() > 1 {
+        return Ok(given.to_path_buf());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(given);
+        if candidate
+            .metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        {
+            return Ok(candidate);
+        }
+    }
+    bail!("{}: command not found on PATH", given.display())
+}
+
+/// Refuses a program the loader will not preload into: setuid or setgid,
+/// or an ELF without an interpreter (statically linked). Scripts and
+/// other formats pass (their interpreter is checked by nobody).
+fn check_loadable(path: &Path) -> Result<()> {
+    let name = path.display();
+    let meta = path
+        .metadata()
+        .map_err(|e| anyhow!("{name}: {}", crate::input::describe_io(&e)))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o6000 != 0 {
+        bail!("{name} is setuid or setgid: the loader ignores LD_PRELOAD for it, so heapwise cannot see its allocations");
+    }
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
+        .map_err(|e| anyhow!("{name}: {}", crate::input::describe_io(&e)))?;
+    if has_interpreter(&head) == Some(false) {
+        bail!("{name} is statically linked: no dynamic loader runs to preload heapwise into it");
+    }
+    Ok(())
+}
+
+/// Whether the ELF file starting with `head` has a `PT_INTERP` program
+/// header; `None` if it is not a 64-bit little-endian ELF file whose
+/// program headers lie in `head`.
+fn has_interpreter(head: &[u8]) -> Option<bool> {
+    const PT_INTERP: u32 = 3;
+    if head.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let u16_at = |at: usize| Some(u16::from_le_bytes(head.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(head.get(at..at + 4)?.try_into().ok()?));
+    let u64_at = |at: usize| Some(u64::from_le_bytes(head.get(at..at + 8)?.try_into().ok()?));
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let phentsize = usize::from(u16_at(0x36)?);
+    let phnum = usize::from(u16_at(0x38)?);
+    for i in 0..phnum {
+        let at = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        if u32_at(at)? == PT_INTERP {
+            return Some(true);
+        }
+    }
+    Some(false)
+}
+
+/// The preload library, or an error naming every place looked in.
+pub fn find_preload() -> Result<PathBuf> {
+    let mut places = Vec::new();
+    if let Some(p) = std::env::var_os("HEAPWISE_PRELOAD") {
+        places.push(PathBuf::from(p));
+    }
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        places.push(dir.join(PRELOAD));
+        if let Some(up) = dir.parent() {
+            places.push(up.join(PRELOAD));
+        }
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    for profile in ["release", "debug"] {
+        places.push(target.join(profile).join(PRELOAD));
+    }
+    if let Some(found) = places.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    let list: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
+    bail!(
+        "cannot find {PRELOAD} (build it: cargo build --release -p heapwise-preload); looked in: {}",
+        list.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interpreter_header_decides_static_or_dynamic() {
+        let own = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(has_interpreter(&own[..64 * 1024]), Some(true));
+        assert_eq!(has_interpreter(b"#!/bin/sh\n"), None);
+        // An ELF header with no program headers.
+        let mut elf = vec![0u8; 64];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        assert_eq!(has_interpreter(&elf), Some(false));
+    }
+
+    #[test]
+    fn percent_p_is_the_pid() {
+        assert_eq!(
+            expand(Path::new("/t/heapwise.%p.pb.gz"), 7),
+            Path::new("/t/heapwise.7.pb.gz")
+        );
+    }
+}

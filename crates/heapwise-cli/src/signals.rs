@@ -1,0 +1,40 @@
+//! Forwarding SIGINT and SIGTERM to the program `heapwise run` runs: the
+//! crate's only unsafe code (`sigaction`, `kill`).
+#![allow(unsafe_code)]
+
+use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
+
+/// The program's process id while it runs, for the signal handler.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let code = unsafe { (*info).si_code };
+    let child = CHILD.load(Relaxed);
+    // A terminal's signal (SI_KERNEL) reached the program's process group
+    // already; one sent to heapwise (kill, a supervisor) is passed on.
+    if child > 0 && code != libc::SI_KERNEL {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(child, signal) };
+    }
+}
+
+/// Forwards SIGINT and SIGTERM sent to this process to `pid` from now on
+/// (0: to nobody).
+pub(crate) fn forward_to(pid: i32) {
+    CHILD.store(pid, Relaxed);
+    if pid == 0 {
+        return;
+    }
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction is valid; the handler only reads an
+        // atomic and calls kill, both async-signal-safe.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = forward as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The 16 bytes before each block the preload returns: the size the program
+//! asked for, and a tag that names the block as the preload's and holds its
+//! alignment. (Why a header: the crate docs.)
+//!
+//! The tag is the block's address XORed with a constant whose low 4 bits
+//! are `0xf`, with log2 of the alignment in the top byte. The word before a
+//! block of glibc's malloc is its chunk's size field, a multiple of 16 with
+//! flags in bits 0-2, so bit 3 is never set there: a foreign block is never
+//! taken for one of the preload's.
+
+/// The header's size, and the alignment every block has at least.
+pub(crate) const SIZE: usize = 16;
+/// XORed with the address; bits 0-3 all set (see the module docs).
+const MAGIC: u64 = 0x0068_6561_7077_697f;
+/// Addresses and the constant fit below the top byte.
+const LOW: u64 = (1 << 56) - 1;
+
+/// Writes the header of the block `p` (`size` bytes, aligned to `align`).
+///
+/// # Safety
+///
+/// `p` was returned by the preload's inner allocator ([`crate::next::Next`]),
+/// which keeps the 16 bytes before it for this.
+pub(crate) unsafe fn write(p: *mut u8, size: usize, align: usize) {
+    let tag = (MAGIC ^ p as u64) | (u64::from(align.trailing_zeros()) << 56);
+    // SAFETY: the caller's contract; `p` is at least 16-aligned.
+    unsafe {
+        p.sub(16).cast::<u64>().write(size as u64);
+        p.sub(8).cast::<u64>().write(tag);
+    }
+}
+
+/// The size and alignment of the block `p` if the preload allocated it.
+///
+/// # Safety
+///
+/// `p` is a live block of the preload or of the next allocator (glibc's
+/// malloc, whose blocks have a 16-byte chunk header before them).
+pub(crate) unsafe fn read(p: *const u8) -> Option<(usize, usize)> {
+    if p as usize % SIZE != 0 {
+        return None;
+    }
+    // SAFETY: the caller's contract: the 16 bytes before `p` are readable.
+    let (size, tag) = unsafe {
+        (
+            p.sub(16).cast::<u64>().read(),
+            p.sub(8).cast::<u64>().read(),
+        )
+    };
+    if (tag ^ p as u64) & LOW != MAGIC {
+        return None;
+    }
+    let shift = tag >> 56;
+    if !(4..48).contains(&shift) {
+        return None;
+    }
+    Some((size as usize, 1 << shift))
+}

@@ -1,0 +1,73 @@
+//! heapwise for programs that were not built with it: an `LD_PRELOAD`
+//! library (`libheapwise_preload.so`) that interposes the C allocator's
+//! entry points and runs heapwise's runtime, [`heapwise::Alloc`], for every
+//! call. `heapwise run -- CMD` sets it up; its environment is the runtime's
+//! (`HEAPWISE_PROFILE_RATE`, `HEAPWISE_PROFILE_AT_EXIT`,
+//! `HEAPWISE_PROFILE_EVERY`, `HEAPWISE_TRACE`, read by the runtime's
+//! load-time constructor, which runs before the program's own).
+//!
+//! # What is interposed
+//!
+//! `malloc`, `free`, `calloc`, `realloc`, `reallocarray`,
+//! `posix_memalign`, `aligned_alloc`, `memalign`, `valloc`, `pvalloc` and
+//! `malloc_usable_size` (`entry.rs`); C++'s `operator new` and `delete`
+//! reach them through libstdc++. Each is a thin shell over one
+//! `GlobalAlloc` call on a `heapwise::Alloc` whose inner allocator is the
+//! next definition of the same functions (`next.rs`: `dlsym(RTLD_NEXT)`,
+//! resolved once, with a static bootstrap arena for what `dlsym` allocates
+//! meanwhile). So the sampler, full mode's trailers, the CFI unwinder, the
+//! live-block table, peak and at-exit profiles and the stats line all run
+//! as they do in a Rust program that installs `heapwise::Alloc`, with no
+//! second implementation of any of them.
+//!
+//! # Sizes: a 16-byte header
+//!
+//! `free` has no size, and the runtime needs the layout a block was
+//! allocated with (full mode finds its bucket after the block's bytes; the
+//! live bytes subtract what was added). Each block therefore starts 16 bytes
+//! (or its alignment, when larger) after the block the next allocator
+//! returned, and those 16 bytes hold the requested size and a tag
+//! (`header.rs`). The other option, the next allocator's
+//! `malloc_usable_size` on both sides, was not taken: the runtime fixes a
+//! block's layout before the inner allocator chooses its size class, full
+//! mode's trailer moves blocks into larger classes, and heaptrack (the
+//! figure these profiles are checked against) counts requested sizes. The
+//! cost is 16 bytes per block; `malloc_usable_size` returns the requested
+//! size, so no program writes over full mode's trailer.
+//!
+//! The tag makes a block the preload did not allocate (one made by the
+//! next allocator before the preload was in place) recognisable: it goes
+//! straight to the next `free`, uncounted.
+//!
+//! # The allocator path
+//!
+//! No entry point allocates (other than through the next allocator),
+//! locks, or panics: errors are a null return and `errno`, as C expects,
+//! and an `extern "C"` function aborts rather than unwinds in any case.
+//! Resolution uses one atomic state, so `fork` cannot leave a lock held.
+//!
+//! # A program that installs `heapwise::Alloc` itself
+//!
+//! Its runtime's allocations reach the preload's `malloc` as any other:
+//! both count them (the program's own counts, scopes and limits are
+//! unaffected), and both write `HEAPWISE_PROFILE_AT_EXIT`'s file, the
+//! program's first (its exit handler was registered later), then the
+//! preload's over it. The file is then the preload's view, in which the
+//! program's blocks appear at their own sites.
+#![deny(missing_docs)]
+
+mod arena;
+// Exported to C by name (`#[no_mangle]`), not to Rust.
+#[allow(unreachable_pub)]
+mod entry;
+mod header;
+mod next;
+
+/// The runtime every entry point drives, over the next allocator.
+static ALLOC: heapwise::Alloc<next::Next> = heapwise::Alloc::new(next::Next);
+
+/// This library's own Rust allocations (the runtime's tables, reading the
+/// settings, writing the profile) go to the next allocator directly: they
+/// are not the program's, and are never counted.
+#[global_allocator]
+static OWN: next::Next = next::Next;
