@@ -3,8 +3,10 @@
 //! heapwise's runtime counts and profiles its `malloc` family without a
 //! rebuild, then prints where the profile went and its top sites.
 //!
-//! The library is looked for in `HEAPWISE_PRELOAD` (a path), beside the
-//! `heapwise` binary, in the directory above it (cargo's `deps/`), and in
+//! The library is `HEAPWISE_PRELOAD` if that is set; else it is looked
+//! for beside the
+//! `heapwise` binary, in its `deps/` and the directory above it (cargo
+//! builds it there as a dependency and runs tests from there), and in
 //! cargo's target directory (`CARGO_TARGET_DIR`, else `./target`; release
 //! first). It goes first in `LD_PRELOAD`, before any library already there,
 //! so that it interposes and the one after it (another allocator, say) is
@@ -211,15 +213,23 @@ fn has_interpreter(head: &[u8]) -> Option<bool> {
 
 /// The preload library, or an error naming every place looked in.
 pub fn find_preload() -> Result<PathBuf> {
-    let mut places = Vec::new();
     if let Some(p) = std::env::var_os("HEAPWISE_PRELOAD") {
-        places.push(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            bail!(
+                "HEAPWISE_PRELOAD names {}, which is not a file",
+                p.display()
+            );
+        }
+        return Ok(p);
     }
+    let mut places = Vec::new();
     if let Some(dir) = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(Path::to_path_buf))
     {
         places.push(dir.join(PRELOAD));
+        places.push(dir.join("deps").join(PRELOAD));
         if let Some(up) = dir.parent() {
             places.push(up.join(PRELOAD));
         }
@@ -230,6 +240,11 @@ pub fn find_preload() -> Result<PathBuf> {
     for profile in ["release", "debug"] {
         places.push(target.join(profile).join(PRELOAD));
     }
+    first_file(&places)
+}
+
+/// The first of `places` that is a file, or an error listing them.
+fn first_file(places: &[PathBuf]) -> Result<PathBuf> {
     if let Some(found) = places.iter().find(|p| p.is_file()) {
         return Ok(found.clone());
     }
@@ -253,6 +268,20 @@ mod tests {
         let mut elf = vec![0u8; 64];
         elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
         assert_eq!(has_interpreter(&elf), Some(false));
+    }
+
+    #[test]
+    fn a_missing_library_names_every_place_looked_in() {
+        let places = [
+            PathBuf::from("/nonexistent/a.so"),
+            PathBuf::from("/nonexistent/b.so"),
+        ];
+        let e = first_file(&places).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/a.so, /nonexistent/b.so"), "{e}");
+        assert!(
+            e.contains("cargo build --release -p heapwise-preload"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -219,32 +219,110 @@ fn find_build_id(notes: &[u8], align: usize) -> Option<&[u8]> {
     None
 }
 
-/// See [`super::thread_stack_bounds`].
+/// See [`super::thread_stack_bounds`]: the mapping of `/proc/self/maps`
+/// that holds the caller's stack pointer, read with `open` and `read` into
+/// a buffer on the stack.
+///
+/// Not `pthread_getattr_np`: it holds the thread's lock while it calls
+/// `malloc` (to read `/proc/self/maps` for the main thread, and for the
+/// CPU set on every thread), and Rust's runtime calls it at start-up and in
+/// every new thread. Under the preload library (`heapwise run`) that
+/// `malloc` is heapwise's, whose first sample on the thread would ask for
+/// the bounds again, and wait for the lock its own caller holds.
 pub(super) fn thread_stack_bounds() -> Option<(usize, usize)> {
-    let mut attr = MaybeUninit::<libc::pthread_attr_t>::uninit();
-    // SAFETY: `attr` is writable storage for a pthread_attr_t, initialised by
-    // the call when it returns 0.
-    if unsafe { libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) } != 0 {
+    let here = 0u8;
+    let sp = std::ptr::addr_of!(here) as usize;
+    // SAFETY: a NUL-terminated path; the descriptor is closed below.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/maps".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
         return None;
     }
-    let mut addr: *mut c_void = std::ptr::null_mut();
-    let mut size: usize = 0;
-    // SAFETY: `attr` was initialised above; the out-pointers are valid.
-    let rc = unsafe { libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size) };
-    // SAFETY: `attr` was initialised by pthread_getattr_np and is destroyed
-    // once, here.
-    unsafe { libc::pthread_attr_destroy(attr.as_mut_ptr()) };
-    if rc != 0 || addr.is_null() || size == 0 {
-        return None;
+    let mut buf = [0u8; 4096];
+    let mut found = None;
+    let mut len = 0;
+    // Inside a line longer than the buffer (a long path), whose range was
+    // already looked at: skip to its end.
+    let mut skipping = false;
+    loop {
+        // SAFETY: reads into the unused tail of `buf`.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().add(len).cast(), buf.len() - len) };
+        let Ok(n) = usize::try_from(n) else {
+            break;
+        };
+        if n == 0 {
+            break;
+        }
+        len += n;
+        let mut start = 0;
+        while let Some(nl) = buf[start..len].iter().position(|&b| b == b'\n') {
+            if !skipping {
+                if let Some((lo, hi)) = map_range(&buf[start..start + nl]) {
+                    if (lo..hi).contains(&sp) {
+                        found = Some((lo, hi));
+                    }
+                }
+            }
+            skipping = false;
+            start += nl + 1;
+        }
+        if found.is_some() {
+            break;
+        }
+        if start == 0 && len == buf.len() {
+            // No end of line in a full buffer: look at the range, drop the rest.
+            if let Some((lo, hi)) = map_range(&buf[..len]) {
+                if (lo..hi).contains(&sp) {
+                    found = Some((lo, hi));
+                    break;
+                }
+            }
+            skipping = true;
+            len = 0;
+            continue;
+        }
+        buf.copy_within(start..len, 0);
+        len -= start;
     }
-    let low = addr as usize;
-    Some((low, low.checked_add(size)?))
+    // SAFETY: opened above, closed once.
+    unsafe { libc::close(fd) };
+    found
+}
+
+/// The `lo-hi` address range at the start of a `/proc/self/maps` line.
+fn map_range(line: &[u8]) -> Option<(usize, usize)> {
+    let hex = |s: &[u8]| -> Option<usize> {
+        if s.is_empty() || s.len() > 16 {
+            return None;
+        }
+        s.iter().try_fold(0usize, |n, &c| {
+            let d = (c as char).to_digit(16)?;
+            Some(n << 4 | d as usize)
+        })
+    };
+    let dash = line.iter().position(|&b| b == b'-')?;
+    let rest = &line[dash + 1..];
+    let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+    Some((hex(&line[..dash])?, hex(&rest[..end])?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn map_ranges_parse() {
+        assert_eq!(
+            map_range(b"7ffd1000-7ffd3000 rw-p 00000000 00:00 0 [stack]"),
+            Some((0x7ffd_1000, 0x7ffd_3000))
+        );
+        assert_eq!(map_range(b"garbage"), None);
+        assert_eq!(map_range(b"12-zz rw-p"), None);
+    }
 
     fn this_exe() -> String {
         let exe = std::env::current_exe().unwrap();

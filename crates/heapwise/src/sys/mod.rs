@@ -117,10 +117,11 @@ static LOADER_FORK: fork::AtFork = fork::AtFork::new(
 ///
 /// libc only: no Rust allocation, no std thread-local, no std lock, so it
 /// may run inside the global allocator, before `main` and while a thread
-/// exits. For a thread that pthreads created, `low` includes the guard page.
-/// For the main thread glibc reads `/proc/self/maps` (through libc's own
-/// `malloc`, never Rust's global allocator) and `RLIMIT_STACK`: look the
-/// bounds up once per thread and keep them.
+/// exits, and takes no lock (not even glibc's: the preload library makes
+/// every `malloc` of the program heapwise's). It reads `/proc/self/maps`
+/// for the mapping that holds the stack pointer: look the bounds up once
+/// per thread and keep them. (The main thread's stack mapping grows down
+/// later; the walk reads only above the stack pointer.)
 pub(crate) fn thread_stack_bounds() -> Option<(usize, usize)> {
     imp::thread_stack_bounds()
 }

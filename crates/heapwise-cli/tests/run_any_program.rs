@@ -1,0 +1,340 @@
+//! `heapwise run -- CMD`: real C and Rust programs, compiled here with the
+//! `cc` and `rustc` every Rust build needs, run under the preload library;
+//! their profiles read back with `heapwise top --json`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{assert_one_error_line, heapwise, run_json, TempDir};
+
+/// Compiles the C source `src` into `dir/name` with `flags`.
+fn cc(dir: &TempDir, name: &str, src: &str, flags: &[&str]) -> PathBuf {
+    let c = dir.join(&format!("{name}.c"));
+    std::fs::write(&c, src).unwrap();
+    let exe = dir.join(name);
+    let o = Command::new("cc")
+        .args(["-O1", "-g", "-fno-omit-frame-pointer", "-o"])
+        .arg(&exe)
+        .arg(&c)
+        .args(flags)
+        .output()
+        .expect("running cc");
+    assert!(
+        o.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    exe
+}
+
+/// `heapwise run ARGS -o DIR/p.%p.pb.gz -- CMD` in `dir`; fails if it
+/// takes more than a minute (a deadlock in the preload hangs it).
+fn run_under(dir: &TempDir, args: &[&str], cmd: &Path) -> Output {
+    let child = heapwise()
+        .current_dir(dir.path())
+        .arg("run")
+        .args(args)
+        .args(["-o", "p.%p.pb.gz", "--"])
+        .arg(cmd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running heapwise run");
+    let pid = child.id();
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || send.send(child.wait_with_output()));
+    match receive.recv_timeout(Duration::from_secs(60)) {
+        Ok(output) => output.expect("waiting for heapwise run"),
+        Err(_) => {
+            // The program is heapwise's child: end both.
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-P", &pid.to_string()])
+                .status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!(
+                "heapwise run -- {} did not end within a minute",
+                cmd.display()
+            );
+        }
+    }
+}
+
+/// The profiles written in `dir`.
+fn profiles(dir: &TempDir) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_str().unwrap().ends_with(".pb.gz"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Flat `sample_index` by function name.
+fn flat(profile: &Path, sample_index: &str) -> BTreeMap<String, i64> {
+    column(profile, sample_index, "flat")
+}
+
+/// Column `col` (flat, cum) of `sample_index` by function name.
+fn column(profile: &Path, sample_index: &str, col: &str) -> BTreeMap<String, i64> {
+    let json = run_json(&[
+        "top",
+        "--json",
+        "-n",
+        "0",
+        "--sample-index",
+        sample_index,
+        profile.to_str().unwrap(),
+    ]);
+    json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r[col].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const SITES: &str = r#"
+#include <stdlib.h>
+#include <stdio.h>
+__attribute__((noinline)) void *make_table(size_t n) { return malloc(n); }
+__attribute__((noinline)) void *make_zeroed(size_t n) { return calloc(n, 8); }
+__attribute__((noinline)) void *grow(void *p, size_t n) { return realloc(p, n); }
+__attribute__((noinline)) void *aligned(size_t n) {
+    void *p = 0;
+    return posix_memalign(&p, 64, n) == 0 ? p : 0;
+}
+int main(void) {
+    void *keep[100];
+    for (int i = 0; i < 100; i++) keep[i] = make_table(1000);
+    for (int i = 0; i < 50; i++) free(make_zeroed(100));
+    void *g = make_table(10);
+    for (int i = 1; i <= 20; i++) g = grow(g, 10000 * i);
+    free(g);
+    for (int i = 0; i < 7; i++) free(aligned(4096));
+    for (int i = 0; i < 99; i++) free(keep[i]);
+    puts("done");
+    return 3;
+}
+"#;
+
+#[test]
+fn a_c_program_under_full_mode_has_exact_counts_at_its_own_functions() {
+    let dir = TempDir::new("run-c");
+    let exe = cc(&dir, "sites", SITES, &[]);
+    let o = run_under(&dir, &["--full"], &exe);
+    // The program's status and standard output are its own; the report
+    // goes to standard error.
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "done\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("heapwise: profile at "), "{err}");
+    assert!(err.contains("grow"), "the top table names the sites: {err}");
+    let files = profiles(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let objects = flat(&files[0], "alloc_objects");
+    let bytes = flat(&files[0], "alloc_space");
+    assert_eq!(objects["make_table"], 101, "{objects:?}");
+    assert_eq!(bytes["make_table"], 100 * 1000 + 10);
+    assert_eq!(objects["make_zeroed"], 50);
+    assert_eq!(bytes["make_zeroed"], 50 * 800);
+    // Each realloc is an allocation of its new size (as heaptrack counts).
+    assert_eq!(objects["grow"], 20);
+    assert_eq!(bytes["grow"], (1..=20).map(|i| 10_000 * i).sum::<i64>());
+    assert_eq!(objects["aligned"], 7);
+    assert_eq!(bytes["aligned"], 7 * 4096);
+    // One block of make_table was never freed.
+    let inuse = flat(&files[0], "inuse_space");
+    assert_eq!(inuse["make_table"], 1000, "{inuse:?}");
+    assert!(!inuse.contains_key("grow"), "{inuse:?}");
+    // The preload's own entry points are hidden at the leaf.
+    for hidden in ["malloc", "calloc", "realloc", "posix_memalign"] {
+        assert!(!objects.contains_key(hidden), "{hidden}: {objects:?}");
+    }
+}
+
+#[test]
+fn allocations_before_main_are_counted_at_the_constructor() {
+    let dir = TempDir::new("run-ctor");
+    let src = r#"
+#include <stdlib.h>
+static void *early_block;
+__attribute__((noinline)) void *early_alloc(void) { return malloc(12345); }
+__attribute__((constructor)) static void early(void) { early_block = early_alloc(); }
+int main(void) { free(early_block); return 0; }
+"#;
+    let exe = cc(&dir, "ctor", src, &[]);
+    let o = run_under(&dir, &["--full"], &exe);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let files = profiles(&dir);
+    let bytes = flat(&files[0], "alloc_space");
+    assert_eq!(bytes.get("early_alloc"), Some(&12345), "{bytes:?}");
+}
+
+#[test]
+fn a_forked_child_writes_its_own_profile() {
+    let dir = TempDir::new("run-fork");
+    let src = r#"
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/wait.h>
+__attribute__((noinline)) void *in_parent(void) { return malloc(1111); }
+__attribute__((noinline)) void *in_child(void) { return malloc(2222); }
+int main(void) {
+    void *a = in_parent();
+    pid_t pid = fork();
+    if (pid == 0) { void *b = in_child(); free(b); exit(0); }
+    int status;
+    waitpid(pid, &status, 0);
+    free(a);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 9;
+}
+"#;
+    let exe = cc(&dir, "forks", src, &[]);
+    let o = run_under(&dir, &["--full"], &exe);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let files = profiles(&dir);
+    assert_eq!(files.len(), 2, "one profile per process: {files:?}");
+    let sites: Vec<BTreeMap<String, i64>> = files.iter().map(|f| flat(f, "alloc_space")).collect();
+    let child = sites
+        .iter()
+        .find(|s| s.contains_key("in_child"))
+        .expect("the child's profile");
+    assert_eq!(child["in_child"], 2222, "{child:?}");
+    let parent = sites
+        .iter()
+        .find(|s| !s.contains_key("in_child"))
+        .expect("the parent's profile");
+    assert_eq!(parent["in_parent"], 1111, "{parent:?}");
+}
+
+#[test]
+fn a_program_that_exits_from_a_thread_still_writes_its_profile() {
+    let dir = TempDir::new("run-exit-thread");
+    let src = r#"
+#include <stdlib.h>
+#include <pthread.h>
+#include <unistd.h>
+__attribute__((noinline)) void *worker_alloc(void) { return malloc(4321); }
+static void *worker(void *arg) { (void)arg; worker_alloc(); exit(5); }
+int main(void) {
+    pthread_t t;
+    pthread_create(&t, 0, worker, 0);
+    for (;;) pause();
+}
+"#;
+    let exe = cc(&dir, "exit_thread", src, &["-pthread"]);
+    let o = run_under(&dir, &["--full"], &exe);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    let files = profiles(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let inuse = flat(&files[0], "inuse_space");
+    assert_eq!(inuse.get("worker_alloc"), Some(&4321), "{inuse:?}");
+}
+
+#[test]
+fn a_death_by_signal_is_128_plus_the_signal() {
+    let dir = TempDir::new("run-signal");
+    let src = "#include <signal.h>\nint main(void) { raise(SIGTERM); return 0; }\n";
+    let exe = cc(&dir, "killed", src, &[]);
+    let o = run_under(&dir, &[], &exe);
+    assert_eq!(o.status.code(), Some(128 + 15), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no profile at"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_rust_program_on_the_system_allocator_is_profiled() {
+    let dir = TempDir::new("run-rust");
+    let src = r#"
+#[inline(never)]
+fn build_names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("name number {i:08}")).collect()
+}
+fn main() {
+    let v = build_names(5000);
+    println!("{}", v.len());
+}
+"#;
+    let rs = dir.join("names.rs");
+    std::fs::write(&rs, src).unwrap();
+    let exe = dir.join("names");
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let o = Command::new(rustc)
+        .args(["-g", "-C", "opt-level=1", "-o"])
+        .arg(&exe)
+        .arg(&rs)
+        .output()
+        .expect("running rustc");
+    assert!(
+        o.status.success(),
+        "rustc: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run_under(&dir, &["--full"], &exe);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "5000\n");
+    let files = profiles(&dir);
+    let objects = column(&files[0], "alloc_objects", "cum");
+    let (name, count) = objects
+        .iter()
+        .find(|(k, _)| k.ends_with("build_names"))
+        .unwrap_or_else(|| panic!("build_names among {objects:?}"));
+    // One String per name (its growth inside format! aside), plus the Vec.
+    assert!((5001..=3 * 5000).contains(count), "{name}: {count}");
+}
+
+#[test]
+fn static_and_setuid_programs_are_refused_in_one_line() {
+    let dir = TempDir::new("run-refuse");
+    let exe = cc(
+        &dir,
+        "static",
+        "int main(void) { return 0; }\n",
+        &["-static"],
+    );
+    let o = run_under(&dir, &[], &exe);
+    assert_one_error_line(&o, &["statically linked"]);
+    let exe = cc(&dir, "setuid", "int main(void) { return 0; }\n", &[]);
+    let mut perms = std::fs::metadata(&exe).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o4755);
+    std::fs::set_permissions(&exe, perms).unwrap();
+    let o = run_under(&dir, &[], &exe);
+    assert_one_error_line(&o, &["setuid"]);
+}
+
+#[test]
+fn a_missing_preload_is_one_error_line() {
+    let dir = TempDir::new("run-missing");
+    let o = heapwise()
+        .current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", dir.join("nowhere.so"))
+        .args(["run", "--", "true"])
+        .output()
+        .unwrap();
+    assert_one_error_line(&o, &["HEAPWISE_PRELOAD", "nowhere.so"]);
+}
