@@ -13,6 +13,7 @@
 //! | [`chromium`] | `needs headless chromium` | Debian `chromium` |
 //! | [`prometheus`] | `needs prometheus` | Debian `prometheus` |
 //! | [`heaptrack`] | `needs heaptrack` | Debian `heaptrack` |
+//! | [`sqlite3`] | `needs … sqlite3` | Debian `sqlite3` |
 //! | [`perfetto_python`] | `needs perfetto's python protos` | `pip install perfetto protobuf` in the venv `~/.cache/heapwise-perfetto-venv` (or one named by `HEAPWISE_PYTHON`) |
 //! | [`memlab`] | `needs memlab` | `npm install memlab` in `~/.cache/heapwise/memlab` (or the folder named by `HEAPWISE_MEMLAB`), Node.js from Debian's `nodejs` |
 
@@ -85,6 +86,18 @@ pub fn heaptrack() -> Command {
         );
     });
     Command::new("heaptrack")
+}
+
+/// Debian's `sqlite3` shell, a program nobody here wrote, for `heapwise
+/// run`'s comparisons: its name, to be found on `PATH`. Panics, naming the
+/// package, if it does not run.
+pub fn sqlite3() -> PathBuf {
+    require(
+        "sqlite3",
+        Command::new("sqlite3").arg("-version"),
+        "install Debian's sqlite3 (apt-get install sqlite3)",
+    );
+    PathBuf::from("sqlite3")
 }
 
 /// Runs `program` with `args` and the environment `envs` under
