@@ -14,6 +14,29 @@
 //! heapwise demo [--out-dir DIR] [--requests N] [--rate BYTES] [-n N]
 //! heapwise probes [--locations]
 //! heapwise snapshot leaks|retained|why|diff FILE… (see [`snapshot`])
+//! heapwise run [--rate BYTES | --full] [-o heapwise.%p.pb.gz] [--every INTERVAL] [--trace INTERVAL] [-n N] -- CMD ARGS...
+//! ```
+//!
+//! `heapwise run` runs any dynamically linked program with heapwise's
+//! runtime preloaded (no rebuild; see [`run`]), writes its heap profile and
+//! prints its top sites on standard error, then exits with the program's
+//! status. A C program (the integration test's, `--full`):
+//!
+//! ```text
+//! $ heapwise run --full -- ./sites
+//! done
+//! heapwise: profile at /tmp/heapwise.21506.pb.gz
+//!
+//! Top sites by bytes allocated (heapwise top /tmp/heapwise.21506.pb.gz --sample-index alloc_space):
+//! Type: alloc_space
+//! Showing nodes accounting for 2191.51kB, 100% of 2191.51kB total
+//! Showing top 10 nodes out of 12
+//!       flat  flat%   sum%        cum   cum%
+//!  2050.78kB 93.58% 93.58%  2050.78kB 93.58%  grow
+//!    97.67kB  4.46% 98.04%    97.67kB  4.46%  make_table
+//!    39.06kB  1.78% 99.82%    39.06kB  1.78%  make_zeroed
+//!        4kB  0.18%   100%        4kB  0.18%  _IO_file_doallocate
+//! ...
 //! ```
 //!
 //! `heapwise demo` runs a toy key-value service under heapwise and profiles
