@@ -35,12 +35,18 @@ fn cc(dir: &TempDir, name: &str, src: &str, flags: &[&str]) -> PathBuf {
 /// `heapwise run ARGS -o DIR/p.%p.pb.gz -- CMD` in `dir`; fails if it
 /// takes more than a minute (a deadlock in the preload hangs it).
 fn run_under(dir: &TempDir, args: &[&str], cmd: &Path) -> Output {
+    run_with_args(dir, args, cmd, &[])
+}
+
+/// [`run_under`] with arguments for the program.
+fn run_with_args(dir: &TempDir, args: &[&str], cmd: &Path, cmd_args: &[&str]) -> Output {
     let child = heapwise()
         .current_dir(dir.path())
         .arg("run")
         .args(args)
         .args(["-o", "p.%p.pb.gz", "--"])
         .arg(cmd)
+        .args(cmd_args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -337,4 +343,36 @@ fn a_missing_preload_is_one_error_line() {
         .output()
         .unwrap();
     assert_one_error_line(&o, &["HEAPWISE_PRELOAD", "nowhere.so"]);
+}
+
+#[test]
+fn a_program_with_heapwise_of_its_own_is_counted_once() {
+    // The heapwise binary itself installs heapwise::Alloc. Its runtime's
+    // own memory (symbolizing its profile at exit) is not the program's:
+    // counted by the preload too, it would top the profile.
+    let dir = TempDir::new("run-own-heapwise");
+    let input = common::write_profile(&common::inline_profile(), dir.join("in.pb.gz"));
+    let o = run_with_args(
+        &dir,
+        &["--full"],
+        Path::new(env!("CARGO_BIN_EXE_heapwise")),
+        &["top", &input],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let files = profiles(&dir);
+    let profile = files
+        .iter()
+        .find(|f| f.file_name().unwrap().to_str().unwrap().starts_with("p."))
+        .expect("the profile");
+    let bytes = flat(profile, "alloc_space");
+    assert!(
+        bytes.keys().any(|k| k.starts_with("heapwise_pprof::")),
+        "the program's work (decoding the profile) is in it: {bytes:?}"
+    );
+    for (name, _) in &bytes {
+        assert!(
+            !name.starts_with("addr2line::") && !name.starts_with("gimli::"),
+            "the runtime's own symbolization counted: {name} in {bytes:?}"
+        );
+    }
 }

@@ -8,6 +8,8 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::{c_int, c_void};
 use std::ptr;
 
+use crate::next::Next;
+use crate::stand_down::stood_down;
 use crate::{header, next, ALLOC};
 
 fn set_errno(e: c_int) {
@@ -36,10 +38,11 @@ fn allocate(size: usize, align: usize, zeroed: bool) -> *mut c_void {
     // SAFETY: the inner allocator, `Next`, accepts every layout (zero
     // sizes included), and so does the runtime over it.
     let p = unsafe {
-        if zeroed {
-            ALLOC.alloc_zeroed(layout)
-        } else {
-            ALLOC.alloc(layout)
+        match (stood_down(), zeroed) {
+            (false, false) => ALLOC.alloc(layout),
+            (false, true) => ALLOC.alloc_zeroed(layout),
+            (true, false) => Next.alloc(layout),
+            (true, true) => Next.alloc_zeroed(layout),
         }
     };
     if p.is_null() {
@@ -63,9 +66,15 @@ unsafe fn release(p: *mut c_void) {
     // SAFETY: the caller's contract.
     match unsafe { header::read(p.cast()) } {
         // SAFETY: the preload allocated `p` with this layout (the header
-        // says so), through the runtime.
+        // says so), through the runtime or (once stood down) `Next`; both
+        // free it with `Next`, which needs only the alignment.
         Some((size, align)) => unsafe {
-            ALLOC.dealloc(p.cast(), Layout::from_size_align_unchecked(size, align))
+            let layout = Layout::from_size_align_unchecked(size, align);
+            if stood_down() {
+                Next.dealloc(p.cast(), layout)
+            } else {
+                ALLOC.dealloc(p.cast(), layout)
+            }
         },
         // A block from before the preload was in place: the next
         // allocator's, which must then be resolved.
@@ -142,11 +151,12 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: the preload allocated `p` with this layout (its header);
     // `size` makes a valid layout with the same alignment.
     let q = unsafe {
-        ALLOC.realloc(
-            p.cast(),
-            Layout::from_size_align_unchecked(old, align),
-            size,
-        )
+        let layout = Layout::from_size_align_unchecked(old, align);
+        if stood_down() {
+            Next.realloc(p.cast(), layout, size)
+        } else {
+            ALLOC.realloc(p.cast(), layout, size)
+        }
     };
     if q.is_null() {
         set_errno(libc::ENOMEM);

@@ -48,12 +48,14 @@
 //!
 //! # A program that installs `heapwise::Alloc` itself
 //!
-//! Its runtime's allocations reach the preload's `malloc` as any other:
-//! both count them (the program's own counts, scopes and limits are
-//! unaffected), and both write `HEAPWISE_PROFILE_AT_EXIT`'s file, the
-//! program's first (its exit handler was registered later), then the
-//! preload's over it. The file is then the preload's view, in which the
-//! program's blocks appear at their own sites.
+//! Its runtime's memory (its profiles' symbolization, say) would reach the
+//! preload's `malloc` and be counted a second time. Its load-time
+//! constructor, which runs after the preload's, looks for
+//! [`heapwise_preload_stand_down`](stand_down::heapwise_preload_stand_down)
+//! and calls it: from then on the preload forwards every call to the next
+//! allocator uncounted and writes no profile, and the program's own
+//! runtime, which reads the same settings, counts and writes it. What the
+//! preload counted before (the C runtime's start-up) is dropped.
 #![deny(missing_docs)]
 
 mod arena;
@@ -62,6 +64,7 @@ mod arena;
 mod entry;
 mod header;
 mod next;
+pub mod stand_down;
 
 /// The runtime every entry point drives, over the next allocator.
 static ALLOC: heapwise::Alloc<next::Next> = heapwise::Alloc::new(next::Next);

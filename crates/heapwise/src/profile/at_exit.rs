@@ -21,6 +21,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -31,6 +32,14 @@ use crate::sys::exit;
 static PATH: OnceLock<PathBuf> = OnceLock::new();
 /// Serialises writes (the interval thread's and the exit handler's).
 static WRITING: Mutex<()> = Mutex::new(());
+/// Set by [`stop`]: nothing more is written.
+static STOPPED: AtomicBool = AtomicBool::new(false);
+
+/// No more writes from this copy of the runtime: the preload library's,
+/// once the program's own heapwise took over (`heapwise-preload`).
+pub(crate) fn stop() {
+    STOPPED.store(true, Relaxed);
+}
 
 /// Sets the path and registers the handler; with `every`, starts the
 /// thread. Only the first call counts; later ones return an error.
@@ -93,6 +102,9 @@ pub(crate) fn write() -> io::Result<()> {
     let Some(path) = PATH.get() else {
         return Ok(());
     };
+    if STOPPED.load(Relaxed) {
+        return Ok(());
+    }
     let _one = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
     let pid = std::process::id();
     let target = expand(path, pid);

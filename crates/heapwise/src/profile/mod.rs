@@ -242,6 +242,14 @@ pub fn write_at_exit(path: impl AsRef<Path>, every: Option<Duration>) -> io::Res
     at_exit::start(path.as_ref(), every)
 }
 
+/// For `heapwise-preload` only: this copy of the runtime writes no more
+/// `HEAPWISE_PROFILE_AT_EXIT` profiles (the program's own heapwise writes
+/// them).
+#[doc(hidden)]
+pub fn __preload_stop_writing() {
+    at_exit::stop();
+}
+
 /// How to build a profile: symbols or addresses, which frames.
 #[derive(Debug, Clone)]
 pub struct ProfileOptions {

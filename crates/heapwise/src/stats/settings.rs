@@ -37,6 +37,8 @@ pub(crate) static INIT: extern "C" fn() = init;
 
 /// Reads the settings (also callable directly where no constructor runs).
 pub(crate) extern "C" fn init() {
+    #[cfg(target_os = "linux")]
+    tell_preload();
     if let Some(rate) = var("HEAPWISE_PROFILE_RATE", sampler::parse_rate) {
         match rate {
             Ok(rate) => sampler::set_rate(rate),
@@ -76,6 +78,24 @@ pub(crate) extern "C" fn init() {
             Err(e) => eprintln!("heapwise: HEAPWISE_TRACE: {e}; no trace"),
         }
     }
+}
+
+/// Under `heapwise run`, the preload library (`heapwise-preload`) sees
+/// every `malloc` of the process, this runtime's included. If it is loaded,
+/// tell it that the program has heapwise of its own, so that it counts
+/// nothing more and writes no profile: the program's runtime does both.
+/// The preload's own copy of this constructor calls it too, with an
+/// address inside the library, which it ignores.
+#[cfg(target_os = "linux")]
+fn tell_preload() {
+    // SAFETY: a NUL-terminated name; RTLD_DEFAULT searches the global scope.
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"heapwise_preload_stand_down".as_ptr()) };
+    if f.is_null() {
+        return;
+    }
+    // SAFETY: the preload library defines it with this signature.
+    let f: extern "C" fn(*const libc::c_void) = unsafe { std::mem::transmute(f) };
+    f(init as *const libc::c_void);
 }
 
 /// The variable `name` parsed by `parse`; `None` when it is unset.

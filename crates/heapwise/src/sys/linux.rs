@@ -3,7 +3,6 @@
 //! `pthread_getattr_np(3)`.
 
 use std::ffi::{c_int, c_void, CStr};
-use std::mem::MaybeUninit;
 use std::path::Path;
 
 use super::Mapping;
@@ -313,6 +312,7 @@ fn map_range(line: &[u8]) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn map_ranges_parse() {
