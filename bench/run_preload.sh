@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # heapwise run (the preload library) against the plain program and heaptrack,
 # on an unmodified Debian binary: sqlite3 loading a generated SQL script.
+# preload-only: the library in LD_PRELOAD at the default rate, no profile
+# written, no report (the in-process cost alone).
 # Whole-command wall time and max RSS (GNU time's %e %M: the largest single
 # process of the command's tree), ROUNDS rounds interleaved, medians.
 #
@@ -9,7 +11,7 @@
 set -euo pipefail
 rounds=${1:-7}
 rows=${2:-200000}
-target=${CARGO_TARGET_DIR:-target}/release
+target=$(realpath "${CARGO_TARGET_DIR:-target}/release")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 - "$rows" > "$work/load.sql" <<'PY'
@@ -29,6 +31,7 @@ run() { # name, command...
 }
 for _ in $(seq "$rounds"); do
     run plain sqlite3 :memory: ".read load.sql"
+    run preload-only env LD_PRELOAD="$target/libheapwise_preload.so" sqlite3 :memory: ".read load.sql"
     run heapwise-run "$target/heapwise" run -o hw.pb.gz -- sqlite3 :memory: ".read load.sql"
     run heapwise-run-full "$target/heapwise" run --full -o hwf.pb.gz -- sqlite3 :memory: ".read load.sql"
     rm -f heaptrack.*
@@ -44,7 +47,7 @@ plain = statistics.median(w for w, _ in rows["plain"])
 ht = statistics.median(w for w, _ in rows["heaptrack"])
 print("| command | wall (median s) | vs plain | vs heaptrack | max RSS (median MiB) | rounds |")
 print("|---|---|---|---|---|---|")
-for name in ["plain", "heapwise-run", "heapwise-run-full", "heaptrack"]:
+for name in ["plain", "preload-only", "heapwise-run", "heapwise-run-full", "heaptrack"]:
     w = statistics.median(x for x, _ in rows[name])
     m = statistics.median(r for _, r in rows[name]) / 1024
     print(f"| {name} | {w:.3f} | {w/plain:.2f}x | {w/ht:.2f}x | {m:.1f} | {len(rows[name])} |")
