@@ -376,3 +376,46 @@ fn a_program_with_heapwise_of_its_own_is_counted_once() {
         );
     }
 }
+
+#[test]
+fn a_library_loaded_later_is_unwound_and_named() {
+    let dir = TempDir::new("run-dlopen");
+    let lib_src = r#"
+#include <stdlib.h>
+static void *at_load;
+__attribute__((noinline)) void *plugin_alloc(size_t n) { return malloc(n); }
+__attribute__((constructor)) static void plugin_init(void) { at_load = plugin_alloc(777); }
+void plugin_work(void) { for (int i = 0; i < 30; i++) free(plugin_alloc(3000)); free(at_load); }
+"#;
+    let lib = cc(&dir, "libplugin.so", lib_src, &["-shared", "-fPIC"]);
+    let main_src = format!(
+        r#"
+#include <dlfcn.h>
+#include <stdio.h>
+int main(void) {{
+    for (int round = 0; round < 2; round++) {{
+        void *h = dlopen("{}", RTLD_NOW);
+        if (!h) {{ fprintf(stderr, "%s\n", dlerror()); return 2; }}
+        void (*work)(void) = (void (*)(void))dlsym(h, "plugin_work");
+        work();
+        if (round == 0) dlclose(h);
+    }}
+    return 0;
+}}
+"#,
+        lib.display()
+    );
+    let exe = cc(&dir, "host", &main_src, &["-ldl"]);
+    let o = run_under(&dir, &["--full"], &exe);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let files = profiles(&dir);
+    let objects = flat(&files[0], "alloc_objects");
+    // Two loads: the constructor's block and 30 in plugin_work each time.
+    // The second stays loaded, so its blocks are named; the first load's
+    // are named only if the second landed at the same address (the
+    // profile is symbolized at exit, from the objects loaded then).
+    let named = objects.get("plugin_alloc").copied().unwrap_or(0);
+    let unknown = objects.get("<unknown>").copied().unwrap_or(0);
+    assert!(named >= 31, "{objects:?}");
+    assert_eq!(named + unknown, 62, "{objects:?}");
+}
