@@ -419,3 +419,39 @@ int main(void) {{
     assert!(named >= 31, "{objects:?}");
     assert_eq!(named + unknown, 62, "{objects:?}");
 }
+
+#[test]
+fn malloc_in_a_signal_handler_does_not_deadlock() {
+    // Not async-signal-safe in C's terms, but programs do it (glibc's own
+    // malloc copes). The handler interrupts the runtime anywhere, its slow
+    // path (sampling, full mode) included.
+    let dir = TempDir::new("run-signal-malloc");
+    let src = r#"
+#include <stdlib.h>
+#include <signal.h>
+#include <sys/time.h>
+static volatile sig_atomic_t ticks;
+static void on_tick(int sig) { (void)sig; free(malloc(48)); ticks++; }
+__attribute__((noinline)) void *churn(size_t n) { return malloc(n); }
+int main(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_tick;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGPROF, &sa, 0);
+    struct itimerval every = {{0, 200}, {0, 200}};
+    setitimer(ITIMER_PROF, &every, 0);
+    for (long i = 0; i < 2000000; i++) free(churn(16 + i % 512));
+    every.it_value.tv_usec = 0; every.it_interval.tv_usec = 0;
+    setitimer(ITIMER_PROF, &every, 0);
+    return ticks > 0 ? 0 : 7;
+}
+"#;
+    let exe = cc(&dir, "ticks", src, &[]);
+    for mode in [&["--full"][..], &["--rate", "4096"][..]] {
+        let o = run_under(&dir, mode, &exe);
+        assert_eq!(o.status.code(), Some(0), "{mode:?}: {}", text(&o));
+    }
+    let files = profiles(&dir);
+    let objects = flat(&files[0], "alloc_objects");
+    assert!(objects.get("churn").is_some(), "{objects:?}");
+}
