@@ -455,3 +455,37 @@ int main(void) {
     let objects = flat(&files[0], "alloc_objects");
     assert!(objects.get("churn").is_some(), "{objects:?}");
 }
+
+#[test]
+fn a_block_the_preload_did_not_allocate_goes_to_the_next_free_uncounted() {
+    // __libc_malloc is glibc's malloc under another name, which the preload
+    // does not interpose: its blocks are what any block allocated before
+    // the preload was in place looks like.
+    let dir = TempDir::new("run-foreign");
+    let src = r#"
+#include <stdlib.h>
+#include <malloc.h>
+extern void *__libc_malloc(size_t);
+__attribute__((noinline)) void *counted(size_t n) { return malloc(n); }
+int main(void) {
+    for (int i = 0; i < 1000; i++) {
+        char *p = __libc_malloc(100 + i);
+        p[0] = 1;
+        if (malloc_usable_size(p) < (size_t)(100 + i)) return 3;
+        p = realloc(p, 5000);
+        if (!p || p[0] != 1) return 4;
+        free(p);
+    }
+    free(counted(55));
+    return 0;
+}
+"#;
+    let exe = cc(&dir, "foreign", src, &[]);
+    let o = run_under(&dir, &["--full"], &exe);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let files = profiles(&dir);
+    let objects = flat(&files[0], "alloc_objects");
+    assert_eq!(objects.get("counted"), Some(&1), "{objects:?}");
+    let in_main = objects.get("main").copied().unwrap_or(0);
+    assert_eq!(in_main, 0, "foreign blocks are not counted: {objects:?}");
+}
