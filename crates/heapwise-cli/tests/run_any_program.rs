@@ -489,3 +489,63 @@ int main(void) {
     let in_main = objects.get("main").copied().unwrap_or(0);
     assert_eq!(in_main, 0, "foreign blocks are not counted: {objects:?}");
 }
+
+#[test]
+fn a_sigterm_to_heapwise_reaches_the_program_and_the_periodic_profile_survives() {
+    let dir = TempDir::new("run-every");
+    let src = r#"
+#include <stdlib.h>
+#include <unistd.h>
+__attribute__((noinline)) void *held(size_t n) { return malloc(n); }
+int main(void) {
+    void *volatile keep = held(65536);
+    (void)keep;
+    for (;;) pause();
+}
+"#;
+    let exe = cc(&dir, "waits", src, &[]);
+    let mut child = heapwise()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--full",
+            "--every",
+            "100ms",
+            "-o",
+            "p.%p.pb.gz",
+            "--",
+        ])
+        .arg(&exe)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Until the first periodic profile is written (a minute at most).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while profiles(&dir).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no periodic profile");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || send.send(child.wait_with_output()));
+    let o = receive
+        .recv_timeout(Duration::from_secs(60))
+        .expect("heapwise run ends once its program is gone")
+        .unwrap();
+    // The program died of the forwarded SIGTERM: 128 + 15.
+    assert_eq!(o.status.code(), Some(143), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("heapwise: profile at"),
+        "{}",
+        text(&o)
+    );
+    let files = profiles(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let inuse = flat(&files[0], "inuse_space");
+    assert_eq!(inuse.get("held"), Some(&65536), "{inuse:?}");
+}
