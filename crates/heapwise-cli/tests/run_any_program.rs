@@ -549,3 +549,51 @@ int main(void) {
     let inuse = flat(&files[0], "inuse_space");
     assert_eq!(inuse.get("held"), Some(&65536), "{inuse:?}");
 }
+
+#[test]
+#[ignore = "needs g++"]
+fn a_cpp_program_has_demangled_names_and_operator_new_hidden() {
+    let dir = TempDir::new("run-cpp");
+    let src = r#"
+#include <map>
+#include <string>
+namespace app {
+__attribute__((noinline)) std::map<int, std::string> build(int n) {
+    std::map<int, std::string> m;
+    for (int i = 0; i < n; i++) m[i] = std::string(100, 'x');
+    return m;
+}
+}
+int main() { return app::build(1000).size() == 1000 ? 0 : 1; }
+"#;
+    let cc_file = dir.join("build.cc");
+    std::fs::write(&cc_file, src).unwrap();
+    let exe = dir.join("build");
+    let o = Command::new("g++")
+        .args(["-O1", "-g", "-o"])
+        .arg(&exe)
+        .arg(&cc_file)
+        .output()
+        .expect("needs g++ (apt-get install g++)");
+    assert!(
+        o.status.success(),
+        "g++: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run_under(&dir, &["--full"], &exe);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let files = profiles(&dir);
+    let objects = column(&files[0], "alloc_objects", "cum");
+    // 1000 tree nodes and 1000 strings of 100 bytes.
+    let build = objects
+        .iter()
+        .find(|(k, _)| k.starts_with("app::build"))
+        .unwrap_or_else(|| panic!("app::build among {objects:?}"));
+    assert_eq!(*build.1, 2000, "{objects:?}");
+    assert!(
+        !objects
+            .keys()
+            .any(|k| k.starts_with("_Z") || k.starts_with("operator new")),
+        "{objects:?}"
+    );
+}

@@ -48,7 +48,9 @@
 //! itself when given the profile without symbols.
 //!
 //! Names are demangled with `rustc-demangle` without the `::h<hash>` suffix
-//! (the raw linkage name stays in `system_name`); C names are kept as they are.
+//! (the raw linkage name stays in `system_name`); C++ names with libstdc++'s
+//! `__cxa_demangle` when the process has it loaded (a C++ program under
+//! `heapwise run`), else kept mangled; C names are kept as they are.
 //!
 //! # Cost
 //!
@@ -407,12 +409,69 @@ impl Loaded {
 }
 
 /// `(function, system_name)` for a linkage name: Rust names demangled
-/// without their hash, anything else as is.
+/// without their hash, C++ names demangled if the process has libstdc++,
+/// anything else as is.
 fn names(raw: String) -> (String, String) {
     match rustc_demangle::try_demangle(&raw) {
         Ok(demangled) => (format!("{demangled:#}"), raw),
-        Err(_) => (raw.clone(), raw),
+        Err(_) => match cxx_demangle(&raw) {
+            Some(demangled) => (demangled, raw),
+            None => (raw.clone(), raw),
+        },
     }
+}
+
+/// A C++ linkage name demangled by `__cxa_demangle`, if the process has it
+/// (libstdc++ is loaded in every C++ program); `None` otherwise.
+#[cfg(not(unix))]
+fn cxx_demangle(_raw: &str) -> Option<String> {
+    None
+}
+
+/// A C++ linkage name demangled by `__cxa_demangle`, if the process has it
+/// (libstdc++ is loaded in every C++ program); `None` otherwise.
+#[cfg(unix)]
+fn cxx_demangle(raw: &str) -> Option<String> {
+    use std::ffi::{c_char, c_int, CStr, CString};
+    use std::sync::OnceLock;
+    type Demangle =
+        unsafe extern "C" fn(*const c_char, *mut c_char, *mut usize, *mut c_int) -> *mut c_char;
+    static FOUND: OnceLock<usize> = OnceLock::new();
+    if !raw.starts_with("_Z") {
+        return None;
+    }
+    let f = *FOUND.get_or_init(|| {
+        // SAFETY: a NUL-terminated name; RTLD_DEFAULT searches the global scope.
+        unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__cxa_demangle".as_ptr()) as usize }
+    });
+    if f == 0 {
+        return None;
+    }
+    // SAFETY: libstdc++'s `__cxa_demangle` has this signature.
+    let demangle: Demangle = unsafe { std::mem::transmute(f) };
+    let name = CString::new(raw).ok()?;
+    let mut status: c_int = 0;
+    // SAFETY: a NUL-terminated name; null buffer and length ask it to
+    // allocate the result with malloc.
+    let out = unsafe {
+        demangle(
+            name.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &mut status,
+        )
+    };
+    if out.is_null() {
+        return None;
+    }
+    // SAFETY: on success `out` is a NUL-terminated string from malloc,
+    // read once and freed once.
+    let text = unsafe {
+        let text = (status == 0).then(|| CStr::from_ptr(out).to_string_lossy().into_owned());
+        libc::free(out.cast());
+        text
+    };
+    text
 }
 
 // The mappings come from dl_iterate_phdr: Linux only for now.
