@@ -504,7 +504,7 @@ int main(void) {
 }
 "#;
     let exe = cc(&dir, "waits", src, &[]);
-    let mut child = heapwise()
+    let child = heapwise()
         .current_dir(dir.path())
         .args([
             "run",
