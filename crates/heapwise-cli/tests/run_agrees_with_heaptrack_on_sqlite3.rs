@@ -71,6 +71,7 @@ fn heapwise_run_counts_what_heaptrack_counts_in_sqlite3() {
 
     let own = dir.join("heapwise.pb.gz");
     let out = Command::new(env!("CARGO_BIN_EXE_heapwise"))
+        .env("HEAPWISE_PRELOAD", common::preload())
         .args(["run", "--full", "-o", own.to_str().unwrap(), "--"])
         .arg(&sqlite3)
         .args(args)

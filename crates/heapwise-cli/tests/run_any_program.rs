@@ -42,6 +42,7 @@ fn run_under(dir: &TempDir, args: &[&str], cmd: &Path) -> Output {
 fn run_with_args(dir: &TempDir, args: &[&str], cmd: &Path, cmd_args: &[&str]) -> Output {
     let child = heapwise()
         .current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", common::preload())
         .arg("run")
         .args(args)
         .args(["-o", "p.%p.pb.gz", "--"])
@@ -506,6 +507,7 @@ int main(void) {
     let exe = cc(&dir, "waits", src, &[]);
     let child = heapwise()
         .current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", common::preload())
         .args([
             "run",
             "--full",

@@ -44,6 +44,18 @@ pub(crate) fn heapwise() -> Command {
     Command::new(env!("CARGO_BIN_EXE_heapwise"))
 }
 
+/// The preload library cargo built for these tests (heapwise-cli's
+/// dev-dependency), in `deps/` beside the `heapwise` binary: named in
+/// `HEAPWISE_PRELOAD` by the `heapwise run` tests, so that a library left
+/// beside the binary by an older `cargo build` is not the one tested.
+pub(crate) fn preload() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_heapwise"))
+        .parent()
+        .expect("the binary's directory")
+        .join("deps")
+        .join("libheapwise_preload.so")
+}
+
 /// Runs `heapwise ARGS` to completion.
 pub(crate) fn run(args: &[&str]) -> Output {
     heapwise().args(args).output().expect("running heapwise")
