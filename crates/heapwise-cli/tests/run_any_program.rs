@@ -599,3 +599,49 @@ int main() { return app::build(1000).size() == 1000 ? 0 : 1; }
         "{objects:?}"
     );
 }
+
+#[test]
+fn fork_while_other_threads_allocate_leaves_no_lock_held() {
+    let dir = TempDir::new("run-fork-threads");
+    let src = r#"
+#include <stdlib.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <sys/wait.h>
+static volatile int stop;
+__attribute__((noinline)) void *busy_alloc(size_t n) { return malloc(n); }
+static void *busy(void *arg) {
+    (void)arg;
+    for (long i = 0; !stop; i++) free(busy_alloc(16 + i % 4096));
+    return 0;
+}
+__attribute__((noinline)) void *child_alloc(size_t n) { return malloc(n); }
+int main(void) {
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) pthread_create(&t[i], 0, busy, 0);
+    for (int k = 0; k < 20; k++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (int i = 0; i < 100; i++) free(child_alloc(100 + i));
+            exit(0);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 3;
+    }
+    stop = 1;
+    for (int i = 0; i < 3; i++) pthread_join(t[i], 0);
+    return 0;
+}
+"#;
+    let exe = cc(&dir, "fork_threads", src, &["-pthread"]);
+    let o = run_under(&dir, &["--full"], &exe);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let files = profiles(&dir);
+    assert_eq!(files.len(), 21, "the parent's and 20 children's: {files:?}");
+    let children = files
+        .iter()
+        .filter(|f| flat(f, "alloc_objects").get("child_alloc") == Some(&100))
+        .count();
+    assert_eq!(children, 20);
+}
