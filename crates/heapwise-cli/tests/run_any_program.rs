@@ -645,3 +645,41 @@ int main(void) {
         .count();
     assert_eq!(children, 20);
 }
+
+#[test]
+fn blocks_of_threads_that_exited_are_freed_by_others() {
+    let dir = TempDir::new("run-thread-exit");
+    let src = r#"
+#include <stdlib.h>
+#include <pthread.h>
+__attribute__((noinline)) void *made_by_thread(size_t n) { return malloc(n); }
+static void *maker(void *arg) {
+    void **out = arg;
+    for (int i = 0; i < 1000; i++) out[i] = made_by_thread(64 + i);
+    return 0;
+}
+int main(void) {
+    static void *blocks[8][1000];
+    pthread_t t[8];
+    for (int k = 0; k < 8; k++) pthread_create(&t[k], 0, maker, blocks[k]);
+    for (int k = 0; k < 8; k++) pthread_join(t[k], 0);
+    for (int k = 0; k < 8; k++)
+        for (int i = 0; i < 1000; i++) free(blocks[k][i]);
+    return 0;
+}
+"#;
+    let exe = cc(&dir, "thread_exit", src, &["-pthread"]);
+    let o = run_under(&dir, &["--full"], &exe);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let files = profiles(&dir);
+    let objects = flat(&files[0], "alloc_objects");
+    assert_eq!(objects.get("made_by_thread"), Some(&8000), "{objects:?}");
+    let bytes = flat(&files[0], "alloc_space");
+    assert_eq!(bytes["made_by_thread"], 8 * (1000 * 64 + 999 * 1000 / 2));
+    let inuse = flat(&files[0], "inuse_objects");
+    assert_eq!(
+        inuse.get("made_by_thread").copied().unwrap_or(0),
+        0,
+        "{inuse:?}"
+    );
+}
