@@ -8,7 +8,9 @@
 //! `heapwise` binary, in its `deps/` and the directory above it (cargo
 //! builds it there as a dependency and runs tests from there), and in
 //! cargo's target directory (`CARGO_TARGET_DIR`, else `./target`; release
-//! first). It goes first in `LD_PRELOAD`, before any library already there,
+//! first). Build it with the binary (`cargo build --release -p heapwise-cli
+//! -p heapwise-preload`): one left beside it by an older build is used as
+//! found. It goes first in `LD_PRELOAD`, before any library already there,
 //! so that it interposes and the one after it (another allocator, say) is
 //! what it forwards to.
 //!

@@ -45,6 +45,9 @@
 //! locks, or panics: errors are a null return and `errno`, as C expects,
 //! and an `extern "C"` function aborts rather than unwinds in any case.
 //! Resolution uses one atomic state, so `fork` cannot leave a lock held.
+//! A `malloc` from a signal handler is counted like any other, unless it
+//! interrupted the runtime's own slow path: then the reentrancy guard
+//! sends it straight to the next allocator, uncounted.
 //!
 //! # A program that installs `heapwise::Alloc` itself
 //!
