@@ -94,6 +94,7 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
     if let Some(trace) = &options.trace {
         cmd.env("HEAPWISE_TRACE", trace);
     }
+    let started = std::time::SystemTime::now();
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot run {}", path.display()))?;
@@ -107,7 +108,46 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
         .unwrap_or(1);
     let profile_path = expand(&output, pid);
     write_report(&profile_path, options.top, report)?;
+    let others = others_written(&output, &profile_path, started);
+    if others > 0 {
+        writeln!(
+            report,
+            "\nheapwise: {others} more profiles from the program's child processes (forked or exec'd; %p in {} is each one's pid)",
+            output.display()
+        )?;
+    }
     Ok(code)
+}
+
+/// How many files other than `main` match the `%p` pattern `output` and
+/// were written since `since` (the program's children's profiles).
+fn others_written(output: &Path, main: &Path, since: std::time::SystemTime) -> usize {
+    let (Some(dir), Some(name)) = (output.parent(), output.file_name().and_then(|n| n.to_str()))
+    else {
+        return 0;
+    };
+    let Some((pre, post)) = name.split_once("%p") else {
+        return 0;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path() != main)
+        .filter(|e| {
+            e.file_name().to_str().is_some_and(|n| {
+                n.strip_prefix(pre)
+                    .and_then(|rest| rest.strip_suffix(post))
+                    .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+            })
+        })
+        .filter(|e| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= since)
+        })
+        .count()
 }
 
 /// `path` with each `%p` replaced by `pid`.
@@ -260,6 +300,35 @@ fn first_file(places: &[PathBuf]) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_childrens_profiles_are_counted_by_the_pattern() {
+        let dir = std::env::temp_dir().join(format!("heapwise-run-others-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let since = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+        for name in [
+            "h.10.pb.gz",
+            "h.11.pb.gz",
+            "h.12.pb.gz",
+            "h.x.pb.gz",
+            "h..pb.gz",
+            "other.pb.gz",
+        ] {
+            std::fs::write(dir.join(name), b"").unwrap();
+        }
+        let pattern = dir.join("h.%p.pb.gz");
+        assert_eq!(others_written(&pattern, &dir.join("h.10.pb.gz"), since), 2);
+        // Without %p there is one file only.
+        assert_eq!(
+            others_written(&dir.join("h.pb.gz"), &dir.join("h.pb.gz"), since),
+            0
+        );
+        // Files from before the run are not counted.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+        assert_eq!(others_written(&pattern, &dir.join("h.10.pb.gz"), later), 0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn the_interpreter_header_decides_static_or_dynamic() {
