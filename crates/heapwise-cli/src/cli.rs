@@ -91,6 +91,10 @@ pub struct RunArgs {
         default_value_t = 10
     )]
     pub nodecount: usize,
+    /// Show the top sites by what was live at the peak (the high-water
+    /// mark) instead of by bytes allocated.
+    #[arg(long)]
+    pub peak: bool,
     /// The program and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
@@ -315,6 +319,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 every: args.every,
                 trace: args.trace,
                 top: args.nodecount,
+                peak: args.peak,
                 command: args.command,
             };
             let code = run_program(&options, &mut io::stderr().lock())?;

@@ -57,6 +57,8 @@ pub struct RunOptions {
     pub trace: Option<String>,
     /// Rows of the top table.
     pub top: usize,
+    /// Report what was live at the peak instead of what was allocated.
+    pub peak: bool,
     /// The program and its arguments.
     pub command: Vec<OsString>,
 }
@@ -107,7 +109,7 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(1);
     let profile_path = expand(&output, pid);
-    write_report(&profile_path, options.top, report)?;
+    write_report(&profile_path, options.top, options.peak, report)?;
     let others = others_written(&output, &profile_path, started);
     if others > 0 {
         writeln!(
@@ -158,7 +160,7 @@ fn expand(path: &Path, pid: i32) -> PathBuf {
     }
 }
 
-fn write_report(profile_path: &Path, top: usize, out: &mut impl Write) -> Result<()> {
+fn write_report(profile_path: &Path, top: usize, peak: bool, out: &mut impl Write) -> Result<()> {
     if !profile_path.exists() {
         writeln!(
             out,
@@ -168,16 +170,25 @@ fn write_report(profile_path: &Path, top: usize, out: &mut impl Write) -> Result
         return Ok(());
     }
     let profile = read_profile(profile_path)?;
+    let (what, how, index) = if peak {
+        ("bytes live at the peak", "--peak", "peak_space")
+    } else {
+        (
+            "bytes allocated",
+            "--sample-index alloc_space",
+            "alloc_space",
+        )
+    };
     writeln!(
         out,
-        "heapwise: profile at {}\n\nTop sites by bytes allocated (heapwise top {} --sample-index alloc_space):",
+        "heapwise: profile at {}\n\nTop sites by {what} (heapwise top {} {how}):",
         profile_path.display(),
         profile_path.display()
     )?;
     let report = top_report(
         &profile,
         &TopOptions {
-            sample_index: SampleIndex::Name("alloc_space".into()),
+            sample_index: SampleIndex::Name(index.into()),
             max_rows: top,
             focus: None,
         },

@@ -234,6 +234,41 @@ int main(void) {
         .find(|s| !s.contains_key("in_child"))
         .expect("the parent's profile");
     assert_eq!(parent["in_parent"], 1111, "{parent:?}");
+    // The report says the child's profile is there too.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("heapwise: 1 more profiles from the program's child processes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn peak_reports_what_was_live_at_the_high_water_mark() {
+    let dir = TempDir::new("run-peak");
+    let src = r#"
+#include <stdlib.h>
+__attribute__((noinline)) void *spike_block(void) { return malloc(100000); }
+__attribute__((noinline)) void *small_block(void) { return malloc(1000); }
+int main(void) {
+    void *spike[50];
+    for (int i = 0; i < 50; i++) spike[i] = spike_block();
+    for (int i = 0; i < 50; i++) free(spike[i]);
+    for (int i = 0; i < 2000; i++) free(small_block());
+    return 0;
+}
+"#;
+    let exe = cc(&dir, "peaks", src, &[]);
+    let o = run_under(&dir, &["--full", "--peak"], &exe);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Top sites by bytes live at the peak"), "{err}");
+    assert!(err.contains("--peak):"), "{err}");
+    let files = profiles(&dir);
+    let peak = flat(&files[0], "peak_space");
+    assert_eq!(peak["spike_block"], 50 * 100_000, "{peak:?}");
+    assert!(!peak.contains_key("small_block"), "{peak:?}");
+    let temporary = flat(&files[0], "temporary_objects");
+    assert_eq!(temporary["small_block"], 2000, "{temporary:?}");
 }
 
 #[test]
