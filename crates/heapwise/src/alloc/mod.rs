@@ -133,6 +133,16 @@ impl<A: GlobalAlloc> Alloc<A> {
         guard
     }
 
+    /// Removes the sampled block `ptr` from the live-block table, behind
+    /// the reentrancy guard: the table's shard is locked meanwhile, and a
+    /// signal handler that allocates on this thread must then go straight
+    /// to the inner allocator, not to the same lock (a deadlock, seen under
+    /// `heapwise run` with SIGPROF handlers that malloc).
+    fn forget_sampled(&self, ptr: *mut u8, l: &Local) {
+        let _held = (!l.is_guarded()).then(|| l.guard());
+        profiler::free(ptr);
+    }
+
     /// The layout handed to the inner allocator.
     #[inline(always)]
     fn block(&self, layout: Layout) -> Option<Layout> {
@@ -403,7 +413,7 @@ impl<A: GlobalAlloc> Alloc<A> {
                 }
             }
         } else if maybe_sampled(ptr) {
-            profiler::free(ptr);
+            self.forget_sampled(ptr, l);
         }
         if !self.owner {
             if l.is_guarded() {
@@ -544,7 +554,7 @@ impl<A: GlobalAlloc> Alloc<A> {
                 carried = Some((new_carried, new_at, old_at));
             }
         } else if maybe_sampled(ptr) {
-            profiler::free(ptr);
+            self.forget_sampled(ptr, l);
         }
         // The new block's plain layout, should it not be marked carried.
         // SAFETY: `new_plain` did not overflow; `align` is a valid alignment.
