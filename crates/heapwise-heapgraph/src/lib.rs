@@ -29,8 +29,8 @@
 //!   size and leaks by allocation stack; a LeakSanitizer-style report.
 //!
 //! A block's *site* is the innermost frame of its allocation stack outside
-//! the allocator ([`ALLOCATOR_PREFIXES`]: `alloc::`, `__rust_`, `heapwise::`,
-//! `malloc`…), so a `Vec::push` that grows is charged to its caller.
+//! the allocator ([`is_allocator_frame`]: `alloc::`, `__rust_`, `heapwise::`,
+//! `malloc`…, the list every heapwise output uses), so a `Vec::push` that grows is charged to its caller.
 //!
 //! Every algorithm is iterative (explicit stacks, no recursion), so a
 //! 10-million-block linked list is fine, and deterministic: the same
@@ -158,7 +158,7 @@ pub use model::{
     Block, BlockId, Edge, Frame, HeapGraph, Holder, Root, RootId, RootKind, SiteId, StackId,
     MAX_ITEMS, MAX_OFFSET,
 };
-pub use site::{is_allocator_frame, site_frame, ALLOCATOR_PREFIXES, UNKNOWN_SITE};
+pub use site::{is_allocator_frame, site_frame, UNKNOWN_SITE};
 pub use why::{RetainerPath, Step, Target};
 pub mod heapsnapshot;
 pub mod pprof;

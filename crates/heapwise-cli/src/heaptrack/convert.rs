@@ -7,8 +7,8 @@ use heapwise_pprof::{Label, Line, Mapping, Profile, ProfileBuilder};
 
 use super::error::{Error, ErrorKind, Result};
 use super::names::demangle;
-use super::plumbing::is_plumbing;
 use super::recording::{version_text, Budget, Recording};
+use heapwise_pprof::is_allocator_frame as is_plumbing;
 
 /// The most instruction pointers of a stack kept (leaf first): Go's
 /// largest profile depth.

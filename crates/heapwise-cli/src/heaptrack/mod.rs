@@ -78,7 +78,6 @@ mod convert;
 mod error;
 mod lines;
 mod names;
-mod plumbing;
 mod recording;
 mod replay;
 

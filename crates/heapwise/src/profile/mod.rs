@@ -536,59 +536,7 @@ impl Locations {
     }
 }
 
-/// Is `name` allocation plumbing, hidden at the leaf of a stack?
-fn is_plumbing(name: &str) -> bool {
-    // The C allocator's entry points, which the preload library
-    // (`heapwise run`) interposes, and C++'s operator new.
-    const C_ENTRIES: [&str; 10] = [
-        "malloc",
-        "calloc",
-        "realloc",
-        "reallocarray",
-        "posix_memalign",
-        "aligned_alloc",
-        "memalign",
-        "valloc",
-        "pvalloc",
-        "free",
-    ];
-    if C_ENTRIES.contains(&name) || name.starts_with("operator new") {
-        return true;
-    }
-    const PREFIXES: [&str; 10] = [
-        "__rust_",
-        "__rustc::",
-        "__rg_",
-        "__rdl_",
-        "heapwise::",
-        "heapwise_preload::",
-        "alloc::",
-        "core::",
-        "std::alloc::",
-        "hashbrown::raw::alloc::",
-    ];
-    let path = match name.strip_prefix('<') {
-        // `<Type as Trait>::method`: plumbing if the type is the standard
-        // library's, or a primitive/generic type implementing its trait.
-        Some(rest) => match rest.split_once(" as ") {
-            Some((ty, tr)) => {
-                let ty = ["&mut ", "&", "*const ", "*mut ", "dyn "]
-                    .iter()
-                    .fold(ty, |t, p| t.strip_prefix(p).unwrap_or(t));
-                if !ty.contains("::") {
-                    return PREFIXES.iter().any(|p| tr.starts_with(p));
-                }
-                ty
-            }
-            // `<str>::repeat`, `<[T]>::to_vec`: an inherent method of a
-            // primitive type, which only the standard library can define.
-            None if !rest.split(">::").next().unwrap_or(rest).contains("::") => return true,
-            None => rest,
-        },
-        None => name,
-    };
-    PREFIXES.iter().any(|p| path.starts_with(p))
-}
+use heapwise_pprof::is_allocator_frame as is_plumbing;
 
 fn assemble(
     snap: &Snapshot,
@@ -730,50 +678,5 @@ pub fn memory() -> ProfilerMemory {
         unwind_bytes,
         carried_bytes: carried * trailer::SIZE,
         bitmap_bytes: trailer::bitmap_bytes(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_plumbing;
-
-    #[test]
-    fn plumbing_is_the_allocators_and_std_allocation_frames() {
-        for name in [
-            "__rust_alloc",
-            "__rustc::__rust_alloc",
-            "__rg_alloc",
-            "heapwise::alloc::Alloc<A>::alloc_slow",
-            "<heapwise::alloc::Alloc<A> as core::alloc::global::GlobalAlloc>::alloc",
-            "alloc::raw_vec::RawVec<T,A>::grow_one",
-            "alloc::alloc::exchange_malloc",
-            "<alloc::vec::Vec<T,A> as core::clone::Clone>::clone",
-            "<str as alloc::string::ToString>::to_string",
-            "<T as alloc::borrow::ToOwned>::to_owned",
-            "core::ptr::drop_in_place<x>",
-            "<&mut alloc::string::String as core::fmt::Write::write_fmt::SpecWriteFmt>::spec_write_fmt",
-            "<str>::repeat",
-            "<[u8]>::to_vec",
-            "<alloc::vec::Vec<T>>::push",
-            "malloc",
-            "realloc",
-            "posix_memalign",
-            "operator new(unsigned long)",
-            "operator new[](unsigned long, std::align_val_t)",
-            "heapwise_preload::entry::allocate",
-        ] {
-            assert!(is_plumbing(name), "{name}");
-        }
-        for name in [
-            "myapp::handle",
-            "<myapp::Doc as core::clone::Clone>::clone",
-            "std::io::default_read_to_end",
-            "main",
-            "",
-            "malloc_trim",
-            "my_malloc",
-        ] {
-            assert!(!is_plumbing(name), "{name}");
-        }
     }
 }
