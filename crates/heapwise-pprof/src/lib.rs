@@ -77,7 +77,8 @@
 //! One concept per module: [`wire`] (the protobuf wire format, public for
 //! other hand-written encoders), `profile` (the model), `encode` and `decode`, `budget` (the memory a decode may take),
 //! `scan` (the first pass over gzipped input), `validate`, `merge`,
-//! `builder`, `gzip`, `error`, and `plumbing` (which frames are the
+//! `builder`, `gzip`, `error`, `heap` (the columns of heapwise's heap
+//! profiles) and `plumbing` (which frames are the
 //! allocator's, shared by every heapwise output). `fuzz/` holds the cargo-fuzz target; its
 //! `README.md` gives the command (with an RSS limit).
 
@@ -90,6 +91,7 @@ mod decode;
 mod encode;
 mod error;
 mod gzip;
+mod heap;
 mod merge;
 mod plumbing;
 mod profile;
@@ -101,5 +103,6 @@ pub use builder::ProfileBuilder;
 pub use decode::{DecodeOptions, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_MAX_MEMORY};
 pub use error::{Error, ErrorKind, Result};
 pub use gzip::{is_gzip, GZIP_MAGIC};
+pub use heap::{HeapSampleType, HEAP_SAMPLE_TYPES};
 pub use plumbing::is_allocator_frame;
 pub use profile::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};

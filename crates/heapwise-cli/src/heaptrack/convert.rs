@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use heapwise_pprof::{Label, Line, Mapping, Profile, ProfileBuilder};
+use heapwise_pprof::{Label, Line, Mapping, Profile, ProfileBuilder, HEAP_SAMPLE_TYPES};
 
 use super::error::{Error, ErrorKind, Result};
 use super::names::demangle;
@@ -28,15 +28,10 @@ pub(crate) fn to_profile(
     budget: &mut Budget,
 ) -> Result<Profile> {
     let mut b = ProfileBuilder::new();
-    b.sample_type("alloc_objects", "count")
-        .sample_type("alloc_space", "bytes")
-        .sample_type("inuse_objects", "count")
-        .sample_type("inuse_space", "bytes")
-        .sample_type("peak_objects", "count")
-        .sample_type("peak_space", "bytes")
-        .sample_type("temporary_objects", "count")
-        .sample_type("temporary_space", "bytes")
-        .default_sample_type("inuse_space")
+    for t in HEAP_SAMPLE_TYPES {
+        b.sample_type(t.name, t.unit);
+    }
+    b.default_sample_type("inuse_space")
         .period("space", "bytes", 1)
         .duration_nanos(r.duration_ms.saturating_mul(1_000_000).min(i64::MAX as u64) as i64);
     let mut comment = format!(

@@ -24,7 +24,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
-use heapwise_pprof::Profile;
+use heapwise_pprof::{Profile, HEAP_SAMPLE_TYPES};
 
 use super::legacy;
 use super::message::{Response, BINARY, TEXT};
@@ -214,9 +214,10 @@ pub(crate) fn subtract_allocs(later: &Profile, earlier: &Profile) -> Result<Prof
     // Zero the earlier profile's in-use columns, then let `diff_base`
     // subtract: in-use values are then later − 0.
     let mut base = earlier.clone();
-    let inuse: Vec<usize> = ["inuse_objects", "inuse_space", "peak_objects", "peak_space"]
+    let inuse: Vec<usize> = HEAP_SAMPLE_TYPES
         .iter()
-        .filter_map(|t| base.sample_type_index(t))
+        .filter(|t| !t.cumulative)
+        .filter_map(|t| base.sample_type_index(t.name))
         .collect();
     for s in &mut base.sample {
         for &i in &inuse {

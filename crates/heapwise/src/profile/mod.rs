@@ -113,7 +113,8 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use heapwise_pprof::{Line, Mapping, Profile, ProfileBuilder};
+use heapwise_pprof::is_allocator_frame as is_plumbing;
+use heapwise_pprof::{Line, Mapping, Profile, ProfileBuilder, HEAP_SAMPLE_TYPES};
 
 use crate::local::sampler;
 use crate::local::{own_work, without_accounting};
@@ -536,8 +537,6 @@ impl Locations {
     }
 }
 
-use heapwise_pprof::is_allocator_frame as is_plumbing;
-
 fn assemble(
     snap: &Snapshot,
     resolved: &Resolved,
@@ -546,15 +545,10 @@ fn assemble(
 ) -> Profile {
     let rate = sampler::rate();
     let mut b = ProfileBuilder::new();
-    b.sample_type("alloc_objects", "count")
-        .sample_type("alloc_space", "bytes")
-        .sample_type("inuse_objects", "count")
-        .sample_type("inuse_space", "bytes")
-        .sample_type("peak_objects", "count")
-        .sample_type("peak_space", "bytes")
-        .sample_type("temporary_objects", "count")
-        .sample_type("temporary_space", "bytes")
-        .period("space", "bytes", rate as i64);
+    for t in HEAP_SAMPLE_TYPES {
+        b.sample_type(t.name, t.unit);
+    }
+    b.period("space", "bytes", rate as i64);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64);
