@@ -177,6 +177,16 @@ fn older_file_formats() {
         .iter()
         .any(|&c| p.string(c) == "command: ./prog --flag"));
 
+    // An argument with newlines (heaptrack writes it as it is): the lines
+    // up to the next record are the command's.
+    let split = v2.replace("X ./prog --flag\n", "X ./prog 'a\nb c\n\n--d'\n");
+    let p = import(split.as_bytes(), &ImportOptions::new()).unwrap();
+    assert_eq!(at_leaf(&p, "make thing", 0), 2);
+    assert!(p
+        .comment
+        .iter()
+        .any(|&c| p.string(c) == "command: ./prog 'a\nb c\n\n--d'"));
+
     let v0 = "s /usr/bin/prog\n\
               s make thing\n\
               i 1100 1 2\n\

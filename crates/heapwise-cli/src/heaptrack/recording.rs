@@ -253,6 +253,16 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Whether `line` starts as a heaptrack record does: a known record type,
+/// then a space or the end of the line.
+fn reads_as_record(line: &[u8]) -> bool {
+    const KINDS: &[u8] = b"vXIstia+-cRASmx#";
+    match line {
+        [kind] | [kind, b' ', ..] => KINDS.contains(kind),
+        _ => false,
+    }
+}
+
 /// Reads a recording from `lines`, taking at most what `budget` allows.
 pub(crate) fn read(lines: &mut Lines<'_>, budget: &mut Budget) -> Result<Recording> {
     let mut r = Recording::default();
@@ -261,7 +271,22 @@ pub(crate) fn read(lines: &mut Lines<'_>, budget: &mut Budget) -> Result<Recordi
     let mut v0_infos: HashMap<(u64, u32), u32> = HashMap::new();
     let mut seen_version = false;
     let mut any = false;
+    // heaptrack writes the command line as it is, so an argument holding a
+    // newline continues the `X` record on the next lines: until a line
+    // reads as a record, it is more of the command.
+    let mut in_command = false;
     while let Some((number, line)) = lines.next_line()? {
+        if in_command {
+            if !reads_as_record(line) {
+                let text = String::from_utf8_lossy(line);
+                budget.charge(text.len() as u64 + 1, || "the command line".into())?;
+                let command = r.command.get_or_insert_with(String::new);
+                command.push('\n');
+                command.push_str(&text);
+                continue;
+            }
+            in_command = false;
+        }
         let Some(&kind) = line.first() else {
             continue; // an empty line is a comment
         };
@@ -308,6 +333,7 @@ pub(crate) fn read(lines: &mut Lines<'_>, budget: &mut Budget) -> Result<Recordi
                 let text = String::from_utf8_lossy(f.rest).into_owned();
                 budget.charge(text.len() as u64, || "the command line".into())?;
                 r.command = Some(text);
+                in_command = true;
             }
             b'I' => {
                 r.page_size = f.hex("page size")?;
