@@ -237,6 +237,15 @@ impl Scope {
     /// [`Scope::limit`] (attribution and cancellation) enter the scope
     /// around every poll.
     pub fn enter(&self) -> ScopeGuard<'_> {
+        self.enter_owned()
+    }
+
+    /// [`Scope::enter`], with a guard that does not borrow the handle: the
+    /// thread's entry keeps the scope alive until the guard drops. For code
+    /// that enters and leaves in separate callbacks (a `tracing` layer's
+    /// `on_enter`/`on_exit`, as `heapwise-tracing` does), keeping the guard
+    /// in a thread-local.
+    pub fn enter_owned(&self) -> ScopeGuard<'static> {
         let inner = self.inner();
         if inner.name.is_some()
             && !inner.registered.load(Relaxed)

@@ -1,0 +1,338 @@
+//! `tracing` spans as heapwise scopes: what each span allocated, how much of
+//! it is still live, its peak, and memory limits per span name, without
+//! touching the code that makes the spans.
+//!
+//! [`HeapwiseLayer`] is a [`tracing_subscriber::Layer`]. For every span it
+//! sees it makes a [`heapwise::Scope`] named after the span, nested under the
+//! scope of the span's parent (or under the thread's current scope), and
+//! enters that scope whenever the span is entered, on any thread. A span
+//! entered on several threads, or re-entered at every poll of a future
+//! (`tracing::Instrument`), is one scope: its figures add up across threads
+//! and `.await`s. When the span closes the layer emits an event (target
+//! `heapwise`, level `INFO`) with the span's figures:
+//!
+//! ```text
+//! INFO heapwise: span closed span="parse" alloc.bytes=2048 alloc.count=1 alloc.live=0 alloc.peak=2048 limit.exceeded=false fields="file=\"a.json\""
+//! ```
+//!
+//! The program must use heapwise's allocator (`#[global_allocator] static
+//! ALLOC: heapwise::Alloc = heapwise::Alloc::system();`): without it the
+//! figures stay at zero.
+//!
+//! ```
+//! use heapwise_tracing::{HeapwiseLayer, SpanLimit};
+//! use tracing_subscriber::prelude::*;
+//!
+//! #[global_allocator]
+//! static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+//!
+//! let layer = HeapwiseLayer::new().limit("upload", SpanLimit::bytes(64 * heapwise::MIB));
+//! let _default = tracing_subscriber::registry().with(layer).set_default();
+//!
+//! tracing::info_span!("parse").in_scope(|| {
+//!     let v = vec![0u8; 2048];
+//!     let scope = heapwise::Scope::current().expect("the span's scope");
+//!     assert_eq!(scope.label(), Some("parse"));
+//!     assert_eq!(scope.usage().bytes, 2048);
+//!     drop(v);
+//! });
+//! ```
+//!
+//! # Limits
+//!
+//! [`HeapwiseLayer::limit`] gives every span of a name a limit
+//! ([`SpanLimit`]): cooperative by default (the span's code sees it with
+//! `heapwise::Scope::current()` and `check()` or `cancelled()`, and the close
+//! event says `limit.exceeded=true`), or hard ([`SpanLimit::hard`]: an
+//! allocation that would cross it is refused, as with
+//! [`heapwise::Scope::hard`]).
+//!
+//! # Choosing spans
+//!
+//! Every span the layer sees gets a scope. To limit that, use
+//! tracing-subscriber's per-layer filters, e.g.
+//! `HeapwiseLayer::new().with_filter(filter_fn(|m| m.target().starts_with("myapp")))`;
+//! a span the filter drops is skipped, and its children nest under the
+//! nearest span the layer saw.
+//!
+//! # Cost
+//!
+//! Entering and exiting a span with the layer adds a look-up of the span's
+//! extensions and a scope enter and exit (no allocation):
+//! `bench/tracing` measures it against the same span with a no-op layer.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::sync::OnceLock;
+
+use heapwise::{Scope, ScopeGuard};
+use tracing_core::dispatcher::{Dispatch, WeakDispatch};
+use tracing_core::field::{Field, Visit};
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::Subscriber;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+/// A limit for the spans of one name; see [`HeapwiseLayer::limit`].
+///
+/// Each constructor sets one kind of limit; combine them with the methods of
+/// the same names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpanLimit {
+    bytes: Option<u64>,
+    live_bytes: Option<u64>,
+    allocs: Option<u64>,
+    hard: bool,
+}
+
+impl SpanLimit {
+    /// At most `limit` bytes allocated in the span (ever, freed or not).
+    pub fn bytes(limit: u64) -> SpanLimit {
+        SpanLimit::default().and_bytes(limit)
+    }
+
+    /// At most `limit` bytes live (allocated in the span and not yet freed).
+    pub fn live_bytes(limit: u64) -> SpanLimit {
+        SpanLimit::default().and_live_bytes(limit)
+    }
+
+    /// At most `limit` allocations in the span.
+    pub fn allocs(limit: u64) -> SpanLimit {
+        SpanLimit::default().and_allocs(limit)
+    }
+
+    /// Adds a limit on the bytes allocated.
+    pub fn and_bytes(mut self, limit: u64) -> SpanLimit {
+        self.bytes = Some(limit);
+        self
+    }
+
+    /// Adds a limit on the live bytes.
+    pub fn and_live_bytes(mut self, limit: u64) -> SpanLimit {
+        self.live_bytes = Some(limit);
+        self
+    }
+
+    /// Adds a limit on the allocations.
+    pub fn and_allocs(mut self, limit: u64) -> SpanLimit {
+        self.allocs = Some(limit);
+        self
+    }
+
+    /// Makes the limits hard: an allocation that would cross one is refused
+    /// ([`heapwise::Scope::hard`]).
+    pub fn hard(mut self) -> SpanLimit {
+        self.hard = true;
+        self
+    }
+
+    fn apply(&self, mut scope: Scope) -> Scope {
+        if let Some(n) = self.bytes {
+            scope = scope.limit_bytes(n);
+        }
+        if let Some(n) = self.live_bytes {
+            scope = scope.limit_live_bytes(n);
+        }
+        if let Some(n) = self.allocs {
+            scope = scope.limit_allocs(n);
+        }
+        if self.hard {
+            scope = scope.hard();
+        }
+        scope
+    }
+}
+
+/// The [`tracing_subscriber::Layer`] that makes spans heapwise scopes; see
+/// the crate docs.
+#[derive(Clone, Debug)]
+pub struct HeapwiseLayer {
+    limits: HashMap<&'static str, SpanLimit>,
+    close_events: bool,
+    /// The subscriber the layer is part of: a span may close on a thread
+    /// where it is not the default (a runtime's worker), and the close event
+    /// goes to the span's own subscriber.
+    dispatch: OnceLock<WeakDispatch>,
+}
+
+impl Default for HeapwiseLayer {
+    fn default() -> HeapwiseLayer {
+        HeapwiseLayer::new()
+    }
+}
+
+impl HeapwiseLayer {
+    /// A layer that gives every span a scope and reports its figures when
+    /// it closes.
+    pub fn new() -> HeapwiseLayer {
+        HeapwiseLayer {
+            limits: HashMap::new(),
+            close_events: true,
+            dispatch: OnceLock::new(),
+        }
+    }
+
+    /// Gives every span named `name` the limit `limit`.
+    pub fn limit(mut self, name: &'static str, limit: SpanLimit) -> HeapwiseLayer {
+        self.limits.insert(name, limit);
+        self
+    }
+
+    /// Whether a closing span emits its figures as an event (default: yes).
+    pub fn close_events(mut self, on: bool) -> HeapwiseLayer {
+        self.close_events = on;
+        self
+    }
+}
+
+/// What the layer keeps in a span's extensions.
+struct SpanScope {
+    scope: Scope,
+    /// The span's fields as `name=value` pairs, for the close event.
+    fields: String,
+}
+
+thread_local! {
+    /// The scopes this thread entered for spans, innermost last, with the
+    /// span's id: `on_exit` drops the guard of the innermost entry of its
+    /// span (heapwise's stack of entered scopes copes with exits out of
+    /// order).
+    static ENTERED: RefCell<Vec<(u64, ScopeGuard<'static>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes a span's fields as `name=value` pairs.
+struct Fields<'a>(&'a mut String);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        let _ = write!(self.0, "{}={:?}", field.name(), value);
+    }
+}
+
+impl<S> Layer<S> for HeapwiseLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        // The nearest enclosing span this layer saw, else the thread's scope.
+        let parent = span
+            .scope()
+            .skip(1)
+            .find_map(|s| s.extensions().get::<SpanScope>().map(|p| p.scope.clone()))
+            .or_else(Scope::current);
+        // The layer's own bookkeeping is charged to no scope.
+        let data = heapwise::untracked(|| {
+            let name = attrs.metadata().name();
+            let mut scope = match parent {
+                Some(p) => p.child(),
+                None => Scope::detached(),
+            }
+            .name(name);
+            if let Some(limit) = self.limits.get(name) {
+                scope = limit.apply(scope);
+            }
+            let mut fields = String::new();
+            if self.close_events {
+                attrs.record(&mut Fields(&mut fields));
+            }
+            SpanScope { scope, fields }
+        });
+        heapwise::untracked(|| span.extensions_mut().insert(data));
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if !self.close_events {
+            return;
+        }
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        heapwise::untracked(|| {
+            if let Some(data) = span.extensions_mut().get_mut::<SpanScope>() {
+                values.record(&mut Fields(&mut data.fields));
+            }
+        });
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let extensions = span.extensions();
+        let Some(data) = extensions.get::<SpanScope>() else {
+            return;
+        };
+        let _ = ENTERED.try_with(|entered| {
+            let mut entered = entered.borrow_mut();
+            if entered.len() == entered.capacity() {
+                heapwise::untracked(|| entered.reserve(8));
+            }
+            entered.push((id.into_u64(), data.scope.enter_owned()));
+        });
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        let id = id.into_u64();
+        let _ = ENTERED.try_with(|entered| {
+            let guard = {
+                let mut entered = entered.borrow_mut();
+                match entered.iter().rposition(|(span, _)| *span == id) {
+                    Some(i) if i + 1 == entered.len() => entered.pop().map(|(_, g)| g),
+                    Some(i) => Some(entered.remove(i).1),
+                    None => None,
+                }
+            };
+            drop(guard);
+        });
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if !self.close_events {
+            return;
+        }
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let extensions = span.extensions();
+        let Some(data) = extensions.get::<SpanScope>() else {
+            return;
+        };
+        let usage = data.scope.usage();
+        let exceeded = data.scope.exceeded().is_some();
+        let emit = || {
+            tracing::event!(
+                target: "heapwise",
+                parent: None,
+                tracing::Level::INFO,
+                span = span.name(),
+                alloc.bytes = usage.bytes,
+                alloc.count = usage.allocs,
+                alloc.live = usage.live_bytes,
+                alloc.peak = usage.peak_bytes,
+                limit.exceeded = exceeded,
+                fields = data.fields.as_str(),
+                "span closed"
+            )
+        };
+        // Reporting is heapwise's work: what the subscriber's layers
+        // allocate to handle the event is charged to no scope.
+        heapwise::untracked(
+            || match self.dispatch.get().and_then(WeakDispatch::upgrade) {
+                Some(dispatch) => tracing::dispatcher::with_default(&dispatch, emit),
+                None => emit(),
+            },
+        );
+    }
+}
