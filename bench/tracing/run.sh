@@ -32,12 +32,12 @@ noop = [ (a + c) / 2 for a, _, c in rows ]
 hw = [ b for _, b, _ in rows ]
 ratio = [ b / ((a + c) / 2) for a, b, c in rows ]
 q = st.quantiles(ratio, n=4)
-i_noop, i_hw = int(sys.argv[2]) / 1.2e6, int(sys.argv[3]) / 1.2e6
+i_noop, i_hw = int(sys.argv[2]) / 5.1e5, int(sys.argv[3]) / 5.1e5
 print("# Entering and exiting a span: heapwise-tracing's layer vs a no-op layer\n")
 print(f"- commit: `{sys.argv[5]}`")
 print("- command: `bench/tracing/run.sh` (both on tracing-subscriber's registry, heapwise's allocator in both)")
 print(f"- wall clock: {sys.argv[4]} rounds of [noop, heapwise, noop], 1M enter+exit pairs per run (median of 5 runs)")
-print("- instructions: callgrind, slope between 100k and 200k pairs (each run times 6 loops of N: a warm-up of N/10 and 5 of N)\n")
+print("- instructions: callgrind, slope between 100k and 200k pairs (each run makes 5.1 N: a warm-up of N/10 and 5 timed loops of N)\n")
 print("| layer | ns per enter+exit (median) | instructions per enter+exit |")
 print("|---|---|---|")
 print(f"| no-op | {st.median(noop):.1f} | {i_noop:.0f} |")
