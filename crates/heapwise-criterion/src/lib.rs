@@ -38,6 +38,11 @@
 //! program must use heapwise's allocator; without it every figure is zero.
 //! [`Allocated::bytes`] counts the bytes allocated (freed or not, as
 //! `heapwise::Usage::bytes`), [`Allocated::allocs`] the allocations.
+//!
+//! criterion refuses a measurement of zero ("took zero time per
+//! iteration"), so a routine that allocates nothing gets no estimate: to
+//! assert that, use `heapwise::assert_allocs!(|| f(), allocs == 0)` (feature
+//! `testing`) in a test instead.
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::Throughput;

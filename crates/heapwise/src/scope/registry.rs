@@ -9,7 +9,7 @@
 //! registry at most twice the live named scopes. A pruned scope is dropped
 //! outside the reentrancy guard, so the free of its name is counted like any
 //! other; what it did is first added to its name's totals, so per-name
-//! counters ([`by_name`], the `/metrics` endpoint's) never go down. None of
+//! counters (`by_name`, the `/metrics` endpoint's) never go down. None of
 //! this runs on the allocator path.
 
 use std::sync::atomic::Ordering::Acquire;
