@@ -95,6 +95,10 @@ pub struct RunArgs {
     /// mark) instead of by bytes allocated.
     #[arg(long)]
     pub peak: bool,
+    /// Profile this program only: programs it execs (and their children)
+    /// run without heapwise.
+    #[arg(long)]
+    pub no_follow: bool,
     /// The program and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
@@ -320,6 +324,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 trace: args.trace,
                 top: args.nodecount,
                 peak: args.peak,
+                no_follow: args.no_follow,
                 command: args.command,
             };
             let code = run_program(&options, &mut io::stderr().lock())?;

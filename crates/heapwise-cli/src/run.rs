@@ -17,7 +17,14 @@
 //! The environment is the runtime's: `HEAPWISE_PROFILE_AT_EXIT` (the
 //! `-o` path, made absolute; `%p` is each process's id, so a forked child
 //! writes its own file), `HEAPWISE_PROFILE_RATE` (`--rate`, `--full` is
-//! 1), `HEAPWISE_PROFILE_EVERY`, `HEAPWISE_TRACE`. SIGINT and SIGTERM sent
+//! 1), `HEAPWISE_PROFILE_EVERY`, `HEAPWISE_TRACE`.
+//!
+//! A program the command execs (a shell's commands, a compiler driver's
+//! passes) inherits the environment and so the preload: each writes its own
+//! profile (`%p`), and the report counts them. `--no-follow` sets
+//! `HEAPWISE_NO_FOLLOW=1`, and the preload then takes itself out of
+//! `LD_PRELOAD` as it loads (keeping any other library there), so only the
+//! command itself is profiled. SIGINT and SIGTERM sent
 //! to `heapwise` (not the terminal's, which reach the program directly)
 //! are forwarded to the program; its exit status is returned, 128+N for a
 //! death by signal N. The report goes to standard error, so the program's
@@ -59,6 +66,9 @@ pub struct RunOptions {
     pub top: usize,
     /// Report what was live at the peak instead of what was allocated.
     pub peak: bool,
+    /// Programs the program execs run without the preload
+    /// (`HEAPWISE_NO_FOLLOW=1`).
+    pub no_follow: bool,
     /// The program and its arguments.
     pub command: Vec<OsString>,
 }
@@ -95,6 +105,9 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
     }
     if let Some(trace) = &options.trace {
         cmd.env("HEAPWISE_TRACE", trace);
+    }
+    if options.no_follow {
+        cmd.env("HEAPWISE_NO_FOLLOW", "1");
     }
     let started = std::time::SystemTime::now();
     let mut child = cmd

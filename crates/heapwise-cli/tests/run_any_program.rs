@@ -718,3 +718,76 @@ int main(void) {
         "{inuse:?}"
     );
 }
+
+#[test]
+fn programs_a_script_runs_are_followed_unless_no_follow() {
+    let src = r#"
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((noinline)) void *in_second(size_t n) { return malloc(n); }
+int main(void) {
+    free(in_second(3333));
+    const char *p = getenv("LD_PRELOAD");
+    printf("second ran; LD_PRELOAD=%s\n", p ? p : "(unset)");
+    return 0;
+}
+"#;
+    for no_follow in [false, true] {
+        let dir = TempDir::new(if no_follow {
+            "run-no-follow"
+        } else {
+            "run-follow"
+        });
+        let second = cc(&dir, "second", src, &[]);
+        // The shell forks and execs the second program, then exits (Debian's
+        // sh, dash, leaves with _exit: it writes no profile of its own).
+        let script = dir.join("script.sh");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\n{}\necho script done\n", second.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        // Another preload in the list stays in it.
+        let mut args = vec!["--full"];
+        if no_follow {
+            args.push("--no-follow");
+        }
+        let child = heapwise()
+            .current_dir(dir.path())
+            .env("HEAPWISE_PRELOAD", common::preload())
+            .env("LD_PRELOAD", "libm.so.6")
+            .arg("run")
+            .args(&args)
+            .args(["-o", "p.%p.pb.gz", "--"])
+            .arg(&script)
+            .output()
+            .expect("running heapwise run");
+        assert_eq!(child.status.code(), Some(0), "{}", text(&child));
+        let out = String::from_utf8_lossy(&child.stdout);
+        let files = profiles(&dir);
+        let seconds = files
+            .iter()
+            .filter(|f| flat(f, "alloc_space").contains_key("in_second"))
+            .count();
+        if no_follow {
+            assert!(out.contains("second ran; LD_PRELOAD=libm.so.6\n"), "{out}");
+            assert_eq!(seconds, 0, "{files:?}");
+        } else {
+            assert!(
+                out.contains(&format!(
+                    "second ran; LD_PRELOAD={}:libm.so.6\n",
+                    common::preload().display()
+                )),
+                "{out}"
+            );
+            assert_eq!(seconds, 1, "{files:?}");
+            let err = String::from_utf8_lossy(&child.stderr);
+            assert!(
+                err.contains("more profiles from the program's child processes"),
+                "{err}"
+            );
+        }
+    }
+}

@@ -5,6 +5,9 @@
 //! (`HEAPWISE_PROFILE_RATE`, `HEAPWISE_PROFILE_AT_EXIT`,
 //! `HEAPWISE_PROFILE_EVERY`, `HEAPWISE_TRACE`, read by the runtime's
 //! load-time constructor, which runs before the program's own).
+//! Programs the process execs inherit the environment, and so the preload,
+//! unless `HEAPWISE_NO_FOLLOW=1` (`heapwise run --no-follow`): then the
+//! library takes itself out of `LD_PRELOAD` as it loads (`no_follow.rs`).
 //!
 //! # What is interposed
 //!
@@ -67,6 +70,7 @@ mod arena;
 mod entry;
 mod header;
 mod next;
+mod no_follow;
 pub mod stand_down;
 
 /// The runtime every entry point drives, over the next allocator.
