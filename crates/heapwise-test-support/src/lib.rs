@@ -14,6 +14,8 @@
 //! | [`prometheus`] | `needs prometheus` | Debian `prometheus` |
 //! | [`heaptrack`] | `needs heaptrack` | Debian `heaptrack` |
 //! | [`sqlite3`] | `needs … sqlite3` | Debian `sqlite3` |
+//! | [`debian_python3`] | `needs … Debian's python3` | Debian `python3` (`/usr/bin/python3`, not one earlier on `PATH`) |
+//! | [`tool`] (`xz`, `gzip`, `g++`) | `needs … xz` and so on | Debian `xz-utils`, `gzip`, `g++` |
 //! | [`perfetto_python`] | `needs perfetto's python protos` | `pip install perfetto protobuf` in the venv `~/.cache/heapwise-perfetto-venv` (or one named by `HEAPWISE_PYTHON`) |
 //! | [`memlab`] | `needs memlab` | `npm install memlab` in `~/.cache/heapwise/memlab` (or the folder named by `HEAPWISE_MEMLAB`), Node.js from Debian's `nodejs` |
 
@@ -98,6 +100,31 @@ pub fn sqlite3() -> PathBuf {
         "install Debian's sqlite3 (apt-get install sqlite3)",
     );
     PathBuf::from("sqlite3")
+}
+
+/// Debian's own `python3`, `/usr/bin/python3` (a `python3` earlier on
+/// `PATH`, pyenv's shim say, is often a script or a build of its own), for
+/// `heapwise run`'s comparisons. Panics, naming the package, if it does
+/// not run.
+pub fn debian_python3() -> PathBuf {
+    let python = PathBuf::from("/usr/bin/python3");
+    require(
+        "Debian's python3",
+        Command::new(&python).arg("--version"),
+        "install Debian's python3 (apt-get install python3)",
+    );
+    python
+}
+
+/// The program `name` on `PATH`, checked by running it with `probe_arg`.
+/// Panics, naming the Debian `package`, if it does not run.
+pub fn tool(name: &str, probe_arg: &str, package: &str) -> PathBuf {
+    require(
+        name,
+        Command::new(name).arg(probe_arg),
+        &format!("install Debian's {package} (apt-get install {package})"),
+    );
+    PathBuf::from(name)
 }
 
 /// Runs `program` with `args` and the environment `envs` under
