@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// run without heapwise.
     #[arg(long)]
     pub no_follow: bool,
+    /// Serve the program's live heap profile (/debug/pprof/heap and the
+    /// rest of heapwise's endpoint) on this loopback address while it runs.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
     /// The program and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
@@ -325,6 +329,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 top: args.nodecount,
                 peak: args.peak,
                 no_follow: args.no_follow,
+                http: args.http,
                 command: args.command,
             };
             let code = run_program(&options, &mut io::stderr().lock())?;

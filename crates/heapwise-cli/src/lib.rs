@@ -14,7 +14,7 @@
 //! heapwise demo [--out-dir DIR] [--requests N] [--rate BYTES] [-n N]
 //! heapwise probes [--locations]
 //! heapwise snapshot leaks|retained|why|diff FILE… (see [`snapshot`])
-//! heapwise run [--rate BYTES | --full] [-o heapwise.%p.pb.gz] [--every INTERVAL] [--trace INTERVAL] [--peak] [--no-follow] [-n N] -- CMD ARGS...
+//! heapwise run [--rate BYTES | --full] [-o heapwise.%p.pb.gz] [--every INTERVAL] [--trace INTERVAL] [--peak] [--no-follow] [--http ADDR] [-n N] -- CMD ARGS...
 //! ```
 //!
 //! `heapwise run` runs any dynamically linked program with heapwise's

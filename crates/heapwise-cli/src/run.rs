@@ -24,7 +24,15 @@
 //! profile (`%p`), and the report counts them. `--no-follow` sets
 //! `HEAPWISE_NO_FOLLOW=1`, and the preload then takes itself out of
 //! `LD_PRELOAD` as it loads (keeping any other library there), so only the
-//! command itself is profiled. SIGINT and SIGTERM sent
+//! command itself is profiled.
+//!
+//! `--http ADDR` sets `HEAPWISE_HTTP=ADDR`: the preload serves heapwise's
+//! endpoint (`/debug/pprof/heap`, `/debug/pprof/allocs`,
+//! `/debug/heapwise/stats`, ...) on that loopback address from the
+//! program's start to its exit, and says so on standard error. Only the
+//! command serves: programs it execs do not (the variable is emptied).
+//!
+//! SIGINT and SIGTERM sent
 //! to `heapwise` (not the terminal's, which reach the program directly)
 //! are forwarded to the program; its exit status is returned, 128+N for a
 //! death by signal N. The report goes to standard error, so the program's
@@ -69,6 +77,8 @@ pub struct RunOptions {
     /// Programs the program execs run without the preload
     /// (`HEAPWISE_NO_FOLLOW=1`).
     pub no_follow: bool,
+    /// Serve the endpoint on this address (`HEAPWISE_HTTP`).
+    pub http: Option<String>,
     /// The program and its arguments.
     pub command: Vec<OsString>,
 }
@@ -108,6 +118,9 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
     }
     if options.no_follow {
         cmd.env("HEAPWISE_NO_FOLLOW", "1");
+    }
+    if let Some(addr) = &options.http {
+        cmd.env("HEAPWISE_HTTP", addr);
     }
     let started = std::time::SystemTime::now();
     let mut child = cmd

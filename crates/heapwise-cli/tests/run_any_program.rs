@@ -791,3 +791,81 @@ int main(void) {
         }
     }
 }
+
+#[test]
+fn http_serves_the_running_programs_heap_profile() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = TempDir::new("run-http");
+    let src = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+__attribute__((noinline)) void *held_block(size_t n) { void *p = malloc(n); memset(p, 1, n); return p; }
+int main(void) {
+    void *p = held_block(3 << 20);
+    puts("ready");
+    fflush(stdout);
+    while (getchar() != EOF) {}
+    free(p);
+    return 0;
+}
+"#;
+    let exe = cc(&dir, "holds", src, &[]);
+    let mut child = heapwise()
+        .current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", common::preload())
+        .args([
+            "run",
+            "--full",
+            "--http",
+            "127.0.0.1:0",
+            "-o",
+            "p.%p.pb.gz",
+            "--",
+        ])
+        .arg(&exe)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running heapwise run");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let addr = line
+        .strip_prefix("heapwise: serving http://")
+        .and_then(|rest| rest.split_once("/debug/pprof/heap"))
+        .unwrap_or_else(|| panic!("no serving line: {line:?}"))
+        .0
+        .to_string();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut ready = String::new();
+    out.read_line(&mut ready).unwrap();
+    assert_eq!(ready, "ready\n");
+    // A real HTTP exchange over TCP while the program runs.
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        conn,
+        "GET /debug/pprof/heap HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    conn.read_to_end(&mut response).unwrap();
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&response[..head_end]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let profile = dir.join("live.pb.gz");
+    std::fs::write(&profile, &response[head_end + 4..]).unwrap();
+    let live = flat(&profile, "inuse_space");
+    assert_eq!(live.get("held_block"), Some(&(3 << 20)), "{live:?}");
+    drop(child.stdin.take());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{status}: {rest}");
+}

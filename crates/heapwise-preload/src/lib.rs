@@ -8,6 +8,9 @@
 //! Programs the process execs inherit the environment, and so the preload,
 //! unless `HEAPWISE_NO_FOLLOW=1` (`heapwise run --no-follow`): then the
 //! library takes itself out of `LD_PRELOAD` as it loads (`no_follow.rs`).
+//! With `HEAPWISE_HTTP=ADDR` (`heapwise run --http ADDR`) it serves the
+//! runtime's endpoint, `/debug/pprof/heap` and the rest of
+//! `heapwise::http`, on that loopback address (`http.rs`).
 //!
 //! # What is interposed
 //!
@@ -69,6 +72,7 @@ mod arena;
 #[allow(unreachable_pub)]
 mod entry;
 mod header;
+mod http;
 mod next;
 mod no_follow;
 pub mod stand_down;
