@@ -223,6 +223,7 @@ impl Local {
     }
 
     /// Charges the pending batch to the current scope chain and the process.
+    #[inline(never)]
     pub(crate) fn flush_pending(&self) {
         let d = self.peek();
         if d.is_empty() {
@@ -247,13 +248,22 @@ impl Local {
     }
 
     /// The countdown's budget in the current scope: see `hooks.rs`.
+    #[inline]
     fn budget(&self) -> isize {
         let scope = self.scope.get();
         if scope.is_null() {
             FLUSH_BYTES
         } else {
-            (hooks::chain().budget)(scope)
+            Self::scope_budget(scope)
         }
+    }
+
+    /// The budget in a scope (a walk up its chain), out of line so that
+    /// [`flush_if_due`](Self::flush_if_due) and `refresh` inline to a compare
+    /// outside scopes.
+    #[inline(never)]
+    fn scope_budget(scope: ScopeRef) -> isize {
+        (hooks::chain().budget)(scope)
     }
 
     /// Sets the countdown for the current scope and state: the nearest of the
@@ -280,7 +290,9 @@ impl Local {
     /// A slow path taken only to sample an allocation or to look a freed
     /// block up in the profiler's table leaves the batch pending, as the fast
     /// path would: in full mode (every allocation sampled) this saves
-    /// charging the scope chain on every call.
+    /// charging the scope chain on every call. Inline: a compare or two on
+    /// every slow path in full mode (the call and its frame cost as much).
+    #[inline]
     pub(crate) fn flush_if_due(&self) {
         if self.state.get() & EXITING != 0 || self.traffic() >= self.budget() {
             self.flush_pending();
