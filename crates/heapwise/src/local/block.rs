@@ -69,7 +69,10 @@ pub(crate) struct Local {
     frees: Cell<u64>,
     reallocs: Cell<u64>,
     bytes: Cell<u64>,
-    freed_bytes: Cell<u64>,
+    /// Bytes freed plus the peak: `bytes` above it is a new peak (one
+    /// compare on the allocation path). Freed bytes are `top - peak`.
+    top: Cell<u64>,
+    /// The peak of live bytes (allocated minus freed) within the batch.
     peak: Cell<i64>,
     /// The current scope (null: none), opaque here: see `hooks.rs`.
     scope: Cell<ScopeRef>,
@@ -122,7 +125,7 @@ impl Local {
             frees: Cell::new(0),
             reallocs: Cell::new(0),
             bytes: Cell::new(0),
-            freed_bytes: Cell::new(0),
+            top: Cell::new(0),
             peak: Cell::new(0),
             scope: Cell::new(std::ptr::null()),
             state: Cell::new(0),
@@ -158,26 +161,45 @@ impl Local {
         self.allocs.set(self.allocs.get().wrapping_add(1));
         let bytes = self.bytes.get().wrapping_add(size);
         self.bytes.set(bytes);
-        let live = (bytes as i64).wrapping_sub(self.freed_bytes.get() as i64);
-        self.peak.set(self.peak.get().max(live));
+        // live > peak, i.e. bytes - freed > peak, i.e. bytes > freed + peak:
+        // a branch on one compare; a new peak is rare.
+        if bytes as i64 > self.top.get() as i64 {
+            self.new_peak(bytes);
+        }
+    }
+
+    /// A new peak at `bytes` allocated. Out of line so that the fast path
+    /// keeps a bare compare (inlined, the compiler computes `bytes - top`
+    /// for the branch and the new peak both, one instruction more).
+    #[cold]
+    #[inline(never)]
+    fn new_peak(&self, bytes: u64) {
+        let freed = self.freed_bytes();
+        let peak = (bytes as i64).wrapping_sub(freed as i64);
+        debug_assert!(peak > self.peak.get());
+        self.peak.set(peak);
+        self.top.set(bytes);
     }
 
     /// Records one free of `size` bytes.
     #[inline(always)]
     pub(crate) fn record_free(&self, size: u64) {
         self.frees.set(self.frees.get().wrapping_add(1));
-        self.freed_bytes
-            .set(self.freed_bytes.get().wrapping_add(size));
+        self.top.set(self.top.get().wrapping_add(size));
     }
 
     /// Records one realloc from `old` to `new` bytes.
     #[inline(always)]
     pub(crate) fn record_realloc(&self, old: u64, new: u64) {
         self.reallocs.set(self.reallocs.get().wrapping_add(1));
-        self.frees.set(self.frees.get().wrapping_add(1));
-        self.freed_bytes
-            .set(self.freed_bytes.get().wrapping_add(old));
+        self.record_free(old);
         self.record_alloc(new);
+    }
+
+    /// Bytes freed in the pending batch.
+    #[inline]
+    fn freed_bytes(&self) -> u64 {
+        self.top.get().wrapping_sub(self.peak.get() as u64)
     }
 
     #[inline]
@@ -195,12 +217,13 @@ impl Local {
             // A realloc is one call that both allocates and frees.
             calls: allocs.wrapping_add(frees).wrapping_sub(reallocs),
             bytes: self.bytes.get(),
-            freed_bytes: self.freed_bytes.get(),
+            freed_bytes: self.freed_bytes(),
             peak: self.peak.get(),
         }
     }
 
     /// Charges the pending batch to the current scope chain and the process.
+    #[inline(never)]
     pub(crate) fn flush_pending(&self) {
         let d = self.peek();
         if d.is_empty() {
@@ -215,7 +238,7 @@ impl Local {
         self.frees.set(0);
         self.reallocs.set(0);
         self.bytes.set(0);
-        self.freed_bytes.set(0);
+        self.top.set(0);
         self.peak.set(0);
         process::GLOBAL.add(self.shard(), &d);
         let scope = self.scope.get();
@@ -225,13 +248,22 @@ impl Local {
     }
 
     /// The countdown's budget in the current scope: see `hooks.rs`.
+    #[inline]
     fn budget(&self) -> isize {
         let scope = self.scope.get();
         if scope.is_null() {
             FLUSH_BYTES
         } else {
-            (hooks::chain().budget)(scope)
+            Self::scope_budget(scope)
         }
+    }
+
+    /// The budget in a scope (a walk up its chain), out of line so that
+    /// [`flush_if_due`](Self::flush_if_due) and `refresh` inline to a compare
+    /// outside scopes.
+    #[inline(never)]
+    fn scope_budget(scope: ScopeRef) -> isize {
+        (hooks::chain().budget)(scope)
     }
 
     /// Sets the countdown for the current scope and state: the nearest of the
@@ -250,7 +282,7 @@ impl Local {
 
     /// Bytes allocated plus freed in the pending batch.
     fn traffic(&self) -> isize {
-        self.bytes.get().wrapping_add(self.freed_bytes.get()) as isize
+        self.bytes.get().wrapping_add(self.freed_bytes()) as isize
     }
 
     /// Ends a slow path: charges the batch if it has used up its budget (the
@@ -258,7 +290,9 @@ impl Local {
     /// A slow path taken only to sample an allocation or to look a freed
     /// block up in the profiler's table leaves the batch pending, as the fast
     /// path would: in full mode (every allocation sampled) this saves
-    /// charging the scope chain on every call.
+    /// charging the scope chain on every call. Inline: a compare or two on
+    /// every slow path in full mode (the call and its frame cost as much).
+    #[inline]
     pub(crate) fn flush_if_due(&self) {
         if self.state.get() & EXITING != 0 || self.traffic() >= self.budget() {
             self.flush_pending();

@@ -5,18 +5,20 @@
 //!
 //! Every free must learn whether its block was sampled, and almost none was
 //! (one block per 512 KiB allocated, by default). So in front of the table
-//! sits a **filter**: one byte per 4 KiB page of address space, modulo 256
-//! MiB (65,536 bytes). A sampled block sets its page's byte; the free fast
-//! path reads the byte (shift, zero-extend, compare: four instructions) and
+//! sits a **filter**: one byte per 4 KiB page of address space, modulo 4
+//! GiB (1,048,576 bytes, zero pages until touched). A sampled block sets its
+//! page's byte; the free fast path reads the byte (a 32-bit copy of the
+//! address, shift, load, compare: the copy's zero-extension is the mask, one
+//! instruction fewer than a 65,536-byte filter's `& 0xffff`) and
 //! takes the slow path only when it is set (a second bit, set in every byte
 //! while a probe is attached to the `free` or `realloc` event, sends every
 //! free there: the events' gate costs the free path nothing; a third, set in
 //! every byte once full mode gave a block a trailer, does the same, see
 //! `profile/trailer.rs`), which for an
 //! unsampled block
-//! happens when its page (or a page 256 MiB away) holds a live sampled
-//! block: at the default rate about 3% of frees with 1 GiB of small blocks
-//! live, less with fewer. Pages rather than 16-byte granules keep a free's
+//! happens when its page (or a page 4 GiB away) holds a live sampled
+//! block: at the default rate about 0.8% of frees with 1 GiB of small blocks
+//! live (2,048 sampled pages of 262,144), less with fewer. Pages rather than 16-byte granules keep a free's
 //! byte next to its neighbours' in cache (64 pages per cache line). A bit
 //! per granule measured 8 more instructions per free (shift, mask, shift,
 //! and; `bench/results/2026-11-22-a69ed41-dirty-callgrind.md`). The fast
@@ -30,8 +32,8 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering::Relaxed};
 
-/// Filter bytes: one per 4 KiB page, modulo 256 MiB.
-pub(crate) const SLOTS: usize = 1 << 16;
+/// Filter bytes: one per 4 KiB page, modulo 4 GiB.
+pub(crate) const SLOTS: usize = 1 << 20;
 
 static FILTER: [AtomicU8; SLOTS] = [const { AtomicU8::new(0) }; SLOTS];
 /// Live sampled blocks per filter byte (changed under the owning shard's lock).
@@ -50,7 +52,9 @@ const CARRIED: u8 = 4;
 /// The filter byte of `ptr`'s page.
 #[inline(always)]
 pub(crate) fn index(ptr: *mut u8) -> usize {
-    (ptr as usize >> 12) & (SLOTS - 1)
+    // Bits 12..32 of the address: the `u32` cast is the mask.
+    const _: () = assert!(SLOTS == 1 << (32 - 12));
+    ((ptr as usize as u32) >> 12) as usize
 }
 
 /// Must freeing (or reallocating) `ptr` take the slow path: may it be a
@@ -86,7 +90,7 @@ pub(crate) fn remove_sampled(i: usize) {
 }
 
 /// Sets the carried-blocks bit in every byte: from now on every free and
-/// realloc takes the slow path. Idempotent; slow path (65,536 atomic ORs,
+/// realloc takes the slow path. Idempotent; slow path (1,048,576 atomic ORs,
 /// once per process).
 pub(crate) fn send_frees_slow() {
     for byte in &FILTER {

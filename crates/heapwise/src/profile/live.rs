@@ -284,9 +284,9 @@ mod tests {
     #[test]
     fn filter_tracks_the_last_block_of_a_bit() {
         let b = bucket(16);
-        // Two addresses sharing one filter byte (256 MiB apart).
+        // Two addresses sharing one filter byte (4 GiB apart).
         let p = 0x7f00_0000_0010usize as *mut u8;
-        let q = (p as usize + (1 << 28)) as *mut u8;
+        let q = (p as usize + (1 << 32)) as *mut u8;
         assert!(!filter::maybe_sampled(p));
         insert(p, b);
         insert(q, b);

@@ -427,8 +427,18 @@ pub(crate) fn has_hard_limits(scope: *const ScopeInner) -> bool {
 /// other threads, and each of those was bounded by the distance to the
 /// limit when its countdown was set. Without a hard limit on the chain
 /// this is one walk of it and nothing is charged.
+///
+/// Inline for its first test: outside any scope (full mode's usual case, a
+/// call per allocation) it is one compare.
+#[inline]
 pub(crate) fn refuses_hard(l: &Local, op: &Delta) -> bool {
     let scope: *const ScopeInner = l.scope().cast();
+    !scope.is_null() && refuses_hard_in(l, scope, op)
+}
+
+/// [`refuses_hard`] inside a scope.
+#[inline(never)]
+fn refuses_hard_in(l: &Local, scope: *const ScopeInner, op: &Delta) -> bool {
     if !has_hard_limits(scope) {
         return false;
     }

@@ -88,7 +88,7 @@ pub(crate) fn walk(
 ) -> Walked {
     // SAFETY: the reference stays on this thread, within this call.
     let cache = unsafe { &*CACHE.with(std::ptr::from_ref) };
-    walk_with(regs, using, skip, out, Some(cache), |addr| {
+    let read = |addr: usize| {
         if addr < regs.sp || addr % 8 != 0 || addr.checked_add(8)? > high {
             return None;
         }
@@ -97,11 +97,25 @@ pub(crate) fn walk(
         // frames of the calling functions, which stay put while they wait
         // for this call.
         Some(unsafe { (addr as *const usize).read() })
-    })
+    };
+    // A frame record (saved frame pointer, return address): one bounds
+    // check for both words.
+    let read_pair = |addr: usize| {
+        if addr < regs.sp || addr % 8 != 0 || addr.checked_add(16)? > high {
+            return None;
+        }
+        let p = addr as *const usize;
+        // SAFETY: two aligned words between the walk's starting stack
+        // pointer and the top of this thread's stack, as in `read`.
+        Some(unsafe { (p.read(), p.add(1).read()) })
+    };
+    walk_with(regs, using, skip, out, Some(cache), read, read_pair)
 }
 
 /// [`walk`] over any memory: `read` returns the word at an address, or
-/// `None` where the walk may not read.
+/// `None` where the walk may not read; `read_pair` the two words at an
+/// address and the next (a frame record), or `None` unless `read` would give
+/// both.
 #[inline(always)]
 pub(crate) fn walk_with(
     regs: Regs,
@@ -110,6 +124,7 @@ pub(crate) fn walk_with(
     out: &mut [MaybeUninit<usize>],
     cache: Option<&RuleCache>,
     read: impl Fn(usize) -> Option<usize>,
+    read_pair: impl Fn(usize) -> Option<(usize, usize)>,
 ) -> Walked {
     let (tables, cfi_only) = match using {
         Using::Fp => (None, false),
@@ -198,7 +213,7 @@ pub(crate) fn walk_with(
                 if fp < sp {
                     return w;
                 }
-                let (Some(saved), Some(ra)) = (read(fp), read(fp.wrapping_add(8))) else {
+                let Some((saved, ra)) = read_pair(fp) else {
                     return w;
                 };
                 (ra, fp + 16, saved)
@@ -355,11 +370,20 @@ mod tests {
             slots: [const { Cell::new((0, Rule::NONE)) }; CACHE_SLOTS],
             fp: Cell::new((0, 0)),
         };
-        let w = walk_with(regs, using, 0, &mut out, None, |a| stack.read(a));
+        let pair = |a: usize| Some((stack.read(a)?, stack.read(a.checked_add(8)?)?));
+        let w = walk_with(regs, using, 0, &mut out, None, |a| stack.read(a), pair);
         // The cache finds the same.
         let mut again = vec![MaybeUninit::uninit(); depth];
         for _ in 0..2 {
-            let c = walk_with(regs, using, 0, &mut again, Some(&cache), |a| stack.read(a));
+            let c = walk_with(
+                regs,
+                using,
+                0,
+                &mut again,
+                Some(&cache),
+                |a| stack.read(a),
+                pair,
+            );
             assert_eq!(c, w);
         }
         // SAFETY: the walk initialised the first `len` entries.
