@@ -156,8 +156,12 @@ impl Stack {
     /// innermost, or `None` if it is not on the stack.
     fn remove(&self, seq: u64) -> Option<(*const ScopeInner, bool)> {
         let mut len = self.len.get();
-        // Sequence numbers increase up the stack: binary search.
-        let (mut lo, mut hi) = (0, len);
+        // Exits in order (the usual case) remove the top: no search.
+        // Otherwise: sequence numbers increase up the stack, binary search.
+        let (mut lo, mut hi) = match len.checked_sub(1) {
+            Some(top) if self.get(top).seq == seq => (top, top),
+            _ => (0, len),
+        };
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if self.get(mid).seq & !REMOVED < seq {
