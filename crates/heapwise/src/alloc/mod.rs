@@ -137,10 +137,16 @@ impl<A: GlobalAlloc> Alloc<A> {
     /// the reentrancy guard: the table's shard is locked meanwhile, and a
     /// signal handler that allocates on this thread must then go straight
     /// to the inner allocator, not to the same lock (a deadlock, seen under
-    /// `heapwise run` with SIGPROF handlers that malloc).
+    /// `heapwise run` with SIGPROF handlers that malloc). A free already
+    /// behind the guard may be such a handler's, interrupting this thread
+    /// inside that very lock: it never waits for its own thread.
     fn forget_sampled(&self, ptr: *mut u8, l: &Local) {
-        let _held = (!l.is_guarded()).then(|| l.guard());
-        profiler::free(ptr);
+        if l.is_guarded() {
+            profiler::free_reentrant(ptr);
+        } else {
+            let _held = l.guard();
+            profiler::free(ptr);
+        }
     }
 
     /// The layout handed to the inner allocator.

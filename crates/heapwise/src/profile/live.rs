@@ -68,6 +68,29 @@ pub(crate) fn remove(ptr: *mut u8) -> Option<&'static Bucket> {
     Some(bucket)
 }
 
+/// [`remove`] for a free made behind the reentrancy guard, which may run in
+/// a signal handler that interrupted this thread inside the shard's lock:
+/// then the entry stays (`None`), and is dropped when the address is next
+/// freed or sampled (`insert` returns it), its bytes counted in use until
+/// then. Waits for the lock only while another thread holds it.
+pub(crate) fn remove_reentrant(ptr: *mut u8) -> Option<&'static Bucket> {
+    FORK.ensure();
+    let i = filter::index(ptr);
+    let shard = &TABLES[i % SHARDS];
+    let mut table = loop {
+        if let Some(table) = shard.try_lock() {
+            break table;
+        }
+        if shard.is_held_here() {
+            return None;
+        }
+        std::hint::spin_loop();
+    };
+    let bucket = table.remove(ptr as usize)?;
+    filter::remove_sampled(i);
+    Some(bucket)
+}
+
 /// Sampled blocks alive now, and the bytes the tables take.
 pub(crate) fn census() -> (usize, usize) {
     FORK.ensure();
@@ -256,6 +279,22 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_free_interrupting_its_own_threads_lock_does_not_wait() {
+        let block = Box::into_raw(Box::new([0u64; 4])).cast::<u8>();
+        let bucket: &'static Bucket = Box::leak(Box::new(Bucket::new(0, 0, 32, 1)));
+        assert!(insert(block, bucket).is_none());
+        {
+            // As a signal handler would find it: this thread inside the lock.
+            let _held = lock(filter::index(block));
+            assert!(remove_reentrant(block).is_none(), "left for later");
+        }
+        assert!(remove_reentrant(block).is_some_and(|b| ptr::eq(b, bucket)));
+        assert!(remove(block).is_none());
+        // SAFETY: from `Box::into_raw` above, freed once.
+        drop(unsafe { Box::from_raw(block.cast::<[u64; 4]>()) });
+    }
 
     fn bucket(size: u64) -> &'static Bucket {
         Box::leak(Box::new(Bucket::new(0, 0, size, 1)))

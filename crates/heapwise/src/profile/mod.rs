@@ -656,8 +656,10 @@ impl ProfilerMemory {
 
 /// The profiler's own memory and counts.
 pub fn memory() -> ProfilerMemory {
-    let f = without_accounting(|| depot::lock().footprint());
-    let (in_table, live_bytes) = live::census();
+    // Behind the guard: a signal handler allocating on this thread meanwhile
+    // must not sample, which would wait for a lock taken here.
+    let (f, (in_table, live_bytes)) =
+        without_accounting(|| (depot::lock().footprint(), live::census()));
     // The rest of the live samples carry their bucket.
     let carried = f.live_samples.saturating_sub(in_table as u64) as usize;
     let (unwind_bytes, _) = unwind::footprint();

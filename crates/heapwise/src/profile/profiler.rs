@@ -192,6 +192,15 @@ pub(crate) fn free(ptr: *mut u8) {
     }
 }
 
+/// [`free`] behind the reentrancy guard, maybe in a signal handler that
+/// interrupted this thread inside the live table's lock (see
+/// `live::remove_reentrant`).
+pub(crate) fn free_reentrant(ptr: *mut u8) {
+    if let Some(bucket) = live::remove_reentrant(ptr) {
+        freed(ptr, bucket);
+    }
+}
+
 /// The sampled block `ptr` of `bucket` is about to be freed (or moved by
 /// realloc): counts the free, and the block as temporary if it was this
 /// thread's last allocation in full mode. Slow path, guarded or not.

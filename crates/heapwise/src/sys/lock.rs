@@ -15,13 +15,32 @@
 //!
 //! On Linux it is a futex word (0 free, 1 held, 2 held with waiters), as
 //! glibc's and std's own locks are; elsewhere a spin that yields.
+//!
+//! # Signal handlers
+//!
+//! A signal handler that allocates may interrupt a thread inside one of
+//! these locks; its allocation then runs behind the thread's reentrancy
+//! guard, and must not wait for a lock its own thread holds (it would wait
+//! forever: seen under `heapwise run` with a SIGPROF handler that mallocs).
+//! So each thread remembers the lock it is taking or holding innermost
+//! ([`Lock::is_held_here`]), set before the lock is taken and restored after
+//! it is released, and a path that may run in such a handler asks before it
+//! waits.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::ops::{Deref, DerefMut};
+use std::ptr;
 use std::sync::atomic::{
     AtomicU32,
     Ordering::{Acquire, Relaxed, Release},
 };
+
+thread_local! {
+    /// The address of the lock this thread is taking or holds innermost (0:
+    /// none). Const-initialised without a destructor: usable at any time,
+    /// thread exit included.
+    static HELD_HERE: Cell<usize> = const { Cell::new(0) };
+}
 
 const FREE: u32 = 0;
 const HELD: u32 = 1;
@@ -50,6 +69,49 @@ impl<T> Lock<T> {
     /// Takes the lock, waiting for it if another thread holds it.
     #[inline]
     pub(crate) fn lock(&self) -> LockGuard<'_, T> {
+        let outer = self.mark_here();
+        self.acquire();
+        LockGuard { lock: self, outer }
+    }
+
+    /// Takes the lock if no thread holds it: for paths that must never
+    /// wait (the allocator's), which skip their work instead.
+    #[inline]
+    pub(crate) fn try_lock(&self) -> Option<LockGuard<'_, T>> {
+        let outer = self.mark_here();
+        if self
+            .state
+            .compare_exchange(FREE, HELD, Acquire, Relaxed)
+            .is_ok()
+        {
+            return Some(LockGuard { lock: self, outer });
+        }
+        HELD_HERE.with(|h| h.set(outer));
+        None
+    }
+
+    /// Is this thread taking or holding this lock, innermost? True in a
+    /// signal handler that interrupted its thread inside the lock: waiting
+    /// for it there would never end.
+    #[inline]
+    pub(crate) fn is_held_here(&self) -> bool {
+        HELD_HERE.with(Cell::get) == self.address()
+    }
+
+    fn address(&self) -> usize {
+        ptr::from_ref(self).addr()
+    }
+
+    /// Marks this lock as the thread's innermost, before it is taken (so a
+    /// signal handler interrupting the taking sees it); returns the mark it
+    /// replaced, restored when the guard drops.
+    #[inline]
+    fn mark_here(&self) -> usize {
+        HELD_HERE.with(|h| h.replace(self.address()))
+    }
+
+    #[inline]
+    fn acquire(&self) {
         if self
             .state
             .compare_exchange(FREE, HELD, Acquire, Relaxed)
@@ -57,17 +119,6 @@ impl<T> Lock<T> {
         {
             self.lock_slow();
         }
-        LockGuard { lock: self }
-    }
-
-    /// Takes the lock if no thread holds it: for paths that must never
-    /// wait (the allocator's), which skip their work instead.
-    #[inline]
-    pub(crate) fn try_lock(&self) -> Option<LockGuard<'_, T>> {
-        self.state
-            .compare_exchange(FREE, HELD, Acquire, Relaxed)
-            .ok()
-            .map(|_| LockGuard { lock: self })
     }
 
     #[cold]
@@ -93,7 +144,9 @@ impl<T> Lock<T> {
 
     /// Takes the lock for `fork` and keeps it until [`Lock::release_after_fork`].
     pub(crate) fn hold_for_fork(&self) {
-        std::mem::forget(self.lock());
+        // Not marked: the forking thread holds every lock at once, and
+        // allocates nothing behind them.
+        self.acquire();
     }
 
     /// Releases a lock taken by [`Lock::hold_for_fork`], in the parent or the
@@ -122,6 +175,8 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Lock<T> {
 /// Holds a [`Lock`]; released on drop.
 pub(crate) struct LockGuard<'a, T> {
     lock: &'a Lock<T>,
+    /// The thread's mark before this lock was taken.
+    outer: usize,
 }
 
 impl<T> Deref for LockGuard<'_, T> {
@@ -142,6 +197,8 @@ impl<T> DerefMut for LockGuard<'_, T> {
 impl<T> Drop for LockGuard<'_, T> {
     fn drop(&mut self) {
         self.lock.unlock();
+        // After the release: a handler interrupting it still sees the mark.
+        HELD_HERE.with(|h| h.set(self.outer));
     }
 }
 
@@ -210,6 +267,25 @@ mod tests {
         assert!(l.try_lock().is_none());
         drop(held);
         assert!(l.try_lock().is_some());
+    }
+
+    #[test]
+    fn a_thread_knows_the_lock_it_holds_innermost() {
+        let (a, b) = (Lock::new(()), Lock::new(()));
+        assert!(!a.is_held_here());
+        let ga = a.lock();
+        assert!(a.is_held_here());
+        let gb = b.try_lock().expect("free");
+        assert!(b.is_held_here() && !a.is_held_here());
+        assert!(a.try_lock().is_none());
+        assert!(b.is_held_here(), "a failed try_lock restores the mark");
+        drop(gb);
+        assert!(a.is_held_here());
+        std::thread::scope(|s| {
+            s.spawn(|| assert!(!a.is_held_here(), "another thread's lock"));
+        });
+        drop(ga);
+        assert!(!a.is_held_here());
     }
 
     #[test]
