@@ -18,6 +18,7 @@ LEVELS = [
     ["events"],
     ["scope"],
     ["profile"],
+    ["snapshot"],
     ["stats"],
     ["probe"],
     ["alloc", "record", "testing"],

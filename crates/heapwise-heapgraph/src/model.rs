@@ -254,6 +254,23 @@ impl HeapGraph {
         Ok(graph)
     }
 
+    /// Marks a graph made by [`HeapGraph::from_parts`] as holding real
+    /// addresses, so that [`HeapGraph::block_at`] answers: its blocks must
+    /// be in address order and must not overlap (the error names the first
+    /// pair that breaks this).
+    pub fn with_addresses(mut self) -> Result<HeapGraph> {
+        for w in self.blocks.windows(2) {
+            if w[0].addr.saturating_add(w[0].size.max(1)) > w[1].addr {
+                return Err(Error::invalid(format!(
+                    "blocks #{} and #{} overlap or are out of address order at {:#x}",
+                    w[0].seq, w[1].seq, w[1].addr
+                )));
+            }
+        }
+        self.addressed = true;
+        Ok(self)
+    }
+
     /// The parts without edges: checks stack ids, interns sites.
     pub(crate) fn without_edges(
         blocks: Vec<Block>,

@@ -39,6 +39,7 @@
 //! | what is counted, threads and tasks, exactness, who pays for a free | [`Scope`], [`guide::counting`] |
 //! | limits that cancel work or refuse allocations | [`guide::limits`] |
 //! | heap profiles, `go tool pprof`, the stats line | [`profile`], [`guide::profiles`] |
+//! | every live block, leaks, retained size, `.heapsnapshot` | [`snapshot`] |
 //! | probes on heapwise's events, traces, event profiles | [`events`], [`record`], [`probe`], [`guide::events`] |
 //! | `/debug/pprof/heap` on a live process (feature `http`) | `http` |
 //! | what the allocator path promises; pitfalls | [`guide::guarantees`] |
@@ -55,6 +56,7 @@
 //! | [`events`] | heapwise's tracepoints, declared low because every layer fires them |
 //! | `scope` | [`Scope`], guards, the chain of ancestors, limits, cancellation, futures, named scopes |
 //! | [`profile`] | the allocator's sampling hook, stack walk, depot, live-block table and full mode's bucket trailers, symbolization, export |
+//! | [`snapshot`] | heap snapshots: the fork, roots, the scan, leaks |
 //! | `stats` | the periodic stats line and the settings read at start |
 //! | [`probe`] | `heapwise-probe` re-exported, and event profiles |
 //! | `alloc`, [`record`] | the [`Alloc`] wrapper, which composes the layers below on each call; the trace recorder |
@@ -74,6 +76,7 @@ pub mod probe;
 pub mod profile;
 pub mod record;
 mod scope;
+pub mod snapshot;
 mod stats;
 mod sys;
 #[cfg(feature = "testing")]

@@ -200,9 +200,11 @@ impl<A: GlobalAlloc> Alloc<A> {
         plain: Layout,
     ) -> *mut u8 {
         let raw = bucket.map_or(ptr::null(), ptr::from_ref);
-        // SAFETY: the caller's contract: `p` has `at + 8` bytes, and the
-        // carried layout's alignment is at least `trailer::ALIGN`.
-        if unsafe { trailer::attach(p, at, raw) } {
+        let size = plain.size() - if self.owner { TRAILER } else { 0 };
+        // SAFETY: the caller's contract: `p` has `at + trailer::size()`
+        // bytes, and the carried layout's alignment is at least
+        // `trailer::ALIGN`.
+        if unsafe { trailer::attach(p, at, size, raw) } {
             return p;
         }
         // SAFETY: `plain` has a non-zero size (it holds the caller's bytes).
@@ -414,7 +416,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             if let Some((carried, at)) = self.carried(size, layout.align()) {
                 block = carried;
                 // SAFETY: `ptr` carries its bucket at `at` (its bit was set).
-                if let Some(bucket) = unsafe { trailer::bucket_at(ptr, at) } {
+                if let Some(bucket) = unsafe { trailer::take_bucket(ptr, at) } {
                     profiler::freed(ptr, bucket);
                 }
             }
@@ -543,12 +545,12 @@ impl<A: GlobalAlloc> Alloc<A> {
         if trailer::opened() && trailer::detach(ptr) {
             if let Some((old_carried, old_at)) = self.carried(old, align) {
                 // SAFETY: `ptr` carries its bucket at `old_at` (its bit was set).
-                let bucket = unsafe { trailer::bucket_at(ptr, old_at) };
+                let bucket = unsafe { trailer::take_bucket(ptr, old_at) };
                 let Some((new_carried, new_at)) = self.carried(new_size, align) else {
                     // Too large: the block stays as it was.
                     // SAFETY: `ptr` is still the carried block it was.
                     unsafe {
-                        trailer::attach(ptr, old_at, bucket.map_or(ptr::null(), ptr::from_ref))
+                        trailer::attach(ptr, old_at, old, bucket.map_or(ptr::null(), ptr::from_ref))
                     };
                     return ptr::null_mut();
                 };
@@ -572,7 +574,9 @@ impl<A: GlobalAlloc> Alloc<A> {
             if let Some((new_carried, new_at, old_at)) = carried {
                 // SAFETY: on failure `ptr` is still the carried block; on
                 // success `p` has layout `new_carried`.
-                p = unsafe { self.recarry(ptr, p, None, old_at, (new_carried, new_at), plain) };
+                p = unsafe {
+                    self.recarry(ptr, p, None, (old_at, old), (new_carried, new_at), plain)
+                };
             }
             if !p.is_null() {
                 // The old block was heapwise's unless owner mode says otherwise.
@@ -609,7 +613,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         if scope::refuses_hard(l, &op) {
             if let Some((_, _, old_at)) = carried {
                 // SAFETY: `ptr` is still the carried block, now unsampled.
-                unsafe { trailer::attach(ptr, old_at, ptr::null()) };
+                unsafe { trailer::attach(ptr, old_at, old, ptr::null()) };
             }
             return ptr::null_mut();
         }
@@ -624,7 +628,9 @@ impl<A: GlobalAlloc> Alloc<A> {
                 None
             };
             // SAFETY: as in the guarded branch.
-            p = unsafe { self.recarry(ptr, p, bucket, old_at, (new_carried, new_at), plain) };
+            p = unsafe {
+                self.recarry(ptr, p, bucket, (old_at, old), (new_carried, new_at), plain)
+            };
         }
         if p.is_null() {
             return p;
@@ -673,7 +679,7 @@ impl<A: GlobalAlloc> Alloc<A> {
     ///
     /// # Safety
     ///
-    /// `ptr` was a carried block with its bucket at `old_at`; `p` is null or
+    /// `ptr` was a carried block of `old` bytes with its bucket at `old_at`; `p` is null or
     /// a block of layout `new_carried` with its bucket at `new_at` (the
     /// tuple); `plain` is the new block's layout without the bucket.
     unsafe fn recarry(
@@ -681,13 +687,13 @@ impl<A: GlobalAlloc> Alloc<A> {
         ptr: *mut u8,
         p: *mut u8,
         bucket: Option<&'static crate::profile::depot::Bucket>,
-        old_at: usize,
+        (old_at, old): (usize, usize),
         (new_carried, new_at): (Layout, usize),
         plain: Layout,
     ) -> *mut u8 {
         if p.is_null() {
             // SAFETY: the caller's contract: `ptr` is still the carried block.
-            unsafe { trailer::attach(ptr, old_at, ptr::null()) };
+            unsafe { trailer::attach(ptr, old_at, old, ptr::null()) };
             return p;
         }
         // SAFETY: the caller's contract.

@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::profile::high_water;
@@ -357,6 +358,20 @@ impl Depot {
         };
         bucket.allocated();
         bucket
+    }
+
+    /// Every bucket's address and stack id (for a heap snapshot, which
+    /// names blocks by the bucket in their trailers).
+    pub(crate) fn bucket_stacks(&self) -> Vec<(usize, u32)> {
+        self.buckets
+            .iter()
+            .map(|b| (ptr::from_ref::<Bucket>(b).addr(), b.stack))
+            .collect()
+    }
+
+    /// Copies of the stacks' frames and their (start, len) by stack id.
+    pub(crate) fn snapshot_stacks(&self) -> (Vec<usize>, Vec<(u32, u32)>) {
+        self.stacks.snapshot()
     }
 
     /// Copies what an export needs.

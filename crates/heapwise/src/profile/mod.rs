@@ -372,6 +372,17 @@ impl Resolved {
     }
 }
 
+impl Resolved {
+    /// The lines of return address `ret` (one of those resolved),
+    /// innermost first; empty if unknown.
+    pub(crate) fn lines(&self, ret: usize) -> &[Frame] {
+        match self.addrs.binary_search(&ret) {
+            Ok(i) => self.symbols.get(i).map_or(&[], Vec::as_slice),
+            Err(_) => &[],
+        }
+    }
+}
+
 /// What trimming the leaf of a stack does with a line (a real or inlined
 /// frame), by its function name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -672,7 +683,7 @@ pub fn memory() -> ProfilerMemory {
         bucket_bytes: f.bucket_bytes,
         live_bytes,
         unwind_bytes,
-        carried_bytes: carried * trailer::SIZE,
+        carried_bytes: carried * trailer::size(),
         bitmap_bytes: trailer::bitmap_bytes(),
     }
 }

@@ -58,18 +58,17 @@
 //!
 //! # Enumerating live blocks (for snapshots)
 //!
-//! The per-bucket counts already give what is live by stack at any moment.
-//! Every live carried block is also enumerable: scan the touched pages of
-//! the bitmap (1 bit per 8 bytes of heap span: a 512 MiB heap is 8 MiB of
-//! bitmap, read sequentially) for set bits, which are the blocks' addresses.
-//! Its bucket sits after the block's bytes, whose size the bitmap does not
-//! know; a snapshot would add a second bitmap with a bit at the trailer's
-//! (aligned) granule, so the block's extent is the span from a start bit to
-//! the next end bit, or keep per-thread chunks of (address, size) appended on
-//! allocation. A scan races with frees on other threads: it must re-check a
-//! block's bit after reading its trailer, or count from the buckets what
-//! the scan cannot pin. The sampled blocks from outside full mode are in
-//! `live.rs`, which a snapshot walks shard by shard.
+//! With `HEAPWISE_SNAPSHOT=1` the trailers are **wide** from the start
+//! ([`widen`]): 24 bytes, the bucket, the size asked for and the
+//! allocation's sequence number, and a second bitmap, of *ends*, has a bit
+//! at each trailer's granule. Every live carried block is then enumerable
+//! ([`for_each_block`]): the touched pages of both bitmaps, read in address
+//! order (1 bit per 8 bytes of heap span: a 512 MiB heap is 8 MiB of each),
+//! alternate start, end, start, end; a start bit is a block's address, the
+//! next end bit its trailer. An allocation sets the end bit before the
+//! start bit and a free clears the start bit first, so a scan of a copy
+//! taken at any instant (a forked child's) sees a block whole or not at
+//! all. Without wide trailers the sizes are unknown and nothing enumerates.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
@@ -81,8 +80,10 @@ use std::sync::atomic::{
 use crate::local::filter;
 use crate::profile::depot::Bucket;
 
-/// Bytes of the trailer.
-pub(crate) const SIZE: usize = 8;
+/// Bytes of a trailer (the bucket), and of a wide one (bucket, size, sequence
+/// number).
+const NARROW: usize = 8;
+const WIDE_SIZE: usize = 24;
 /// Carried blocks are at least this aligned, so one bit per granule names one.
 pub(crate) const ALIGN: usize = 8;
 
@@ -102,7 +103,12 @@ const LEAF_PAGES: usize = LEAF_WORDS / PAGE_WORDS;
 /// One GiB of address space: its bits, and which of their pages were written.
 #[repr(C)]
 struct Leaf {
+    /// Start bits: a carried block begins in the granule.
     words: [AtomicU64; LEAF_WORDS],
+    /// End bits (wide trailers only): a carried block's trailer begins in
+    /// the granule.
+    ends: [AtomicU64; LEAF_WORDS],
+    /// Pages of `words` or `ends` ever written.
     touched: [AtomicU64; LEAF_PAGES / 64],
 }
 
@@ -112,6 +118,38 @@ static LEAVES_TABLE: [AtomicPtr<Leaf>; LEAVES] =
 static OPENED: AtomicBool = AtomicBool::new(false);
 /// Bytes of bitmap pages written (and of the leaves' touched masks).
 static BITMAP_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Trailers are wide (see the module docs); fixed before the first carried
+/// block.
+static WIDE: AtomicBool = AtomicBool::new(false);
+/// The next wide trailer's sequence number (from 1).
+static SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// Makes every trailer from now on wide, so that live blocks can be
+/// enumerated. `false` (and nothing changes) if a block already carries a
+/// narrow one. Called by the load-time constructor.
+pub(crate) fn widen() -> bool {
+    if OPENED.load(Acquire) {
+        return WIDE.load(Relaxed);
+    }
+    WIDE.store(true, Relaxed);
+    true
+}
+
+/// Are trailers wide (is every carried block enumerable)?
+#[inline]
+pub(crate) fn wide() -> bool {
+    WIDE.load(Relaxed)
+}
+
+/// Bytes of a trailer.
+#[inline]
+pub(crate) fn size() -> usize {
+    if wide() {
+        WIDE_SIZE
+    } else {
+        NARROW
+    }
+}
 
 /// Where in a block of `size` bytes (plus `before` bytes of other trailers)
 /// the bucket goes, and the size asked of the inner allocator. `None` on
@@ -119,7 +157,7 @@ static BITMAP_BYTES: AtomicUsize = AtomicUsize::new(0);
 #[inline]
 pub(crate) fn offset(size: usize, before: usize) -> Option<(usize, usize)> {
     let end = size.checked_add(before)?.checked_add(ALIGN - 1)? & !(ALIGN - 1);
-    Some((end, end.checked_add(SIZE)?))
+    Some((end, end.checked_add(self::size())?))
 }
 
 /// May any block carry a trailer? (`false`: the bitmap need not be read.)
@@ -183,39 +221,76 @@ fn leaf(slot: &AtomicPtr<Leaf>) -> Option<&'static Leaf> {
     }
 }
 
-/// Marks the fresh block `ptr` (allocated with [`offset`]'s size, aligned to
-/// [`ALIGN`]) as carrying `bucket` at byte `at`. Returns `false`, leaving
-/// nothing marked, if the bitmap cannot cover `ptr` (out of memory for a
-/// leaf): the caller must then not treat the block as carried. Slow path.
+/// Marks the fresh block `ptr` of `size` bytes (allocated with
+/// [`offset`]'s size, aligned to [`ALIGN`]) as carrying `bucket` at byte
+/// `at`. Returns `false`, leaving nothing marked, if the bitmap cannot
+/// cover `ptr` (out of memory for a leaf): the caller must then not treat
+/// the block as carried. Slow path.
 ///
 /// # Safety
 ///
-/// `ptr` is a live block of at least `at + SIZE` bytes, aligned to [`ALIGN`].
-pub(crate) unsafe fn attach(ptr: *mut u8, at: usize, bucket: *const Bucket) -> bool {
+/// `ptr` is a live block of at least `at + size()` bytes, aligned to
+/// [`ALIGN`].
+pub(crate) unsafe fn attach(ptr: *mut u8, at: usize, size: usize, bucket: *const Bucket) -> bool {
+    debug_assert!(
+        at % ALIGN == 0 && at >= size,
+        "the trailer follows the bytes"
+    );
     let Some((slot, word, bit)) = locate(ptr as usize) else {
         return false;
     };
     let Some(leaf) = leaf(slot) else {
         return false;
     };
+    // The end's leaf: another one if the block crosses a GiB boundary.
+    let end = if wide() {
+        let Some((slot, word, bit)) = locate(ptr as usize + at) else {
+            return false;
+        };
+        let Some(leaf) = self::leaf(slot) else {
+            return false;
+        };
+        Some((leaf, word, bit))
+    } else {
+        None
+    };
     open();
     // SAFETY: the caller's contract; `at` is a multiple of ALIGN.
     unsafe { ptr.add(at).cast::<*const Bucket>().write(bucket) };
+    if let Some((end_leaf, end_word, end_bit)) = end {
+        // SAFETY: wide trailers have 24 bytes from `at` (the caller's
+        // contract), 8-aligned.
+        unsafe {
+            ptr.add(at + 8).cast::<u64>().write(size as u64);
+            ptr.add(at + 16)
+                .cast::<u64>()
+                .write(SEQ.fetch_add(1, Relaxed));
+        }
+        touch(end_leaf, end_word);
+        // Before the start bit: a scan sees the block whole or not at all.
+        end_leaf.ends[end_word].fetch_or(end_bit, Release);
+    }
+    touch(leaf, word);
+    leaf.words[word].fetch_or(bit, Release);
+    true
+}
+
+/// Counts the page of `leaf` holding `word` as written, once.
+fn touch(leaf: &Leaf, word: usize) {
     let page = word / PAGE_WORDS;
     let seen = 1u64 << (page % 64);
     if leaf.touched[page / 64].load(Relaxed) & seen == 0
         && leaf.touched[page / 64].fetch_or(seen, Relaxed) & seen == 0
     {
-        BITMAP_BYTES.fetch_add(4096, Relaxed);
-        crate::local::process::own(4096);
+        let bytes = if wide() { 8192 } else { 4096 };
+        BITMAP_BYTES.fetch_add(bytes, Relaxed);
+        crate::local::process::own(bytes as isize);
     }
-    leaf.words[word].fetch_or(bit, Relaxed);
-    true
 }
 
 /// If `ptr` carries a trailer, forgets that (clears its bit) and returns
 /// `true`: the block's layout is then the carried one, and its bucket at
-/// [`offset`] must be read with [`bucket_at`] before it is freed. Slow path.
+/// [`offset`] must be read with [`take_bucket`] before it is freed. Slow path.
 #[inline]
 pub(crate) fn detach(ptr: *mut u8) -> bool {
     let Some((slot, word, bit)) = locate(ptr as usize) else {
@@ -236,15 +311,101 @@ pub(crate) fn detach(ptr: *mut u8) -> bool {
     true
 }
 
-/// The bucket stored in a carried block (null: none).
+/// After [`detach`] returned `true`: the bucket stored in the block (null:
+/// none), and, for a wide trailer, its end bit cleared.
 ///
 /// # Safety
 ///
-/// `ptr` is a live carried block and `at` its trailer's offset.
+/// `ptr` is a live carried block just detached and `at` its trailer's offset.
 #[inline]
-pub(crate) unsafe fn bucket_at(ptr: *mut u8, at: usize) -> Option<&'static Bucket> {
+pub(crate) unsafe fn take_bucket(ptr: *mut u8, at: usize) -> Option<&'static Bucket> {
+    if wide() {
+        if let Some((slot, word, bit)) = locate(ptr as usize + at) {
+            let leaf = slot.load(Acquire);
+            // SAFETY: leaves are never freed; `attach` made this one.
+            if let Some(leaf) = unsafe { leaf.as_ref() } {
+                leaf.ends[word].fetch_and(!bit, Relaxed);
+            }
+        }
+    }
     // SAFETY: the caller's contract; buckets are leaked, `'static`.
     unsafe { ptr.add(at).cast::<*const Bucket>().read().as_ref() }
+}
+
+/// A live block found by [`for_each_block`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Carried {
+    pub(crate) addr: usize,
+    /// The bytes asked for (in owner mode, with the owner's trailer).
+    pub(crate) size: usize,
+    pub(crate) seq: u64,
+    pub(crate) bucket: *const Bucket,
+}
+
+/// Calls `f` with every block carrying a wide trailer, in address order.
+/// Meant for a copy of the process that nothing else changes (a forked
+/// child): a block whose bits are being set or cleared meanwhile is seen
+/// whole or skipped. Without wide trailers, calls nothing.
+pub(crate) fn for_each_block(mut f: impl FnMut(Carried)) {
+    if !wide() {
+        return;
+    }
+    let mut open: Option<usize> = None;
+    for (l, slot) in LEAVES_TABLE.iter().enumerate() {
+        // SAFETY: leaves are never freed.
+        let Some(leaf) = (unsafe { slot.load(Acquire).as_ref() }) else {
+            continue;
+        };
+        for page in 0..LEAF_PAGES {
+            if leaf.touched[page / 64].load(Relaxed) & (1 << (page % 64)) == 0 {
+                continue;
+            }
+            for word in page * PAGE_WORDS..(page + 1) * PAGE_WORDS {
+                let starts = leaf.words[word].load(Acquire);
+                let ends = leaf.ends[word].load(Acquire);
+                let mut bits = starts | ends;
+                while bits != 0 {
+                    let b = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let addr = (l << LEAF_BITS) | ((word * 64 + b) << 3);
+                    if starts & (1 << b) != 0 {
+                        // A start with no end is a block being allocated.
+                        open = Some(addr);
+                    } else if let Some(start) = open.take() {
+                        let t = addr as *const u64;
+                        // SAFETY: `addr` is the trailer of the live block at
+                        // `start` (its end bit, after its start bit), 24
+                        // readable bytes written before the bits were set.
+                        let (bucket, size, seq) = unsafe {
+                            (
+                                t.read() as *const Bucket,
+                                t.add(1).read() as usize,
+                                t.add(2).read(),
+                            )
+                        };
+                        debug_assert!(start + size <= addr, "a trailer follows its bytes");
+                        f(Carried {
+                            addr: start,
+                            size,
+                            seq,
+                            bucket,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The bitmap's own memory, `(start, end)` ranges: not part of the
+/// program's data (a snapshot scans none of it).
+pub(crate) fn leaf_ranges(mut f: impl FnMut(usize, usize)) {
+    for slot in &LEAVES_TABLE {
+        let p = slot.load(Acquire);
+        if !p.is_null() {
+            f(p as usize, p as usize + std::mem::size_of::<Leaf>());
+        }
+    }
 }
 
 /// Bytes of bitmap written so far (its pages stay).
@@ -258,6 +419,7 @@ mod tests {
 
     #[test]
     fn offsets_are_aligned_and_after_the_bytes() {
+        assert!(!wide());
         assert_eq!(offset(1, 0), Some((8, 16)));
         assert_eq!(offset(8, 0), Some((8, 16)));
         assert_eq!(offset(13, 8), Some((24, 32)));
@@ -273,8 +435,8 @@ mod tests {
         assert!(!detach(pa));
         // SAFETY: 64-byte, 8-aligned blocks; offset 16 + 8 <= 64.
         unsafe {
-            assert!(attach(pa, 16, bucket));
-            assert!(attach(pb, 16, ptr::null()));
+            assert!(attach(pa, 16, 16, bucket));
+            assert!(attach(pb, 16, 9, ptr::null()));
         }
         assert!(opened());
         assert!(
@@ -283,11 +445,11 @@ mod tests {
         );
         assert!(detach(pa));
         // SAFETY: `pa` is still a live 64-byte buffer.
-        assert!(unsafe { bucket_at(pa, 16) }.is_some_and(|b| ptr::eq(b, bucket)));
+        assert!(unsafe { take_bucket(pa, 16) }.is_some_and(|b| ptr::eq(b, bucket)));
         assert!(!detach(pa), "cleared");
         assert!(detach(pb));
         // SAFETY: as above.
-        assert!(unsafe { bucket_at(pb, 16) }.is_none());
+        assert!(unsafe { take_bucket(pb, 16) }.is_none());
         assert!(bitmap_bytes() >= 8192);
     }
 }

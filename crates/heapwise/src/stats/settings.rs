@@ -1,6 +1,7 @@
 //! Settings read from the environment once, at load time.
 //!
 //! `HEAPWISE_PROFILE_RATE` (see [`crate::profile::set_rate`]),
+//! `HEAPWISE_SNAPSHOT` and `HEAPWISE_LEAK_CHECK` (see [`crate::snapshot`]),
 //! `HEAPWISE_UNWIND` (see [`crate::profile::set_unwinder`]),
 //! `HEAPWISE_PROFILE_AT_EXIT` and `HEAPWISE_PROFILE_EVERY` (see
 //! [`crate::profile::write_at_exit`]) and `HEAPWISE_TRACE` (see `line.rs`) are read by a load-time constructor,
@@ -13,7 +14,8 @@
 //! `set_var`). A bad value is reported on stderr in one line and ignored.
 
 use crate::local::sampler;
-use crate::profile::{self, at_exit, Unwinder};
+use crate::profile::{self, at_exit, trailer, Unwinder};
+use crate::snapshot;
 use crate::stats::line as trace;
 
 /// The constructor. The allocator's first slow path refers to it, which
@@ -46,6 +48,23 @@ pub(crate) extern "C" fn init() {
                 "heapwise: HEAPWISE_PROFILE_RATE: {e}; keeping the default ({} KiB)",
                 sampler::DEFAULT_RATE / 1024
             ),
+        }
+    }
+    if let Some(on) = var("HEAPWISE_SNAPSHOT", parse_switch) {
+        match on {
+            Ok(true) if trailer::widen() => sampler::set_rate(1),
+            Ok(true) => eprintln!(
+                "heapwise: HEAPWISE_SNAPSHOT: blocks were recorded before the setting was read; no snapshots"
+            ),
+            Ok(false) => {}
+            Err(e) => eprintln!("heapwise: HEAPWISE_SNAPSHOT: {e}; no snapshots"),
+        }
+    }
+    if let Some(on) = var("HEAPWISE_LEAK_CHECK", parse_switch) {
+        match on {
+            Ok(true) => snapshot::leak_check::at_exit(),
+            Ok(false) => {}
+            Err(e) => eprintln!("heapwise: HEAPWISE_LEAK_CHECK: {e}; no leak check"),
         }
     }
     if let Some(u) = var("HEAPWISE_UNWIND", Unwinder::parse) {
@@ -96,6 +115,15 @@ fn tell_preload() {
     // SAFETY: the preload library defines it with this signature.
     let f: extern "C" fn(*const libc::c_void) = unsafe { std::mem::transmute(f) };
     f(init as *const libc::c_void);
+}
+
+/// `1`/`0` (also `true`/`false`, `on`/`off`, `yes`/`no`).
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" | "" => Ok(false),
+        _ => Err(format!("{text:?} is not 1 or 0")),
+    }
 }
 
 /// The variable `name` parsed by `parse`; `None` when it is unset.

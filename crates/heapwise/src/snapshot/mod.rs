@@ -1,0 +1,237 @@
+//! Heap snapshots: every live block, what points to what, leaks, dominators
+//! and retained size, Chrome DevTools' `.heapsnapshot`.
+//!
+//! Start the process with `HEAPWISE_SNAPSHOT=1`: every allocation is then
+//! recorded with its stack (full mode, as `HEAPWISE_PROFILE_RATE=1`), and
+//! each block carries its size and allocation sequence number, so the live
+//! blocks can be listed. [`take`] then freezes a copy of the process and
+//! finds, conservatively as LeakSanitizer does, every aligned word of the
+//! roots (globals, thread stacks from their stack pointers, saved
+//! registers, memory heapwise does not track) and of the blocks that points
+//! into a block. The [`Snapshot`] holds the graph
+//! ([`heapwise_heapgraph::HeapGraph`], re-exported as [`graph`]) and
+//! analyses it.
+//!
+//! ```no_run
+//! # #[global_allocator]
+//! # static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+//! // HEAPWISE_SNAPSHOT=1 cargo run
+//! let snapshot = heapwise::snapshot::take()?;
+//! let analysis = snapshot.analyze();
+//! eprint!("{}", analysis.leak_report()); // LeakSanitizer's format
+//! for site in analysis.retained_by_site().iter().take(5) {
+//!     let name = snapshot.graph().site_name(site.site);
+//!     println!("{:>10} retained by {name}", site.retained_bytes);
+//! }
+//! snapshot.save("heap.heapsnapshot")?; // Chrome DevTools, Memory tab, Load
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `heapwise snapshot leaks|retained|why|diff FILE` reads the saved file.
+//! With `HEAPWISE_LEAK_CHECK=1` (and `HEAPWISE_SNAPSHOT=1`) the process
+//! checks for leaks when it exits, and, finding direct leaks, prints the
+//! report on stderr and exits with status 23 (LeakSanitizer's).
+//! [`assert_no_leaks`] does the same in a test.
+//!
+//! # What the program sees
+//!
+//! The snapshot is taken in a forked child (`capture.rs` says why); the
+//! program pauses for the registers' signal round trip and the `fork`
+//! ([`Snapshot::pause`]); the calling thread waits for the scan. Other
+//! threads' registers are caught with a signal (`SIGRTMAX - 3`, see
+//! `threads.rs`); blocks allocated before the process started snapshot
+//! mode, or by heapwise itself, are not in the snapshot. Linux only.
+//!
+//! # Module map
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `capture.rs` | the fork, the pipe, the child's exit |
+//! | `threads.rs` | other threads' registers, by signal |
+//! | `scan.rs` | blocks from the carry bitmap, roots from the memory map, edges |
+//! | `wire.rs` | what the child sends the parent |
+//! | `error.rs` | [`Error`], [`ErrorKind`] |
+//! | `leak_check.rs` | `HEAPWISE_LEAK_CHECK` and [`assert_no_leaks`] |
+
+mod capture;
+mod error;
+pub(crate) mod leak_check;
+mod scan;
+mod threads;
+mod wire;
+
+pub use error::{Error, ErrorKind};
+pub use heapwise_heapgraph as graph;
+pub use leak_check::{assert_no_leaks, LEAK_EXIT_CODE};
+
+use crate::local::without_accounting;
+use crate::profile::{depot, trailer, Resolved};
+use heapwise_heapgraph::{
+    Analysis, Block, BlockId, Edge, Frame, HeapGraph, Holder, Root, RootId, StackId,
+};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// A heap snapshot: the graph of live blocks and roots. See the module docs.
+#[derive(Debug)]
+pub struct Snapshot {
+    graph: Option<HeapGraph>,
+    pause: Duration,
+    threads: usize,
+    missed: usize,
+    note: Option<String>,
+}
+
+/// Is every live block tracked (did the process start with
+/// `HEAPWISE_SNAPSHOT=1` and heapwise as its allocator)?
+pub fn enabled() -> bool {
+    trailer::wide() && crate::local::process::installed()
+}
+
+/// Takes a snapshot of the heap. Errors name the missing setting when the
+/// process was not started with `HEAPWISE_SNAPSHOT=1`.
+#[inline(never)]
+pub fn take() -> Result<Snapshot, Error> {
+    if !cfg!(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )) {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "heap snapshots are taken on Linux (x86_64, aarch64) only",
+        ));
+    }
+    if !enabled() {
+        return Err(Error::new(
+            ErrorKind::NotTracking,
+            "not every live block is tracked: start the process with HEAPWISE_SNAPSHOT=1 (and heapwise::Alloc as its global allocator)",
+        ));
+    }
+    // This frame's address: the stack is scanned from here up, above every
+    // frame the scanning child will use.
+    let marker = 0u8;
+    let sp = std::hint::black_box(&marker as *const u8 as usize) & !7;
+    without_accounting(|| build(capture::capture(sp)?))
+}
+
+fn build(c: capture::Captured) -> Result<Snapshot, Error> {
+    let got = c.received;
+    // Stacks by bucket, for the buckets the depot knows (a trailer the
+    // program overwrote names no bucket, and gets the unknown stack).
+    let buckets: HashMap<usize, u32> = depot::lock().bucket_stacks().into_iter().collect();
+    let (frames, ranges) = depot::lock().snapshot_stacks();
+    let mut stack_ids: HashMap<u32, StackId> = HashMap::new();
+    let mut stack_list: Vec<u32> = Vec::new();
+    let unknown = StackId(0);
+    let mut blocks = Vec::with_capacity(got.blocks.len());
+    for b in &got.blocks {
+        let stack = match buckets.get(&b.bucket) {
+            Some(&s) => *stack_ids.entry(s).or_insert_with(|| {
+                stack_list.push(s);
+                StackId(stack_list.len() as u32)
+            }),
+            None => unknown,
+        };
+        blocks.push(Block {
+            addr: b.addr,
+            size: b.size,
+            seq: b.seq,
+            stack,
+        });
+    }
+    let pcs_of = |s: u32| -> &[usize] {
+        ranges
+            .get(s as usize)
+            .and_then(|&(start, len)| frames.get(start as usize..(start + len) as usize))
+            .unwrap_or(&[])
+    };
+    let all: Vec<usize> = stack_list
+        .iter()
+        .flat_map(|&s| pcs_of(s).iter().copied())
+        .collect();
+    let resolved = Resolved::new(&all, true);
+    let mut stacks: Vec<Vec<Frame>> = vec![Vec::new()];
+    for &s in &stack_list {
+        let mut out = Vec::new();
+        for &ret in pcs_of(s) {
+            let lines = resolved.lines(ret);
+            if lines.is_empty() {
+                out.push(Frame::new(format!("{:#x}", ret.wrapping_sub(1)), "", 0));
+            }
+            for l in lines {
+                out.push(Frame::new(l.function.clone(), l.file.clone(), l.line));
+            }
+        }
+        stacks.push(out);
+    }
+    let roots: Vec<Root> = got
+        .roots
+        .iter()
+        .map(|r| Root::new(r.kind, r.name.clone(), r.addr as u64, r.len as u64))
+        .collect();
+    let edges: Vec<Edge> = got
+        .edges
+        .iter()
+        .map(|e| Edge {
+            from: if e.from_block {
+                Holder::Block(BlockId(e.holder as u32))
+            } else {
+                Holder::Root(RootId(e.holder as u32))
+            },
+            offset: e.offset,
+            to: BlockId(e.to as u32),
+        })
+        .collect();
+    let graph = HeapGraph::from_parts(blocks, roots, stacks, &edges)?.with_addresses()?;
+    Ok(Snapshot {
+        graph: Some(graph),
+        pause: c.pause,
+        threads: c.threads,
+        missed: c.missed,
+        note: c.note,
+    })
+}
+
+impl Snapshot {
+    /// The graph: blocks, roots, edges, stacks.
+    pub fn graph(&self) -> &HeapGraph {
+        self.graph.as_ref().expect("present until dropped")
+    }
+
+    /// Leaks, dominators, retained sizes (see [`Analysis`]).
+    pub fn analyze(&self) -> Analysis<'_> {
+        self.graph().analyze()
+    }
+
+    /// Saves the snapshot as Chrome DevTools' `.heapsnapshot`.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        let path = path.as_ref();
+        without_accounting(|| self.analyze().save_heapsnapshot(path)).map_err(Error::from)
+    }
+
+    /// How long the program was paused: the other threads' registers were
+    /// caught and the process forked.
+    pub fn pause(&self) -> Duration {
+        self.pause
+    }
+
+    /// Threads whose registers and stacks were taken (this one included),
+    /// and those that did not answer (their stacks were scanned whole).
+    pub fn threads(&self) -> (usize, usize) {
+        (self.threads, self.missed)
+    }
+
+    /// Why other threads' registers were not taken, if they were not.
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        // Made behind the guard, as heapwise's own memory: freed there too.
+        let graph = self.graph.take();
+        without_accounting(move || drop(graph));
+    }
+}

@@ -1,0 +1,264 @@
+//! The scan, in the forked child: the live blocks from the carry bitmap,
+//! the roots from `/proc/self/maps`, and every aligned word of both that
+//! points into a block, streamed to the parent (`wire.rs`).
+//!
+//! # Roots
+//!
+//! Each private, writable mapping of the process is one of:
+//! - **heap**, skipped as a root: it holds a tracked block (the inner
+//!   allocator's arenas, a large block's own mapping), or it is the carry
+//!   bitmap's;
+//! - a **thread's stack**: it holds a stack pointer caught at the snapshot
+//!   (`threads.rs`); scanned from 128 bytes below it (x86_64's red zone) to
+//!   the mapping's end, which on glibc also holds the thread's TCB and
+//!   static thread-local storage;
+//! - a module's **globals**: backed by a file (`.data`), or the anonymous
+//!   mapping that follows one (`.bss`);
+//! - an **exited thread's stack**, skipped: anonymous, just above a guard
+//!   page, holding no live thread's stack pointer (the C library keeps the
+//!   stacks of exited threads for reuse; their stale words are no root) —
+//!   unless some thread did not answer, whose stack this may be;
+//! - **unknown memory**: the rest (mmap regions, another allocator's heap,
+//!   the main thread's static TLS, stacks of threads that did not answer),
+//!   scanned whole so that what it points to is not reported leaked.
+//!
+//! The registers each answering thread was caught with are roots too. The
+//! child reads the map before it allocates anything large, so its own
+//! memory is not taken for the program's.
+
+use super::threads::{self, Caught, REGS};
+use super::wire::{RootRecord, Writer};
+use crate::profile::trailer::{self, Carried};
+use heapwise_heapgraph::RootKind;
+use std::io::{self, Write};
+
+/// What the parent caught before the fork.
+#[derive(Debug)]
+pub(crate) struct Frozen {
+    /// The snapshotting thread: its id, stack pointer and callee-saved
+    /// registers just before the fork.
+    pub(crate) me: Caught,
+    pub(crate) threads: threads::Threads,
+    /// Thread names by id, read before the fork.
+    pub(crate) names: Vec<(i32, String)>,
+}
+
+/// One line of `/proc/self/maps`.
+#[derive(Debug)]
+struct Map {
+    start: usize,
+    end: usize,
+    writable_private: bool,
+    /// `---p`: a guard page, as below every thread stack.
+    guard: bool,
+    path: String,
+}
+
+fn read_maps() -> io::Result<Vec<Map>> {
+    let text = std::fs::read_to_string("/proc/self/maps")?;
+    let mut maps = Vec::new();
+    for line in text.lines() {
+        let mut f = line.split_ascii_whitespace();
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
+            continue;
+        };
+        let path = f.nth(3).unwrap_or("").to_string();
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        else {
+            continue;
+        };
+        let p = perms.as_bytes();
+        maps.push(Map {
+            start,
+            end,
+            writable_private: p.len() >= 4 && p[0] == b'r' && p[1] == b'w' && p[3] == b'p',
+            guard: perms == "---p",
+            path,
+        });
+    }
+    Ok(maps)
+}
+
+/// Scans the process (a forked child's copy of it) into `out`.
+pub(crate) fn scan(out: impl Write, frozen: &Frozen) -> io::Result<()> {
+    let maps = read_maps()?;
+    let mut blocks: Vec<Carried> = Vec::new();
+    trailer::for_each_block(|c| blocks.push(c));
+    let mut holes: Vec<(usize, usize)> = Vec::new();
+    trailer::leaf_ranges(|a, b| holes.push((a, b)));
+    let roots = roots(&maps, &blocks, &holes, frozen);
+    let mut w = Writer::new(out);
+    w.blocks(&blocks)?;
+    w.roots(&roots)?;
+    let index = Index::new(&blocks);
+    for (i, r) in roots.iter().enumerate() {
+        // SAFETY: every root is readable memory of this process: a private
+        // writable mapping (read from the map, nothing unmaps meanwhile: this
+        // child runs alone) or a register copy this child owns.
+        unsafe {
+            scan_range(r.addr, r.len, &index, |off, to| {
+                w.edge(i as u64, false, off, to)
+            })?
+        };
+    }
+    for (i, b) in blocks.iter().enumerate() {
+        // SAFETY: a live block's bytes, readable (the carry bitmap's bits
+        // are set only for blocks the inner allocator handed out).
+        unsafe {
+            scan_range(b.addr, b.size, &index, |off, to| {
+                w.edge(i as u64, true, off, to)
+            })?
+        };
+    }
+    w.finish()
+}
+
+/// The roots: see the module docs.
+fn roots(
+    maps: &[Map],
+    blocks: &[Carried],
+    holes: &[(usize, usize)],
+    frozen: &Frozen,
+) -> Vec<RootRecord> {
+    let mut stacks: Vec<(usize, i32)> = frozen
+        .threads
+        .caught
+        .iter()
+        .map(|c| (c.sp, c.tid))
+        .collect();
+    stacks.push((frozen.me.sp, frozen.me.tid));
+    let name_of = |tid: i32| {
+        let name = frozen
+            .names
+            .iter()
+            .find(|(t, _)| *t == tid)
+            .map_or("", |(_, n)| n.as_str());
+        format!("thread {tid} ({name})")
+    };
+    let mut roots = Vec::new();
+    let mut previous_file: Option<(usize, &str)> = None;
+    let mut previous_guard: Option<usize> = None;
+    for m in maps {
+        let after_guard = previous_guard == Some(m.start) && m.path.is_empty();
+        previous_guard = (m.guard && m.path.is_empty()).then_some(m.end);
+        let file = (!m.path.is_empty() && !m.path.starts_with('[')).then_some(m.path.as_str());
+        let after_file = previous_file
+            .filter(|&(end, _)| end == m.start)
+            .map(|(_, p)| p);
+        previous_file = file.map(|p| (m.end, p));
+        if !m.writable_private || m.path.starts_with("/dev/") || m.path.starts_with("[v") {
+            continue;
+        }
+        if holes.iter().any(|&(a, b)| a < m.end && m.start < b) {
+            continue;
+        }
+        let first = blocks.partition_point(|b| b.addr < m.start);
+        if blocks.get(first).is_some_and(|b| b.addr < m.end) {
+            continue; // the heap
+        }
+        if let Some(&(sp, tid)) = stacks.iter().find(|&&(sp, _)| m.start <= sp && sp < m.end) {
+            let from = sp.saturating_sub(128).max(m.start) & !7;
+            roots.push(RootRecord {
+                kind: RootKind::ThreadStack,
+                name: name_of(tid),
+                addr: from,
+                len: m.end - from,
+            });
+            continue;
+        }
+        if after_guard && frozen.threads.missed == 0 && frozen.threads.note.is_none() {
+            // Shaped as a thread stack (anonymous, above a guard page), and
+            // no live thread's: an exited thread's, cached by the C library
+            // for reuse. Its stale words are no root (LeakSanitizer scans
+            // live threads only).
+            continue;
+        }
+        let (kind, name) = match (file, after_file) {
+            (Some(p), _) => (RootKind::Global, base_name(p).to_string()),
+            (None, Some(p)) => (RootKind::Global, format!("{} (.bss)", base_name(p))),
+            (None, None) if m.path.is_empty() => {
+                (RootKind::UnknownMemory, "anonymous mapping".to_string())
+            }
+            (None, None) => (RootKind::UnknownMemory, m.path.clone()),
+        };
+        roots.push(RootRecord {
+            kind,
+            name,
+            addr: m.start,
+            len: m.end - m.start,
+        });
+    }
+    let mut regs = |c: &Caught| {
+        roots.push(RootRecord {
+            kind: RootKind::Registers,
+            name: name_of(c.tid),
+            addr: c.regs.as_ptr() as usize,
+            len: REGS * 8,
+        })
+    };
+    regs(&frozen.me);
+    frozen.threads.caught.iter().for_each(&mut regs);
+    roots
+}
+
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Blocks by address, for "which block holds this address?".
+struct Index<'a> {
+    blocks: &'a [Carried],
+    lo: usize,
+    hi: usize,
+}
+
+impl<'a> Index<'a> {
+    fn new(blocks: &'a [Carried]) -> Index<'a> {
+        Index {
+            blocks,
+            lo: blocks.first().map_or(usize::MAX, |b| b.addr),
+            hi: blocks.last().map_or(0, |b| b.addr + b.size),
+        }
+    }
+
+    #[inline]
+    fn find(&self, v: usize) -> Option<usize> {
+        if v < self.lo || v >= self.hi {
+            return None;
+        }
+        let i = self
+            .blocks
+            .partition_point(|b| b.addr <= v)
+            .checked_sub(1)?;
+        let b = &self.blocks[i];
+        (v < b.addr + b.size).then_some(i)
+    }
+}
+
+/// Calls `edge(offset, block)` for every aligned word of `[addr, addr +
+/// len)` that points into a block.
+///
+/// # Safety
+///
+/// The range is readable.
+unsafe fn scan_range(
+    addr: usize,
+    len: usize,
+    index: &Index<'_>,
+    mut edge: impl FnMut(u64, u64) -> io::Result<()>,
+) -> io::Result<()> {
+    let end = addr + len;
+    let mut at = (addr + 7) & !7;
+    while at + 8 <= end {
+        // SAFETY: inside the range (the caller's contract), aligned.
+        let v = unsafe { (at as *const usize).read_volatile() };
+        if let Some(to) = index.find(v) {
+            edge((at - addr) as u64, to as u64)?;
+        }
+        at += 8;
+    }
+    Ok(())
+}

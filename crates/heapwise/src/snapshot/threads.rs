@@ -1,0 +1,262 @@
+//! Every other thread's registers and stack pointer, caught just before the
+//! fork: each is sent a signal whose handler copies its interrupted
+//! registers (from the `ucontext`) into a static slot and returns; the
+//! thread runs on. A pointer held only in a register is then a root, and
+//! the thread's stack is scanned from its stack pointer.
+//!
+//! The handler takes no lock and allocates nothing (it finds its slot by
+//! thread id in a static array). The signal is `SIGRTMAX - 3`; if the
+//! program has its own handler on it, heapwise does not replace it and
+//! takes no registers (other threads' stacks are then scanned whole, as
+//! unknown memory). A thread that blocks the signal, or does not answer in
+//! 200 ms, is treated the same way. The fork follows the answers by
+//! microseconds; what a thread does meanwhile is on its stack, which the
+//! child scans as it is at the fork.
+
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
+use std::time::{Duration, Instant};
+
+/// Threads whose registers one snapshot takes; more are scanned whole.
+const MAX_THREADS: usize = 512;
+/// Words of registers kept per thread.
+pub(crate) const REGS: usize = 32;
+
+/// One thread's answer.
+struct Slot {
+    /// The thread's id; 0 = unused.
+    tid: AtomicI32,
+    /// Set by the handler after `sp` and `regs`.
+    done: AtomicBool,
+    sp: AtomicUsize,
+    regs: [AtomicUsize; REGS],
+}
+
+static SLOTS: [Slot; MAX_THREADS] = [const {
+    Slot {
+        tid: AtomicI32::new(0),
+        done: AtomicBool::new(false),
+        sp: AtomicUsize::new(0),
+        regs: [const { AtomicUsize::new(0) }; REGS],
+    }
+}; MAX_THREADS];
+/// Slots in use by the snapshot being taken.
+static USED: AtomicUsize = AtomicUsize::new(0);
+/// The handler is installed (it stays: a late signal must not kill).
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// A thread's registers at the snapshot.
+#[derive(Debug, Clone)]
+pub(crate) struct Caught {
+    pub(crate) tid: i32,
+    pub(crate) sp: usize,
+    pub(crate) regs: [usize; REGS],
+}
+
+/// What [`catch`] found: the threads that answered, and how many did not.
+#[derive(Debug, Default)]
+pub(crate) struct Threads {
+    pub(crate) caught: Vec<Caught>,
+    pub(crate) missed: usize,
+    /// Why no thread was asked, if none was.
+    pub(crate) note: Option<String>,
+}
+
+fn signal() -> libc::c_int {
+    libc::SIGRTMAX() - 3
+}
+
+/// The ids of the process's threads (from `/proc/self/task`).
+pub(crate) fn thread_ids() -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut ids: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// This thread's id.
+pub(crate) fn gettid() -> i32 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// Asks every thread but this one for its registers; returns those that
+/// answered within 200 ms.
+pub(crate) fn catch() -> Threads {
+    let me = gettid();
+    let others: Vec<i32> = thread_ids().into_iter().filter(|&t| t != me).collect();
+    if others.is_empty() {
+        return Threads::default();
+    }
+    if let Err(note) = install() {
+        return Threads {
+            missed: others.len(),
+            note: Some(note),
+            ..Threads::default()
+        };
+    }
+    let n = others.len().min(MAX_THREADS);
+    for (slot, &tid) in SLOTS.iter().zip(&others[..n]) {
+        slot.done.store(false, Relaxed);
+        slot.tid.store(tid, Release);
+    }
+    USED.store(n, Release);
+    // SAFETY: getpid cannot fail.
+    let pid = unsafe { libc::getpid() };
+    for &tid in &others[..n] {
+        // SAFETY: tgkill with this process's id: at worst ESRCH (the thread
+        // has exited), which leaves its slot unanswered.
+        unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, signal()) };
+    }
+    let deadline = Instant::now() + Duration::from_millis(200);
+    while SLOTS[..n].iter().any(|s| !s.done.load(Acquire)) && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    let mut out = Threads {
+        missed: others.len() - n,
+        ..Threads::default()
+    };
+    for slot in &SLOTS[..n] {
+        if slot.done.load(Acquire) {
+            out.caught.push(Caught {
+                tid: slot.tid.load(Relaxed),
+                sp: slot.sp.load(Relaxed),
+                regs: std::array::from_fn(|i| slot.regs[i].load(Relaxed)),
+            });
+        } else {
+            out.missed += 1;
+        }
+    }
+    USED.store(0, Release);
+    for slot in &SLOTS[..n] {
+        slot.tid.store(0, Release);
+        // The copies live on in `out`; left here they would be a second,
+        // stale root (in heapwise's globals) for the next snapshot.
+        slot.sp.store(0, Relaxed);
+        slot.regs.iter().for_each(|r| r.store(0, Relaxed));
+    }
+    out
+}
+
+/// Installs the handler unless the program has one of its own there.
+fn install() -> Result<(), String> {
+    if INSTALLED.load(Acquire) {
+        return Ok(());
+    }
+    // SAFETY: all-zero is a valid `sigaction` (no handler, empty mask).
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: reads the current action into `old`.
+    if unsafe { libc::sigaction(signal(), std::ptr::null(), &mut old) } != 0 {
+        return Err(format!("sigaction: {}", std::io::Error::last_os_error()));
+    }
+    if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN {
+        return Err(format!(
+            "the program handles signal {} (SIGRTMAX-3) itself: other threads' registers were not taken",
+            signal()
+        ));
+    }
+    // SAFETY: as above.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = on_signal as *const () as usize;
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+    // SAFETY: a valid action whose handler is async-signal-safe.
+    if unsafe { libc::sigaction(signal(), &action, std::ptr::null_mut()) } != 0 {
+        return Err(format!("sigaction: {}", std::io::Error::last_os_error()));
+    }
+    INSTALLED.store(true, Release);
+    Ok(())
+}
+
+/// The handler: copies the interrupted registers into this thread's slot.
+/// Async-signal-safe: atomics and one `gettid`.
+extern "C" fn on_signal(_: libc::c_int, _: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    let tid = gettid();
+    let n = USED.load(Acquire);
+    let Some(slot) = SLOTS[..n.min(MAX_THREADS)]
+        .iter()
+        .find(|s| s.tid.load(Acquire) == tid)
+    else {
+        return;
+    };
+    // SAFETY: the kernel passes a valid `ucontext_t` to an SA_SIGINFO handler.
+    let uc = unsafe { &*context.cast::<libc::ucontext_t>() };
+    let (sp, regs) = registers(uc);
+    for (to, from) in slot.regs.iter().zip(regs.iter()) {
+        to.store(*from, Relaxed);
+    }
+    slot.sp.store(sp, Relaxed);
+    slot.done.store(true, Release);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn registers(uc: &libc::ucontext_t) -> (usize, [usize; REGS]) {
+    let g = &uc.uc_mcontext.gregs;
+    let mut regs = [0usize; REGS];
+    for (to, from) in regs.iter_mut().zip(g.iter()) {
+        *to = *from as usize;
+    }
+    (g[libc::REG_RSP as usize] as usize, regs)
+}
+
+#[cfg(target_arch = "aarch64")]
+fn registers(uc: &libc::ucontext_t) -> (usize, [usize; REGS]) {
+    let m = &uc.uc_mcontext;
+    let mut regs = [0usize; REGS];
+    for (to, from) in regs.iter_mut().zip(m.regs.iter()) {
+        *to = *from as usize;
+    }
+    (m.sp as usize, regs)
+}
+
+/// The calling thread's callee-saved registers (the others are spilled to
+/// its stack by the compiler around any call) and its stack pointer.
+#[inline(never)]
+pub(crate) fn own_registers() -> (usize, [usize; REGS]) {
+    let mut regs = [0usize; REGS];
+    let sp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: stores six registers into `regs`, which has room; reads rsp.
+    unsafe {
+        std::arch::asm!(
+            "mov [{r}], rbx",
+            "mov [{r} + 8], rbp",
+            "mov [{r} + 16], r12",
+            "mov [{r} + 24], r13",
+            "mov [{r} + 32], r14",
+            "mov [{r} + 40], r15",
+            "mov {sp}, rsp",
+            r = in(reg) regs.as_mut_ptr(),
+            sp = out(reg) sp,
+            options(nostack, preserves_flags),
+        );
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: stores x19..x30 into `regs`, which has room; reads sp.
+    unsafe {
+        std::arch::asm!(
+            "stp x19, x20, [{r}]",
+            "stp x21, x22, [{r}, #16]",
+            "stp x23, x24, [{r}, #32]",
+            "stp x25, x26, [{r}, #48]",
+            "stp x27, x28, [{r}, #64]",
+            "stp x29, x30, [{r}, #80]",
+            "mov {sp}, sp",
+            r = in(reg) regs.as_mut_ptr(),
+            sp = out(reg) sp,
+            options(nostack, preserves_flags),
+        );
+    }
+    (sp, regs)
+}
+
+/// The name of thread `tid` (`/proc/self/task/TID/comm`), if readable.
+pub(crate) fn name(tid: i32) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).ok()?;
+    Some(s.trim_end().to_string())
+}

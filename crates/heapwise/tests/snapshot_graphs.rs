@@ -1,0 +1,371 @@
+//! Heap snapshots of known graphs, taken in a child started with
+//! `HEAPWISE_SNAPSHOT=1` (read before `main`, see `common/child.rs`): the
+//! child builds the graph, takes the snapshot and asserts; the parent
+//! asserts that it passed.
+
+#[global_allocator]
+static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+
+mod common;
+
+use common::child;
+use heapwise::snapshot::{self, graph::LeakClass};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Mutex;
+use std::time::Duration;
+
+const SNAPSHOT: &[(&str, &str)] = &[("HEAPWISE_SNAPSHOT", "1")];
+
+/// Runs `test` as a child with `env`; panics unless it succeeded.
+fn in_child(test: &str, env: &[(&str, &str)]) -> child::Outcome {
+    let out = child::run(test, "child", env, Duration::from_secs(60));
+    out.assert_success();
+    out
+}
+
+struct Node {
+    _payload: [u64; 5],
+    _next: Option<Box<Node>>,
+}
+
+/// The blocks of `site` (a function name) in the snapshot, by sequence
+/// number, with their leak class.
+fn blocks_of(
+    s: &snapshot::Snapshot,
+    a: &snapshot::graph::Analysis<'_>,
+    site: &str,
+) -> Vec<(u64, u64, LeakClass)> {
+    let g = s.graph();
+    let Some(site) = g.site_by_name(site) else {
+        return Vec::new();
+    };
+    let mut v: Vec<_> = g
+        .blocks()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| g.block_site(snapshot::graph::BlockId(*i as u32)) == site)
+        .map(|(i, b)| {
+            (
+                b.seq,
+                b.size,
+                a.leak_class(snapshot::graph::BlockId(i as u32)),
+            )
+        })
+        .collect();
+    v.sort_unstable_by_key(|b| b.0);
+    v
+}
+
+#[inline(never)]
+fn make_chain() {
+    let tail = Box::new(Node {
+        _payload: [1; 5],
+        _next: None,
+    });
+    let head = Box::new(Node {
+        _payload: [2; 5],
+        _next: Some(tail),
+    });
+    std::mem::forget(head);
+}
+
+#[test]
+fn a_chain_leaked_by_an_exited_thread_is_direct_then_indirect() {
+    const TEST: &str = "a_chain_leaked_by_an_exited_thread_is_direct_then_indirect";
+    if child::role().is_none() {
+        in_child(TEST, SNAPSHOT);
+        return;
+    }
+    std::thread::spawn(make_chain).join().unwrap();
+    let s = snapshot::take().expect("snapshot");
+    let a = s.analyze();
+    let chain = blocks_of(&s, &a, "snapshot_graphs::make_chain");
+    assert_eq!(chain.len(), 2, "{chain:?}\n{}", a.leak_report());
+    let g = s.graph();
+    let head = g.block_by_seq(chain[1].0).unwrap();
+    let why = g
+        .why_alive(snapshot::graph::Target::Block(head))
+        .map(|p| p.display(g).to_string());
+    // The tail was allocated first; the head points to it.
+    assert_eq!(
+        chain[0].2,
+        LeakClass::Indirect,
+        "{chain:?} {why:?} {:#?}",
+        g.roots()
+    );
+    assert_eq!(chain[1].2, LeakClass::Direct, "{chain:?}");
+    assert!(
+        a.leak_report()
+            .contains("Direct leak of 48 byte(s) in 1 object(s)"),
+        "{}",
+        a.leak_report()
+    );
+}
+
+struct Cyclic {
+    _name: u64,
+    other: RefCell<Option<Rc<Cyclic>>>,
+}
+
+#[inline(never)]
+fn make_cycle() {
+    let a = Rc::new(Cyclic {
+        _name: 1,
+        other: RefCell::new(None),
+    });
+    let b = Rc::new(Cyclic {
+        _name: 2,
+        other: RefCell::new(Some(a.clone())),
+    });
+    *a.other.borrow_mut() = Some(b);
+}
+
+#[test]
+fn a_leaked_rc_cycle_names_its_earliest_block_direct() {
+    const TEST: &str = "a_leaked_rc_cycle_names_its_earliest_block_direct";
+    if child::role().is_none() {
+        in_child(TEST, SNAPSHOT);
+        return;
+    }
+    std::thread::spawn(make_cycle).join().unwrap();
+    let s = snapshot::take().expect("snapshot");
+    let a = s.analyze();
+    let cycle = blocks_of(&s, &a, "snapshot_graphs::make_cycle");
+    let classes: Vec<LeakClass> = cycle.iter().map(|c| c.2).collect();
+    assert_eq!(
+        classes,
+        [LeakClass::Direct, LeakClass::Indirect],
+        "{cycle:?}"
+    );
+}
+
+// Boxes on purpose: the graph under test is a buffer of pointers.
+#[allow(clippy::vec_box)]
+static CACHE: Mutex<Vec<Box<[u8; 100]>>> = Mutex::new(Vec::new());
+
+#[inline(never)]
+fn fill_cache() {
+    let mut c = CACHE.lock().unwrap();
+    c.reserve_exact(10);
+    for i in 0..10 {
+        c.push(Box::new([i; 100]));
+    }
+}
+
+#[test]
+fn a_vec_held_by_a_global_retains_its_boxes() {
+    const TEST: &str = "a_vec_held_by_a_global_retains_its_boxes";
+    if child::role().is_none() {
+        in_child(TEST, SNAPSHOT);
+        return;
+    }
+    // In a thread that has exited: the scan is conservative, and a box's
+    // address left in a dead frame of this thread would keep that box
+    // alive on its own.
+    std::thread::spawn(fill_cache).join().unwrap();
+    let s = snapshot::take().expect("snapshot");
+    let a = s.analyze();
+    let g = s.graph();
+    let buffer = g
+        .block_at(CACHE.lock().unwrap().as_ptr() as u64)
+        .expect("the Vec's buffer is a block");
+    assert_eq!(g.block(buffer).size, 80);
+    let paths: Vec<String> = blocks_of(&s, &a, "snapshot_graphs::fill_cache")
+        .iter()
+        .map(|b| {
+            g.why_alive(snapshot::graph::Target::Block(g.block_by_seq(b.0).unwrap()))
+                .unwrap()
+                .display(g)
+                .to_string()
+        })
+        .collect();
+    assert_eq!(a.retained_bytes(buffer), 80 + 10 * 100, "{paths:#?}");
+    assert_eq!(a.leak_class(buffer), LeakClass::Reachable);
+    let why = g
+        .why_alive(snapshot::graph::Target::Block(buffer))
+        .expect("a path")
+        .display(g)
+        .to_string();
+    assert!(why.starts_with("globals: snapshot_graphs"), "{why}");
+    assert_eq!(a.direct_leaks().count(), 0, "{}", a.leak_report());
+}
+
+/// Overwrites the stack below the caller with zeros.
+#[inline(never)]
+fn clobber_stack() {
+    std::hint::black_box([0u8; 16 << 10]);
+}
+
+static INTERIOR: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn an_interior_pointer_keeps_its_block() {
+    const TEST: &str = "an_interior_pointer_keeps_its_block";
+    if child::role().is_none() {
+        in_child(TEST, SNAPSHOT);
+        return;
+    }
+    let v: &'static mut [u64] = Box::leak(vec![7u64; 64].into_boxed_slice());
+    INTERIOR.store(&v[40] as *const u64 as usize, SeqCst);
+    let addr = v.as_ptr() as u64;
+    std::hint::black_box(&v);
+    let s = snapshot::take().expect("snapshot");
+    let a = s.analyze();
+    let b = s.graph().block_at(addr).expect("a block");
+    assert_eq!(a.leak_class(b), LeakClass::Reachable);
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static READY: AtomicBool = AtomicBool::new(false);
+/// The block's address, hidden: XOR-ed with a key, so no word in memory
+/// points to it.
+static HIDDEN: AtomicUsize = AtomicUsize::new(0);
+const KEY: usize = 0x5a5a_5a5a_5a5a_5a5a;
+
+#[test]
+fn a_pointer_only_in_another_threads_register_or_stack_keeps_its_block() {
+    const TEST: &str = "a_pointer_only_in_another_threads_register_or_stack_keeps_its_block";
+    if child::role().is_none() {
+        in_child(TEST, SNAPSHOT);
+        return;
+    }
+    hide_a_block();
+    clobber_stack();
+    let on_stack = std::thread::spawn(|| {
+        let kept = Box::new([4u64; 11]);
+        READY.store(true, SeqCst);
+        while !STOP.load(SeqCst) {
+            std::hint::black_box(&kept);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(kept);
+    });
+    #[cfg(target_arch = "x86_64")]
+    let in_register = std::thread::spawn(|| {
+        // SAFETY: reads two statics' addresses; spins until STOP with the
+        // block's address in r12 only.
+        unsafe {
+            std::arch::asm!(
+                "mov r12, [{hidden}]",
+                "xor r12, {key}",
+                "mov byte ptr [{ready}], 1",
+                "2:",
+                "pause",
+                "cmp byte ptr [{stop}], 0",
+                "je 2b",
+                "xor r12, r12",
+                hidden = in(reg) HIDDEN.as_ptr(),
+                key = in(reg) KEY,
+                ready = in(reg) REGISTER_READY.as_ptr(),
+                stop = in(reg) STOP.as_ptr(),
+                out("r12") _,
+            );
+        }
+    });
+    while !READY.load(SeqCst) || !REGISTER_READY.load(SeqCst) {
+        std::thread::yield_now();
+    }
+    let s = snapshot::take().expect("snapshot");
+    let hidden = (HIDDEN.load(SeqCst) ^ KEY) as u64;
+    STOP.store(true, SeqCst);
+    on_stack.join().unwrap();
+    #[cfg(target_arch = "x86_64")]
+    in_register.join().unwrap();
+    let a = s.analyze();
+    let g = s.graph();
+    let stack_block = blocks_of(&s, &a, "snapshot_graphs::a_pointer_only_in_another_threads_register_or_stack_keeps_its_block::{{closure}}");
+    assert_eq!(stack_block.len(), 1, "{stack_block:?}");
+    assert_eq!(stack_block[0].2, LeakClass::Reachable);
+    #[cfg(target_arch = "x86_64")]
+    {
+        let b = g.block_at(hidden).expect("the hidden block");
+        assert_eq!(a.leak_class(b), LeakClass::Reachable, "{}", a.leak_report());
+        let why = g
+            .why_alive(snapshot::graph::Target::Block(b))
+            .unwrap()
+            .display(g)
+            .to_string();
+        assert!(why.starts_with("registers: thread"), "{why}");
+    }
+    let _ = hidden;
+}
+
+/// Allocates the block only a register will point to.
+#[inline(never)]
+fn hide_a_block() {
+    let p = Box::into_raw(Box::new([3u64; 9])) as usize;
+    HIDDEN.store(p ^ KEY, SeqCst);
+}
+
+static REGISTER_READY: AtomicBool = AtomicBool::new(cfg!(not(target_arch = "x86_64")));
+
+#[test]
+fn without_the_setting_the_error_names_it() {
+    const TEST: &str = "without_the_setting_the_error_names_it";
+    if child::role().is_none() {
+        in_child(TEST, &[]);
+        return;
+    }
+    let e = snapshot::take().expect_err("no snapshot mode");
+    assert_eq!(e.kind(), snapshot::ErrorKind::NotTracking);
+    assert!(e.to_string().contains("HEAPWISE_SNAPSHOT=1"), "{e}");
+}
+
+#[test]
+fn the_leak_check_at_exit_reports_and_exits_23() {
+    const TEST: &str = "the_leak_check_at_exit_reports_and_exits_23";
+    if child::role().is_none() {
+        let out = child::run(
+            TEST,
+            "child",
+            &[("HEAPWISE_SNAPSHOT", "1"), ("HEAPWISE_LEAK_CHECK", "1")],
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            out.status.and_then(|s| s.code()),
+            Some(23),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("Direct leak of 48 byte(s) in 1 object(s) allocated from:"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("make_chain"), "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("SUMMARY: heapwise: 96 byte(s) leaked in 2 allocation(s)."),
+            "{}",
+            out.stderr
+        );
+        let clean = child::run(
+            TEST,
+            "clean",
+            &[("HEAPWISE_SNAPSHOT", "1"), ("HEAPWISE_LEAK_CHECK", "1")],
+            Duration::from_secs(60),
+        );
+        clean.assert_success();
+        return;
+    }
+    if child::role().as_deref() == Some("child") {
+        std::thread::spawn(make_chain).join().unwrap();
+    }
+}
+
+#[test]
+fn assert_no_leaks_panics_with_the_report() {
+    const TEST: &str = "assert_no_leaks_panics_with_the_report";
+    if child::role().is_none() {
+        in_child(TEST, SNAPSHOT);
+        return;
+    }
+    snapshot::assert_no_leaks();
+    std::thread::spawn(make_chain).join().unwrap();
+    let e = std::panic::catch_unwind(snapshot::assert_no_leaks).expect_err("leaks");
+    let msg = e.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("Direct leak of 48 byte(s)"), "{msg}");
+}
