@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use heapwise_pprof::Profile;
 use regex::Regex;
 
-use crate::demo::{run_demo, DemoOptions};
+use crate::demo::{self, run_demo, DemoOptions};
 use crate::diff::{diff_report, DiffOptions};
 use crate::flame::{write_diff_flamegraph, write_flamegraph, FlameOptions};
 use crate::heaptrack::{self, ImportOptions};
@@ -336,6 +336,11 @@ pub fn run(cli: Cli) -> Result<()> {
             std::process::exit(code)
         }
         Command::Demo(args) => {
+            if args.rate == 1 && !heapwise::snapshot::enabled() {
+                if let Some(code) = demo::restart_with_snapshots() {
+                    std::process::exit(code);
+                }
+            }
             let options = DemoOptions {
                 out_dir: args.out_dir,
                 requests: args.requests,

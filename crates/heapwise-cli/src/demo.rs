@@ -13,6 +13,12 @@
 //!   `heapwise top`) and an interactive flame graph of the memory in use
 //!   (`flame.svg`),
 //! - prints the top in-use sites, where the leak stands out;
+//! - takes a heap snapshot (`heapwise::snapshot`; the demo restarts itself
+//!   with `HEAPWISE_SNAPSHOT=1` for it when the rate is 1), saves it as
+//!   `heap.heapsnapshot` and prints what it finds: `login`'s second bug,
+//!   an audit record per login that nothing points to once it is written
+//!   (a true leak, direct, with its text an indirect one), and the sites
+//!   that retain the most, the session list first;
 //! - with `--trace FILE`, records the requests to a Chrome trace
 //!   (`heapwise::record`): each request a slice named after its kind, the
 //!   scans' limit crossings as instants, live bytes per kind as counters
@@ -73,6 +79,14 @@ struct Service {
     store: HashMap<String, Vec<u8>>,
     /// The bug: sessions are kept forever.
     sessions: Vec<Session>,
+}
+
+/// What a login writes to the audit trail. The second bug: the trail takes
+/// the record by raw pointer and never frees it, and nothing else keeps it.
+#[allow(dead_code)] // the fields are the leaked memory
+struct AuditRecord {
+    user: u64,
+    text: String,
 }
 
 #[allow(dead_code)] // the fields are the leaked memory
@@ -141,7 +155,18 @@ impl Service {
             user: format!("user-{user}"),
             token,
         });
+        audit(user);
     }
+}
+
+#[inline(never)]
+fn audit(user: u64) {
+    let record = Box::new(AuditRecord {
+        user,
+        text: format!("login by user-{user}"),
+    });
+    // Handed to a "C" audit sink that forgets it: the leak.
+    black_box(Box::into_raw(record));
 }
 
 /// Runs the demo, writing its report to `out`.
@@ -168,6 +193,36 @@ pub fn run_demo(options: &DemoOptions, out: &mut impl Write) -> Result<()> {
         .trace
         .as_ref()
         .map(|_| heapwise::record::Recorder::new().start());
+    // The requests run on a thread of their own, which has exited when the
+    // snapshot is taken: the scan is conservative, and addresses left in
+    // dead frames of a live thread's stack would count as pointers.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            serve(
+                options,
+                &kinds,
+                &mut service,
+                &mut rng,
+                &mut served,
+                &mut cancelled,
+            )
+        });
+    });
+    let trace = recording.map(|r| r.finish());
+    report(options, &kinds, served, cancelled, trace, out)?;
+    drop(service);
+    Ok(())
+}
+
+/// Serves the request stream.
+fn serve(
+    options: &DemoOptions,
+    kinds: &[Scope],
+    service: &mut Service,
+    rng: &mut Rng,
+    served: &mut [u64; 4],
+    cancelled: &mut usize,
+) {
     for _ in 0..options.requests {
         let roll = rng.below(100);
         let kind = match roll {
@@ -195,15 +250,23 @@ pub fn run_demo(options: &DemoOptions, out: &mut impl Write) -> Result<()> {
             2 => {
                 let prefix = format!("user/0{}", rng.below(10));
                 if !service.scan(&prefix, scope) {
-                    cancelled += 1;
+                    *cancelled += 1;
                 }
             }
             _ => service.login(key),
         });
     }
+}
 
-    let trace = recording.map(|r| r.finish());
-
+/// Writes the profile, the flame graph, the snapshot, and the report.
+fn report(
+    options: &DemoOptions,
+    kinds: &[Scope],
+    served: [u64; 4],
+    cancelled: usize,
+    trace: Option<heapwise::record::Trace>,
+    out: &mut impl Write,
+) -> Result<()> {
     let profile = heapwise::profile::heap();
     std::fs::create_dir_all(&options.out_dir)
         .with_context(|| format!("{}: cannot create the directory", options.out_dir.display()))?;
@@ -295,15 +358,93 @@ pub fn run_demo(options: &DemoOptions, out: &mut impl Write) -> Result<()> {
         },
     )?;
     report.write_text(&mut *out)?;
+    let snapshot_path = options.out_dir.join("heap.heapsnapshot");
+    let snapshot = snapshot_report(&snapshot_path, out)?;
     writeln!(
         out,
         "\nNext: go tool pprof -top -tagfocus=scope=login {0}   heapwise top {0} --sample-index alloc_space   open {1}",
         heap_path.display(),
         flame_path.display()
     )?;
+    if snapshot {
+        writeln!(
+            out,
+            "      heapwise snapshot why {0} heapwise_cli::demo::Service::login   heapwise snapshot leaks {0}",
+            snapshot_path.display()
+        )?;
+    }
     out.flush()?;
-    drop(service);
     Ok(())
+}
+
+/// Takes and saves the heap snapshot and prints its leaks and the top
+/// sites by retained size; `false` if the process does not track every
+/// block (a rate other than 1).
+fn snapshot_report(path: &Path, out: &mut impl Write) -> Result<bool> {
+    if !heapwise::snapshot::enabled() {
+        writeln!(
+            out,
+            "\n(no heap snapshot: it needs every allocation recorded from the start, HEAPWISE_SNAPSHOT=1)"
+        )?;
+        return Ok(false);
+    }
+    let snapshot = heapwise::snapshot::take()?;
+    snapshot.save(path)?;
+    let analysis = snapshot.analyze();
+    let graph = snapshot.graph();
+    writeln!(
+        out,
+        "\nHeap snapshot ({} live blocks, program paused {:.1} ms; heapwise snapshot leaks {}):",
+        graph.blocks().len(),
+        snapshot.pause().as_secs_f64() * 1e3,
+        path.display()
+    )?;
+    let (mut bytes, mut blocks) = (0, 0);
+    for site in analysis.leaks_by_site() {
+        for (kind, n, b) in [
+            ("Direct", site.direct_blocks, site.direct_bytes),
+            ("Indirect", site.indirect_blocks, site.indirect_bytes),
+        ] {
+            if n > 0 {
+                writeln!(
+                    out,
+                    "{kind} leak of {b} byte(s) in {n} object(s) allocated from {}",
+                    site.site
+                )?;
+            }
+        }
+        bytes += site.direct_bytes + site.indirect_bytes;
+        blocks += site.direct_blocks + site.indirect_blocks;
+    }
+    writeln!(
+        out,
+        "SUMMARY: heapwise: {bytes} byte(s) leaked in {blocks} allocation(s)."
+    )?;
+    writeln!(
+        out,
+        "\nTop sites by retained size (heapwise snapshot retained {}):",
+        path.display()
+    )?;
+    crate::snapshot::retained(&analysis, 5, out)?;
+    writeln!(out, "wrote {}", path.display())?;
+    Ok(true)
+}
+
+/// Runs this command again with `HEAPWISE_SNAPSHOT=1` (read at start, so
+/// every block is tracked from the first), for the demo's snapshot; its
+/// exit status, or `None` if it could not be started (the demo then runs
+/// here, without a snapshot).
+pub fn restart_with_snapshots() -> Option<i32> {
+    if std::env::var_os("HEAPWISE_SNAPSHOT").is_some() {
+        return None;
+    }
+    let exe = std::env::current_exe().ok()?;
+    let status = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("HEAPWISE_SNAPSHOT", "1")
+        .status()
+        .ok()?;
+    Some(status.code().unwrap_or(1))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -183,7 +183,11 @@ pub fn run_snapshot(args: &SnapshotArgs, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-fn retained(analysis: &Analysis<'_>, nodecount: usize, out: &mut impl Write) -> Result<()> {
+pub(crate) fn retained(
+    analysis: &Analysis<'_>,
+    nodecount: usize,
+    out: &mut impl Write,
+) -> Result<()> {
     let graph = analysis.graph();
     let total = graph.total_bytes();
     let sites = analysis.retained_by_site();

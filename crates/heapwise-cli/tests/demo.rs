@@ -20,8 +20,52 @@ fn the_demo_profiles_itself_and_finds_the_leak() {
         "{out}"
     );
     // The leak is the top in-use site.
-    let rows = top_rows(&out[out.find("Top sites").unwrap()..out.find("\nNext:").unwrap()]);
+    let rows = top_rows(&out[out.find("Top sites").unwrap()..out.find("\nHeap snapshot").unwrap()]);
     assert_eq!(rows[0].name, "heapwise_cli::demo::Service::login", "{out}");
+    // The snapshot finds the true leak (the audit records, each with its
+    // text), and the sessions retain the most.
+    let snapshot = &out[out.find("\nHeap snapshot").unwrap()..];
+    let direct = snapshot
+        .lines()
+        .find(|l| {
+            l.starts_with("Direct leak") && l.ends_with("allocated from heapwise_cli::demo::audit")
+        })
+        .unwrap_or_else(|| panic!("{out}"));
+    let logins: u64 = out
+        .lines()
+        .find(|l| l.starts_with("login "))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap();
+    let leaked: u64 = direct
+        .split(" in ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Conservative: a stale word may keep a few records reachable.
+    assert!(
+        leaked <= logins && leaked >= logins * 99 / 100,
+        "{leaked} of {logins}: {out}"
+    );
+    assert!(
+        snapshot.contains("Indirect leak of") && snapshot.contains("SUMMARY: heapwise:"),
+        "{out}"
+    );
+    let retained = &snapshot[snapshot.find("site\n").unwrap() + 5..];
+    assert!(
+        retained
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("heapwise_cli::demo::Service::login"),
+        "{out}"
+    );
+    let saved = dir.join("heap.heapsnapshot");
+    let leaks = run_ok(&["snapshot", "leaks", saved.to_str().unwrap()]);
+    assert!(leaks.contains("heapwise_cli::demo::audit"), "{leaks}");
 
     let heap = dir.join("heap.pb.gz");
     let profile = Profile::decode(&std::fs::read(&heap).unwrap()).unwrap();
