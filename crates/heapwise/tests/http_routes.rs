@@ -402,6 +402,7 @@ fn index_lists_the_routes() {
             "/debug/pprof/symbol",
             "/debug/heapwise/stats",
             "/debug/heapwise/scopes",
+            "/debug/heapwise/snapshot",
         ] {
             assert!(text.contains(&format!("href=\"{route}\"")), "{route}");
         }
@@ -413,6 +414,12 @@ fn bad_requests_get_a_4xx_with_a_message() {
     let server = start();
     let addr: SocketAddr = server.local_addr();
     assert_error(&get(addr, "/nope"), 404, "404 page not found: /nope");
+    // This process did not start with HEAPWISE_SNAPSHOT=1.
+    assert_error(
+        &get(addr, "/debug/heapwise/snapshot"),
+        501,
+        "start the process with HEAPWISE_SNAPSHOT=1",
+    );
     assert_error(
         &get(addr, "/debug/pprof/goroutine"),
         404,

@@ -369,3 +369,37 @@ fn assert_no_leaks_panics_with_the_report() {
     let msg = e.downcast_ref::<String>().unwrap();
     assert!(msg.contains("Direct leak of 48 byte(s)"), "{msg}");
 }
+
+#[cfg(feature = "http")]
+#[test]
+fn the_endpoint_serves_a_snapshot_devtools_and_heapwise_read() {
+    use std::io::{Read, Write};
+    const TEST: &str = "the_endpoint_serves_a_snapshot_devtools_and_heapwise_read";
+    if child::role().is_none() {
+        in_child(TEST, SNAPSHOT);
+        return;
+    }
+    std::thread::spawn(make_chain).join().unwrap();
+    let server = heapwise::http::serve("127.0.0.1:0").unwrap().stop_on_drop();
+    let mut c = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    c.write_all(b"GET /debug/heapwise/snapshot HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = Vec::new();
+    c.read_to_end(&mut reply).unwrap();
+    let split = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&reply[..split]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("heap.heapsnapshot"), "{head}");
+    let graph = snapshot::graph::HeapGraph::read_heapsnapshot(
+        &reply[split + 4..],
+        &snapshot::graph::heapsnapshot::ReadOptions::new(),
+    )
+    .expect("a .heapsnapshot");
+    let a = graph.analyze();
+    assert!(
+        a.leak_report()
+            .contains("Direct leak of 48 byte(s) in 1 object(s)"),
+        "{}",
+        a.leak_report()
+    );
+}

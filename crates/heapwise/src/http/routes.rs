@@ -19,6 +19,7 @@ use crate::untracked;
 /// | `/debug/pprof/symbol` | function names for addresses (`go tool pprof`'s remote symbolization) |
 /// | `/debug/heapwise/stats` | [`stats()`](crate::stats()), the profiler's rate and memory, as JSON |
 /// | `/debug/heapwise/scopes` | the live named scopes ([`Scope::named`](crate::Scope::named)) with usage and limits, as JSON |
+/// | `/debug/heapwise/snapshot` | [`snapshot::take()`](crate::snapshot::take) as Chrome DevTools' `.heapsnapshot` (the process must run with `HEAPWISE_SNAPSHOT=1`: else 501, naming it) |
 ///
 /// `heap` and `allocs` take `?debug=1` (Go's legacy text format),
 /// `?seconds=N` (a delta over the next `N` seconds, 1 to 300) and `?gc=N`
@@ -81,6 +82,7 @@ fn route(req: &Request, wait: Wait<'_>) -> Response {
         "/debug/heapwise/scopes" => (GET, |_, q, _| {
             no_params(q, || Response::ok(JSON, json::scopes_json().into_bytes()))
         }),
+        "/debug/heapwise/snapshot" => (GET, |_, q, _| no_params(q, snapshot_route)),
         #[cfg(feature = "metrics")]
         "/metrics" => (GET, |_, q, _| {
             no_params(q, || {
@@ -153,7 +155,7 @@ fn symbol_route(req: &Request) -> Response {
 }
 
 /// The routes, for the index page: path, description.
-const ROUTES: [(&str, &str); 8] = [
+const ROUTES: [(&str, &str); 9] = [
     (
         "/debug/pprof/heap",
         "A sampling of memory allocations of live objects (the default view is inuse_space).",
@@ -186,7 +188,31 @@ const ROUTES: [(&str, &str); 8] = [
         "/debug/heapwise/scopes",
         "Live named scopes with their usage, limits and exceeded state, as JSON.",
     ),
+    (
+        "/debug/heapwise/snapshot",
+        "A heap snapshot (every live block, what points to what) for Chrome DevTools' Memory tab or heapwise snapshot; needs HEAPWISE_SNAPSHOT=1.",
+    ),
 ];
+
+/// A heap snapshot, one at a time (each holds the graph in memory).
+fn snapshot_route() -> Response {
+    let _one = profiles::build_lock();
+    let snapshot = match crate::snapshot::take() {
+        Ok(s) => s,
+        Err(e) if e.kind() == crate::snapshot::ErrorKind::NotTracking => {
+            return Response::error(501, e.to_string())
+        }
+        Err(e) => return Response::error(500, e.to_string()),
+    };
+    let mut body = Vec::new();
+    match snapshot.write(&mut body) {
+        Ok(()) => Response::ok(JSON, body).with_header(
+            "Content-Disposition",
+            "attachment; filename=\"heap.heapsnapshot\"",
+        ),
+        Err(e) => Response::error(500, e.to_string()),
+    }
+}
 
 fn index() -> Response {
     let mut html = String::from(

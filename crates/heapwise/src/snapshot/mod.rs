@@ -210,6 +210,11 @@ impl Snapshot {
         without_accounting(|| self.analyze().save_heapsnapshot(path)).map_err(Error::from)
     }
 
+    /// Writes the snapshot as Chrome DevTools' `.heapsnapshot` to `w`.
+    pub fn write(&self, w: impl std::io::Write) -> Result<(), Error> {
+        without_accounting(|| self.analyze().write_heapsnapshot(w)).map_err(Error::from)
+    }
+
     /// How long the program was paused: the other threads' registers were
     /// caught and the process forked.
     pub fn pause(&self) -> Duration {
