@@ -1,0 +1,173 @@
+//! Leaks at exit: `HEAPWISE_LEAK_CHECK=1` against valgrind memcheck's
+//! "definitely lost" and "indirectly lost" on the same program (this test
+//! binary, re-run as a child that leaks known graphs and exits): the same
+//! blocks and bytes in each class. Needs valgrind (an ignored test).
+
+#[global_allocator]
+static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+
+mod common;
+
+use common::child;
+use std::cell::RefCell;
+use std::process::Command;
+use std::rc::Rc;
+use std::sync::Mutex;
+
+const TEST: &str = "leaks_at_exit_agree_with_valgrind_memcheck";
+
+#[allow(dead_code)] // the fields are the graph
+struct Node {
+    payload: [u64; 5],
+    next: Option<Box<Node>>,
+}
+
+#[allow(dead_code)] // the fields are the graph
+struct Cyclic {
+    name: String,
+    other: RefCell<Option<Rc<Cyclic>>>,
+}
+
+/// Reachable at exit: not leaked.
+static KEPT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// Leaks, each made on a thread that then exits (so that no stale stack
+/// word of a live thread points to them): a chain of three (direct head,
+/// indirect rest), a cycle of two with a string each, a forgotten Vec of
+/// eight boxes (its buffer direct, the boxes indirect), a lone block.
+fn leak_known_graphs() {
+    std::thread::spawn(|| {
+        let c = Box::new(Node {
+            payload: [3; 5],
+            next: None,
+        });
+        let b = Box::new(Node {
+            payload: [2; 5],
+            next: Some(c),
+        });
+        std::mem::forget(Box::new(Node {
+            payload: [1; 5],
+            next: Some(b),
+        }));
+        let x = Rc::new(Cyclic {
+            name: "x".repeat(30),
+            other: RefCell::new(None),
+        });
+        let y = Rc::new(Cyclic {
+            name: "y".repeat(70),
+            other: RefCell::new(Some(x.clone())),
+        });
+        *x.other.borrow_mut() = Some(y);
+        let boxes: Vec<Box<[u8; 100]>> = (0..8).map(|i| Box::new([i; 100])).collect();
+        std::mem::forget(boxes);
+        std::mem::forget(vec![7u8; 1000]);
+        KEPT.lock().unwrap().push(vec![1u8; 5000]);
+    })
+    .join()
+    .unwrap();
+}
+
+/// (direct bytes, direct blocks, indirect bytes, indirect blocks).
+type Lost = (u64, u64, u64, u64);
+
+fn number(s: &str) -> u64 {
+    s.replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("not a number: {s:?}"))
+}
+
+/// From LeakSanitizer's format: the sums of the "Direct leak of B byte(s)
+/// in N object(s)" lines, and of the indirect ones.
+fn heapwise_lost(report: &str) -> Lost {
+    let mut lost = (0, 0, 0, 0);
+    for line in report.lines() {
+        let (direct, rest) = if let Some(r) = line.strip_prefix("Direct leak of ") {
+            (true, r)
+        } else if let Some(r) = line.strip_prefix("Indirect leak of ") {
+            (false, r)
+        } else {
+            continue;
+        };
+        let w: Vec<&str> = rest.split_whitespace().collect();
+        let (bytes, blocks) = (number(w[0]), number(w[3]));
+        if direct {
+            lost.0 += bytes;
+            lost.1 += blocks;
+        } else {
+            lost.2 += bytes;
+            lost.3 += blocks;
+        }
+    }
+    lost
+}
+
+/// From valgrind's LEAK SUMMARY: "definitely lost: B bytes in N blocks"
+/// and "indirectly lost: …".
+fn valgrind_lost(report: &str) -> Lost {
+    let figures = |what: &str| {
+        let line = report
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} in valgrind's output:\n{report}"));
+        let w: Vec<&str> = line[line.find(what).unwrap() + what.len()..]
+            .split_whitespace()
+            .collect();
+        (number(w[0]), number(w[3]))
+    };
+    let (db, dn) = figures("definitely lost:");
+    let (ib, in_) = figures("indirectly lost:");
+    (db, dn, ib, in_)
+}
+
+#[test]
+#[ignore = "needs valgrind"]
+fn leaks_at_exit_agree_with_valgrind_memcheck() {
+    if child::role().is_some() {
+        return leak_known_graphs();
+    }
+    // Run as a child the way `common/child.rs` does, but with
+    // --include-ignored: this test is ignored in a plain run.
+    let child = |wrapper: Option<&std::path::Path>, env: &[(&str, &str)]| {
+        let exe = std::env::current_exe().unwrap();
+        let mut cmd = match wrapper {
+            Some(w) => {
+                let mut c = Command::new(w);
+                c.args(["--leak-check=full", "--show-leak-kinds=definite,indirect"])
+                    .arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
+        cmd.args([
+            "--exact",
+            TEST,
+            "--nocapture",
+            "--test-threads=1",
+            "--include-ignored",
+        ])
+        .env("HEAPWISE_TEST_CHILD", "leak")
+        .envs(env.iter().copied());
+        cmd.output().expect("running the child")
+    };
+    let heapwise = child(
+        None,
+        &[("HEAPWISE_SNAPSHOT", "1"), ("HEAPWISE_LEAK_CHECK", "1")],
+    );
+    let stderr = String::from_utf8_lossy(&heapwise.stderr).into_owned();
+    assert_eq!(
+        heapwise.status.code(),
+        Some(heapwise::snapshot::LEAK_EXIT_CODE),
+        "{stderr}"
+    );
+    let ours = heapwise_lost(&stderr);
+    let valgrind = heapwise_test_support::tool("valgrind", "--version", "valgrind");
+    let vg = child(Some(&valgrind), &[]);
+    let report = String::from_utf8_lossy(&vg.stderr);
+    let theirs = valgrind_lost(&report);
+    // Direct: the chain's head, the cycle's first Rc, the Vec's buffer, the
+    // lone block; indirect: the rest of the chain, the second Rc, both
+    // strings, the eight boxes.
+    eprintln!("heapwise {ours:?}, valgrind {theirs:?}");
+    assert_eq!(ours, theirs, "heapwise:\n{stderr}\nvalgrind:\n{report}");
+    assert_eq!(ours.1, 4, "{stderr}");
+}
