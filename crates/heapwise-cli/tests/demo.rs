@@ -119,3 +119,53 @@ fn go_tool_pprof_reads_the_demos_profile() {
         "demangled names"
     );
 }
+
+/// memlab reads the demo's runtime snapshot and computes the same retained
+/// sizes for its top dominators.
+#[test]
+#[ignore = "needs memlab"]
+fn memlab_agrees_on_the_demos_snapshot() {
+    use heapwise_heapgraph::HeapGraph;
+    use std::collections::HashMap;
+    let dir = TempDir::new("demo-memlab");
+    run_ok(&["demo", "--out-dir", dir.path().to_str().unwrap()]);
+    let file = dir.join("heap.heapsnapshot");
+    let g = HeapGraph::load_heapsnapshot(&file).unwrap();
+    let a = g.analyze();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../heapwise-heapgraph/tests/memlab_retained.js"
+    );
+    let out = heapwise_test_support::memlab()
+        .arg(script)
+        .arg(&file)
+        .output()
+        .expect("node runs");
+    heapwise_test_support::expect_success(&out, "memlab_retained.js");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let memlab: HashMap<u64, (u64, u64)> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let mut f = l.splitn(4, ' ');
+            let mut num = || f.next().unwrap().parse::<u64>().unwrap();
+            (num(), (num(), num()))
+        })
+        .collect();
+    assert_eq!(
+        memlab.len(),
+        g.blocks().len(),
+        "every block is a native node"
+    );
+    let top = a.top_dominators(5);
+    for b in top {
+        let block = g.block(b);
+        assert_eq!(
+            memlab[&block.seq],
+            (a.retained_bytes(b), block.size),
+            "block #{} ({})",
+            block.seq,
+            g.site_name(g.block_site(b))
+        );
+    }
+}
