@@ -142,6 +142,7 @@ mod build;
 mod diff;
 mod dominators;
 mod error;
+mod grouped;
 mod index;
 mod leaks;
 mod model;
@@ -153,6 +154,7 @@ pub use analysis::{Analysis, Dominator, SiteRetained, Suspect};
 pub use build::GraphBuilder;
 pub use diff::{diff, SiteDiff, SiteFigures};
 pub use error::{Error, ErrorKind, Result};
+pub use grouped::GroupedEdges;
 pub use leaks::{LeakClass, SiteLeaks};
 pub use model::{
     Block, BlockId, Edge, Frame, HeapGraph, Holder, Root, RootId, RootKind, SiteId, StackId,

@@ -71,6 +71,18 @@ fn make_chain() {
     std::mem::forget(head);
 }
 
+/// Leaks a chain on a thread that exits, its stack scrubbed first: the C
+/// library reuses an exited thread's stack for the next thread, whose
+/// frames could hold the head's address as a stale word.
+fn leak_chain_in_a_thread() {
+    std::thread::spawn(|| {
+        make_chain();
+        clobber_stack();
+    })
+    .join()
+    .unwrap();
+}
+
 #[test]
 fn a_chain_leaked_by_an_exited_thread_is_direct_then_indirect() {
     const TEST: &str = "a_chain_leaked_by_an_exited_thread_is_direct_then_indirect";
@@ -78,7 +90,7 @@ fn a_chain_leaked_by_an_exited_thread_is_direct_then_indirect() {
         in_child(TEST, SNAPSHOT);
         return;
     }
-    std::thread::spawn(make_chain).join().unwrap();
+    leak_chain_in_a_thread();
     let s = snapshot::take().expect("snapshot");
     let a = s.analyze();
     let chain = blocks_of(&s, &a, "snapshot_graphs::make_chain");
@@ -352,7 +364,7 @@ fn the_leak_check_at_exit_reports_and_exits_23() {
         return;
     }
     if child::role().as_deref() == Some("child") {
-        std::thread::spawn(make_chain).join().unwrap();
+        leak_chain_in_a_thread();
     }
 }
 
@@ -364,7 +376,7 @@ fn assert_no_leaks_panics_with_the_report() {
         return;
     }
     snapshot::assert_no_leaks();
-    std::thread::spawn(make_chain).join().unwrap();
+    leak_chain_in_a_thread();
     let e = std::panic::catch_unwind(snapshot::assert_no_leaks).expect_err("leaks");
     let msg = e.downcast_ref::<String>().unwrap();
     assert!(msg.contains("Direct leak of 48 byte(s)"), "{msg}");
@@ -379,7 +391,7 @@ fn the_endpoint_serves_a_snapshot_devtools_and_heapwise_read() {
         in_child(TEST, SNAPSHOT);
         return;
     }
-    std::thread::spawn(make_chain).join().unwrap();
+    leak_chain_in_a_thread();
     let server = heapwise::http::serve("127.0.0.1:0").unwrap().stop_on_drop();
     let mut c = std::net::TcpStream::connect(server.local_addr()).unwrap();
     c.write_all(b"GET /debug/heapwise/snapshot HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -396,10 +408,14 @@ fn the_endpoint_serves_a_snapshot_devtools_and_heapwise_read() {
     )
     .expect("a .heapsnapshot");
     let a = graph.analyze();
+    let why = graph
+        .site_by_name("snapshot_graphs::make_chain")
+        .and_then(|s| graph.why_alive(snapshot::graph::Target::Site(s)))
+        .map(|p| p.display(&graph).to_string());
     assert!(
         a.leak_report()
             .contains("Direct leak of 48 byte(s) in 1 object(s)"),
-        "{}",
+        "{}{why:?}",
         a.leak_report()
     );
 }

@@ -126,7 +126,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         let guard = l.guard();
         if !l.is_ready() {
             stats::settings::keep_linked();
-            process::mark_installed(self.owner);
+            process::mark_installed(self.owner, std::any::type_name::<A>());
             l.init();
         }
         l.sync_sampler();

@@ -91,8 +91,24 @@ pub fn installed() -> bool {
     INSTALLED.load(Relaxed)
 }
 
-pub(crate) fn mark_installed(owner: bool) {
+/// The inner allocator is the C library's `malloc` (`std::alloc::System`,
+/// or the preload's): its heap then holds nothing heapwise does not track
+/// but heapwise's own memory and the C code's blocks.
+static MALLOC_INNER: AtomicBool = AtomicBool::new(false);
+
+/// Is the inner allocator the C library's `malloc`?
+pub(crate) fn malloc_inner() -> bool {
+    MALLOC_INNER.load(Relaxed)
+}
+
+/// Called by the allocator's first slow path; `inner` is the inner
+/// allocator's type name.
+pub(crate) fn mark_installed(owner: bool, inner: &str) {
     if !INSTALLED.load(Relaxed) {
+        MALLOC_INNER.store(
+            inner.ends_with("::System") || inner.starts_with("heapwise_preload::"),
+            Relaxed,
+        );
         INSTALLED.store(true, Relaxed);
     }
     if owner && !OWNER_MODE.load(Relaxed) {

@@ -22,25 +22,30 @@
 use super::error::Error;
 use super::scan::{self, Frozen};
 use super::threads::{self, Caught};
-use super::wire::{self, Received};
+use super::ErrorKind;
 use std::fs::File;
 use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
 
-/// The child's output and how long the program was paused.
-pub(crate) struct Captured {
-    pub(crate) received: Received,
+/// What `consume` made of the child's output, and how long the program was
+/// paused.
+pub(crate) struct Captured<T> {
+    pub(crate) made: T,
     pub(crate) pause: Duration,
     pub(crate) threads: usize,
     pub(crate) missed: usize,
     pub(crate) note: Option<String>,
 }
 
-/// Takes the snapshot. `sp` is the caller's stack pointer: this thread's
+/// Takes the snapshot; `consume` reads the child's output (`wire.rs`) from
+/// the pipe as it comes. `sp` is the caller's stack pointer: this thread's
 /// stack is scanned from there up, above every frame the child will use.
 /// Behind the reentrancy guard.
 #[inline(never)]
-pub(crate) fn capture(sp: usize) -> Result<Captured, Error> {
+pub(crate) fn capture<T>(
+    sp: usize,
+    consume: impl FnOnce(File) -> Result<T, Error>,
+) -> Result<Captured<T>, Error> {
     let me = threads::gettid();
     let names: Vec<(i32, String)> = threads::thread_ids()
         .into_iter()
@@ -82,7 +87,7 @@ pub(crate) fn capture(sp: usize) -> Result<Captured, Error> {
     if pid < 0 {
         return Err(Error::os("fork"));
     }
-    let received = wire::read(input);
+    let made = consume(input);
     let mut status = 0;
     // SAFETY: waits for our own child.
     while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
@@ -92,21 +97,15 @@ pub(crate) fn capture(sp: usize) -> Result<Captured, Error> {
     }
     if libc::WIFSIGNALED(status) {
         return Err(Error::new(
-            super::ErrorKind::Scan,
+            ErrorKind::Scan,
             format!(
                 "the process scanning the heap died of signal {}",
                 libc::WTERMSIG(status)
             ),
         ));
     }
-    let received = received.map_err(|e| {
-        Error::new(
-            super::ErrorKind::Scan,
-            format!("reading the heap scan: {e}"),
-        )
-    })?;
     Ok(Captured {
-        received,
+        made: made?,
         pause,
         threads: frozen.threads.caught.len() + 1,
         missed: frozen.threads.missed,

@@ -112,26 +112,42 @@ pub fn take() -> Result<Snapshot, Error> {
     // frame the scanning child will use.
     let marker = 0u8;
     let sp = std::hint::black_box(&marker as *const u8 as usize) & !7;
-    without_accounting(|| build(capture::capture(sp)?))
+    without_accounting(|| {
+        let c = capture::capture(sp, |pipe| {
+            read_graph(pipe)
+                .map_err(|e| Error::new(ErrorKind::Scan, format!("reading the heap scan: {e}")))
+        })?;
+        Ok(Snapshot {
+            graph: Some(c.made.with_addresses()?),
+            pause: c.pause,
+            threads: c.threads,
+            missed: c.missed,
+            note: c.note,
+        })
+    })
 }
 
-fn build(c: capture::Captured) -> Result<Snapshot, Error> {
-    let got = c.received;
+/// Builds the graph from the child's output as it comes (`wire.rs`): the
+/// blocks, named by their buckets' stacks, the roots, then the edges
+/// straight into the graph's rows.
+fn read_graph(pipe: impl std::io::Read) -> std::io::Result<HeapGraph> {
+    let mut r = wire::Reader::new(pipe)?;
     // Stacks by bucket, for the buckets the depot knows (a trailer the
-    // program overwrote names no bucket, and gets the unknown stack).
+    // program overwrote names no bucket, and gets the unknown stack 0).
     let buckets: HashMap<usize, u32> = depot::lock().bucket_stacks().into_iter().collect();
-    let (frames, ranges) = depot::lock().snapshot_stacks();
     let mut stack_ids: HashMap<u32, StackId> = HashMap::new();
     let mut stack_list: Vec<u32> = Vec::new();
-    let unknown = StackId(0);
-    let mut blocks = Vec::with_capacity(got.blocks.len());
-    for b in &got.blocks {
+    let mut blocks: Vec<Block> = Vec::new();
+    r.blocks(|n, b| {
+        if blocks.capacity() == 0 {
+            blocks.reserve_exact(n);
+        }
         let stack = match buckets.get(&b.bucket) {
             Some(&s) => *stack_ids.entry(s).or_insert_with(|| {
                 stack_list.push(s);
                 StackId(stack_list.len() as u32)
             }),
-            None => unknown,
+            None => StackId(0),
         };
         blocks.push(Block {
             addr: b.addr,
@@ -139,20 +155,51 @@ fn build(c: capture::Captured) -> Result<Snapshot, Error> {
             seq: b.seq,
             stack,
         });
-    }
+    })?;
+    drop((buckets, stack_ids));
+    let roots: Vec<Root> = r
+        .roots()?
+        .into_iter()
+        .map(|r| Root::new(r.kind, r.name, r.addr as u64, r.len as u64))
+        .collect();
+    let stacks = symbolize(&stack_list);
+    let invalid = |e: heapwise_heapgraph::Error| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+    };
+    let mut graph = HeapGraph::grouped(blocks, roots, stacks).map_err(invalid)?;
+    r.edges(|e| {
+        graph
+            .edge(Edge {
+                from: if e.from_block {
+                    Holder::Block(BlockId(e.holder as u32))
+                } else {
+                    Holder::Root(RootId(e.holder as u32))
+                },
+                offset: e.offset,
+                to: BlockId(e.to as u32),
+            })
+            .map_err(invalid)
+    })?;
+    Ok(graph.finish())
+}
+
+/// The frames of the depot's stacks `list` (stack 0 of the result is the
+/// unknown stack, empty; stack `i + 1` is `list[i]`'s), innermost first.
+fn symbolize(list: &[u32]) -> Vec<Vec<Frame>> {
+    let (frames, ranges) = depot::lock().snapshot_stacks();
     let pcs_of = |s: u32| -> &[usize] {
         ranges
             .get(s as usize)
             .and_then(|&(start, len)| frames.get(start as usize..(start + len) as usize))
             .unwrap_or(&[])
     };
-    let all: Vec<usize> = stack_list
+    let all: Vec<usize> = list
         .iter()
         .flat_map(|&s| pcs_of(s).iter().copied())
         .collect();
     let resolved = Resolved::new(&all, true);
     let mut stacks: Vec<Vec<Frame>> = vec![Vec::new()];
-    for &s in &stack_list {
+    for &s in list {
         let mut out = Vec::new();
         for &ret in pcs_of(s) {
             let lines = resolved.lines(ret);
@@ -165,32 +212,7 @@ fn build(c: capture::Captured) -> Result<Snapshot, Error> {
         }
         stacks.push(out);
     }
-    let roots: Vec<Root> = got
-        .roots
-        .iter()
-        .map(|r| Root::new(r.kind, r.name.clone(), r.addr as u64, r.len as u64))
-        .collect();
-    let edges: Vec<Edge> = got
-        .edges
-        .iter()
-        .map(|e| Edge {
-            from: if e.from_block {
-                Holder::Block(BlockId(e.holder as u32))
-            } else {
-                Holder::Root(RootId(e.holder as u32))
-            },
-            offset: e.offset,
-            to: BlockId(e.to as u32),
-        })
-        .collect();
-    let graph = HeapGraph::from_parts(blocks, roots, stacks, &edges)?.with_addresses()?;
-    Ok(Snapshot {
-        graph: Some(graph),
-        pause: c.pause,
-        threads: c.threads,
-        missed: c.missed,
-        note: c.note,
-    })
+    stacks
 }
 
 impl Snapshot {

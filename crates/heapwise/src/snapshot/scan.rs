@@ -7,7 +7,11 @@
 //! Each private, writable mapping of the process is one of:
 //! - **heap**, skipped as a root: it holds a tracked block (the inner
 //!   allocator's arenas, a large block's own mapping), or it is the carry
-//!   bitmap's;
+//!   bitmap's, or, when the inner allocator is the C library's `malloc`, it
+//!   is that heap (`[heap]`, a thread arena's 64 MiB reservation), whose
+//!   untracked contents are heapwise's own memory and free chunks (C code's
+//!   blocks too: like LeakSanitizer, which scans no heap as a root,
+//!   heapwise does not see pointers held only by them);
 //! - a **thread's stack**: it holds a stack pointer caught at the snapshot
 //!   (`threads.rs`); scanned from 128 bytes below it (x86_64's red zone) to
 //!   the mapping's end, which on glibc also holds the thread's TCB and
@@ -141,7 +145,8 @@ fn roots(
     let mut roots = Vec::new();
     let mut previous_file: Option<(usize, &str)> = None;
     let mut previous_guard: Option<usize> = None;
-    for m in maps {
+    let malloc_inner = crate::local::process::malloc_inner();
+    for (i, m) in maps.iter().enumerate() {
         let after_guard = previous_guard == Some(m.start) && m.path.is_empty();
         previous_guard = (m.guard && m.path.is_empty()).then_some(m.end);
         let file = (!m.path.is_empty() && !m.path.starts_with('[')).then_some(m.path.as_str());
@@ -158,6 +163,11 @@ fn roots(
         let first = blocks.partition_point(|b| b.addr < m.start);
         if blocks.get(first).is_some_and(|b| b.addr < m.end) {
             continue; // the heap
+        }
+        if malloc_inner && (m.path == "[heap]" || arena_shaped(m, maps.get(i + 1))) {
+            // The C library's heap, which the inner allocator is: what is in
+            // it and untracked is heapwise's own, or free.
+            continue;
         }
         if let Some(&(sp, tid)) = stacks.iter().find(|&&(sp, _)| m.start <= sp && sp < m.end) {
             let from = sp.saturating_sub(128).max(m.start) & !7;
@@ -202,6 +212,15 @@ fn roots(
     regs(&frozen.me);
     frozen.threads.caught.iter().for_each(&mut regs);
     roots
+}
+
+/// glibc's heap for a thread arena: anonymous, aligned to its 64 MiB
+/// reservation, the rest of which follows, inaccessible.
+fn arena_shaped(m: &Map, next: Option<&Map>) -> bool {
+    const HEAP_MAX: usize = 64 << 20;
+    m.path.is_empty()
+        && m.start % HEAP_MAX == 0
+        && next.is_some_and(|n| n.guard && n.start == m.end && n.end <= m.start + HEAP_MAX)
 }
 
 fn base_name(path: &str) -> &str {

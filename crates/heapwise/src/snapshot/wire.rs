@@ -108,14 +108,6 @@ impl<W: Write> Writer<W> {
     }
 }
 
-/// Everything the child sent.
-#[derive(Debug, Default)]
-pub(crate) struct Received {
-    pub(crate) blocks: Vec<BlockRecord>,
-    pub(crate) roots: Vec<RootRecord>,
-    pub(crate) edges: Vec<EdgeRecord>,
-}
-
 fn malformed(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
@@ -123,75 +115,93 @@ fn malformed(what: &str) -> io::Error {
     )
 }
 
-struct Reader<R: Read> {
+/// Reads what [`Writer`] wrote, part by part, so that nothing but the graph
+/// being built is held.
+pub(crate) struct Reader<R: Read> {
     input: BufReader<R>,
 }
 
 impl<R: Read> Reader<R> {
+    /// Checks the header.
+    pub(crate) fn new(input: R) -> io::Result<Reader<R>> {
+        let mut r = Reader {
+            input: BufReader::with_capacity(1 << 16, input),
+        };
+        let mut magic = [0u8; 8];
+        r.input.read_exact(&mut magic)?;
+        if &magic != MAGIC {
+            return Err(malformed("no header"));
+        }
+        Ok(r)
+    }
+
     fn word(&mut self) -> io::Result<u64> {
         let mut b = [0u8; 8];
         self.input.read_exact(&mut b)?;
         Ok(u64::from_le_bytes(b))
     }
 
-    /// A count of items of `words` words each; capacity reserved as they come.
     fn count(&mut self) -> io::Result<usize> {
         let n = self.word()?;
         usize::try_from(n).map_err(|_| malformed("a count beyond memory"))
     }
-}
 
-/// Reads what [`Writer`] wrote.
-pub(crate) fn read(input: impl Read) -> io::Result<Received> {
-    let mut r = Reader {
-        input: BufReader::with_capacity(1 << 16, input),
-    };
-    let mut magic = [0u8; 8];
-    r.input.read_exact(&mut magic)?;
-    if &magic != MAGIC {
-        return Err(malformed("no header"));
-    }
-    let mut got = Received::default();
-    let n = r.count()?;
-    got.blocks.reserve(n.min(1 << 20));
-    for _ in 0..n {
-        got.blocks.push(BlockRecord {
-            addr: r.word()?,
-            size: r.word()?,
-            seq: r.word()?,
-            bucket: r.word()? as usize,
-        });
-    }
-    let n = r.count()?;
-    for _ in 0..n {
-        let kind = *RootKind::ALL
-            .get(r.word()? as usize)
-            .ok_or_else(|| malformed("a root of no known kind"))?;
-        let (addr, len, name_len) = (r.word()? as usize, r.word()? as usize, r.count()?);
-        if name_len > 4096 {
-            return Err(malformed("a root name over 4 KiB"));
+    /// The number of blocks, then `f` with each.
+    pub(crate) fn blocks(&mut self, mut f: impl FnMut(usize, BlockRecord)) -> io::Result<()> {
+        let n = self.count()?;
+        for _ in 0..n {
+            let b = BlockRecord {
+                addr: self.word()?,
+                size: self.word()?,
+                seq: self.word()?,
+                bucket: self.word()? as usize,
+            };
+            f(n, b);
         }
-        let mut name = vec![0u8; name_len.div_ceil(8) * 8];
-        r.input.read_exact(&mut name)?;
-        name.truncate(name_len);
-        got.roots.push(RootRecord {
-            kind,
-            name: String::from_utf8_lossy(&name).into_owned(),
-            addr,
-            len,
-        });
+        Ok(())
     }
-    loop {
-        let holder = r.word()?;
-        if holder == END {
-            break;
+
+    pub(crate) fn roots(&mut self) -> io::Result<Vec<RootRecord>> {
+        let n = self.count()?;
+        let mut roots = Vec::new();
+        for _ in 0..n {
+            let kind = *RootKind::ALL
+                .get(self.word()? as usize)
+                .ok_or_else(|| malformed("a root of no known kind"))?;
+            let (addr, len, name_len) =
+                (self.word()? as usize, self.word()? as usize, self.count()?);
+            if name_len > 4096 {
+                return Err(malformed("a root name over 4 KiB"));
+            }
+            let mut name = vec![0u8; name_len.div_ceil(8) * 8];
+            self.input.read_exact(&mut name)?;
+            name.truncate(name_len);
+            roots.push(RootRecord {
+                kind,
+                name: String::from_utf8_lossy(&name).into_owned(),
+                addr,
+                len,
+            });
         }
-        got.edges.push(EdgeRecord {
-            holder: holder & !BLOCK_BIT,
-            from_block: holder & BLOCK_BIT != 0,
-            offset: r.word()?,
-            to: r.word()?,
-        });
+        Ok(roots)
     }
-    Ok(got)
+
+    /// `f` with each edge, until the end mark.
+    pub(crate) fn edges(
+        &mut self,
+        mut f: impl FnMut(EdgeRecord) -> io::Result<()>,
+    ) -> io::Result<()> {
+        loop {
+            let holder = self.word()?;
+            if holder == END {
+                return Ok(());
+            }
+            f(EdgeRecord {
+                holder: holder & !BLOCK_BIT,
+                from_block: holder & BLOCK_BIT != 0,
+                offset: self.word()?,
+                to: self.word()?,
+            })?;
+        }
+    }
 }
