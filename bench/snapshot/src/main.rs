@@ -13,6 +13,7 @@ static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
 use std::sync::Mutex;
 use std::time::Instant;
 
+#[allow(dead_code)] // the fields are the graph
 struct Node {
     next: Option<Box<Node>>,
     _bytes: Vec<u8>,
