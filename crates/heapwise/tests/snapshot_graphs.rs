@@ -419,3 +419,26 @@ fn the_endpoint_serves_a_snapshot_devtools_and_heapwise_read() {
         a.leak_report()
     );
 }
+
+thread_local! {
+    static KEPT_HERE: RefCell<Option<Box<[u8; 77]>>> = const { RefCell::new(None) };
+}
+
+#[test]
+fn a_block_held_by_a_thread_local_is_reachable() {
+    const TEST: &str = "a_block_held_by_a_thread_local_is_reachable";
+    if child::role().is_none() {
+        in_child(TEST, SNAPSHOT);
+        return;
+    }
+    KEPT_HERE.with(|k| *k.borrow_mut() = Some(Box::new([5; 77])));
+    clobber_stack();
+    let s = snapshot::take().expect("snapshot");
+    let a = s.analyze();
+    let g = s.graph();
+    let addr = KEPT_HERE
+        .with(|k| k.borrow().as_ref().map(|b| b.as_ptr() as u64))
+        .unwrap();
+    let b = g.block_at(addr).expect("the block");
+    assert_eq!(a.leak_class(b), LeakClass::Reachable, "{}", a.leak_report());
+}

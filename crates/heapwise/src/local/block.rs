@@ -461,7 +461,7 @@ pub(crate) fn without_sampling<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     with_local(|l| {
-        if l.unsampled.get() || l.is_guarded() {
+        if l.unsampled.get() || l.is_guarded() || sampler::every_block() {
             return f();
         }
         l.unsampled.set(true);

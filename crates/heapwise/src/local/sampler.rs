@@ -43,6 +43,21 @@ pub(crate) fn rate() -> u64 {
     RATE.load(Relaxed)
 }
 
+/// Every block is tracked, for heap snapshots (`HEAPWISE_SNAPSHOT=1`):
+/// nothing may run unsampled, not even heapwise's export work done on the
+/// program's behalf, which would leave untracked blocks in the heap.
+static EVERY_BLOCK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// See [`EVERY_BLOCK`]; set once, at start.
+pub(crate) fn track_every_block() {
+    EVERY_BLOCK.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Must every block be tracked?
+pub(crate) fn every_block() -> bool {
+    EVERY_BLOCK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Sets the rate; the calling thread follows at once, others on their next
 /// slow path.
 pub(crate) fn set_rate(bytes: u64) {

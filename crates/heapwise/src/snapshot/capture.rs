@@ -61,7 +61,12 @@ pub(crate) fn capture<T>(
     let caught = threads::catch();
     let (_, regs) = threads::own_registers();
     let frozen = Frozen {
-        me: Caught { tid: me, sp, regs },
+        me: Caught {
+            tid: me,
+            sp,
+            tp: threads::thread_pointer(),
+            regs,
+        },
         threads: caught,
         names,
     };

@@ -201,6 +201,46 @@ fn roots(
             len: m.end - m.start,
         });
     }
+    // Static TLS, around each thread pointer: at the top of a thread's stack
+    // mapping (scanned with the stack) except the main thread's, which the
+    // loader maps on its own, where a heap block's mapping may have merged
+    // with it.
+    let mut tls = |c: &Caught| {
+        let Some(m) = maps.iter().find(|m| m.start <= c.tp && c.tp < m.end) else {
+            return;
+        };
+        if m.start <= c.sp && c.sp < m.end {
+            return;
+        }
+        let (from, to) = (
+            (c.tp.saturating_sub(TLS_BELOW)).max(m.start),
+            (c.tp + TLS_ABOVE).min(m.end),
+        );
+        // Around any block in the window.
+        let mut at = from;
+        let first = blocks.partition_point(|b| b.addr + b.size <= from);
+        for b in blocks[first..].iter().take_while(|b| b.addr < to) {
+            if b.addr > at {
+                roots.push(RootRecord {
+                    kind: RootKind::Tls,
+                    name: name_of(c.tid),
+                    addr: at,
+                    len: b.addr - at,
+                });
+            }
+            at = at.max((b.addr + b.size + 7) & !7);
+        }
+        if at < to {
+            roots.push(RootRecord {
+                kind: RootKind::Tls,
+                name: name_of(c.tid),
+                addr: at,
+                len: to - at,
+            });
+        }
+    };
+    tls(&frozen.me);
+    frozen.threads.caught.iter().for_each(&mut tls);
     let mut regs = |c: &Caught| {
         roots.push(RootRecord {
             kind: RootKind::Registers,
@@ -222,6 +262,11 @@ fn arena_shaped(m: &Map, next: Option<&Map>) -> bool {
         && m.start % HEAP_MAX == 0
         && next.is_some_and(|n| n.guard && n.start == m.end && n.end <= m.start + HEAP_MAX)
 }
+
+/// The static TLS window around a thread pointer: glibc puts the blocks
+/// below it (x86_64), the TCB above; aarch64 the reverse.
+const TLS_BELOW: usize = 64 << 10;
+const TLS_ABOVE: usize = 64 << 10;
 
 fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)

@@ -31,6 +31,8 @@ struct Slot {
     /// Set by the handler after `sp` and `regs`.
     done: AtomicBool,
     sp: AtomicUsize,
+    /// The thread pointer (its TCB; static TLS lies just below it).
+    tp: AtomicUsize,
     regs: [AtomicUsize; REGS],
 }
 
@@ -39,6 +41,7 @@ static SLOTS: [Slot; MAX_THREADS] = [const {
         tid: AtomicI32::new(0),
         done: AtomicBool::new(false),
         sp: AtomicUsize::new(0),
+        tp: AtomicUsize::new(0),
         regs: [const { AtomicUsize::new(0) }; REGS],
     }
 }; MAX_THREADS];
@@ -52,6 +55,7 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 pub(crate) struct Caught {
     pub(crate) tid: i32,
     pub(crate) sp: usize,
+    pub(crate) tp: usize,
     pub(crate) regs: [usize; REGS],
 }
 
@@ -127,6 +131,7 @@ pub(crate) fn catch() -> Threads {
             out.caught.push(Caught {
                 tid: slot.tid.load(Relaxed),
                 sp: slot.sp.load(Relaxed),
+                tp: slot.tp.load(Relaxed),
                 regs: std::array::from_fn(|i| slot.regs[i].load(Relaxed)),
             });
         } else {
@@ -139,6 +144,7 @@ pub(crate) fn catch() -> Threads {
         // The copies live on in `out`; left here they would be a second,
         // stale root (in heapwise's globals) for the next snapshot.
         slot.sp.store(0, Relaxed);
+        slot.tp.store(0, Relaxed);
         slot.regs.iter().for_each(|r| r.store(0, Relaxed));
     }
     out
@@ -191,6 +197,7 @@ extern "C" fn on_signal(_: libc::c_int, _: *mut libc::siginfo_t, context: *mut l
         to.store(*from, Relaxed);
     }
     slot.sp.store(sp, Relaxed);
+    slot.tp.store(thread_pointer(), Relaxed);
     slot.done.store(true, Release);
 }
 
@@ -253,6 +260,24 @@ pub(crate) fn own_registers() -> (usize, [usize; REGS]) {
         );
     }
     (sp, regs)
+}
+
+/// The calling thread's thread pointer: its TCB, below which the C library
+/// puts the static thread-local storage (x86_64: `fs:0` holds it; aarch64:
+/// `tpidr_el0`, above which it lies).
+pub(crate) fn thread_pointer() -> usize {
+    let tp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads the TCB's self-pointer, which glibc and musl keep at fs:0.
+    unsafe {
+        std::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: reads the thread pointer register.
+    unsafe {
+        std::arch::asm!("mrs {}, tpidr_el0", out(reg) tp, options(nostack, nomem, preserves_flags));
+    }
+    tp
 }
 
 /// The name of thread `tid` (`/proc/self/task/TID/comm`), if readable.

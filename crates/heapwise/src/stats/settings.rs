@@ -52,7 +52,10 @@ pub(crate) extern "C" fn init() {
     }
     if let Some(on) = var("HEAPWISE_SNAPSHOT", parse_switch) {
         match on {
-            Ok(true) if trailer::widen() => sampler::set_rate(1),
+            Ok(true) if trailer::widen() => {
+                sampler::set_rate(1);
+                sampler::track_every_block();
+            }
             Ok(true) => eprintln!(
                 "heapwise: HEAPWISE_SNAPSHOT: blocks were recorded before the setting was read; no snapshots"
             ),

@@ -32,10 +32,20 @@ impl fmt::Display for Bytes {
             v /= 1024.0;
             u += 1;
         }
-        if u == 0 {
-            return write!(f, "{v:.0}{sep}B");
+        if f.width().is_none() {
+            return if u == 0 {
+                write!(f, "{v:.0}{sep}B")
+            } else {
+                write!(f, "{}{sep}{}", Sig3(v), UNITS[u])
+            };
         }
-        write!(f, "{}{sep}{}", Sig3(v), UNITS[u])
+        // Width and alignment, as for a string (`{:>12}` in a table).
+        let text = if u == 0 {
+            format!("{v:.0}{sep}B")
+        } else {
+            format!("{}{sep}{}", Sig3(v), UNITS[u])
+        };
+        f.pad(&text)
     }
 }
 
@@ -58,6 +68,12 @@ impl fmt::Display for Sig3 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn width_and_alignment_apply() {
+        assert_eq!(format!("[{:>10}]", Bytes::from(2048u64)), "[  2.00 KiB]");
+        assert_eq!(format!("[{:<6}]", Bytes::from(5u64)), "[5 B   ]");
+    }
 
     #[test]
     fn units_and_digits() {
