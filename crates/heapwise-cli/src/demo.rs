@@ -358,6 +358,8 @@ fn report(
         },
     )?;
     report.write_text(&mut *out)?;
+    // The snapshot shows the service's memory, not the report's.
+    drop((report, profile));
     let snapshot_path = options.out_dir.join("heap.heapsnapshot");
     let snapshot = snapshot_report(&snapshot_path, out)?;
     writeln!(
