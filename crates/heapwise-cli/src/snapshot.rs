@@ -36,7 +36,14 @@
 //! holder and the byte offset of its pointer to the next. `diff OLD NEW`
 //! prints, per site, the bytes in NEW, their change, the change of the
 //! retained bytes, and the blocks allocated and freed in between (matched
-//! by sequence number), the sites that grew most first.
+//! by sequence number), the sites that grew most first. `pprof FILE -o
+//! OUT.pb.gz` writes the snapshot as a pprof profile of retained size and
+//! leaks by allocation stack:
+//!
+//! ```text
+//! $ heapwise snapshot pprof heap.heapsnapshot -o retained.pb.gz
+//! $ heapwise top retained.pb.gz --sample-index direct_leak_space
+//! ```
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -87,6 +94,17 @@ pub enum SnapshotReport {
         /// `#SEQ` or a site's name.
         #[arg(value_name = "TARGET")]
         target: String,
+    },
+    /// A pprof profile by allocation stack with the sample types
+    /// `inuse_*`, `retained_*`, `direct_leak_*` and `indirect_leak_*`
+    /// (`retained_space` by default), for `go tool pprof` or `heapwise top`.
+    Pprof {
+        /// The `.heapsnapshot`.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Where to write the gzipped profile (`-`: standard output).
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: PathBuf,
     },
     /// Two snapshots of one process by site: blocks, bytes and retained
     /// bytes before and after, blocks allocated and freed in between.
@@ -153,6 +171,14 @@ pub fn run_snapshot(args: &SnapshotArgs, out: &mut impl Write) -> Result<()> {
         SnapshotReport::Why { file, target } => {
             let graph = load(file)?;
             why(&graph, target, out)?;
+        }
+        SnapshotReport::Pprof { file, output } => {
+            let bytes = load(file)?.analyze().to_pprof().encode_gzip();
+            if output.as_os_str() == "-" {
+                out.write_all(&bytes)?;
+            } else {
+                crate::output::write_file(output, &bytes)?;
+            }
         }
         SnapshotReport::Diff {
             old,

@@ -106,3 +106,27 @@ fn a_file_that_is_not_a_snapshot_is_one_error_line() {
     ]);
     assert_one_error_line(&o, &["Cargo.toml: expected '{' at byte 0"]);
 }
+
+#[test]
+fn pprof_writes_retained_and_leaks_by_stack_for_top() {
+    let dir = TempDir::new("snapshot-pprof");
+    let out = dir.join("retained.pb.gz");
+    run_ok(&["snapshot", "pprof", SAMPLE, "-o", out.to_str().unwrap()]);
+    let p = heapwise_pprof::Profile::decode(&std::fs::read(&out).unwrap()).unwrap();
+    p.validate().unwrap();
+    let types: Vec<&str> = p.sample_type.iter().map(|t| p.string(t.ty)).collect();
+    for t in [
+        "retained_space",
+        "direct_leak_space",
+        "indirect_leak_objects",
+    ] {
+        assert!(types.contains(&t), "{types:?}");
+    }
+    let top = run_ok(&[
+        "top",
+        out.to_str().unwrap(),
+        "--sample-index",
+        "direct_leak_space",
+    ]);
+    assert!(top.contains("app::leak_cycle"), "{top}");
+}

@@ -184,7 +184,8 @@ fn read_graph(pipe: impl std::io::Read) -> std::io::Result<HeapGraph> {
 }
 
 /// The frames of the depot's stacks `list` (stack 0 of the result is the
-/// unknown stack, empty; stack `i + 1` is `list[i]`'s), innermost first.
+/// unknown stack, empty; stack `i + 1` is `list[i]`'s), innermost first,
+/// from the first frame outside the allocator.
 fn symbolize(list: &[u32]) -> Vec<Vec<Frame>> {
     let (frames, ranges) = depot::lock().snapshot_stacks();
     let pcs_of = |s: u32| -> &[usize] {
@@ -209,6 +210,14 @@ fn symbolize(list: &[u32]) -> Vec<Vec<Frame>> {
             for l in lines {
                 out.push(Frame::new(l.function.clone(), l.file.clone(), l.line));
             }
+        }
+        // The allocator's own frames at the leaf (heapwise's, `alloc::`'s),
+        // as every heapwise output trims them.
+        if let Some(first) = out
+            .iter()
+            .position(|f| !heapwise_pprof::is_allocator_frame(&f.function))
+        {
+            out.drain(..first);
         }
         stacks.push(out);
     }
@@ -235,6 +244,13 @@ impl Snapshot {
     /// Writes the snapshot as Chrome DevTools' `.heapsnapshot` to `w`.
     pub fn write(&self, w: impl std::io::Write) -> Result<(), Error> {
         without_accounting(|| self.analyze().write_heapsnapshot(w)).map_err(Error::from)
+    }
+
+    /// A pprof profile by allocation stack: in-use, retained and leaked
+    /// objects and bytes (`retained_space` by default); see
+    /// [`Analysis::to_pprof`].
+    pub fn to_pprof(&self) -> heapwise_pprof::Profile {
+        without_accounting(|| self.analyze().to_pprof())
     }
 
     /// How long the program was paused: the other threads' registers were
