@@ -442,3 +442,34 @@ fn a_block_held_by_a_thread_local_is_reachable() {
     let b = g.block_at(addr).expect("the block");
     assert_eq!(a.leak_class(b), LeakClass::Reachable, "{}", a.leak_report());
 }
+
+#[test]
+fn snapshots_taken_at_once_on_several_threads_all_succeed() {
+    const TEST: &str = "snapshots_taken_at_once_on_several_threads_all_succeed";
+    if child::role().is_none() {
+        in_child(TEST, SNAPSHOT);
+        return;
+    }
+    leak_chain_in_a_thread();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                let mut churn = Vec::new();
+                for i in 0..5 {
+                    churn.push(vec![i as u8; 100 + i]);
+                    let s = snapshot::take().expect("snapshot");
+                    assert!(s.graph().blocks().len() > 2);
+                }
+                churn.len()
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 5);
+    }
+    let s = snapshot::take().expect("snapshot");
+    assert!(s
+        .analyze()
+        .leak_report()
+        .contains("Direct leak of 48 byte(s)"));
+}

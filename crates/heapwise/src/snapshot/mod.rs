@@ -108,6 +108,9 @@ pub fn take() -> Result<Snapshot, Error> {
             "not every live block is tracked: start the process with HEAPWISE_SNAPSHOT=1 (and heapwise::Alloc as its global allocator)",
         ));
     }
+    // One snapshot at a time: the threads' answer slots are shared.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // This frame's address: the stack is scanned from here up, above every
     // frame the scanning child will use.
     let marker = 0u8;
