@@ -618,6 +618,7 @@ mod tests {
             .filter(|n| n.path == m.path)
             .map(|n| Mapping {
                 build_id: None,
+                bias: 0,
                 ..n.clone()
             })
             .collect();
@@ -640,6 +641,7 @@ mod tests {
             offset: 0,
             path: path.to_owned(),
             build_id,
+            bias: 0,
         };
         let exe = mappings().remove(0).path;
         for m in [

@@ -51,6 +51,7 @@ pub(crate) fn capture<T>(
         .into_iter()
         .filter_map(|t| Some((t, threads::name(t)?)))
         .collect();
+    let modules = super::globals::modules();
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -69,6 +70,7 @@ pub(crate) fn capture<T>(
         },
         threads: caught,
         names,
+        modules,
     };
     // SAFETY: the child only scans, writes to the pipe and `_exit`s.
     let pid = unsafe { libc::fork() };

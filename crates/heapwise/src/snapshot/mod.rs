@@ -49,12 +49,14 @@
 //! | `capture.rs` | the fork, the pipe, the child's exit |
 //! | `threads.rs` | other threads' registers, by signal |
 //! | `scan.rs` | blocks from the carry bitmap, roots from the memory map, edges |
+//! | `globals.rs` | the data symbols that name globals holding pointers |
 //! | `wire.rs` | what the child sends the parent |
 //! | `error.rs` | [`Error`], [`ErrorKind`] |
 //! | `leak_check.rs` | `HEAPWISE_LEAK_CHECK` and [`assert_no_leaks`] |
 
 mod capture;
 mod error;
+mod globals;
 pub(crate) mod leak_check;
 mod scan;
 mod threads;

@@ -30,6 +30,7 @@
 //! child reads the map before it allocates anything large, so its own
 //! memory is not taken for the program's.
 
+use super::globals::{self, Module};
 use super::threads::{self, Caught, REGS};
 use super::wire::{RootRecord, Writer};
 use crate::profile::trailer::{self, Carried};
@@ -45,6 +46,8 @@ pub(crate) struct Frozen {
     pub(crate) threads: threads::Threads,
     /// Thread names by id, read before the fork.
     pub(crate) names: Vec<(i32, String)>,
+    /// The loaded objects' paths and load biases, read before the fork.
+    pub(crate) modules: Vec<Module>,
 }
 
 /// One line of `/proc/self/maps`.
@@ -93,20 +96,29 @@ pub(crate) fn scan(out: impl Write, frozen: &Frozen) -> io::Result<()> {
     trailer::for_each_block(|c| blocks.push(c));
     let mut holes: Vec<(usize, usize)> = Vec::new();
     trailer::leaf_ranges(|a, b| holes.push((a, b)));
-    let roots = roots(&maps, &blocks, &holes, frozen);
-    let mut w = Writer::new(out);
-    w.blocks(&blocks)?;
-    w.roots(&roots)?;
+    let (mut roots, paths) = roots(&maps, &blocks, &holes, frozen);
     let index = Index::new(&blocks);
+    // The roots' edges first, kept (roots hold few pointers), so that those
+    // from a module's globals can name their symbol (`globals.rs`).
+    let mut root_edges: Vec<(usize, usize, u64)> = Vec::new();
     for (i, r) in roots.iter().enumerate() {
         // SAFETY: every root is readable memory of this process: a private
         // writable mapping (read from the map, nothing unmaps meanwhile: this
         // child runs alone) or a register copy this child owns.
         unsafe {
             scan_range(r.addr, r.len, &index, |off, to| {
-                w.edge(i as u64, false, off, to)
+                root_edges.push((i, r.addr + off as usize, to));
+                Ok(())
             })?
         };
+    }
+    name_globals(&mut roots, &paths, &mut root_edges, &frozen.modules);
+    root_edges.sort_unstable();
+    let mut w = Writer::new(out);
+    w.blocks(&blocks)?;
+    w.roots(&roots)?;
+    for &(i, addr, to) in &root_edges {
+        w.edge(i as u64, false, (addr - roots[i].addr) as u64, to)?;
     }
     for (i, b) in blocks.iter().enumerate() {
         // SAFETY: a live block's bytes, readable (the carry bitmap's bits
@@ -120,13 +132,49 @@ pub(crate) fn scan(out: impl Write, frozen: &Frozen) -> io::Result<()> {
     w.finish()
 }
 
-/// The roots: see the module docs.
+/// Adds a root per data symbol that holds a pointer in a module's globals
+/// and moves those edges to it (the module's root stays, for the rest).
+fn name_globals(
+    roots: &mut Vec<RootRecord>,
+    paths: &[Option<String>],
+    edges: &mut [(usize, usize, u64)],
+    modules: &[Module],
+) {
+    for (i, path) in paths.iter().enumerate() {
+        let Some(path) = path else { continue };
+        let Some(module) = modules.iter().find(|m| &m.path == path) else {
+            continue;
+        };
+        let addrs: Vec<usize> = edges.iter().filter(|e| e.0 == i).map(|e| e.1).collect();
+        if addrs.is_empty() {
+            continue;
+        }
+        for (start, end, name) in globals::symbols_holding(path, module.bias, &addrs) {
+            let j = roots.len();
+            roots.push(RootRecord {
+                kind: RootKind::Global,
+                name,
+                addr: start,
+                len: end - start,
+            });
+            for e in edges
+                .iter_mut()
+                .filter(|e| e.0 == i && start <= e.1 && e.1 < end)
+            {
+                e.0 = j;
+            }
+        }
+    }
+}
+
+/// The roots (see the module docs), and for each the path of the module
+/// whose globals it is.
 fn roots(
     maps: &[Map],
     blocks: &[Carried],
     holes: &[(usize, usize)],
     frozen: &Frozen,
-) -> Vec<RootRecord> {
+) -> (Vec<RootRecord>, Vec<Option<String>>) {
     let mut stacks: Vec<(usize, i32)> = frozen
         .threads
         .caught
@@ -143,6 +191,7 @@ fn roots(
         format!("thread {tid} ({name})")
     };
     let mut roots = Vec::new();
+    let mut paths: Vec<Option<String>> = Vec::new();
     let mut previous_file: Option<(usize, &str)> = None;
     let mut previous_guard: Option<usize> = None;
     let malloc_inner = crate::local::process::malloc_inner();
@@ -186,6 +235,8 @@ fn roots(
             // live threads only).
             continue;
         }
+        paths.resize(roots.len(), None);
+        paths.push(file.or(after_file).map(str::to_string));
         let (kind, name) = match (file, after_file) {
             (Some(p), _) => (RootKind::Global, base_name(p).to_string()),
             (None, Some(p)) => (RootKind::Global, format!("{} (.bss)", base_name(p))),
@@ -251,7 +302,8 @@ fn roots(
     };
     regs(&frozen.me);
     frozen.threads.caught.iter().for_each(&mut regs);
-    roots
+    paths.resize(roots.len(), None);
+    (roots, paths)
 }
 
 /// glibc's heap for a thread arena: anonymous, aligned to its 64 MiB

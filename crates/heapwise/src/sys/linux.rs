@@ -19,6 +19,8 @@ struct Object {
     is_vdso: bool,
     /// Executable segments: runtime start, runtime limit, file offset.
     segments: Vec<(u64, u64, u64)>,
+    /// `dlpi_addr`.
+    bias: u64,
     build_id: Option<Vec<u8>>,
 }
 
@@ -64,6 +66,7 @@ pub(super) fn mappings() -> Vec<Mapping> {
                 offset,
                 path: path.clone(),
                 build_id: object.build_id.clone(),
+                bias: object.bias,
             });
         }
     }
@@ -143,6 +146,7 @@ unsafe extern "C" fn collect(
         is_vdso: false,
         segments: Vec::new(),
         build_id: None,
+        bias: base,
     };
     for ph in phdrs {
         if ph.p_type != libc::PT_LOAD || ph.p_memsz == 0 {

@@ -85,6 +85,9 @@ pub(crate) struct Mapping {
     /// Raw bytes of the `NT_GNU_BUILD_ID` note, read from the loaded
     /// `PT_NOTE` segments in memory.
     pub(crate) build_id: Option<Vec<u8>>,
+    /// The object's load bias (`dlpi_addr`): a symbol's runtime address is
+    /// the bias plus its `st_value`.
+    pub(crate) bias: u64,
 }
 
 /// Every loaded object's executable `PT_LOAD` segments, main executable
