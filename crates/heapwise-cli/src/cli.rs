@@ -103,6 +103,15 @@ pub struct RunArgs {
     /// rest of heapwise's endpoint) on this loopback address while it runs.
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// Record every allocation with its size and sequence number and save
+    /// a heap snapshot when the program exits, next to the profile
+    /// (`heapwise.%p.heapsnapshot`), with its leaks in the report.
+    #[arg(long, conflicts_with_all = ["rate", "full"])]
+    pub snapshot_at_exit: bool,
+    /// Check for leaks at exit, as LeakSanitizer does: direct leaks are
+    /// reported on standard error and the program's exit status is 23.
+    #[arg(long, conflicts_with_all = ["rate", "full"])]
+    pub leak_check: bool,
     /// The program and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
@@ -330,6 +339,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 peak: args.peak,
                 no_follow: args.no_follow,
                 http: args.http,
+                snapshot_at_exit: args.snapshot_at_exit,
+                leak_check: args.leak_check,
                 command: args.command,
             };
             let code = run_program(&options, &mut io::stderr().lock())?;

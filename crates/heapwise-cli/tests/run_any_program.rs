@@ -877,3 +877,120 @@ int main(void) {
     err.read_to_string(&mut rest).unwrap();
     assert!(status.success(), "{status}: {rest}");
 }
+
+/// A C program that leaks, on a thread that exits: a chain of three
+/// (direct head, indirect rest), a lone 100-byte block; and keeps one
+/// block in a global.
+const LEAKS_C: &str = r#"
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+struct node { struct node *next; char pad[40]; };
+static struct node *kept;
+/* Volatile: the compiler may not drop the allocations as unused. */
+static void *volatile sink;
+__attribute__((noinline)) void *leak_chain(void *arg) {
+    struct node *a = malloc(sizeof *a), *b = malloc(sizeof *b), *c = malloc(sizeof *c);
+    a->next = b; b->next = c; c->next = 0;
+    sink = a;
+    void *lone = malloc(100); memset(lone, 1, 100);
+    sink = lone;
+    kept = malloc(sizeof *kept); kept->next = 0;
+    sink = 0;
+    return arg;
+}
+int main(void) {
+    pthread_t t; pthread_create(&t, 0, leak_chain, 0); pthread_join(t, 0);
+    return kept ? 0 : 1; /* read: the global and its block stay */
+}
+"#;
+
+/// The leak lines of a report: (direct bytes, direct blocks, indirect
+/// bytes, indirect blocks), from "Direct leak of B byte(s) in N object(s)".
+fn leak_figures(report: &str) -> (u64, u64, u64, u64) {
+    let mut f = (0, 0, 0, 0);
+    for line in report.lines() {
+        let (direct, rest) = match (
+            line.strip_prefix("Direct leak of "),
+            line.strip_prefix("Indirect leak of "),
+        ) {
+            (Some(r), _) => (true, r),
+            (_, Some(r)) => (false, r),
+            _ => continue,
+        };
+        let w: Vec<&str> = rest.split_whitespace().collect();
+        let (b, n): (u64, u64) = (w[0].parse().unwrap(), w[3].parse().unwrap());
+        if direct {
+            (f.0, f.1) = (f.0 + b, f.1 + n);
+        } else {
+            (f.2, f.3) = (f.2 + b, f.3 + n);
+        }
+    }
+    f
+}
+
+#[test]
+fn snapshot_at_exit_and_leak_check_find_a_c_programs_leaks() {
+    let dir = TempDir::new("run-leaks");
+    let exe = cc(&dir, "leaks", LEAKS_C, &["-pthread"]);
+    let o = run_under(&dir, &["--snapshot-at-exit", "--leak-check"], &exe);
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(23), "{err}");
+    // LeakSanitizer's report from the program, then the run's summary of
+    // the saved snapshot: the same leaks.
+    let lsan = &err[..err.find("SUMMARY").unwrap()];
+    assert_eq!(leak_figures(lsan), (148, 2, 96, 2), "{err}");
+    let saved = &err[err
+        .find("heapwise: heap snapshot at")
+        .expect("the snapshot's report")..];
+    assert_eq!(leak_figures(saved), (148, 2, 96, 2), "{err}");
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "heapsnapshot"))
+        .expect("a .heapsnapshot");
+    let g = heapwise_heapgraph::HeapGraph::load_heapsnapshot(&file).unwrap();
+    assert!(g.site_by_name("leak_chain").is_some());
+    let o = run_under(&dir, &["--leak-check"], &exe);
+    assert_eq!(o.status.code(), Some(23), "{}", text(&o));
+}
+
+#[test]
+#[ignore = "needs valgrind"]
+fn the_leak_check_agrees_with_valgrind_on_a_c_program() {
+    let dir = TempDir::new("run-leaks-valgrind");
+    let exe = cc(&dir, "leaks", LEAKS_C, &["-pthread"]);
+    let o = run_under(&dir, &["--leak-check"], &exe);
+    let ours = leak_figures(&text(&o));
+    let vg = Command::new(heapwise_test_support::tool(
+        "valgrind",
+        "--version",
+        "valgrind",
+    ))
+    .args(["--leak-check=full"])
+    .arg(&exe)
+    .output()
+    .expect("running valgrind");
+    let report = String::from_utf8_lossy(&vg.stderr);
+    let figure = |what: &str| -> (u64, u64) {
+        let line = report
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("{report}"));
+        let w: Vec<&str> = line[line.find(what).unwrap() + what.len()..]
+            .split_whitespace()
+            .collect();
+        (
+            w[0].replace(',', "").parse().unwrap(),
+            w[3].replace(',', "").parse().unwrap(),
+        )
+    };
+    let (db, dn) = figure("definitely lost:");
+    let (ib, in_) = figure("indirectly lost:");
+    assert_eq!(
+        ours,
+        (db, dn, ib, in_),
+        "heapwise:\n{}\nvalgrind:\n{report}",
+        text(&o)
+    );
+}

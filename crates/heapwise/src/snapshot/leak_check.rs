@@ -1,5 +1,5 @@
 //! Leak checks: `HEAPWISE_LEAK_CHECK=1` at exit, [`assert_no_leaks`] in a
-//! test. A *direct* leak (a block nothing reachable points to, LeakSanitizer's
+//! test; and `HEAPWISE_SNAPSHOT_AT_EXIT=PATH`, a snapshot saved at exit. A *direct* leak (a block nothing reachable points to, LeakSanitizer's
 //! meaning) fails the check; the report is LeakSanitizer's format.
 
 use super::take;
@@ -31,17 +31,45 @@ pub fn assert_no_leaks() {
     }
 }
 
-/// Registers the check at exit (`HEAPWISE_LEAK_CHECK=1`). Called by the
+/// What to do at exit: save the snapshot here (`%p`: the process id), and
+/// whether to check for leaks. Set once, by the load-time constructor.
+static AT_EXIT: std::sync::OnceLock<(Option<std::path::PathBuf>, bool)> =
+    std::sync::OnceLock::new();
+
+/// Registers the work at exit: `HEAPWISE_SNAPSHOT_AT_EXIT=PATH` saves a
+/// snapshot, `HEAPWISE_LEAK_CHECK=1` checks it for leaks. Called by the
 /// load-time constructor.
-pub(crate) fn at_exit() {
-    extern "C" fn check() {
+pub(crate) fn at_exit(save: Option<std::path::PathBuf>, check: bool) {
+    if (save.is_none() && !check) || AT_EXIT.set((save, check)).is_err() {
+        return;
+    }
+    extern "C" fn on_exit() {
+        let Some((save, check)) = AT_EXIT.get() else {
+            return;
+        };
         let snapshot = match take() {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("heapwise: HEAPWISE_LEAK_CHECK: {e}");
+                let what = if save.is_some() {
+                    "HEAPWISE_SNAPSHOT_AT_EXIT"
+                } else {
+                    "HEAPWISE_LEAK_CHECK"
+                };
+                eprintln!("heapwise: {what}: {e}");
                 return;
             }
         };
+        if let Some(path) = save {
+            let path = path
+                .to_string_lossy()
+                .replace("%p", &std::process::id().to_string());
+            if let Err(e) = snapshot.save(&path) {
+                eprintln!("heapwise: HEAPWISE_SNAPSHOT_AT_EXIT: {path}: {e}");
+            }
+        }
+        if !check {
+            return;
+        }
         let analysis = snapshot.analyze();
         if analysis.direct_leaks().next().is_some() {
             eprintln!("\n=================================================================");
@@ -51,9 +79,9 @@ pub(crate) fn at_exit() {
             unsafe { libc::_exit(LEAK_EXIT_CODE) };
         }
     }
-    // SAFETY: `check` is an `extern "C" fn()` that lives as long as the
+    // SAFETY: `on_exit` is an `extern "C" fn()` that lives as long as the
     // process.
-    if unsafe { libc::atexit(check) } != 0 {
-        eprintln!("heapwise: HEAPWISE_LEAK_CHECK: atexit failed; no leak check");
+    if unsafe { libc::atexit(on_exit) } != 0 {
+        eprintln!("heapwise: atexit failed; no snapshot or leak check at exit");
     }
 }

@@ -27,7 +27,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! `heapwise snapshot leaks|retained|why|diff FILE` reads the saved file.
+//! `heapwise snapshot leaks|retained|why|diff FILE` reads the saved file;
+//! `HEAPWISE_SNAPSHOT_AT_EXIT=PATH` saves one when the process exits (`%p`
+//! in PATH is the process id).
 //! With `HEAPWISE_LEAK_CHECK=1` (and `HEAPWISE_SNAPSHOT=1`) the process
 //! checks for leaks when it exits, and, finding direct leaks, prints the
 //! report on stderr and exits with status 23 (LeakSanitizer's).
@@ -88,7 +90,9 @@ pub struct Snapshot {
 /// Is every live block tracked (did the process start with
 /// `HEAPWISE_SNAPSHOT=1` and heapwise as its allocator)?
 pub fn enabled() -> bool {
-    trailer::wide() && crate::local::process::installed()
+    // Wide trailers from the start, and a block that carries one (heapwise
+    // is the allocator: `heapwise::Alloc`, or the preload of `heapwise run`).
+    trailer::wide() && trailer::opened()
 }
 
 /// Takes a snapshot of the heap. Errors name the missing setting when the

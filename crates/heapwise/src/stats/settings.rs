@@ -1,7 +1,8 @@
 //! Settings read from the environment once, at load time.
 //!
 //! `HEAPWISE_PROFILE_RATE` (see [`crate::profile::set_rate`]),
-//! `HEAPWISE_SNAPSHOT` and `HEAPWISE_LEAK_CHECK` (see [`crate::snapshot`]),
+//! `HEAPWISE_SNAPSHOT`, `HEAPWISE_SNAPSHOT_AT_EXIT` and `HEAPWISE_LEAK_CHECK`
+//! (see [`crate::snapshot`]),
 //! `HEAPWISE_UNWIND` (see [`crate::profile::set_unwinder`]),
 //! `HEAPWISE_PROFILE_AT_EXIT` and `HEAPWISE_PROFILE_EVERY` (see
 //! [`crate::profile::write_at_exit`]) and `HEAPWISE_TRACE` (see `line.rs`) are read by a load-time constructor,
@@ -63,13 +64,20 @@ pub(crate) extern "C" fn init() {
             Err(e) => eprintln!("heapwise: HEAPWISE_SNAPSHOT: {e}; no snapshots"),
         }
     }
-    if let Some(on) = var("HEAPWISE_LEAK_CHECK", parse_switch) {
-        match on {
-            Ok(true) => snapshot::leak_check::at_exit(),
-            Ok(false) => {}
-            Err(e) => eprintln!("heapwise: HEAPWISE_LEAK_CHECK: {e}; no leak check"),
+    let check = match var("HEAPWISE_LEAK_CHECK", parse_switch) {
+        Some(Ok(on)) => on,
+        Some(Err(e)) => {
+            eprintln!("heapwise: HEAPWISE_LEAK_CHECK: {e}; no leak check");
+            false
         }
-    }
+        None => false,
+    };
+    let save = std::env::var_os("HEAPWISE_SNAPSHOT_AT_EXIT")
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from);
+    // Registered before the profile's at-exit handler, so it runs after it
+    // (a leak check that fails ends the process).
+    snapshot::leak_check::at_exit(save, check);
     if let Some(u) = var("HEAPWISE_UNWIND", Unwinder::parse) {
         match u {
             Ok(u) => profile::set_unwinder(u),
