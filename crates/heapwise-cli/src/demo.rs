@@ -197,17 +197,21 @@ pub fn run_demo(options: &DemoOptions, out: &mut impl Write) -> Result<()> {
     // snapshot is taken: the scan is conservative, and addresses left in
     // dead frames of a live thread's stack would count as pointers.
     std::thread::scope(|s| {
-        s.spawn(|| {
-            serve(
-                options,
-                &kinds,
-                &mut service,
-                &mut rng,
-                &mut served,
-                &mut cancelled,
-            )
-        });
-    });
+        std::thread::Builder::new()
+            .name("requests".into())
+            .spawn_scoped(s, || {
+                serve(
+                    options,
+                    &kinds,
+                    &mut service,
+                    &mut rng,
+                    &mut served,
+                    &mut cancelled,
+                )
+            })
+            .map(drop)
+    })
+    .context("starting the request thread")?;
     let trace = recording.map(|r| r.finish());
     report(options, &kinds, served, cancelled, trace, out)?;
     drop(service);

@@ -94,13 +94,13 @@ fn the_demo_records_a_chrome_trace() {
     for name in ["heap", "scope put", "scope login"] {
         assert!(counters.contains(&name), "{name}: {counters:?}");
     }
-    // Names: the process and the demo's thread.
+    // Names: the process and the demo's request thread.
     assert!(events
         .iter()
         .any(|e| e["ph"] == "M" && e["name"] == "process_name" && e["args"]["name"] == "heapwise"));
     assert!(events
         .iter()
-        .any(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["args"]["name"] == "main"));
+        .any(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["args"]["name"] == "requests"));
 }
 
 /// `--trace FILE.pftrace`: the same recording in Perfetto's protobuf
@@ -127,7 +127,9 @@ fn the_demos_pftrace_decodes_with_perfettos_protos() {
     let out = heapwise_test_support::perfetto_check(&script, &path);
     let s: Value = serde_json::from_str(&out).expect("the checker's JSON");
     assert_eq!(s["problems"], serde_json::json!([]), "{}", s["problems"]);
-    let slices = s["slices"]["main"].as_array().expect("slices on main");
+    let slices = s["slices"]["requests"]
+        .as_array()
+        .expect("slices on the request thread");
     assert_eq!(slices.len(), 20_000);
     for kind in ["put", "get", "scan", "login"] {
         assert!(
