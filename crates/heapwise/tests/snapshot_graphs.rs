@@ -476,3 +476,43 @@ fn snapshots_taken_at_once_on_several_threads_all_succeed() {
         .leak_report()
         .contains("Direct leak of 48 byte(s)"));
 }
+
+#[test]
+fn a_pointer_in_a_large_untracked_mapping_keeps_its_block_and_costs_no_scan_of_it() {
+    const TEST: &str =
+        "a_pointer_in_a_large_untracked_mapping_keeps_its_block_and_costs_no_scan_of_it";
+    if child::role().is_none() {
+        in_child(TEST, SNAPSHOT);
+        return;
+    }
+    // 64 GiB reserved (a runtime's heap, say), one page touched.
+    let len = 64usize << 30;
+    // SAFETY: a fresh anonymous private mapping, never unmapped.
+    let region = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(region, libc::MAP_FAILED);
+    let block = Box::into_raw(Box::new([9u64; 6]));
+    // SAFETY: inside the mapping, aligned.
+    unsafe {
+        region
+            .cast::<u8>()
+            .add(len / 2)
+            .cast::<usize>()
+            .write(block as usize)
+    };
+    let addr = block as u64;
+    let t = std::time::Instant::now();
+    let s = snapshot::take().expect("snapshot");
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    let a = s.analyze();
+    let b = s.graph().block_at(addr).expect("the block");
+    assert_eq!(a.leak_class(b), LeakClass::Reachable, "{}", a.leak_report());
+}

@@ -23,8 +23,10 @@
 //!   stacks of exited threads for reuse; their stale words are no root) —
 //!   unless some thread did not answer, whose stack this may be;
 //! - **unknown memory**: the rest (mmap regions, another allocator's heap,
-//!   the main thread's static TLS, stacks of threads that did not answer),
-//!   scanned whole so that what it points to is not reported leaked.
+//!   stacks of threads that did not answer), scanned so that what it points
+//!   to is not reported leaked: its resident pages, as `mincore` tells
+//!   (a reservation of gigabytes costs nothing; a page swapped out is not
+//!   scanned).
 //!
 //! The registers each answering thread was caught with are roots too. The
 //! child reads the map before it allocates anything large, so its own
@@ -102,14 +104,19 @@ pub(crate) fn scan(out: impl Write, frozen: &Frozen) -> io::Result<()> {
     // from a module's globals can name their symbol (`globals.rs`).
     let mut root_edges: Vec<(usize, usize, u64)> = Vec::new();
     for (i, r) in roots.iter().enumerate() {
+        let edge = |off: u64, to| {
+            root_edges.push((i, r.addr + off as usize, to));
+            Ok(())
+        };
         // SAFETY: every root is readable memory of this process: a private
         // writable mapping (read from the map, nothing unmaps meanwhile: this
         // child runs alone) or a register copy this child owns.
         unsafe {
-            scan_range(r.addr, r.len, &index, |off, to| {
-                root_edges.push((i, r.addr + off as usize, to));
-                Ok(())
-            })?
+            if r.kind == RootKind::UnknownMemory {
+                scan_resident(r.addr, r.len, &index, edge)?
+            } else {
+                scan_range(r.addr, r.len, &index, edge)?
+            }
         };
     }
     name_globals(&mut roots, &paths, &mut root_edges, &frozen.modules);
@@ -352,6 +359,56 @@ impl<'a> Index<'a> {
         let b = &self.blocks[i];
         (v < b.addr + b.size).then_some(i)
     }
+}
+
+/// [`scan_range`] over the pages of the range that are resident: a large
+/// mapping heapwise does not know (a runtime's reservation of gigabytes,
+/// say) is mostly never-touched pages, which hold zeros and which reading
+/// would only fault in. A page swapped out is skipped too.
+///
+/// # Safety
+///
+/// The range is readable.
+unsafe fn scan_resident(
+    addr: usize,
+    len: usize,
+    index: &Index<'_>,
+    mut edge: impl FnMut(u64, u64) -> io::Result<()>,
+) -> io::Result<()> {
+    const PAGE: usize = 4096;
+    const CHUNK: usize = 16 << 20;
+    if len <= CHUNK {
+        // SAFETY: the caller's contract.
+        return unsafe { scan_range(addr, len, index, edge) };
+    }
+    let end = addr + len;
+    let mut residency = vec![0u8; CHUNK / PAGE];
+    let mut chunk = addr & !(PAGE - 1);
+    while chunk < end {
+        let chunk_end = (chunk + CHUNK).min(end);
+        let pages = (chunk_end - chunk).div_ceil(PAGE);
+        // SAFETY: `chunk` is page-aligned, the range is mapped (the caller's
+        // contract) and `residency` has a byte per page.
+        let known = unsafe {
+            libc::mincore(
+                chunk as *mut libc::c_void,
+                chunk_end - chunk,
+                residency.as_mut_ptr(),
+            )
+        } == 0;
+        for p in 0..pages {
+            if known && residency[p] & 1 == 0 {
+                continue;
+            }
+            let from = (chunk + p * PAGE).max(addr);
+            let to = (chunk + (p + 1) * PAGE).min(end);
+            let base = (from - addr) as u64;
+            // SAFETY: inside the caller's readable range.
+            unsafe { scan_range(from, to - from, index, |off, b| edge(base + off, b))? };
+        }
+        chunk = chunk_end;
+    }
+    Ok(())
 }
 
 /// Calls `edge(offset, block)` for every aligned word of `[addr, addr +
