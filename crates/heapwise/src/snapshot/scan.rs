@@ -396,8 +396,8 @@ unsafe fn scan_resident(
                 residency.as_mut_ptr(),
             )
         } == 0;
-        for p in 0..pages {
-            if known && residency[p] & 1 == 0 {
+        for (p, resident) in residency[..pages].iter().enumerate() {
+            if known && resident & 1 == 0 {
                 continue;
             }
             let from = (chunk + p * PAGE).max(addr);
