@@ -293,6 +293,25 @@ fn a_pointer_only_in_another_threads_register_or_stack_keeps_its_block() {
     let stack_block = blocks_of(&s, &a, "snapshot_graphs::a_pointer_only_in_another_threads_register_or_stack_keeps_its_block::{{closure}}");
     assert_eq!(stack_block.len(), 1, "{stack_block:?}");
     assert_eq!(stack_block[0].2, LeakClass::Reachable);
+    // A root names the thread and the frame that holds the pointer.
+    let held = g.block_by_seq(stack_block[0].0).unwrap();
+    let holders: Vec<&str> = g
+        .roots()
+        .iter()
+        .enumerate()
+        .filter(|(r, _)| {
+            g.edges_from(snapshot::graph::Holder::Root(snapshot::graph::RootId(
+                *r as u32,
+            )))
+            .any(|(_, to)| to == held)
+        })
+        .map(|(_, root)| root.name.as_str())
+        .collect();
+    assert!(
+        holders.iter().any(|n| n.starts_with("thread ")
+            && n.contains(", frame snapshot_graphs::a_pointer_only_in_another_threads_register_or_stack_keeps_its_block::{{closure}}")),
+        "{holders:?}"
+    );
     #[cfg(target_arch = "x86_64")]
     {
         let b = g.block_at(hidden).expect("the hidden block");

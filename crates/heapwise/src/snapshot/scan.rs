@@ -120,6 +120,7 @@ pub(crate) fn scan(out: impl Write, frozen: &Frozen) -> io::Result<()> {
         };
     }
     name_globals(&mut roots, &paths, &mut root_edges, &frozen.modules);
+    name_frames(&mut roots, &mut root_edges, frozen);
     root_edges.sort_unstable();
     let mut w = Writer::new(out);
     w.blocks(&blocks)?;
@@ -171,6 +172,146 @@ fn name_globals(
                 e.0 = j;
             }
         }
+    }
+}
+
+/// Adds a root per stack frame that holds a pointer, named after the
+/// thread and the frame's function, and moves those edges to it: each
+/// answering thread's stack is walked from its registers (the unwinder's
+/// CFI tables), and each return address found is located on the stack,
+/// which bounds its caller's frame.
+fn name_frames(roots: &mut Vec<RootRecord>, edges: &mut [(usize, usize, u64)], frozen: &Frozen) {
+    let stacks: Vec<usize> = (0..roots.len())
+        .filter(|&i| roots[i].kind == RootKind::ThreadStack && edges.iter().any(|e| e.0 == i))
+        .collect();
+    let mut frames: Vec<(usize, usize, usize, usize)> = Vec::new(); // (root, lo, hi, pc)
+    for i in stacks {
+        let (lo, hi) = (roots[i].addr, roots[i].addr + roots[i].len);
+        // The thread whose stack this is: its registers and its walk.
+        // On the heap: the search below must not find the walk's output
+        // on this very stack.
+        let mut out = vec![std::mem::MaybeUninit::<usize>::uninit(); 256];
+        let (pc, sp, n) = if lo <= frozen.me.sp && frozen.me.sp < hi {
+            let (pc, sp, fp) = here();
+            (
+                pc,
+                sp,
+                crate::profile::unwind::walk_thread(pc, sp, fp, hi, &mut out),
+            )
+        } else if let Some(c) = frozen
+            .threads
+            .caught
+            .iter()
+            .find(|c| lo <= c.sp && c.sp < hi)
+        {
+            let Some((pc, fp)) = pc_fp(c) else { continue };
+            (
+                pc,
+                c.sp,
+                crate::profile::unwind::walk_thread(pc, c.sp, fp, hi, &mut out),
+            )
+        } else {
+            continue;
+        };
+        // SAFETY: `walk_thread` wrote the first `n`.
+        let rets: Vec<usize> = out[..n]
+            .iter()
+            .map(|r| unsafe { r.assume_init() })
+            .collect();
+        // Frame k spans from above the slot of return address k - 1 (or the
+        // stack pointer) to the slot of return address k; its code is at
+        // `pc`, then at each return address.
+        // The innermost frame from the root's start: the red zone below the
+        // stack pointer is its.
+        let mut from = sp.min(lo);
+        let mut code = pc + 1; // as a return address, for the symbolizer
+        for &ret in &rets {
+            let mut at = (from + 7) & !7;
+            // SAFETY: aligned words of this thread's stack, below `hi`.
+            while at + 8 <= hi && unsafe { (at as *const usize).read() } != ret {
+                at += 8;
+            }
+            if at + 8 > hi {
+                break;
+            }
+            if at + 8 > lo {
+                frames.push((i, from.max(lo), at + 8, code));
+            }
+            from = at + 8;
+            code = ret;
+        }
+    }
+    if frames.is_empty() {
+        return;
+    }
+    let pcs: Vec<usize> = frames.iter().map(|f| f.3).collect();
+    let resolved = crate::profile::Resolved::new(&pcs, true);
+    for (root, lo, hi, pc) in frames {
+        if !edges.iter().any(|e| e.0 == root && lo <= e.1 && e.1 < hi) {
+            continue;
+        }
+        let function = resolved
+            .lines(pc)
+            .last()
+            .map_or("", |l| l.function.as_str());
+        if function.is_empty() {
+            continue;
+        }
+        let j = roots.len();
+        roots.push(RootRecord {
+            kind: RootKind::ThreadStack,
+            name: format!("{}, frame {function}", roots[root].name),
+            addr: lo,
+            len: hi - lo,
+        });
+        for e in edges
+            .iter_mut()
+            .filter(|e| e.0 == root && lo <= e.1 && e.1 < hi)
+        {
+            e.0 = j;
+        }
+    }
+}
+
+/// This code's `pc`, `sp` and `fp`.
+#[inline(always)]
+fn here() -> (usize, usize, usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (pc, sp, fp): (usize, usize, usize);
+        // SAFETY: reads three registers, touches no memory.
+        unsafe {
+            std::arch::asm!(
+                "lea {pc}, [rip]",
+                "mov {sp}, rsp",
+                "mov {fp}, rbp",
+                pc = out(reg) pc,
+                sp = out(reg) sp,
+                fp = out(reg) fp,
+                options(nomem, nostack, preserves_flags),
+            );
+        }
+        (pc, sp, fp)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        (0, 0, 0)
+    }
+}
+
+/// An answering thread's `pc` and frame pointer, from its saved registers.
+fn pc_fp(c: &Caught) -> Option<(usize, usize)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        Some((
+            c.regs[libc::REG_RIP as usize],
+            c.regs[libc::REG_RBP as usize],
+        ))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = c;
+        None
     }
 }
 
@@ -310,7 +451,38 @@ fn roots(
     regs(&frozen.me);
     frozen.threads.caught.iter().for_each(&mut regs);
     paths.resize(roots.len(), None);
-    (roots, paths)
+    split_large(roots, paths)
+}
+
+/// Roots of at most 1 GiB (a graph's holder has a bounded size), a larger
+/// one cut in pieces of the same kind and name.
+fn split_large(
+    roots: Vec<RootRecord>,
+    paths: Vec<Option<String>>,
+) -> (Vec<RootRecord>, Vec<Option<String>>) {
+    const MAX: usize = 1 << 30;
+    let mut out = (
+        Vec::with_capacity(roots.len()),
+        Vec::with_capacity(roots.len()),
+    );
+    for (r, p) in roots.into_iter().zip(paths) {
+        let mut at = r.addr;
+        let end = r.addr + r.len;
+        loop {
+            let len = (end - at).min(MAX);
+            out.0.push(RootRecord {
+                addr: at,
+                len,
+                ..r.clone()
+            });
+            out.1.push(p.clone());
+            at += len;
+            if at >= end {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// glibc's heap for a thread arena: anonymous, aligned to its 64 MiB

@@ -186,6 +186,56 @@ fn capture_as(mode: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -
     w
 }
 
+/// The return addresses of another thread's frames (for a heap snapshot's
+/// names of stack slots), walked from its registers `pc`, `sp`, `fp` over
+/// its stack `[sp, high)`, innermost first, into `out`; their number. The
+/// stack must stay readable and unchanged meanwhile (a forked child's copy).
+/// Behind the reentrancy guard.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+pub(crate) fn walk_thread(
+    pc: usize,
+    sp: usize,
+    fp: usize,
+    high: usize,
+    out: &mut [MaybeUninit<usize>],
+) -> usize {
+    use walk::{Regs, Using};
+    let Some(tables) = modules::current().or_else(modules::refresh) else {
+        return 0;
+    };
+    let read = |addr: usize| {
+        if addr < sp || addr % 8 != 0 || addr.checked_add(8)? > high {
+            return None;
+        }
+        // SAFETY: an aligned word of `[sp, high)`, readable (the caller's
+        // contract).
+        Some(unsafe { (addr as *const usize).read() })
+    };
+    let read_pair = |addr: usize| Some((read(addr)?, read(addr.checked_add(8)?)?));
+    walk::walk_with(
+        Regs { pc, sp, fp },
+        Using::Auto(tables),
+        0,
+        out,
+        None,
+        read,
+        read_pair,
+    )
+    .len
+}
+
+/// Other platforms: no walk of another thread's stack.
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+pub(crate) fn walk_thread(
+    _: usize,
+    _: usize,
+    _: usize,
+    _: usize,
+    _: &mut [MaybeUninit<usize>],
+) -> usize {
+    0
+}
+
 /// Other platforms: frame pointers (`stack.rs`), whatever the mode.
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 #[inline(always)]
