@@ -179,14 +179,24 @@ impl ServeOptions {
         });
         let (busy_tx, busy_rx) = sync_channel::<TcpStream>(BUSY_QUEUE);
         let timeout = self.timeout;
-        thread::Builder::new()
-            .name("heapwise-http-busy".into())
-            .spawn(move || own(|| busy_loop(busy_rx, timeout)))?;
+        // Named for the OS only, from inside heapwise's own work: a name
+        // given to std is copied on the new thread before any code of ours
+        // runs there (std's stack-overflow handler keeps it), an allocation
+        // counted as the program's at a moment nobody chose.
+        thread::Builder::new().spawn(move || {
+            own(|| {
+                name_os_thread(c"heapwise-http-b");
+                busy_loop(busy_rx, timeout)
+            })
+        })?;
         let accept = {
             let shared = Arc::clone(&shared);
-            thread::Builder::new()
-                .name("heapwise-http".into())
-                .spawn(move || own(|| accept_loop(listener, &shared, busy_tx)))?
+            thread::Builder::new().spawn(move || {
+                own(|| {
+                    name_os_thread(c"heapwise-http");
+                    accept_loop(listener, &shared, busy_tx)
+                })
+            })?
         };
         Ok(Server {
             local_addr,

@@ -1,0 +1,48 @@
+//! The endpoint's threads allocate nothing counted as the program's: not
+//! when they start (std copies a thread's name on the new thread before any
+//! code of heapwise's runs there: 18 bytes, flushed into the process
+//! figures whenever that thread next flushed, which made
+//! `http_serving_is_heapwises_own_work` fail 2 runs in 100 under load), not
+//! while serving.
+#![cfg(feature = "http")]
+
+#[global_allocator]
+static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+
+mod http_support;
+
+use http_support::get;
+use std::sync::Mutex;
+use std::thread::ThreadId;
+
+static TEST_THREAD: Mutex<Option<ThreadId>> = Mutex::new(None);
+static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+#[test]
+fn no_server_thread_allocates_as_the_program() {
+    *TEST_THREAD.lock().unwrap() = Some(std::thread::current().id());
+    // Every counted allocation of every other thread (this binary runs this
+    // test alone, so they are the server's).
+    let probe = heapwise::events::alloc::attach(|_ptr, size, _align, _scope| {
+        let t = std::thread::current();
+        if Some(t.id()) != *TEST_THREAD.lock().unwrap() {
+            let name = format!("{:?}", t.name());
+            SEEN.lock()
+                .unwrap()
+                .push(format!("{size} bytes on thread {name}"));
+        }
+    });
+    let server = heapwise::http::serve("127.0.0.1:0").unwrap().stop_on_drop();
+    let addr = server.local_addr();
+    for target in [
+        "/debug/pprof/heap",
+        "/debug/pprof/allocs?debug=1",
+        "/debug/heapwise/stats",
+        "/nope",
+    ] {
+        get(addr, target);
+    }
+    drop(server);
+    drop(probe);
+    assert_eq!(*SEEN.lock().unwrap(), Vec::<String>::new());
+}
