@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use heapwise_pprof::Profile;
 use regex::Regex;
 
+use crate::animate::{run_animate, AnimateArgs};
 use crate::demo::{self, run_demo, DemoOptions};
 use crate::diff::{diff_report, DiffOptions};
 use crate::flame::{write_diff_flamegraph, write_flamegraph, FlameOptions};
@@ -57,6 +58,10 @@ pub enum Command {
     /// Reports over a heap snapshot (`.heapsnapshot`): leaks, retained
     /// size by site, why a block is alive, and the diff of two.
     Snapshot(SnapshotArgs),
+    /// Write a web page (one self-contained HTML file) that replays a
+    /// garbage collector's tri-colour mark over a `.heapsnapshot`: the
+    /// blocks still white at the end are the leaked ones.
+    Animate(AnimateArgs),
     /// Run a program (any dynamically linked one, not built with heapwise)
     /// with heapwise preloaded; write its heap profile and print the top
     /// sites. Exits with the program's status.
@@ -329,6 +334,7 @@ pub fn run(cli: Cli) -> Result<()> {
             run_snapshot(&args, &mut out)?;
             finish(out)
         }
+        Command::Animate(args) => run_animate(&args),
         Command::Run(args) => {
             let options = RunOptions {
                 rate: if args.full { Some(1) } else { args.rate },

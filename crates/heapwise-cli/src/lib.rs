@@ -14,6 +14,7 @@
 //! heapwise demo [--out-dir DIR] [--requests N] [--rate BYTES] [-n N]
 //! heapwise probes [--locations]
 //! heapwise snapshot leaks|retained|why|diff FILE… (see [`snapshot`])
+//! heapwise animate FILE.heapsnapshot -o mark.html [--max-nodes N] (see [`animate`])
 //! heapwise run [--rate BYTES | --full] [-o heapwise.%p.pb.gz] [--every INTERVAL] [--trace INTERVAL] [--peak] [--no-follow] [--http ADDR] [-n N] -- CMD ARGS...
 //! ```
 //!
@@ -227,6 +228,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod animate;
 pub mod cli;
 pub mod demo;
 pub mod diff;
