@@ -13,9 +13,9 @@
 //! heapwise import heaptrack FILE -o OUT.pb.gz [--keep-allocator-frames] [--max-input SIZE] [--max-memory SIZE]
 //! heapwise demo [--out-dir DIR] [--requests N] [--rate BYTES] [-n N]
 //! heapwise probes [--locations]
-//! heapwise snapshot leaks|retained|why|diff FILE… (see [`snapshot`])
+//! heapwise snapshot leaks|retained|why|diff|pprof FILE… (see [`snapshot`])
 //! heapwise animate FILE.heapsnapshot -o mark.html [--max-nodes N] (see [`animate`])
-//! heapwise run [--rate BYTES | --full] [-o heapwise.%p.pb.gz] [--every INTERVAL] [--trace INTERVAL] [--peak] [--no-follow] [--http ADDR] [-n N] -- CMD ARGS...
+//! heapwise run [--rate BYTES | --full | --snapshot-at-exit] [--leak-check] [-o heapwise.%p.pb.gz] [--every INTERVAL] [--trace INTERVAL] [--peak] [--no-follow] [--http ADDR] [-n N] -- CMD ARGS...
 //! ```
 //!
 //! `heapwise run` runs any dynamically linked program with heapwise's
