@@ -42,7 +42,9 @@
 //! ([`Snapshot::pause`]); the calling thread waits for the scan. Other
 //! threads' registers are caught with a signal (`SIGRTMAX - 3`, see
 //! `threads.rs`); blocks allocated before the process started snapshot
-//! mode, or by heapwise itself, are not in the snapshot. Linux only.
+//! mode, or by heapwise itself, are not in the snapshot, nor are those
+//! allocated after the program changed the rate away from 1
+//! ([`profile::set_rate`](crate::profile::set_rate)). Linux only.
 //!
 //! # Module map
 //!
