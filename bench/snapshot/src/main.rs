@@ -73,6 +73,7 @@ fn main() {
         println!("rss_after_take_kib {}", rss_kib());
         let t = Instant::now();
         let a = s.analyze();
+        println!("rss_after_analyze_kib {}", rss_kib());
         let by_site = a.retained_by_site();
         let direct = a.direct_leaks().count();
         let indirect = a.indirect_leaks().count();
