@@ -45,10 +45,12 @@ fn leak_known_graphs() {
             payload: [2; 5],
             next: Some(c),
         });
-        std::mem::forget(Box::new(Node {
+        // black_box: an optimised build may not elide a block that is only
+        // ever forgotten.
+        std::mem::forget(std::hint::black_box(Box::new(Node {
             payload: [1; 5],
             next: Some(b),
-        }));
+        })));
         let x = Rc::new(Cyclic {
             name: "x".repeat(30),
             other: RefCell::new(None),
@@ -59,8 +61,8 @@ fn leak_known_graphs() {
         });
         *x.other.borrow_mut() = Some(y);
         let boxes: Vec<Box<[u8; 100]>> = (0..8).map(|i| Box::new([i; 100])).collect();
-        std::mem::forget(boxes);
-        std::mem::forget(vec![7u8; 1000]);
+        std::mem::forget(std::hint::black_box(boxes));
+        std::mem::forget(std::hint::black_box(vec![7u8; 1000]));
         KEPT.lock().unwrap().push(vec![1u8; 5000]);
     })
     .join()
