@@ -250,13 +250,20 @@ fn name_frames(roots: &mut Vec<RootRecord>, edges: &mut [(usize, usize, u64)], f
         if !edges.iter().any(|e| e.0 == root && lo <= e.1 && e.1 < hi) {
             continue;
         }
-        let function = resolved
-            .lines(pc)
-            .last()
-            .map_or("", |l| l.function.as_str());
-        if function.is_empty() {
+        // The function the code is in at that address: the innermost of
+        // the functions inlined there, and the real one it was inlined in.
+        let lines = resolved.lines(pc);
+        let (Some(inner), Some(outer)) = (lines.first(), lines.last()) else {
+            continue;
+        };
+        if inner.function.is_empty() {
             continue;
         }
+        let function = if outer.function != inner.function {
+            format!("{} (inlined in {})", inner.function, outer.function)
+        } else {
+            inner.function.clone()
+        };
         let j = roots.len();
         roots.push(RootRecord {
             kind: RootKind::ThreadStack,
