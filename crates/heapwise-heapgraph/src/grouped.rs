@@ -4,7 +4,7 @@
 //! the copy).
 
 use crate::error::{Error, Result};
-use crate::model::{Block, Edge, Frame, HeapGraph, Root, MAX_ITEMS, MAX_OFFSET};
+use crate::model::{Block, Edge, Frame, HeapGraph, Root, MAX_ITEMS};
 
 /// Builds a [`HeapGraph`] from edges given in holder order; see
 /// [`HeapGraph::grouped`].
@@ -38,29 +38,11 @@ impl GroupedEdges {
     pub fn edge(&mut self, e: Edge) -> Result<()> {
         let g = &mut self.graph;
         let n = g.edge_to.len();
-        let h = g.holder_index(e.from).ok_or_else(|| {
-            Error::invalid(format!(
-                "edge {n} comes from {:?}, which does not exist",
-                e.from
-            ))
-        })?;
+        let h = g.check_edge(n, &e)?;
         if h < self.current {
             return Err(Error::invalid(format!(
                 "edge {n} comes from {:?}, before the holder of the edge it follows",
                 e.from
-            )));
-        }
-        if e.to.0 as usize >= g.blocks.len() {
-            return Err(Error::invalid(format!(
-                "edge {n} points to block {}, which does not exist",
-                e.to.0
-            )));
-        }
-        let pad = g.holder_pad(h);
-        if e.offset < pad || (e.offset - pad) % 8 != 0 || e.offset - pad > MAX_OFFSET {
-            return Err(Error::invalid(format!(
-                "edge {n} has offset {}, not an aligned word's offset up to {MAX_OFFSET}",
-                e.offset
             )));
         }
         if n >= MAX_ITEMS {
@@ -73,7 +55,7 @@ impl GroupedEdges {
         }
         self.current = h;
         g.edge_to.push(e.to.0);
-        g.edge_word.push(((e.offset - pad) / 8) as u32);
+        g.edge_word.push(((e.offset - g.holder_pad(h)) / 8) as u32);
         Ok(())
     }
 

@@ -214,25 +214,7 @@ impl HeapGraph {
         }
         let mut count = vec![0u32; holders + 1];
         for (i, e) in edges.iter().enumerate() {
-            let h = graph.holder_index(e.from).ok_or_else(|| {
-                Error::invalid(format!(
-                    "edge {i} comes from {:?}, which does not exist",
-                    e.from
-                ))
-            })?;
-            if e.to.0 as usize >= graph.blocks.len() {
-                return Err(Error::invalid(format!(
-                    "edge {i} points to block {}, which does not exist",
-                    e.to.0
-                )));
-            }
-            let pad = graph.holder_pad(h);
-            if e.offset < pad || (e.offset - pad) % 8 != 0 || e.offset - pad > MAX_OFFSET {
-                return Err(Error::invalid(format!(
-                    "edge {i} has offset {}, not an aligned word's offset up to {MAX_OFFSET}",
-                    e.offset
-                )));
-            }
+            let h = graph.check_edge(i, e)?;
             count[h + 1] += 1;
         }
         for h in 0..holders {
@@ -269,6 +251,31 @@ impl HeapGraph {
         }
         self.addressed = true;
         Ok(self)
+    }
+
+    /// Checks edge `i` against the graph's holders and blocks: its holder's
+    /// index, or an error naming the edge.
+    pub(crate) fn check_edge(&self, i: usize, e: &Edge) -> Result<usize> {
+        let h = self.holder_index(e.from).ok_or_else(|| {
+            Error::invalid(format!(
+                "edge {i} comes from {:?}, which does not exist",
+                e.from
+            ))
+        })?;
+        if e.to.0 as usize >= self.blocks.len() {
+            return Err(Error::invalid(format!(
+                "edge {i} points to block {}, which does not exist",
+                e.to.0
+            )));
+        }
+        let pad = self.holder_pad(h);
+        if e.offset < pad || (e.offset - pad) % 8 != 0 || e.offset - pad > MAX_OFFSET {
+            return Err(Error::invalid(format!(
+                "edge {i} has offset {}, not an aligned word's offset up to {MAX_OFFSET}",
+                e.offset
+            )));
+        }
+        Ok(h)
     }
 
     /// The parts without edges: checks stack ids, interns sites.
