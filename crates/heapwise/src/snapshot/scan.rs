@@ -158,19 +158,7 @@ fn name_globals(
             continue;
         }
         for (start, end, name) in globals::symbols_holding(path, module.bias, &addrs) {
-            let j = roots.len();
-            roots.push(RootRecord {
-                kind: RootKind::Global,
-                name,
-                addr: start,
-                len: end - start,
-            });
-            for e in edges
-                .iter_mut()
-                .filter(|e| e.0 == i && start <= e.1 && e.1 < end)
-            {
-                e.0 = j;
-            }
+            carve(roots, edges, i, RootKind::Global, name, start, end);
         }
     }
 }
@@ -192,12 +180,7 @@ fn name_frames(roots: &mut Vec<RootRecord>, edges: &mut [(usize, usize, u64)], f
         // on this very stack.
         let mut out = vec![std::mem::MaybeUninit::<usize>::uninit(); 256];
         let (pc, sp, n) = if lo <= frozen.me.sp && frozen.me.sp < hi {
-            let (pc, sp, fp) = here();
-            (
-                pc,
-                sp,
-                crate::profile::unwind::walk_thread(pc, sp, fp, hi, &mut out),
-            )
+            crate::profile::unwind::walk_here(hi, &mut out)
         } else if let Some(c) = frozen
             .threads
             .caught
@@ -264,45 +247,34 @@ fn name_frames(roots: &mut Vec<RootRecord>, edges: &mut [(usize, usize, u64)], f
         } else {
             inner.function.clone()
         };
-        let j = roots.len();
-        roots.push(RootRecord {
-            kind: RootKind::ThreadStack,
-            name: format!("{}, frame {function}", roots[root].name),
-            addr: lo,
-            len: hi - lo,
-        });
-        for e in edges
-            .iter_mut()
-            .filter(|e| e.0 == root && lo <= e.1 && e.1 < hi)
-        {
-            e.0 = j;
-        }
+        let name = format!("{}, frame {function}", roots[root].name);
+        carve(roots, edges, root, RootKind::ThreadStack, name, lo, hi);
     }
 }
 
-/// This code's `pc`, `sp` and `fp`.
-#[inline(always)]
-fn here() -> (usize, usize, usize) {
-    #[cfg(target_arch = "x86_64")]
+/// Adds a root `[start, end)` named `name` inside root `from`, and moves
+/// `from`'s edges in that range to it.
+fn carve(
+    roots: &mut Vec<RootRecord>,
+    edges: &mut [(usize, usize, u64)],
+    from: usize,
+    kind: RootKind,
+    name: String,
+    start: usize,
+    end: usize,
+) {
+    let j = roots.len();
+    roots.push(RootRecord {
+        kind,
+        name,
+        addr: start,
+        len: end - start,
+    });
+    for e in edges
+        .iter_mut()
+        .filter(|e| e.0 == from && start <= e.1 && e.1 < end)
     {
-        let (pc, sp, fp): (usize, usize, usize);
-        // SAFETY: reads three registers, touches no memory.
-        unsafe {
-            std::arch::asm!(
-                "lea {pc}, [rip]",
-                "mov {sp}, rsp",
-                "mov {fp}, rbp",
-                pc = out(reg) pc,
-                sp = out(reg) sp,
-                fp = out(reg) fp,
-                options(nomem, nostack, preserves_flags),
-            );
-        }
-        (pc, sp, fp)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        (0, 0, 0)
+        e.0 = j;
     }
 }
 

@@ -224,6 +224,21 @@ pub(crate) fn walk_thread(
     .len
 }
 
+/// [`walk_thread`] for the calling thread, from here: the `pc` and `sp`
+/// it started from, and the number of return addresses written.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline(never)]
+pub(crate) fn walk_here(high: usize, out: &mut [MaybeUninit<usize>]) -> (usize, usize, usize) {
+    let r = registers();
+    (r.pc, r.sp, walk_thread(r.pc, r.sp, r.fp, high, out))
+}
+
+/// Other platforms: no walk.
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+pub(crate) fn walk_here(_: usize, _: &mut [MaybeUninit<usize>]) -> (usize, usize, usize) {
+    (0, 0, 0)
+}
+
 /// Other platforms: no walk of another thread's stack.
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 pub(crate) fn walk_thread(
