@@ -236,27 +236,7 @@ fn snapshot_report(path: &Path, out: &mut impl Write) -> Result<()> {
         path.display(),
         graph.blocks().len()
     )?;
-    let (mut bytes, mut blocks) = (0, 0);
-    for site in analysis.leaks_by_site() {
-        for (kind, n, b) in [
-            ("Direct", site.direct_blocks, site.direct_bytes),
-            ("Indirect", site.indirect_blocks, site.indirect_bytes),
-        ] {
-            if n > 0 {
-                writeln!(
-                    out,
-                    "{kind} leak of {b} byte(s) in {n} object(s) allocated from {}",
-                    site.site
-                )?;
-            }
-        }
-        bytes += site.direct_bytes + site.indirect_bytes;
-        blocks += site.direct_blocks + site.indirect_blocks;
-    }
-    writeln!(
-        out,
-        "SUMMARY: heapwise: {bytes} byte(s) leaked in {blocks} allocation(s)."
-    )?;
+    crate::snapshot::leak_summary(&analysis, out)?;
     Ok(())
 }
 

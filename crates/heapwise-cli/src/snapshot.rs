@@ -209,6 +209,33 @@ pub fn run_snapshot(args: &SnapshotArgs, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
+/// Leaks by site, one line per class and site ("Direct leak of B byte(s)
+/// in N object(s) allocated from SITE"), then LeakSanitizer's summary line.
+pub(crate) fn leak_summary(analysis: &Analysis<'_>, out: &mut impl Write) -> Result<()> {
+    let (mut bytes, mut blocks) = (0, 0);
+    for site in analysis.leaks_by_site() {
+        for (kind, n, b) in [
+            ("Direct", site.direct_blocks, site.direct_bytes),
+            ("Indirect", site.indirect_blocks, site.indirect_bytes),
+        ] {
+            if n > 0 {
+                writeln!(
+                    out,
+                    "{kind} leak of {b} byte(s) in {n} object(s) allocated from {}",
+                    site.site
+                )?;
+            }
+        }
+        bytes += site.direct_bytes + site.indirect_bytes;
+        blocks += site.direct_blocks + site.indirect_blocks;
+    }
+    writeln!(
+        out,
+        "SUMMARY: heapwise: {bytes} byte(s) leaked in {blocks} allocation(s)."
+    )?;
+    Ok(())
+}
+
 pub(crate) fn retained(
     analysis: &Analysis<'_>,
     nodecount: usize,
