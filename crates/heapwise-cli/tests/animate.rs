@@ -11,8 +11,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 use heapwise_heapgraph::{
@@ -286,42 +284,9 @@ fn bad_input_is_one_error_line() {
 
 /// Loads `page` with `query` in headless Chromium and returns the DOM
 /// after its scripts ran.
-fn dump_dom(chromium: &str, page: &Path, query: &str, profile_dir: &Path) -> String {
-    let url = format!("file://{}{query}", page.display());
-    let mut child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            // Let the page's setTimeout chain (one step each) run to the end.
-            "--virtual-time-budget=10000",
-        ])
-        .arg(format!("--user-data-dir={}", profile_dir.display()))
-        .arg("--dump-dom")
-        .arg(&url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting chromium");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while child.try_wait().expect("waiting for chromium").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish loading {url} in 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().expect("chromium output");
-    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success() && dom.contains("<svg"),
-        "chromium failed on {url} ({}):\n{dom}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dom
+fn dump_dom(page: &Path, query: &str, profile_dir: &Path) -> String {
+    // Let the page's setTimeout chain (one step each) run to the end.
+    heapwise_test_support::chromium_dom(page, query, profile_dir, 10_000)
 }
 
 /// The text of the element whose start tag begins with `open`, with
@@ -351,12 +316,11 @@ fn drawn_colours(dom: &str) -> BTreeMap<u64, String> {
 #[test]
 #[ignore = "needs headless chromium"]
 fn the_page_replays_the_mark_in_chromium() {
-    let chromium = heapwise_test_support::chromium();
     let dir = TempDir::new("animate-chromium");
     let snapshot = save(&dir, "heap.heapsnapshot");
     let page = dir.join("mark.html");
     animate(&snapshot, &page, &[]);
-    let dom = dump_dom(chromium, &page, "?autoplay=fast", &dir.join("chromium"));
+    let dom = dump_dom(&page, "?autoplay=fast", &dir.join("chromium"));
     // The page shows any script error in #errors.
     let errors = element_text(&dom, "<pre id=\"errors\"");
     assert!(errors.is_empty(), "script errors: {errors}");

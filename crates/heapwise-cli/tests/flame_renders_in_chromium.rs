@@ -9,8 +9,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 use heapwise_pprof::{Profile, ProfileBuilder};
@@ -59,41 +57,9 @@ fn xml_escape(s: &str) -> String {
 
 /// Loads `svg_path` (with `query`) in headless Chromium and returns the
 /// DOM after its scripts ran.
-fn dump_dom(chromium: &str, svg_path: &Path, query: &str, profile_dir: &Path) -> String {
-    let url = format!("file://{}{query}", svg_path.display());
-    let mut child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            // Let the script's setTimeout (zoom reset, ?s= search) run.
-            "--virtual-time-budget=5000",
-        ])
-        .arg(format!("--user-data-dir={}", profile_dir.display()))
-        .arg("--dump-dom")
-        .arg(&url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting chromium");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while child.try_wait().expect("waiting for chromium").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish loading {url} in 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().expect("chromium output");
-    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success() && dom.contains("<svg"),
-        "chromium failed on {url} ({}):\n{dom}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn dump_dom(svg_path: &Path, query: &str, profile_dir: &Path) -> String {
+    // Let the script's setTimeout (zoom reset, ?s= search) run.
+    let dom = heapwise_test_support::chromium_dom(svg_path, query, profile_dir, 5_000);
     assert!(
         !dom.contains("parsererror"),
         "the browser could not parse the SVG:\n{dom}"
@@ -155,10 +121,9 @@ fn flame_graph_is_well_formed() {
 #[test]
 #[ignore = "needs headless chromium"]
 fn flame_graph_is_interactive_in_chromium() {
-    let chromium = heapwise_test_support::chromium();
     let dir = TempDir::new("flame-chromium");
     let (_, svg_path, svg) = draw(&dir);
-    let dom = dump_dom(chromium, &svg_path, "?s=load_assets", &dir.join("chromium"));
+    let dom = dump_dom(&svg_path, "?s=load_assets", &dir.join("chromium"));
     for name in [RESERVE, INSERT, LOAD, MAIN, WORKER_IN_SVG] {
         assert!(
             dom.contains(&xml_escape(name)),
@@ -224,10 +189,9 @@ fn differential_flame_graph_against_a_base() {
 #[test]
 #[ignore = "needs headless chromium"]
 fn differential_flame_graph_renders_in_chromium() {
-    let chromium = heapwise_test_support::chromium();
     let dir = TempDir::new("flame-diff-chromium");
     let (svg_path, _) = draw_differential(&dir);
-    let dom = dump_dom(chromium, &svg_path, "", &dir.join("chromium"));
+    let dom = dump_dom(&svg_path, "", &dir.join("chromium"));
     for name in [RESERVE, LOAD, MAIN, WORKER_IN_SVG] {
         assert!(dom.contains(&xml_escape(name)), "{name} not in the DOM");
     }

@@ -63,6 +63,49 @@ pub fn chromium() -> &'static str {
         })
 }
 
+/// Loads `page` (a local file) with `query` in headless [`chromium`], lets
+/// its timers run for `virtual_ms` of virtual time, and returns the DOM
+/// after its scripts ran. Panics if Chromium fails, takes over 90 s, or the
+/// DOM holds no `<svg`.
+pub fn chromium_dom(page: &Path, query: &str, profile_dir: &Path, virtual_ms: u32) -> String {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let url = format!("file://{}{query}", page.display());
+    let mut child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+        ])
+        .arg(format!("--virtual-time-budget={virtual_ms}"))
+        .arg(format!("--user-data-dir={}", profile_dir.display()))
+        .arg("--dump-dom")
+        .arg(&url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting chromium");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while child.try_wait().expect("waiting for chromium").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish loading {url} in 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("chromium output");
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && dom.contains("<svg"),
+        "chromium failed on {url} ({}):\n{dom}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dom
+}
+
 /// The Prometheus server binary (`prometheus`, or `/usr/bin/prometheus`).
 /// Panics, naming the package, if it does not run.
 pub fn prometheus() -> &'static str {
