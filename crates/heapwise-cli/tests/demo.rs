@@ -126,7 +126,6 @@ fn go_tool_pprof_reads_the_demos_profile() {
 #[ignore = "needs memlab"]
 fn memlab_agrees_on_the_demos_snapshot() {
     use heapwise_heapgraph::HeapGraph;
-    use std::collections::HashMap;
     let dir = TempDir::new("demo-memlab");
     run_ok(&["demo", "--out-dir", dir.path().to_str().unwrap()]);
     let file = dir.join("heap.heapsnapshot");
@@ -136,22 +135,7 @@ fn memlab_agrees_on_the_demos_snapshot() {
         env!("CARGO_MANIFEST_DIR"),
         "/../heapwise-heapgraph/tests/memlab_retained.js"
     );
-    let out = heapwise_test_support::memlab()
-        .arg(script)
-        .arg(&file)
-        .output()
-        .expect("node runs");
-    heapwise_test_support::expect_success(&out, "memlab_retained.js");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let memlab: HashMap<u64, (u64, u64)> = text
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let mut f = l.splitn(4, ' ');
-            let mut num = || f.next().unwrap().parse::<u64>().unwrap();
-            (num(), (num(), num()))
-        })
-        .collect();
+    let (memlab, _) = heapwise_test_support::memlab_retained(script.as_ref(), &file);
     assert_eq!(
         memlab.len(),
         g.blocks().len(),
@@ -160,8 +144,9 @@ fn memlab_agrees_on_the_demos_snapshot() {
     let top = a.top_dominators(5);
     for b in top {
         let block = g.block(b);
+        let (retained, size, _) = &memlab[&block.seq];
         assert_eq!(
-            memlab[&block.seq],
+            (*retained, *size),
             (a.retained_bytes(b), block.size),
             "block #{} ({})",
             block.seq,

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::collections::HashMap;
-
 use heapwise_heapgraph::BlockId;
 
 #[test]
@@ -16,23 +14,7 @@ fn memlab_computes_the_same_retained_sizes_for_the_top_dominators() {
     let file = dir.join("sample.heapsnapshot");
     a.save_heapsnapshot(&file).unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/memlab_retained.js");
-    let out = heapwise_test_support::memlab()
-        .arg(script)
-        .arg(&file)
-        .output()
-        .expect("node runs");
-    heapwise_test_support::expect_success(&out, "memlab_retained.js");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let memlab: HashMap<u64, (u64, u64, String)> = text
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let mut f = l.splitn(4, ' ');
-            let mut num = || f.next().unwrap().parse::<u64>().unwrap();
-            let (id, retained, size) = (num(), num(), num());
-            (id, (retained, size, f.next().unwrap_or("").to_owned()))
-        })
-        .collect();
+    let (memlab, text) = heapwise_test_support::memlab_retained(script.as_ref(), &file);
     assert_eq!(
         memlab.len(),
         g.blocks().len(),

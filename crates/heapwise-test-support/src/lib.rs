@@ -106,6 +106,30 @@ pub fn chromium_dom(page: &Path, query: &str, profile_dir: &Path, virtual_ms: u3
     dom
 }
 
+/// Runs `script` (heapwise-heapgraph's `tests/memlab_retained.js`) under
+/// [`memlab`] on the `.heapsnapshot` `file`: memlab's view of each node, by
+/// id (a block's sequence number), as (retained size, self size, name);
+/// and the script's output, for messages.
+pub fn memlab_retained(
+    script: &Path,
+    file: &Path,
+) -> (std::collections::HashMap<u64, (u64, u64, String)>, String) {
+    let out = memlab().arg(script).arg(file).output().expect("node runs");
+    expect_success(&out, "memlab_retained.js");
+    let text = String::from_utf8(out.stdout).expect("UTF-8 from the script");
+    let nodes = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let mut f = l.splitn(4, ' ');
+            let mut num = || f.next().unwrap().parse::<u64>().unwrap();
+            let (id, retained, size) = (num(), num(), num());
+            (id, (retained, size, f.next().unwrap_or("").to_owned()))
+        })
+        .collect();
+    (nodes, text)
+}
+
 /// The Prometheus server binary (`prometheus`, or `/usr/bin/prometheus`).
 /// Panics, naming the package, if it does not run.
 pub fn prometheus() -> &'static str {
