@@ -905,30 +905,6 @@ int main(void) {
 }
 "#;
 
-/// The leak lines of a report: (direct bytes, direct blocks, indirect
-/// bytes, indirect blocks), from "Direct leak of B byte(s) in N object(s)".
-fn leak_figures(report: &str) -> (u64, u64, u64, u64) {
-    let mut f = (0, 0, 0, 0);
-    for line in report.lines() {
-        let (direct, rest) = match (
-            line.strip_prefix("Direct leak of "),
-            line.strip_prefix("Indirect leak of "),
-        ) {
-            (Some(r), _) => (true, r),
-            (_, Some(r)) => (false, r),
-            _ => continue,
-        };
-        let w: Vec<&str> = rest.split_whitespace().collect();
-        let (b, n): (u64, u64) = (w[0].parse().unwrap(), w[3].parse().unwrap());
-        if direct {
-            (f.0, f.1) = (f.0 + b, f.1 + n);
-        } else {
-            (f.2, f.3) = (f.2 + b, f.3 + n);
-        }
-    }
-    f
-}
-
 #[test]
 fn snapshot_at_exit_and_leak_check_find_a_c_programs_leaks() {
     let dir = TempDir::new("run-leaks");
@@ -939,11 +915,19 @@ fn snapshot_at_exit_and_leak_check_find_a_c_programs_leaks() {
     // LeakSanitizer's report from the program, then the run's summary of
     // the saved snapshot: the same leaks.
     let lsan = &err[..err.find("SUMMARY").unwrap()];
-    assert_eq!(leak_figures(lsan), (148, 2, 96, 2), "{err}");
+    assert_eq!(
+        heapwise_test_support::lsan_lost(lsan),
+        (148, 2, 96, 2),
+        "{err}"
+    );
     let saved = &err[err
         .find("heapwise: heap snapshot at")
         .expect("the snapshot's report")..];
-    assert_eq!(leak_figures(saved), (148, 2, 96, 2), "{err}");
+    assert_eq!(
+        heapwise_test_support::lsan_lost(saved),
+        (148, 2, 96, 2),
+        "{err}"
+    );
     let file = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -961,7 +945,7 @@ fn the_leak_check_agrees_with_valgrind_on_a_c_program() {
     let dir = TempDir::new("run-leaks-valgrind");
     let exe = cc(&dir, "leaks", LEAKS_C, &["-pthread"]);
     let o = run_under(&dir, &["--leak-check"], &exe);
-    let ours = leak_figures(&text(&o));
+    let ours = heapwise_test_support::lsan_lost(&text(&o));
     let vg = Command::new(heapwise_test_support::tool(
         "valgrind",
         "--version",
@@ -972,24 +956,9 @@ fn the_leak_check_agrees_with_valgrind_on_a_c_program() {
     .output()
     .expect("running valgrind");
     let report = String::from_utf8_lossy(&vg.stderr);
-    let figure = |what: &str| -> (u64, u64) {
-        let line = report
-            .lines()
-            .find(|l| l.contains(what))
-            .unwrap_or_else(|| panic!("{report}"));
-        let w: Vec<&str> = line[line.find(what).unwrap() + what.len()..]
-            .split_whitespace()
-            .collect();
-        (
-            w[0].replace(',', "").parse().unwrap(),
-            w[3].replace(',', "").parse().unwrap(),
-        )
-    };
-    let (db, dn) = figure("definitely lost:");
-    let (ib, in_) = figure("indirectly lost:");
     assert_eq!(
         ours,
-        (db, dn, ib, in_),
+        heapwise_test_support::valgrind_lost(&report),
         "heapwise:\n{}\nvalgrind:\n{report}",
         text(&o)
     );

@@ -130,6 +130,59 @@ pub fn memlab_retained(
     (nodes, text)
 }
 
+/// Leaked (direct bytes, direct blocks, indirect bytes, indirect blocks).
+pub type Lost = (u64, u64, u64, u64);
+
+/// A figure of a leak report (`1,052` as valgrind groups digits).
+fn leak_number(s: &str) -> u64 {
+    s.replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("not a number: {s:?}"))
+}
+
+/// From LeakSanitizer's format (heapwise's leak check writes it): the sums
+/// of the "Direct leak of B byte(s) in N object(s)" lines, and of the
+/// "Indirect leak of" ones.
+pub fn lsan_lost(report: &str) -> Lost {
+    let mut lost = (0, 0, 0, 0);
+    for line in report.lines() {
+        let (direct, rest) = if let Some(r) = line.strip_prefix("Direct leak of ") {
+            (true, r)
+        } else if let Some(r) = line.strip_prefix("Indirect leak of ") {
+            (false, r)
+        } else {
+            continue;
+        };
+        let w: Vec<&str> = rest.split_whitespace().collect();
+        let (bytes, blocks) = (leak_number(w[0]), leak_number(w[3]));
+        if direct {
+            (lost.0, lost.1) = (lost.0 + bytes, lost.1 + blocks);
+        } else {
+            (lost.2, lost.3) = (lost.2 + bytes, lost.3 + blocks);
+        }
+    }
+    lost
+}
+
+/// From valgrind memcheck's LEAK SUMMARY: "definitely lost: B bytes in N
+/// blocks" and "indirectly lost: …". Panics, with the report, if they are
+/// missing.
+pub fn valgrind_lost(report: &str) -> Lost {
+    let figures = |what: &str| {
+        let line = report
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} in valgrind's output:\n{report}"));
+        let w: Vec<&str> = line[line.find(what).unwrap() + what.len()..]
+            .split_whitespace()
+            .collect();
+        (leak_number(w[0]), leak_number(w[3]))
+    };
+    let (db, dn) = figures("definitely lost:");
+    let (ib, in_) = figures("indirectly lost:");
+    (db, dn, ib, in_)
+}
+
 /// The Prometheus server binary (`prometheus`, or `/usr/bin/prometheus`).
 /// Panics, naming the package, if it does not run.
 pub fn prometheus() -> &'static str {

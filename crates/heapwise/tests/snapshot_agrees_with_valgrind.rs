@@ -9,6 +9,7 @@ static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
 mod common;
 
 use common::child;
+use heapwise_test_support::{lsan_lost, valgrind_lost};
 use std::cell::RefCell;
 use std::process::Command;
 use std::rc::Rc;
@@ -69,58 +70,6 @@ fn leak_known_graphs() {
     .unwrap();
 }
 
-/// (direct bytes, direct blocks, indirect bytes, indirect blocks).
-type Lost = (u64, u64, u64, u64);
-
-fn number(s: &str) -> u64 {
-    s.replace(',', "")
-        .parse()
-        .unwrap_or_else(|_| panic!("not a number: {s:?}"))
-}
-
-/// From LeakSanitizer's format: the sums of the "Direct leak of B byte(s)
-/// in N object(s)" lines, and of the indirect ones.
-fn heapwise_lost(report: &str) -> Lost {
-    let mut lost = (0, 0, 0, 0);
-    for line in report.lines() {
-        let (direct, rest) = if let Some(r) = line.strip_prefix("Direct leak of ") {
-            (true, r)
-        } else if let Some(r) = line.strip_prefix("Indirect leak of ") {
-            (false, r)
-        } else {
-            continue;
-        };
-        let w: Vec<&str> = rest.split_whitespace().collect();
-        let (bytes, blocks) = (number(w[0]), number(w[3]));
-        if direct {
-            lost.0 += bytes;
-            lost.1 += blocks;
-        } else {
-            lost.2 += bytes;
-            lost.3 += blocks;
-        }
-    }
-    lost
-}
-
-/// From valgrind's LEAK SUMMARY: "definitely lost: B bytes in N blocks"
-/// and "indirectly lost: …".
-fn valgrind_lost(report: &str) -> Lost {
-    let figures = |what: &str| {
-        let line = report
-            .lines()
-            .find(|l| l.contains(what))
-            .unwrap_or_else(|| panic!("no {what:?} in valgrind's output:\n{report}"));
-        let w: Vec<&str> = line[line.find(what).unwrap() + what.len()..]
-            .split_whitespace()
-            .collect();
-        (number(w[0]), number(w[3]))
-    };
-    let (db, dn) = figures("definitely lost:");
-    let (ib, in_) = figures("indirectly lost:");
-    (db, dn, ib, in_)
-}
-
 #[test]
 #[ignore = "needs valgrind"]
 fn leaks_at_exit_agree_with_valgrind_memcheck() {
@@ -161,7 +110,7 @@ fn leaks_at_exit_agree_with_valgrind_memcheck() {
         Some(heapwise::snapshot::LEAK_EXIT_CODE),
         "{stderr}"
     );
-    let ours = heapwise_lost(&stderr);
+    let ours = lsan_lost(&stderr);
     let valgrind = heapwise_test_support::tool("valgrind", "--version", "valgrind");
     let vg = child(Some(&valgrind), &[]);
     let report = String::from_utf8_lossy(&vg.stderr);
