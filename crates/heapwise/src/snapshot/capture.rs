@@ -50,9 +50,10 @@ pub(crate) fn capture<T>(
     consume: impl FnOnce(File) -> Result<T, Error>,
 ) -> Result<Captured<T>, Error> {
     let me = threads::gettid();
-    let names: Vec<(i32, String)> = threads::thread_ids()
-        .into_iter()
-        .filter_map(|t| Some((t, threads::name(t)?)))
+    let ids = threads::thread_ids();
+    let names: Vec<(i32, String)> = ids
+        .iter()
+        .filter_map(|&t| Some((t, threads::name(t)?)))
         .collect();
     let modules = super::globals::modules();
     let mut fds = [0; 2];
@@ -62,7 +63,7 @@ pub(crate) fn capture<T>(
     }
     let (read_end, write_end) = (fds[0], fds[1]);
     let paused = Instant::now();
-    let caught = threads::catch();
+    let caught = threads::catch(&ids);
     let (_, regs) = threads::own_registers();
     let frozen = Frozen {
         me: Caught {

@@ -90,11 +90,11 @@ pub(crate) fn gettid() -> i32 {
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }
 
-/// Asks every thread but this one for its registers; returns those that
-/// answered within 200 ms.
-pub(crate) fn catch() -> Threads {
+/// Asks every thread of `ids` (from [`thread_ids`]) but this one for its
+/// registers; returns those that answered within 200 ms.
+pub(crate) fn catch(ids: &[i32]) -> Threads {
     let me = gettid();
-    let others: Vec<i32> = thread_ids().into_iter().filter(|&t| t != me).collect();
+    let others: Vec<i32> = ids.iter().copied().filter(|&t| t != me).collect();
     if others.is_empty() {
         return Threads::default();
     }
