@@ -245,25 +245,25 @@ impl<'g> Analysis<'g> {
         let nodes = self.nodes();
         let total = self.idom.len();
         let mut out = vec![(0u64, 0u64, 0u64, 0u64); groups];
-        // Children in the dominator tree (CSR).
+        // Children in the dominator tree (CSR): `start[d]` counts, then
+        // (prefix sums) ends, then (filled downwards) starts `d`'s list.
         let mut start = vec![0u32; total + 1];
         for &d in &self.idom {
             if d != NONE {
-                start[d as usize + 1] += 1;
+                start[d as usize] += 1;
             }
         }
-        for i in 0..total {
-            start[i + 1] += start[i];
+        for i in 1..total {
+            start[i] += start[i - 1];
         }
-        let mut fill = start.clone();
+        start[total] = start[total - 1];
         let mut children = vec![0u32; start[total] as usize];
-        for (v, &d) in self.idom.iter().enumerate() {
+        for (v, &d) in self.idom.iter().enumerate().rev() {
             if d != NONE {
-                children[fill[d as usize] as usize] = v as u32;
-                fill[d as usize] += 1;
+                start[d as usize] -= 1;
+                children[start[d as usize] as usize] = v as u32;
             }
         }
-        drop(fill);
         let mut on_path = vec![0u32; groups];
         let mut stack: Vec<(u32, u32)> = vec![(Nodes::TOP, 0)];
         while let Some(entry) = stack.last_mut() {
@@ -275,7 +275,7 @@ impl<'g> Analysis<'g> {
                     let g = group(BlockId(b)) as usize;
                     let o = &mut out[g];
                     o.0 += 1;
-                    o.1 += self.graph.blocks[b as usize].size;
+                    o.1 += self.graph.blocks.size(b as usize);
                     if on_path[g] == 0 {
                         o.2 += self.retained_bytes[c as usize];
                         o.3 += u64::from(self.retained_blocks[c as usize]);

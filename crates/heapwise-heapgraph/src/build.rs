@@ -109,7 +109,7 @@ impl GraphBuilder {
                 )));
             }
         }
-        let mut graph = HeapGraph::without_edges(blocks, roots, stacks, true)?;
+        let mut graph = HeapGraph::without_edges(blocks.into(), roots, stacks, true)?;
         graph.check_unique_seq()?;
         let index = AddressIndex::new(&graph.blocks);
         let roots = graph.roots.len();
@@ -122,8 +122,7 @@ impl GraphBuilder {
             let (addr, len) = if h < roots {
                 (graph.roots[h].addr, graph.roots[h].len)
             } else {
-                let b = &graph.blocks[h - roots];
-                (b.addr, b.size)
+                (graph.blocks.addr(h - roots), graph.blocks.size(h - roots))
             };
             let end = addr.saturating_add(len);
             let mut at = addr.saturating_add(addr.wrapping_neg() % 8);

@@ -81,6 +81,14 @@ fn successors<'a>(
 
 /// The dominator tree of `graph` with `direct` (block ids) as the direct
 /// leaks.
+///
+/// Memory beyond the graph, per node (a block, mostly), at the peak: 20
+/// bytes plus 4 per edge (the semidominator loop; the predecessor lists
+/// are built at 12 bytes plus 8 per edge). Each phase holds only what it
+/// reads: no cursor array for filling the predecessor lists (each list is
+/// filled downwards from its end), the preorder inverted only once `pre`
+/// is no longer needed, and the link-eval forest kept in the list starts'
+/// place as they are used up.
 pub(crate) fn dominators(graph: &HeapGraph, direct: &[u32]) -> DomTree {
     let nodes = Nodes {
         roots: graph.roots.len() as u32,
@@ -88,15 +96,6 @@ pub(crate) fn dominators(graph: &HeapGraph, direct: &[u32]) -> DomTree {
     let total = nodes.block(graph.blocks.len() as u32) as usize;
     let top: Vec<u32> = (1..=nodes.leaked()).collect();
     let succ = |v: u32| successors(graph, nodes, &top, direct, v);
-
-    // DFS preorder, iteratively.
-    let mut pre = vec![NONE; total];
-    let mut vertex: Vec<u32> = Vec::with_capacity(total);
-    let mut parent: Vec<u32> = Vec::with_capacity(total);
-    // The preorder number of each graph edge's target, filled as the DFS
-    // crosses it: the predecessor lists are then built from sequential
-    // reads.
-    let mut edge_pre = vec![NONE; graph.edge_to.len()];
     let first_edge = |v: u32| -> Option<usize> {
         if v == Nodes::TOP || v == nodes.leaked() {
             None
@@ -104,9 +103,15 @@ pub(crate) fn dominators(graph: &HeapGraph, direct: &[u32]) -> DomTree {
             Some(graph.edge_start[v as usize - 1 - usize::from(v > nodes.roots)] as usize)
         }
     };
+
+    // DFS preorder numbers and parents, iteratively. Each graph edge's
+    // target's number (`edge_pre`) is noted as the DFS crosses it, so the
+    // predecessor lists are then built from sequential reads.
+    let mut pre = vec![NONE; total];
+    let mut parent: Vec<u32> = Vec::with_capacity(total);
+    let mut edge_pre = vec![NONE; graph.edge_to.len()];
     let mut stack: Vec<(u32, u32)> = vec![(Nodes::TOP, 0)];
     pre[0] = 0;
-    vertex.push(Nodes::TOP);
     parent.push(0);
     while let Some(top_entry) = stack.last_mut() {
         let (v, pos) = *top_entry;
@@ -115,9 +120,8 @@ pub(crate) fn dominators(graph: &HeapGraph, direct: &[u32]) -> DomTree {
             top_entry.1 += 1;
             let w = t + add;
             if pre[w as usize] == NONE {
-                pre[w as usize] = vertex.len() as u32;
+                pre[w as usize] = parent.len() as u32;
                 parent.push(pre[v as usize]);
-                vertex.push(w);
                 stack.push((w, 0));
             }
             if let Some(e) = first_edge(v) {
@@ -128,21 +132,22 @@ pub(crate) fn dominators(graph: &HeapGraph, direct: &[u32]) -> DomTree {
         }
     }
     drop(stack);
-    let n = vertex.len();
+    let n = parent.len();
+    debug_assert_eq!(n, total, "every node is reachable from the pseudo-root");
 
-    // Predecessors in preorder numbers (CSR), node by node.
+    // Predecessors in preorder numbers (CSR). `pred_start[w]` counts, then
+    // (prefix sums) ends, then (filled downwards) starts `w`'s list.
     let each_edge = |f: &mut dyn FnMut(u32, u32)| {
         for v in 0..total as u32 {
             let pv = pre[v as usize];
+            let (targets, add) = succ(v);
             match first_edge(v) {
                 Some(e) => {
-                    let (targets, _) = succ(v);
                     for &pw in &edge_pre[e..e + targets.len()] {
                         f(pv, pw);
                     }
                 }
                 None => {
-                    let (targets, add) = succ(v);
                     for &t in targets {
                         f(pv, pre[(t + add) as usize]);
                     }
@@ -151,42 +156,53 @@ pub(crate) fn dominators(graph: &HeapGraph, direct: &[u32]) -> DomTree {
         }
     };
     let mut pred_start = vec![0u32; n + 1];
-    each_edge(&mut |_, pw| pred_start[pw as usize + 1] += 1);
-    for i in 0..n {
-        pred_start[i + 1] += pred_start[i];
+    each_edge(&mut |_, pw| pred_start[pw as usize] += 1);
+    for i in 1..n {
+        pred_start[i] += pred_start[i - 1];
     }
-    let mut fill = pred_start.clone();
+    pred_start[n] = pred_start[n - 1];
     let mut preds = vec![0u32; pred_start[n] as usize];
     each_edge(&mut |pv, pw| {
-        preds[fill[pw as usize] as usize] = pv;
-        fill[pw as usize] += 1;
+        pred_start[pw as usize] -= 1;
+        preds[pred_start[pw as usize] as usize] = pv;
     });
-    drop(fill);
     drop(edge_pre);
+    let mut vertex = vec![0u32; n];
+    for (v, &p) in pre.iter().enumerate() {
+        vertex[p as usize] = v as u32;
+    }
     drop(pre);
 
     // Semidominators, in decreasing preorder. A vertex `v > w` is
-    // processed (linked to its parent in the forest).
+    // processed (linked to its parent in the forest). The forest lives in
+    // `pred_start`: vertex `x`'s ancestor in slot `x + 1`, which the loop
+    // last reads as the end of `x`'s list, and which is set to `x`'s
+    // parent as `x` is processed (compression reads only processed
+    // vertices' ancestors).
     let mut semi: Vec<u32> = (0..n as u32).collect();
     let mut label: Vec<u32> = (0..n as u32).collect();
-    let mut ancestor = parent.clone();
     let mut path: Vec<u32> = Vec::new();
     for w in (1..n as u32).rev() {
+        let (a, b) = (
+            pred_start[w as usize] as usize,
+            pred_start[w as usize + 1] as usize,
+        );
         let mut s = semi[w as usize];
-        for &v in &preds[pred_start[w as usize] as usize..pred_start[w as usize + 1] as usize] {
+        for &v in &preds[a..b] {
             let u = if v <= w {
                 v
             } else {
-                compress(&mut ancestor, &mut label, &semi, &mut path, v, w);
+                let ancestor = &mut pred_start[1..];
+                compress(ancestor, &mut label, &semi, &mut path, v, w);
                 label[v as usize]
             };
             s = s.min(semi[u as usize]);
         }
         semi[w as usize] = s;
+        pred_start[w as usize + 1] = parent[w as usize];
     }
     drop(preds);
     drop(pred_start);
-    drop(ancestor);
     drop(label);
 
     // Immediate dominators: the nearest ancestor of the parent in the

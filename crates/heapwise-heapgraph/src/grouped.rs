@@ -3,8 +3,9 @@
 //! compressed rows (8 bytes per edge instead of the 24 of an [`Edge`] and
 //! the copy).
 
+use crate::blocks::Blocks;
 use crate::error::{Error, Result};
-use crate::model::{Block, Edge, Frame, HeapGraph, Root, MAX_ITEMS};
+use crate::model::{Edge, Frame, HeapGraph, Root, MAX_ITEMS};
 
 /// Builds a [`HeapGraph`] from edges given in holder order; see
 /// [`HeapGraph::grouped`].
@@ -21,11 +22,11 @@ impl HeapGraph {
     /// holder order: every root's (by id), then every block's (by id).
     /// The same checks as [`HeapGraph::from_parts`].
     pub fn grouped(
-        blocks: Vec<Block>,
+        blocks: impl Into<Blocks>,
         roots: Vec<Root>,
         stacks: Vec<Vec<Frame>>,
     ) -> Result<GroupedEdges> {
-        let graph = HeapGraph::without_edges(blocks, roots, stacks, false)?;
+        let graph = HeapGraph::without_edges(blocks.into(), roots, stacks, false)?;
         graph.check_unique_seq()?;
         Ok(GroupedEdges { graph, current: 0 })
     }

@@ -6,18 +6,14 @@
 //! blocks, 0.5 bytes per block), and binary-searches the few starts the
 //! bucket covers.
 
-use crate::model::Block;
+use crate::blocks::Blocks;
 
 /// The block of `blocks` (sorted by address, not overlapping) that `addr`
 /// points into: `start <= addr < start + size`, a zero-size block counting
 /// as one byte (as valgrind does), so a pointer to it is still an edge.
-pub(crate) fn find(blocks: &[Block], addr: u64) -> Option<usize> {
-    let i = blocks.partition_point(|b| b.addr <= addr).checked_sub(1)?;
-    contains(&blocks[i], addr).then_some(i)
-}
-
-fn contains(b: &Block, addr: u64) -> bool {
-    addr - b.addr < b.size.max(1)
+pub(crate) fn find(blocks: &Blocks, addr: u64) -> Option<usize> {
+    let i = blocks.last_at_or_below(addr)?;
+    (addr - blocks.addr(i) < blocks.size(i).max(1)).then_some(i)
 }
 
 /// The lookup table of the builder.
@@ -35,11 +31,10 @@ pub(crate) struct AddressIndex {
 
 impl AddressIndex {
     /// The index of `blocks`, sorted by address.
-    pub(crate) fn new(blocks: &[Block]) -> AddressIndex {
-        let starts: Vec<u64> = blocks.iter().map(|b| b.addr).collect();
-        let ends: Vec<u64> = blocks
-            .iter()
-            .map(|b| b.addr.saturating_add(b.size.max(1)))
+    pub(crate) fn new(blocks: &Blocks) -> AddressIndex {
+        let starts: Vec<u64> = (0..blocks.len()).map(|i| blocks.addr(i)).collect();
+        let ends: Vec<u64> = (0..blocks.len())
+            .map(|i| blocks.addr(i).saturating_add(blocks.size(i).max(1)))
             .collect();
         let (min, max) = match (starts.first(), ends.iter().max()) {
             (Some(&min), Some(&max)) => (min, max),

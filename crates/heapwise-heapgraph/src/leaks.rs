@@ -122,7 +122,7 @@ pub(crate) fn classify(graph: &HeapGraph) -> Vec<LeakClass> {
         }
     }
     let mut leader = vec![NONE; sccs as usize];
-    let seq = |l: u32| graph.blocks[unreachable[l as usize] as usize].seq;
+    let seq = |l: u32| graph.blocks.seq(unreachable[l as usize] as usize);
     for (v, &c) in scc.iter().enumerate() {
         let c = c as usize;
         if !has_in[c] && (leader[c] == NONE || seq(v as u32) < seq(leader[c])) {
@@ -168,16 +168,16 @@ pub(crate) fn by_site(graph: &HeapGraph, class: &[LeakClass]) -> Vec<SiteLeaks> 
         })
         .collect();
     for (i, c) in class.iter().enumerate() {
-        let b = &graph.blocks[i];
+        let size = graph.blocks.size(i);
         let s = &mut sites[graph.block_site(BlockId(i as u32)).0 as usize];
         match c {
             LeakClass::Direct => {
                 s.direct_blocks += 1;
-                s.direct_bytes += b.size;
+                s.direct_bytes += size;
             }
             LeakClass::Indirect => {
                 s.indirect_blocks += 1;
-                s.indirect_bytes += b.size;
+                s.indirect_bytes += size;
             }
             LeakClass::Reachable => {}
         }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::blocks::Blocks;
 use crate::error::{Error, Result};
 use crate::site::{site_frame, UNKNOWN_SITE};
 
@@ -176,7 +177,7 @@ pub const MAX_OFFSET: u64 = (u32::MAX as u64) * 8;
 /// and [`HeapGraph::from_parts`] to build one from known edges.
 #[derive(Debug, Clone)]
 pub struct HeapGraph {
-    pub(crate) blocks: Vec<Block>,
+    pub(crate) blocks: Blocks,
     pub(crate) roots: Vec<Root>,
     pub(crate) stacks: Vec<Box<[Frame]>>,
     pub(crate) stack_site: Vec<SiteId>,
@@ -198,12 +199,12 @@ impl HeapGraph {
     /// that is not a multiple of 8 or is beyond [`MAX_OFFSET`], or a
     /// repeated sequence number.
     pub fn from_parts(
-        blocks: Vec<Block>,
+        blocks: impl Into<Blocks>,
         roots: Vec<Root>,
         stacks: Vec<Vec<Frame>>,
         edges: &[Edge],
     ) -> Result<HeapGraph> {
-        let mut graph = HeapGraph::without_edges(blocks, roots, stacks, false)?;
+        let mut graph = HeapGraph::without_edges(blocks.into(), roots, stacks, false)?;
         graph.check_unique_seq()?;
         let holders = graph.roots.len() + graph.blocks.len();
         if edges.len() > MAX_ITEMS {
@@ -241,11 +242,14 @@ impl HeapGraph {
     /// be in address order and must not overlap (the error names the first
     /// pair that breaks this).
     pub fn with_addresses(mut self) -> Result<HeapGraph> {
-        for w in self.blocks.windows(2) {
-            if w[0].addr.saturating_add(w[0].size.max(1)) > w[1].addr {
+        let b = &self.blocks;
+        for i in 1..b.len() {
+            if b.addr(i - 1).saturating_add(b.size(i - 1).max(1)) > b.addr(i) {
                 return Err(Error::invalid(format!(
                     "blocks #{} and #{} overlap or are out of address order at {:#x}",
-                    w[0].seq, w[1].seq, w[1].addr
+                    b.seq(i - 1),
+                    b.seq(i),
+                    b.addr(i)
                 )));
             }
         }
@@ -280,7 +284,7 @@ impl HeapGraph {
 
     /// The parts without edges: checks stack ids, interns sites.
     pub(crate) fn without_edges(
-        blocks: Vec<Block>,
+        mut blocks: Blocks,
         roots: Vec<Root>,
         stacks: Vec<Vec<Frame>>,
         addressed: bool,
@@ -295,16 +299,17 @@ impl HeapGraph {
         if stacks.len() > MAX_ITEMS {
             return Err(Error::too_large(format!("{} stacks", stacks.len())));
         }
-        for b in &blocks {
-            if b.stack.0 as usize >= stacks.len() {
+        for i in 0..blocks.len() {
+            if blocks.stack(i).0 as usize >= stacks.len() {
                 return Err(Error::invalid(format!(
                     "block #{} has stack {}, which does not exist ({} stacks)",
-                    b.seq,
-                    b.stack.0,
+                    blocks.seq(i),
+                    blocks.stack(i).0,
                     stacks.len()
                 )));
             }
         }
+        blocks.shrink_to_fit();
         for r in &roots {
             if r.len > MAX_OFFSET {
                 return Err(Error::too_large(format!(
@@ -344,7 +349,7 @@ impl HeapGraph {
     }
 
     pub(crate) fn check_unique_seq(&self) -> Result<()> {
-        let mut seqs: Vec<u64> = self.blocks.iter().map(|b| b.seq).collect();
+        let mut seqs: Vec<u64> = (0..self.blocks.len()).map(|i| self.blocks.seq(i)).collect();
         seqs.sort_unstable();
         if let Some(w) = seqs.windows(2).find(|w| w[0] == w[1]) {
             return Err(Error::invalid(format!(
@@ -360,7 +365,7 @@ impl HeapGraph {
         let addr = if h < self.roots.len() {
             self.roots[h].addr
         } else {
-            self.blocks[h - self.roots.len()].addr
+            self.blocks.addr(h - self.roots.len())
         };
         addr.wrapping_neg() % 8
     }
@@ -381,13 +386,18 @@ impl HeapGraph {
     }
 
     /// The blocks, in address order for a graph built by scanning.
-    pub fn blocks(&self) -> &[Block] {
+    pub fn blocks(&self) -> &Blocks {
         &self.blocks
     }
 
-    /// One block.
-    pub fn block(&self, id: BlockId) -> &Block {
-        &self.blocks[id.0 as usize]
+    /// The number of blocks.
+    pub fn block_count(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// One block; panics if `id` is not this graph's.
+    pub fn block(&self, id: BlockId) -> Block {
+        self.blocks.at(id.0 as usize)
     }
 
     /// The roots.
@@ -427,7 +437,7 @@ impl HeapGraph {
 
     /// The site of a block.
     pub fn block_site(&self, id: BlockId) -> SiteId {
-        self.stack_site(self.block(id).stack)
+        self.stack_site(self.blocks.stack(id.0 as usize))
     }
 
     /// The site named `name`, if a block's stack has it.
@@ -440,9 +450,8 @@ impl HeapGraph {
 
     /// The block with sequence number `seq` (a linear search).
     pub fn block_by_seq(&self, seq: u64) -> Option<BlockId> {
-        self.blocks
-            .iter()
-            .position(|b| b.seq == seq)
+        (0..self.blocks.len())
+            .find(|&i| self.blocks.seq(i) == seq)
             .map(|i| BlockId(i as u32))
     }
 
@@ -462,7 +471,7 @@ impl HeapGraph {
 
     /// The sum of the blocks' sizes.
     pub fn total_bytes(&self) -> u64 {
-        self.blocks.iter().map(|b| b.size).sum()
+        (0..self.blocks.len()).map(|i| self.blocks.size(i)).sum()
     }
 
     /// The pointers `holder` holds, in offset order for a scanned graph:

@@ -22,7 +22,7 @@ impl Rng {
 fn random_graph(rng: &mut Rng) -> HeapGraph {
     let n = 1 + rng.below(14) as u32;
     let roots = rng.below(3) as u32;
-    let blocks = (0..n)
+    let blocks: Vec<Block> = (0..n)
         .map(|i| Block {
             addr: 0,
             size: 1 + rng.below(100),
@@ -109,7 +109,7 @@ fn retained_sizes_and_leak_classes_match_brute_force() {
                         from_d[o],
                         "direct leak {d} is reached from outside its cycle"
                     );
-                    assert!(g.blocks()[d as usize].seq < g.blocks()[o].seq);
+                    assert!(g.block(BlockId(d)).seq < g.block(BlockId(o as u32)).seq);
                 }
             }
         }
@@ -120,7 +120,7 @@ fn retained_sizes_and_leak_classes_match_brute_force() {
         for b in 0..n as u32 {
             let still = reach(&g, &starts, Some(b));
             let lost: Vec<usize> = (0..n).filter(|&x| !still[x]).collect();
-            let bytes: u64 = lost.iter().map(|&x| g.blocks()[x].size).sum();
+            let bytes: u64 = lost.iter().map(|&x| g.block(BlockId(x as u32)).size).sum();
             assert_eq!(a.retained_bytes(BlockId(b)), bytes, "block {b}");
             assert_eq!(a.retained_blocks(BlockId(b)), lost.len() as u64);
         }

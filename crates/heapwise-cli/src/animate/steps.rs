@@ -118,7 +118,7 @@ mod tests {
     /// Root 0 -> 2, 1 (offsets 8, 0: scanned as 1, 2); 1 -> 3; 2 -> 3, 0;
     /// 4 <-> 5 leaked; 6 -> 4 leaked.
     fn graph() -> HeapGraph {
-        let blocks = (0..7)
+        let blocks: Vec<Block> = (0..7)
             .map(|i| Block {
                 addr: 0,
                 size: 16,

@@ -122,7 +122,7 @@ fn write_snapshot(analysis: &Analysis<'_>, out: &mut impl Write) -> std::io::Res
         }
         stack_trace_node.push(Some(at));
     }
-    for b in &graph.blocks {
+    for b in graph.blocks.iter() {
         if let Some(t) = stack_trace_node[b.stack.0 as usize] {
             trie[t as usize].count += 1;
             trie[t as usize].size += b.size;

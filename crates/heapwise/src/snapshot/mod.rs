@@ -73,7 +73,7 @@ pub use leak_check::{assert_no_leaks, LEAK_EXIT_CODE};
 use crate::local::without_accounting;
 use crate::profile::{depot, trailer, Resolved};
 use heapwise_heapgraph::{
-    Analysis, Block, BlockId, Edge, Frame, HeapGraph, Holder, Root, RootId, StackId,
+    Analysis, Block, BlockId, Blocks, Edge, Frame, HeapGraph, Holder, Root, RootId, StackId,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -148,10 +148,10 @@ fn read_graph(pipe: impl std::io::Read) -> std::io::Result<HeapGraph> {
     let buckets: HashMap<usize, u32> = depot::lock().bucket_stacks().into_iter().collect();
     let mut stack_ids: HashMap<u32, StackId> = HashMap::new();
     let mut stack_list: Vec<u32> = Vec::new();
-    let mut blocks: Vec<Block> = Vec::new();
+    let mut blocks = Blocks::new();
     r.blocks(|n, b| {
-        if blocks.capacity() == 0 {
-            blocks.reserve_exact(n);
+        if blocks.is_empty() {
+            blocks.reserve(n);
         }
         let stack = match buckets.get(&b.bucket) {
             Some(&s) => *stack_ids.entry(s).or_insert_with(|| {
