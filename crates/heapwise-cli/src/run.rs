@@ -41,7 +41,9 @@
 //! endpoint (`/debug/pprof/heap`, `/debug/pprof/allocs`,
 //! `/debug/heapwise/stats`, ...) on that loopback address from the
 //! program's start to its exit, and says so on standard error. Only the
-//! command serves: programs it execs do not (the variable is emptied).
+//! command serves: programs it execs do not (the variable is emptied). A
+//! program with heapwise of its own keeps its figures in its own runtime:
+//! the endpoint closes before `main`, with a line saying so.
 //!
 //! SIGINT and SIGTERM sent
 //! to `heapwise` (not the terminal's, which reach the program directly)

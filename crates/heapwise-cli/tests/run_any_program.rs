@@ -414,6 +414,33 @@ fn a_program_with_heapwise_of_its_own_is_counted_once() {
 }
 
 #[test]
+fn the_endpoint_closes_for_a_program_with_heapwise_of_its_own() {
+    // Its figures are in its own runtime: the preload's endpoint would
+    // serve empty profiles. It closes before main, and says so.
+    let dir = TempDir::new("run-own-heapwise-http");
+    let input = common::write_profile(&common::inline_profile(), dir.join("in.pb.gz"));
+    let o = run_with_args(
+        &dir,
+        &["--http", "127.0.0.1:0"],
+        Path::new(env!("CARGO_BIN_EXE_heapwise")),
+        &["top", &input],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let addr = err
+        .lines()
+        .find_map(|l| l.strip_prefix("heapwise: serving http://"))
+        .and_then(|rest| rest.split_once("/debug/pprof/heap"))
+        .unwrap_or_else(|| panic!("no serving line: {err}"))
+        .0;
+    let closed = format!("heapwise: closed http://{addr}: the program has heapwise of its own");
+    assert!(
+        err.lines().any(|l| l.starts_with(&closed)),
+        "no closing line for {addr}: {err}"
+    );
+}
+
+#[test]
 fn a_library_loaded_later_is_unwound_and_named() {
     let dir = TempDir::new("run-dlopen");
     let lib_src = r#"

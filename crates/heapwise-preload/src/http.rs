@@ -9,8 +9,22 @@
 //! is up (or failed), so programs the process execs do not try the same
 //! port; a forked child has no server (threads do not survive `fork`).
 //! A failure is one line on standard error; the program runs on.
+//!
+//! A program with heapwise of its own (see the crate docs) keeps its
+//! figures in its own runtime, which this library cannot read: when it
+//! stands the library down, the server closes and one line on standard
+//! error says so and how the program can serve them itself
+//! ([`close_for_own_heapwise`]). An endpoint left open would answer with
+//! empty profiles.
 
 use std::ffi::{c_char, c_int, CStr};
+use std::sync::Mutex;
+
+use heapwise::http::Server;
+
+/// The running server, until the program's own heapwise stands the
+/// library down.
+static SERVER: Mutex<Option<Server>> = Mutex::new(None);
 
 /// The variable's name, as it starts an environment entry.
 const VAR: &[u8] = b"HEAPWISE_HTTP=";
@@ -58,7 +72,22 @@ fn serve(addr: &str) {
                 server.local_addr(),
                 std::process::id()
             );
+            *SERVER.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);
         }
         Err(e) => eprintln!("heapwise: HEAPWISE_HTTP={addr}: {e}; no endpoint"),
     }
+}
+
+/// Closes the server, if one runs, because the program has heapwise of
+/// its own, and says so in one line.
+pub(crate) fn close_for_own_heapwise() {
+    let Some(server) = SERVER.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        return;
+    };
+    let addr = server.local_addr();
+    server.shutdown();
+    eprintln!(
+        "heapwise: closed http://{addr}: the program has heapwise of its own, whose figures \
+         this endpoint cannot see; serve them from the program (heapwise::http::serve)"
+    );
 }

@@ -64,7 +64,10 @@
 //! and calls it: from then on the preload forwards every call to the next
 //! allocator uncounted and writes no profile, and the program's own
 //! runtime, which reads the same settings, counts and writes it. What the
-//! preload counted before (the C runtime's start-up) is dropped.
+//! preload counted before (the C runtime's start-up) is dropped. Its
+//! endpoint (`--http`) closes with a line saying so: the program's figures
+//! are in the program's runtime, which serves them with
+//! `heapwise::http::serve` if the program asks it to.
 #![deny(missing_docs)]
 
 mod arena;

@@ -15,7 +15,8 @@ pub(crate) fn stood_down() -> bool {
 
 /// Called by every heapwise runtime's load-time constructor with an
 /// address of its own: one outside this library is the program's, which
-/// counts from now on; the preload stops counting and writing profiles.
+/// counts from now on; the preload stops counting and writing profiles,
+/// and closes its endpoint (`http.rs`).
 #[no_mangle]
 pub extern "C" fn heapwise_preload_stand_down(caller: *const c_void) {
     if same_object(caller, heapwise_preload_stand_down as *const c_void) {
@@ -23,6 +24,7 @@ pub extern "C" fn heapwise_preload_stand_down(caller: *const c_void) {
     }
     STOOD_DOWN.store(true, Relaxed);
     heapwise::profile::__preload_stop_writing();
+    crate::http::close_for_own_heapwise();
 }
 
 /// Whether `a` and `b` lie in the same loaded object.
