@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use crate::analysis::Analysis;
 use crate::leaks::LeakClass;
+use crate::model::BlockId;
 use crate::site::is_allocator_frame;
 
 impl Analysis<'_> {
@@ -20,12 +21,20 @@ impl Analysis<'_> {
     /// SUMMARY: heapwise: 152 byte(s) leaked in 5 allocation(s).
     /// ```
     pub fn leak_report(&self) -> String {
+        self.leak_report_of(|_| true)
+    }
+
+    /// [`leak_report`](Analysis::leak_report) of the leaked blocks for
+    /// which `keep` is true only (e.g. those another snapshot also found
+    /// leaked).
+    pub fn leak_report_of(&self, keep: impl Fn(BlockId) -> bool) -> String {
         let graph = self.graph();
         // (direct?, stack) -> (bytes, blocks)
         let mut groups = std::collections::BTreeMap::<(bool, u32), (u64, u64)>::new();
         let (mut bytes, mut blocks) = (0, 0);
         for (i, b) in graph.blocks().iter().enumerate() {
             let direct = match self.leak_classes()[i] {
+                _ if !keep(BlockId(i as u32)) => continue,
                 LeakClass::Reachable => continue,
                 LeakClass::Direct => true,
                 LeakClass::Indirect => false,

@@ -1,8 +1,12 @@
 //! Leak checks: `HEAPWISE_LEAK_CHECK=1` at exit, [`assert_no_leaks`] in a
-//! test; and `HEAPWISE_SNAPSHOT_AT_EXIT=PATH`, a snapshot saved at exit. A *direct* leak (a block nothing reachable points to, LeakSanitizer's
-//! meaning) fails the check; the report is LeakSanitizer's format.
+//! test; and `HEAPWISE_SNAPSHOT_AT_EXIT=PATH`, a snapshot saved at exit. A
+//! *direct* leak (a block nothing reachable points to, LeakSanitizer's
+//! meaning) fails the check, if a second snapshot taken right after finds
+//! it leaked too (see `confirmed_leaks`); the report is LeakSanitizer's
+//! format, with a line saying how many threads did not answer for their
+//! registers, if any.
 
-use super::take;
+use super::{take, Snapshot};
 
 /// The exit status of a process whose leak check found direct leaks
 /// (LeakSanitizer's).
@@ -21,13 +25,58 @@ pub const LEAK_EXIT_CODE: i32 = 23;
 /// ```
 #[track_caller]
 pub fn assert_no_leaks() {
-    let snapshot = match take() {
-        Ok(s) => s,
+    match take().and_then(confirmed_leaks) {
+        Ok(None) => {}
+        Ok(Some(report)) => panic!("heapwise found leaks:\n{report}"),
         Err(e) => panic!("heapwise::snapshot::assert_no_leaks: {e}"),
+    }
+}
+
+/// The leak report, if `first` holds direct leaks. A block counts only if
+/// two snapshots in a row find it leaked: a leaked block stays leaked,
+/// while a block that another thread allocated after it answered for its
+/// registers, and held in a register or a deeper frame at the fork, looks
+/// leaked only by chance (`threads.rs`). The second snapshot is taken only
+/// if the first found direct leaks.
+fn confirmed_leaks(first: Snapshot) -> Result<Option<String>, super::Error> {
+    let leaked: std::collections::HashSet<u64> = {
+        let analysis = first.analyze();
+        if analysis.direct_leaks().next().is_none() {
+            return Ok(None);
+        }
+        let graph = first.graph();
+        analysis
+            .direct_leaks()
+            .chain(analysis.indirect_leaks())
+            .map(|b| graph.block(b).seq)
+            .collect()
     };
-    let analysis = snapshot.analyze();
-    if analysis.direct_leaks().next().is_some() {
-        panic!("heapwise found leaks:\n{}", analysis.leak_report());
+    drop(first);
+    let second = take()?;
+    let analysis = second.analyze();
+    let graph = second.graph();
+    let again = |b: super::graph::BlockId| leaked.contains(&graph.block(b).seq);
+    if !analysis.direct_leaks().any(again) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "{}{}",
+        analysis.leak_report_of(again),
+        unanswered(&second)
+    )))
+}
+
+/// A line for a leak report when some threads' registers were not taken:
+/// a block only their registers pointed to is then reported leaked.
+fn unanswered(snapshot: &Snapshot) -> String {
+    match snapshot.threads() {
+        (_, 0) => String::new(),
+        (answered, missed) => format!(
+            "heapwise: {missed} of {} threads did not answer for their registers \
+             (stacks scanned whole); a block only their registers held is reported leaked{}\n",
+            answered + missed,
+            snapshot.note().map_or(String::new(), |n| format!(": {n}")),
+        ),
     }
 }
 
@@ -70,13 +119,16 @@ pub(crate) fn at_exit(save: Option<std::path::PathBuf>, check: bool) {
         if !check {
             return;
         }
-        let analysis = snapshot.analyze();
-        if analysis.direct_leaks().next().is_some() {
-            eprintln!("\n=================================================================");
-            eprintln!("==heapwise: detected memory leaks\n");
-            eprint!("{}", analysis.leak_report());
-            // SAFETY: ends the process at once, as LeakSanitizer does.
-            unsafe { libc::_exit(LEAK_EXIT_CODE) };
+        match confirmed_leaks(snapshot) {
+            Ok(None) => {}
+            Ok(Some(report)) => {
+                eprintln!("\n=================================================================");
+                eprintln!("==heapwise: detected memory leaks\n");
+                eprint!("{report}");
+                // SAFETY: ends the process at once, as LeakSanitizer does.
+                unsafe { libc::_exit(LEAK_EXIT_CODE) };
+            }
+            Err(e) => eprintln!("heapwise: HEAPWISE_LEAK_CHECK: {e}"),
         }
     }
     // SAFETY: `on_exit` is an `extern "C" fn()` that lives as long as the

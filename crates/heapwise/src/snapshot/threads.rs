@@ -4,32 +4,52 @@
 //! thread runs on. A pointer held only in a register is then a root, and
 //! the thread's stack is scanned from its stack pointer.
 //!
-//! The handler takes no lock and allocates nothing (it finds its slot by
-//! thread id in a static array). The signal is `SIGRTMAX - 3`; if the
-//! program has its own handler on it, heapwise does not replace it and
-//! takes no registers (other threads' stacks are then scanned whole, as
-//! unknown memory). A thread that blocks the signal, or does not answer in
-//! 200 ms, is treated the same way. The fork follows the answers by
-//! microseconds; what a thread does meanwhile is on its stack, which the
-//! child scans as it is at the fork.
+//! The handler takes no lock and allocates nothing: it finds its slot by
+//! thread id in a static table and claims it before writing, and the
+//! taker reuses a slot only once its writer has finished, so an answer
+//! that comes late (its thread was preempted inside the handler) never
+//! lands in a slot given to another thread since. The signal is
+//! `SIGRTMAX - 3`; if the program has its own handler on it, heapwise does
+//! not replace it and takes no registers (other threads' stacks are then
+//! scanned whole, as unknown memory). A thread that blocks the signal, or
+//! does not answer in time, is treated the same way: 200 ms plus 1 ms for
+//! each thread asked, since a thread answers only once the scheduler runs
+//! it. The threads are asked in rounds of [`MAX_THREADS`], the size of the
+//! static table, so any number of threads answers.
+//!
+//! The fork follows the last answer by microseconds, but a thread that
+//! answered early runs on while the others answer (up to a second with
+//! 500 busy threads on 2 cores): a block it allocates meanwhile, held in a
+//! register or in a frame below the stack pointer it answered with, looks
+//! unreachable. The leak checks therefore report only what two snapshots
+//! in a row find leaked (`leak_check.rs`). Making the threads wait in the
+//! handler until the fork was tried and dropped: a thread interrupted
+//! inside `malloc` holds an arena lock that `fork` takes, so it cannot
+//! wait, and the allocating threads that matter are mostly there.
 
 use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicUsize,
-    Ordering::{Acquire, Relaxed, Release},
+    Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 use std::time::{Duration, Instant};
 
-/// Threads whose registers one snapshot takes; more are scanned whole.
+/// Threads asked in one round (the handler's static table).
 const MAX_THREADS: usize = 512;
 /// Words of registers kept per thread.
 pub(crate) const REGS: usize = 32;
 
+/// A slot's `state`: 0 (free), a thread id (asked), the id with
+/// [`WRITING`] (its handler is writing) or with [`ANSWERED`] (written).
+/// Thread ids are below 2^22 on Linux.
+const WRITING: i32 = 1 << 29;
+const ANSWERED: i32 = 1 << 30;
+
 /// One thread's answer.
 struct Slot {
-    /// The thread's id; 0 = unused.
-    tid: AtomicI32,
-    /// Set by the handler after `sp` and `regs`.
-    done: AtomicBool,
+    /// See [`WRITING`]. Only the handler that moved it from a thread id to
+    /// `WRITING` writes the rest, and the taker reads or reuses a slot only
+    /// when it is not `WRITING`.
+    state: AtomicI32,
     sp: AtomicUsize,
     /// The thread pointer (its TCB; static TLS lies just below it).
     tp: AtomicUsize,
@@ -38,15 +58,12 @@ struct Slot {
 
 static SLOTS: [Slot; MAX_THREADS] = [const {
     Slot {
-        tid: AtomicI32::new(0),
-        done: AtomicBool::new(false),
+        state: AtomicI32::new(0),
         sp: AtomicUsize::new(0),
         tp: AtomicUsize::new(0),
         regs: [const { AtomicUsize::new(0) }; REGS],
     }
 }; MAX_THREADS];
-/// Slots in use by the snapshot being taken.
-static USED: AtomicUsize = AtomicUsize::new(0);
 /// The handler is installed (it stays: a late signal must not kill).
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
@@ -91,7 +108,8 @@ pub(crate) fn gettid() -> i32 {
 }
 
 /// Asks every thread of `ids` (from [`thread_ids`]) but this one for its
-/// registers; returns those that answered within 200 ms.
+/// registers, in rounds of [`MAX_THREADS`]; returns those that answered in
+/// time.
 pub(crate) fn catch(ids: &[i32]) -> Threads {
     let me = gettid();
     let others: Vec<i32> = ids.iter().copied().filter(|&t| t != me).collect();
@@ -105,49 +123,98 @@ pub(crate) fn catch(ids: &[i32]) -> Threads {
             ..Threads::default()
         };
     }
-    let n = others.len().min(MAX_THREADS);
-    for (slot, &tid) in SLOTS.iter().zip(&others[..n]) {
-        slot.done.store(false, Relaxed);
-        slot.tid.store(tid, Release);
+    sweep();
+    let mut out = Threads::default();
+    let mut rest = &others[..];
+    while !rest.is_empty() {
+        match catch_round(&rest[..rest.len().min(MAX_THREADS)], &mut out) {
+            // Every slot is still being written by a late answer.
+            0 => {
+                out.missed += rest.len();
+                break;
+            }
+            asked => rest = &rest[asked..],
+        }
     }
-    USED.store(n, Release);
+    out
+}
+
+/// Frees the slots that late answers (after their round) wrote, so that
+/// their registers are not a stale root of this snapshot's globals.
+fn sweep() {
+    for slot in &SLOTS {
+        let old = slot.state.load(Acquire);
+        if old & ANSWERED != 0 {
+            clear(slot);
+            let _ = slot.state.compare_exchange(old, 0, AcqRel, Relaxed);
+        }
+    }
+}
+
+/// Zeroes a slot's copies of a thread's registers.
+fn clear(slot: &Slot) {
+    slot.sp.store(0, Relaxed);
+    slot.tp.store(0, Relaxed);
+    slot.regs.iter().for_each(|r| r.store(0, Relaxed));
+}
+
+/// Asks the threads `round` (at most [`MAX_THREADS`]) and adds their
+/// answers, or their count as missed, to `out`; returns how many of
+/// `round` it asked (fewer when slots are still held by late answers of an
+/// earlier round). Every slot it used is free again after, unless a late
+/// answer is writing it.
+fn catch_round(round: &[i32], out: &mut Threads) -> usize {
+    let mut used: Vec<(usize, i32)> = Vec::with_capacity(round.len());
+    let mut asked = round.iter().copied().peekable();
+    for (i, slot) in SLOTS.iter().enumerate() {
+        let Some(&tid) = asked.peek() else { break };
+        debug_assert!(tid > 0 && tid < WRITING);
+        let old = slot.state.load(Acquire);
+        // A free slot (the sweep freed those late answers had written).
+        if old == 0
+            && slot
+                .state
+                .compare_exchange(old, tid, AcqRel, Relaxed)
+                .is_ok()
+        {
+            used.push((i, tid));
+            asked.next();
+        }
+    }
     // SAFETY: getpid cannot fail.
     let pid = unsafe { libc::getpid() };
-    for &tid in &others[..n] {
+    for &(_, tid) in &used {
         // SAFETY: tgkill with this process's id: at worst ESRCH (the thread
         // has exited), which leaves its slot unanswered.
         unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, signal()) };
     }
-    let deadline = Instant::now() + Duration::from_millis(200);
-    while SLOTS[..n].iter().any(|s| !s.done.load(Acquire)) && Instant::now() < deadline {
+    let answered = |&(i, tid): &(usize, i32)| SLOTS[i].state.load(Acquire) == tid | ANSWERED;
+    let deadline = Instant::now() + Duration::from_millis(200 + used.len() as u64);
+    while !used.iter().all(answered) && Instant::now() < deadline {
         std::thread::yield_now();
     }
-    let mut out = Threads {
-        missed: others.len() - n,
-        ..Threads::default()
-    };
-    for slot in &SLOTS[..n] {
-        if slot.done.load(Acquire) {
+    for &(i, tid) in &used {
+        let slot = &SLOTS[i];
+        if slot.state.load(Acquire) == tid | ANSWERED {
             out.caught.push(Caught {
-                tid: slot.tid.load(Relaxed),
+                tid,
                 sp: slot.sp.load(Relaxed),
                 tp: slot.tp.load(Relaxed),
-                regs: std::array::from_fn(|i| slot.regs[i].load(Relaxed)),
+                regs: std::array::from_fn(|r| slot.regs[r].load(Relaxed)),
             });
+            // The copies live on in `out`; left here they would be a
+            // second, stale root (in heapwise's globals) for the next
+            // snapshot.
+            clear(slot);
+            slot.state.store(0, Release);
         } else {
             out.missed += 1;
+            // Unanswered: freed, unless its handler is writing right now
+            // (it then marks it answered, and a later round reuses it).
+            let _ = slot.state.compare_exchange(tid, 0, AcqRel, Relaxed);
         }
     }
-    USED.store(0, Release);
-    for slot in &SLOTS[..n] {
-        slot.tid.store(0, Release);
-        // The copies live on in `out`; left here they would be a second,
-        // stale root (in heapwise's globals) for the next snapshot.
-        slot.sp.store(0, Relaxed);
-        slot.tp.store(0, Relaxed);
-        slot.regs.iter().for_each(|r| r.store(0, Relaxed));
-    }
-    out
+    used.len()
 }
 
 /// Installs the handler unless the program has one of its own there.
@@ -179,15 +246,17 @@ fn install() -> Result<(), String> {
     Ok(())
 }
 
-/// The handler: copies the interrupted registers into this thread's slot.
-/// Async-signal-safe: atomics and one `gettid`.
+/// The handler: copies the interrupted registers into this thread's slot,
+/// claimed first (see [`Slot::state`]). Async-signal-safe: atomics and one
+/// `gettid`.
 extern "C" fn on_signal(_: libc::c_int, _: *mut libc::siginfo_t, context: *mut libc::c_void) {
     let tid = gettid();
-    let n = USED.load(Acquire);
-    let Some(slot) = SLOTS[..n.min(MAX_THREADS)]
-        .iter()
-        .find(|s| s.tid.load(Acquire) == tid)
-    else {
+    let Some(slot) = SLOTS.iter().find(|s| {
+        s.state.load(Relaxed) == tid
+            && s.state
+                .compare_exchange(tid, tid | WRITING, Acquire, Relaxed)
+                .is_ok()
+    }) else {
         return;
     };
     // SAFETY: the kernel passes a valid `ucontext_t` to an SA_SIGINFO handler.
@@ -198,7 +267,7 @@ extern "C" fn on_signal(_: libc::c_int, _: *mut libc::siginfo_t, context: *mut l
     }
     slot.sp.store(sp, Relaxed);
     slot.tp.store(thread_pointer(), Relaxed);
-    slot.done.store(true, Release);
+    slot.state.store(tid | ANSWERED, Release);
 }
 
 #[cfg(target_arch = "x86_64")]
