@@ -33,7 +33,12 @@
 //! With `HEAPWISE_LEAK_CHECK=1` (and `HEAPWISE_SNAPSHOT=1`) the process
 //! checks for leaks when it exits, and, finding direct leaks, prints the
 //! report on stderr and exits with status 23 (LeakSanitizer's).
-//! [`assert_no_leaks`] does the same in a test.
+//! [`assert_no_leaks`] does the same in a test. Both report only what two
+//! snapshots in a row find leaked (the second is taken only after the
+//! first found some): a block another thread allocated while the snapshot
+//! was being taken can look leaked in one (`threads.rs` says why), never
+//! in two. A single snapshot ([`take`], [`Snapshot::analyze`]) of a
+//! process whose other threads are busy allocating can show such blocks.
 //!
 //! # What the program sees
 //!
