@@ -36,9 +36,10 @@
 //! 10-million-block linked list is fine, and deterministic: the same
 //! snapshot gives the same graph, ids and output. Memory, per block: the
 //! graph holds 24 bytes ([`Blocks`]) plus 4 per holder and 8 per edge; the
-//! analysis keeps 17 (leak class, dominator, retained size) and needs at
-//! most 21 plus 4 per edge while it runs, and 25 while retained sizes are
-//! grouped by site. On 10 M blocks with one pointer each, a snapshot and
+//! analysis keeps 17 (leak class, dominator, retained size) and, while it
+//! runs, needs 21 plus 4 per edge (13 plus 8 per edge while the
+//! predecessor lists are built), and 25 while retained sizes are grouped
+//! by site. On 10 M blocks with one pointer each, a snapshot and
 //! its analysis take 62 bytes a block at the peak: `bench/snapshot`
 //! measures it, `bench/heapgraph` the time and memory on a synthetic heap.
 //!
