@@ -1,5 +1,6 @@
 //! The analysis of a graph: leaks, dominators, retained sizes, suspects.
 
+use crate::csr;
 use crate::dominators::{dominators, Nodes, NONE};
 use crate::leaks::{by_site, classify, LeakClass, SiteLeaks};
 use crate::model::{BlockId, HeapGraph, RootId, SiteId, StackId};
@@ -245,25 +246,15 @@ impl<'g> Analysis<'g> {
         let nodes = self.nodes();
         let total = self.idom.len();
         let mut out = vec![(0u64, 0u64, 0u64, 0u64); groups];
-        // Children in the dominator tree (CSR): `start[d]` counts, then
-        // (prefix sums) ends, then (filled downwards) starts `d`'s list.
-        let mut start = vec![0u32; total + 1];
-        for &d in &self.idom {
-            if d != NONE {
-                start[d as usize] += 1;
+        // Children in the dominator tree (CSR), in node order (the pairs
+        // come in reverse).
+        let (start, children) = csr::rows(total, |f| {
+            for (v, &d) in self.idom.iter().enumerate().rev() {
+                if d != NONE {
+                    f(d, v as u32);
+                }
             }
-        }
-        for i in 1..total {
-            start[i] += start[i - 1];
-        }
-        start[total] = start[total - 1];
-        let mut children = vec![0u32; start[total] as usize];
-        for (v, &d) in self.idom.iter().enumerate().rev() {
-            if d != NONE {
-                start[d as usize] -= 1;
-                children[start[d as usize] as usize] = v as u32;
-            }
-        }
+        });
         let mut on_path = vec![0u32; groups];
         let mut stack: Vec<(u32, u32)> = vec![(Nodes::TOP, 0)];
         while let Some(entry) = stack.last_mut() {

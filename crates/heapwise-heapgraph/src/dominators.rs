@@ -23,6 +23,7 @@
 //! direct leaks; blocks are nodes `R + 2 ..`. Every block is then
 //! reachable, so every block has an immediate dominator.
 
+use crate::csr;
 use crate::model::HeapGraph;
 
 /// "No node".
@@ -135,8 +136,7 @@ pub(crate) fn dominators(graph: &HeapGraph, direct: &[u32]) -> DomTree {
     let n = parent.len();
     debug_assert_eq!(n, total, "every node is reachable from the pseudo-root");
 
-    // Predecessors in preorder numbers (CSR). `pred_start[w]` counts, then
-    // (prefix sums) ends, then (filled downwards) starts `w`'s list.
+    // Predecessors in preorder numbers (CSR).
     let each_edge = |f: &mut dyn FnMut(u32, u32)| {
         for v in 0..total as u32 {
             let pv = pre[v as usize];
@@ -155,17 +155,7 @@ pub(crate) fn dominators(graph: &HeapGraph, direct: &[u32]) -> DomTree {
             }
         }
     };
-    let mut pred_start = vec![0u32; n + 1];
-    each_edge(&mut |_, pw| pred_start[pw as usize] += 1);
-    for i in 1..n {
-        pred_start[i] += pred_start[i - 1];
-    }
-    pred_start[n] = pred_start[n - 1];
-    let mut preds = vec![0u32; pred_start[n] as usize];
-    each_edge(&mut |pv, pw| {
-        pred_start[pw as usize] -= 1;
-        preds[pred_start[pw as usize] as usize] = pv;
-    });
+    let (mut pred_start, preds) = csr::rows(n, |f| each_edge(&mut |pv, pw| f(pw, pv)));
     drop(edge_pre);
     let mut vertex = vec![0u32; n];
     for (v, &p) in pre.iter().enumerate() {

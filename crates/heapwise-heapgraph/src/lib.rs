@@ -143,6 +143,7 @@
 mod analysis;
 mod blocks;
 mod build;
+mod csr;
 mod diff;
 mod dominators;
 mod error;
