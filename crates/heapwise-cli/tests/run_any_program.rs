@@ -381,19 +381,27 @@ fn a_missing_preload_is_one_error_line() {
     assert_one_error_line(&o, &["HEAPWISE_PRELOAD", "nowhere.so"]);
 }
 
+/// Runs `heapwise top` (a program that installs `heapwise::Alloc`
+/// itself) on a small profile under `heapwise run ARGS`.
+fn run_own_heapwise(dir: &TempDir, args: &[&str]) -> Output {
+    let input = common::write_profile(&common::inline_profile(), dir.join("in.pb.gz"));
+    let heapwise = Path::new(env!("CARGO_BIN_EXE_heapwise"));
+    run_with_args(dir, args, heapwise, &["top", &input])
+}
+
+/// The address in the preload's `heapwise: serving http://ADDR/...` line.
+fn served_addr(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("heapwise: serving http://")?;
+    Some(rest.split_once("/debug/pprof/heap")?.0)
+}
+
 #[test]
 fn a_program_with_heapwise_of_its_own_is_counted_once() {
     // The heapwise binary itself installs heapwise::Alloc. Its runtime's
     // own memory (symbolizing its profile at exit) is not the program's:
     // counted by the preload too, it would top the profile.
     let dir = TempDir::new("run-own-heapwise");
-    let input = common::write_profile(&common::inline_profile(), dir.join("in.pb.gz"));
-    let o = run_with_args(
-        &dir,
-        &["--full"],
-        Path::new(env!("CARGO_BIN_EXE_heapwise")),
-        &["top", &input],
-    );
+    let o = run_own_heapwise(&dir, &["--full"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let files = profiles(&dir);
     let profile = files
@@ -418,21 +426,13 @@ fn the_endpoint_closes_for_a_program_with_heapwise_of_its_own() {
     // Its figures are in its own runtime: the preload's endpoint would
     // serve empty profiles. It closes before main, and says so.
     let dir = TempDir::new("run-own-heapwise-http");
-    let input = common::write_profile(&common::inline_profile(), dir.join("in.pb.gz"));
-    let o = run_with_args(
-        &dir,
-        &["--http", "127.0.0.1:0"],
-        Path::new(env!("CARGO_BIN_EXE_heapwise")),
-        &["top", &input],
-    );
+    let o = run_own_heapwise(&dir, &["--http", "127.0.0.1:0"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     let addr = err
         .lines()
-        .find_map(|l| l.strip_prefix("heapwise: serving http://"))
-        .and_then(|rest| rest.split_once("/debug/pprof/heap"))
-        .unwrap_or_else(|| panic!("no serving line: {err}"))
-        .0;
+        .find_map(served_addr)
+        .unwrap_or_else(|| panic!("no serving line: {err}"));
     let closed = format!("heapwise: closed http://{addr}: the program has heapwise of its own");
     assert!(
         err.lines().any(|l| l.starts_with(&closed)),
@@ -867,11 +867,8 @@ int main(void) {
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
-    let addr = line
-        .strip_prefix("heapwise: serving http://")
-        .and_then(|rest| rest.split_once("/debug/pprof/heap"))
+    let addr = served_addr(&line)
         .unwrap_or_else(|| panic!("no serving line: {line:?}"))
-        .0
         .to_string();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut ready = String::new();
