@@ -25,6 +25,8 @@
 ///     [`setup`](fn@crate::setup);
 ///   - `name::event() -> &'static Event`: its metadata and counters, and
 ///     erased probes ([`Event::attach_values`](crate::Event::attach_values));
+///   - `name::is_attached()`: one load, for callers whose arguments cost
+///     something to compute;
 /// - an entry in [`list`](fn@crate::list).
 ///
 /// Rules:
@@ -118,6 +120,14 @@ macro_rules! __declare_event {
             #[$crate::__private::linkme::distributed_slice($crate::__private::EVENTS)]
             #[linkme(crate = $crate::__private::linkme)]
             static __LISTED: &'static $crate::Event = &__EVENT;
+
+            /// Whether a probe is attached: one load. For callers whose
+            /// arguments cost something to compute:
+            /// `if name::is_attached() { name(costly()) }`.
+            #[inline(always)]
+            pub fn is_attached() -> bool {
+                __EVENT.__attached()
+            }
 
             #[doc(hidden)]
             #[cold]

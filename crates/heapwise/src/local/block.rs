@@ -337,7 +337,28 @@ impl Local {
     /// The references are owned by the thread's stack of entered scopes
     /// (`scope/stack.rs`), which keeps both alive across the call. Called
     /// from user code only (enter/exit), never inside the allocator.
-    pub(crate) fn switch(&self, to: ScopeRef) -> ScopeRef {
+    ///
+    /// `to_limited` says whether a limit is set on `to`'s chain. Without one,
+    /// and with nothing pending, the switch is a few stores: no flush, no
+    /// walk for the budget (entering and leaving scopes at every poll of a
+    /// future, or every span of a `tracing` layer, takes this path).
+    #[inline]
+    pub(crate) fn switch(&self, to: ScopeRef, to_limited: bool) -> ScopeRef {
+        if self.state.get() != READY || to_limited || self.allocs.get() | self.frees.get() != 0 {
+            return self.switch_slow(to);
+        }
+        debug_assert!(self.peek().is_empty(), "{:?}", self.peek());
+        // `refresh` with an empty batch and a budget of `FLUSH_BYTES`.
+        let to_sample = self.sample_left.get().max(0);
+        self.countdown.set(FLUSH_BYTES.min(to_sample as isize));
+        self.scope.replace(to)
+    }
+
+    /// [`switch`](Self::switch) with something to charge, a limit to
+    /// respect, or a special state.
+    #[cold]
+    #[inline(never)]
+    fn switch_slow(&self, to: ScopeRef) -> ScopeRef {
         if self.is_guarded() {
             // Only heapwise's own bookkeeping runs guarded, and it never enters scopes.
             return self.scope.replace(to);

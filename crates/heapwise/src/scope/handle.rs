@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::num::NonZeroU64;
 use std::ptr::{self, NonNull};
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 
 use super::inner::*;
@@ -102,7 +104,10 @@ impl Scope {
     #[must_use]
     pub fn name(self, name: impl Into<Cow<'static, str>>) -> Scope {
         let name = name.into();
-        self.configure(|s| s.name = Some(name))
+        self.configure(|s| {
+            s.name = Some(name);
+            s.listed = AtomicBool::new(false);
+        })
     }
 
     fn set_limit(self, kind: LimitKind, limit: u64) -> Scope {
@@ -242,23 +247,89 @@ impl Scope {
 
     /// [`Scope::enter`], with a guard that does not borrow the handle: the
     /// thread's entry keeps the scope alive until the guard drops. For code
-    /// that enters and leaves in separate callbacks (a `tracing` layer's
-    /// `on_enter`/`on_exit`, as `heapwise-tracing` does), keeping the guard
-    /// in a thread-local.
+    /// that enters and leaves in separate callbacks, keeping the guard in a
+    /// thread-local (or see [`Scope::enter_keyed`]).
     pub fn enter_owned(&self) -> ScopeGuard<'static> {
+        ScopeGuard {
+            seq: self.push(0),
+            _scope: PhantomData,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Makes this the calling thread's current scope until
+    /// [`Scope::leave_keyed`] is called with the same `key` on this thread:
+    /// [`Scope::enter`] without a guard, for code that enters and leaves in
+    /// separate callbacks that know an id, such as a `tracing` layer's
+    /// `on_enter` and `on_exit` with the span's id (`heapwise-tracing`).
+    ///
+    /// The entry goes on the thread's stack of entered scopes, with the
+    /// guards' entries, and keeps the scope alive until it is left; one
+    /// never left stays for the thread's life, as a leaked guard does. A key
+    /// may be entered again while entered (a span re-entered): each
+    /// `leave_keyed` leaves the innermost entry with that key.
+    ///
+    /// ```
+    /// # #[global_allocator]
+    /// # static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
+    /// use std::num::NonZeroU64;
+    /// use heapwise::Scope;
+    ///
+    /// let span = NonZeroU64::new(7).unwrap();
+    /// let scope = Scope::new().name("request");
+    /// scope.enter_keyed(span);
+    /// assert_eq!(Scope::current().as_ref(), Some(&scope));
+    /// assert!(Scope::leave_keyed(span));
+    /// assert!(Scope::current().is_none());
+    /// assert!(!Scope::leave_keyed(span), "not entered any more");
+    /// ```
+    pub fn enter_keyed(&self, key: NonZeroU64) {
+        self.push(key.get());
+    }
+
+    /// Leaves the innermost entry this thread made with
+    /// [`Scope::enter_keyed`] and `key`; `false` if there is none.
+    pub fn leave_keyed(key: NonZeroU64) -> bool {
+        match scope_stack::pop_keyed(key.get()) {
+            Some(popped) => {
+                leave(popped);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Enters this scope: pushes an entry with `key` (0 for a guard's) on
+    /// the thread's stack and makes the scope current. Returns the entry's
+    /// sequence number.
+    #[inline]
+    fn push(&self, key: u64) -> u64 {
         let inner = self.inner();
-        if inner.name.is_some()
-            && !inner.registered.load(Relaxed)
-            && !inner.registered.swap(true, Relaxed)
-        {
-            crate::scope::registry::register(self);
+        if !inner.listed.load(Relaxed) {
+            self.register_slow();
         }
         // The thread's stack entry owns a reference of its own.
         inner.refs.fetch_add(THREAD_REF, Relaxed);
-        let guard = ScopeGuard::push(self.ptr.as_ptr());
-        let parent = inner.parent().map_or(0, |p| p.id);
-        crate::events::scope_enter(inner.id, parent, inner.name_or_empty());
-        guard
+        let scope = self.ptr.as_ptr().cast_const();
+        let seq = scope_stack::push(scope, key);
+        let left =
+            with_local(|l| l.switch(scope.cast(), ScopeInner::limited(scope))).cast::<ScopeInner>();
+        // SAFETY: the scope a thread leaves is null or held by its stack entry.
+        let left = unsafe { left.as_ref() };
+        debug_assert!(left.is_none_or(|s| s.refs.load(Relaxed) >= THREAD_REF));
+        if crate::events::scope_enter::is_attached() {
+            fire_enter(inner);
+        }
+        seq
+    }
+
+    /// Lists a named scope in the registry, at its first entry.
+    #[cold]
+    #[inline(never)]
+    fn register_slow(&self) {
+        if !self.inner().listed.swap(true, Relaxed) {
+            crate::scope::registry::register(self);
+        }
     }
 
     /// Runs `f` inside this scope on the calling thread.
@@ -421,43 +492,50 @@ pub struct ScopeGuard<'a> {
 /// the compiler's message.
 struct NotSend(#[allow(dead_code)] *const ());
 
-impl ScopeGuard<'_> {
-    /// Makes `scope` (which carries a thread reference, or is null)
-    /// current, on top of the thread's stack.
-    fn push(scope: *const ScopeInner) -> ScopeGuard<'static> {
-        let seq = scope_stack::push(scope);
-        let left = with_local(|l| l.switch(scope.cast())).cast::<ScopeInner>();
-        // SAFETY: the scope a thread leaves is null or held by its stack entry.
-        let left = unsafe { left.as_ref() };
-        debug_assert!(left.is_none_or(|s| s.refs.load(Relaxed) >= THREAD_REF));
-        ScopeGuard {
-            seq,
-            _scope: PhantomData,
-            _not_send: PhantomData,
+impl Drop for ScopeGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(popped) = scope_stack::pop(self.seq) {
+            leave(popped);
         }
     }
 }
 
-impl Drop for ScopeGuard<'_> {
-    fn drop(&mut self) {
-        let Some(popped) = scope_stack::pop(self.seq) else {
-            return;
-        };
-        if let Some(current) = popped.current {
-            // The innermost guard: the entry below becomes current (after this
-            // thread's batch is charged to the scope it leaves).
-            let left = with_local(|l| l.switch(current.cast())).cast::<ScopeInner>();
-            debug_assert_eq!(
-                left, popped.scope,
-                "the current scope is the innermost entry's"
-            );
-        }
+/// Leaves the scope of an entry just removed from the thread's stack: if it
+/// was the innermost, the entry below becomes current (after this thread's
+/// batch is charged to the scope it leaves); then the entry's reference on
+/// its scope is released.
+#[inline]
+fn leave(popped: scope_stack::Popped) {
+    if let Some(current) = popped.current {
+        let limited = ScopeInner::limited(current);
+        let left = with_local(|l| l.switch(current.cast(), limited)).cast::<ScopeInner>();
+        debug_assert_eq!(
+            left, popped.scope,
+            "the current scope is the innermost entry's"
+        );
+    }
+    if crate::events::scope_exit::is_attached() {
         // SAFETY: the entry's thread reference is released only below.
         if let Some(scope) = unsafe { popped.scope.as_ref() } {
-            crate::events::scope_exit(scope.id, scope.name_or_empty());
-            ScopeInner::release_n(popped.scope, THREAD_REF);
+            fire_exit(scope);
         }
     }
+    ScopeInner::release_n(popped.scope, THREAD_REF);
+}
+
+/// Fires `scope_enter` (its arguments are computed only when a probe is
+/// attached).
+#[cold]
+#[inline(never)]
+fn fire_enter(inner: &ScopeInner) {
+    let parent = inner.parent().map_or(0, |p| p.id);
+    crate::events::scope_enter(inner.id, parent, inner.name_or_empty());
+}
+
+#[cold]
+#[inline(never)]
+fn fire_exit(inner: &ScopeInner) {
+    crate::events::scope_exit(inner.id, inner.name_or_empty());
 }
 
 impl fmt::Debug for ScopeGuard<'_> {
@@ -487,7 +565,13 @@ pub fn track<R>(f: impl FnOnce(&Scope) -> R) -> R {
 /// Runs `f` outside every scope: what it allocates and frees is charged to no
 /// scope (the process-wide [`stats`](crate::stats()) still count it).
 pub fn untracked<R>(f: impl FnOnce() -> R) -> R {
-    let _guard = ScopeGuard::push(ptr::null());
+    let seq = scope_stack::push(ptr::null(), 0);
+    with_local(|l| l.switch(ptr::null(), false));
+    let _guard = ScopeGuard {
+        seq,
+        _scope: PhantomData,
+        _not_send: PhantomData,
+    };
     f()
 }
 

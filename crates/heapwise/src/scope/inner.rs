@@ -81,8 +81,9 @@ pub(crate) struct ScopeInner {
     pub(super) crossed_request: AtomicU64,
     pub(super) name: Option<Cow<'static, str>>,
     pub(super) id: u64,
-    /// Listed in the registry of named scopes (`registry.rs`).
-    pub(super) registered: AtomicBool,
+    /// Listed in the registry of named scopes (`registry.rs`), or nothing
+    /// to list (unnamed): entering checks this one flag.
+    pub(super) listed: AtomicBool,
     pub(crate) waiters: Waiters,
     /// Notification queue link (`cancel.rs`).
     pub(crate) queued: AtomicBool,
@@ -131,6 +132,15 @@ impl ScopeInner {
     /// This scope and its ancestors, innermost first.
     pub(crate) fn ancestors(&self) -> impl Iterator<Item = &ScopeInner> {
         std::iter::successors(Some(self), |s| s.parent())
+    }
+
+    /// Is a limit set on `scope` (null: none) or an ancestor? Such a chain
+    /// needs the budget walk (`budget`) whenever a thread enters it.
+    #[inline]
+    pub(crate) fn limited(scope: *const ScopeInner) -> bool {
+        // SAFETY: the caller holds a reference on `scope` (a thread's stack
+        // entry or a handle), so it is null or live.
+        unsafe { scope.as_ref() }.is_some_and(|s| s.has_limits || !s.limited_above.is_null())
     }
 
     /// The scopes of the chain that set limits, innermost first: the only
@@ -241,22 +251,37 @@ impl ScopeInner {
 
     /// Drops references of total weight `n`; frees the scope if they were
     /// the last, then releases its parent the same way (a loop, not
-    /// recursion, so a deep chain cannot overflow the stack).
-    pub(super) fn release_n(mut ptr: *const ScopeInner, mut n: isize) {
-        while !ptr.is_null() {
-            // SAFETY: the caller (or the previous round, which just freed a
-            // child holding a reference on it) owns references of weight `n`
-            // on `ptr`, which is live.
-            let inner = unsafe { &*ptr };
-            if inner.refs.fetch_sub(n, Release) != n {
-                return;
+    /// recursion, so a deep chain cannot overflow the stack). The first
+    /// round is inline: leaving a scope ends here.
+    #[inline]
+    pub(super) fn release_n(ptr: *const ScopeInner, n: isize) {
+        // SAFETY: the caller owns references of weight `n` on `ptr`, which
+        // is null or live.
+        if let Some(inner) = unsafe { ptr.as_ref() } {
+            if inner.refs.fetch_sub(n, Release) == n {
+                ScopeInner::free_chain(ptr);
             }
+        }
+    }
+
+    /// Frees `ptr`, whose last reference was just dropped, then releases
+    /// its parent's reference, and so on up while those were the last.
+    #[cold]
+    #[inline(never)]
+    fn free_chain(mut ptr: *const ScopeInner) {
+        loop {
             std::sync::atomic::fence(Acquire);
-            let parent = inner.parent;
+            // SAFETY: `ptr` is live: its last reference was just dropped, by
+            // the caller or by the previous round (a child that held it).
+            let parent = unsafe { (*ptr).parent };
             // SAFETY: that was the last reference; the parent's reference
-            // moves to `parent` and is released next round.
+            // moves to `parent` and is released below.
             unsafe { ScopeInner::free(ptr) };
-            (ptr, n) = (parent, 1);
+            // SAFETY: `parent` is null or live (the freed child held it).
+            match unsafe { parent.as_ref() } {
+                Some(p) if p.refs.fetch_sub(1, Release) == 1 => ptr = parent,
+                _ => return,
+            }
         }
     }
 
@@ -287,7 +312,7 @@ impl ScopeInner {
             crossed_request: AtomicU64::new(0),
             name: None,
             id: NEXT_ID.fetch_add(1, Relaxed),
-            registered: AtomicBool::new(false),
+            listed: AtomicBool::new(true),
             waiters: Waiters::new(),
             queued: AtomicBool::new(false),
             next: AtomicPtr::new(ptr::null_mut()),

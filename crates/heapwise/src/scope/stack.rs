@@ -17,6 +17,13 @@
 //! (tracing-subscriber's registry treats out-of-order span exits the same
 //! way).
 //!
+//! [`Scope::enter_keyed`](crate::Scope::enter_keyed) puts an entry with a
+//! caller's key (a span id) on the same stack, and
+//! [`Scope::leave_keyed`](crate::Scope::leave_keyed) removes the innermost
+//! entry with that key: no guard to keep, so an integration with separate
+//! enter and exit callbacks needs no stack of its own. The innermost entry
+//! is checked first, so leaving in order costs no search.
+//!
 //! Each entry owns the thread's reference (weight `THREAD_REF` in
 //! `scope.rs`) on its scope, so a scope stays alive while any entry names
 //! it, even behind a leaked guard.
@@ -44,6 +51,9 @@ struct Entry {
     /// Increasing from the bottom of the stack up, with [`REMOVED`] set once
     /// the entry's guard is dropped while entries above it remain.
     seq: u64,
+    /// The caller's key of an entry made by `Scope::enter_keyed`, 0 for a
+    /// guard's.
+    key: u64,
 }
 
 /// Marks an entry whose guard was dropped out of order.
@@ -52,6 +62,7 @@ const REMOVED: u64 = 1 << 63;
 const EMPTY: Entry = Entry {
     scope: ptr::null(),
     seq: 0,
+    key: 0,
 };
 
 /// One thread's stack. See the module docs.
@@ -129,15 +140,30 @@ impl Stack {
         crate::local::process::own((cap as isize - old_cap as isize) * size_of::<Entry>() as isize);
     }
 
-    fn push(&self, scope: *const ScopeInner) -> u64 {
+    #[inline]
+    fn push(&self, scope: *const ScopeInner, key: u64) -> u64 {
         let (len, seq) = (self.len.get(), self.next_seq.get());
         debug_assert!(seq < REMOVED);
+        if len >= INLINE {
+            return self.push_spilled(scope, key);
+        }
+        self.next_seq.set(seq + 1);
+        self.len.set(len + 1);
+        self.inline[len].set(Entry { scope, seq, key });
+        seq
+    }
+
+    /// [`push`](Self::push) beyond the inline entries.
+    #[cold]
+    #[inline(never)]
+    fn push_spilled(&self, scope: *const ScopeInner, key: u64) -> u64 {
+        let (len, seq) = (self.len.get(), self.next_seq.get());
         if len >= INLINE + self.spill_cap.get() {
             self.resize_spill((self.spill_cap.get() * 2).max(INLINE));
         }
         self.next_seq.set(seq + 1);
         self.len.set(len + 1);
-        self.set(len, Entry { scope, seq });
+        self.set(len, Entry { scope, seq, key });
         seq
     }
 
@@ -152,8 +178,35 @@ impl Stack {
         }
     }
 
+    /// Drops the innermost entry if it is `seq` and the stack is shallow
+    /// and has no removed entry just below it (the usual exit, in order):
+    /// returns its scope and the new innermost one's. `None`: use
+    /// [`remove`](Self::remove).
+    #[inline]
+    fn pop_top(&self, seq: u64) -> Option<(*const ScopeInner, *const ScopeInner)> {
+        let len = self.len.get();
+        if len == 0 || len > INLINE {
+            return None;
+        }
+        let top = self.inline[len - 1].get();
+        if top.seq != seq {
+            return None;
+        }
+        let below = match len.checked_sub(2) {
+            Some(i) => self.inline[i].get(),
+            None => EMPTY,
+        };
+        if below.seq & REMOVED != 0 {
+            return None;
+        }
+        debug_assert!(self.spill_cap.get() == 0 || len > INLINE);
+        self.len.set(len - 1);
+        Some((top.scope, below.scope))
+    }
+
     /// Removes the entry `seq`; returns its scope and whether it was the
     /// innermost, or `None` if it is not on the stack.
+    #[inline(never)]
     fn remove(&self, seq: u64) -> Option<(*const ScopeInner, bool)> {
         let mut len = self.len.get();
         // Exits in order (the usual case) remove the top: no search.
@@ -195,10 +248,12 @@ impl Stack {
     }
 }
 
-/// Pushes an entry for `scope` (which carries the thread's reference) and
-/// returns its sequence number. The caller makes `scope` current.
-pub(crate) fn push(scope: *const ScopeInner) -> u64 {
-    STACK.with(|s| s.push(scope))
+/// Pushes an entry for `scope` (which carries the thread's reference) with
+/// `key` (0: a guard's) and returns its sequence number. The caller makes
+/// `scope` current.
+#[inline]
+pub(crate) fn push(scope: *const ScopeInner, key: u64) -> u64 {
+    STACK.with(|s| s.push(scope, key))
 }
 
 /// What dropping the guard `seq` changes.
@@ -212,14 +267,52 @@ pub(crate) struct Popped {
 
 /// Removes the guard `seq`'s entry. `None` if it is not on this thread's
 /// stack (a guard can only be dropped on its thread, so never in practice).
+#[inline]
 pub(crate) fn pop(seq: u64) -> Option<Popped> {
+    STACK.with(|s| s.pop(seq))
+}
+
+/// Removes the innermost entry made with `key` (non-zero). `None` if there
+/// is none on this thread's stack.
+#[inline]
+pub(crate) fn pop_keyed(key: u64) -> Option<Popped> {
+    debug_assert_ne!(key, 0, "0 is the key of guards' entries");
     STACK.with(|s| {
-        let (scope, innermost) = s.remove(seq)?;
+        let len = s.len.get();
+        if (1..=INLINE).contains(&len) && s.inline[len - 1].get().key == key {
+            let seq = s.inline[len - 1].get().seq;
+            return s.pop(seq);
+        }
+        let seq = s.find_key(key)?;
+        s.pop(seq)
+    })
+}
+
+impl Stack {
+    #[inline]
+    fn pop(&self, seq: u64) -> Option<Popped> {
+        if let Some((scope, below)) = self.pop_top(seq) {
+            return Some(Popped {
+                scope,
+                current: Some(below),
+            });
+        }
+        let (scope, innermost) = self.remove(seq)?;
         Some(Popped {
             scope,
-            current: innermost.then(|| s.top()),
+            current: innermost.then(|| self.top()),
         })
-    })
+    }
+
+    /// The sequence number of the innermost live entry with `key`.
+    #[inline(never)]
+    fn find_key(&self, key: u64) -> Option<u64> {
+        (0..self.len.get())
+            .rev()
+            .map(|i| self.get(i))
+            .find(|e| e.key == key && e.seq & REMOVED == 0)
+            .map(|e| e.seq)
+    }
 }
 
 /// Entries on this thread's stack.
@@ -238,9 +331,9 @@ mod tests {
 
     #[test]
     fn in_order_and_out_of_order_removal() {
-        let a = push(fake(1));
-        let b = push(fake(2));
-        let c = push(fake(3));
+        let a = push(fake(1), 0);
+        let b = push(fake(2), 0);
+        let c = push(fake(3), 0);
         // Out of order: b leaves, c stays current.
         let p = pop(b).unwrap();
         assert_eq!((p.scope, p.current), (fake(2), None));
@@ -254,7 +347,7 @@ mod tests {
 
     #[test]
     fn out_of_order_at_depth() {
-        let seqs: Vec<u64> = (1..=100).map(|n| push(fake(n))).collect();
+        let seqs: Vec<u64> = (1..=100).map(|n| push(fake(n), 0)).collect();
         // Bottom up: every drop but the last leaves the top current.
         for &seq in &seqs[..99] {
             assert_eq!(pop(seq).unwrap().current, None);
@@ -266,8 +359,28 @@ mod tests {
     }
 
     #[test]
+    fn keyed_entries_leave_by_key() {
+        let a = push(fake(1), 7);
+        let _b = push(fake(2), 0);
+        push(fake(3), 7);
+        push(fake(4), 9);
+        // Out of order: the innermost entry keyed 7 leaves, 9 stays current.
+        let p = pop_keyed(7).unwrap();
+        assert_eq!((p.scope, p.current), (fake(3), None));
+        let p = pop_keyed(9).unwrap();
+        assert_eq!((p.scope, p.current), (fake(4), Some(fake(2))));
+        assert!(pop_keyed(9).is_none(), "already left");
+        let p = pop(_b).unwrap();
+        assert_eq!(p.current, Some(fake(1)));
+        let p = pop_keyed(7).unwrap();
+        assert_eq!((p.scope, p.current), (fake(1), Some(ptr::null())));
+        assert!(pop(a).is_none());
+        assert_eq!(depth(), 0);
+    }
+
+    #[test]
     fn deep_stacks_spill_and_shrink() {
-        let seqs: Vec<u64> = (1..=1000).map(|n| push(fake(n))).collect();
+        let seqs: Vec<u64> = (1..=1000).map(|n| push(fake(n), 0)).collect();
         assert_eq!(depth(), 1000);
         for (n, &seq) in seqs.iter().enumerate().rev() {
             let p = pop(seq).unwrap();
