@@ -57,16 +57,19 @@
 //!
 //! # Cost
 //!
-//! Entering and exiting a span with the layer adds a look-up of the span's
-//! extensions and a scope enter and exit (no allocation):
-//! `bench/tracing` measures it against the same span with a no-op layer.
+//! Entering and exiting a span with the layer adds a look-up in a small
+//! per-thread cache of span scopes (the registry's look-up only on a miss)
+//! and a scope enter and exit ([`heapwise::Scope::enter_keyed`], no
+//! allocation, no lock): `bench/tracing` measures it against the same span
+//! with a no-op layer, both on tracing-subscriber's registry.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
+use std::sync::{Arc, OnceLock};
 
-use heapwise::{Scope, ScopeGuard};
+use heapwise::Scope;
 use tracing_core::dispatcher::{Dispatch, WeakDispatch};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
@@ -189,17 +192,71 @@ impl HeapwiseLayer {
 
 /// What the layer keeps in a span's extensions.
 struct SpanScope {
-    scope: Scope,
+    shared: Arc<Shared>,
     /// The span's fields as `name=value` pairs, for the close event.
     fields: String,
 }
 
+/// A span's scope, shared by its extensions and the per-thread caches of
+/// the threads that entered it.
+struct Shared {
+    scope: Scope,
+    /// Set when the span closes: its id may then be given to a new span,
+    /// so a cache entry of a closed span is never used.
+    closed: AtomicBool,
+}
+
+/// Entries in a thread's cache of span scopes (a power of two).
+const CACHE: usize = 8;
+
+/// A thread's cache of span scopes: slot [`slot`]`(id)` holds span `id`'s.
+type Cache = RefCell<[Option<(u64, Arc<Shared>)>; CACHE]>;
+
 thread_local! {
-    /// The scopes this thread entered for spans, innermost last, with the
-    /// span's id: `on_exit` drops the guard of the innermost entry of its
-    /// span (heapwise's stack of entered scopes copes with exits out of
-    /// order).
-    static ENTERED: RefCell<Vec<(u64, ScopeGuard<'static>)>> = const { RefCell::new(Vec::new()) };
+    /// This thread's cache of span scopes, by span id.
+    ///
+    /// Entering a span looks its scope up here first: the registry's
+    /// look-up (its slab, the extensions' lock and type map) costs more
+    /// than entering the scope itself, and a span is mostly re-entered on
+    /// the thread that entered it last (a future's span at every poll, a
+    /// loop's span). An entry holds the span's id and a reference to its
+    /// [`Shared`], and counts only while the span is open (the registry
+    /// reuses the ids of closed spans). A closed span's entry keeps its
+    /// scope alive until the slot is reused or the thread exits: at most
+    /// [`CACHE`] scopes per thread.
+    static CACHED: Cache =
+        const { RefCell::new([const { None }; CACHE]) };
+}
+
+/// The cache slot of span `id` (Fibonacci hashing: a span id's low bits
+/// are its slab index, the bits above it the registry's shard).
+fn slot(id: u64) -> usize {
+    (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - CACHE.trailing_zeros())) as usize
+}
+
+/// Enters the scope of span `id`, found in the registry, and caches it in
+/// slot `i`.
+#[cold]
+#[inline(never)]
+fn enter_uncached<S>(cached: &Cache, i: usize, id: &Id, ctx: &Context<'_, S>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(shared) = ctx
+        .span(id)
+        .and_then(|span| Some(span.extensions().get::<SpanScope>()?.shared.clone()))
+    else {
+        return;
+    };
+    shared.scope.enter_keyed(id.into_non_zero_u64());
+    let Ok(mut cache) = cached.try_borrow_mut() else {
+        return;
+    };
+    let old = cache[i].replace((id.into_u64(), shared));
+    drop(cache);
+    // A scope dropped here (its span closed) frees heapwise's own memory:
+    // charged to no scope.
+    heapwise::untracked(|| drop(old));
 }
 
 /// Writes a span's fields as `name=value` pairs.
@@ -230,7 +287,10 @@ where
         let parent = span
             .scope()
             .skip(1)
-            .find_map(|s| s.extensions().get::<SpanScope>().map(|p| p.scope.clone()))
+            .find_map(|s| {
+                let ext = s.extensions();
+                ext.get::<SpanScope>().map(|p| p.shared.scope.clone())
+            })
             .or_else(Scope::current);
         // The layer's own bookkeeping is charged to no scope.
         let data = heapwise::untracked(|| {
@@ -247,7 +307,11 @@ where
             if self.close_events {
                 attrs.record(&mut Fields(&mut fields));
             }
-            SpanScope { scope, fields }
+            let shared = Arc::new(Shared {
+                scope,
+                closed: AtomicBool::new(false),
+            });
+            SpanScope { shared, fields }
         });
         heapwise::untracked(|| span.extensions_mut().insert(data));
     }
@@ -267,41 +331,33 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else {
-            return;
-        };
-        let extensions = span.extensions();
-        let Some(data) = extensions.get::<SpanScope>() else {
-            return;
-        };
-        let _ = ENTERED.try_with(|entered| {
-            let mut entered = entered.borrow_mut();
-            if entered.len() == entered.capacity() {
-                heapwise::untracked(|| entered.reserve(8));
+        let key = id.into_u64();
+        let i = slot(key);
+        let _ = CACHED.try_with(|cached| {
+            // Busy: a probe on heapwise's scope events entered a span while
+            // the layer was entering one. That span gets no scope.
+            let Ok(cache) = cached.try_borrow() else {
+                return;
+            };
+            match &cache[i] {
+                Some((k, shared)) if *k == key && !shared.closed.load(Acquire) => {
+                    shared.scope.enter_keyed(id.into_non_zero_u64());
+                }
+                _ => {
+                    drop(cache);
+                    enter_uncached(cached, i, id, &ctx);
+                }
             }
-            entered.push((id.into_u64(), data.scope.enter_owned()));
         });
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        let id = id.into_u64();
-        let _ = ENTERED.try_with(|entered| {
-            let guard = {
-                let mut entered = entered.borrow_mut();
-                match entered.iter().rposition(|(span, _)| *span == id) {
-                    Some(i) if i + 1 == entered.len() => entered.pop().map(|(_, g)| g),
-                    Some(i) => Some(entered.remove(i).1),
-                    None => None,
-                }
-            };
-            drop(guard);
-        });
+        // Leaves the innermost entry of this span (heapwise's stack of
+        // entered scopes copes with exits out of order).
+        Scope::leave_keyed(id.into_non_zero_u64());
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if !self.close_events {
-            return;
-        }
         let Some(span) = ctx.span(&id) else {
             return;
         };
@@ -309,8 +365,13 @@ where
         let Some(data) = extensions.get::<SpanScope>() else {
             return;
         };
-        let usage = data.scope.usage();
-        let exceeded = data.scope.exceeded().is_some();
+        // Before the registry can give the id to another span.
+        data.shared.closed.store(true, Release);
+        if !self.close_events {
+            return;
+        }
+        let usage = data.shared.scope.usage();
+        let exceeded = data.shared.scope.exceeded().is_some();
         let emit = || {
             tracing::event!(
                 target: "heapwise",

@@ -235,11 +235,35 @@ fn the_layers_own_bookkeeping_is_charged_to_no_span() {
     tracing::dispatcher::with_default(&subscriber, || {
         tracing::info_span!("empty", a = "some text to format").in_scope(|| {
             for i in 0..50 {
-                // Deep nesting grows the layer's per-thread list of entries.
+                // Deep nesting spills the thread's stack of entered scopes.
                 let _g = tracing::info_span!("child", i).entered();
             }
         });
     });
     assert_eq!(events.of("empty")("alloc.bytes"), "0");
     assert_eq!(events.of("child")("alloc.bytes"), "0");
+}
+
+#[test]
+fn a_span_given_a_closed_spans_id_gets_its_own_scope() {
+    // The registry gives a closed span's slot to the next span, with the
+    // same id once the slot's generation wraps: the layer's per-thread
+    // cache of span scopes must never hand out the closed span's scope.
+    let (subscriber, _events) = subscriber(HeapwiseLayer::new().close_events(false));
+    tracing::dispatcher::with_default(&subscriber, || {
+        let first = tracing::info_span!("first");
+        let id = first.id().unwrap();
+        first.in_scope(|| black_box(vec![0u8; 16]));
+        drop(first);
+        // Spans that are never entered, until one gets the same id.
+        let again = (0..1_000_000)
+            .map(|_| tracing::info_span!("again"))
+            .find(|span| span.id().as_ref() == Some(&id))
+            .expect("the registry gives the id again");
+        again.in_scope(|| {
+            let scope = Scope::current().expect("the span's scope");
+            assert_eq!(scope.label(), Some("again"));
+            assert_eq!(scope.usage().allocs, 0, "entered the closed span's scope");
+        });
+    });
 }
