@@ -251,7 +251,7 @@ impl Scope {
     /// thread-local (or see [`Scope::enter_keyed`]).
     pub fn enter_owned(&self) -> ScopeGuard<'static> {
         ScopeGuard {
-            seq: self.push(0),
+            at: self.push(0),
             _scope: PhantomData,
             _not_send: PhantomData,
         }
@@ -301,9 +301,9 @@ impl Scope {
 
     /// Enters this scope: pushes an entry with `key` (0 for a guard's) on
     /// the thread's stack and makes the scope current. Returns the entry's
-    /// sequence number.
+    /// position.
     #[inline]
-    fn push(&self, key: u64) -> u64 {
+    fn push(&self, key: u64) -> usize {
         let inner = self.inner();
         if !inner.listed.load(Relaxed) {
             self.register_slow();
@@ -311,7 +311,7 @@ impl Scope {
         // The thread's stack entry owns a reference of its own.
         inner.refs.fetch_add(THREAD_REF, Relaxed);
         let scope = self.ptr.as_ptr().cast_const();
-        let seq = scope_stack::push(scope, key);
+        let at = scope_stack::push(scope, key);
         let left =
             with_local(|l| l.switch(scope.cast(), ScopeInner::limited(scope))).cast::<ScopeInner>();
         // SAFETY: the scope a thread leaves is null or held by its stack entry.
@@ -320,7 +320,7 @@ impl Scope {
         if crate::events::scope_enter::is_attached() {
             fire_enter(inner);
         }
-        seq
+        at
     }
 
     /// Lists a named scope in the registry, at its first entry.
@@ -482,8 +482,9 @@ impl fmt::Display for Scope {
 /// [`Scope::limit`].
 #[must_use = "the scope is left as soon as the guard is dropped"]
 pub struct ScopeGuard<'a> {
-    /// This guard's entry on the thread's stack of entered scopes.
-    seq: u64,
+    /// The position of this guard's entry on the thread's stack of entered
+    /// scopes.
+    at: usize,
     _scope: PhantomData<&'a Scope>,
     _not_send: PhantomData<NotSend>,
 }
@@ -494,7 +495,7 @@ struct NotSend(#[allow(dead_code)] *const ());
 
 impl Drop for ScopeGuard<'_> {
     fn drop(&mut self) {
-        if let Some(popped) = scope_stack::pop(self.seq) {
+        if let Some(popped) = scope_stack::pop(self.at) {
             leave(popped);
         }
     }
@@ -565,10 +566,10 @@ pub fn track<R>(f: impl FnOnce(&Scope) -> R) -> R {
 /// Runs `f` outside every scope: what it allocates and frees is charged to no
 /// scope (the process-wide [`stats`](crate::stats()) still count it).
 pub fn untracked<R>(f: impl FnOnce() -> R) -> R {
-    let seq = scope_stack::push(ptr::null(), 0);
+    let at = scope_stack::push(ptr::null(), 0);
     with_local(|l| l.switch(ptr::null(), false));
     let _guard = ScopeGuard {
-        seq,
+        at,
         _scope: PhantomData,
         _not_send: PhantomData,
     };

@@ -7,15 +7,17 @@
 //! first finishes while the second still holds its guard. Restoring "the
 //! scope before me" on drop (what a guard did before) then puts the thread
 //! back into the second task's scope after both ended. So each thread keeps
-//! the guards it entered, innermost last, each with a unique sequence
-//! number. Dropping a guard removes *its* entry wherever it is: the
+//! the guards it entered, innermost last, and each guard knows its entry's
+//! position. Dropping a guard removes *its* entry wherever it is: the
 //! innermost one makes the next one current; one further down only leaves
 //! the stack, and the current scope stays (its entry is marked removed and
-//! dropped once everything above it has gone, so an out-of-order drop costs
-//! a binary search, not a shift). After every guard is dropped, in
+//! dropped once everything above it has gone, so nothing moves and an
+//! out-of-order drop costs no search). After every guard is dropped, in
 //! any order, the thread is outside every scope again, as it started
 //! (tracing-subscriber's registry treats out-of-order span exits the same
-//! way).
+//! way). A position names one entry for the guard's whole life: entries
+//! never move, and a position is reused only after its entry is gone,
+//! which only its own guard can do (guards are not `Send`).
 //!
 //! [`Scope::enter_keyed`](crate::Scope::enter_keyed) puts an entry with a
 //! caller's key (a span id) on the same stack, and
@@ -25,7 +27,7 @@
 //! is checked first, so leaving in order costs no search.
 //!
 //! Each entry owns the thread's reference (weight `THREAD_REF` in
-//! `scope.rs`) on its scope, so a scope stays alive while any entry names
+//! `inner.rs`) on its scope, so a scope stays alive while any entry names
 //! it, even behind a leaked guard.
 //!
 //! # Storage
@@ -47,23 +49,28 @@ const INLINE: usize = 16;
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
+    /// The entered scope (null: outside every scope, `untracked`), or
+    /// [`REMOVED`].
     scope: *const ScopeInner,
-    /// Increasing from the bottom of the stack up, with [`REMOVED`] set once
-    /// the entry's guard is dropped while entries above it remain.
-    seq: u64,
     /// The caller's key of an entry made by `Scope::enter_keyed`, 0 for a
     /// guard's.
     key: u64,
 }
 
-/// Marks an entry whose guard was dropped out of order.
-const REMOVED: u64 = 1 << 63;
+/// The scope of an entry left out of order, until the entries above it go.
+/// Never a scope's address (those are aligned).
+const REMOVED: *const ScopeInner = ptr::without_provenance(1);
 
 const EMPTY: Entry = Entry {
     scope: ptr::null(),
-    seq: 0,
     key: 0,
 };
+
+impl Entry {
+    fn is_removed(self) -> bool {
+        self.scope == REMOVED
+    }
+}
 
 /// One thread's stack. See the module docs.
 struct Stack {
@@ -72,7 +79,6 @@ struct Stack {
     spill: Cell<*mut Entry>,
     spill_cap: Cell<usize>,
     len: Cell<usize>,
-    next_seq: Cell<u64>,
 }
 
 thread_local! {
@@ -82,7 +88,6 @@ thread_local! {
             spill: Cell::new(ptr::null_mut()),
             spill_cap: Cell::new(0),
             len: Cell::new(0),
-            next_seq: Cell::new(1),
         }
     };
 }
@@ -141,101 +146,98 @@ impl Stack {
     }
 
     #[inline]
-    fn push(&self, scope: *const ScopeInner, key: u64) -> u64 {
-        let (len, seq) = (self.len.get(), self.next_seq.get());
-        debug_assert!(seq < REMOVED);
+    fn push(&self, scope: *const ScopeInner, key: u64) -> usize {
+        debug_assert!(scope != REMOVED);
+        let len = self.len.get();
         if len >= INLINE {
             return self.push_spilled(scope, key);
         }
-        self.next_seq.set(seq + 1);
         self.len.set(len + 1);
-        self.inline[len].set(Entry { scope, seq, key });
-        seq
+        self.inline[len].set(Entry { scope, key });
+        len
     }
 
     /// [`push`](Self::push) beyond the inline entries.
     #[cold]
     #[inline(never)]
-    fn push_spilled(&self, scope: *const ScopeInner, key: u64) -> u64 {
-        let (len, seq) = (self.len.get(), self.next_seq.get());
+    fn push_spilled(&self, scope: *const ScopeInner, key: u64) -> usize {
+        let len = self.len.get();
         if len >= INLINE + self.spill_cap.get() {
             self.resize_spill((self.spill_cap.get() * 2).max(INLINE));
         }
-        self.next_seq.set(seq + 1);
         self.len.set(len + 1);
-        self.set(len, Entry { scope, seq, key });
-        seq
+        self.set(len, Entry { scope, key });
+        len
     }
 
+    /// The innermost entry's scope (null if none).
     fn top(&self) -> *const ScopeInner {
         match self.len.get() {
             0 => ptr::null(),
             n => {
                 let e = self.get(n - 1);
-                debug_assert!(e.seq & REMOVED == 0, "removed entries never stay on top");
+                debug_assert!(!e.is_removed(), "removed entries never stay on top");
                 e.scope
             }
         }
     }
 
-    /// Drops the innermost entry if it is `seq` and the stack is shallow
-    /// and has no removed entry just below it (the usual exit, in order):
-    /// returns its scope and the new innermost one's. `None`: use
-    /// [`remove`](Self::remove).
+    /// Removes the entry at `at`. See [`pop`].
     #[inline]
-    fn pop_top(&self, seq: u64) -> Option<(*const ScopeInner, *const ScopeInner)> {
-        let len = self.len.get();
-        if len == 0 || len > INLINE {
-            return None;
+    fn pop(&self, at: usize) -> Option<Popped> {
+        if at + 1 == self.len.get() {
+            if let Some(popped) = self.pop_top_inline(at) {
+                return Some(popped);
+            }
         }
-        let top = self.inline[len - 1].get();
-        if top.seq != seq {
-            return None;
-        }
-        let below = match len.checked_sub(2) {
+        self.remove(at)
+    }
+
+    /// Removes the innermost entry, at `at`, if it is inline and the one
+    /// below is not removed (the usual exit, in order); `None` otherwise.
+    #[inline]
+    fn pop_top_inline(&self, at: usize) -> Option<Popped> {
+        debug_assert_eq!(at + 1, self.len.get());
+        let top = self.inline.get(at)?.get();
+        let below = match at.checked_sub(1) {
             Some(i) => self.inline[i].get(),
             None => EMPTY,
         };
-        if below.seq & REMOVED != 0 {
+        if below.is_removed() {
             return None;
         }
-        debug_assert!(self.spill_cap.get() == 0 || len > INLINE);
-        self.len.set(len - 1);
-        Some((top.scope, below.scope))
+        debug_assert!(!top.is_removed());
+        debug_assert_eq!(self.spill_cap.get(), 0);
+        self.len.set(at);
+        Some(Popped {
+            scope: top.scope,
+            current: Some(below.scope),
+        })
     }
 
-    /// Removes the entry `seq`; returns its scope and whether it was the
-    /// innermost, or `None` if it is not on the stack.
+    /// [`pop`](Self::pop) out of order, deep, or with removed entries
+    /// below.
     #[inline(never)]
-    fn remove(&self, seq: u64) -> Option<(*const ScopeInner, bool)> {
+    fn remove(&self, at: usize) -> Option<Popped> {
         let mut len = self.len.get();
-        // Exits in order (the usual case) remove the top: no search.
-        // Otherwise: sequence numbers increase up the stack, binary search.
-        let (mut lo, mut hi) = match len.checked_sub(1) {
-            Some(top) if self.get(top).seq == seq => (top, top),
-            _ => (0, len),
-        };
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.get(mid).seq & !REMOVED < seq {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        let e = (lo < len).then(|| self.get(lo)).filter(|e| e.seq == seq)?;
-        if lo + 1 < len {
+        let e = (at < len)
+            .then(|| self.get(at))
+            .filter(|e| !e.is_removed())?;
+        if at + 1 < len {
             self.set(
-                lo,
+                at,
                 Entry {
-                    seq: seq | REMOVED,
-                    ..e
+                    scope: REMOVED,
+                    key: 0,
                 },
             );
-            return Some((e.scope, false));
+            return Some(Popped {
+                scope: e.scope,
+                current: None,
+            });
         }
         len -= 1;
-        while len > 0 && self.get(len - 1).seq & REMOVED != 0 {
+        while len > 0 && self.get(len - 1).is_removed() {
             len -= 1;
         }
         self.len.set(len);
@@ -244,19 +246,30 @@ impl Stack {
             // Shrunk well below the spill: give memory back.
             self.resize_spill(if len <= INLINE { 0 } else { cap / 2 });
         }
-        Some((e.scope, true))
+        Some(Popped {
+            scope: e.scope,
+            current: Some(self.top()),
+        })
+    }
+
+    /// The position of the innermost live entry with `key`.
+    #[inline(never)]
+    fn find_key(&self, key: u64) -> Option<usize> {
+        (0..self.len.get())
+            .rev()
+            .find(|&i| self.get(i).key == key && !self.get(i).is_removed())
     }
 }
 
 /// Pushes an entry for `scope` (which carries the thread's reference) with
-/// `key` (0: a guard's) and returns its sequence number. The caller makes
-/// `scope` current.
+/// `key` (0: a guard's) and returns its position. The caller makes `scope`
+/// current.
 #[inline]
-pub(crate) fn push(scope: *const ScopeInner, key: u64) -> u64 {
+pub(crate) fn push(scope: *const ScopeInner, key: u64) -> usize {
     STACK.with(|s| s.push(scope, key))
 }
 
-/// What dropping the guard `seq` changes.
+/// What removing an entry changes.
 #[derive(Debug)]
 pub(crate) struct Popped {
     /// The entry's scope, whose thread reference the caller releases.
@@ -265,11 +278,11 @@ pub(crate) struct Popped {
     pub(crate) current: Option<*const ScopeInner>,
 }
 
-/// Removes the guard `seq`'s entry. `None` if it is not on this thread's
-/// stack (a guard can only be dropped on its thread, so never in practice).
+/// Removes the entry at `at` (a guard's). `None` if there is none there
+/// (a guard can only be dropped on its thread, so never in practice).
 #[inline]
-pub(crate) fn pop(seq: u64) -> Option<Popped> {
-    STACK.with(|s| s.pop(seq))
+pub(crate) fn pop(at: usize) -> Option<Popped> {
+    STACK.with(|s| s.pop(at))
 }
 
 /// Removes the innermost entry made with `key` (non-zero). `None` if there
@@ -278,41 +291,16 @@ pub(crate) fn pop(seq: u64) -> Option<Popped> {
 pub(crate) fn pop_keyed(key: u64) -> Option<Popped> {
     debug_assert_ne!(key, 0, "0 is the key of guards' entries");
     STACK.with(|s| {
-        let len = s.len.get();
-        if (1..=INLINE).contains(&len) && s.inline[len - 1].get().key == key {
-            let seq = s.inline[len - 1].get().seq;
-            return s.pop(seq);
+        if let Some(at) = s.len.get().checked_sub(1) {
+            if s.inline.get(at).is_some_and(|e| e.get().key == key) {
+                if let Some(popped) = s.pop_top_inline(at) {
+                    return Some(popped);
+                }
+            }
         }
-        let seq = s.find_key(key)?;
-        s.pop(seq)
+        let at = s.find_key(key)?;
+        s.pop(at)
     })
-}
-
-impl Stack {
-    #[inline]
-    fn pop(&self, seq: u64) -> Option<Popped> {
-        if let Some((scope, below)) = self.pop_top(seq) {
-            return Some(Popped {
-                scope,
-                current: Some(below),
-            });
-        }
-        let (scope, innermost) = self.remove(seq)?;
-        Some(Popped {
-            scope,
-            current: innermost.then(|| self.top()),
-        })
-    }
-
-    /// The sequence number of the innermost live entry with `key`.
-    #[inline(never)]
-    fn find_key(&self, key: u64) -> Option<u64> {
-        (0..self.len.get())
-            .rev()
-            .map(|i| self.get(i))
-            .find(|e| e.key == key && e.seq & REMOVED == 0)
-            .map(|e| e.seq)
-    }
 }
 
 /// Entries on this thread's stack.
@@ -347,15 +335,28 @@ mod tests {
 
     #[test]
     fn out_of_order_at_depth() {
-        let seqs: Vec<u64> = (1..=100).map(|n| push(fake(n), 0)).collect();
+        let ats: Vec<usize> = (1..=100).map(|n| push(fake(n), 0)).collect();
         // Bottom up: every drop but the last leaves the top current.
-        for &seq in &seqs[..99] {
-            assert_eq!(pop(seq).unwrap().current, None);
+        for &at in &ats[..99] {
+            assert_eq!(pop(at).unwrap().current, None);
         }
-        let p = pop(seqs[99]).unwrap();
+        let p = pop(ats[99]).unwrap();
         assert_eq!((p.scope, p.current), (fake(100), Some(ptr::null())));
         assert_eq!(depth(), 0, "the removed entries went with the top");
         STACK.with(|s| assert_eq!(s.spill_cap.get(), 0));
+    }
+
+    #[test]
+    fn entries_keep_their_positions_across_out_of_order_removals() {
+        let a = push(fake(1), 0);
+        let b = push(fake(2), 0);
+        assert!(pop(a).unwrap().current.is_none());
+        let c = push(fake(3), 0);
+        assert_eq!(c, 2, "a removed entry keeps its place until the top goes");
+        assert!(pop(b).unwrap().current.is_none());
+        let p = pop(c).unwrap();
+        assert_eq!((p.scope, p.current), (fake(3), Some(ptr::null())));
+        assert_eq!(depth(), 0);
     }
 
     #[test]
@@ -380,10 +381,10 @@ mod tests {
 
     #[test]
     fn deep_stacks_spill_and_shrink() {
-        let seqs: Vec<u64> = (1..=1000).map(|n| push(fake(n), 0)).collect();
+        let ats: Vec<usize> = (1..=1000).map(|n| push(fake(n), 0)).collect();
         assert_eq!(depth(), 1000);
-        for (n, &seq) in seqs.iter().enumerate().rev() {
-            let p = pop(seq).unwrap();
+        for (n, &at) in ats.iter().enumerate().rev() {
+            let p = pop(at).unwrap();
             assert_eq!(p.scope, fake(n + 1));
             let below = if n == 0 { ptr::null() } else { fake(n) };
             assert_eq!(p.current, Some(below));
