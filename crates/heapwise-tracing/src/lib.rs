@@ -63,7 +63,7 @@
 //! allocation, no lock): `bench/tracing` measures it against the same span
 //! with a no-op layer, both on tracing-subscriber's registry.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
@@ -210,7 +210,42 @@ struct Shared {
 const CACHE: usize = 8;
 
 /// A thread's cache of span scopes: slot [`slot`]`(id)` holds span `id`'s.
-type Cache = RefCell<[Option<(u64, Arc<Shared>)>; CACHE]>;
+///
+/// Plain cells, no `RefCell`: entering a scope can run probes (heapwise's
+/// scope events), which may enter spans and so replace slots, and a
+/// borrow flag would cost two stores on every hit. Each access copies a
+/// slot in or out between calls instead.
+struct Cache([Slot; CACHE]);
+
+/// One slot: a span id and a reference (from `Arc::into_raw`) to the
+/// span's [`Shared`], or null.
+struct Slot {
+    id: Cell<u64>,
+    shared: Cell<*const Shared>,
+}
+
+impl Slot {
+    /// Puts span `id`'s `shared` in the slot; returns what was there.
+    fn replace(&self, id: u64, shared: Arc<Shared>) -> Option<Arc<Shared>> {
+        self.id.set(id);
+        let old = self.shared.replace(Arc::into_raw(shared));
+        // SAFETY: a non-null slot owns the reference `Arc::into_raw` gave
+        // it; it moves to the caller.
+        (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        for slot in &self.0 {
+            let p = slot.shared.replace(std::ptr::null());
+            if !p.is_null() {
+                // SAFETY: as in `Slot::replace`.
+                heapwise::untracked(|| drop(unsafe { Arc::from_raw(p) }));
+            }
+        }
+    }
+}
 
 thread_local! {
     /// This thread's cache of span scopes, by span id.
@@ -224,8 +259,16 @@ thread_local! {
     /// reuses the ids of closed spans). A closed span's entry keeps its
     /// scope alive until the slot is reused or the thread exits: at most
     /// [`CACHE`] scopes per thread.
-    static CACHED: Cache =
-        const { RefCell::new([const { None }; CACHE]) };
+    static CACHED: Cache = const {
+        Cache(
+            [const {
+                Slot {
+                    id: Cell::new(0),
+                    shared: Cell::new(std::ptr::null()),
+                }
+            }; CACHE],
+        )
+    };
 }
 
 /// The cache slot of span `id` (Fibonacci hashing: a span id's low bits
@@ -235,10 +278,10 @@ fn slot(id: u64) -> usize {
 }
 
 /// Enters the scope of span `id`, found in the registry, and caches it in
-/// slot `i`.
+/// `slot`.
 #[cold]
 #[inline(never)]
-fn enter_uncached<S>(cached: &Cache, i: usize, id: &Id, ctx: &Context<'_, S>)
+fn enter_uncached<S>(slot: &Slot, id: &Id, ctx: &Context<'_, S>)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -249,11 +292,7 @@ where
         return;
     };
     shared.scope.enter_keyed(id.into_non_zero_u64());
-    let Ok(mut cache) = cached.try_borrow_mut() else {
-        return;
-    };
-    let old = cache[i].replace((id.into_u64(), shared));
-    drop(cache);
+    let old = slot.replace(id.into_u64(), shared);
     // A scope dropped here (its span closed) frees heapwise's own memory:
     // charged to no scope.
     heapwise::untracked(|| drop(old));
@@ -332,21 +371,19 @@ where
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         let key = id.into_u64();
-        let i = slot(key);
-        let _ = CACHED.try_with(|cached| {
-            // Busy: a probe on heapwise's scope events entered a span while
-            // the layer was entering one. That span gets no scope.
-            let Ok(cache) = cached.try_borrow() else {
-                return;
-            };
-            match &cache[i] {
-                Some((k, shared)) if *k == key && !shared.closed.load(Acquire) => {
+        let _ = CACHED.try_with(|cache| {
+            let slot = &cache.0[slot(key)];
+            // SAFETY: a non-null slot holds a reference on its `Shared`, and
+            // nothing runs between this read and the checks below. If they
+            // pass, the slot's span is open and is the one being entered, so
+            // the span's extensions hold the `Shared` too, for as long as it
+            // is entered: it outlives `enter_keyed`, even if a probe that
+            // runs there enters other spans and replaces this slot.
+            match unsafe { slot.shared.get().as_ref() } {
+                Some(shared) if slot.id.get() == key && !shared.closed.load(Acquire) => {
                     shared.scope.enter_keyed(id.into_non_zero_u64());
                 }
-                _ => {
-                    drop(cache);
-                    enter_uncached(cached, i, id, &ctx);
-                }
+                _ => enter_uncached(slot, id, &ctx),
             }
         });
     }
