@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 
 use super::inner::*;
+use super::name::Name;
 use crate::local::usage::Usage;
 use crate::local::with_local;
 use crate::scope::cancel::Cancelled;
@@ -103,7 +104,7 @@ impl Scope {
     /// If the scope was already cloned or entered.
     #[must_use]
     pub fn name(self, name: impl Into<Cow<'static, str>>) -> Scope {
-        let name = name.into();
+        let name = Name::new(name.into());
         self.configure(|s| {
             s.name = Some(name);
             s.listed = AtomicBool::new(false);
@@ -177,7 +178,7 @@ impl Scope {
 
     /// The scope's name, if it was given one.
     pub fn label(&self) -> Option<&str> {
-        self.inner().name.as_deref()
+        self.inner().name.as_ref().map(Name::as_str)
     }
 
     /// The limit of `kind` set on this scope itself (not its ancestors).
@@ -468,7 +469,7 @@ impl fmt::Debug for Scope {
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner().name {
-            Some(name) => write!(f, "scope {name:?}"),
+            Some(name) => write!(f, "scope {:?}", name.as_str()),
             None => write!(f, "scope #{}", self.inner().id),
         }
     }

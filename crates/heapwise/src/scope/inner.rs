@@ -34,8 +34,8 @@
 //! `THREAD_REF`: so `refs` cannot reach zero while a handle or a thread holds
 //! the scope, and once neither does, it equals the live block count exactly.
 
+use crate::scope::name::Name;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::borrow::Cow;
 
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{
@@ -79,7 +79,7 @@ pub(crate) struct ScopeInner {
     pub(super) exceeded: AtomicU64,
     pub(super) crossed_used: AtomicU64,
     pub(super) crossed_request: AtomicU64,
-    pub(super) name: Option<Cow<'static, str>>,
+    pub(super) name: Option<Name>,
     pub(super) id: u64,
     /// Listed in the registry of named scopes (`registry.rs`), or nothing
     /// to list (unnamed): entering checks this one flag.
@@ -116,7 +116,7 @@ pub(crate) struct Crossing {
 
 impl ScopeInner {
     pub(super) fn name_or_empty(&self) -> &str {
-        self.name.as_deref().unwrap_or("")
+        self.name.as_ref().map_or("", Name::as_str)
     }
 
     pub(crate) fn refs(&self) -> &AtomicIsize {
@@ -427,7 +427,7 @@ pub(crate) fn profile_label<'a>(scope: *const ScopeInner) -> Option<&'a str> {
     // SAFETY: as in `charge`: the calling thread holds a reference on its
     // current scope, which holds its parents, for the whole allocator call.
     let inner = unsafe { scope.as_ref() }?;
-    inner.named()?.name.as_deref()
+    inner.named()?.name.as_ref().map(Name::as_str)
 }
 
 /// Whether a hard limit is set anywhere on `scope`'s chain. Allocator-safe.

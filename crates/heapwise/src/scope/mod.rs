@@ -7,6 +7,7 @@ pub(crate) mod future;
 mod handle;
 mod inner;
 pub(crate) mod limit;
+mod name;
 pub(crate) mod registry;
 pub(crate) mod stack;
 

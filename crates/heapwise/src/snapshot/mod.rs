@@ -51,6 +51,14 @@
 //! allocated after the program changed the rate away from 1
 //! ([`profile::set_rate`](crate::profile::set_rate)). Linux only.
 //!
+//! Memory from the C library's `malloc` that heapwise did not hand out
+//! (what code allocates with [`std::alloc::System`] directly, C code's
+//! blocks) is not scanned, as LeakSanitizer scans no heap: a block only
+//! such memory points to is reported leaked. heapwise keeps its own
+//! memory, scope names included, out of the graph; std keeps each thread's
+//! handle in `System` memory, so the leak checks never report a thread's
+//! name.
+//!
 //! # Module map
 //!
 //! | file | what it holds |
