@@ -55,10 +55,7 @@ fn confirmed_leaks(first: Snapshot) -> Result<Option<String>, super::Error> {
     let second = take()?;
     let analysis = second.analyze();
     let graph = second.graph();
-    let again = |b: super::graph::BlockId| {
-        let block = graph.block(b);
-        leaked.contains(&block.seq) && !held_by_a_thread_handle(graph.stack(block.stack))
-    };
+    let again = |b: super::graph::BlockId| leaked.contains(&graph.block(b).seq);
     if !analysis.direct_leaks().any(again) {
         return Ok(None);
     }
@@ -67,21 +64,6 @@ fn confirmed_leaks(first: Snapshot) -> Result<Option<String>, super::Error> {
         analysis.leak_report_of(again),
         unanswered(&second)
     )))
-}
-
-/// Is a block with this allocation stack a thread's name, which std keeps
-/// in the thread's handle? std allocates handles with the `System`
-/// allocator, bypassing heapwise, so no snapshot sees what holds the name
-/// (`scan.rs`: the C library's heap is no root), and a named thread's name
-/// would be reported leaked whenever no stale copy of its address happened
-/// to lie in scanned memory (one libtest child in a few, with a test's
-/// name). Such blocks are never reported, as LeakSanitizer's built-in
-/// suppressions do for the C runtime.
-fn held_by_a_thread_handle(stack: &[super::graph::Frame]) -> bool {
-    stack
-        .iter()
-        .take(4)
-        .any(|f| f.function.contains("ThreadNameString"))
 }
 
 /// A line for a leak report when some threads' registers were not taken:

@@ -55,9 +55,9 @@
 //! (what code allocates with [`std::alloc::System`] directly, C code's
 //! blocks) is not scanned, as LeakSanitizer scans no heap: a block only
 //! such memory points to is reported leaked. heapwise keeps its own
-//! memory, scope names included, out of the graph; std keeps each thread's
-//! handle in `System` memory, so the leak checks never report a thread's
-//! name.
+//! memory, scope names included, out of the graph. std keeps each thread's
+//! handle in `System` memory: the thread names it holds get a root of their
+//! own, `std's thread handles`.
 //!
 //! # Module map
 //!
@@ -86,7 +86,8 @@ pub use leak_check::{assert_no_leaks, LEAK_EXIT_CODE};
 use crate::local::without_accounting;
 use crate::profile::{depot, trailer, Resolved};
 use heapwise_heapgraph::{
-    Analysis, Block, BlockId, Blocks, Edge, Frame, HeapGraph, Holder, Root, RootId, StackId,
+    Analysis, Block, BlockId, Blocks, Edge, Frame, HeapGraph, Holder, Root, RootId, RootKind,
+    StackId,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -181,17 +182,49 @@ fn read_graph(pipe: impl std::io::Read) -> std::io::Result<HeapGraph> {
         });
     })?;
     drop((buckets, stack_ids));
-    let roots: Vec<Root> = r
+    let mut roots: Vec<Root> = r
         .roots()?
         .into_iter()
         .map(|r| Root::new(r.kind, r.name, r.addr as u64, r.len as u64))
         .collect();
     let stacks = symbolize(&stack_list);
+    // What std's thread handles hold: a root of its own, after the scanned
+    // ones, pointing to them.
+    let held = thread_names(&blocks, &stacks);
+    let mut handles = (!held.is_empty()).then(|| {
+        roots.push(Root::new(
+            RootKind::UnknownMemory,
+            THREAD_HANDLES,
+            0,
+            held.len() as u64 * 8,
+        ));
+        RootId(roots.len() as u32 - 1)
+    });
     let invalid = |e: heapwise_heapgraph::Error| {
         std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
     };
     let mut graph = HeapGraph::grouped(blocks, roots, stacks).map_err(invalid)?;
+    // Edges come in holder order, roots first: the handles' root's go
+    // after the scanned roots', before the blocks'.
+    let mut add_handles = |graph: &mut heapwise_heapgraph::GroupedEdges| -> std::io::Result<()> {
+        let Some(root) = handles.take() else {
+            return Ok(());
+        };
+        for (i, &b) in held.iter().enumerate() {
+            graph
+                .edge(Edge {
+                    from: Holder::Root(root),
+                    offset: i as u64 * 8,
+                    to: BlockId(b),
+                })
+                .map_err(invalid)?;
+        }
+        Ok(())
+    };
     r.edges(|e| {
+        if e.from_block {
+            add_handles(&mut graph)?;
+        }
         graph
             .edge(Edge {
                 from: if e.from_block {
@@ -204,7 +237,39 @@ fn read_graph(pipe: impl std::io::Read) -> std::io::Result<HeapGraph> {
             })
             .map_err(invalid)
     })?;
+    add_handles(&mut graph)?;
     Ok(graph.finish())
+}
+
+/// The name of the root that stands for std's thread handles.
+const THREAD_HANDLES: &str = "std's thread handles (memory from System, not scanned)";
+
+/// The blocks that hold threads' names. std keeps a thread's name in its
+/// handle, which it allocates with the `System` allocator, bypassing
+/// heapwise: no scan sees what holds the name (`scan.rs`: the C library's
+/// heap is no root), so without this a named thread's name would be
+/// reported leaked whenever no stale copy of its address happened to lie in
+/// scanned memory (one libtest child in a few, with a test's name). They
+/// get a root of their own, [`THREAD_HANDLES`]; every reader of the graph
+/// (leak checks, `why`, DevTools) sees them held by it.
+fn thread_names(blocks: &Blocks, stacks: &[Vec<Frame>]) -> Vec<u32> {
+    let named: Vec<bool> = stacks
+        .iter()
+        .map(|s| {
+            s.iter()
+                .take(4)
+                .any(|f| f.function.contains("ThreadNameString"))
+        })
+        .collect();
+    if !named.contains(&true) {
+        return Vec::new();
+    }
+    blocks
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| named.get(b.stack.0 as usize) == Some(&true))
+        .map(|(i, _)| i as u32)
+        .collect()
 }
 
 /// The frames of the depot's stacks `list` (stack 0 of the result is the
