@@ -225,24 +225,28 @@ struct Slot {
 }
 
 impl Slot {
-    /// Puts span `id`'s `shared` in the slot; returns what was there.
-    fn replace(&self, id: u64, shared: Arc<Shared>) -> Option<Arc<Shared>> {
-        self.id.set(id);
-        let old = self.shared.replace(Arc::into_raw(shared));
+    /// Empties the slot; returns what was there.
+    fn take(&self) -> Option<Arc<Shared>> {
+        let old = self.shared.replace(std::ptr::null());
         // SAFETY: a non-null slot owns the reference `Arc::into_raw` gave
         // it; it moves to the caller.
         (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })
+    }
+
+    /// Puts span `id`'s `shared` in the slot; returns what was there.
+    fn replace(&self, id: u64, shared: Arc<Shared>) -> Option<Arc<Shared>> {
+        let old = self.take();
+        self.id.set(id);
+        self.shared.set(Arc::into_raw(shared));
+        old
     }
 }
 
 impl Drop for Cache {
     fn drop(&mut self) {
         for slot in &self.0 {
-            let p = slot.shared.replace(std::ptr::null());
-            if !p.is_null() {
-                // SAFETY: as in `Slot::replace`.
-                heapwise::untracked(|| drop(unsafe { Arc::from_raw(p) }));
-            }
+            let old = slot.take();
+            heapwise::untracked(|| drop(old));
         }
     }
 }

@@ -251,11 +251,7 @@ impl Scope {
     /// that enters and leaves in separate callbacks, keeping the guard in a
     /// thread-local (or see [`Scope::enter_keyed`]).
     pub fn enter_owned(&self) -> ScopeGuard<'static> {
-        ScopeGuard {
-            at: self.push(0),
-            _scope: PhantomData,
-            _not_send: PhantomData,
-        }
+        ScopeGuard::at(self.push(0))
     }
 
     /// Makes this the calling thread's current scope until
@@ -494,6 +490,17 @@ pub struct ScopeGuard<'a> {
 /// the compiler's message.
 struct NotSend(#[allow(dead_code)] *const ());
 
+impl ScopeGuard<'_> {
+    /// The guard of the entry at position `at` of this thread's stack.
+    fn at(at: usize) -> ScopeGuard<'static> {
+        ScopeGuard {
+            at,
+            _scope: PhantomData,
+            _not_send: PhantomData,
+        }
+    }
+}
+
 impl Drop for ScopeGuard<'_> {
     fn drop(&mut self) {
         if let Some(popped) = scope_stack::pop(self.at) {
@@ -567,13 +574,8 @@ pub fn track<R>(f: impl FnOnce(&Scope) -> R) -> R {
 /// Runs `f` outside every scope: what it allocates and frees is charged to no
 /// scope (the process-wide [`stats`](crate::stats()) still count it).
 pub fn untracked<R>(f: impl FnOnce() -> R) -> R {
-    let at = scope_stack::push(ptr::null(), 0);
+    let _guard = ScopeGuard::at(scope_stack::push(ptr::null(), 0));
     with_local(|l| l.switch(ptr::null(), false));
-    let _guard = ScopeGuard {
-        at,
-        _scope: PhantomData,
-        _not_send: PhantomData,
-    };
     f()
 }
 
