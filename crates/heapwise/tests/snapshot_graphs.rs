@@ -536,6 +536,53 @@ fn more_threads_than_one_round_all_answer() {
 }
 
 #[test]
+fn a_thread_that_blocks_the_signal_is_missed_and_its_stack_still_holds() {
+    // It never answers: the round ends once no answer came for a while
+    // (not at its cap), the thread counts as missed, and its stack, scanned
+    // whole, still holds its block.
+    const TEST: &str = "a_thread_that_blocks_the_signal_is_missed_and_its_stack_still_holds";
+    if child::role().is_none() {
+        in_child(TEST, SNAPSHOT);
+        return;
+    }
+    static BLOCKED_READY: AtomicBool = AtomicBool::new(false);
+    static BLOCKED_STOP: AtomicBool = AtomicBool::new(false);
+    let blocked = std::thread::spawn(|| {
+        // SAFETY: a full signal set for this thread's mask.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+        }
+        let kept = Box::new([9u64; 13]);
+        BLOCKED_READY.store(true, SeqCst);
+        while !BLOCKED_STOP.load(SeqCst) {
+            std::hint::black_box(&kept);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(kept);
+    });
+    while !BLOCKED_READY.load(SeqCst) {
+        std::thread::yield_now();
+    }
+    let s = snapshot::take().expect("snapshot");
+    BLOCKED_STOP.store(true, SeqCst);
+    blocked.join().unwrap();
+    let (answered, missed) = s.threads();
+    assert_eq!(missed, 1, "{:?} {:?}", s.threads(), s.note());
+    assert!(answered >= 1, "{:?}", s.threads());
+    let a = s.analyze();
+    let kept = blocks_of(
+        &s,
+        &a,
+        "snapshot_graphs::a_thread_that_blocks_the_signal_is_missed_and_its_stack_still_holds::{{closure}}",
+    );
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].1, 104);
+    assert_eq!(kept[0].2, LeakClass::Reachable, "{kept:?}");
+}
+
+#[test]
 fn busy_threads_fail_no_leak_check_and_hide_no_leak() {
     // A thread that allocates after it answered for its registers may hold
     // the new block only in a register or a deeper frame at the fork: one

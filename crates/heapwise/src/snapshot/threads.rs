@@ -12,10 +12,14 @@
 //! `SIGRTMAX - 3`; if the program has its own handler on it, heapwise does
 //! not replace it and takes no registers (other threads' stacks are then
 //! scanned whole, as unknown memory). A thread that blocks the signal, or
-//! does not answer in time, is treated the same way: 200 ms plus 1 ms for
-//! each thread asked, since a thread answers only once the scheduler runs
-//! it. The threads are asked in rounds of [`MAX_THREADS`], the size of the
-//! static table, so any number of threads answers.
+//! does not answer in time, is treated the same way. In time means: while
+//! answers keep coming, the round waits, until 500 ms pass without a new
+//! one (a thread that blocks the signal never answers), and at most 2 s
+//! plus 4 ms for each thread asked. A thread answers only once the
+//! scheduler runs it: a fixed 200 ms plus 1 ms a thread left 88 of 600
+//! idle threads unasked on 2 cores busy with other work. The threads are
+//! asked in rounds of [`MAX_THREADS`], the size of the static table, so any
+//! number of threads answers.
 //!
 //! The fork follows the last answer by microseconds, but a thread that
 //! answered early runs on while the others answer (up to a second with
@@ -35,6 +39,12 @@ use std::time::{Duration, Instant};
 
 /// Threads asked in one round (the handler's static table).
 const MAX_THREADS: usize = 512;
+/// A round ends once this long passed without a new answer...
+const QUIET_MS: u64 = 500;
+/// ...or at the latest after this, plus [`CAP_MS_PER_THREAD`] per thread
+/// asked.
+const CAP_MS: u64 = 2000;
+const CAP_MS_PER_THREAD: u64 = 4;
 /// Words of registers kept per thread.
 pub(crate) const REGS: usize = 32;
 
@@ -189,8 +199,18 @@ fn catch_round(round: &[i32], out: &mut Threads) -> usize {
         unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, signal()) };
     }
     let answered = |&(i, tid): &(usize, i32)| SLOTS[i].state.load(Acquire) == tid | ANSWERED;
-    let deadline = Instant::now() + Duration::from_millis(200 + used.len() as u64);
-    while !used.iter().all(answered) && Instant::now() < deadline {
+    let start = Instant::now();
+    let cap = start + Duration::from_millis(CAP_MS + CAP_MS_PER_THREAD * used.len() as u64);
+    let (mut last, mut since) = (0, start);
+    loop {
+        let now = Instant::now();
+        let n = used.iter().filter(|u| answered(u)).count();
+        if n > last {
+            (last, since) = (n, now);
+        }
+        if n == used.len() || now >= cap || now - since >= Duration::from_millis(QUIET_MS) {
+            break;
+        }
         std::thread::yield_now();
     }
     for &(i, tid) in &used {
