@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::{wait_until, SAFETY_NET};
+use common::{safety_net, wait_until};
 use heapwise::{LimitKind, Scope, KIB};
 
 #[test]
@@ -25,7 +25,7 @@ fn a_blocked_thread_is_woken_when_another_thread_crosses() {
         thread::spawn(move || {
             let cancelled = scope.cancelled();
             waiting.store(true, Ordering::SeqCst);
-            cancelled.wait_timeout(SAFETY_NET)
+            cancelled.wait_timeout(safety_net())
         })
     };
     wait_until("the waiter to start", || waiting.load(Ordering::SeqCst));
@@ -67,7 +67,7 @@ fn wait_blocks_until_the_crossing() {
     };
     let e = scope
         .cancelled()
-        .wait_timeout(SAFETY_NET)
+        .wait_timeout(safety_net())
         .expect("cancelled within the safety net");
     assert_eq!(
         (e.kind(), e.limit(), e.used()),
@@ -83,7 +83,7 @@ fn a_waiter_on_a_child_is_woken_when_the_parent_crosses() {
     let other_child = parent.child();
     let waiter = {
         let child = child.clone();
-        thread::spawn(move || child.cancelled().wait_timeout(SAFETY_NET))
+        thread::spawn(move || child.cancelled().wait_timeout(safety_net()))
     };
     thread::sleep(Duration::from_millis(20));
     let v = other_child.run(|_| black_box(vec![0u8; 8 * 1024]));
@@ -102,7 +102,7 @@ fn several_waiters_are_all_woken() {
     let waiters: Vec<_> = (0..4)
         .map(|_| {
             let scope = scope.clone();
-            thread::spawn(move || scope.cancelled().wait_timeout(SAFETY_NET))
+            thread::spawn(move || scope.cancelled().wait_timeout(safety_net()))
         })
         .collect();
     thread::sleep(Duration::from_millis(20));
@@ -121,7 +121,7 @@ fn several_waiters_are_all_woken() {
 fn an_exceeded_scope_resolves_at_once() {
     let scope = Scope::new().limit_bytes(1);
     scope.run(|_| black_box(vec![0u8; 2]).len());
-    let e = scope.cancelled().wait_timeout(SAFETY_NET).unwrap();
+    let e = scope.cancelled().wait_timeout(safety_net()).unwrap();
     assert_eq!(e.used(), 2);
     let e = scope.cancelled().wait();
     assert_eq!(e.used(), 2);
@@ -139,7 +139,7 @@ fn a_scope_without_limits_is_never_cancelled() {
     let parent = Scope::new().limit_bytes(100);
     let child = parent.child();
     child.run(|_| black_box(vec![0u8; 200]).len());
-    assert!(child.cancelled().wait_timeout(SAFETY_NET).is_some());
+    assert!(child.cancelled().wait_timeout(safety_net()).is_some());
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn a_timed_out_waiter_unregisters_cleanly() {
         .wait_timeout(Duration::from_millis(10))
         .is_none());
     scope.run(|_| black_box(vec![0u8; 2000]).len());
-    assert!(scope.cancelled().wait_timeout(SAFETY_NET).is_some());
+    assert!(scope.cancelled().wait_timeout(safety_net()).is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +164,7 @@ async fn an_async_task_awaiting_cancelled_is_woken() {
     assert!(!waiter.is_finished());
     let crosser = tokio::spawn(scope.instrument(async { black_box(vec![0u8; 32 * 1024]).len() }));
     assert_eq!(crosser.await.unwrap(), 32 * 1024);
-    let e = tokio::time::timeout(SAFETY_NET, waiter)
+    let e = tokio::time::timeout(safety_net(), waiter)
         .await
         .expect("the awaiting task was not woken")
         .unwrap();
@@ -184,7 +184,7 @@ async fn an_async_waiter_is_woken_by_a_crossing_on_a_plain_thread() {
             scope.run(|_| black_box(vec![0u8; 2048]).len())
         })
     };
-    let e = tokio::time::timeout(SAFETY_NET, scope.cancelled())
+    let e = tokio::time::timeout(safety_net(), scope.cancelled())
         .await
         .expect("woken by the other thread's crossing");
     assert_eq!((e.kind(), e.used()), (LimitKind::LiveBytes, 2048));
@@ -204,7 +204,7 @@ async fn a_dropped_cancelled_future_does_not_disturb_later_waiters() {
     tokio::task::spawn_blocking(move || s.run(|_| black_box(vec![0u8; 1001]).len()))
         .await
         .unwrap();
-    let e = tokio::time::timeout(SAFETY_NET, scope.cancelled())
+    let e = tokio::time::timeout(safety_net(), scope.cancelled())
         .await
         .unwrap();
     assert_eq!(e.used(), 1001);

@@ -11,7 +11,7 @@ static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
 
 mod common;
 
-use common::{figures, Figures, SAFETY_NET};
+use common::{figures, safety_net, Figures};
 use heapwise::{LimitKind, Scope};
 
 #[test]
@@ -143,7 +143,7 @@ fn a_hard_refusal_also_cancels() {
     });
     let e = scope
         .cancelled()
-        .wait_timeout(SAFETY_NET)
+        .wait_timeout(safety_net())
         .expect("already exceeded: resolves at once");
     assert_eq!((e.kind(), e.limit(), e.used()), (LimitKind::Bytes, 10, 11));
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::thread;
 
-use common::{figures, Figures, YieldOnce, SAFETY_NET};
+use common::{figures, safety_net, Figures, YieldOnce};
 use heapwise::Scope;
 
 fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
@@ -138,7 +138,10 @@ fn tasks_moving_between_tokio_workers_are_charged_exactly() {
             })
             .collect();
         for (i, h) in handles.into_iter().enumerate() {
-            let len = tokio::time::timeout(SAFETY_NET, h).await.unwrap().unwrap();
+            let len = tokio::time::timeout(safety_net(), h)
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(len, 100 * (i + 1));
         }
     });

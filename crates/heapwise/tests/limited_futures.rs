@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{DropFlag, YieldOnce, SAFETY_NET};
+use common::{safety_net, DropFlag, YieldOnce};
 use heapwise::{LimitKind, Scope, KIB};
 
 /// Records, when dropped, the id of the scope current at that moment.
@@ -45,7 +45,7 @@ async fn an_allocating_loop_is_dropped_once_the_limit_is_crossed() {
         }
     };
     let task = tokio::spawn(scope.limit(fut));
-    let res = tokio::time::timeout(SAFETY_NET, task)
+    let res = tokio::time::timeout(safety_net(), task)
         .await
         .expect("the loop was not stopped")
         .unwrap();
@@ -95,7 +95,7 @@ async fn a_future_waiting_forever_is_dropped_when_another_task_crosses() {
     assert!(!dropped.load(Ordering::SeqCst));
     let crosser = tokio::spawn(scope.instrument(async { black_box(vec![0u8; 32 * 1024]).len() }));
     assert_eq!(crosser.await.unwrap(), 32 * 1024);
-    let res = tokio::time::timeout(SAFETY_NET, waiting)
+    let res = tokio::time::timeout(safety_net(), waiting)
         .await
         .expect("the waiting future was not woken and dropped")
         .unwrap();
@@ -124,7 +124,7 @@ async fn a_future_waiting_in_a_child_is_dropped_when_the_parent_crosses() {
     let kept = tokio::task::spawn_blocking(move || p.run(|_| black_box(vec![0u8; 9 * 1024])))
         .await
         .unwrap();
-    let e = tokio::time::timeout(SAFETY_NET, waiting)
+    let e = tokio::time::timeout(safety_net(), waiting)
         .await
         .expect("woken by the parent's crossing")
         .unwrap()
