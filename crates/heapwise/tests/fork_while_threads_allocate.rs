@@ -6,6 +6,8 @@
 #[global_allocator]
 static ALLOC: heapwise::Alloc = heapwise::Alloc::system();
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -31,13 +33,10 @@ fn child_work() -> ! {
 }
 
 /// How long a child may take before it counts as hung: 20 s, or 120 s
-/// under valgrind (its preload is in `LD_PRELOAD`), where a child runs
-/// ~100x slower and, with `.ci/run`'s two valgrind processes on 2 cores,
-/// 2 of 20 children went past 20 s.
+/// under valgrind, where a child runs ~100x slower and, with `.ci/run`'s
+/// two valgrind processes on 2 cores, 2 of 20 children went past 20 s.
 fn hang_timeout() -> Duration {
-    let valgrind =
-        std::env::var_os("LD_PRELOAD").is_some_and(|p| p.to_string_lossy().contains("vgpreload"));
-    Duration::from_secs(if valgrind { 120 } else { 20 })
+    Duration::from_secs(if common::under_valgrind() { 120 } else { 20 })
 }
 
 /// Waits for `pid` up to `timeout`; `None` if it hung (then it is killed).

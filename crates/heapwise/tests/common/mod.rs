@@ -67,27 +67,31 @@ pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// The safety-net timeout for anything that should happen promptly: 10 s,
-/// or 120 s under valgrind (its preload is in `LD_PRELOAD`), which runs one
-/// thread at a time ~150x slower: tokio's worker threads made
+/// or 120 s under valgrind, which runs one thread at a time ~150x slower:
+/// tokio's worker threads made
 /// `tasks_moving_between_tokio_workers_are_charged_exactly` take 13 to 17 s
 /// under memcheck on 2 cores (0.12 s natively), and CI's memcheck run failed
 /// on its 10 s net. A hang still fails, and `.ci/run` also times out each
 /// binary under valgrind.
-///
-/// It allocates nothing (tests call it inside scopes whose figures they
-/// check): `getenv`, not `std::env::var_os`, which copies the value.
 pub(crate) fn safety_net() -> Duration {
+    Duration::from_secs(if under_valgrind() { 120 } else { 10 })
+}
+
+/// Whether this process runs under valgrind (its preload is in
+/// `LD_PRELOAD`). It allocates nothing (tests call it inside scopes whose
+/// figures they check): `getenv`, not `std::env::var_os`, which copies the
+/// value.
+pub(crate) fn under_valgrind() -> bool {
     // SAFETY: the name is a C string; the value, when there is one, is a C
     // string in the environment, which no test changes.
-    let valgrind = unsafe {
+    unsafe {
         let p = libc::getenv(c"LD_PRELOAD".as_ptr());
         !p.is_null()
             && std::ffi::CStr::from_ptr(p)
                 .to_bytes()
                 .windows(9)
                 .any(|w| w == b"vgpreload")
-    };
-    Duration::from_secs(if valgrind { 120 } else { 10 })
+    }
 }
 
 /// Pending once, waking itself: a yield that does not allocate (tokio's
