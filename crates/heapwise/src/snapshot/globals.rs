@@ -38,11 +38,10 @@ pub(crate) type Symbol = (usize, usize, String);
 /// any of `addrs`, sorted by address; empty if it cannot be read.
 pub(crate) fn symbols_holding(path: &str, bias: u64, addrs: &[usize]) -> Vec<Symbol> {
     use object::{Object as _, ObjectSymbol as _, SymbolKind};
-    let Ok(file) = std::fs::File::open(path) else {
+    let Some(data) = crate::profile::symbolize::map_file(std::path::Path::new(path)) else {
         return Vec::new();
     };
-    let data = object::read::ReadCache::new(file);
-    let Ok(elf) = object::File::parse(&data) else {
+    let Ok(elf) = object::File::parse(&*data) else {
         return Vec::new();
     };
     let mut all: Vec<(usize, usize, &[u8])> = Vec::new();
