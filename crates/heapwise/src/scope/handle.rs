@@ -162,11 +162,22 @@ impl Scope {
     /// Makes this scope's limits **hard**: an allocation (or growing realloc)
     /// that would cross one fails by returning null. `Vec::try_reserve` and
     /// friends then return `Err`; an infallible allocation calls
-    /// `std::alloc::handle_alloc_error`, which aborts the process.
+    /// `std::alloc::handle_alloc_error`, which aborts the process with std's
+    /// line `memory allocation of 1048576 bytes failed`, which does not name
+    /// the scope: inside a hard scope, allocate what may not fit with
+    /// `try_reserve` (or use a cooperative limit and [`Scope::check`]).
     ///
     /// The scope is also marked exceeded and its waiters are notified, as with
     /// a cooperative limit. A free can never be refused, so a free that crosses
     /// a `calls` limit only marks the scope.
+    ///
+    /// A thread that is panicking is never refused: its panic message, the
+    /// backtrace under `RUST_BACKTRACE=1` and the drops of unwinding must be
+    /// able to allocate, or the process would abort (or deadlock on std's
+    /// backtrace lock). Those allocations are charged, so a scope can end
+    /// well above its hard limit after a panic: std's first backtrace loads
+    /// the program's debug info, tens of megabytes (53 MB and 86,007
+    /// allocations for a small tokio program).
     ///
     /// # Panics
     ///
