@@ -170,7 +170,8 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
     if others > 0 {
         writeln!(
             report,
-            "\nheapwise: {others} more profiles from the program's child processes (forked or exec'd; %p in {} is each one's pid)",
+            "\nheapwise: {others} more profile{} from the program's child processes (forked or exec'd; %p in {} is each one's pid)",
+            if others == 1 { "" } else { "s" },
             output.display()
         )?;
     }
