@@ -819,10 +819,7 @@ int main(void) {
             );
             assert_eq!(seconds, 1, "{files:?}");
             let err = String::from_utf8_lossy(&child.stderr);
-            assert!(
-                err.contains("from the program's child processes"),
-                "{err}"
-            );
+            assert!(err.contains("from the program's child processes"), "{err}");
         }
     }
 }

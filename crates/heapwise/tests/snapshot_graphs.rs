@@ -19,6 +19,18 @@ use std::time::Duration;
 
 const SNAPSHOT: &[(&str, &str)] = &[("HEAPWISE_SNAPSHOT", "1")];
 
+/// In the test's own process, runs the test `$test` (the calling test's
+/// name) as a child with `$env` and returns from the caller; in the child,
+/// goes on with the caller's body.
+macro_rules! in_child_or_go_on {
+    ($test:ident, $env:expr) => {
+        if child::role().is_none() {
+            in_child(stringify!($test), $env);
+            return;
+        }
+    };
+}
+
 /// Runs `test` as a child with `env`; panics unless it succeeded, or if it
 /// has not ended after 60 s (180 s when this process runs under valgrind:
 /// the child runs natively, but on cores that memcheck's processes keep
@@ -27,6 +39,12 @@ fn in_child(test: &str, env: &[(&str, &str)]) -> child::Outcome {
     let limit = if common::under_valgrind() { 180 } else { 60 };
     let out = child::run(test, "child", env, Duration::from_secs(limit));
     out.assert_success();
+    // A misspelt name would run no test and pass.
+    assert!(
+        out.stdout.contains("test result: ok. 1 passed"),
+        "the child ran no test named {test}:\n{}",
+        out.stdout
+    );
     out
 }
 
@@ -90,11 +108,10 @@ fn leak_chain_in_a_thread() {
 
 #[test]
 fn a_chain_leaked_by_an_exited_thread_is_direct_then_indirect() {
-    const TEST: &str = "a_chain_leaked_by_an_exited_thread_is_direct_then_indirect";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(
+        a_chain_leaked_by_an_exited_thread_is_direct_then_indirect,
+        SNAPSHOT
+    );
     leak_chain_in_a_thread();
     let s = snapshot::take().expect("snapshot");
     let a = s.analyze();
@@ -141,11 +158,7 @@ fn make_cycle() {
 
 #[test]
 fn a_leaked_rc_cycle_names_its_earliest_block_direct() {
-    const TEST: &str = "a_leaked_rc_cycle_names_its_earliest_block_direct";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(a_leaked_rc_cycle_names_its_earliest_block_direct, SNAPSHOT);
     std::thread::spawn(make_cycle).join().unwrap();
     let s = snapshot::take().expect("snapshot");
     let a = s.analyze();
@@ -173,11 +186,7 @@ fn fill_cache() {
 
 #[test]
 fn a_vec_held_by_a_global_retains_its_boxes() {
-    const TEST: &str = "a_vec_held_by_a_global_retains_its_boxes";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(a_vec_held_by_a_global_retains_its_boxes, SNAPSHOT);
     // In a thread that has exited: the scan is conservative, and a box's
     // address left in a dead frame of this thread would keep that box
     // alive on its own.
@@ -222,11 +231,7 @@ static INTERIOR: AtomicUsize = AtomicUsize::new(0);
 
 #[test]
 fn an_interior_pointer_keeps_its_block() {
-    const TEST: &str = "an_interior_pointer_keeps_its_block";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(an_interior_pointer_keeps_its_block, SNAPSHOT);
     let v: &'static mut [u64] = Box::leak(vec![7u64; 64].into_boxed_slice());
     INTERIOR.store(&v[40] as *const u64 as usize, SeqCst);
     let addr = v.as_ptr() as u64;
@@ -246,11 +251,10 @@ const KEY: usize = 0x5a5a_5a5a_5a5a_5a5a;
 
 #[test]
 fn a_pointer_only_in_another_threads_register_or_stack_keeps_its_block() {
-    const TEST: &str = "a_pointer_only_in_another_threads_register_or_stack_keeps_its_block";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(
+        a_pointer_only_in_another_threads_register_or_stack_keeps_its_block,
+        SNAPSHOT
+    );
     hide_a_block();
     clobber_stack();
     let on_stack = std::thread::spawn(|| {
@@ -342,11 +346,7 @@ static REGISTER_READY: AtomicBool = AtomicBool::new(cfg!(not(target_arch = "x86_
 
 #[test]
 fn without_the_setting_the_error_names_it() {
-    const TEST: &str = "without_the_setting_the_error_names_it";
-    if child::role().is_none() {
-        in_child(TEST, &[]);
-        return;
-    }
+    in_child_or_go_on!(without_the_setting_the_error_names_it, &[]);
     let e = snapshot::take().expect_err("no snapshot mode");
     assert_eq!(e.kind(), snapshot::ErrorKind::NotTracking);
     assert!(e.to_string().contains("HEAPWISE_SNAPSHOT=1"), "{e}");
@@ -397,11 +397,7 @@ fn the_leak_check_at_exit_reports_and_exits_23() {
 
 #[test]
 fn assert_no_leaks_panics_with_the_report() {
-    const TEST: &str = "assert_no_leaks_panics_with_the_report";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(assert_no_leaks_panics_with_the_report, SNAPSHOT);
     snapshot::assert_no_leaks();
     leak_chain_in_a_thread();
     let e = std::panic::catch_unwind(snapshot::assert_no_leaks).expect_err("leaks");
@@ -413,11 +409,10 @@ fn assert_no_leaks_panics_with_the_report() {
 #[test]
 fn the_endpoint_serves_a_snapshot_devtools_and_heapwise_read() {
     use std::io::{Read, Write};
-    const TEST: &str = "the_endpoint_serves_a_snapshot_devtools_and_heapwise_read";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(
+        the_endpoint_serves_a_snapshot_devtools_and_heapwise_read,
+        SNAPSHOT
+    );
     leak_chain_in_a_thread();
     let server = heapwise::http::serve("127.0.0.1:0").unwrap().stop_on_drop();
     let mut c = std::net::TcpStream::connect(server.local_addr()).unwrap();
@@ -453,11 +448,7 @@ thread_local! {
 
 #[test]
 fn a_block_held_by_a_thread_local_is_reachable() {
-    const TEST: &str = "a_block_held_by_a_thread_local_is_reachable";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(a_block_held_by_a_thread_local_is_reachable, SNAPSHOT);
     KEPT_HERE.with(|k| *k.borrow_mut() = Some(Box::new([5; 77])));
     clobber_stack();
     let s = snapshot::take().expect("snapshot");
@@ -472,11 +463,10 @@ fn a_block_held_by_a_thread_local_is_reachable() {
 
 #[test]
 fn snapshots_taken_at_once_on_several_threads_all_succeed() {
-    const TEST: &str = "snapshots_taken_at_once_on_several_threads_all_succeed";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(
+        snapshots_taken_at_once_on_several_threads_all_succeed,
+        SNAPSHOT
+    );
     leak_chain_in_a_thread();
     let threads: Vec<_> = (0..4)
         .map(|_| {
@@ -505,11 +495,7 @@ fn snapshots_taken_at_once_on_several_threads_all_succeed() {
 fn more_threads_than_one_round_all_answer() {
     // The handler's table holds 512 threads; the others used to go
     // unasked (their registers missing, their stacks scanned whole).
-    const TEST: &str = "more_threads_than_one_round_all_answer";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(more_threads_than_one_round_all_answer, SNAPSHOT);
     let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
     let threads: Vec<_> = (0..600)
         .map(|_| {
@@ -544,11 +530,10 @@ fn a_thread_that_blocks_the_signal_is_missed_and_its_stack_still_holds() {
     // It never answers: the round ends once no answer came for a while
     // (not at its cap), the thread counts as missed, and its stack, scanned
     // whole, still holds its block.
-    const TEST: &str = "a_thread_that_blocks_the_signal_is_missed_and_its_stack_still_holds";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(
+        a_thread_that_blocks_the_signal_is_missed_and_its_stack_still_holds,
+        SNAPSHOT
+    );
     static BLOCKED_READY: AtomicBool = AtomicBool::new(false);
     static BLOCKED_STOP: AtomicBool = AtomicBool::new(false);
     let blocked = std::thread::spawn(|| {
@@ -596,11 +581,7 @@ fn busy_threads_fail_no_leak_check_and_hide_no_leak() {
     // name, 48 characters, the test thread's name was reported leaked:
     // std's thread handle, which holds it, is memory from `System`, which
     // no snapshot scans; see `snapshot/mod.rs`, `thread_names`.)
-    const TEST: &str = "busy_threads_fail_no_leak_check_and_hide_no_leak";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(busy_threads_fail_no_leak_check_and_hide_no_leak, SNAPSHOT);
     static BUSY_STOP: AtomicBool = AtomicBool::new(false);
     let threads: Vec<_> = (0..32)
         .map(|i| {
@@ -641,12 +622,10 @@ fn busy_threads_fail_no_leak_check_and_hide_no_leak() {
 
 #[test]
 fn a_pointer_in_a_large_untracked_mapping_keeps_its_block_and_costs_no_scan_of_it() {
-    const TEST: &str =
-        "a_pointer_in_a_large_untracked_mapping_keeps_its_block_and_costs_no_scan_of_it";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(
+        a_pointer_in_a_large_untracked_mapping_keeps_its_block_and_costs_no_scan_of_it,
+        SNAPSHOT
+    );
     // 64 GiB reserved (a runtime's heap, say), one page touched.
     let len = 64usize << 30;
     // SAFETY: a fresh anonymous private mapping, never unmapped.
@@ -699,11 +678,7 @@ fn a_live_scopes_own_name_is_no_leak() {
     // The scope lives in memory from `System`, which no snapshot scans: a
     // name kept as the program's block was held by nothing the snapshot
     // saw, and reported leaked.
-    const TEST: &str = "a_live_scopes_own_name_is_no_leak";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(a_live_scopes_own_name_is_no_leak, SNAPSHOT);
     let scope = Box::new(named_scope());
     scrub_stack();
     let name = scope.label().unwrap();
@@ -730,11 +705,7 @@ fn a_threads_name_is_held_by_the_thread_handles_root() {
     // libtest runs this test in a thread named after it. std keeps the
     // name in the thread's handle, memory from `System` that no snapshot
     // scans: the graph gives such names a root of their own.
-    const TEST: &str = "a_threads_name_is_held_by_the_thread_handles_root";
-    if child::role().is_none() {
-        in_child(TEST, SNAPSHOT);
-        return;
-    }
+    in_child_or_go_on!(a_threads_name_is_held_by_the_thread_handles_root, SNAPSHOT);
     let name = std::thread::current().name().unwrap().as_ptr() as u64;
     let s = snapshot::take().expect("snapshot");
     let g = s.graph();
