@@ -215,7 +215,8 @@ fn change(old: i64, new: i64) -> String {
     }
 }
 
-fn plural(n: usize, word: &str) -> String {
+/// `n` and `word`, plural unless `n` is 1: `1 block`, `2 blocks`.
+pub(crate) fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         format!("{n} {word}")
     } else {

@@ -16,7 +16,7 @@
 //! leak suspects (retaining 10% of the heap or more):
 //!   #10 app::fill retains 432 bytes (58.70%) in 5 blocks
 //!   #20 app::Tree::new retains 144 bytes (19.57%) in 3 blocks
-//!   #11 app::make_box retains 100 bytes (13.59%) in 1 blocks
+//!   #11 app::make_box retains 100 bytes (13.59%) in 1 block
 //! $ heapwise snapshot why sample.heapsnapshot app::make_box
 //! globals: app::V +0x0
 //! -> #10 app::fill (32 bytes) +0x0
@@ -48,6 +48,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::diff::plural;
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use heapwise_heapgraph::{diff, Analysis, BlockId, HeapGraph, LeakClass, Target};
@@ -156,9 +157,9 @@ pub fn run_snapshot(args: &SnapshotArgs, out: &mut impl Write) -> Result<()> {
             if report.is_empty() {
                 writeln!(
                     out,
-                    "no leaks: {} blocks, {} bytes, all reachable",
-                    graph.blocks().len(),
-                    graph.total_bytes()
+                    "no leaks: {}, {}, all reachable",
+                    plural(graph.blocks().len(), "block"),
+                    plural(graph.total_bytes() as usize, "byte")
                 )?;
             } else {
                 out.write_all(report.as_bytes())?;
@@ -246,9 +247,9 @@ pub(crate) fn retained(
     let sites = analysis.retained_by_site();
     writeln!(
         out,
-        "{} bytes in {} blocks; showing {} of {} sites by retained size",
-        total,
-        graph.blocks().len(),
+        "{} in {}; showing {} of {} sites by retained size",
+        plural(total as usize, "byte"),
+        plural(graph.blocks().len(), "block"),
         sites.len().min(limit(nodecount)),
         sites.len()
     )?;
@@ -275,12 +276,12 @@ pub(crate) fn retained(
             let block = graph.block(s.block);
             writeln!(
                 out,
-                "  #{} {} retains {} bytes ({:.2}%) in {} blocks",
+                "  #{} {} retains {} ({:.2}%) in {}",
                 block.seq,
                 graph.site_name(graph.block_site(s.block)),
-                s.retained_bytes,
+                plural(s.retained_bytes as usize, "byte"),
                 percent(s.retained_bytes, total),
-                s.retained_blocks
+                plural(s.retained_blocks as usize, "block")
             )?;
         }
     }

@@ -34,7 +34,7 @@ fn retained_lists_sites_and_suspects() {
 leak suspects (retaining 10% of the heap or more):
   #10 app::fill retains 432 bytes (58.70%) in 5 blocks
   #20 app::Tree::new retains 144 bytes (19.57%) in 3 blocks
-  #11 app::make_box retains 100 bytes (13.59%) in 1 blocks
+  #11 app::make_box retains 100 bytes (13.59%) in 1 block
 "
     );
 }

@@ -281,7 +281,7 @@ fn limit_exceeded_is_an_error() {
     assert_eq!(
         e.to_string(),
         format!(
-            "scope #{} exceeded its allocs limit: 1 blocks allocated, limit 0",
+            "scope #{} exceeded its allocs limit: 1 block allocated, limit 0",
             scope.id()
         )
     );

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::scope::Scope;
+use crate::util::count::Count;
 
 /// The figure a limit applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,13 +42,15 @@ impl LimitKind {
         }
     }
 
-    fn unit(self) -> &'static str {
-        match self {
-            LimitKind::Bytes => "bytes allocated",
-            LimitKind::LiveBytes => "live bytes",
-            LimitKind::Allocs => "blocks allocated",
-            LimitKind::Calls => "allocator calls",
-        }
+    /// `n` of this kind's unit: `1 block allocated`, `2 live bytes`.
+    fn amount(self, n: u64) -> String {
+        let (word, after) = match self {
+            LimitKind::Bytes => ("byte", " allocated"),
+            LimitKind::LiveBytes => ("live byte", ""),
+            LimitKind::Allocs => ("block", " allocated"),
+            LimitKind::Calls => ("allocator call", ""),
+        };
+        format!("{}{after}", Count(n, word))
     }
 }
 
@@ -165,18 +168,21 @@ impl LimitExceeded {
 
 impl fmt::Display for LimitExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (scope, kind, used, unit, limit) = (
+        let (scope, kind, used, limit) = (
             &self.scope,
             self.kind,
-            self.used,
-            self.kind.unit(),
+            self.kind.amount(self.used),
             self.limit,
         );
         match self.refused {
-            None => write!(f, "{scope} exceeded its {kind} limit: {used} {unit}, limit {limit}"),
+            None => write!(
+                f,
+                "{scope} exceeded its {kind} limit: {used}, limit {limit}"
+            ),
             Some(bytes) => write!(
                 f,
-                "{scope} refused an allocation of {bytes} bytes: it would reach {used} {unit}, limit {limit}"
+                "{scope} refused an allocation of {}: it would reach {used}, limit {limit}",
+                Count(bytes, "byte")
             ),
         }
     }

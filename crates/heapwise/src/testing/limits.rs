@@ -8,6 +8,7 @@ use crate::local::usage::Usage;
 use crate::scope::{untracked, Scope};
 use crate::testing::full::FullMode;
 use crate::testing::report::top_sites;
+use crate::util::count::Count;
 
 /// A byte count: a number, or a string with a unit as
 /// `HEAPWISE_PROFILE_RATE` takes it (`"24 MiB"`, `"512KiB"`, `"1GiB"`;
@@ -58,8 +59,11 @@ pub fn limit_memory<R>(limit: impl Into<ByteLimit>, f: impl FnOnce() -> R) -> R 
     if u.peak_bytes > limit {
         let sites = top_sites(&name, "alloc_space", "alloc_objects", 5);
         fail(format!(
-            "limit_memory: peak of {} bytes live (limit {limit} bytes), {} bytes allocated in {} blocks; top sites by bytes allocated:{sites}",
-            u.peak_bytes, u.bytes, u.allocs
+            "limit_memory: peak of {} live (limit {}), {} allocated in {}; top sites by bytes allocated:{sites}",
+            Count(u.peak_bytes, "byte"),
+            Count(limit, "byte"),
+            Count(u.bytes, "byte"),
+            Count(u.allocs, "block")
         ));
     }
     r
@@ -83,8 +87,10 @@ pub fn limit_leaks<R>(limit: impl Into<ByteLimit>, f: impl FnOnce() -> R) -> R {
         let blocks = u.allocs.saturating_sub(u.frees);
         let sites = top_sites(&name, "inuse_space", "inuse_objects", 5);
         fail(format!(
-            "limit_leaks: {} bytes leaked (limit {limit} bytes) in {blocks} blocks; top sites:{sites}",
-            u.live_bytes
+            "limit_leaks: {} leaked (limit {}) in {}; top sites:{sites}",
+            Count(u.live_bytes, "byte"),
+            Count(limit, "byte"),
+            Count(blocks, "block")
         ));
     }
     r

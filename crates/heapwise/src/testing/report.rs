@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use crate::profile;
+use crate::util::count::Count;
 
 /// Up to `n` lines, largest first, by the sample type `ty` (`inuse_space`
 /// or `alloc_space`) and its object count `ty_objects`.
@@ -35,7 +36,12 @@ pub(crate) fn top_sites(scope: &str, ty: &str, ty_objects: &str, n: usize) -> St
     sites.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let mut out = String::new();
     for (site, b, o) in sites.iter().take(n) {
-        let _ = write!(out, "\n    {b} bytes in {o} blocks  {site}");
+        let _ = write!(
+            out,
+            "\n    {} in {}  {site}",
+            Count(*b as u64, "byte"),
+            Count(*o as u64, "block")
+        );
     }
     if sites.is_empty() {
         out.push_str("\n    (no sampled site)");

@@ -1,5 +1,6 @@
 //! Shared helpers with no heapwise state.
 
 pub(crate) mod bytes;
+pub(crate) mod count;
 pub(crate) mod json;
 pub(crate) mod units;
