@@ -42,15 +42,16 @@ impl LimitKind {
         }
     }
 
-    /// `n` of this kind's unit: `1 block allocated`, `2 live bytes`.
-    fn amount(self, n: u64) -> String {
+    /// `n` of this kind's unit, `1 block allocated`, `2 live bytes`: its
+    /// count and what follows it.
+    fn amount(self, n: u64) -> (Count<'static>, &'static str) {
         let (word, after) = match self {
             LimitKind::Bytes => ("byte", " allocated"),
             LimitKind::LiveBytes => ("live byte", ""),
             LimitKind::Allocs => ("block", " allocated"),
             LimitKind::Calls => ("allocator call", ""),
         };
-        format!("{}{after}", Count(n, word))
+        (Count(n, word), after)
     }
 }
 
@@ -168,20 +169,16 @@ impl LimitExceeded {
 
 impl fmt::Display for LimitExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (scope, kind, used, limit) = (
-            &self.scope,
-            self.kind,
-            self.kind.amount(self.used),
-            self.limit,
-        );
+        let (scope, kind, limit) = (&self.scope, self.kind, self.limit);
+        let (used, unit) = kind.amount(self.used);
         match self.refused {
             None => write!(
                 f,
-                "{scope} exceeded its {kind} limit: {used}, limit {limit}"
+                "{scope} exceeded its {kind} limit: {used}{unit}, limit {limit}"
             ),
             Some(bytes) => write!(
                 f,
-                "{scope} refused an allocation of {}: it would reach {used}, limit {limit}",
+                "{scope} refused an allocation of {}: it would reach {used}{unit}, limit {limit}",
                 Count(bytes, "byte")
             ),
         }
