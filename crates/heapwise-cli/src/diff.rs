@@ -39,7 +39,7 @@ use serde_json::{json, Value};
 
 use crate::frames::FrameTable;
 use crate::sample_index::{SampleIndex, SampleType};
-use crate::units::ValueFormat;
+use crate::units::{plural, ValueFormat};
 
 /// What [`diff_report`] computes.
 #[derive(Debug, Clone)]
@@ -212,15 +212,6 @@ fn change(old: i64, new: i64) -> String {
     } else {
         let pct = (new as f64 - old as f64) * 100.0 / (old as f64).abs();
         format!("{pct:+.2}%")
-    }
-}
-
-/// `n` and `word`, plural unless `n` is 1: `1 block`, `2 blocks`.
-pub(crate) fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
     }
 }
 

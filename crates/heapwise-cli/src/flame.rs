@@ -57,6 +57,7 @@ use inferno::flamegraph::{self, Palette};
 use crate::frames::FrameTable;
 use crate::sample_index::{SampleIndex, SampleType};
 use crate::svg_text::xml_safe;
+use crate::units::plural;
 
 /// The comment that marks an SVG as drawn by heapwise.
 pub const SVG_MARKER: &str = "<!-- heapwise flame graph -->";
@@ -237,8 +238,8 @@ pub fn write_flamegraph(profile: &Profile, options: &FlameOptions, w: impl Write
     let mut opt = inferno_options(&sample_type, options);
     if negative > 0 {
         opt.subtitle = Some(format!(
-            "{negative} stack{} with negative values left out",
-            if negative == 1 { "" } else { "s" }
+            "{} with negative values left out",
+            plural(negative, "stack")
         ));
     }
     render(&mut opt, &lines, w)

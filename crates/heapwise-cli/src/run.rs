@@ -68,6 +68,7 @@ use crate::input::read_profile;
 use crate::sample_index::SampleIndex;
 use crate::signals;
 use crate::top::{top_report, TopOptions};
+use crate::units::plural;
 
 /// The preload library's file name.
 pub const PRELOAD: &str = "libheapwise_preload.so";
@@ -170,8 +171,8 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
     if others > 0 {
         writeln!(
             report,
-            "\nheapwise: {others} more profile{} from the program's child processes (forked or exec'd; %p in {} is each one's pid)",
-            if others == 1 { "" } else { "s" },
+            "\nheapwise: {} from the program's child processes (forked or exec'd; %p in {} is each one's pid)",
+            plural(others, "more profile"),
             output.display()
         )?;
     }

@@ -48,10 +48,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::diff::plural;
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use heapwise_heapgraph::{diff, Analysis, BlockId, HeapGraph, LeakClass, Target};
+
+use crate::units::plural;
 
 /// Arguments of `heapwise snapshot`.
 #[derive(Debug, Args)]

@@ -328,6 +328,16 @@ impl ValueFormat {
     }
 }
 
+/// `n` and `word`, plural unless `n` is 1: `1 block`, `2 blocks`; every
+/// count the reports put in words goes through it.
+pub(crate) fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
