@@ -45,8 +45,9 @@ pub(crate) fn alloc(size: usize, align: usize) -> *mut u8 {
     unsafe { base().add(at) }
 }
 
-/// Whether `p` points into the arena.
+/// Whether `p` points into the arena (one subtraction and one compare: on
+/// every free).
+#[inline(always)]
 pub(crate) fn contains(p: *const u8) -> bool {
-    let b = base() as usize;
-    (b..b + SIZE).contains(&(p as usize))
+    (p as usize).wrapping_sub(base() as usize) < SIZE
 }

@@ -28,7 +28,10 @@ fn page_size() -> usize {
 }
 
 /// A new block of `size` bytes aligned to `align` (a power of two), with
-/// its header; null with `errno` ENOMEM on failure.
+/// its header; null with `errno` ENOMEM on failure. Inlined into each entry
+/// point, where `align` and `zeroed` are mostly constants: `malloc`'s layout
+/// check is then one compare.
+#[inline(always)]
 fn allocate(size: usize, align: usize, zeroed: bool) -> *mut c_void {
     let align = align.max(header::SIZE);
     let Ok(layout) = Layout::from_size_align(size, align) else {
@@ -59,6 +62,7 @@ fn allocate(size: usize, align: usize, zeroed: bool) -> *mut c_void {
 /// # Safety
 ///
 /// `p` is null or a live block of `malloc` and friends.
+#[inline(always)]
 unsafe fn release(p: *mut c_void) {
     if p.is_null() {
         return;

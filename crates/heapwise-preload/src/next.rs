@@ -51,13 +51,14 @@ fn resolve_slow() -> bool {
     {
         return STATE.load(Acquire) == RESOLVED;
     }
+    // `malloc` last: `Next::alloc` takes it being set for all being set.
     let all = [
-        (&MALLOC, c"malloc"),
         (&FREE, c"free"),
         (&CALLOC, c"calloc"),
         (&REALLOC, c"realloc"),
         (&MEMALIGN, c"memalign"),
         (&USABLE_SIZE, c"malloc_usable_size"),
+        (&MALLOC, c"malloc"),
     ];
     for (slot, name) in all {
         let f = lookup(name);
@@ -150,6 +151,20 @@ unsafe impl GlobalAlloc for Next {
         let Some(total) = layout.size().checked_add(off) else {
             return ptr::null_mut();
         };
+        // `malloc`'s own case in one load: `MALLOC` is stored last, with
+        // release order, so once it is set every function is.
+        let malloc = MALLOC.load(Acquire);
+        if off == header::SIZE && !malloc.is_null() {
+            // SAFETY: resolved from `malloc`, whose C signature this is.
+            let f = unsafe { std::mem::transmute::<*mut c_void, Malloc>(malloc) };
+            // SAFETY: a C `malloc`.
+            let base = unsafe { f(total) };
+            if base.is_null() {
+                return ptr::null_mut();
+            }
+            // SAFETY: `base` has `total` bytes.
+            return unsafe { base.cast::<u8>().add(off) };
+        }
         if !ready() {
             let base = arena::alloc(total, off);
             if base.is_null() {

@@ -90,7 +90,6 @@ pub(crate) struct Local {
 }
 
 thread_local! {
-    static LOCAL: Local = const { Local::new() };
     static FLUSHER: Flusher = const { Flusher };
 }
 
@@ -98,7 +97,8 @@ thread_local! {
 /// thread-local has a `const` initialiser and no destructor.
 #[inline(always)]
 pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> R {
-    LOCAL.with(f)
+    // SAFETY: used within `f`, on this thread.
+    f(unsafe { local() })
 }
 
 /// This thread's block, for the allocator's fast paths, where a closure
@@ -111,12 +111,14 @@ pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> R {
 /// thread, so it is valid for the whole call, even during thread exit.)
 #[inline(always)]
 pub(crate) unsafe fn local<'a>() -> &'a Local {
-    // SAFETY: the caller keeps the reference on this thread and within the call.
-    unsafe { &*LOCAL.with(|l| l as *const Local) }
+    // SAFETY: the caller keeps the reference on this thread and within the
+    // call; the block is this thread's (`storage.rs`).
+    unsafe { &*super::storage::block() }
 }
 
 impl Local {
-    const fn new() -> Local {
+    /// The block a thread starts with: all zeros (`storage.rs`).
+    pub(crate) const fn new() -> Local {
         Local {
             countdown: Cell::new(0),
             allocs: Cell::new(0),
@@ -128,7 +130,10 @@ impl Local {
             scope: Cell::new(std::ptr::null()),
             state: Cell::new(0),
             shard: Cell::new(0),
-            sample_left: Cell::new(sampler::NEVER),
+            // Drawn on the first slow path (`sync_sampler`: the epoch is
+            // never 0), before which it is never read. Every field starts
+            // at zero, as the initial-exec block does (`storage.rs`).
+            sample_left: Cell::new(0),
             sample_rate: Cell::new(0),
             sample_epoch: Cell::new(0),
             rng: Cell::new(0),
@@ -508,5 +513,20 @@ impl Drop for Flusher {
             l.state.set(l.state.get() | EXITING);
             l.countdown.set(-1);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A zeroed block is `Local::new()` (what `storage.rs` relies on):
+    /// compared through `Debug`, which shows every field.
+    #[test]
+    fn a_zeroed_block_is_a_new_one() {
+        // SAFETY: `Local` holds integers, a raw pointer and booleans in
+        // `Cell`s, for which all zero bytes are valid (0, null, false).
+        let zeroed: Local = unsafe { std::mem::zeroed() };
+        assert_eq!(format!("{zeroed:?}"), format!("{:?}", Local::new()));
     }
 }

@@ -1,5 +1,6 @@
 //! Layer `local`: what every allocator call touches. The per-thread block
-//! (countdown, pending batch, reentrancy guard, sampler countdown), the
+//! (countdown, pending batch, reentrancy guard, sampler countdown; where it
+//! lives: `storage.rs`), the
 //! sampler's draws, the page filter the free path reads, and the process
 //! counters a batch is charged to.
 //!
@@ -12,6 +13,7 @@ pub(crate) mod filter;
 pub(crate) mod hooks;
 pub(crate) mod process;
 pub(crate) mod sampler;
+mod storage;
 pub(crate) mod usage;
 
 pub(crate) use block::*;
