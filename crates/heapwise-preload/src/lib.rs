@@ -91,6 +91,17 @@ pub mod stand_down;
 /// The runtime every entry point drives, over the next allocator.
 static ALLOC: heapwise::Alloc<next::Next> = heapwise::Alloc::new(next::Next);
 
+/// Runs as the library loads: its frames in profiles (the entry points and
+/// the runtime, all hidden as allocator frames) are named from its symbol
+/// table, without opening its DWARF at every profile written.
+#[used]
+#[link_section = ".init_array"]
+static SYMBOLS_ONLY: extern "C" fn() = symbols_only;
+
+extern "C" fn symbols_only() {
+    heapwise::profile::__preload_symbols_only(symbols_only as *const ());
+}
+
 /// This library's own Rust allocations (the runtime's tables, reading the
 /// settings, writing the profile) go to the next allocator directly: they
 /// are not the program's, and are never counted.

@@ -251,6 +251,14 @@ pub fn __preload_stop_writing() {
     at_exit::stop();
 }
 
+/// Called by the preload library as it loads, with an address of its
+/// code: its frames are symbolized from its symbol table alone (they are
+/// heapwise's, hidden as allocator frames), not its DWARF.
+#[doc(hidden)]
+pub fn __preload_symbols_only(addr: *const ()) {
+    symbolize::read_symbols_only(addr as usize);
+}
+
 /// How to build a profile: symbols or addresses, which frames.
 #[derive(Debug, Clone)]
 pub struct ProfileOptions {

@@ -47,6 +47,13 @@
 //! line numbers on those few root frames. `go tool pprof` finds such files
 //! itself when given the profile without symbols.
 //!
+//! The preload library (`heapwise run`) is heapwise alone: its frames are
+//! only ever named to be hidden as allocator frames, so it is read through
+//! its symbol table, never its DWARF ([`read_symbols_only`]). That DWARF,
+//! the whole runtime's with the release profile's line tables, took ~50
+//! million instructions (~20 ms) to open per profile written, in every
+//! process `heapwise run` follows.
+//!
 //! Names are demangled with `rustc-demangle` without the `::h<hash>` suffix
 //! (the raw linkage name stays in `system_name`); C++ names with libstdc++'s
 //! `__cxa_demangle` when the process has it loaded (a C++ program under
@@ -65,6 +72,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::read::ReadRef;
@@ -114,7 +122,21 @@ struct Range {
 struct Object {
     path: String,
     build_id: Option<Vec<u8>>,
+    /// Read through its symbol table alone ([`read_symbols_only`]).
+    symbols_only: bool,
     state: State,
+}
+
+/// An address in the object to read through its symbol table alone (0:
+/// none): see [`read_symbols_only`].
+static SYMBOLS_ONLY: AtomicUsize = AtomicUsize::new(0);
+
+/// From now on the object whose code holds `addr` is symbolized from its
+/// symbol table only, never its DWARF: for the preload library, whose
+/// frames are all heapwise's own (see the module docs). If its symbol
+/// table is empty (a stripped file), the DWARF is read after all.
+pub(crate) fn read_symbols_only(addr: usize) {
+    SYMBOLS_ONLY.store(addr, Relaxed);
 }
 
 enum State {
@@ -127,9 +149,10 @@ enum State {
 
 /// An opened object.
 struct Loaded {
-    /// The object's DWARF and symbol table.
-    loader: addr2line::Loader,
-    /// The symbol table of its separate debug file, if one is installed.
+    /// The object's DWARF and symbol table (none for a symbols-only one).
+    loader: Option<addr2line::Loader>,
+    /// The symbol table of its separate debug file, if one is installed,
+    /// or of the object itself if it is read for its symbols only.
     debug_symbols: Option<Symbols>,
     /// The object's `PT_LOAD` segments: file offset, file size, address.
     segments: Vec<Segment>,
@@ -147,6 +170,7 @@ impl Symbolizer {
     pub(crate) fn new(mappings: &[Mapping]) -> Symbolizer {
         let mut objects: Vec<Object> = Vec::new();
         let mut ranges = Vec::with_capacity(mappings.len());
+        let symbols_only = SYMBOLS_ONLY.load(Relaxed) as u64;
         for m in mappings {
             if m.start >= m.limit {
                 continue;
@@ -160,11 +184,17 @@ impl Symbolizer {
                     objects.push(Object {
                         path: m.path.clone(),
                         build_id: m.build_id.clone(),
+                        symbols_only: false,
                         state: State::Pending,
                     });
                     objects.len() - 1
                 }
             };
+            if (m.start..m.limit).contains(&symbols_only) {
+                if let Some(o) = objects.get_mut(object) {
+                    o.symbols_only = true;
+                }
+            }
             ranges.push(Range {
                 start: m.start,
                 limit: m.limit,
@@ -206,7 +236,7 @@ impl Symbolizer {
 impl Object {
     fn load(&mut self) -> Option<&Loaded> {
         if let State::Pending = self.state {
-            self.state = match open(&self.path, self.build_id.as_deref()) {
+            self.state = match open(&self.path, self.build_id.as_deref(), self.symbols_only) {
                 Some(loaded) => State::Ready(Box::new(loaded)),
                 None => State::Failed,
             };
@@ -218,8 +248,9 @@ impl Object {
     }
 }
 
-/// Opens the object at `path` whose loaded image has `build_id`.
-fn open(path: &str, build_id: Option<&[u8]>) -> Option<Loaded> {
+/// Opens the object at `path` whose loaded image has `build_id`, for its
+/// symbol table alone if `symbols_only` (and it has one).
+fn open(path: &str, build_id: Option<&[u8]>, symbols_only: bool) -> Option<Loaded> {
     if !path.starts_with('/') {
         return None; // "[vdso]" and the like: no file to read
     }
@@ -240,7 +271,16 @@ fn open(path: &str, build_id: Option<&[u8]>) -> Option<Loaded> {
         }
     })?;
 
-    let loader = addr2line::Loader::new(&file_path).ok()?;
+    if symbols_only {
+        if let Some(symbols) = Symbols::read(&file_path).filter(|s| !s.0.is_empty()) {
+            return Some(Loaded {
+                loader: None,
+                debug_symbols: Some(symbols),
+                segments,
+            });
+        }
+    }
+    let loader = Some(addr2line::Loader::new(&file_path).ok()?);
     let debug_symbols = build_id
         .and_then(debug_file_path)
         .and_then(|p| Symbols::read(&p));
@@ -371,7 +411,7 @@ impl Loaded {
     /// Frames at ELF address `probe`, innermost first.
     fn frames(&self, probe: u64) -> Vec<Frame> {
         let mut out = Vec::new();
-        if let Ok(mut frames) = self.loader.find_frames(probe) {
+        if let Some(Ok(mut frames)) = self.loader.as_ref().map(|l| l.find_frames(probe)) {
             while let Ok(Some(frame)) = frames.next() {
                 let raw = frame
                     .function
@@ -400,7 +440,7 @@ impl Loaded {
                 .debug_symbols
                 .as_ref()
                 .and_then(|s| s.containing(probe))
-                .or_else(|| self.loader.find_symbol(probe));
+                .or_else(|| self.loader.as_ref()?.find_symbol(probe));
             if let Some(symbol) = symbol {
                 let (function, system_name) = names(symbol.to_owned());
                 match out.last_mut() {
