@@ -168,9 +168,15 @@ struct Segment {
 impl Symbolizer {
     /// A symbolizer for addresses in `mappings`; opens nothing yet.
     pub(crate) fn new(mappings: &[Mapping]) -> Symbolizer {
+        Symbolizer::reading_symbols_only(mappings, SYMBOLS_ONLY.load(Relaxed))
+    }
+
+    /// [`new`](Self::new), with the object whose code holds `symbols_only`
+    /// read through its symbol table alone.
+    fn reading_symbols_only(mappings: &[Mapping], symbols_only: usize) -> Symbolizer {
+        let symbols_only = symbols_only as u64;
         let mut objects: Vec<Object> = Vec::new();
         let mut ranges = Vec::with_capacity(mappings.len());
-        let symbols_only = SYMBOLS_ONLY.load(Relaxed) as u64;
         for m in mappings {
             if m.start >= m.limit {
                 continue;
@@ -614,6 +620,20 @@ mod tests {
             frames
         );
         assert_eq!(marker_fn(1), 3);
+    }
+
+    /// An object read for its symbols only (the preload's) names the
+    /// function from its symbol table, with no file, line or inlined frame.
+    #[test]
+    fn an_object_read_for_its_symbols_only_names_functions_without_lines() {
+        let addr = marker_fn as *const () as usize;
+        let mut s = Symbolizer::reading_symbols_only(&mappings(), addr);
+        let frames = s.resolve(addr as u64 + 1);
+        let [f] = frames.as_slice() else {
+            panic!("one frame: {frames:?}");
+        };
+        assert_eq!(f.function, "heapwise::profile::symbolize::tests::marker_fn");
+        assert_eq!((f.file.as_str(), f.line), ("", 0), "{f:?}");
     }
 
     #[test]
