@@ -56,12 +56,13 @@
 //! sends it straight to the next allocator, uncounted.
 //!
 //! The entry points are inlined shells (the layout check of `malloc` is one
-//! compare), and the runtime's per-thread block is in initial-exec TLS
-//! (heapwise's feature `initial-exec-tls`): no `__tls_get_addr` call per
-//! `malloc` and `free`. Such a library must be loaded with the program, as
-//! `LD_PRELOAD` does; a `dlopen` of it may fail. On a malloc/free loop the
-//! preload adds 106 instructions per pair to glibc's 155 (179 before
-//! both; `bench/preload_callgrind.sh`).
+//! compare, a header of `malloc`'s alignment is recognised with one more),
+//! and the runtime's per-thread block is in initial-exec TLS (heapwise's
+//! feature `initial-exec-tls`): no `__tls_get_addr` call per `malloc` and
+//! `free`. Such a library must be loaded with the program, as `LD_PRELOAD`
+//! does; a `dlopen` of it may fail. On a malloc/free loop the preload adds
+//! 94 instructions per pair to glibc's 155 (180 before these three;
+//! `bench/preload_callgrind.sh`).
 //!
 //! # A program that installs `heapwise::Alloc` itself
 //!
