@@ -175,16 +175,28 @@ fn capture_as(mode: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -
         }
         return walk::walk(regs, hi, Using::Fp, 1, out);
     };
-    let w = walk::walk(regs, hi, using(tables), 1, out);
-    if w.missed {
-        if let Some(fresh) = refresh() {
-            if !std::ptr::eq(fresh, tables) {
-                return walk::walk(regs, hi, using(fresh), 1, out);
-            }
+    let mut tables = tables;
+    let mut w = walk::walk(regs, hi, using(tables), 1, out);
+    // A walk that met an object whose table is not built yet (or code in
+    // no known object) asked for it: refresh and walk again, once per
+    // object the stack crosses at most.
+    for _ in 0..REWALKS {
+        if !w.missed {
+            break;
         }
+        match refresh() {
+            Some(fresh) if !std::ptr::eq(fresh, tables) => tables = fresh,
+            _ => break,
+        }
+        w = walk::walk(regs, hi, using(tables), 1, out);
     }
     w
 }
+
+/// How many times a walk is redone after refreshing the tables it missed:
+/// one per object on the stack without a built table (`modules.rs`).
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+const REWALKS: usize = 16;
 
 /// The return addresses of another thread's frames (for a heap snapshot's
 /// names of stack slots), walked from its registers `pc`, `sp`, `fp` over
@@ -200,7 +212,7 @@ pub(crate) fn walk_thread(
     out: &mut [MaybeUninit<usize>],
 ) -> usize {
     use walk::{Regs, Using};
-    let Some(tables) = modules::current().or_else(modules::refresh) else {
+    let Some(mut tables) = modules::current().or_else(modules::refresh) else {
         return 0;
     };
     let read = |addr: usize| {
@@ -212,16 +224,30 @@ pub(crate) fn walk_thread(
         Some(unsafe { (addr as *const usize).read() })
     };
     let read_pair = |addr: usize| Some((read(addr)?, read(addr.checked_add(8)?)?));
-    walk::walk_with(
-        Regs { pc, sp, fp },
-        Using::Auto(tables),
-        0,
-        out,
-        None,
-        read,
-        read_pair,
-    )
-    .len
+    let walk = |tables, out: &mut [MaybeUninit<usize>]| {
+        walk::walk_with(
+            Regs { pc, sp, fp },
+            Using::Auto(tables),
+            0,
+            out,
+            None,
+            read,
+            read_pair,
+        )
+    };
+    let mut w = walk(tables, out);
+    // As in `capture_as`: build what the walk met without a table.
+    for _ in 0..REWALKS {
+        if !w.missed {
+            break;
+        }
+        match modules::refresh() {
+            Some(fresh) if !std::ptr::eq(fresh, tables) => tables = fresh,
+            _ => break,
+        }
+        w = walk(tables, out);
+    }
+    w.len
 }
 
 /// [`walk_thread`] for the calling thread, from here: the `pc` and `sp`

@@ -31,6 +31,7 @@
 //! sections, so an object unloaded later cannot make it fault.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use gimli::{
     BaseAddresses, CfaRule, EhFrame, EhFrameHdr, EndianSlice, NativeEndian, Pointer, Register,
@@ -145,6 +146,10 @@ pub(crate) struct ModuleTable {
     /// frame-pointer frame (CFA = `rbp` + 16, the caller's `rbp` at CFA − 16):
     /// near 1000 for code built with frame pointers, near 0 without.
     pub(crate) fp_per_mille: u32,
+    /// Not built: no walk has met the object yet ([`ModuleTable::pending`]).
+    pending: bool,
+    /// A walk met this pending table's object: build it at the next refresh.
+    wanted: AtomicBool,
 }
 
 /// log2 of the bytes of code per index entry: 256 bytes of code cost 4
@@ -171,6 +176,34 @@ impl ModuleTable {
             Some(i) => self.rules.get(i).copied().unwrap_or(Rule::NONE),
             None => Rule::NONE,
         }
+    }
+
+    /// The table of an object no walk has met yet (`modules.rs`): no rows,
+    /// so every lookup is [`Rule::NONE`], until a walk asks for it
+    /// ([`want`](Self::want)) and the next refresh builds it.
+    pub(crate) fn pending(start: usize, end: usize, eh_frame_hdr: usize) -> ModuleTable {
+        ModuleTable {
+            pending: true,
+            ..ModuleTable::from_rows(start, end, eh_frame_hdr, Vec::new())
+        }
+    }
+
+    /// Whether the table is still to be built.
+    #[inline(always)]
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending
+    }
+
+    /// Asks for a pending table to be built (a walk met its object):
+    /// allocation-free, lock-free.
+    #[inline]
+    pub(crate) fn want(&self) {
+        self.wanted.store(true, Relaxed);
+    }
+
+    /// Whether a walk asked for this pending table.
+    pub(crate) fn is_wanted(&self) -> bool {
+        self.pending && self.wanted.load(Relaxed)
     }
 
     /// Rows held.
@@ -264,6 +297,8 @@ impl ModuleTable {
             rules: rules.into_boxed_slice(),
             blocks: blocks.into_boxed_slice(),
             fp_per_mille: (fp_bytes as u128 * 1000 / cfi_bytes.max(1) as u128) as u32,
+            pending: false,
+            wanted: AtomicBool::new(false),
         }
     }
 }
@@ -416,6 +451,13 @@ mod tests {
         }
         let empty = ModuleTable::from_rows(0x1000, 0x2000, 0, Vec::new());
         assert_eq!((empty.rows(), empty.lookup(0x1800)), (0, Rule::NONE));
+        let pending = ModuleTable::pending(0x1000, 0x2000, 0);
+        assert_eq!(pending.lookup(0x1800), Rule::NONE);
+        assert!(pending.is_pending() && !pending.is_wanted());
+        pending.want();
+        assert!(pending.is_wanted());
+        t.want(); // a built table is never wanted
+        assert!(!t.is_pending() && !t.is_wanted());
     }
 
     #[inline(never)]

@@ -249,7 +249,8 @@ pub(crate) fn walk_with(
 pub(crate) const FP_OBJECT: u32 = 900;
 
 /// The rule at `pc`, and its object if that was built with frame
-/// pointers; a `pc` in no known object sets `missed`.
+/// pointers; a `pc` in no known object, or in one whose table is not built
+/// yet (which it then asks for), sets `missed`.
 #[inline]
 fn rule_at<'t>(
     tables: &'t Tables,
@@ -257,6 +258,11 @@ fn rule_at<'t>(
     missed: &mut bool,
 ) -> (Rule, Option<&'t ModuleTable>) {
     match tables.find(pc) {
+        Some(m) if m.is_pending() => {
+            m.want();
+            *missed = true;
+            (Rule::NONE, None)
+        }
         Some(m) if m.fp_per_mille >= FP_OBJECT => (m.lookup(pc), Some(m)),
         Some(m) => (m.lookup(pc), None),
         None => {
