@@ -18,8 +18,8 @@
 //! Reading `.eh_frame` at each step, as libgcc's unwinder does, costs about
 //! 150 ns a frame and takes locks. Here each loaded object's CFI is
 //! evaluated once into a compact sorted table of rules (`table.rs`), built
-//! off the allocator's fast path, behind the reentrancy guard, at the first
-//! walk and when objects are loaded later (`modules.rs`). A walk
+//! off the allocator's fast path, behind the reentrancy guard, the first
+//! time a walk meets the object (`modules.rs`). A walk
 //! (`walk.rs`) then reads `rip`, `rsp` and `rbp` at the sample point and,
 //! per frame, looks the return address up in its object's table (one binary
 //! search) and applies the rule: no allocation, no lock, reads only inside
