@@ -1,4 +1,4 @@
-//! Where each thread's block ([`Local`]) lives: a `const` `thread_local!`,
+//! Where each thread's block ([`Local`](crate::local::Local)) lives: a `const` `thread_local!`,
 //! or, with the feature `initial-exec-tls` on x86_64 Linux (the preload
 //! library), a block in initial-exec TLS.
 //!
@@ -21,7 +21,7 @@
 //!
 //! # Contents
 //!
-//! `.tbss` is zeroed for every thread, and a zeroed [`Local`] is
+//! `.tbss` is zeroed for every thread, and a zeroed [`Local`](crate::local::Local) is
 //! `Local::new()` (a test in `block.rs`). Neither storage has a destructor,
 //! so the block works before `main` and after thread-local destructors
 //! ran.
