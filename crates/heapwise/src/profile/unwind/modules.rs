@@ -14,14 +14,16 @@
 //!
 //! # When tables are built
 //!
-//! An object's table is built when a walk first meets its code, not when
-//! the object is found: a snapshot lists every loaded object, most with a
-//! pending table ([`ModuleTable::pending`]), and a walk that meets one asks
-//! for it and counts as missed. The caller refreshes, which builds what was
-//! asked for, and walks again (a stack crosses a few objects: the program,
-//! its libraries, libc). So objects no sampled stack passes through (`libm`,
-//! `libz`, a compiler's `libisl`: 0.3 MB of `.eh_frame` of `cc1plus`'s
-//! 3.3 MB) cost nothing but their entry in the list.
+//! An object's code is split in chunks of a few hundred functions
+//! (`chunks.rs`), and a chunk's table is built when a walk first meets its
+//! code, not when the object is found: a snapshot lists every chunk of
+//! every loaded object, most with a pending table
+//! ([`ModuleTable::pending`]), and a walk that meets one asks for it and
+//! counts as missed. The caller refreshes, which builds what was asked for,
+//! and walks again. So code no sampled stack passes through costs nothing
+//! but its entry in the list: `cc1plus` builds the chunks of the few
+//! hundred functions its samples pass through, not its 2.6 MB of
+//! `.eh_frame`, and `libm`, `libz` or a compiler's `libisl` nothing.
 //!
 //! The list is refreshed at the first walk, when a walk asked for a table,
 //! and when a walk meets a return address in no known object (a library
@@ -36,12 +38,14 @@ use std::sync::atomic::{
     AtomicPtr, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
 
+use crate::profile::unwind::chunks;
 use crate::profile::unwind::table::ModuleTable;
 use crate::sys::code::{self, Generation};
 use crate::sys::fork::{AtFork, Rank};
 use crate::sys::lock::Lock;
 
-/// The tables of the objects loaded at one time, sorted by address.
+/// The tables of the chunks of the objects loaded at one time, sorted by
+/// address.
 #[derive(Debug)]
 pub(crate) struct Tables {
     modules: Box<[&'static ModuleTable]>,
@@ -72,9 +76,17 @@ impl Tables {
 /// The current snapshot (null until the first build).
 static CURRENT: AtomicPtr<Tables> = AtomicPtr::new(ptr::null_mut());
 
-/// Every table made (pending or built), one per object, for reuse; held
-/// while (re)building.
-static BUILT: Lock<Vec<&'static ModuleTable>> = Lock::new(Vec::new());
+/// Every object listed, with its chunks' tables (pending or built), for
+/// reuse; held while (re)building.
+static BUILT: Lock<Vec<Object>> = Lock::new(Vec::new());
+
+/// A listed object: what tells it apart (its code range and
+/// `.eh_frame_hdr`), and its chunks' tables in address order.
+#[derive(Debug)]
+struct Object {
+    key: (usize, usize, usize),
+    chunks: Vec<&'static ModuleTable>,
+}
 
 static BUILT_FORK: AtFork = AtFork::new(
     Rank::Unwind,
@@ -113,30 +125,28 @@ pub(crate) fn refresh() -> Option<&'static Tables> {
     let mut modules: Vec<&'static ModuleTable> = Vec::new();
     let generation = code::try_for_each_object(&mut |o| {
         let key = (o.code.0, o.code.1, o.eh_frame_hdr.0);
-        let made = built
-            .iter()
-            .position(|t| (t.start, t.end, t.eh_frame_hdr) == key);
-        let table = match made {
-            Some(i) if !built[i].is_wanted() => built[i],
-            _ => {
-                // A table asked for is built, in place of its pending one
-                // (leaked, as every table is: a walk may be reading it).
-                let t = if made.is_some() {
-                    ModuleTable::build(o)
-                } else {
-                    ModuleTable::pending(o.code.0, o.code.1, o.eh_frame_hdr.0)
-                };
-                let t: &'static ModuleTable = Box::leak(Box::new(t));
-                BYTES.fetch_add(t.bytes() + std::mem::size_of::<ModuleTable>(), Relaxed);
-                ROWS.fetch_add(t.rows(), Relaxed);
-                match made {
-                    Some(i) => built[i] = t,
-                    None => built.push(t),
-                }
-                t
+        let i = match built.iter().position(|b| b.key == key) {
+            Some(i) => i,
+            None => {
+                let chunks = chunks::of(o)
+                    .into_iter()
+                    .map(|(start, end)| leak(ModuleTable::pending(start, end)))
+                    .collect();
+                built.push(Object { key, chunks });
+                built.len() - 1
             }
         };
-        modules.push(table);
+        let Some(object) = built.get_mut(i) else {
+            return;
+        };
+        for chunk in &mut object.chunks {
+            if chunk.is_wanted() {
+                // Built in place of its pending table (leaked, as every
+                // table is: a walk may be reading it).
+                *chunk = leak(chunks::build(o, chunk.start, chunk.end));
+            }
+            modules.push(chunk);
+        }
     })?;
     modules.sort_by_key(|m| m.start);
     BYTES.fetch_add(modules.len() * 8 + std::mem::size_of::<Tables>(), Relaxed);
@@ -146,6 +156,14 @@ pub(crate) fn refresh() -> Option<&'static Tables> {
     }));
     CURRENT.store(ptr::from_ref(tables).cast_mut(), Release);
     Some(tables)
+}
+
+/// `table` for the life of the process, counted in [`footprint`].
+fn leak(table: ModuleTable) -> &'static ModuleTable {
+    let t: &'static ModuleTable = Box::leak(Box::new(table));
+    BYTES.fetch_add(t.bytes() + std::mem::size_of::<ModuleTable>(), Relaxed);
+    ROWS.fetch_add(t.rows(), Relaxed);
+    t
 }
 
 /// Heap bytes the tables hold, and their rows.

@@ -134,9 +134,6 @@ pub(crate) struct ModuleTable {
     /// The object's code range `[start, end)`; row offsets are from `start`.
     pub(crate) start: usize,
     pub(crate) end: usize,
-    /// Where the object's `.eh_frame_hdr` was: with the code range, what
-    /// tells the same object apart from another loaded at its address.
-    pub(crate) eh_frame_hdr: usize,
     offsets: Box<[u32]>,
     rules: Box<[Rule]>,
     /// Per block of `1 << BLOCK_SHIFT` bytes of code, the rows that start
@@ -181,10 +178,10 @@ impl ModuleTable {
     /// The table of an object no walk has met yet (`modules.rs`): no rows,
     /// so every lookup is [`Rule::NONE`], until a walk asks for it
     /// ([`want`](Self::want)) and the next refresh builds it.
-    pub(crate) fn pending(start: usize, end: usize, eh_frame_hdr: usize) -> ModuleTable {
+    pub(crate) fn pending(start: usize, end: usize) -> ModuleTable {
         ModuleTable {
             pending: true,
-            ..ModuleTable::from_rows(start, end, eh_frame_hdr, Vec::new())
+            ..ModuleTable::from_rows(start, end, Vec::new())
         }
     }
 
@@ -225,7 +222,7 @@ impl ModuleTable {
         // A parse error ends the object's table where it happened: what was
         // read before it is kept.
         let _ = eh_frame_rows(object, &mut rows);
-        ModuleTable::from_rows(start, end, object.eh_frame_hdr.0, rows)
+        ModuleTable::from_rows(start, end, rows)
     }
 
     /// The table of code `[start, end)` from rows `(start, end, rule)`
@@ -235,7 +232,6 @@ impl ModuleTable {
     pub(crate) fn from_rows(
         start: usize,
         end: usize,
-        eh_frame_hdr: usize,
         rows: Vec<(usize, usize, Rule)>,
     ) -> ModuleTable {
         let mut rows: Vec<(usize, usize, Rule)> = rows
@@ -292,7 +288,6 @@ impl ModuleTable {
         ModuleTable {
             start,
             end,
-            eh_frame_hdr,
             offsets: offsets.into_boxed_slice(),
             rules: rules.into_boxed_slice(),
             blocks: blocks.into_boxed_slice(),
@@ -347,7 +342,7 @@ fn eh_frame_rows(
 }
 
 /// Appends the rows of one FDE.
-fn fde_rows(
+pub(crate) fn fde_rows(
     eh_frame: &EhFrame<Slice<'_>>,
     bases: &BaseAddresses,
     ctx: &mut UnwindContext<usize>,
@@ -414,7 +409,6 @@ mod tests {
         let t = ModuleTable::from_rows(
             0x1000,
             0x2000,
-            0,
             vec![
                 (0x1100, 0x1110, rbp),
                 (0x1000, 0x1001, rsp8),
@@ -449,9 +443,9 @@ mod tests {
             let plain = if i == 0 { Rule::NONE } else { t.rules[i - 1] };
             assert_eq!(t.lookup(pc), plain, "{pc:#x}");
         }
-        let empty = ModuleTable::from_rows(0x1000, 0x2000, 0, Vec::new());
+        let empty = ModuleTable::from_rows(0x1000, 0x2000, Vec::new());
         assert_eq!((empty.rows(), empty.lookup(0x1800)), (0, Rule::NONE));
-        let pending = ModuleTable::pending(0x1000, 0x2000, 0);
+        let pending = ModuleTable::pending(0x1000, 0x2000);
         assert_eq!(pending.lookup(0x1800), Rule::NONE);
         assert!(pending.is_pending() && !pending.is_wanted());
         pending.want();

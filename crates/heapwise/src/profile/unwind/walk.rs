@@ -419,7 +419,7 @@ mod tests {
             (0x1200, 0x1300, rsp(16)),
             (0x1300, 0x1400, Rule::END),
         ];
-        Tables::of(vec![leak(ModuleTable::from_rows(0x1000, 0x2000, 0, rows))])
+        Tables::of(vec![leak(ModuleTable::from_rows(0x1000, 0x2000, rows))])
     }
 
     #[test]
@@ -456,11 +456,10 @@ mod tests {
         // Object A (0x1000..0x2000) is all frame-pointer frames; object B
         // (0x3000..0x4000) has none: its function keeps 8 bytes of frame.
         let fp_rule = Rule::cfa(true, 16, SavedFp::At(-16));
-        let a = ModuleTable::from_rows(0x1000, 0x2000, 0, vec![(0x1000, 0x2000, fp_rule)]);
+        let a = ModuleTable::from_rows(0x1000, 0x2000, vec![(0x1000, 0x2000, fp_rule)]);
         let b = ModuleTable::from_rows(
             0x3000,
             0x4000,
-            0,
             vec![(0x3000, 0x4000, Rule::cfa(false, 16, SavedFp::Same))],
         );
         assert_eq!((a.fp_per_mille, b.fp_per_mille), (1000, 0));
