@@ -238,7 +238,8 @@ pub(crate) fn walk_with(
     }
 }
 
-/// Per mille of an object's code whose rule must be the frame-pointer
+/// Per mille of an object's code (of a chunk of it: `chunks.rs`; "object"
+/// below) whose rule must be the frame-pointer
 /// frame for [`Using::Auto`] to step through the object's frames by their
 /// frame pointers, without looking rules up (3-4x faster a frame). Code
 /// built with `-C force-frame-pointers=yes` measures ~970 (the rest: the
