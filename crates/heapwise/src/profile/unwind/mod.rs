@@ -420,13 +420,11 @@ mod tests {
         let mut out = [0usize; 64];
         let mut w = middle(mode, &mut out);
         // A walk that met code without a built table while another test
-        // held the loader (building tables whole) is cut, by design (a
-        // refresh never waits): the next one builds what it needs.
-        for _ in 0..100 {
-            if !w.missed {
-                break;
-            }
-            std::thread::yield_now();
+        // held the loader (building whole tables: up to ~0.3 s) is cut, by
+        // design (a refresh never waits): a later one builds what it needs.
+        let start = std::time::Instant::now();
+        while w.missed && start.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
             w = middle(mode, &mut out);
         }
         (out[..w.len].to_vec(), w)
