@@ -61,7 +61,7 @@
 //! feature `initial-exec-tls`): no `__tls_get_addr` call per `malloc` and
 //! `free`. Such a library must be loaded with the program, as `LD_PRELOAD`
 //! does; a `dlopen` of it may fail. On a malloc/free loop the preload adds
-//! 94 instructions per pair to glibc's 155 (180 before these three;
+//! 93 instructions per pair to glibc's 155 (180 before these three;
 //! `bench/preload_callgrind.sh`).
 //!
 //! # A program that installs `heapwise::Alloc` itself

@@ -36,10 +36,12 @@ static USABLE_SIZE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 
 /// Whether the next allocator is known; resolves it on the first call.
 /// False while it is being resolved (by this thread, from inside `dlsym`,
-/// or by another): the caller then uses the bootstrap arena.
+/// or by another): the caller then uses the bootstrap arena. One load:
+/// `MALLOC` is stored last, with release order, so once it is set every
+/// function is.
 #[inline]
 pub(crate) fn ready() -> bool {
-    STATE.load(Acquire) == RESOLVED || resolve_slow()
+    !MALLOC.load(Acquire).is_null() || resolve_slow()
 }
 
 #[cold]
@@ -51,7 +53,7 @@ fn resolve_slow() -> bool {
     {
         return STATE.load(Acquire) == RESOLVED;
     }
-    // `malloc` last: `Next::alloc` takes it being set for all being set.
+    // `malloc` last: `ready` takes it being set for all being set.
     let all = [
         (&FREE, c"free"),
         (&CALLOC, c"calloc"),
@@ -151,20 +153,6 @@ unsafe impl GlobalAlloc for Next {
         let Some(total) = layout.size().checked_add(off) else {
             return ptr::null_mut();
         };
-        // `malloc`'s own case in one load: `MALLOC` is stored last, with
-        // release order, so once it is set every function is.
-        let malloc = MALLOC.load(Acquire);
-        if off == header::SIZE && !malloc.is_null() {
-            // SAFETY: resolved from `malloc`, whose C signature this is.
-            let f = unsafe { std::mem::transmute::<*mut c_void, Malloc>(malloc) };
-            // SAFETY: a C `malloc`.
-            let base = unsafe { f(total) };
-            if base.is_null() {
-                return ptr::null_mut();
-            }
-            // SAFETY: `base` has `total` bytes.
-            return unsafe { base.cast::<u8>().add(off) };
-        }
         if !ready() {
             let base = arena::alloc(total, off);
             if base.is_null() {
