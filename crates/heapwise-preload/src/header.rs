@@ -14,6 +14,9 @@ pub(crate) const SIZE: usize = 16;
 const MAGIC: u64 = 0x0068_6561_7077_697f;
 /// Addresses and the constant fit below the top byte.
 const LOW: u64 = (1 << 56) - 1;
+/// What [`write()`] XORs with the address of a block of `malloc`'s alignment
+/// (16: log2 4 in the top byte), which [`read()`] checks with one compare.
+const MALLOC_TAG: u64 = MAGIC | ((SIZE.trailing_zeros() as u64) << 56);
 
 /// Writes the header of the block `p` (`size` bytes, aligned to `align`).
 ///
@@ -49,7 +52,7 @@ pub(crate) unsafe fn read(p: *const u8) -> Option<(usize, usize)> {
             p.sub(8).cast::<u64>().read_unaligned(),
         )
     };
-    if tag ^ p as u64 == MAGIC | (4 << 56) {
+    if tag ^ p as u64 == MALLOC_TAG {
         return Some((size as usize, SIZE));
     }
     read_other(p, size, tag)
