@@ -159,8 +159,9 @@ pub fn max_depth() -> usize {
 /// [`Unwinder::Auto`] unwinds with the DWARF CFI of `.eh_frame`, which
 /// every object on Linux carries, and frame pointers where the code has no
 /// CFI: stacks reach `main` whether or not the program was built with
-/// frame pointers. Its tables are built at the first sample and when a
-/// library is loaded (heapwise's own memory, see [`memory`]).
+/// frame pointers. The tables are built a few hundred functions at a
+/// time, the first time a sampled stack passes through them (heapwise's
+/// own memory, see [`memory`]).
 /// [`Unwinder::Fp`] walks frame pointers only, as profilers built for
 /// `-C force-frame-pointers=yes` do; [`Unwinder::Cfi`] uses CFI only. On
 /// other platforms than x86_64 Linux every mode walks frame pointers. Takes

@@ -18,8 +18,9 @@
 //! Reading `.eh_frame` at each step, as libgcc's unwinder does, costs about
 //! 150 ns a frame and takes locks. Here each loaded object's CFI is
 //! evaluated once into a compact sorted table of rules (`table.rs`), built
-//! off the allocator's fast path, behind the reentrancy guard, at the first
-//! walk and when objects are loaded later (`modules.rs`). A walk
+//! off the allocator's fast path, behind the reentrancy guard, a chunk of
+//! a few hundred functions at a time, the first time a walk meets the
+//! chunk (`modules.rs`, `chunks.rs`). A walk
 //! (`walk.rs`) then reads `rip`, `rsp` and `rbp` at the sample point and,
 //! per frame, looks the return address up in its object's table (one binary
 //! search) and applies the rule: no allocation, no lock, reads only inside
@@ -54,6 +55,11 @@
 //! process on stderr.
 
 // The tables and the CFI walk serve x86_64 Linux only (see Platforms).
+#[cfg_attr(
+    not(all(target_arch = "x86_64", target_os = "linux")),
+    allow(dead_code)
+)]
+mod chunks;
 #[cfg_attr(
     not(all(target_arch = "x86_64", target_os = "linux")),
     allow(dead_code)
@@ -175,16 +181,29 @@ fn capture_as(mode: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -
         }
         return walk::walk(regs, hi, Using::Fp, 1, out);
     };
-    let w = walk::walk(regs, hi, using(tables), 1, out);
-    if w.missed {
-        if let Some(fresh) = refresh() {
-            if !std::ptr::eq(fresh, tables) {
-                return walk::walk(regs, hi, using(fresh), 1, out);
-            }
+    let mut tables = tables;
+    let mut w = walk::walk(regs, hi, using(tables), 1, out);
+    // A walk that met an object whose table is not built yet (or code in
+    // no known object) asked for it: refresh and walk again, once per
+    // chunk of code the stack crosses at most.
+    for _ in 0..REWALKS {
+        if !w.missed {
+            break;
         }
+        match refresh() {
+            Some(fresh) if !std::ptr::eq(fresh, tables) => tables = fresh,
+            _ => break,
+        }
+        w = walk::walk(regs, hi, using(tables), 1, out);
     }
     w
 }
+
+/// How many times a walk is redone after refreshing the tables it missed:
+/// one per chunk of code on the stack without a built table (`modules.rs`,
+/// `chunks.rs`): as many as a stack has frames.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+const REWALKS: usize = 64;
 
 /// The return addresses of another thread's frames (for a heap snapshot's
 /// names of stack slots), walked from its registers `pc`, `sp`, `fp` over
@@ -200,7 +219,7 @@ pub(crate) fn walk_thread(
     out: &mut [MaybeUninit<usize>],
 ) -> usize {
     use walk::{Regs, Using};
-    let Some(tables) = modules::current().or_else(modules::refresh) else {
+    let Some(mut tables) = modules::current().or_else(modules::refresh) else {
         return 0;
     };
     let read = |addr: usize| {
@@ -212,16 +231,30 @@ pub(crate) fn walk_thread(
         Some(unsafe { (addr as *const usize).read() })
     };
     let read_pair = |addr: usize| Some((read(addr)?, read(addr.checked_add(8)?)?));
-    walk::walk_with(
-        Regs { pc, sp, fp },
-        Using::Auto(tables),
-        0,
-        out,
-        None,
-        read,
-        read_pair,
-    )
-    .len
+    let walk = |tables, out: &mut [MaybeUninit<usize>]| {
+        walk::walk_with(
+            Regs { pc, sp, fp },
+            Using::Auto(tables),
+            0,
+            out,
+            None,
+            read,
+            read_pair,
+        )
+    };
+    let mut w = walk(tables, out);
+    // As in `capture_as`: build what the walk met without a table.
+    for _ in 0..REWALKS {
+        if !w.missed {
+            break;
+        }
+        match modules::refresh() {
+            Some(fresh) if !std::ptr::eq(fresh, tables) => tables = fresh,
+            _ => break,
+        }
+        w = walk(tables, out);
+    }
+    w.len
 }
 
 /// [`walk_thread`] for the calling thread, from here: the `pc` and `sp`
@@ -385,7 +418,15 @@ mod tests {
     fn walk_as(mode: Unwinder) -> (Vec<usize>, Walked) {
         built();
         let mut out = [0usize; 64];
-        let w = middle(mode, &mut out);
+        let mut w = middle(mode, &mut out);
+        // A walk that met code without a built table while another test
+        // held the loader (building whole tables: up to ~0.3 s) is cut, by
+        // design (a refresh never waits): a later one builds what it needs.
+        let start = std::time::Instant::now();
+        while w.missed && start.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            w = middle(mode, &mut out);
+        }
         (out[..w.len].to_vec(), w)
     }
 

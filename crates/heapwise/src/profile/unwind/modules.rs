@@ -14,25 +14,38 @@
 //!
 //! # When tables are built
 //!
-//! At the first walk that wants them, and again when a walk meets a return
-//! address in no known object (a library `dlopen`ed since) and the
-//! loader's add/remove counts show the set changed. A refresh runs on the
-//! walking thread, behind the reentrancy guard, and never waits: if another
-//! thread is refreshing or asking the loader, this walk goes on with the
-//! tables it has (frames in unknown code fall back to frame pointers) and a
-//! later one refreshes.
+//! An object's code is split in chunks of a few hundred functions
+//! (`chunks.rs`), and a chunk's table is built when a walk first meets its
+//! code, not when the object is found: a snapshot lists every chunk of
+//! every loaded object, most with a pending table
+//! ([`ModuleTable::pending`]), and a walk that meets one asks for it and
+//! counts as missed. The caller refreshes, which builds what was asked for,
+//! and walks again. So code no sampled stack passes through costs nothing
+//! but its entry in the list: `cc1plus` builds the chunks of the few
+//! hundred functions its samples pass through, not its 2.6 MB of
+//! `.eh_frame`, and `libm`, `libz` or a compiler's `libisl` nothing.
+//!
+//! The list is refreshed at the first walk, when a walk asked for a table,
+//! and when a walk meets a return address in no known object (a library
+//! `dlopen`ed since) and the loader's add/remove counts show the set
+//! changed. A refresh runs on the walking thread, behind the reentrancy
+//! guard, and never waits: if another thread is refreshing or asking the
+//! loader, this walk goes on with the tables it has (frames in unknown code
+//! fall back to frame pointers) and a later one refreshes.
 
 use std::ptr;
 use std::sync::atomic::{
     AtomicPtr, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
 
+use crate::profile::unwind::chunks;
 use crate::profile::unwind::table::ModuleTable;
 use crate::sys::code::{self, Generation};
 use crate::sys::fork::{AtFork, Rank};
 use crate::sys::lock::Lock;
 
-/// The tables of the objects loaded at one time, sorted by address.
+/// The tables of the chunks of the objects loaded at one time, sorted by
+/// address.
 #[derive(Debug)]
 pub(crate) struct Tables {
     modules: Box<[&'static ModuleTable]>,
@@ -63,8 +76,17 @@ impl Tables {
 /// The current snapshot (null until the first build).
 static CURRENT: AtomicPtr<Tables> = AtomicPtr::new(ptr::null_mut());
 
-/// Every table built, for reuse; held while (re)building.
-static BUILT: Lock<Vec<&'static ModuleTable>> = Lock::new(Vec::new());
+/// Every object listed, with its chunks' tables (pending or built), for
+/// reuse; held while (re)building.
+static BUILT: Lock<Vec<Object>> = Lock::new(Vec::new());
+
+/// A listed object: what tells it apart (its code range and
+/// `.eh_frame_hdr`), and its chunks' tables in address order.
+#[derive(Debug)]
+struct Object {
+    key: (usize, usize, usize),
+    chunks: Vec<&'static ModuleTable>,
+}
 
 static BUILT_FORK: AtFork = AtFork::new(
     Rank::Unwind,
@@ -85,36 +107,46 @@ pub(crate) fn current() -> Option<&'static Tables> {
     unsafe { CURRENT.load(Acquire).as_ref() }
 }
 
-/// Builds the tables if there are none, or rebuilds them if the loaded
-/// objects changed; returns the tables current afterwards. Never waits
-/// (`None` if another thread holds the lock or the loader). Allocates: call
-/// it behind the reentrancy guard.
+/// Lists the objects if there is no list, or again if the loaded objects
+/// changed or a walk asked for a pending table, building the tables asked
+/// for; returns the tables current afterwards. Never waits (`None` if
+/// another thread holds the lock or the loader). Allocates: call it behind
+/// the reentrancy guard.
 pub(crate) fn refresh() -> Option<&'static Tables> {
     BUILT_FORK.ensure();
     let mut built = BUILT.try_lock()?;
     let old = current();
     if let Some(old) = old {
-        if code::try_generation()? == old.generation {
+        let wanted = old.modules.iter().any(|m| m.is_wanted());
+        if !wanted && code::try_generation()? == old.generation {
             return Some(old);
         }
     }
     let mut modules: Vec<&'static ModuleTable> = Vec::new();
     let generation = code::try_for_each_object(&mut |o| {
         let key = (o.code.0, o.code.1, o.eh_frame_hdr.0);
-        let table = match built
-            .iter()
-            .find(|t| (t.start, t.end, t.eh_frame_hdr) == key)
-        {
-            Some(t) => *t,
+        let i = match built.iter().position(|b| b.key == key) {
+            Some(i) => i,
             None => {
-                let t: &'static ModuleTable = Box::leak(Box::new(ModuleTable::build(o)));
-                BYTES.fetch_add(t.bytes() + std::mem::size_of::<ModuleTable>(), Relaxed);
-                ROWS.fetch_add(t.rows(), Relaxed);
-                built.push(t);
-                t
+                let chunks = chunks::of(o)
+                    .into_iter()
+                    .map(|(start, end)| leak(ModuleTable::pending(start, end)))
+                    .collect();
+                built.push(Object { key, chunks });
+                built.len() - 1
             }
         };
-        modules.push(table);
+        let Some(object) = built.get_mut(i) else {
+            return;
+        };
+        for chunk in &mut object.chunks {
+            if chunk.is_wanted() {
+                // Built in place of its pending table (leaked, as every
+                // table is: a walk may be reading it).
+                *chunk = leak(chunks::build(o, chunk.start, chunk.end));
+            }
+            modules.push(chunk);
+        }
     })?;
     modules.sort_by_key(|m| m.start);
     BYTES.fetch_add(modules.len() * 8 + std::mem::size_of::<Tables>(), Relaxed);
@@ -124,6 +156,14 @@ pub(crate) fn refresh() -> Option<&'static Tables> {
     }));
     CURRENT.store(ptr::from_ref(tables).cast_mut(), Release);
     Some(tables)
+}
+
+/// `table` for the life of the process, counted in [`footprint`].
+fn leak(table: ModuleTable) -> &'static ModuleTable {
+    let t: &'static ModuleTable = Box::leak(Box::new(table));
+    BYTES.fetch_add(t.bytes() + std::mem::size_of::<ModuleTable>(), Relaxed);
+    ROWS.fetch_add(t.rows(), Relaxed);
+    t
 }
 
 /// Heap bytes the tables hold, and their rows.
@@ -146,8 +186,24 @@ mod tests {
         }
     }
 
+    /// The tables after `table` (pending) is asked for and refreshed.
+    fn built_for(tables: &'static Tables, pc: usize) -> &'static ModuleTable {
+        let table = tables.find(pc).expect("an object holds pc");
+        if table.is_pending() {
+            table.want();
+        }
+        let mut now = refreshed();
+        while now.find(pc).is_some_and(|t| t.is_pending()) {
+            // Another thread's refresh may have listed it meanwhile.
+            now.find(pc).unwrap().want();
+            std::thread::yield_now();
+            now = refreshed();
+        }
+        now.find(pc).expect("an object holds pc")
+    }
+
     #[test]
-    fn a_library_loaded_later_gets_its_table_at_the_next_refresh() {
+    fn a_library_loaded_later_is_listed_at_the_next_refresh_and_built_when_asked_for() {
         let before = refreshed();
         // zlib: in every Debian system, and loaded by nothing else here.
         // SAFETY: dlopen/dlsym with NUL-terminated names; the library
@@ -160,24 +216,26 @@ mod tests {
         assert_ne!(f, 0);
         assert!(before.find(f).is_none(), "libz was loaded before the test");
         let after = refreshed();
-        let table = after.find(f).expect("libz's table");
+        let listed = after.find(f).expect("libz listed");
+        // No walk met it: nothing built.
+        assert!(listed.is_pending(), "{listed:?}");
+        assert_eq!(listed.lookup(f), Rule::NONE);
+        let table = built_for(after, f);
+        assert!(!table.is_pending());
         // Every function starts with CFA = rsp + 8.
         assert_eq!(table.lookup(f).kind(), Kind::Rsp);
         assert_eq!(table.lookup(f).cfa_offset(), 8);
-        // Unchanged objects keep their tables.
-        let here = refreshed as *const () as usize;
-        assert!(std::ptr::eq(
-            before.find(here).unwrap(),
-            after.find(here).unwrap()
-        ));
-        assert_ne!(table.lookup(f), Rule::NONE);
+        // Built once: later refreshes keep it.
+        assert!(std::ptr::eq(refreshed().find(f).unwrap(), table));
         // libz is built without frame pointers; this test binary with them
         // (the workspace's rustflags).
         assert!(table.fp_per_mille < 500, "{}", table.fp_per_mille);
+        let here = refreshed as *const () as usize;
+        let this = built_for(refreshed(), here);
         assert!(
-            after.find(here).unwrap().fp_per_mille >= crate::profile::unwind::walk::FP_OBJECT,
+            this.fp_per_mille >= crate::profile::unwind::walk::FP_OBJECT,
             "{}",
-            after.find(here).unwrap().fp_per_mille
+            this.fp_per_mille
         );
     }
 }

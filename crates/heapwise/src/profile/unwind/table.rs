@@ -31,6 +31,7 @@
 //! sections, so an object unloaded later cannot make it fault.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use gimli::{
     BaseAddresses, CfaRule, EhFrame, EhFrameHdr, EndianSlice, NativeEndian, Pointer, Register,
@@ -133,9 +134,6 @@ pub(crate) struct ModuleTable {
     /// The object's code range `[start, end)`; row offsets are from `start`.
     pub(crate) start: usize,
     pub(crate) end: usize,
-    /// Where the object's `.eh_frame_hdr` was: with the code range, what
-    /// tells the same object apart from another loaded at its address.
-    pub(crate) eh_frame_hdr: usize,
     offsets: Box<[u32]>,
     rules: Box<[Rule]>,
     /// Per block of `1 << BLOCK_SHIFT` bytes of code, the rows that start
@@ -145,6 +143,10 @@ pub(crate) struct ModuleTable {
     /// frame-pointer frame (CFA = `rbp` + 16, the caller's `rbp` at CFA − 16):
     /// near 1000 for code built with frame pointers, near 0 without.
     pub(crate) fp_per_mille: u32,
+    /// Not built: no walk has met the object yet ([`ModuleTable::pending`]).
+    pending: bool,
+    /// A walk met this pending table's object: build it at the next refresh.
+    wanted: AtomicBool,
 }
 
 /// log2 of the bytes of code per index entry: 256 bytes of code cost 4
@@ -173,6 +175,34 @@ impl ModuleTable {
         }
     }
 
+    /// The table of an object no walk has met yet (`modules.rs`): no rows,
+    /// so every lookup is [`Rule::NONE`], until a walk asks for it
+    /// ([`want`](Self::want)) and the next refresh builds it.
+    pub(crate) fn pending(start: usize, end: usize) -> ModuleTable {
+        ModuleTable {
+            pending: true,
+            ..ModuleTable::from_rows(start, end, Vec::new())
+        }
+    }
+
+    /// Whether the table is still to be built.
+    #[inline(always)]
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending
+    }
+
+    /// Asks for a pending table to be built (a walk met its object):
+    /// allocation-free, lock-free.
+    #[inline]
+    pub(crate) fn want(&self) {
+        self.wanted.store(true, Relaxed);
+    }
+
+    /// Whether a walk asked for this pending table.
+    pub(crate) fn is_wanted(&self) -> bool {
+        self.pending && self.wanted.load(Relaxed)
+    }
+
     /// Rows held.
     pub(crate) fn rows(&self) -> usize {
         self.rules.len()
@@ -192,7 +222,7 @@ impl ModuleTable {
         // A parse error ends the object's table where it happened: what was
         // read before it is kept.
         let _ = eh_frame_rows(object, &mut rows);
-        ModuleTable::from_rows(start, end, object.eh_frame_hdr.0, rows)
+        ModuleTable::from_rows(start, end, rows)
     }
 
     /// The table of code `[start, end)` from rows `(start, end, rule)`
@@ -202,7 +232,6 @@ impl ModuleTable {
     pub(crate) fn from_rows(
         start: usize,
         end: usize,
-        eh_frame_hdr: usize,
         rows: Vec<(usize, usize, Rule)>,
     ) -> ModuleTable {
         let mut rows: Vec<(usize, usize, Rule)> = rows
@@ -259,11 +288,12 @@ impl ModuleTable {
         ModuleTable {
             start,
             end,
-            eh_frame_hdr,
             offsets: offsets.into_boxed_slice(),
             rules: rules.into_boxed_slice(),
             blocks: blocks.into_boxed_slice(),
             fp_per_mille: (fp_bytes as u128 * 1000 / cfi_bytes.max(1) as u128) as u32,
+            pending: false,
+            wanted: AtomicBool::new(false),
         }
     }
 }
@@ -312,7 +342,7 @@ fn eh_frame_rows(
 }
 
 /// Appends the rows of one FDE.
-fn fde_rows(
+pub(crate) fn fde_rows(
     eh_frame: &EhFrame<Slice<'_>>,
     bases: &BaseAddresses,
     ctx: &mut UnwindContext<usize>,
@@ -379,7 +409,6 @@ mod tests {
         let t = ModuleTable::from_rows(
             0x1000,
             0x2000,
-            0,
             vec![
                 (0x1100, 0x1110, rbp),
                 (0x1000, 0x1001, rsp8),
@@ -414,8 +443,15 @@ mod tests {
             let plain = if i == 0 { Rule::NONE } else { t.rules[i - 1] };
             assert_eq!(t.lookup(pc), plain, "{pc:#x}");
         }
-        let empty = ModuleTable::from_rows(0x1000, 0x2000, 0, Vec::new());
+        let empty = ModuleTable::from_rows(0x1000, 0x2000, Vec::new());
         assert_eq!((empty.rows(), empty.lookup(0x1800)), (0, Rule::NONE));
+        let pending = ModuleTable::pending(0x1000, 0x2000);
+        assert_eq!(pending.lookup(0x1800), Rule::NONE);
+        assert!(pending.is_pending() && !pending.is_wanted());
+        pending.want();
+        assert!(pending.is_wanted());
+        t.want(); // a built table is never wanted
+        assert!(!t.is_pending() && !t.is_wanted());
     }
 
     #[inline(never)]

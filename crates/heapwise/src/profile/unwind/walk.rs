@@ -238,7 +238,8 @@ pub(crate) fn walk_with(
     }
 }
 
-/// Per mille of an object's code whose rule must be the frame-pointer
+/// Per mille of an object's code (of a chunk of it: `chunks.rs`; "object"
+/// below) whose rule must be the frame-pointer
 /// frame for [`Using::Auto`] to step through the object's frames by their
 /// frame pointers, without looking rules up (3-4x faster a frame). Code
 /// built with `-C force-frame-pointers=yes` measures ~970 (the rest: the
@@ -249,7 +250,8 @@ pub(crate) fn walk_with(
 pub(crate) const FP_OBJECT: u32 = 900;
 
 /// The rule at `pc`, and its object if that was built with frame
-/// pointers; a `pc` in no known object sets `missed`.
+/// pointers; a `pc` in no known object, or in one whose table is not built
+/// yet (which it then asks for), sets `missed`.
 #[inline]
 fn rule_at<'t>(
     tables: &'t Tables,
@@ -257,6 +259,11 @@ fn rule_at<'t>(
     missed: &mut bool,
 ) -> (Rule, Option<&'t ModuleTable>) {
     match tables.find(pc) {
+        Some(m) if m.is_pending() => {
+            m.want();
+            *missed = true;
+            (Rule::NONE, None)
+        }
         Some(m) if m.fp_per_mille >= FP_OBJECT => (m.lookup(pc), Some(m)),
         Some(m) => (m.lookup(pc), None),
         None => {
@@ -413,7 +420,7 @@ mod tests {
             (0x1200, 0x1300, rsp(16)),
             (0x1300, 0x1400, Rule::END),
         ];
-        Tables::of(vec![leak(ModuleTable::from_rows(0x1000, 0x2000, 0, rows))])
+        Tables::of(vec![leak(ModuleTable::from_rows(0x1000, 0x2000, rows))])
     }
 
     #[test]
@@ -450,11 +457,10 @@ mod tests {
         // Object A (0x1000..0x2000) is all frame-pointer frames; object B
         // (0x3000..0x4000) has none: its function keeps 8 bytes of frame.
         let fp_rule = Rule::cfa(true, 16, SavedFp::At(-16));
-        let a = ModuleTable::from_rows(0x1000, 0x2000, 0, vec![(0x1000, 0x2000, fp_rule)]);
+        let a = ModuleTable::from_rows(0x1000, 0x2000, vec![(0x1000, 0x2000, fp_rule)]);
         let b = ModuleTable::from_rows(
             0x3000,
             0x4000,
-            0,
             vec![(0x3000, 0x4000, Rule::cfa(false, 16, SavedFp::Same))],
         );
         assert_eq!((a.fp_per_mille, b.fp_per_mille), (1000, 0));
