@@ -164,7 +164,7 @@ fn capture_as(mode: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -
     }
     let tables = match mode {
         Unwinder::Fp => return walk::walk(regs, hi, Using::Fp, 1, out),
-        _ => modules::current().or_else(refresh),
+        _ => modules::current().or_else(|| Some(refresh()?.tables)),
     };
     let using = |t| match mode {
         Unwinder::Cfi => Using::Cfi(t),
@@ -190,13 +190,28 @@ fn capture_as(mode: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -
         if !w.missed {
             break;
         }
-        match refresh() {
-            Some(fresh) if !std::ptr::eq(fresh, tables) => tables = fresh,
-            _ => break,
+        match advanced(tables, refresh) {
+            Some(fresh) => tables = fresh,
+            None => break,
         }
         w = walk::walk(regs, hi, using(tables), 1, out);
     }
     w
+}
+
+/// After a walk over `tables` missed: refreshes, and returns the tables to
+/// walk again with if that can find more (objects listed, or tables built
+/// since the walk, by this refresh or another thread's).
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline(never)]
+fn advanced(
+    tables: &'static modules::Tables,
+    refresh: fn() -> Option<modules::Refreshed>,
+) -> Option<&'static modules::Tables> {
+    let builds = modules::builds();
+    let r = refresh()?;
+    (r.built > 0 || !std::ptr::eq(r.tables, tables) || modules::builds() != builds)
+        .then_some(r.tables)
 }
 
 /// How many times a walk is redone after refreshing the tables it missed:
@@ -219,7 +234,7 @@ pub(crate) fn walk_thread(
     out: &mut [MaybeUninit<usize>],
 ) -> usize {
     use walk::{Regs, Using};
-    let Some(mut tables) = modules::current().or_else(modules::refresh) else {
+    let Some(mut tables) = modules::current().or_else(|| Some(modules::refresh()?.tables)) else {
         return 0;
     };
     let read = |addr: usize| {
@@ -248,9 +263,9 @@ pub(crate) fn walk_thread(
         if !w.missed {
             break;
         }
-        match modules::refresh() {
-            Some(fresh) if !std::ptr::eq(fresh, tables) => tables = fresh,
-            _ => break,
+        match advanced(tables, modules::refresh) {
+            Some(fresh) => tables = fresh,
+            None => break,
         }
         w = walk(tables, out);
     }
@@ -298,7 +313,7 @@ fn capture_as(_: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> W
 
 /// Builds or refreshes the tables, behind the guard.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-fn refresh() -> Option<&'static modules::Tables> {
+fn refresh() -> Option<modules::Refreshed> {
     crate::local::without_accounting(modules::refresh)
 }
 
@@ -418,16 +433,19 @@ mod tests {
     fn walk_as(mode: Unwinder) -> (Vec<usize>, Walked) {
         built();
         let mut out = [0usize; 64];
-        let mut w = middle(mode, &mut out);
         // A walk that met code without a built table while another test
-        // held the loader (building whole tables: up to ~0.3 s) is cut, by
-        // design (a refresh never waits): a later one builds what it needs.
+        // held the loader or the tables' lock (building tables: up to ~0.3
+        // s) is cut, by design (a refresh never waits): a later one builds
+        // what it needs. One call site, so that every walk's frames in this
+        // function are the same.
         let start = std::time::Instant::now();
-        while w.missed && start.elapsed() < std::time::Duration::from_secs(20) {
+        loop {
+            let w = middle(mode, &mut out);
+            if !w.missed || start.elapsed() > std::time::Duration::from_secs(20) {
+                return (out[..w.len].to_vec(), w);
+            }
             std::thread::sleep(std::time::Duration::from_millis(1));
-            w = middle(mode, &mut out);
         }
-        (out[..w.len].to_vec(), w)
     }
 
     /// This test binary keeps frame pointers (the workspace's config), so

@@ -7,10 +7,13 @@
 //! current one is an atomic pointer that a walk loads once and reads
 //! without a lock. Snapshots and tables are never freed (a walk on another
 //! thread may still be reading one, and nothing here knows when it is
-//! done): a refresh reuses the table of every object still loaded at the
-//! same place, so what is kept is one table per object the process ever
-//! loaded, plus one small list of pointers per change of the loaded set.
-//! All of it is heapwise's own memory ([`crate::Stats::heapwise_bytes`]).
+//! done), and all stay reachable (a snapshot points to the one it
+//! replaced), so a leak checker run on the process sees none of them lost.
+//! A new snapshot is made only when the set of loaded objects changes; it
+//! reuses the tables of every object still loaded at the same place. What
+//! is kept is one table per chunk of code of every object the process ever
+//! loaded, plus one list of pointers per change of the loaded set. All of
+//! it is heapwise's own memory ([`crate::Stats::heapwise_bytes`]).
 //!
 //! # When tables are built
 //!
@@ -19,8 +22,9 @@
 //! code, not when the object is found: a snapshot lists every chunk of
 //! every loaded object, most with a pending table
 //! ([`ModuleTable::pending`]), and a walk that meets one asks for it and
-//! counts as missed. The caller refreshes, which builds what was asked for,
-//! and walks again. So code no sampled stack passes through costs nothing
+//! counts as missed. The caller refreshes, which builds what was asked for
+//! and links each build to its pending table
+//! ([`ModuleTable::resolved`]), and walks again. So code no sampled stack passes through costs nothing
 //! but its entry in the list: `cc1plus` builds the chunks of the few
 //! hundred functions its samples pass through, not its 2.6 MB of
 //! `.eh_frame`, and `libm`, `libz` or a compiler's `libisl` nothing.
@@ -50,6 +54,10 @@ use crate::sys::lock::Lock;
 pub(crate) struct Tables {
     modules: Box<[&'static ModuleTable]>,
     generation: Generation,
+    /// The snapshot this one replaced: never read, there to keep it
+    /// reachable.
+    #[allow(dead_code)]
+    replaced: Option<&'static Tables>,
 }
 
 impl Tables {
@@ -58,7 +66,7 @@ impl Tables {
     pub(crate) fn find(&self, pc: usize) -> Option<&'static ModuleTable> {
         let i = self.modules.partition_point(|m| m.start <= pc);
         let m = *self.modules.get(i.checked_sub(1)?)?;
-        (pc < m.end).then_some(m)
+        (pc < m.end).then(|| m.resolved())
     }
 
     /// Built from `modules` (any order), for tests.
@@ -69,6 +77,7 @@ impl Tables {
         Tables {
             modules: modules.into_boxed_slice(),
             generation: (0, 0),
+            replaced: None,
         }
     }
 }
@@ -107,22 +116,46 @@ pub(crate) fn current() -> Option<&'static Tables> {
     unsafe { CURRENT.load(Acquire).as_ref() }
 }
 
+/// What a [`refresh`] did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refreshed {
+    /// The tables current afterwards.
+    pub(crate) tables: &'static Tables,
+    /// Chunk tables it built.
+    pub(crate) built: usize,
+}
+
+/// Chunk tables built so far, by every refresh: a walk that missed a table
+/// compares it before and after its refresh to learn whether walking again
+/// can find more (another thread may have built what it asked for).
+static BUILDS: AtomicUsize = AtomicUsize::new(0);
+
+/// Chunk tables built so far (see [`BUILDS`]).
+pub(crate) fn builds() -> usize {
+    BUILDS.load(Relaxed)
+}
+
 /// Lists the objects if there is no list, or again if the loaded objects
-/// changed or a walk asked for a pending table, building the tables asked
-/// for; returns the tables current afterwards. Never waits (`None` if
+/// changed; builds the tables walks asked for. Never waits (`None` if
 /// another thread holds the lock or the loader). Allocates: call it behind
 /// the reentrancy guard.
-pub(crate) fn refresh() -> Option<&'static Tables> {
+pub(crate) fn refresh() -> Option<Refreshed> {
     BUILT_FORK.ensure();
     let mut built = BUILT.try_lock()?;
     let old = current();
+    let mut listed = false;
     if let Some(old) = old {
         let wanted = old.modules.iter().any(|m| m.is_wanted());
-        if !wanted && code::try_generation()? == old.generation {
-            return Some(old);
+        listed = code::try_generation()? == old.generation;
+        if !wanted && listed {
+            return Some(Refreshed {
+                tables: old,
+                built: 0,
+            });
         }
     }
     let mut modules: Vec<&'static ModuleTable> = Vec::new();
+    let mut builds = 0;
     let generation = code::try_for_each_object(&mut |o| {
         let key = (o.code.0, o.code.1, o.eh_frame_hdr.0);
         let i = match built.iter().position(|b| b.key == key) {
@@ -139,23 +172,38 @@ pub(crate) fn refresh() -> Option<&'static Tables> {
         let Some(object) = built.get_mut(i) else {
             return;
         };
-        for chunk in &mut object.chunks {
+        for chunk in &object.chunks {
             if chunk.is_wanted() {
-                // Built in place of its pending table (leaked, as every
-                // table is: a walk may be reading it).
-                *chunk = leak(chunks::build(o, chunk.start, chunk.end));
+                // Linked to its pending table: a walk reading any snapshot
+                // that lists the pending table finds it.
+                chunk.set_built(leak(chunks::build(o, chunk.start, chunk.end)));
+                builds += 1;
             }
-            modules.push(chunk);
+            modules.push(chunk.resolved());
         }
     })?;
+    BUILDS.fetch_add(builds, Relaxed);
+    if let Some(old) = old {
+        if listed && generation == old.generation {
+            // Only builds: the snapshot stays.
+            return Some(Refreshed {
+                tables: old,
+                built: builds,
+            });
+        }
+    }
     modules.sort_by_key(|m| m.start);
     BYTES.fetch_add(modules.len() * 8 + std::mem::size_of::<Tables>(), Relaxed);
     let tables: &'static Tables = Box::leak(Box::new(Tables {
         modules: modules.into_boxed_slice(),
         generation,
+        replaced: old,
     }));
     CURRENT.store(ptr::from_ref(tables).cast_mut(), Release);
-    Some(tables)
+    Some(Refreshed {
+        tables,
+        built: builds,
+    })
 }
 
 /// `table` for the life of the process, counted in [`footprint`].
@@ -179,8 +227,8 @@ mod tests {
     /// The tables now (another test may be building them: wait).
     fn refreshed() -> &'static Tables {
         loop {
-            if let Some(t) = crate::local::without_accounting(refresh) {
-                return t;
+            if let Some(r) = crate::local::without_accounting(refresh) {
+                return r.tables;
             }
             std::thread::yield_now();
         }
@@ -225,8 +273,10 @@ mod tests {
         // Every function starts with CFA = rsp + 8.
         assert_eq!(table.lookup(f).kind(), Kind::Rsp);
         assert_eq!(table.lookup(f).cfa_offset(), 8);
-        // Built once: later refreshes keep it.
+        // Built once: later refreshes keep it, and the snapshot that listed
+        // it pending leads to it too.
         assert!(std::ptr::eq(refreshed().find(f).unwrap(), table));
+        assert!(std::ptr::eq(after.find(f).unwrap(), table));
         // libz is built without frame pointers; this test binary with them
         // (the workspace's rustflags).
         assert!(table.fp_per_mille < 500, "{}", table.fp_per_mille);

@@ -31,7 +31,10 @@
 //! sections, so an object unloaded later cannot make it fault.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::ptr;
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 
 use gimli::{
     BaseAddresses, CfaRule, EhFrame, EhFrameHdr, EndianSlice, NativeEndian, Pointer, Register,
@@ -147,6 +150,10 @@ pub(crate) struct ModuleTable {
     pending: bool,
     /// A walk met this pending table's object: build it at the next refresh.
     wanted: AtomicBool,
+    /// A pending table's built table, once built (null before): walks reach
+    /// it through [`resolved`](Self::resolved), so a build needs no new
+    /// [`Tables`](super::modules::Tables) snapshot.
+    built: AtomicPtr<ModuleTable>,
 }
 
 /// log2 of the bytes of code per index entry: 256 bytes of code cost 4
@@ -198,9 +205,31 @@ impl ModuleTable {
         self.wanted.store(true, Relaxed);
     }
 
-    /// Whether a walk asked for this pending table.
+    /// Whether a walk asked for this pending table and it is not built.
     pub(crate) fn is_wanted(&self) -> bool {
-        self.pending && self.wanted.load(Relaxed)
+        self.pending && self.wanted.load(Relaxed) && self.built.load(Relaxed).is_null()
+    }
+
+    /// This table, or for a pending table that was built since, the built
+    /// one. Allocation-free, lock-free.
+    #[inline(always)]
+    pub(crate) fn resolved(&'static self) -> &'static ModuleTable {
+        if !self.pending {
+            return self;
+        }
+        // SAFETY: null, or a leaked table published with release after it
+        // was written (`set_built`).
+        unsafe { self.built.load(Acquire).as_ref() }.unwrap_or(self)
+    }
+
+    /// Records `table` as this pending table's build: from now on walks
+    /// that reach this table use `table`. Called once, under the lock of
+    /// the tables' builder (`modules.rs`).
+    pub(crate) fn set_built(&self, table: &'static ModuleTable) {
+        debug_assert!(self.pending && !table.pending);
+        debug_assert!((table.start, table.end) == (self.start, self.end));
+        debug_assert!(self.built.load(Relaxed).is_null(), "built twice");
+        self.built.store(ptr::from_ref(table).cast_mut(), Release);
     }
 
     /// Rows held.
@@ -294,6 +323,7 @@ impl ModuleTable {
             fp_per_mille: (fp_bytes as u128 * 1000 / cfi_bytes.max(1) as u128) as u32,
             pending: false,
             wanted: AtomicBool::new(false),
+            built: AtomicPtr::new(ptr::null_mut()),
         }
     }
 }
@@ -445,13 +475,22 @@ mod tests {
         }
         let empty = ModuleTable::from_rows(0x1000, 0x2000, Vec::new());
         assert_eq!((empty.rows(), empty.lookup(0x1800)), (0, Rule::NONE));
-        let pending = ModuleTable::pending(0x1000, 0x2000);
+        let pending: &'static ModuleTable =
+            Box::leak(Box::new(ModuleTable::pending(0x1000, 0x2000)));
         assert_eq!(pending.lookup(0x1800), Rule::NONE);
         assert!(pending.is_pending() && !pending.is_wanted());
+        assert!(std::ptr::eq(pending.resolved(), pending));
         pending.want();
         assert!(pending.is_wanted());
         t.want(); // a built table is never wanted
         assert!(!t.is_pending() && !t.is_wanted());
+        // Once built, the pending table leads to its build and is no longer
+        // wanted.
+        let t: &'static ModuleTable = Box::leak(Box::new(t));
+        pending.set_built(t);
+        assert!(!pending.is_wanted());
+        assert!(std::ptr::eq(pending.resolved(), t));
+        assert!(std::ptr::eq(t.resolved(), t));
     }
 
     #[inline(never)]
