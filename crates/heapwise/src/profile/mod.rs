@@ -159,7 +159,7 @@ pub fn max_depth() -> usize {
 /// [`Unwinder::Auto`] unwinds with the DWARF CFI of `.eh_frame`, which
 /// every object on Linux carries, and frame pointers where the code has no
 /// CFI: stacks reach `main` whether or not the program was built with
-/// frame pointers. The tables are built a few hundred functions at a
+/// frame pointers. The tables are built a few dozen functions at a
 /// time, the first time a sampled stack passes through them (heapwise's
 /// own memory, see [`memory`]).
 /// [`Unwinder::Fp`] walks frame pointers only, as profilers built for

@@ -28,9 +28,14 @@ use gimli::{BaseAddresses, EhFrame, EhFrameOffset, NativeEndian, UnwindContext, 
 use crate::profile::unwind::table::{fde_rows, ModuleTable, Rule};
 use crate::sys::code::LoadedObject;
 
-/// Functions (FDEs) per chunk: with `cc1plus`'s 49,000, 190 chunks, each
-/// built in about 1.5 million instructions.
-pub(crate) const CHUNK_FDES: usize = 256;
+/// Functions (FDEs) per chunk: with `cc1plus`'s 49,000, 1,531 chunks, each
+/// built in about 0.2 million instructions. Smaller chunks build less that
+/// no walk needs (building what `cc1plus`'s samples met took 93 M
+/// instructions with 256, 46 M with 64, 30 M with 32, 21 M with 16) but
+/// cost one pending table each (~100 bytes) and a longer list to refresh
+/// (16 saved 0.2% of the run over 32): 32 is past most of the gain
+/// (`bench/results/2026-12-06-d440674-preload.md`).
+pub(crate) const CHUNK_FDES: usize = 32;
 
 /// An object's `.eh_frame_hdr` search table, read in place.
 struct Search<'a> {

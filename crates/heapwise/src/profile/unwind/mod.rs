@@ -19,7 +19,7 @@
 //! 150 ns a frame and takes locks. Here each loaded object's CFI is
 //! evaluated once into a compact sorted table of rules (`table.rs`), built
 //! off the allocator's fast path, behind the reentrancy guard, a chunk of
-//! a few hundred functions at a time, the first time a walk meets the
+//! a few dozen functions at a time, the first time a walk meets the
 //! chunk (`modules.rs`, `chunks.rs`). A walk
 //! (`walk.rs`) then reads `rip`, `rsp` and `rbp` at the sample point and,
 //! per frame, looks the return address up in its object's table (one binary

@@ -17,16 +17,16 @@
 //!
 //! # When tables are built
 //!
-//! An object's code is split in chunks of a few hundred functions
+//! An object's code is split in chunks of a few dozen functions
 //! (`chunks.rs`), and a chunk's table is built when a walk first meets its
 //! code, not when the object is found: a snapshot lists every chunk of
 //! every loaded object, most with a pending table
 //! ([`ModuleTable::pending`]), and a walk that meets one asks for it and
 //! counts as missed. The caller refreshes, which builds what was asked for
 //! and links each build to its pending table
-//! ([`ModuleTable::resolved`]), and walks again. So code no sampled stack passes through costs nothing
-//! but its entry in the list: `cc1plus` builds the chunks of the few
-//! hundred functions its samples pass through, not its 2.6 MB of
+//! ([`ModuleTable::resolved`]), and walks again. So code no sampled stack
+//! passes through costs nothing but its entry in the list: `cc1plus` builds
+//! the chunks of the few hundred functions its samples pass through, not its 2.6 MB of
 //! `.eh_frame`, and `libm`, `libz` or a compiler's `libisl` nothing.
 //!
 //! The list is refreshed at the first walk, when a walk asked for a table,
@@ -143,11 +143,18 @@ pub(crate) fn refresh() -> Option<Refreshed> {
     BUILT_FORK.ensure();
     let mut built = BUILT.try_lock()?;
     let old = current();
+    // The chunks walks asked for, by start address (sorted: the snapshot is).
+    let mut wanted: Vec<usize> = Vec::new();
     let mut listed = false;
     if let Some(old) = old {
-        let wanted = old.modules.iter().any(|m| m.is_wanted());
+        wanted.extend(
+            old.modules
+                .iter()
+                .filter(|m| m.is_wanted())
+                .map(|m| m.start),
+        );
         listed = code::try_generation()? == old.generation;
-        if !wanted && listed {
+        if wanted.is_empty() && listed {
             return Some(Refreshed {
                 tables: old,
                 built: 0,
@@ -158,6 +165,26 @@ pub(crate) fn refresh() -> Option<Refreshed> {
     let mut builds = 0;
     let generation = code::try_for_each_object(&mut |o| {
         let key = (o.code.0, o.code.1, o.eh_frame_hdr.0);
+        if listed {
+            // Only builds: the wanted chunks of this object, if any.
+            let Some(object) = built.iter().find(|b| b.key == key) else {
+                return;
+            };
+            let from = wanted.partition_point(|&s| s < o.code.0);
+            for &start in wanted[from..].iter().take_while(|&&s| s < o.code.1) {
+                let Ok(i) = object.chunks.binary_search_by_key(&start, |c| c.start) else {
+                    continue;
+                };
+                let chunk = object.chunks[i];
+                if chunk.is_wanted() {
+                    // Linked to its pending table: a walk reading any
+                    // snapshot that lists the pending table finds it.
+                    chunk.set_built(leak(chunks::build(o, chunk.start, chunk.end)));
+                    builds += 1;
+                }
+            }
+            return;
+        }
         let i = match built.iter().position(|b| b.key == key) {
             Some(i) => i,
             None => {
@@ -174,8 +201,6 @@ pub(crate) fn refresh() -> Option<Refreshed> {
         };
         for chunk in &object.chunks {
             if chunk.is_wanted() {
-                // Linked to its pending table: a walk reading any snapshot
-                // that lists the pending table finds it.
                 chunk.set_built(leak(chunks::build(o, chunk.start, chunk.end)));
                 builds += 1;
             }
@@ -184,8 +209,9 @@ pub(crate) fn refresh() -> Option<Refreshed> {
     })?;
     BUILDS.fetch_add(builds, Relaxed);
     if let Some(old) = old {
-        if listed && generation == old.generation {
-            // Only builds: the snapshot stays.
+        if listed {
+            // Only builds: the snapshot stays. (Objects that came or went
+            // meanwhile are listed by the next refresh.)
             return Some(Refreshed {
                 tables: old,
                 built: builds,
