@@ -64,6 +64,11 @@ mod chunks;
     not(all(target_arch = "x86_64", target_os = "linux")),
     allow(dead_code)
 )]
+mod directory;
+#[cfg_attr(
+    not(all(target_arch = "x86_64", target_os = "linux")),
+    allow(dead_code)
+)]
 mod modules;
 #[cfg_attr(
     not(all(target_arch = "x86_64", target_os = "linux")),

@@ -43,6 +43,7 @@ use std::sync::atomic::{
 };
 
 use crate::profile::unwind::chunks;
+use crate::profile::unwind::directory::Directory;
 use crate::profile::unwind::table::ModuleTable;
 use crate::sys::code::{self, Generation};
 use crate::sys::fork::{AtFork, Rank};
@@ -53,10 +54,10 @@ use crate::sys::lock::Lock;
 #[derive(Debug)]
 pub(crate) struct Tables {
     modules: Box<[&'static ModuleTable]>,
-    /// `modules[i].start`, searched in place of the tables themselves: a
-    /// search through the tables' own fields cost a cache miss a step
-    /// (a third of full mode's walk time with cc1plus-sized lists).
-    starts: Box<[usize]>,
+    /// Which of `modules` holds an address (`directory.rs`): searching the
+    /// tables themselves cost a cache miss a step, the walk's hottest
+    /// instructions in full mode under `heapwise run`.
+    directory: Directory,
     generation: Generation,
     /// The snapshot this one replaced: never read, there to keep it
     /// reachable.
@@ -68,9 +69,28 @@ impl Tables {
     /// The table of the object whose code holds `pc`.
     #[inline]
     pub(crate) fn find(&self, pc: usize) -> Option<&'static ModuleTable> {
-        let i = self.starts.partition_point(|&start| start <= pc);
-        let m = *self.modules.get(i.checked_sub(1)?)?;
-        (pc < m.end).then(|| m.resolved())
+        let m = *self.modules.get(self.directory.find(pc)?)?;
+        (m.start <= pc && pc < m.end).then(|| m.resolved())
+    }
+
+    /// Built from `modules`, sorted by address.
+    fn new(
+        modules: Vec<&'static ModuleTable>,
+        generation: Generation,
+        replaced: Option<&'static Tables>,
+    ) -> Tables {
+        let ranges: Vec<(usize, usize)> = modules.iter().map(|m| (m.start, m.end)).collect();
+        Tables {
+            directory: Directory::new(&ranges),
+            modules: modules.into_boxed_slice(),
+            generation,
+            replaced,
+        }
+    }
+
+    /// Heap bytes held.
+    fn bytes(&self) -> usize {
+        self.modules.len() * 8 + self.directory.bytes() + std::mem::size_of::<Tables>()
     }
 
     /// Built from `modules` (any order), for tests.
@@ -78,12 +98,7 @@ impl Tables {
     pub(crate) fn of(modules: Vec<&'static ModuleTable>) -> Tables {
         let mut modules = modules;
         modules.sort_by_key(|m| m.start);
-        Tables {
-            starts: modules.iter().map(|m| m.start).collect(),
-            modules: modules.into_boxed_slice(),
-            generation: (0, 0),
-            replaced: None,
-        }
+        Tables::new(modules, (0, 0), None)
     }
 }
 
@@ -224,13 +239,11 @@ pub(crate) fn refresh() -> Option<Refreshed> {
         }
     }
     modules.sort_by_key(|m| m.start);
-    BYTES.fetch_add(modules.len() * 16 + std::mem::size_of::<Tables>(), Relaxed);
-    let tables: &'static Tables = Box::leak(Box::new(Tables {
-        starts: modules.iter().map(|m| m.start).collect(),
-        modules: modules.into_boxed_slice(),
-        generation,
-        replaced: old,
-    }));
+    // Objects never overlap; were two listed so (a loader race), the first
+    // wins.
+    modules.dedup_by(|b, a| b.start < a.end);
+    let tables: &'static Tables = Box::leak(Box::new(Tables::new(modules, generation, old)));
+    BYTES.fetch_add(tables.bytes(), Relaxed);
     CURRENT.store(ptr::from_ref(tables).cast_mut(), Release);
     Some(Refreshed {
         tables,

@@ -323,8 +323,7 @@ impl RuleCache {
         self.fp.get()
     }
 
-    /// As [`rule_at`]; a pc in an object with frame pointers is not cached
-    /// (the caller keeps the object's range instead).
+    /// As [`rule_at`], through the cache.
     #[inline]
     fn rule<'t>(
         &self,
@@ -343,7 +342,12 @@ impl RuleCache {
         let (rule, fp_object) = rule_at(tables, pc, &mut miss);
         if miss {
             *missed = true;
-        } else if fp_object.is_none() {
+        } else {
+            // Cached also in code with frame pointers: the caller keeps
+            // only the last such chunk's range, and a walk crosses many
+            // (chunks are a few dozen functions); a hit then steps by the
+            // frame's own rule, which in such code is the frame-pointer
+            // rule.
             slot.set((pc, rule));
         }
         (rule, fp_object)
