@@ -25,7 +25,7 @@ use std::collections::HashMap;
 
 use gimli::{BaseAddresses, EhFrame, EhFrameOffset, NativeEndian, UnwindContext, UnwindSection};
 
-use crate::profile::unwind::table::{fde_rows, ModuleTable, Rule};
+use crate::profile::unwind::table::{fde_rows, fp_per_mille_of, ModuleTable, Rule};
 use crate::sys::code::LoadedObject;
 
 /// Functions (FDEs) per chunk: with `cc1plus`'s 49,000, 1,531 chunks, each
@@ -88,6 +88,43 @@ fn read_i32(bytes: &[u8], at: usize) -> Option<i32> {
     Some(i32::from_ne_bytes(
         bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
     ))
+}
+
+/// Functions sampled to judge whether an object was built with frame
+/// pointers ([`fp_object`]).
+const FP_SAMPLE: usize = 64;
+
+/// `object.code` if the object was built with frame pointers, judged from
+/// [`FP_SAMPLE`] functions spread evenly over its search table (the
+/// per mille of their code whose rule is the frame-pointer frame, against
+/// `walk::FP_OBJECT`); `(0, 0)` if not, or if it has no search table (then
+/// it is one chunk, built whole, and judged by its own table). One chunk
+/// cannot judge for its object: a few dozen functions of code without
+/// frame pointers can all keep one (`alloca`), and a walk that stepped
+/// through the whole object by frame pointers would then be wrong.
+pub(crate) fn fp_object(object: &LoadedObject<'_>) -> (usize, usize) {
+    let Some(search) = Search::of(object) else {
+        return (0, 0);
+    };
+    let n = search.len();
+    let take = FP_SAMPLE.min(n);
+    let mut rows = Vec::new();
+    for i in 0..take {
+        let k = i * n / take;
+        let (Some(start), end) = (search.start(k), search.start(k + 1)) else {
+            continue;
+        };
+        let end = end.unwrap_or(object.code.1).min(object.code.1);
+        if start < end {
+            // A parse error leaves the function's rows out.
+            let _ = chunk_rows(object, &search, start, end, &mut rows);
+        }
+    }
+    if fp_per_mille_of(&rows) >= crate::profile::unwind::walk::FP_OBJECT {
+        object.code
+    } else {
+        (0, 0)
+    }
 }
 
 /// The chunks of `object`'s code: `(start, end)` of each, in order,

@@ -199,7 +199,9 @@ pub(crate) fn refresh() -> Option<Refreshed> {
                 if chunk.is_wanted() {
                     // Linked to its pending table: a walk reading any
                     // snapshot that lists the pending table finds it.
-                    chunk.set_built(leak(chunks::build(o, chunk.start, chunk.end)));
+                    chunk.set_built(leak(
+                        chunks::build(o, chunk.start, chunk.end).in_fp_object(chunk.fp_object),
+                    ));
                     builds += 1;
                 }
             }
@@ -208,9 +210,10 @@ pub(crate) fn refresh() -> Option<Refreshed> {
         let i = match built.iter().position(|b| b.key == key) {
             Some(i) => i,
             None => {
+                let fp = chunks::fp_object(o);
                 let chunks = chunks::of(o)
                     .into_iter()
-                    .map(|(start, end)| leak(ModuleTable::pending(start, end)))
+                    .map(|(start, end)| leak(ModuleTable::pending(start, end).in_fp_object(fp)))
                     .collect();
                 built.push(Object { key, chunks });
                 built.len() - 1
@@ -221,7 +224,9 @@ pub(crate) fn refresh() -> Option<Refreshed> {
         };
         for chunk in &object.chunks {
             if chunk.is_wanted() {
-                chunk.set_built(leak(chunks::build(o, chunk.start, chunk.end)));
+                chunk.set_built(leak(
+                    chunks::build(o, chunk.start, chunk.end).in_fp_object(chunk.fp_object),
+                ));
                 builds += 1;
             }
             modules.push(chunk.resolved());
@@ -325,6 +330,7 @@ mod tests {
         // libz is built without frame pointers; this test binary with them
         // (the workspace's rustflags).
         assert!(table.fp_per_mille < 500, "{}", table.fp_per_mille);
+        assert_eq!(table.fp_object, (0, 0));
         let here = refreshed as *const () as usize;
         let this = built_for(refreshed(), here);
         assert!(
@@ -332,5 +338,8 @@ mod tests {
             "{}",
             this.fp_per_mille
         );
+        // Judged for the whole object, not the chunk alone.
+        let (lo, hi) = this.fp_object;
+        assert!(lo <= this.start && this.end <= hi && hi - lo > this.end - this.start);
     }
 }

@@ -146,6 +146,11 @@ pub(crate) struct ModuleTable {
     /// frame-pointer frame (CFA = `rbp` + 16, the caller's `rbp` at CFA − 16):
     /// near 1000 for code built with frame pointers, near 0 without.
     pub(crate) fp_per_mille: u32,
+    /// The code range of this table's whole object if the object, judged
+    /// from a sample of its functions (`chunks.rs`), was built with frame
+    /// pointers; `(0, 0)` if not, or not judged (an object built whole
+    /// judges by [`fp_per_mille`](Self::fp_per_mille)). See `walk.rs`.
+    pub(crate) fp_object: (usize, usize),
     /// Not built: no walk has met the object yet ([`ModuleTable::pending`]).
     pending: bool,
     /// A walk met this pending table's object: build it at the next refresh.
@@ -230,6 +235,15 @@ impl ModuleTable {
         debug_assert!((table.start, table.end) == (self.start, self.end));
         debug_assert!(self.built.load(Relaxed).is_null(), "built twice");
         self.built.store(ptr::from_ref(table).cast_mut(), Release);
+    }
+
+    /// This table, for code of an object built with frame pointers
+    /// `[start, end)` (see [`fp_object`](Self::fp_object)).
+    pub(crate) fn in_fp_object(self, range: (usize, usize)) -> ModuleTable {
+        ModuleTable {
+            fp_object: range,
+            ..self
+        }
     }
 
     /// Rows held.
@@ -320,7 +334,8 @@ impl ModuleTable {
             offsets: offsets.into_boxed_slice(),
             rules: rules.into_boxed_slice(),
             blocks: blocks.into_boxed_slice(),
-            fp_per_mille: (fp_bytes as u128 * 1000 / cfi_bytes.max(1) as u128) as u32,
+            fp_per_mille: per_mille(fp_bytes, cfi_bytes),
+            fp_object: (0, 0),
             pending: false,
             wanted: AtomicBool::new(false),
             built: AtomicPtr::new(ptr::null_mut()),
@@ -425,6 +440,27 @@ fn rule_of(
         Some(_) => return Rule::NONE,
     };
     Rule::cfa(rbp_base, offset, fp)
+}
+
+/// `part` in thousandths of `whole` (0 if `whole` is 0).
+fn per_mille(part: usize, whole: usize) -> u32 {
+    (part as u128 * 1000 / whole.max(1) as u128) as u32
+}
+
+/// The per mille of the code that `rows` (as [`ModuleTable::from_rows`]
+/// takes them) give a rule, whose rule is the frame-pointer frame.
+pub(crate) fn fp_per_mille_of(rows: &[(usize, usize, Rule)]) -> u32 {
+    let fp_rule = Rule::cfa(true, 16, SavedFp::At(-16));
+    let (mut fp_bytes, mut cfi_bytes) = (0usize, 0usize);
+    for &(lo, hi, rule) in rows {
+        if rule.kind() != Kind::None && lo < hi {
+            cfi_bytes += hi - lo;
+            if rule == fp_rule {
+                fp_bytes += hi - lo;
+            }
+        }
+    }
+    per_mille(fp_bytes, cfi_bytes)
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 use crate::profile::unwind::modules::Tables;
-use crate::profile::unwind::table::{Kind, ModuleTable, Rule, SavedFp};
+use crate::profile::unwind::table::{Kind, Rule, SavedFp};
 
 /// The registers of the frame a walk starts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,13 +160,13 @@ pub(crate) fn walk_with(
             None => Rule::NONE,
             Some(t) => {
                 let (rule, fp_object) = match cache {
-                    Some(c) => c.rule(t, lookup, &mut w.missed),
-                    None => rule_at(t, lookup, &mut w.missed),
+                    Some(c) => c.rule(t, lookup, !cfi_only, &mut w.missed),
+                    None => rule_at(t, lookup, !cfi_only, &mut w.missed),
                 };
-                if let (Some(m), false) = (fp_object, cfi_only) {
-                    (fp_lo, fp_hi) = (m.start, m.end);
+                if let (Some(range), false) = (fp_object, cfi_only) {
+                    (fp_lo, fp_hi) = range;
                     if let Some(c) = cache {
-                        c.fp.set((m.start, m.end));
+                        c.fp.set(range);
                     }
                     Rule::NONE
                 } else {
@@ -238,8 +238,9 @@ pub(crate) fn walk_with(
     }
 }
 
-/// Per mille of an object's code (of a chunk of it: `chunks.rs`; "object"
-/// below) whose rule must be the frame-pointer
+/// Per mille of an object's code (judged from a sample of its functions:
+/// `chunks::fp_object`; an object built as one chunk, from all of them)
+/// whose rule must be the frame-pointer
 /// frame for [`Using::Auto`] to step through the object's frames by their
 /// frame pointers, without looking rules up (3-4x faster a frame). Code
 /// built with `-C force-frame-pointers=yes` measures ~970 (the rest: the
@@ -249,22 +250,27 @@ pub(crate) fn walk_with(
 /// frame is missed, its callers are not.
 pub(crate) const FP_OBJECT: u32 = 900;
 
-/// The rule at `pc`, and its object if that was built with frame
-/// pointers; a `pc` in no known object, or in one whose table is not built
+/// The rule at `pc`, and its object's code range if that was built with
+/// frame pointers; a `pc` in no known object, or in one whose table is not built
 /// yet (which it then asks for), sets `missed`.
 #[inline]
-fn rule_at<'t>(
-    tables: &'t Tables,
+fn rule_at(
+    tables: &Tables,
     pc: usize,
+    fp_ok: bool,
     missed: &mut bool,
-) -> (Rule, Option<&'t ModuleTable>) {
+) -> (Rule, Option<(usize, usize)>) {
     match tables.find(pc) {
+        // An object built with frame pointers: stepped by them (unless the
+        // walk is CFI only), its chunk's table neither read nor built.
+        Some(m) if fp_ok && m.fp_object.0 < m.fp_object.1 => (Rule::NONE, Some(m.fp_object)),
         Some(m) if m.is_pending() => {
             m.want();
             *missed = true;
             (Rule::NONE, None)
         }
-        Some(m) if m.fp_per_mille >= FP_OBJECT => (m.lookup(pc), Some(m)),
+        Some(m) if m.fp_object.0 < m.fp_object.1 => (m.lookup(pc), Some(m.fp_object)),
+        Some(m) if m.fp_per_mille >= FP_OBJECT => (m.lookup(pc), Some((m.start, m.end))),
         Some(m) => (m.lookup(pc), None),
         None => {
             *missed = true;
@@ -325,12 +331,13 @@ impl RuleCache {
 
     /// As [`rule_at`], through the cache.
     #[inline]
-    fn rule<'t>(
+    fn rule(
         &self,
-        tables: &'t Tables,
+        tables: &Tables,
         pc: usize,
+        fp_ok: bool,
         missed: &mut bool,
-    ) -> (Rule, Option<&'t ModuleTable>) {
+    ) -> (Rule, Option<(usize, usize)>) {
         self.follow(tables);
         let slot =
             &self.slots[pc.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - CACHE_BITS)];
@@ -339,15 +346,14 @@ impl RuleCache {
             return (rule, None);
         }
         let mut miss = false;
-        let (rule, fp_object) = rule_at(tables, pc, &mut miss);
+        let (rule, fp_object) = rule_at(tables, pc, fp_ok, &mut miss);
         if miss {
             *missed = true;
-        } else {
-            // Cached also in code with frame pointers: the caller keeps
-            // only the last such chunk's range, and a walk crosses many
-            // (chunks are a few dozen functions); a hit then steps by the
-            // frame's own rule, which in such code is the frame-pointer
-            // rule.
+        } else if fp_object.is_none() || rule != Rule::NONE {
+            // Cached also in a chunk that keeps frame pointers in an object
+            // that does not: the caller keeps only the last such range, and
+            // a walk may cross several. (An object built with frame pointers
+            // gives no rule, only its range: nothing to cache.)
             slot.set((pc, rule));
         }
         (rule, fp_object)
