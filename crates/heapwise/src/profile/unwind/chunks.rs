@@ -34,7 +34,7 @@ use crate::sys::code::LoadedObject;
 /// instructions with 256, 46 M with 64, 30 M with 32, 21 M with 16) but
 /// cost one pending table each (~100 bytes) and a longer list to refresh
 /// (16 saved 0.2% of the run over 32): 32 is past most of the gain
-/// (`bench/results/2026-12-06-d440674-preload.md`).
+/// (`bench/results/2026-12-06-07b3703-lazy-unwind.md`).
 pub(crate) const CHUNK_FDES: usize = 32;
 
 /// An object's `.eh_frame_hdr` search table, read in place.

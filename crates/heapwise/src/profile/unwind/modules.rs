@@ -26,8 +26,11 @@
 //! and links each build to its pending table
 //! ([`ModuleTable::resolved`]), and walks again. So code no sampled stack
 //! passes through costs nothing but its entry in the list: `cc1plus` builds
-//! the chunks of the few hundred functions its samples pass through, not its 2.6 MB of
-//! `.eh_frame`, and `libm`, `libz` or a compiler's `libisl` nothing.
+//! the chunks of the few hundred functions its samples pass through, not
+//! its 2.6 MB of `.eh_frame`, and `libm`, `libz` or a compiler's `libisl`
+//! nothing. An object built with frame pointers (judged when it is listed,
+//! `chunks::fp_object`) builds nothing: walks step through it by its frame
+//! pointers.
 //!
 //! The list is refreshed at the first walk, when a walk asked for a table,
 //! and when a walk meets a return address in no known object (a library
