@@ -21,11 +21,9 @@
 //! is laid out otherwise, or has no search table, is one chunk, built
 //! whole (`ModuleTable::build`).
 
-use std::collections::HashMap;
+use gimli::{BaseAddresses, EhFrame, EhFrameOffset, NativeEndian, UnwindContext};
 
-use gimli::{BaseAddresses, EhFrame, EhFrameOffset, NativeEndian, UnwindContext, UnwindSection};
-
-use crate::profile::unwind::table::{fde_rows, fp_per_mille_of, ModuleTable, Rule};
+use crate::profile::unwind::table::{fde_rows_at, fp_per_mille_of, Cies, ModuleTable, Rule};
 use crate::sys::code::LoadedObject;
 
 /// Functions (FDEs) per chunk: with `cc1plus`'s 49,000, 1,531 chunks, each
@@ -185,7 +183,7 @@ fn chunk_rows(
         }
     }
     let mut ctx = UnwindContext::new();
-    let mut cies = HashMap::new();
+    let mut cies = Cies::new();
     for i in lo..search.len() {
         match search.start(i) {
             Some(at) if at < end => {}
@@ -194,15 +192,14 @@ fn chunk_rows(
         let Some(offset) = search.fde(i).and_then(|a| a.checked_sub(search.eh_frame)) else {
             break;
         };
-        let fde = eh_frame.fde_from_offset(&bases, EhFrameOffset(offset), |s, b, o| {
-            if let Some(cie) = cies.get(&o) {
-                return Ok(Clone::clone(cie));
-            }
-            let cie = s.cie_from_offset(b, o)?;
-            cies.insert(o, cie.clone());
-            Ok(cie)
-        })?;
-        fde_rows(&eh_frame, &bases, &mut ctx, &fde, rows)?;
+        fde_rows_at(
+            &eh_frame,
+            &bases,
+            &mut ctx,
+            &mut cies,
+            EhFrameOffset(offset),
+            rows,
+        )?;
     }
     Ok(())
 }

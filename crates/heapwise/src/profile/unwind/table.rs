@@ -37,8 +37,9 @@ use std::sync::atomic::{
 };
 
 use gimli::{
-    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, EndianSlice, NativeEndian, Pointer, Register,
-    RegisterRule, UnwindContext, UnwindSection, X86_64,
+    BaseAddresses, CfaRule, CommonInformationEntry, EhFrame, EhFrameHdr, EhFrameOffset,
+    EndianSlice, NativeEndian, Pointer, Register, RegisterRule, UnwindContext, UnwindSection,
+    X86_64,
 };
 
 use crate::sys::code::LoadedObject;
@@ -373,17 +374,33 @@ fn eh_frame_rows(
     let mut entries = table.iter(&bases);
     while let Some((_, fde_ptr)) = entries.next()? {
         let offset = table.pointer_to_offset(fde_ptr)?;
-        let fde = eh_frame.fde_from_offset(&bases, offset, |s, b, o| {
-            if let Some(cie) = cies.get(&o) {
-                return Ok(Clone::clone(cie));
-            }
-            let cie = s.cie_from_offset(b, o)?;
-            cies.insert(o, cie.clone());
-            Ok(cie)
-        })?;
-        fde_rows(&eh_frame, &bases, &mut ctx, &fde, rows)?;
+        fde_rows_at(&eh_frame, &bases, &mut ctx, &mut cies, offset, rows)?;
     }
     Ok(())
+}
+
+/// CIEs parsed so far, by offset: an object's FDEs share a few.
+pub(crate) type Cies<'a> = HashMap<EhFrameOffset, CommonInformationEntry<Slice<'a>>>;
+
+/// Appends the rows of the FDE at `offset`, parsing its CIE once per
+/// `cies`.
+pub(crate) fn fde_rows_at<'a>(
+    eh_frame: &EhFrame<Slice<'a>>,
+    bases: &BaseAddresses,
+    ctx: &mut UnwindContext<usize>,
+    cies: &mut Cies<'a>,
+    offset: EhFrameOffset,
+    rows: &mut Vec<(usize, usize, Rule)>,
+) -> gimli::Result<()> {
+    let fde = eh_frame.fde_from_offset(bases, offset, |s, b, o| {
+        if let Some(cie) = cies.get(&o) {
+            return Ok(Clone::clone(cie));
+        }
+        let cie = s.cie_from_offset(b, o)?;
+        cies.insert(o, cie.clone());
+        Ok(cie)
+    })?;
+    fde_rows(eh_frame, bases, ctx, &fde, rows)
 }
 
 /// Appends the rows of one FDE.
