@@ -169,7 +169,7 @@ fn capture_as(mode: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -
     }
     let tables = match mode {
         Unwinder::Fp => return walk::walk(regs, hi, Using::Fp, 1, out),
-        _ => modules::current().or_else(|| Some(refresh()?.tables)),
+        _ => modules::current().or_else(refresh),
     };
     let using = |t| match mode {
         Unwinder::Cfi => Using::Cfi(t),
@@ -211,12 +211,11 @@ fn capture_as(mode: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -
 #[inline(never)]
 fn advanced(
     tables: &'static modules::Tables,
-    refresh: fn() -> Option<modules::Refreshed>,
+    refresh: fn() -> Option<&'static modules::Tables>,
 ) -> Option<&'static modules::Tables> {
     let builds = modules::builds();
-    let r = refresh()?;
-    (r.built > 0 || !std::ptr::eq(r.tables, tables) || modules::builds() != builds)
-        .then_some(r.tables)
+    let fresh = refresh()?;
+    (!std::ptr::eq(fresh, tables) || modules::builds() != builds).then_some(fresh)
 }
 
 /// How many times a walk is redone after refreshing the tables it missed:
@@ -239,7 +238,7 @@ pub(crate) fn walk_thread(
     out: &mut [MaybeUninit<usize>],
 ) -> usize {
     use walk::{Regs, Using};
-    let Some(mut tables) = modules::current().or_else(|| Some(modules::refresh()?.tables)) else {
+    let Some(mut tables) = modules::current().or_else(modules::refresh) else {
         return 0;
     };
     let read = |addr: usize| {
@@ -318,7 +317,7 @@ fn capture_as(_: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> W
 
 /// Builds or refreshes the tables, behind the guard.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-fn refresh() -> Option<modules::Refreshed> {
+fn refresh() -> Option<&'static modules::Tables> {
     crate::local::without_accounting(modules::refresh)
 }
 

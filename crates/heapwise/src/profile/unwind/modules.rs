@@ -139,15 +139,6 @@ pub(crate) fn current() -> Option<&'static Tables> {
     unsafe { CURRENT.load(Acquire).as_ref() }
 }
 
-/// What a [`refresh`] did.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Refreshed {
-    /// The tables current afterwards.
-    pub(crate) tables: &'static Tables,
-    /// Chunk tables it built.
-    pub(crate) built: usize,
-}
-
 /// Chunk tables built so far, by every refresh: a walk that missed a table
 /// compares it before and after its refresh to learn whether walking again
 /// can find more (another thread may have built what it asked for).
@@ -159,10 +150,11 @@ pub(crate) fn builds() -> usize {
 }
 
 /// Lists the objects if there is no list, or again if the loaded objects
-/// changed; builds the tables walks asked for. Never waits (`None` if
-/// another thread holds the lock or the loader). Allocates: call it behind
-/// the reentrancy guard.
-pub(crate) fn refresh() -> Option<Refreshed> {
+/// changed; builds the tables walks asked for (counted in [`builds`]);
+/// returns the tables current afterwards. Never waits (`None` if another
+/// thread holds the lock or the loader). Allocates: call it behind the
+/// reentrancy guard.
+pub(crate) fn refresh() -> Option<&'static Tables> {
     BUILT_FORK.ensure();
     let mut built = BUILT.try_lock()?;
     let old = current();
@@ -178,10 +170,7 @@ pub(crate) fn refresh() -> Option<Refreshed> {
         );
         listed = code::try_generation()? == old.generation;
         if wanted.is_empty() && listed {
-            return Some(Refreshed {
-                tables: old,
-                built: 0,
-            });
+            return Some(old);
         }
     }
     let mut modules: Vec<&'static ModuleTable> = Vec::new();
@@ -198,15 +187,7 @@ pub(crate) fn refresh() -> Option<Refreshed> {
                 let Ok(i) = object.chunks.binary_search_by_key(&start, |c| c.start) else {
                     continue;
                 };
-                let chunk = object.chunks[i];
-                if chunk.is_wanted() {
-                    // Linked to its pending table: a walk reading any
-                    // snapshot that lists the pending table finds it.
-                    chunk.set_built(leak(
-                        chunks::build(o, chunk.start, chunk.end).in_fp_object(chunk.fp_object),
-                    ));
-                    builds += 1;
-                }
+                builds += build_if_wanted(o, object.chunks[i]);
             }
             return;
         }
@@ -225,13 +206,8 @@ pub(crate) fn refresh() -> Option<Refreshed> {
         let Some(object) = built.get_mut(i) else {
             return;
         };
-        for chunk in &object.chunks {
-            if chunk.is_wanted() {
-                chunk.set_built(leak(
-                    chunks::build(o, chunk.start, chunk.end).in_fp_object(chunk.fp_object),
-                ));
-                builds += 1;
-            }
+        for &chunk in &object.chunks {
+            builds += build_if_wanted(o, chunk);
             modules.push(chunk.resolved());
         }
     })?;
@@ -240,10 +216,7 @@ pub(crate) fn refresh() -> Option<Refreshed> {
         if listed {
             // Only builds: the snapshot stays. (Objects that came or went
             // meanwhile are listed by the next refresh.)
-            return Some(Refreshed {
-                tables: old,
-                built: builds,
-            });
+            return Some(old);
         }
     }
     modules.sort_by_key(|m| m.start);
@@ -253,10 +226,20 @@ pub(crate) fn refresh() -> Option<Refreshed> {
     let tables: &'static Tables = Box::leak(Box::new(Tables::new(modules, generation, old)));
     BYTES.fetch_add(tables.bytes(), Relaxed);
     CURRENT.store(ptr::from_ref(tables).cast_mut(), Release);
-    Some(Refreshed {
-        tables,
-        built: builds,
-    })
+    Some(tables)
+}
+
+/// Builds `chunk` of object `o` if a walk asked for it, linked to its
+/// pending table (a walk reading any snapshot that lists the pending table
+/// finds it); the number built (0 or 1).
+fn build_if_wanted(o: &code::LoadedObject<'_>, chunk: &'static ModuleTable) -> usize {
+    if !chunk.is_wanted() {
+        return 0;
+    }
+    chunk.set_built(leak(
+        chunks::build(o, chunk.start, chunk.end).in_fp_object(chunk.fp_object),
+    ));
+    1
 }
 
 /// `table` for the life of the process, counted in [`footprint`].
@@ -280,8 +263,8 @@ mod tests {
     /// The tables now (another test may be building them: wait).
     fn refreshed() -> &'static Tables {
         loop {
-            if let Some(r) = crate::local::without_accounting(refresh) {
-                return r.tables;
+            if let Some(t) = crate::local::without_accounting(refresh) {
+                return t;
             }
             std::thread::yield_now();
         }

@@ -269,7 +269,6 @@ fn rule_at(
             *missed = true;
             (Rule::NONE, None)
         }
-        Some(m) if m.fp_object.0 < m.fp_object.1 => (m.lookup(pc), Some(m.fp_object)),
         Some(m) if m.fp_per_mille >= FP_OBJECT => (m.lookup(pc), Some((m.start, m.end))),
         Some(m) => (m.lookup(pc), None),
         None => {
