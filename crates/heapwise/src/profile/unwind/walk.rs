@@ -88,8 +88,20 @@ pub(crate) fn walk(
 ) -> Walked {
     // SAFETY: the reference stays on this thread, within this call.
     let cache = unsafe { &*CACHE.with(std::ptr::from_ref) };
+    // A word may be read at an offset up to `last_word` from the starting
+    // stack pointer, a frame record up to `last_pair`: one subtraction and
+    // one compare a read (an address below the stack pointer wraps to a
+    // large offset).
+    let Some(last_pair) = high.checked_sub(regs.sp).and_then(|n| n.checked_sub(16)) else {
+        return Walked {
+            len: 0,
+            end: End::Cut,
+            missed: false,
+        };
+    };
+    let last_word = last_pair + 8;
     let read = |addr: usize| {
-        if addr < regs.sp || addr % 8 != 0 || addr.checked_add(8)? > high {
+        if addr % 8 != 0 || addr.wrapping_sub(regs.sp) > last_word {
             return None;
         }
         // SAFETY: an aligned word between the walk's starting stack pointer
@@ -101,7 +113,7 @@ pub(crate) fn walk(
     // A frame record (saved frame pointer, return address): one bounds
     // check for both words.
     let read_pair = |addr: usize| {
-        if addr < regs.sp || addr % 8 != 0 || addr.checked_add(16)? > high {
+        if addr % 8 != 0 || addr.wrapping_sub(regs.sp) > last_pair {
             return None;
         }
         let p = addr as *const usize;
@@ -154,9 +166,45 @@ pub(crate) fn walk_with(
         (Some(t), Some(c)) if !cfi_only => c.fp_object(t),
         _ => (0, 0),
     };
+    if tables.is_none() {
+        // Frame pointers only: every frame steps by its record.
+        (fp_lo, fp_hi) = (0, usize::MAX);
+    }
+    // Step this frame by its frame-pointer record (it has no rule).
+    let mut by_record = false;
     loop {
+        if by_record || lookup.wrapping_sub(fp_lo) < fp_hi.wrapping_sub(fp_lo) {
+            // Frames of code built with frame pointers are stepped in this
+            // loop of their own while the return addresses stay in that
+            // code: the general step below keeps more state live than the
+            // registers hold, and full mode walks every allocation's stack
+            // (1.14x faster on the bench's `mixed`, 1.09x on `events`).
+            loop {
+                if fp == 0 {
+                    // The chain's zero link ends the stack; in the first
+                    // frame it only says this frame has no record.
+                    if lookup != regs.pc {
+                        w.end = End::Root;
+                    }
+                    return w;
+                }
+                if fp < sp {
+                    return w;
+                }
+                let Some((saved, ra)) = read_pair(fp) else {
+                    return w;
+                };
+                if push(ra, &mut skip, out, &mut w) {
+                    return w;
+                }
+                (pc, sp, fp) = (ra, fp + 16, saved);
+                lookup = pc - 1;
+                if lookup.wrapping_sub(fp_lo) >= fp_hi.wrapping_sub(fp_lo) {
+                    break;
+                }
+            }
+        }
         let rule = match tables {
-            _ if lookup.wrapping_sub(fp_lo) < fp_hi.wrapping_sub(fp_lo) => Rule::NONE,
             None => Rule::NONE,
             Some(t) => {
                 let (rule, fp_object) = match cache {
@@ -174,11 +222,13 @@ pub(crate) fn walk_with(
                 }
             }
         };
-        let (next_pc, next_sp, next_fp) = match rule.kind() {
+        match rule.kind() {
             Kind::End => {
                 w.end = End::Root;
                 return w;
             }
+            Kind::None if cfi_only => return w,
+            Kind::None => by_record = true,
             Kind::Rsp | Kind::Rbp => {
                 let base = if rule.kind() == Kind::Rsp { sp } else { fp };
                 let cfa = base.wrapping_add(rule.cfa_offset());
@@ -188,7 +238,7 @@ pub(crate) fn walk_with(
                 let Some(ra) = read(cfa.wrapping_sub(8)) else {
                     return w;
                 };
-                let next_fp = match rule.fp() {
+                fp = match rule.fp() {
                     SavedFp::Same => fp,
                     SavedFp::At(m) => match read(cfa.wrapping_add_signed(m)) {
                         Some(v) => v,
@@ -196,46 +246,36 @@ pub(crate) fn walk_with(
                     },
                     SavedFp::Unknown => 0,
                 };
-                (ra, cfa, next_fp)
-            }
-            Kind::None => {
-                if cfi_only {
+                if push(ra, &mut skip, out, &mut w) {
                     return w;
                 }
-                if fp == 0 {
-                    // The chain's zero link ends the stack; in the first
-                    // frame it only says this frame has no record.
-                    if lookup != regs.pc {
-                        w.end = End::Root;
-                    }
-                    return w;
-                }
-                if fp < sp {
-                    return w;
-                }
-                let Some((saved, ra)) = read_pair(fp) else {
-                    return w;
-                };
-                (ra, fp + 16, saved)
-            }
-        };
-        if next_pc == 0 {
-            w.end = End::Root;
-            return w;
-        }
-        if skip > 0 {
-            skip -= 1;
-        } else {
-            out[w.len].write(next_pc);
-            w.len += 1;
-            if w.len == out.len() {
-                w.end = End::Depth;
-                return w;
+                (pc, sp) = (ra, cfa);
+                lookup = pc - 1;
+                by_record = false;
             }
         }
-        (pc, sp, fp) = (next_pc, next_sp, next_fp);
-        lookup = pc - 1;
     }
+}
+
+/// The return address `ra` of the next frame: ends the walk at the root
+/// if zero, else is skipped or written to `out`. Whether the walk ends.
+#[inline(always)]
+fn push(ra: usize, skip: &mut usize, out: &mut [MaybeUninit<usize>], w: &mut Walked) -> bool {
+    if ra == 0 {
+        w.end = End::Root;
+        return true;
+    }
+    if *skip > 0 {
+        *skip -= 1;
+        return false;
+    }
+    out[w.len].write(ra);
+    w.len += 1;
+    if w.len == out.len() {
+        w.end = End::Depth;
+        return true;
+    }
+    false
 }
 
 /// Per mille of an object's code (judged from a sample of its functions:
