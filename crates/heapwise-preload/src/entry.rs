@@ -8,8 +8,6 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::{c_int, c_void};
 use std::ptr;
 
-use crate::next::Next;
-use crate::stand_down::stood_down;
 use crate::{header, next, ALLOC};
 
 fn set_errno(e: c_int) {
@@ -41,11 +39,10 @@ fn allocate(size: usize, align: usize, zeroed: bool) -> *mut c_void {
     // SAFETY: the inner allocator, `Next`, accepts every layout (zero
     // sizes included), and so does the runtime over it.
     let p = unsafe {
-        match (stood_down(), zeroed) {
-            (false, false) => ALLOC.alloc(layout),
-            (false, true) => ALLOC.alloc_zeroed(layout),
-            (true, false) => Next.alloc(layout),
-            (true, true) => Next.alloc_zeroed(layout),
+        if zeroed {
+            ALLOC.alloc_zeroed(layout)
+        } else {
+            ALLOC.alloc(layout)
         }
     };
     if p.is_null() {
@@ -70,15 +67,9 @@ unsafe fn release(p: *mut c_void) {
     // SAFETY: the caller's contract.
     match unsafe { header::read(p.cast()) } {
         // SAFETY: the preload allocated `p` with this layout (the header
-        // says so), through the runtime or (once stood down) `Next`; both
-        // free it with `Next`, which needs only the alignment.
+        // says so), through the runtime.
         Some((size, align)) => unsafe {
-            let layout = Layout::from_size_align_unchecked(size, align);
-            if stood_down() {
-                Next.dealloc(p.cast(), layout)
-            } else {
-                ALLOC.dealloc(p.cast(), layout)
-            }
+            ALLOC.dealloc(p.cast(), Layout::from_size_align_unchecked(size, align))
         },
         // A block from before the preload was in place: the next
         // allocator's, which must then be resolved.
@@ -155,12 +146,11 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: the preload allocated `p` with this layout (its header);
     // `size` makes a valid layout with the same alignment.
     let q = unsafe {
-        let layout = Layout::from_size_align_unchecked(old, align);
-        if stood_down() {
-            Next.realloc(p.cast(), layout, size)
-        } else {
-            ALLOC.realloc(p.cast(), layout, size)
-        }
+        ALLOC.realloc(
+            p.cast(),
+            Layout::from_size_align_unchecked(old, align),
+            size,
+        )
     };
     if q.is_null() {
         set_errno(libc::ENOMEM);

@@ -57,12 +57,14 @@
 //!
 //! The entry points are inlined shells (the layout check of `malloc` is one
 //! compare, a header of `malloc`'s alignment is recognised with one more),
-//! and the runtime's per-thread block is in initial-exec TLS (heapwise's
-//! feature `initial-exec-tls`): no `__tls_get_addr` call per `malloc` and
-//! `free`. Such a library must be loaded with the program, as `LD_PRELOAD`
-//! does; a `dlopen` of it may fail. On a malloc/free loop the preload adds
-//! 93 instructions per pair to glibc's 155 (180 before these three;
-//! `bench/preload_callgrind.sh`).
+//! the next allocator's functions are called through slots that always hold
+//! one (a bootstrap function until resolved: no test per call), no entry
+//! point tests whether the preload stood down (below), and the runtime's
+//! per-thread block is in initial-exec TLS (heapwise's feature
+//! `initial-exec-tls`): no `__tls_get_addr` call per `malloc` and `free`.
+//! Such a library must be loaded with the program, as `LD_PRELOAD` does; a
+//! `dlopen` of it may fail. On a malloc/free loop the preload adds 80
+//! instructions per pair to glibc's 155 (`bench/preload_callgrind.sh`).
 //!
 //! # A program that installs `heapwise::Alloc` itself
 //!
@@ -70,10 +72,12 @@
 //! preload's `malloc` and be counted a second time. Its load-time
 //! constructor, which runs after the preload's, looks for
 //! [`heapwise_preload_stand_down`](stand_down::heapwise_preload_stand_down)
-//! and calls it: from then on the preload forwards every call to the next
-//! allocator uncounted and writes no profile, and the program's own
-//! runtime, which reads the same settings, counts and writes it. What the
-//! preload counted before (the C runtime's start-up) is dropped. Its
+//! and calls it: from then on the preload's runtime samples nothing and
+//! writes no profile nor trace line (it still counts each call, where no
+//! one reads it: cheaper than a test in every entry point), and the
+//! program's own runtime, which reads the same settings, counts and writes
+//! them. What the preload counted before (the C runtime's start-up) is
+//! dropped. Its
 //! endpoint (`--http`) closes with a line saying so: the program's figures
 //! are in the program's runtime, which serves them with
 //! `heapwise::http::serve` if the program asks it to.

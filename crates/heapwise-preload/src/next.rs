@@ -27,21 +27,24 @@ const UNRESOLVED: u8 = 0;
 const RESOLVING: u8 = 1;
 const RESOLVED: u8 = 2;
 
-static MALLOC: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
-static FREE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
-static CALLOC: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
-static REALLOC: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
-static MEMALIGN: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
-static USABLE_SIZE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+// Each slot holds a function of its type at all times: until the next
+// allocator is resolved a bootstrap one (below), which resolves it and
+// calls on, or serves the call from the arena; then the next allocator's.
+// So a call never tests whether it is resolved: one load and one call.
+static MALLOC: AtomicPtr<c_void> = AtomicPtr::new(boot_malloc as Malloc as *mut c_void);
+static FREE: AtomicPtr<c_void> = AtomicPtr::new(boot_free as Free as *mut c_void);
+static CALLOC: AtomicPtr<c_void> = AtomicPtr::new(boot_calloc as Calloc as *mut c_void);
+static REALLOC: AtomicPtr<c_void> = AtomicPtr::new(boot_realloc as Realloc as *mut c_void);
+static MEMALIGN: AtomicPtr<c_void> = AtomicPtr::new(boot_memalign as Memalign as *mut c_void);
+static USABLE_SIZE: AtomicPtr<c_void> =
+    AtomicPtr::new(boot_usable_size as UsableSize as *mut c_void);
 
 /// Whether the next allocator is known; resolves it on the first call.
 /// False while it is being resolved (by this thread, from inside `dlsym`,
-/// or by another): the caller then uses the bootstrap arena. One load:
-/// `MALLOC` is stored last, with release order, so once it is set every
-/// function is.
+/// or by another): the caller then uses the bootstrap arena.
 #[inline]
 pub(crate) fn ready() -> bool {
-    !MALLOC.load(Acquire).is_null() || resolve_slow()
+    STATE.load(Acquire) == RESOLVED || resolve_slow()
 }
 
 #[cold]
@@ -53,7 +56,6 @@ fn resolve_slow() -> bool {
     {
         return STATE.load(Acquire) == RESOLVED;
     }
-    // `malloc` last: `ready` takes it being set for all being set.
     let all = [
         (&FREE, c"free"),
         (&CALLOC, c"calloc"),
@@ -74,6 +76,63 @@ fn resolve_slow() -> bool {
     true
 }
 
+/// `malloc` until resolved: blocks from the arena while resolving.
+unsafe extern "C" fn boot_malloc(size: usize) -> *mut c_void {
+    if ready() {
+        // SAFETY: resolved; the slot holds the next `malloc`.
+        return unsafe { get::<Malloc>(&MALLOC)(size) };
+    }
+    arena::alloc(size, header::SIZE).cast()
+}
+
+/// `calloc` until resolved (`Next` asks for one element).
+unsafe extern "C" fn boot_calloc(n: usize, size: usize) -> *mut c_void {
+    if ready() {
+        // SAFETY: resolved; the slot holds the next `calloc`.
+        return unsafe { get::<Calloc>(&CALLOC)(n, size) };
+    }
+    // The arena's blocks are zeroed.
+    n.checked_mul(size).map_or(ptr::null_mut(), |total| {
+        arena::alloc(total, header::SIZE).cast()
+    })
+}
+
+/// `memalign` until resolved.
+unsafe extern "C" fn boot_memalign(align: usize, size: usize) -> *mut c_void {
+    if ready() {
+        // SAFETY: resolved; the slot holds the next `memalign`.
+        return unsafe { get::<Memalign>(&MEMALIGN)(align, size) };
+    }
+    arena::alloc(size, align).cast()
+}
+
+/// `free` until resolved. Only blocks of the next allocator reach it, so
+/// it was resolved (or the block is foreign, and resolving finds its `free`).
+unsafe extern "C" fn boot_free(p: *mut c_void) {
+    if ready() {
+        // SAFETY: resolved; the slot holds the next `free`; `p` is its block.
+        unsafe { get::<Free>(&FREE)(p) }
+    }
+}
+
+/// `realloc` until resolved; as [`boot_free`].
+unsafe extern "C" fn boot_realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    if ready() {
+        // SAFETY: resolved; the slot holds the next `realloc`.
+        return unsafe { get::<Realloc>(&REALLOC)(p, size) };
+    }
+    ptr::null_mut()
+}
+
+/// `malloc_usable_size` until resolved; as [`boot_free`].
+unsafe extern "C" fn boot_usable_size(p: *mut c_void) -> usize {
+    if ready() {
+        // SAFETY: resolved; the slot holds the next `malloc_usable_size`.
+        return unsafe { get::<UsableSize>(&USABLE_SIZE)(p) };
+    }
+    0
+}
+
 fn lookup(name: &CStr) -> *mut c_void {
     // SAFETY: `name` is NUL-terminated; RTLD_NEXT searches the objects
     // loaded after this one.
@@ -87,15 +146,17 @@ fn abort_with(message: &CStr) -> ! {
     std::process::abort()
 }
 
+/// The function in `slot`, the next allocator's or a bootstrap one.
+///
 /// # Safety
 ///
-/// [`ready`] returned true.
+/// `F` is the C signature of the function of the slot's name.
 #[inline(always)]
 unsafe fn get<F: Copy>(slot: &AtomicPtr<c_void>) -> F {
     let f = slot.load(Acquire);
     debug_assert_eq!(size_of::<F>(), size_of::<*mut c_void>());
-    // SAFETY: resolved (the caller's contract) from the function of this
-    // name, whose C signature `F` is.
+    // SAFETY: the slot holds a function of this name, resolved or
+    // bootstrap, whose C signature `F` is (the caller's contract).
     unsafe { std::mem::transmute_copy(&f) }
 }
 
@@ -153,15 +214,7 @@ unsafe impl GlobalAlloc for Next {
         let Some(total) = layout.size().checked_add(off) else {
             return ptr::null_mut();
         };
-        if !ready() {
-            let base = arena::alloc(total, off);
-            if base.is_null() {
-                return base;
-            }
-            // SAFETY: `base` has `total` bytes.
-            return unsafe { base.add(off) };
-        }
-        // SAFETY: resolved just above; C functions of these signatures.
+        // SAFETY: C functions of these signatures.
         let base = unsafe {
             if off == header::SIZE {
                 get::<Malloc>(&MALLOC)(total)
@@ -179,7 +232,7 @@ unsafe impl GlobalAlloc for Next {
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let off = offset(layout.align());
-        if off != header::SIZE || !ready() {
+        if off != header::SIZE {
             // SAFETY: forwarded.
             let p = unsafe { self.alloc(layout) };
             if !p.is_null() {
@@ -191,7 +244,7 @@ unsafe impl GlobalAlloc for Next {
         let Some(total) = layout.size().checked_add(off) else {
             return ptr::null_mut();
         };
-        // SAFETY: resolved just above; a C function of this signature.
+        // SAFETY: a C function of this signature.
         let base = unsafe { get::<Calloc>(&CALLOC)(1, total) };
         if base.is_null() {
             return ptr::null_mut();

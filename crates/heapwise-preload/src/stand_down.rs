@@ -1,29 +1,19 @@
 //! Standing down for a program's own heapwise (see the crate docs).
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-
-/// Set once the program's own heapwise runtime called
-/// [`heapwise_preload_stand_down`].
-static STOOD_DOWN: AtomicBool = AtomicBool::new(false);
-
-/// Whether the entry points bypass the runtime.
-#[inline(always)]
-pub(crate) fn stood_down() -> bool {
-    STOOD_DOWN.load(Relaxed)
-}
 
 /// Called by every heapwise runtime's load-time constructor with an
 /// address of its own: one outside this library is the program's, which
-/// counts from now on; the preload stops counting and writing profiles,
-/// and closes its endpoint (`http.rs`).
+/// counts from now on. The preload's runtime stops sampling, writing
+/// profiles and trace lines (it still counts every call, unseen: that costs
+/// less than a test in each entry point), and closes its endpoint
+/// (`http.rs`).
 #[no_mangle]
 pub extern "C" fn heapwise_preload_stand_down(caller: *const c_void) {
     if same_object(caller, heapwise_preload_stand_down as *const c_void) {
         return;
     }
-    STOOD_DOWN.store(true, Relaxed);
-    heapwise::profile::__preload_stop_writing();
+    heapwise::__preload_stand_down();
     crate::http::close_for_own_heapwise();
 }
 

@@ -90,6 +90,8 @@ pub use crate::scope::cancel::Cancelled;
 pub use crate::scope::future::{Instrumented, Limited};
 pub use crate::scope::limit::{LimitExceeded, LimitKind, Remaining};
 pub use crate::scope::{track, untracked, Scope, ScopeGuard};
+#[doc(hidden)]
+pub use crate::stats::settings::__preload_stand_down;
 pub use crate::util::bytes::Bytes;
 pub use crate::util::units::{GIB, KIB, MIB, TIB};
 /// `#[heapwise::test(limit_memory = "24 MiB", limit_leaks = 0)]`: see [`testing`].

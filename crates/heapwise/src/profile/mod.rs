@@ -244,14 +244,6 @@ pub fn write_at_exit(path: impl AsRef<Path>, every: Option<Duration>) -> io::Res
     at_exit::start(path.as_ref(), every)
 }
 
-/// For `heapwise-preload` only: this copy of the runtime writes no more
-/// `HEAPWISE_PROFILE_AT_EXIT` profiles (the program's own heapwise writes
-/// them).
-#[doc(hidden)]
-pub fn __preload_stop_writing() {
-    at_exit::stop();
-}
-
 /// Called by the preload library as it loads, with an address of its
 /// code: its frames are symbolized from its symbol table alone (they are
 /// heapwise's, hidden as allocator frames), not its DWARF.

@@ -23,6 +23,7 @@
 //! [`crate::stats()`]). Units are 1024-based.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use crate::util::bytes::{Bytes, Sig3};
@@ -71,6 +72,14 @@ pub(crate) fn start(every: Duration) {
     }
 }
 
+/// Set once the lines stop (see [`stop`]).
+static STOPPED: AtomicBool = AtomicBool::new(false);
+
+/// No more lines: the thread sleeps from its next wake-up on.
+pub(crate) fn stop() {
+    STOPPED.store(true, Relaxed);
+}
+
 fn run(every: Duration) -> ! {
     let start = Instant::now();
     let mut prev = stats();
@@ -79,6 +88,11 @@ fn run(every: Duration) -> ! {
     let mut n = 0u64;
     loop {
         std::thread::sleep(every);
+        if STOPPED.load(Relaxed) {
+            loop {
+                std::thread::park();
+            }
+        }
         n += 1;
         let now = Instant::now();
         let s = stats();

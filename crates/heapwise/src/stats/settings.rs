@@ -110,6 +110,18 @@ pub(crate) extern "C" fn init() {
     }
 }
 
+/// For `heapwise-preload` only, when the program has heapwise of its own
+/// (see [`tell_preload`]): this copy of the runtime stops sampling, and
+/// writes no more profiles at exit nor trace lines; the program's runtime
+/// does all of it. (It still counts, unseen: the preload's entry points
+/// then need no test of their own on every call.)
+#[doc(hidden)]
+pub fn __preload_stand_down() {
+    profile::set_rate(0);
+    at_exit::stop();
+    trace::stop();
+}
+
 /// Under `heapwise run`, the preload library (`heapwise-preload`) sees
 /// every `malloc` of the process, this runtime's included. If it is loaded,
 /// tell it that the program has heapwise of its own, so that it counts
