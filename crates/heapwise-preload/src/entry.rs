@@ -54,7 +54,9 @@ fn allocate(size: usize, align: usize, zeroed: bool) -> *mut c_void {
     p.cast()
 }
 
-/// Frees `p`, the preload's or the next allocator's.
+/// Frees `p`, the preload's or the next allocator's. A block of
+/// `malloc`'s alignment is freed here; the rest in [`release_other`], out
+/// of line, so this path needs no registers saved and ends in a jump.
 ///
 /// # Safety
 ///
@@ -64,6 +66,29 @@ unsafe fn release(p: *mut c_void) {
     if p.is_null() {
         return;
     }
+    // SAFETY: the caller's contract.
+    match unsafe { header::read_malloc(p.cast()) } {
+        // SAFETY: the preload allocated `p` with this size and `malloc`'s
+        // alignment (the header says so), through the runtime.
+        Some(size) => unsafe {
+            ALLOC.dealloc(
+                p.cast(),
+                Layout::from_size_align_unchecked(size, header::SIZE),
+            )
+        },
+        // SAFETY: the caller's contract.
+        None => unsafe { release_other(p) },
+    }
+}
+
+/// [`release`] of a block with a larger alignment, or not the preload's.
+///
+/// # Safety
+///
+/// `p` is a live block of `malloc` and friends.
+#[cold]
+#[inline(never)]
+unsafe fn release_other(p: *mut c_void) {
     // SAFETY: the caller's contract.
     match unsafe { header::read(p.cast()) } {
         // SAFETY: the preload allocated `p` with this layout (the header

@@ -58,6 +58,23 @@ pub(crate) unsafe fn read(p: *const u8) -> Option<(usize, usize)> {
     read_other(p, size, tag)
 }
 
+/// The size of the block `p` if the preload allocated it with `malloc`'s
+/// alignment (one compare); `None` for any other block.
+///
+/// # Safety
+///
+/// As for [`read`].
+#[inline(always)]
+pub(crate) unsafe fn read_malloc(p: *const u8) -> Option<usize> {
+    // SAFETY: the caller's contract, as in `read`.
+    let tag = unsafe { p.sub(8).cast::<u64>().read_unaligned() };
+    if tag ^ p as u64 != MALLOC_TAG {
+        return None;
+    }
+    // SAFETY: a block of the preload: its header is before it.
+    Some(unsafe { p.sub(16).cast::<u64>().read() } as usize)
+}
+
 /// [`read`] of a block with a larger alignment, or not the preload's.
 /// (Inline: returned from a call, the result went through the stack on
 /// `free`'s common path too.)
