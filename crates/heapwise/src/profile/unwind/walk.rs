@@ -604,4 +604,42 @@ mod tests {
         let (frames, w) = run(&stack, regs, Using::Fp, 16);
         assert_eq!((frames, w.end), (vec![0x1450], End::Cut));
     }
+
+    /// `walk` reads a frame record only if both its words lie below `high`,
+    /// on real memory: a buffer longer than the stack it is told about.
+    #[test]
+    fn walk_reads_frame_records_up_to_the_stack_top_and_no_further() {
+        let mut words = [0usize; 12];
+        let base = words.as_ptr() as usize;
+        let high = base + 64;
+        // Records at 16 and 32; the second names one at 56, whose second
+        // word would lie past `high` (words 7 and 8: readable here, so a
+        // wrong bound would show as a third frame).
+        words[2] = base + 32;
+        words[3] = 0x1001;
+        words[4] = base + 56;
+        words[5] = 0x1002;
+        words[7] = base + 80;
+        words[8] = 0x1003;
+        let regs = Regs {
+            pc: 0x1000,
+            sp: base,
+            fp: base + 16,
+        };
+        let mut out = [MaybeUninit::uninit(); 8];
+        let w = walk(regs, high, Using::Fp, 0, &mut out);
+        // SAFETY: `walk` initialised the first `w.len`.
+        let frames: Vec<usize> = out[..w.len]
+            .iter()
+            .map(|f| unsafe { f.assume_init() })
+            .collect();
+        assert_eq!((frames, w.end), (vec![0x1001, 0x1002], End::Cut));
+        // Told the stack ends one word further, the record at 56 is read.
+        let w = walk(regs, high + 8, Using::Fp, 0, &mut out);
+        assert_eq!((w.len, w.end), (3, End::Cut));
+        // Less than one record above the stack pointer: nothing is read.
+        let w = walk(regs, base + 8, Using::Fp, 0, &mut out);
+        assert_eq!((w.len, w.end), (0, End::Cut));
+        std::hint::black_box(&mut words);
+    }
 }
