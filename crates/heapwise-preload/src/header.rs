@@ -44,6 +44,10 @@ pub(crate) unsafe fn write(p: *mut u8, size: usize, align: usize) {
 /// malloc, whose blocks have a 16-byte chunk header before them).
 #[inline(always)]
 pub(crate) unsafe fn read(p: *const u8) -> Option<(usize, usize)> {
+    // SAFETY: the caller's contract.
+    if let Some(size) = unsafe { read_malloc(p) } {
+        return Some((size, SIZE));
+    }
     // SAFETY: the caller's contract: the 16 bytes before `p` are readable
     // (read unaligned: a foreign `p` need not be aligned).
     let (size, tag) = unsafe {
@@ -52,9 +56,6 @@ pub(crate) unsafe fn read(p: *const u8) -> Option<(usize, usize)> {
             p.sub(8).cast::<u64>().read_unaligned(),
         )
     };
-    if tag ^ p as u64 == MALLOC_TAG {
-        return Some((size as usize, SIZE));
-    }
     read_other(p, size, tag)
 }
 
@@ -66,13 +67,14 @@ pub(crate) unsafe fn read(p: *const u8) -> Option<(usize, usize)> {
 /// As for [`read`].
 #[inline(always)]
 pub(crate) unsafe fn read_malloc(p: *const u8) -> Option<usize> {
-    // SAFETY: the caller's contract, as in `read`.
+    // SAFETY: the caller's contract: the 16 bytes before `p` are readable
+    // (read unaligned: a foreign `p` need not be aligned).
     let tag = unsafe { p.sub(8).cast::<u64>().read_unaligned() };
     if tag ^ p as u64 != MALLOC_TAG {
         return None;
     }
-    // SAFETY: a block of the preload: its header is before it.
-    Some(unsafe { p.sub(16).cast::<u64>().read() } as usize)
+    // SAFETY: as above.
+    Some(unsafe { p.sub(16).cast::<u64>().read_unaligned() } as usize)
 }
 
 /// [`read`] of a block with a larger alignment, or not the preload's.

@@ -78,9 +78,8 @@
 //! one reads it: cheaper than a test in every entry point), and the
 //! program's own runtime, which reads the same settings, counts and writes
 //! them. What the preload counted before (the C runtime's start-up) is
-//! dropped. Its
-//! endpoint (`--http`) closes with a line saying so: the program's figures
-//! are in the program's runtime, which serves them with
+//! dropped. Its endpoint (`--http`) closes with a line saying so: the
+//! program's figures are in the program's runtime, which serves them with
 //! `heapwise::http::serve` if the program asks it to.
 #![deny(missing_docs)]
 
