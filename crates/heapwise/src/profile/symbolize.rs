@@ -157,7 +157,7 @@ struct Loaded {
     loader: Option<addr2line::Loader>,
     /// The symbol table of its separate debug file, if one is installed,
     /// or of the object itself if it is read for its symbols only.
-    debug_symbols: Option<Symbols>,
+    symbols: Option<Symbols>,
     /// The object's `PT_LOAD` segments: file offset, file size, address.
     segments: Vec<Segment>,
 }
@@ -299,16 +299,16 @@ fn open(path: &str, build_id: Option<&[u8]>, symbols_only: bool) -> Option<Loade
         if let Some(symbols) = symbols {
             return Some(Loaded {
                 loader: None,
-                debug_symbols: Some(symbols),
+                symbols: Some(symbols),
                 segments,
             });
         }
     }
     let loader = Some(addr2line::Loader::new(&file_path).ok()?);
-    let debug_symbols = debug_file.and_then(|p| Symbols::read(&p));
+    let symbols = debug_file.and_then(|p| Symbols::read(&p));
     Some(Loaded {
         loader,
-        debug_symbols,
+        symbols,
         segments,
     })
 }
@@ -551,7 +551,7 @@ impl Loaded {
         // the real (outermost) function.
         if out.last().is_none_or(|f| f.function.is_empty()) {
             let symbol = self
-                .debug_symbols
+                .symbols
                 .as_ref()
                 .and_then(|s| s.containing(probe))
                 .or_else(|| self.loader.as_ref()?.find_symbol(probe));
@@ -821,7 +821,7 @@ mod tests {
         }
         let loaded = open(&m.path, m.build_id.as_deref(), false).expect("libc opens");
         assert!(loaded.loader.is_none());
-        let symbols = loaded.debug_symbols.as_ref().expect("a symbol table");
+        let symbols = loaded.symbols.as_ref().expect("a symbol table");
         let probe = loaded
             .file_address(addr - m.start + m.offset)
             .expect("in a segment");

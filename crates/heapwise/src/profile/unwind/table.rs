@@ -295,8 +295,7 @@ impl ModuleTable {
                 rules.push(rule);
             }
         };
-        let fp_rule = Rule::cfa(true, 16, SavedFp::At(-16));
-        let (mut fp_bytes, mut cfi_bytes) = (0usize, 0usize);
+        let mut share = FpShare::default();
         let mut covered = start;
         for (lo, hi, rule) in rows {
             let lo = lo.max(covered);
@@ -307,12 +306,7 @@ impl ModuleTable {
                 push(covered, Rule::NONE);
             }
             push(lo, rule);
-            if rule.kind() != Kind::None {
-                cfi_bytes += hi - lo;
-                if rule == fp_rule {
-                    fp_bytes += hi - lo;
-                }
-            }
+            share.add(lo, hi, rule);
             covered = hi;
         }
         if covered < end {
@@ -335,7 +329,7 @@ impl ModuleTable {
             offsets: offsets.into_boxed_slice(),
             rules: rules.into_boxed_slice(),
             blocks: blocks.into_boxed_slice(),
-            fp_per_mille: per_mille(fp_bytes, cfi_bytes),
+            fp_per_mille: share.per_mille(),
             fp_object: (0, 0),
             pending: false,
             wanted: AtomicBool::new(false),
@@ -467,17 +461,35 @@ fn per_mille(part: usize, whole: usize) -> u32 {
 /// The per mille of the code that `rows` (as [`ModuleTable::from_rows`]
 /// takes them) give a rule, whose rule is the frame-pointer frame.
 pub(crate) fn fp_per_mille_of(rows: &[(usize, usize, Rule)]) -> u32 {
-    let fp_rule = Rule::cfa(true, 16, SavedFp::At(-16));
-    let (mut fp_bytes, mut cfi_bytes) = (0usize, 0usize);
+    let mut share = FpShare::default();
     for &(lo, hi, rule) in rows {
+        share.add(lo, hi, rule);
+    }
+    share.per_mille()
+}
+
+/// Bytes of code that have a rule, and of those, bytes whose rule is the
+/// frame-pointer frame (`push rbp; mov rbp, rsp` done): how far an object
+/// was built with frame pointers.
+#[derive(Default)]
+struct FpShare {
+    fp: usize,
+    cfi: usize,
+}
+
+impl FpShare {
+    fn add(&mut self, lo: usize, hi: usize, rule: Rule) {
         if rule.kind() != Kind::None && lo < hi {
-            cfi_bytes += hi - lo;
-            if rule == fp_rule {
-                fp_bytes += hi - lo;
+            self.cfi += hi - lo;
+            if rule == Rule::cfa(true, 16, SavedFp::At(-16)) {
+                self.fp += hi - lo;
             }
         }
     }
-    per_mille(fp_bytes, cfi_bytes)
+
+    fn per_mille(&self) -> u32 {
+        per_mille(self.fp, self.cfi)
+    }
 }
 
 #[cfg(test)]
