@@ -60,11 +60,14 @@
 //! and `free` of such a block saves no register and ends in a jump),
 //! the next allocator's functions are called through slots that always hold
 //! one (a bootstrap function until resolved: no test per call), no entry
-//! point tests whether the preload stood down (below), and the runtime's
+//! point tests whether the preload stood down (below), the runtime is
+//! built [`without_events`](heapwise::Alloc::without_events) (nothing in
+//! a preloaded program attaches probes to allocator calls, so `malloc`
+//! reads no event gate), and the runtime's
 //! per-thread block is in initial-exec TLS (heapwise's feature
 //! `initial-exec-tls`): no `__tls_get_addr` call per `malloc` and `free`.
 //! Such a library must be loaded with the program, as `LD_PRELOAD` does; a
-//! `dlopen` of it may fail. On a malloc/free loop the preload adds 74
+//! `dlopen` of it may fail. On a malloc/free loop the preload adds 71
 //! instructions per pair to glibc's 155 (`bench/preload_callgrind.sh`).
 //!
 //! # A program that installs `heapwise::Alloc` itself
@@ -94,7 +97,7 @@ mod no_follow;
 pub mod stand_down;
 
 /// The runtime every entry point drives, over the next allocator.
-static ALLOC: heapwise::Alloc<next::Next> = heapwise::Alloc::new(next::Next);
+static ALLOC: heapwise::Alloc<next::Next> = heapwise::Alloc::new(next::Next).without_events();
 
 /// Runs as the library loads: its frames in profiles (the entry points and
 /// the runtime, all hidden as allocator frames) are named from its symbol

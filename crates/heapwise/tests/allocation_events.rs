@@ -121,6 +121,37 @@ fn counts_match_the_scope_figures() {
     assert!(allocs >= 1000, "{allocs}");
 }
 
+/// An allocator built `without_events` fires none of the three, with
+/// probes attached to all, and still counts every call.
+#[test]
+fn an_allocator_without_events_fires_none_and_still_counts() {
+    static SILENT: heapwise::Alloc = heapwise::Alloc::system().without_events();
+    let (group, seen) = watch_this_thread();
+    let scope = Scope::new();
+    let id = scope.id();
+    let usage = scope.run(|s| {
+        let layout = Layout::from_size_align(100, 16).unwrap();
+        for _ in 0..100 {
+            // SAFETY: non-zero size; freed below with the layout it has.
+            unsafe {
+                let p = SILENT.alloc(layout);
+                let q = SILENT.realloc(p, layout, 200);
+                SILENT.dealloc(q, Layout::from_size_align(200, 16).unwrap());
+            }
+        }
+        s.usage()
+    });
+    drop(group);
+    let fired = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| matches!(s, Seen::Alloc(.., sc) | Seen::Free(.., sc) | Seen::Realloc(.., sc) if *sc == id))
+        .count();
+    assert_eq!(fired, 0);
+    assert_eq!((usage.allocs, usage.reallocs, usage.frees), (200, 100, 200));
+}
+
 #[test]
 fn a_probe_sees_no_call_once_its_group_is_dropped() {
     // Other tests of this binary may hold thread-scoped probes meanwhile:

@@ -53,17 +53,6 @@ fn current(l: &Local) -> *const ScopeInner {
     l.scope().cast()
 }
 
-/// What an allocation takes off the thread's countdown: its size, with the
-/// `alloc` event gate's mask (`1 << 62`) ORed in while a probe is attached,
-/// so every allocation then takes the slow path, which fires the event.
-#[inline(always)]
-fn alloc_cost(size: usize) -> isize {
-    #[cfg(feature = "alloc-events")]
-    return size as isize | events::ALLOC_GATE.mask();
-    #[cfg(not(feature = "alloc-events"))]
-    return size as isize;
-}
-
 /// Size of the owner trailer.
 const TRAILER: usize = std::mem::size_of::<*const ScopeInner>();
 /// Trailer value of blocks heapwise allocated for itself (never counted).
@@ -83,6 +72,9 @@ const INTERNAL: *const ScopeInner = ptr::dangling();
 pub struct Alloc<A = System> {
     inner: A,
     owner: bool,
+    /// Set by [`Alloc::without_events`]: this allocator fires no
+    /// allocation events (a constant: the gate's test folds away).
+    silent: bool,
 }
 
 impl Alloc<System> {
@@ -91,6 +83,7 @@ impl Alloc<System> {
         Alloc {
             inner: System,
             owner: false,
+            silent: false,
         }
     }
 }
@@ -101,6 +94,7 @@ impl<A> Alloc<A> {
         Alloc {
             inner,
             owner: false,
+            silent: false,
         }
     }
 
@@ -111,6 +105,18 @@ impl<A> Alloc<A> {
     /// "Who is charged for a free" in the crate docs.
     pub const fn owner_tracking(mut self) -> Alloc<A> {
         self.owner = true;
+        self
+    }
+
+    /// Fires none of the allocation events (`heapwise::events::{alloc,
+    /// free, realloc}`) for this allocator's calls, whatever is attached,
+    /// and so drops the `alloc` event gate's load and `or` from every
+    /// allocation's fast path. For a process that never attaches a probe
+    /// to them (`heapwise run`'s preload is built so); the default
+    /// `alloc-events` feature off removes them for every allocator at
+    /// build time.
+    pub const fn without_events(mut self) -> Alloc<A> {
+        self.silent = true;
         self
     }
 
@@ -147,6 +153,26 @@ impl<A: GlobalAlloc> Alloc<A> {
             let _held = l.guard();
             profiler::free(ptr);
         }
+    }
+
+    /// What an allocation takes off the thread's countdown: its size, with
+    /// the `alloc` event gate's mask (`1 << 62`) ORed in while a probe is
+    /// attached, so every allocation then takes the slow path, which fires
+    /// the event.
+    #[inline(always)]
+    fn alloc_cost(&self, size: usize) -> isize {
+        #[cfg(feature = "alloc-events")]
+        if !self.silent {
+            return size as isize | events::ALLOC_GATE.mask();
+        }
+        size as isize
+    }
+
+    /// Whether this allocator's calls fire the allocation events (slow
+    /// paths only).
+    #[inline(always)]
+    fn fires_events(&self) -> bool {
+        cfg!(feature = "alloc-events") && !self.silent
     }
 
     /// The layout handed to the inner allocator.
@@ -269,7 +295,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             };
             // SAFETY: used within this call, on this thread.
             let l = unsafe { local() };
-            if !l.take(alloc_cost(size)) {
+            if !l.take(self.alloc_cost(size)) {
                 // SAFETY: forwarded from the caller.
                 return unsafe { self.alloc_slow(layout, zeroed, l) };
             }
@@ -284,7 +310,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         }
         // SAFETY: used within this call, on this thread.
         let l = unsafe { local() };
-        if !l.take(alloc_cost(size)) {
+        if !l.take(self.alloc_cost(size)) {
             // SAFETY: forwarded from the caller.
             return unsafe { self.alloc_slow(layout, zeroed, l) };
         }
@@ -366,7 +392,9 @@ impl<A: GlobalAlloc> Alloc<A> {
         }
         l.flush_if_due();
         #[cfg(feature = "alloc-events")]
-        events::alloc(p as usize, size, layout.align(), scope::id_of(current(l)));
+        if self.fires_events() {
+            events::alloc(p as usize, size, layout.align(), scope::id_of(current(l)));
+        }
         p
     }
 
@@ -432,7 +460,9 @@ impl<A: GlobalAlloc> Alloc<A> {
                 l.record_free(size as u64);
                 l.flush_if_due();
                 #[cfg(feature = "alloc-events")]
-                events::free(ptr as usize, size, layout.align(), scope::id_of(current(l)));
+                if self.fires_events() {
+                    events::free(ptr as usize, size, layout.align(), scope::id_of(current(l)));
+                }
             }
             // SAFETY: forwarded from the caller; `block` is the layout the
             // block was allocated with.
@@ -458,7 +488,9 @@ impl<A: GlobalAlloc> Alloc<A> {
         }
         let _guard = self.enter_slow(l);
         #[cfg(feature = "alloc-events")]
-        events::free(ptr as usize, size, layout.align(), scope::id_of(current(l)));
+        if self.fires_events() {
+            events::free(ptr as usize, size, layout.align(), scope::id_of(current(l)));
+        }
         // SAFETY: forwarded from the caller.
         unsafe { self.inner.dealloc(ptr, block) };
         if owner == current(l) {
@@ -658,14 +690,16 @@ impl<A: GlobalAlloc> Alloc<A> {
             l.flush_if_due();
         }
         #[cfg(feature = "alloc-events")]
-        events::realloc(
-            ptr as usize,
-            old,
-            p as usize,
-            new_size,
-            align,
-            scope::id_of(cur),
-        );
+        if self.fires_events() {
+            events::realloc(
+                ptr as usize,
+                old,
+                p as usize,
+                new_size,
+                align,
+                scope::id_of(cur),
+            );
+        }
         p
     }
 
