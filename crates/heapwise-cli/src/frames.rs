@@ -29,8 +29,11 @@ pub(crate) struct Frame {
 #[derive(Debug)]
 pub(crate) struct FrameTable {
     names: Vec<String>,
-    /// Frames of each location, innermost first, by location id.
-    locations: HashMap<u64, Vec<Frame>>,
+    /// Frames of each location, innermost first, by location id: ids up
+    /// to twice the number of locations (writers number them 1..=N) index
+    /// `dense` (an empty entry: no such location), the rest `sparse`.
+    dense: Vec<Vec<Frame>>,
+    sparse: HashMap<u64, Vec<Frame>>,
 }
 
 impl FrameTable {
@@ -44,7 +47,8 @@ impl FrameTable {
                 names.len() - 1
             })
         };
-        let mut locations = HashMap::with_capacity(profile.location.len());
+        let mut dense = vec![Vec::new(); 2 * profile.location.len() + 1];
+        let mut sparse = HashMap::new();
         for loc in &profile.location {
             let object = || {
                 profile
@@ -79,9 +83,26 @@ impl FrameTable {
                     })
                     .collect()
             };
-            locations.insert(loc.id, frames);
+            match dense.get_mut(loc.id as usize) {
+                Some(slot) => *slot = frames,
+                None => {
+                    sparse.insert(loc.id, frames);
+                }
+            }
         }
-        FrameTable { names, locations }
+        FrameTable {
+            names,
+            dense,
+            sparse,
+        }
+    }
+
+    /// The frames of location `id`, innermost first; empty if there is none.
+    fn location(&self, id: u64) -> &[Frame] {
+        match self.dense.get(id as usize) {
+            Some(frames) => frames,
+            None => self.sparse.get(&id).map_or(&[], Vec::as_slice),
+        }
     }
 
     /// All function names, indexed by [`Frame::name`].
@@ -99,7 +120,6 @@ impl FrameTable {
         sample
             .location_id
             .iter()
-            .filter_map(|id| self.locations.get(id))
-            .flat_map(|frames| frames.iter().copied())
+            .flat_map(|&id| self.location(id).iter().copied())
     }
 }

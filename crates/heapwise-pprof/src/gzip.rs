@@ -60,9 +60,11 @@ pub(crate) fn decompress(data: &[u8], limit: u64, budget: &mut Budget) -> Result
     }
 }
 
-/// Gzips `raw` into `w`.
+/// Gzips `raw` into `w`, at gzip's fastest level, as Go's `runtime/pprof`
+/// writes profiles (`gzip.BestSpeed`): a full profile's exit spent more
+/// time compressing at the default level than building it.
 pub(crate) fn compress_to<W: Write>(raw: &[u8], w: W) -> Result<()> {
-    let mut enc = GzEncoder::new(w, Compression::default());
+    let mut enc = GzEncoder::new(w, Compression::fast());
     enc.write_all(raw)
         .and_then(|()| enc.try_finish())
         .map_err(|e| Error::io(format!("writing gzip output: {e}"), e))
@@ -71,7 +73,7 @@ pub(crate) fn compress_to<W: Write>(raw: &[u8], w: W) -> Result<()> {
 /// Gzips `raw` into a new buffer.
 pub(crate) fn compress(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut enc = GzEncoder::new(&mut out, Compression::default());
+    let mut enc = GzEncoder::new(&mut out, Compression::fast());
     // Writing to a Vec cannot fail; if it somehow did, the output would be
     // short and fail to decode, which is reported there.
     let _ = enc.write_all(raw).and_then(|()| enc.try_finish());

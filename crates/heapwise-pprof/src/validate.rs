@@ -34,11 +34,15 @@ fn collect_ids(kind: &str, ids: impl ExactSizeIterator<Item = u64>) -> Result<Id
     Ok(Ids(sorted))
 }
 
-/// Sorted, unique ids.
+/// Sorted, unique, nonzero ids.
 struct Ids(Vec<u64>);
 
 impl Ids {
     fn contains(&self, id: &u64) -> bool {
+        // Ids 1..=N, as writers number them, need no search.
+        if self.0.last() == Some(&(self.0.len() as u64)) {
+            return (1..=self.0.len() as u64).contains(id);
+        }
         self.0.binary_search(id).is_ok()
     }
 }

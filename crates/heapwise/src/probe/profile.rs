@@ -374,7 +374,7 @@ impl Shared {
         let fire = format!("::{}::__fire", event.name());
         let inlined = format!("::{}", event.name());
         let trim = |name: &str| classify(name, event.module(), &fire, &inlined);
-        let locations = Locations::new(&mut b, resolved, &trim, true);
+        let mut locations = Locations::new(&mut b, resolved, &trim, true);
         let label = b.label_str("event", &path);
         let mut locs = Vec::new();
         for (&(start, len), &count) in stacks.iter().zip(counts) {

@@ -138,7 +138,7 @@ impl Hasher for FxHasher {
     }
 }
 
-type Fx = BuildHasherDefault<FxHasher>;
+pub(crate) type Fx = BuildHasherDefault<FxHasher>;
 
 #[derive(Debug, Clone, Copy)]
 struct StackEntry {

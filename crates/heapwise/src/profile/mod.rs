@@ -402,7 +402,12 @@ pub(crate) enum Trim {
 /// lines once; trims the leaf of each stack.
 #[derive(Debug)]
 pub(crate) struct Locations {
-    index: HashMap<usize, usize>,
+    index: HashMap<usize, usize, depot::Fx>,
+    /// Per distinct address: the id of its location with all its lines, once
+    /// made (0 before): most frames of most stacks are that one, found here
+    /// without building and hashing a location again (a full profile of a
+    /// C++ compiler spent a tenth of its exit there).
+    whole: Vec<u64>,
     /// Per distinct address: its mapping id (0 for none) and its lines,
     /// innermost first, with what trimming does with each.
     mapping_of: Vec<u64>,
@@ -451,7 +456,8 @@ impl Locations {
         // A mapping has functions if every address in it resolved to a name.
         let mut resolved = vec![(0usize, 0usize); mappings.len()];
 
-        let index: HashMap<usize, usize> = addrs.iter().enumerate().map(|(i, &a)| (a, i)).collect();
+        let index: HashMap<usize, usize, depot::Fx> =
+            addrs.iter().enumerate().map(|(i, &a)| (a, i)).collect();
         let mut mapping_of: Vec<u64> = Vec::with_capacity(addrs.len());
         let mut lines_of: Vec<Vec<(Line, Trim)>> = Vec::with_capacity(addrs.len());
         for (i, &a) in addrs.iter().enumerate() {
@@ -488,6 +494,7 @@ impl Locations {
         }
         Locations {
             index,
+            whole: vec![0; addrs.len()],
             mapping_of,
             lines_of,
             trim,
@@ -501,7 +508,7 @@ impl Locations {
     /// lines are all trimmed is left out; an address without symbols stops
     /// the trimming. A stack that would be trimmed away entirely is kept
     /// whole.
-    pub(crate) fn stack(&self, b: &mut ProfileBuilder, stack: &[usize], out: &mut Vec<u64>) {
+    pub(crate) fn stack(&mut self, b: &mut ProfileBuilder, stack: &[usize], out: &mut Vec<u64>) {
         let first = out.len();
         let cut = if self.trim {
             stack.iter().enumerate().rev().find_map(|(li, ret)| {
@@ -524,6 +531,10 @@ impl Locations {
                 Some((cl, cj)) if li == cl => cj + 1,
                 _ => 0,
             };
+            if !trimming && skip == 0 {
+                out.push(self.whole_location(b, a, pc));
+                continue;
+            }
             keep.clear();
             for &(line, kind) in &lines[skip..] {
                 if trimming && kind != Trim::Keep {
@@ -542,10 +553,18 @@ impl Locations {
             // Nothing but plumbing (say, a thread-local destructor): keep it all.
             for &ret in stack {
                 let (pc, a) = (ret.wrapping_sub(1) as u64, self.index[&ret]);
-                let keep: Vec<Line> = self.lines_of[a].iter().map(|l| l.0).collect();
-                out.push(b.location(self.mapping_of[a], pc, &keep));
+                out.push(self.whole_location(b, a, pc));
             }
         }
+    }
+
+    /// The location of distinct address `a` (at `pc`) with all its lines.
+    fn whole_location(&mut self, b: &mut ProfileBuilder, a: usize, pc: u64) -> u64 {
+        if self.whole[a] == 0 {
+            let lines: Vec<Line> = self.lines_of[a].iter().map(|l| l.0).collect();
+            self.whole[a] = b.location(self.mapping_of[a], pc, &lines);
+        }
+        self.whole[a]
     }
 }
 
@@ -588,7 +607,7 @@ fn assemble(
             Trim::Keep
         }
     };
-    let locations = Locations::new(&mut b, resolved, &classify, !opts.allocator_frames);
+    let mut locations = Locations::new(&mut b, resolved, &classify, !opts.allocator_frames);
 
     let bytes_key = b.string("bytes");
     let scope_key = b.string("scope");
