@@ -43,7 +43,8 @@
 //!
 //! [`ProfileBuilder`] interns strings, functions and locations;
 //! [`Profile::encode`] writes raw protobuf and [`Profile::write_gzip`] the
-//! gzipped form `go tool pprof` expects in a file:
+//! gzipped form `go tool pprof` expects in a file (at gzip's fastest level,
+//! as Go's `runtime/pprof` writes its profiles):
 //!
 //! ```
 //! use heapwise_pprof::{Profile, ProfileBuilder};

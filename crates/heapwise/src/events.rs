@@ -42,7 +42,9 @@
 //! to them sets a bit in every byte of the page filter their fast path
 //! already reads ([`FREE_GATE`]). Built without the
 //! default feature `alloc-events`, the fast path is exactly as before and
-//! these three events are declared but never fire. The attach
+//! these three events are declared but never fire; an allocator made with
+//! [`Alloc::without_events`](crate::Alloc::without_events) fires none of
+//! them for its own calls and drops the load and `or`. The attach
 //! guarantee holds for them like for any event: every call that starts
 //! after `attach` returned reaches the probe, on every thread.
 //!
