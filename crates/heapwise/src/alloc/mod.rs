@@ -170,9 +170,10 @@ impl<A: GlobalAlloc> Alloc<A> {
 
     /// Whether this allocator's calls fire the allocation events (slow
     /// paths only).
+    #[cfg(feature = "alloc-events")]
     #[inline(always)]
     fn fires_events(&self) -> bool {
-        cfg!(feature = "alloc-events") && !self.silent
+        !self.silent
     }
 
     /// The layout handed to the inner allocator.
