@@ -29,9 +29,10 @@ pub(crate) struct Frame {
 #[derive(Debug)]
 pub(crate) struct FrameTable {
     names: Vec<String>,
-    /// Frames of each location, innermost first, by location id: ids up
-    /// to twice the number of locations (writers number them 1..=N) index
-    /// `dense` (an empty entry: no such location), the rest `sparse`.
+    /// Frames of each location, innermost first, by location id: in
+    /// `dense`, indexed by id (an empty entry: no such location), when the
+    /// ids are at most twice the number of locations (writers number them
+    /// 1..=N); else in `sparse`.
     dense: Vec<Vec<Frame>>,
     sparse: HashMap<u64, Vec<Frame>>,
 }
@@ -47,7 +48,13 @@ impl FrameTable {
                 names.len() - 1
             })
         };
-        let mut dense = vec![Vec::new(); 2 * profile.location.len() + 1];
+        let top = profile.location.iter().map(|l| l.id).max().unwrap_or(0);
+        let dense_len = if top <= 2 * profile.location.len() as u64 {
+            top as usize + 1
+        } else {
+            0
+        };
+        let mut dense = vec![Vec::new(); dense_len];
         let mut sparse = HashMap::new();
         for loc in &profile.location {
             let object = || {
@@ -121,5 +128,46 @@ impl FrameTable {
             .location_id
             .iter()
             .flat_map(|&id| self.location(id).iter().copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heapwise_pprof::{Line, Location, ProfileBuilder};
+
+    fn names(t: &FrameTable, sample: &Sample) -> Vec<String> {
+        t.stack(sample).map(|f| t.name(f.name).to_owned()).collect()
+    }
+
+    /// Ids numbered 1..=N and ids far apart give the same stacks; an id
+    /// no location has gives no frame.
+    #[test]
+    fn stacks_by_dense_or_sparse_location_ids() {
+        for ids in [[1, 2, 3], [7, 1_000_000, 3]] {
+            let mut b = ProfileBuilder::new();
+            let mut locs = Vec::new();
+            for (id, name) in ids.iter().zip(["leaf", "mid", "main"]) {
+                let function_id = b.function(name, name, "", 0);
+                let line = vec![Line {
+                    function_id,
+                    line: 1,
+                    column: 0,
+                }];
+                locs.push(b.add_location(Location {
+                    id: *id,
+                    address: 0x1000 * *id,
+                    line,
+                    ..Location::default()
+                }));
+            }
+            assert_eq!(locs, ids);
+            let mut ids_with_missing = ids.to_vec();
+            ids_with_missing.insert(1, 42);
+            b.sample(&ids_with_missing, &[1], &[]);
+            let p = b.build();
+            let t = FrameTable::new(&p);
+            assert_eq!(names(&t, &p.sample[0]), ["leaf", "mid", "main"], "{ids:?}");
+        }
     }
 }
