@@ -346,9 +346,9 @@ impl Symbols {
     /// kind, a size, the widest scope, the later entry.
     fn read(path: &Path) -> Option<Symbols> {
         let data = map_file(path)?;
-        let (kept, mut order) = match elf64_symbols(&data) {
-            Some(kept) => kept?,
-            None => any_symbols(&data)?,
+        let (kept, mut order) = match object::FileKind::parse(&*data) {
+            Ok(object::FileKind::Elf64) => elf64_symbols(&data)?,
+            _ => any_symbols(&data)?,
         };
         best_per_address(&mut order);
         let entries = order
@@ -441,63 +441,60 @@ fn sort_by_address(v: &mut Vec<(u64, u64)>) {
 /// records: the same choice as `object`'s generic symbols make (what
 /// [`any_symbols`] reads), at a fifth of the cost a symbol (`cc1plus`'s
 /// 31,000 took 30 M instructions at every profile written), and no name
-/// is measured until it is looked up. `None` if `data` is no ELF64 file;
-/// `Some(None)` if it is a broken one.
-fn elf64_symbols(data: &[u8]) -> Option<Option<Kept>> {
+/// is measured until it is looked up. `None` if the file is broken.
+fn elf64_symbols(data: &[u8]) -> Option<Kept> {
     use object::elf;
     use object::read::elf::{FileHeader as _, SectionHeader as _, Sym as _};
     let header = elf::FileHeader64::<object::Endianness>::parse(data).ok()?;
-    Some((|| {
-        let endian = header.endian().ok()?;
-        let sections = header.sections(endian, data).ok()?;
-        let mut table = sections.symbols(endian, data, elf::SHT_SYMTAB).ok()?;
-        if table.is_empty() {
-            table = sections.symbols(endian, data, elf::SHT_DYNSYM).ok()?;
+    let endian = header.endian().ok()?;
+    let sections = header.sections(endian, data).ok()?;
+    let mut table = sections.symbols(endian, data, elf::SHT_SYMTAB).ok()?;
+    if table.is_empty() {
+        table = sections.symbols(endian, data, elf::SHT_DYNSYM).ok()?;
+    }
+    let (mut kept, mut order) = (Vec::new(), Vec::new());
+    if table.is_empty() {
+        return Some((kept, order));
+    }
+    let strings = sections.section(table.string_section()).ok()?;
+    let (at, len) = strings.file_range(endian)?;
+    for symbol in table.symbols() {
+        // `object`'s `is_definition`, and its kinds: text and data
+        // known, no type unknown, others left out.
+        let section = symbol.st_shndx(endian);
+        if section.is_special() && section != elf::SHN_XINDEX {
+            continue;
         }
-        let (mut kept, mut order) = (Vec::new(), Vec::new());
-        if table.is_empty() {
-            return Some((kept, order));
+        let unknown = match symbol.st_type() {
+            elf::STT_FUNC | elf::STT_OBJECT => 0,
+            elf::STT_NOTYPE => 1,
+            _ => continue,
+        };
+        let name = u64::from(symbol.st_name(endian));
+        if name >= len || kept.len() >= u32::MAX as usize {
+            continue;
         }
-        let strings = sections.section(table.string_section()).ok()?;
-        let (at, len) = strings.file_range(endian)?;
-        for symbol in table.symbols() {
-            // `object`'s `is_definition`, and its kinds: text and data
-            // known, no type unknown, others left out.
-            let section = symbol.st_shndx(endian);
-            if section.is_special() && section != elf::SHN_XINDEX {
-                continue;
-            }
-            let unknown = match symbol.st_type() {
-                elf::STT_FUNC | elf::STT_OBJECT => 0,
-                elf::STT_NOTYPE => 1,
-                _ => continue,
-            };
-            let name = u64::from(symbol.st_name(endian));
-            if name >= len || kept.len() >= u32::MAX as usize {
-                continue;
-            }
-            let offset = usize::try_from(at + name).ok()?;
-            match data.get(offset) {
-                None | Some(0) => continue,
-                // A mapping symbol (`$x`, `$d`).
-                Some(b'$') if unknown == 1 && symbol.st_bind() == elf::STB_LOCAL => continue,
-                Some(_) => {}
-            }
-            let scope = match symbol.st_bind() {
-                elf::STB_LOCAL => 2,
-                elf::STB_GLOBAL | elf::STB_WEAK if symbol.st_visibility() == elf::STV_HIDDEN => 1,
-                elf::STB_GLOBAL | elf::STB_WEAK => 0,
-                _ => 3,
-            };
-            let size = symbol.st_size(endian);
-            order.push((
-                symbol.st_value(endian),
-                rank(unknown, size, scope, kept.len()),
-            ));
-            kept.push((size, offset));
+        let offset = usize::try_from(at + name).ok()?;
+        match data.get(offset) {
+            None | Some(0) => continue,
+            // A mapping symbol (`$x`, `$d`).
+            Some(b'$') if unknown == 1 && symbol.st_bind() == elf::STB_LOCAL => continue,
+            Some(_) => {}
         }
-        Some((kept, order))
-    })())
+        let scope = match symbol.st_bind() {
+            elf::STB_LOCAL => 2,
+            elf::STB_GLOBAL | elf::STB_WEAK if symbol.st_visibility() == elf::STV_HIDDEN => 1,
+            elf::STB_GLOBAL | elf::STB_WEAK => 0,
+            _ => 3,
+        };
+        let size = symbol.st_size(endian);
+        order.push((
+            symbol.st_value(endian),
+            rank(unknown, size, scope, kept.len()),
+        ));
+        kept.push((size, offset));
+    }
+    Some((kept, order))
 }
 
 /// [`Symbols::read`] of any object file `object` reads.
@@ -985,9 +982,7 @@ mod tests {
             let Some(data) = map_file(Path::new(&path)) else {
                 continue;
             };
-            let fast = elf64_symbols(&data)
-                .expect("an ELF64 file")
-                .expect("readable");
+            let fast = elf64_symbols(&data).expect("readable");
             let any = any_symbols(&data).expect("readable");
             assert_eq!(fast.1, any.1, "{path}: addresses and ranks");
             assert_eq!(fast.0.len(), any.0.len(), "{path}");
