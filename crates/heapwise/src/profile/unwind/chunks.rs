@@ -21,9 +21,10 @@
 //! is laid out otherwise, or has no search table, is one chunk, built
 //! whole (`ModuleTable::build`).
 
-use gimli::{BaseAddresses, EhFrame, EhFrameOffset, NativeEndian, UnwindContext};
+use gimli::{BaseAddresses, EhFrame, EhFrameOffset, NativeEndian};
 
-use crate::profile::unwind::table::{fde_rows_at, fp_per_mille_of, Cies, ModuleTable, Rule};
+use crate::profile::unwind::cfi::{fde_rows_at, Cies};
+use crate::profile::unwind::table::{fp_per_mille_of, ModuleTable, Rule};
 use crate::sys::code::LoadedObject;
 
 /// Functions (FDEs) per chunk: with `cc1plus`'s 49,000, 1,531 chunks, each
@@ -182,8 +183,7 @@ fn chunk_rows(
             hi = mid;
         }
     }
-    let mut ctx = UnwindContext::new();
-    let mut cies = Cies::new();
+    let mut cies = Cies::default();
     for i in lo..search.len() {
         match search.start(i) {
             Some(at) if at < end => {}
@@ -192,14 +192,7 @@ fn chunk_rows(
         let Some(offset) = search.fde(i).and_then(|a| a.checked_sub(search.eh_frame)) else {
             break;
         };
-        fde_rows_at(
-            &eh_frame,
-            &bases,
-            &mut ctx,
-            &mut cies,
-            EhFrameOffset(offset),
-            rows,
-        )?;
+        fde_rows_at(&eh_frame, &bases, &mut cies, EhFrameOffset(offset), rows)?;
     }
     Ok(())
 }

@@ -59,6 +59,11 @@
     not(all(target_arch = "x86_64", target_os = "linux")),
     allow(dead_code)
 )]
+mod cfi;
+#[cfg_attr(
+    not(all(target_arch = "x86_64", target_os = "linux")),
+    allow(dead_code)
+)]
 mod chunks;
 #[cfg_attr(
     not(all(target_arch = "x86_64", target_os = "linux")),

@@ -26,22 +26,18 @@
 //! entry in `clone`) is [`Rule::END`]: the stack's root.
 //!
 //! The table is built from the object's memory while the dynamic loader
-//! keeps it loaded (`sys/code.rs`), with `gimli` evaluating each FDE's CFI
-//! program, and owns everything it holds: a walk never reads the object's
+//! keeps it loaded (`sys/code.rs`), each FDE's CFI program evaluated by
+//! `cfi.rs`, and owns everything it holds: a walk never reads the object's
 //! sections, so an object unloaded later cannot make it fault.
 
-use std::collections::HashMap;
 use std::ptr;
 use std::sync::atomic::{
     AtomicBool, AtomicPtr, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
 
-use gimli::{
-    BaseAddresses, CfaRule, CommonInformationEntry, EhFrame, EhFrameHdr, EhFrameOffset,
-    EndianSlice, NativeEndian, Pointer, Register, RegisterRule, UnwindContext, UnwindSection,
-    X86_64,
-};
+use gimli::{BaseAddresses, EhFrame, EhFrameHdr, NativeEndian, Pointer};
 
+use crate::profile::unwind::cfi::{fde_rows_at, Cies};
 use crate::sys::code::LoadedObject;
 
 /// How to find the caller's registers at one address, packed in 32 bits:
@@ -338,8 +334,6 @@ impl ModuleTable {
     }
 }
 
-type Slice<'a> = EndianSlice<'a, NativeEndian>;
-
 /// Appends the rows of every FDE of `object`'s `.eh_frame`, found through
 /// the FDE index of its `.eh_frame_hdr`.
 fn eh_frame_rows(
@@ -360,97 +354,16 @@ fn eh_frame_rows(
     };
     let eh_frame = EhFrame::new(bytes, NativeEndian);
     let bases = bases.set_eh_frame(eh_frame_addr);
-    let mut ctx = UnwindContext::new();
-    let mut cies = HashMap::new();
+    let mut cies = Cies::default();
     let Some(table) = parsed.table() else {
         return Ok(());
     };
     let mut entries = table.iter(&bases);
     while let Some((_, fde_ptr)) = entries.next()? {
         let offset = table.pointer_to_offset(fde_ptr)?;
-        fde_rows_at(&eh_frame, &bases, &mut ctx, &mut cies, offset, rows)?;
+        fde_rows_at(&eh_frame, &bases, &mut cies, offset, rows)?;
     }
     Ok(())
-}
-
-/// CIEs parsed so far, by offset: an object's FDEs share a few.
-pub(crate) type Cies<'a> = HashMap<EhFrameOffset, CommonInformationEntry<Slice<'a>>>;
-
-/// Appends the rows of the FDE at `offset`, parsing its CIE once per
-/// `cies`.
-pub(crate) fn fde_rows_at<'a>(
-    eh_frame: &EhFrame<Slice<'a>>,
-    bases: &BaseAddresses,
-    ctx: &mut UnwindContext<usize>,
-    cies: &mut Cies<'a>,
-    offset: EhFrameOffset,
-    rows: &mut Vec<(usize, usize, Rule)>,
-) -> gimli::Result<()> {
-    let fde = eh_frame.fde_from_offset(bases, offset, |s, b, o| {
-        if let Some(cie) = cies.get(&o) {
-            return Ok(Clone::clone(cie));
-        }
-        let cie = s.cie_from_offset(b, o)?;
-        cies.insert(o, cie.clone());
-        Ok(cie)
-    })?;
-    fde_rows(eh_frame, bases, ctx, &fde, rows)
-}
-
-/// Appends the rows of one FDE.
-pub(crate) fn fde_rows(
-    eh_frame: &EhFrame<Slice<'_>>,
-    bases: &BaseAddresses,
-    ctx: &mut UnwindContext<usize>,
-    fde: &gimli::FrameDescriptionEntry<Slice<'_>>,
-    rows: &mut Vec<(usize, usize, Rule)>,
-) -> gimli::Result<()> {
-    if fde.is_signal_trampoline() {
-        return Ok(()); // the caller's registers are in a signal frame
-    }
-    let mut table = fde.rows(eh_frame, bases, ctx)?;
-    while let Some(row) = table.next_row()? {
-        let rule = rule_of(
-            row.cfa(),
-            row.register(X86_64::RA),
-            row.register(X86_64::RBP),
-        );
-        rows.push((
-            row.start_address() as usize,
-            row.end_address() as usize,
-            rule,
-        ));
-    }
-    Ok(())
-}
-
-/// The [`Rule`] of one row of an x86_64 CFI table.
-fn rule_of(
-    cfa: &CfaRule<usize>,
-    ra: Option<RegisterRule<usize>>,
-    rbp: Option<RegisterRule<usize>>,
-) -> Rule {
-    match ra {
-        Some(RegisterRule::Undefined) => return Rule::END,
-        Some(RegisterRule::Offset(-8)) => {}
-        _ => return Rule::NONE,
-    }
-    let (base, offset) = match *cfa {
-        CfaRule::RegisterAndOffset { register, offset } => (register, offset),
-        CfaRule::Expression(_) => return Rule::NONE,
-    };
-    let rbp_base = match base {
-        Register(r) if r == X86_64::RSP.0 => false,
-        Register(r) if r == X86_64::RBP.0 => true,
-        _ => return Rule::NONE,
-    };
-    let fp = match rbp {
-        None | Some(RegisterRule::SameValue) => SavedFp::Same,
-        Some(RegisterRule::Offset(m)) => SavedFp::At(m as isize),
-        Some(RegisterRule::Undefined) => SavedFp::Unknown,
-        Some(_) => return Rule::NONE,
-    };
-    Rule::cfa(rbp_base, offset, fp)
 }
 
 /// `part` in thousandths of `whole` (0 if `whole` is 0).
