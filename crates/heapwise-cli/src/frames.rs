@@ -129,6 +129,19 @@ impl FrameTable {
             .iter()
             .flat_map(|&id| self.location(id).iter().copied())
     }
+
+    /// [`stack`](Self::stack) into `out` (cleared first), without an
+    /// iterator's check per frame.
+    pub(crate) fn stack_into(&self, sample: &Sample, out: &mut Vec<Frame>) {
+        out.clear();
+        out.reserve(sample.location_id.len());
+        for &id in &sample.location_id {
+            match self.location(id) {
+                [one] => out.push(*one),
+                frames => out.extend_from_slice(frames),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -137,7 +150,12 @@ mod tests {
     use heapwise_pprof::{Line, Location, ProfileBuilder};
 
     fn names(t: &FrameTable, sample: &Sample) -> Vec<String> {
-        t.stack(sample).map(|f| t.name(f.name).to_owned()).collect()
+        let mut frames = Vec::new();
+        t.stack_into(sample, &mut frames);
+        let names: Vec<String> = t.stack(sample).map(|f| t.name(f.name).to_owned()).collect();
+        let copied: Vec<String> = frames.iter().map(|f| t.name(f.name).to_owned()).collect();
+        assert_eq!(names, copied);
+        names
     }
 
     /// Ids numbered 1..=N and ids far apart give the same stacks; an id

@@ -193,8 +193,7 @@ pub fn top_report(profile: &Profile, options: &TopOptions) -> Result<TopReport> 
         if v == 0 {
             continue;
         }
-        stack.clear();
-        stack.extend(table.stack(sample));
+        table.stack_into(sample, &mut stack);
         let Some(leaf) = stack.first() else {
             continue;
         };
@@ -271,8 +270,7 @@ fn inlining(
     let mut seen = HashSet::new();
     let mut stack = Vec::new();
     for &(sample_no, v) in counted {
-        stack.clear();
-        stack.extend(table.stack(&profile.sample[sample_no]));
+        table.stack_into(&profile.sample[sample_no], &mut stack);
         seen.clear();
         let mut caller = None;
         for frame in stack.iter().rev().filter(|f| is_kept[f.name]) {

@@ -47,32 +47,39 @@ pub(crate) fn decode_varint(mut next: impl FnMut() -> Option<u8>, start: usize) 
 /// Splits a key read at byte `at` into field number and wire type. Groups
 /// (wire types 3 and 4), the undefined wire types 6 and 7, and field
 /// number 0 are errors.
+#[inline]
 pub(crate) fn parse_key(key: u64, at: usize) -> Result<(u32, WireType)> {
     let field = key >> 3;
-    if field == 0 || field > u64::from(MAX_FIELD) {
-        return Err(Error::malformed(format!(
-            "invalid field number {field} at byte {at}"
-        )));
-    }
     let wire = match key & 7 {
         0 => WireType::Varint,
         1 => WireType::Fixed64,
         2 => WireType::Len,
         5 => WireType::Fixed32,
-        3 | 4 => {
-            return Err(Error::malformed(format!(
-                "field {field} at byte {at} is a group (wire type {}), which is not supported",
-                key & 7
-            )))
-        }
-        other => {
-            return Err(Error::malformed(format!(
-                "invalid wire type {other} for field {field} at byte {at}"
-            )))
-        }
+        _ => return Err(key_error(key, at)),
     };
+    if field == 0 || field > u64::from(MAX_FIELD) {
+        return Err(key_error(key, at));
+    }
     // `field` fits in 29 bits, checked above.
     Ok((field as u32, wire))
+}
+
+/// The error of a key [`parse_key`] refuses.
+#[cold]
+#[inline(never)]
+fn key_error(key: u64, at: usize) -> Error {
+    let field = key >> 3;
+    if field == 0 || field > u64::from(MAX_FIELD) {
+        return Error::malformed(format!("invalid field number {field} at byte {at}"));
+    }
+    match key & 7 {
+        wire @ (3 | 4) => Error::malformed(format!(
+            "field {field} at byte {at} is a group (wire type {wire}), which is not supported"
+        )),
+        other => Error::malformed(format!(
+            "invalid wire type {other} for field {field} at byte {at}"
+        )),
+    }
 }
 
 /// The number of varints in a packed run: the bytes that end one (high bit
@@ -128,14 +135,33 @@ impl<'a> Reader<'a> {
         Some(b)
     }
 
-    /// Reads a base-128 varint of at most ten bytes.
+    /// Reads a base-128 varint of at most ten bytes. Inline for one- and
+    /// two-byte varints (keys, ids, counts, lengths): most of a profile's.
+    #[inline]
     pub(crate) fn read_varint(&mut self) -> Result<u64> {
+        match self.buf.get(self.pos..self.end) {
+            Some(&[b, ..]) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            Some(&[b0, b1, ..]) if b1 < 0x80 => {
+                self.pos += 2;
+                Ok(u64::from(b0 & 0x7f) | u64::from(b1) << 7)
+            }
+            _ => self.read_varint_slow(),
+        }
+    }
+
+    /// [`read_varint`](Self::read_varint) of a longer varint, or at the end.
+    #[inline(never)]
+    fn read_varint_slow(&mut self) -> Result<u64> {
         let start = self.pos;
         decode_varint(|| self.next_byte(), start)
     }
 
     /// Reads a field key. Groups (wire types 3 and 4), the undefined wire
     /// types 6 and 7, and field number 0 are errors.
+    #[inline]
     pub(crate) fn read_key(&mut self) -> Result<(u32, WireType)> {
         let at = self.pos;
         let key = self.read_varint()?;
@@ -271,6 +297,33 @@ mod tests {
             assert_eq!(r.read_varint().unwrap(), v);
             assert!(r.is_empty());
         }
+    }
+
+    /// Varints with bytes after them: the same values and errors, and
+    /// never read past the end of the message they are in.
+    #[test]
+    fn varints_with_bytes_after_them() {
+        for v in EDGES {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, v);
+            let len = buf.len();
+            buf.extend_from_slice(&[0xff; 12]);
+            let mut r = Reader::new(&buf);
+            assert_eq!(r.read_varint().unwrap(), v);
+            assert_eq!(r.position(), len, "after {v}");
+        }
+        let mut buf = vec![0xff; 9];
+        buf.extend_from_slice(&[0x02, 0, 0]);
+        let e = Reader::new(&buf).read_varint().unwrap_err();
+        assert_eq!(e.to_string(), "varint at byte 0 overflows 64 bits");
+        // A message of 3 bytes whose varint runs on past its end.
+        let mut buf = vec![0x0a, 0x03, 0x96, 0x96, 0x96];
+        buf.extend_from_slice(&[0x01; 12]);
+        let mut outer = Reader::new(&buf);
+        outer.read_key().unwrap();
+        let mut inner = outer.read_message().unwrap();
+        let e = inner.read_varint().unwrap_err();
+        assert_eq!(e.to_string(), "truncated varint at byte 2");
     }
 
     #[test]
