@@ -351,9 +351,11 @@ pub(crate) struct Resolved {
 impl Resolved {
     /// Resolves every distinct address of `frames` (return addresses).
     pub(crate) fn new(frames: &[usize], symbolize: bool) -> Resolved {
-        let mut addrs: Vec<usize> = frames.to_vec();
+        // Distinct first (a stack's frames recur in many stacks), then sorted.
+        let mut seen: std::collections::HashSet<usize, depot::Fx> = Default::default();
+        let mut addrs: Vec<usize> = frames.iter().copied().filter(|&a| seen.insert(a)).collect();
+        drop(seen);
         addrs.sort_unstable();
-        addrs.dedup();
         let mappings = sys::mappings();
         let symbols: Vec<Vec<Frame>> = if symbolize {
             let mut s = Symbolizer::new(&mappings);
@@ -413,6 +415,8 @@ pub(crate) struct Locations {
     mapping_of: Vec<u64>,
     lines_of: Vec<Vec<(Line, Trim)>>,
     trim: bool,
+    /// [`stack`](Self::stack)'s buffer.
+    scratch: Vec<usize>,
 }
 
 impl Locations {
@@ -498,6 +502,7 @@ impl Locations {
             mapping_of,
             lines_of,
             trim,
+            scratch: Vec::new(),
         }
     }
 
@@ -510,9 +515,13 @@ impl Locations {
     /// whole.
     pub(crate) fn stack(&mut self, b: &mut ProfileBuilder, stack: &[usize], out: &mut Vec<u64>) {
         let first = out.len();
+        // Each frame's distinct address, looked up once.
+        let mut at = std::mem::take(&mut self.scratch);
+        at.clear();
+        at.extend(stack.iter().map(|ret| self.index[ret]));
         let cut = if self.trim {
-            stack.iter().enumerate().rev().find_map(|(li, ret)| {
-                let lines = &self.lines_of[self.index[ret]];
+            at.iter().enumerate().rev().find_map(|(li, &a)| {
+                let lines = &self.lines_of[a];
                 lines
                     .iter()
                     .rposition(|l| l.1 == Trim::Cut)
@@ -523,9 +532,8 @@ impl Locations {
         };
         let mut trimming = self.trim;
         let mut keep: Vec<Line> = Vec::new();
-        for (li, &ret) in stack.iter().enumerate() {
-            let (pc, a) = (ret.wrapping_sub(1) as u64, self.index[&ret]);
-            let lines = &self.lines_of[a];
+        for (li, (&ret, &a)) in stack.iter().zip(&at).enumerate() {
+            let pc = ret.wrapping_sub(1) as u64;
             let skip = match cut {
                 Some((cl, _)) if li < cl => continue,
                 Some((cl, cj)) if li == cl => cj + 1,
@@ -535,6 +543,7 @@ impl Locations {
                 out.push(self.whole_location(b, a, pc));
                 continue;
             }
+            let lines = &self.lines_of[a];
             keep.clear();
             for &(line, kind) in &lines[skip..] {
                 if trimming && kind != Trim::Keep {
@@ -551,11 +560,11 @@ impl Locations {
         }
         if out.len() == first && !stack.is_empty() && self.trim {
             // Nothing but plumbing (say, a thread-local destructor): keep it all.
-            for &ret in stack {
-                let (pc, a) = (ret.wrapping_sub(1) as u64, self.index[&ret]);
-                out.push(self.whole_location(b, a, pc));
+            for (&ret, &a) in stack.iter().zip(&at) {
+                out.push(self.whole_location(b, a, ret.wrapping_sub(1) as u64));
             }
         }
+        self.scratch = at;
     }
 
     /// The location of distinct address `a` (at `pc`) with all its lines.
@@ -611,12 +620,19 @@ fn assemble(
 
     let bytes_key = b.string("bytes");
     let scope_key = b.string("scope");
+    // Each stack's location ids, made once: in full mode a stack has a
+    // bucket per size allocated there (cc1plus: ~5 each).
     let mut locs: Vec<u64> = Vec::new();
+    let mut of_stack: Vec<Option<(usize, usize)>> = vec![None; snap.stacks.len()];
     for bucket in &snap.buckets {
-        let (start, len) = snap.stacks[bucket.stack as usize];
-        let stack = &snap.frames[start as usize..(start + len) as usize];
-        locs.clear();
-        locations.stack(&mut b, stack, &mut locs);
+        let range = *of_stack[bucket.stack as usize].get_or_insert_with(|| {
+            let (start, len) = snap.stacks[bucket.stack as usize];
+            let stack = &snap.frames[start as usize..(start + len) as usize];
+            let first = locs.len();
+            locations.stack(&mut b, stack, &mut locs);
+            (first, locs.len())
+        });
+        let locs = &locs[range.0..range.1];
         let size = bucket.size;
         let live = bucket.allocs - bucket.frees;
         let (ao, ab) = sampler::scale(bucket.allocs, bucket.allocs * size, bucket.rate);
@@ -638,7 +654,7 @@ fn assemble(
                 ..Default::default()
             });
         }
-        b.sample(&locs, &[ao, ab, io, ib, po, pb, to, tb], &labels);
+        b.sample(locs, &[ao, ab, io, ib, po, pb, to, tb], &labels);
     }
     b.build()
 }
