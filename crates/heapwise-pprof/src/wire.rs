@@ -174,17 +174,26 @@ fn put_packed(buf: &mut Vec<u8>, field: u32, values: impl Iterator<Item = u64> +
 }
 
 /// Appends an embedded message field whose fields `body` writes. The body
-/// is written in place and its length prefix inserted in front of it
-/// afterwards (the body's bytes move by the prefix's length once), so no
-/// scratch buffer is needed.
+/// is written in place after one byte kept for its length, which is all a
+/// body under 128 bytes needs (most of a profile's: samples, locations,
+/// functions); a longer body moves by the prefix's extra bytes once. No
+/// scratch buffer.
 pub fn put_message(buf: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
     put_key(buf, field, WireType::Len);
+    buf.push(0);
     let start = buf.len();
     body(buf);
     let len = buf.len() - start;
-    let mut prefix = Vec::with_capacity(varint_len(len as u64));
+    if len < 0x80 {
+        buf[start - 1] = len as u8;
+        return;
+    }
+    let mut prefix = Vec::with_capacity(10);
     put_varint(&mut prefix, len as u64);
-    buf.splice(start..start, prefix);
+    let extra = prefix.len() - 1;
+    buf.resize(buf.len() + extra, 0);
+    buf.copy_within(start..start + len, start + extra);
+    buf[start - 1..start + extra].copy_from_slice(&prefix);
 }
 
 #[cfg(test)]
@@ -291,6 +300,20 @@ mod tests {
         put_packed_uint(&mut buf, 1, &[]);
         put_packed_int(&mut buf, 2, &[]);
         assert!(buf.is_empty());
+    }
+
+    /// Bodies either side of each prefix length, after other bytes: the
+    /// same bytes as a length-delimited field of the body.
+    #[test]
+    fn messages_of_every_prefix_length_are_their_bytes() {
+        for len in [0, 1, 127, 128, 300, 16_383, 16_384, 70_000] {
+            let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut a = vec![9, 9];
+            put_bytes(&mut a, 5, &body);
+            let mut b = vec![9, 9];
+            put_message(&mut b, 5, |m| m.extend_from_slice(&body));
+            assert_eq!(a, b, "a body of {len} bytes");
+        }
     }
 
     #[test]

@@ -74,7 +74,7 @@ fn exports_are_invisible_to_profiles_stats_and_scopes() {
     for own in [
         "heapwise_pprof::",
         "flate2::",
-        "miniz_oxide::",
+        "zlib_rs::",
         "addr2line::",
         "gimli::",
     ] {
