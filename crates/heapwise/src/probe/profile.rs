@@ -379,8 +379,9 @@ impl Shared {
         let mut locs = Vec::new();
         for (&(start, len), &count) in stacks.iter().zip(counts) {
             let stack = &frames[start as usize..(start + len) as usize];
+            let at = resolved.frame_indices(start as usize, len as usize);
             locs.clear();
-            locations.stack(&mut b, stack, &mut locs);
+            locations.stack(&mut b, stack, at, &mut locs);
             locs.truncate(self.max_depth);
             b.sample(&locs, &[count as i64], &[label]);
         }

@@ -342,6 +342,8 @@ impl ProfileOptions {
 #[derive(Debug)]
 pub(crate) struct Resolved {
     addrs: Vec<usize>,
+    /// For each frame given to [`Resolved::new`], its index in `addrs`.
+    frame_index: Vec<u32>,
     mappings: Vec<sys::Mapping>,
     /// By index into `addrs`; empty if not symbolized.
     symbols: Vec<Vec<Frame>>,
@@ -351,11 +353,32 @@ pub(crate) struct Resolved {
 impl Resolved {
     /// Resolves every distinct address of `frames` (return addresses).
     pub(crate) fn new(frames: &[usize], symbolize: bool) -> Resolved {
-        // Distinct first (a stack's frames recur in many stacks), then sorted.
-        let mut seen: std::collections::HashSet<usize, depot::Fx> = Default::default();
-        let mut addrs: Vec<usize> = frames.iter().copied().filter(|&a| seen.insert(a)).collect();
-        drop(seen);
-        addrs.sort_unstable();
+        // Distinct first, numbered as first seen (a stack's frames recur in
+        // many stacks), then sorted and each frame's number made its rank:
+        // one hash lookup a frame, here and for `Locations::stack`.
+        let mut numbered: HashMap<usize, u32, depot::Fx> = HashMap::default();
+        let mut seen: Vec<usize> = Vec::new();
+        let mut frame_index: Vec<u32> = frames
+            .iter()
+            .map(|&a| {
+                *numbered.entry(a).or_insert_with(|| {
+                    seen.push(a);
+                    (seen.len() - 1) as u32
+                })
+            })
+            .collect();
+        drop(numbered);
+        let mut order: Vec<u32> = (0..seen.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| seen[i as usize]);
+        let mut rank = vec![0u32; seen.len()];
+        for (r, &i) in order.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
+        for ix in &mut frame_index {
+            *ix = rank[*ix as usize];
+        }
+        let addrs: Vec<usize> = order.iter().map(|&i| seen[i as usize]).collect();
+        debug_assert!(addrs.windows(2).all(|w| w[0] < w[1]));
         let mappings = sys::mappings();
         let symbols: Vec<Vec<Frame>> = if symbolize {
             let mut s = Symbolizer::new(&mappings);
@@ -368,6 +391,7 @@ impl Resolved {
         };
         Resolved {
             addrs,
+            frame_index,
             mappings,
             symbols,
             symbolized: symbolize,
@@ -383,6 +407,12 @@ impl Resolved {
             Ok(i) => self.symbols.get(i).map_or(&[], Vec::as_slice),
             Err(_) => &[],
         }
+    }
+
+    /// The `addrs` indices of frames `start..start + len` of those given to
+    /// [`Resolved::new`].
+    pub(crate) fn frame_indices(&self, start: usize, len: usize) -> &[u32] {
+        &self.frame_index[start..start + len]
     }
 }
 
@@ -404,7 +434,6 @@ pub(crate) enum Trim {
 /// lines once; trims the leaf of each stack.
 #[derive(Debug)]
 pub(crate) struct Locations {
-    index: HashMap<usize, usize, depot::Fx>,
     /// Per distinct address: the id of its location with all its lines, once
     /// made (0 before): most frames of most stacks are that one, found here
     /// without building and hashing a location again (a full profile of a
@@ -415,8 +444,6 @@ pub(crate) struct Locations {
     mapping_of: Vec<u64>,
     lines_of: Vec<Vec<(Line, Trim)>>,
     trim: bool,
-    /// [`stack`](Self::stack)'s buffer.
-    scratch: Vec<usize>,
 }
 
 impl Locations {
@@ -460,8 +487,6 @@ impl Locations {
         // A mapping has functions if every address in it resolved to a name.
         let mut resolved = vec![(0usize, 0usize); mappings.len()];
 
-        let index: HashMap<usize, usize, depot::Fx> =
-            addrs.iter().enumerate().map(|(i, &a)| (a, i)).collect();
         let mut mapping_of: Vec<u64> = Vec::with_capacity(addrs.len());
         let mut lines_of: Vec<Vec<(Line, Trim)>> = Vec::with_capacity(addrs.len());
         for (i, &a) in addrs.iter().enumerate() {
@@ -497,12 +522,10 @@ impl Locations {
             }
         }
         Locations {
-            index,
             whole: vec![0; addrs.len()],
             mapping_of,
             lines_of,
             trim,
-            scratch: Vec::new(),
         }
     }
 
@@ -513,15 +536,18 @@ impl Locations {
     /// lines are all trimmed is left out; an address without symbols stops
     /// the trimming. A stack that would be trimmed away entirely is kept
     /// whole.
-    pub(crate) fn stack(&mut self, b: &mut ProfileBuilder, stack: &[usize], out: &mut Vec<u64>) {
+    pub(crate) fn stack(
+        &mut self,
+        b: &mut ProfileBuilder,
+        stack: &[usize],
+        at: &[u32],
+        out: &mut Vec<u64>,
+    ) {
+        debug_assert_eq!(stack.len(), at.len());
         let first = out.len();
-        // Each frame's distinct address, looked up once.
-        let mut at = std::mem::take(&mut self.scratch);
-        at.clear();
-        at.extend(stack.iter().map(|ret| self.index[ret]));
         let cut = if self.trim {
             at.iter().enumerate().rev().find_map(|(li, &a)| {
-                let lines = &self.lines_of[a];
+                let lines = &self.lines_of[a as usize];
                 lines
                     .iter()
                     .rposition(|l| l.1 == Trim::Cut)
@@ -532,8 +558,8 @@ impl Locations {
         };
         let mut trimming = self.trim;
         let mut keep: Vec<Line> = Vec::new();
-        for (li, (&ret, &a)) in stack.iter().zip(&at).enumerate() {
-            let pc = ret.wrapping_sub(1) as u64;
+        for (li, (&ret, &a)) in stack.iter().zip(at).enumerate() {
+            let (pc, a) = (ret.wrapping_sub(1) as u64, a as usize);
             let skip = match cut {
                 Some((cl, _)) if li < cl => continue,
                 Some((cl, cj)) if li == cl => cj + 1,
@@ -560,11 +586,10 @@ impl Locations {
         }
         if out.len() == first && !stack.is_empty() && self.trim {
             // Nothing but plumbing (say, a thread-local destructor): keep it all.
-            for (&ret, &a) in stack.iter().zip(&at) {
-                out.push(self.whole_location(b, a, ret.wrapping_sub(1) as u64));
+            for (&ret, &a) in stack.iter().zip(at) {
+                out.push(self.whole_location(b, a as usize, ret.wrapping_sub(1) as u64));
             }
         }
-        self.scratch = at;
     }
 
     /// The location of distinct address `a` (at `pc`) with all its lines.
@@ -628,8 +653,9 @@ fn assemble(
         let range = *of_stack[bucket.stack as usize].get_or_insert_with(|| {
             let (start, len) = snap.stacks[bucket.stack as usize];
             let stack = &snap.frames[start as usize..(start + len) as usize];
+            let at = resolved.frame_indices(start as usize, len as usize);
             let first = locs.len();
-            locations.stack(&mut b, stack, &mut locs);
+            locations.stack(&mut b, stack, at, &mut locs);
             (first, locs.len())
         });
         let locs = &locs[range.0..range.1];
