@@ -530,8 +530,8 @@ impl Locations {
     }
 
     /// Appends to `out` the location ids of `stack` (return addresses, leaf
-    /// first; every address was in the [`Resolved`] this was made from),
-    /// trimmed at the leaf: everything up to the rootmost [`Trim::Cut`]
+    /// first, given to the [`Resolved`] this was made from; `at` their
+    /// indices there, [`Resolved::frame_indices`]), trimmed at the leaf: everything up to the rootmost [`Trim::Cut`]
     /// line, then the [`Trim::Plumbing`] lines that follow. A location whose
     /// lines are all trimmed is left out; an address without symbols stops
     /// the trimming. A stack that would be trimmed away entirely is kept
@@ -592,12 +592,21 @@ impl Locations {
         }
     }
 
-    /// The location of distinct address `a` (at `pc`) with all its lines.
+    /// The location of distinct address `a` (at `pc`) with all its lines:
+    /// inline, as most frames of a profile's stacks ask for one made already.
+    #[inline]
     fn whole_location(&mut self, b: &mut ProfileBuilder, a: usize, pc: u64) -> u64 {
-        if self.whole[a] == 0 {
-            let lines: Vec<Line> = self.lines_of[a].iter().map(|l| l.0).collect();
-            self.whole[a] = b.location(self.mapping_of[a], pc, &lines);
+        match self.whole[a] {
+            0 => self.make_whole_location(b, a, pc),
+            id => id,
         }
+    }
+
+    /// [`whole_location`](Self::whole_location) the first time.
+    #[inline(never)]
+    fn make_whole_location(&mut self, b: &mut ProfileBuilder, a: usize, pc: u64) -> u64 {
+        let lines: Vec<Line> = self.lines_of[a].iter().map(|l| l.0).collect();
+        self.whole[a] = b.location(self.mapping_of[a], pc, &lines);
         self.whole[a]
     }
 }
