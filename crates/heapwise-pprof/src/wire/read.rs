@@ -50,36 +50,39 @@ pub(crate) fn decode_varint(mut next: impl FnMut() -> Option<u8>, start: usize) 
 #[inline]
 pub(crate) fn parse_key(key: u64, at: usize) -> Result<(u32, WireType)> {
     let field = key >> 3;
+    if field == 0 || field > u64::from(MAX_FIELD) {
+        return Err(field_error(field, at));
+    }
     let wire = match key & 7 {
         0 => WireType::Varint,
         1 => WireType::Fixed64,
         2 => WireType::Len,
         5 => WireType::Fixed32,
-        _ => return Err(key_error(key, at)),
+        wire => return Err(wire_error(field, wire, at)),
     };
-    if field == 0 || field > u64::from(MAX_FIELD) {
-        return Err(key_error(key, at));
-    }
     // `field` fits in 29 bits, checked above.
     Ok((field as u32, wire))
 }
 
-/// The error of a key [`parse_key`] refuses.
+/// [`parse_key`]'s error for field number `field` (built out of line).
 #[cold]
 #[inline(never)]
-fn key_error(key: u64, at: usize) -> Error {
-    let field = key >> 3;
-    if field == 0 || field > u64::from(MAX_FIELD) {
-        return Error::malformed(format!("invalid field number {field} at byte {at}"));
-    }
-    match key & 7 {
-        wire @ (3 | 4) => Error::malformed(format!(
+fn field_error(field: u64, at: usize) -> Error {
+    Error::malformed(format!("invalid field number {field} at byte {at}"))
+}
+
+/// [`parse_key`]'s error for wire type `wire` (built out of line).
+#[cold]
+#[inline(never)]
+fn wire_error(field: u64, wire: u64, at: usize) -> Error {
+    if let 3 | 4 = wire {
+        return Error::malformed(format!(
             "field {field} at byte {at} is a group (wire type {wire}), which is not supported"
-        )),
-        other => Error::malformed(format!(
-            "invalid wire type {other} for field {field} at byte {at}"
-        )),
+        ));
     }
+    Error::malformed(format!(
+        "invalid wire type {wire} for field {field} at byte {at}"
+    ))
 }
 
 /// The number of varints in a packed run: the bytes that end one (high bit
