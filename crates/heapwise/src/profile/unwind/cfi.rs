@@ -360,7 +360,8 @@ impl Program {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gimli::{CfaRule, EhFrameHdr, Pointer, RegisterRule, UnwindContext};
+    use crate::profile::unwind::table::for_each_fde;
+    use gimli::{CfaRule, RegisterRule, UnwindContext};
 
     /// `gimli`'s own evaluation of the FDE at `offset`, reduced to rules as
     /// this module's.
@@ -412,40 +413,18 @@ mod tests {
         let mut fdes = 0;
         let mut rows_seen = 0;
         while crate::sys::code::try_for_each_object(&mut |o| {
-            let (hdr_addr, hdr) = o.eh_frame_hdr;
-            if hdr.is_empty() {
-                return;
-            }
-            let bases = BaseAddresses::default().set_eh_frame_hdr(hdr_addr as u64);
-            let Ok(parsed) = EhFrameHdr::new(hdr, NativeEndian).parse(&bases, 8) else {
-                return;
-            };
-            let Pointer::Direct(at) = parsed.eh_frame_ptr() else {
-                return;
-            };
-            let Some(bytes) = o.bytes_from(at as usize) else {
-                return;
-            };
-            let eh_frame = EhFrame::new(bytes, NativeEndian);
-            let bases = bases.set_eh_frame(at);
-            let Some(table) = parsed.table() else {
-                return;
-            };
             let mut ctx = UnwindContext::new();
             let mut cies = Cies::default();
-            let mut entries = table.iter(&bases);
-            while let Ok(Some((_, fde_ptr))) = entries.next() {
-                let Ok(offset) = table.pointer_to_offset(fde_ptr) else {
-                    break;
-                };
+            let _ = for_each_fde(o, |eh_frame, bases, offset| {
                 let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-                let a = fde_rows_at(&eh_frame, &bases, &mut cies, offset, &mut ours);
-                let b = gimli_rows(&eh_frame, &bases, &mut ctx, offset, &mut theirs);
+                let a = fde_rows_at(eh_frame, bases, &mut cies, offset, &mut ours);
+                let b = gimli_rows(eh_frame, bases, &mut ctx, offset, &mut theirs);
                 assert_eq!(a, b, "FDE at {offset:?}");
                 assert_eq!(ours, theirs, "FDE at {offset:?}");
                 fdes += 1;
                 rows_seen += ours.len();
-            }
+                Ok(())
+            });
         })
         .is_none()
         {

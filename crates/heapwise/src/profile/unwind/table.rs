@@ -35,7 +35,9 @@ use std::sync::atomic::{
     AtomicBool, AtomicPtr, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
 
-use gimli::{BaseAddresses, EhFrame, EhFrameHdr, NativeEndian, Pointer};
+use gimli::{
+    BaseAddresses, EhFrame, EhFrameHdr, EhFrameOffset, EndianSlice, NativeEndian, Pointer,
+};
 
 use crate::profile::unwind::cfi::{fde_rows_at, Cies};
 use crate::sys::code::LoadedObject;
@@ -340,6 +342,23 @@ fn eh_frame_rows(
     object: &LoadedObject<'_>,
     rows: &mut Vec<(usize, usize, Rule)>,
 ) -> gimli::Result<()> {
+    let mut cies = Cies::default();
+    for_each_fde(object, |eh_frame, bases, offset| {
+        fde_rows_at(eh_frame, bases, &mut cies, offset, rows)
+    })
+}
+
+/// Calls `f` with `object`'s `.eh_frame`, its bases and the offset of
+/// each FDE its `.eh_frame_hdr` indexes, in the index's order, until `f`
+/// or the index fails. An object without an index has no FDE here.
+pub(crate) fn for_each_fde<'a>(
+    object: &LoadedObject<'a>,
+    mut f: impl FnMut(
+        &EhFrame<EndianSlice<'a, NativeEndian>>,
+        &BaseAddresses,
+        EhFrameOffset,
+    ) -> gimli::Result<()>,
+) -> gimli::Result<()> {
     let (hdr_addr, hdr) = object.eh_frame_hdr;
     if hdr.is_empty() {
         return Ok(());
@@ -354,14 +373,12 @@ fn eh_frame_rows(
     };
     let eh_frame = EhFrame::new(bytes, NativeEndian);
     let bases = bases.set_eh_frame(eh_frame_addr);
-    let mut cies = Cies::default();
     let Some(table) = parsed.table() else {
         return Ok(());
     };
     let mut entries = table.iter(&bases);
     while let Some((_, fde_ptr)) = entries.next()? {
-        let offset = table.pointer_to_offset(fde_ptr)?;
-        fde_rows_at(&eh_frame, &bases, &mut cies, offset, rows)?;
+        f(&eh_frame, &bases, table.pointer_to_offset(fde_ptr)?)?;
     }
     Ok(())
 }
