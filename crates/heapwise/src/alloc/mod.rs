@@ -245,7 +245,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             }
         } else if let Some(bucket) = bucket {
             // The sample's block is gone.
-            bucket.freed();
+            bucket.freed(false);
         }
         // SAFETY: `p` was allocated with `carried`.
         unsafe { self.inner.dealloc(p, carried) };

@@ -12,7 +12,8 @@
 //! `scaleHeapSample`; summing first and unbiasing later is badly wrong, see
 //! `docs/profiling.md`, "Go's sampling"), and the rate in the key keeps that exact even if the
 //! rate changes while the program runs. A bucket counts allocations and
-//! frees with atomics; it is leaked (never freed, like Go's
+//! frees with atomics (updated unlocked while one thread updates them:
+//! `sys/solo.rs`); it is leaked (never freed, like Go's
 //! `persistentalloc`) so the live-block table can point at it and a free can
 //! update it without the depot's lock.
 //!
@@ -27,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::profile::high_water;
 use crate::sys::fork::{AtFork, Rank};
 use crate::sys::lock::{Lock, LockGuard};
+use crate::sys::solo;
 
 /// Counts of one (stack, size, scope name, rate) bucket.
 #[derive(Debug)]
@@ -64,21 +66,22 @@ impl Bucket {
     }
 
     pub(crate) fn allocated(&self) {
+        let w = solo::writer();
         self.keep_peak_count();
-        self.allocs.fetch_add(1, Relaxed);
-        high_water::grew(self.weight);
+        w.add(&self.allocs, 1);
+        high_water::grew(&w, self.weight);
     }
 
-    pub(crate) fn freed(&self) {
-        high_water::shrinking(self.weight);
+    /// One of this bucket's blocks was freed; `temporary`: before its
+    /// thread allocated anything else.
+    pub(crate) fn freed(&self, temporary: bool) {
+        let w = solo::writer();
+        high_water::shrinking(&w, self.weight);
         self.keep_peak_count();
-        self.frees.fetch_add(1, Relaxed);
-    }
-
-    /// One of this bucket's blocks was freed before its thread allocated
-    /// anything else (call [`Bucket::freed`] as well).
-    pub(crate) fn freed_temporary(&self) {
-        self.temporary.fetch_add(1, Relaxed);
+        w.add(&self.frees, 1);
+        if temporary {
+            w.add(&self.temporary, 1);
+        }
     }
 
     /// Before a change: saves the live count, once per peak generation, so
@@ -450,7 +453,7 @@ mod tests {
         }
         assert_eq!(d.stacks.len(), 2, "one entry per distinct stack");
         assert_eq!(c.stack, a.stack);
-        a.freed();
+        a.freed(false);
         let s = d.snapshot();
         assert_eq!(s.buckets.len(), 5);
         assert_eq!((s.buckets[0].allocs, s.buckets[0].frees), (2, 1));

@@ -16,8 +16,8 @@
 //! free that follows it: a free whose [`LIVE`] before it is above [`HIGH`]
 //! records a new high and starts a new generation, before its bucket saves.
 //! An allocation only adds to [`LIVE`]: while memory grows nothing else is
-//! shared or written, so full mode's building phases pay one atomic add per
-//! block. When nothing was freed since the last high ([`LIVE`] at or above
+//! shared or written, so full mode's building phases pay one add per block
+//! (unlocked while one thread updates the counters: `sys/solo.rs`). When nothing was freed since the last high ([`LIVE`] at or above
 //! [`HIGH`]), the peak is now, and every bucket's count now is its count at
 //! the peak.
 //!
@@ -28,6 +28,8 @@
 //! peak a site's figure may be off by the blocks in flight then.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use crate::sys::solo::Writer;
 
 /// Estimated bytes in sampled blocks alive now (below zero only for a
 /// moment, when a free races ahead of its allocation's add on another
@@ -47,18 +49,18 @@ pub(crate) fn generation() -> u64 {
 
 /// A sampled block weighing `weight` estimated bytes was allocated.
 #[inline]
-pub(crate) fn grew(weight: i64) {
-    LIVE.fetch_add(weight, Relaxed);
+pub(crate) fn grew(w: &Writer, weight: i64) {
+    w.add_i64(&LIVE, weight);
 }
 
 /// A sampled block weighing `weight` estimated bytes is being freed: if
 /// live bytes were at a new high until now, that was a peak, and a new
 /// generation starts. Call it before the block's bucket saves its count.
 #[inline]
-pub(crate) fn shrinking(weight: i64) {
-    let before = LIVE.fetch_sub(weight, Relaxed);
-    if before > HIGH.load(Relaxed) && HIGH.fetch_max(before, Relaxed) < before {
-        GENERATION.fetch_add(1, Relaxed);
+pub(crate) fn shrinking(w: &Writer, weight: i64) {
+    let before = w.fetch_add_i64(&LIVE, weight.wrapping_neg());
+    if before > HIGH.load(Relaxed) && w.fetch_max_i64(&HIGH, before) < before {
+        w.add(&GENERATION, 1);
     }
 }
 

@@ -252,6 +252,13 @@ pub fn __preload_symbols_only(addr: *const ()) {
     symbolize::read_symbols_only(addr as usize);
 }
 
+/// Whether the calling thread updates full mode's shared counters with
+/// unlocked instructions now (`sys/solo.rs`): for heapwise's tests.
+#[doc(hidden)]
+pub fn __counters_unlocked_here() -> bool {
+    crate::sys::solo::unlocked_here()
+}
+
 /// How to build a profile: symbols or addresses, which frames.
 #[derive(Debug, Clone)]
 pub struct ProfileOptions {

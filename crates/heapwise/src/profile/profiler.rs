@@ -71,7 +71,7 @@ fn sample(l: &Local, ptr: *mut u8, size: usize, rate: u64) {
     let bucket = sampled_bucket(l, ptr, size, rate);
     if let Some(stale) = live::insert(ptr, bucket) {
         // The address was recorded live: its free went unseen. Count it now.
-        stale.freed();
+        stale.freed(false);
     }
 }
 
@@ -180,7 +180,7 @@ fn cached_bucket(frames: &[usize], label: Option<&str>, size: u64, rate: u64) ->
 /// `Alloc::uncarried`). Slow path, guarded.
 pub(crate) fn track(ptr: *mut u8, bucket: &'static Bucket) {
     if let Some(stale) = live::insert(ptr, bucket) {
-        stale.freed();
+        stale.freed(false);
     }
 }
 
@@ -205,8 +205,7 @@ pub(crate) fn free_reentrant(ptr: *mut u8) {
 /// realloc): counts the free, and the block as temporary if it was this
 /// thread's last allocation in full mode. Slow path, guarded or not.
 pub(crate) fn freed(ptr: *mut u8, bucket: &Bucket) {
-    if bucket.rate == 1 && LAST_SAMPLED.try_with(|last| last.replace(0)) == Ok(ptr as usize) {
-        bucket.freed_temporary();
-    }
-    bucket.freed();
+    let temporary =
+        bucket.rate == 1 && LAST_SAMPLED.try_with(|last| last.replace(0)) == Ok(ptr as usize);
+    bucket.freed(temporary);
 }

@@ -79,6 +79,7 @@ use std::sync::atomic::{
 
 use crate::local::filter;
 use crate::profile::depot::Bucket;
+use crate::sys::solo;
 
 /// Bytes of a trailer (the bucket), and of a wide one (bucket, size, sequence
 /// number).
@@ -257,7 +258,7 @@ pub(crate) unsafe fn attach(ptr: *mut u8, at: usize, size: usize, bucket: *const
     open();
     // SAFETY: the caller's contract; `at` is a multiple of ALIGN.
     unsafe { ptr.add(at).cast::<*const Bucket>().write(bucket) };
-    if let Some((end_leaf, end_word, end_bit)) = end {
+    if let Some((end_leaf, end_word, _)) = end {
         // SAFETY: wide trailers have 24 bytes from `at` (the caller's
         // contract), 8-aligned.
         unsafe {
@@ -267,11 +268,14 @@ pub(crate) unsafe fn attach(ptr: *mut u8, at: usize, size: usize, bucket: *const
                 .write(SEQ.fetch_add(1, Relaxed));
         }
         touch(end_leaf, end_word);
-        // Before the start bit: a scan sees the block whole or not at all.
-        end_leaf.ends[end_word].fetch_or(end_bit, Release);
     }
     touch(leaf, word);
-    leaf.words[word].fetch_or(bit, Release);
+    let w = solo::writer();
+    if let Some((end_leaf, end_word, end_bit)) = end {
+        // Before the start bit: a scan sees the block whole or not at all.
+        w.or(&end_leaf.ends[end_word], end_bit);
+    }
+    w.or(&leaf.words[word], bit);
     true
 }
 
@@ -307,7 +311,7 @@ pub(crate) fn detach(ptr: *mut u8) -> bool {
     if w.load(Relaxed) & bit == 0 {
         return false;
     }
-    w.fetch_and(!bit, Relaxed);
+    solo::writer().and(w, !bit);
     true
 }
 
@@ -324,7 +328,7 @@ pub(crate) unsafe fn take_bucket(ptr: *mut u8, at: usize) -> Option<&'static Buc
             let leaf = slot.load(Acquire);
             // SAFETY: leaves are never freed; `attach` made this one.
             if let Some(leaf) = unsafe { leaf.as_ref() } {
-                leaf.ends[word].fetch_and(!bit, Relaxed);
+                solo::writer().and(&leaf.ends[word], !bit);
             }
         }
     }

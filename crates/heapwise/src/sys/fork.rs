@@ -34,6 +34,8 @@ pub(crate) enum Rank {
     Depot,
     /// The live-block table: frees under any lock above reach it.
     Live,
+    /// No lock: `solo.rs` tells the child it has one thread.
+    Solo,
 }
 
 /// The fork handlers of one module's locks.

@@ -53,6 +53,7 @@ pub(crate) mod fork;
 #[cfg(target_os = "linux")]
 mod linux;
 pub(crate) mod lock;
+pub(crate) mod solo;
 #[cfg(target_os = "linux")]
 use linux as imp;
 
