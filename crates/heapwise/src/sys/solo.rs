@@ -49,6 +49,10 @@
 //! a thread created later may be given the same pointer and then updates
 //! unlocked too, which is right: the first one is gone.
 //!
+//! The waiting thread gives up after about a million yields (seconds): a
+//! writer never ended (a `longjmp` out of a signal handler that interrupted
+//! the allocator) must not hang the process.
+//!
 //! A writer must be short and must not wait for anything (take a lock, walk a
 //! stack) while it is held: a thread making the state `SHARED` waits for
 //! it to end. Readers load the counters as before: each unlocked update is
@@ -291,19 +295,40 @@ mod imp {
         // registered for it before naming a thread.
         let rc =
             unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
-        debug_assert_eq!(rc, 0, "membarrier after registering");
+        if rc != 0 {
+            // Refused after all (a sandbox installed since): a processor
+            // makes its stores visible within microseconds, and a thread
+            // descheduled makes them visible as it stops, so a millisecond
+            // later the named thread's busy mark shows if it is inside.
+            let pause = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 1_000_000,
+            };
+            // SAFETY: a valid timespec; no remainder wanted.
+            unsafe { libc::nanosleep(&pause, std::ptr::null_mut()) };
+        }
         let mut spins = 0u32;
         while BUSY.load(Acquire) != 0 {
-            spins += 1;
+            spins = spins.wrapping_add(1);
             if spins < 100 {
                 std::hint::spin_loop();
-            } else {
-                // SAFETY: no arguments; the named thread is descheduled
-                // inside its few instructions.
-                unsafe { libc::sched_yield() };
+                continue;
+            }
+            // SAFETY: no arguments; the named thread is descheduled
+            // inside its few instructions.
+            unsafe { libc::sched_yield() };
+            if spins >= GIVE_UP_YIELDS {
+                // Never ending: the thread left a writer without ending it
+                // (a `longjmp` out of a signal handler that interrupted the
+                // allocator). Its updates are over; stop waiting.
+                break;
             }
         }
     }
+
+    /// Yields a thread waits at most for the named thread's writer (each a
+    /// system call, a few microseconds at least: seconds in all).
+    const GIVE_UP_YIELDS: u32 = 1_000_000;
 
     /// The child of a `fork` has one thread: it may claim the state again.
     static FORK: AtFork = AtFork::new(Rank::Solo, hold, release);
