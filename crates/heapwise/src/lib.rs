@@ -51,7 +51,7 @@
 //!
 //! | layer | what it holds |
 //! |---|---|
-//! | `sys`, `util` | platform code (mappings, stack bounds, fork-safe locks); byte formatting, JSON escaping |
+//! | `sys`, `util` | platform code (mappings, stack bounds, fork-safe locks, counters updated unlocked while one thread writes them); byte formatting, JSON escaping |
 //! | `local` | what every allocator call touches: the per-thread block, the sampler, the page filter, the process counters |
 //! | [`events`] | heapwise's tracepoints, declared low because every layer fires them |
 //! | `scope` | [`Scope`], guards, the chain of ancestors, limits, cancellation, futures, named scopes |
