@@ -89,7 +89,7 @@ fn sampled_bucket(l: &Local, ptr: *mut u8, size: usize, rate: u64) -> &'static B
     // has the layout of `usize`.
     let frames = unsafe { std::slice::from_raw_parts(frames.as_ptr().cast::<usize>(), walked.len) };
     let label = scope::profile_label(l.scope().cast());
-    let bucket = cached_bucket(frames, label, size as u64, rate);
+    let bucket = cached_bucket(frames, walked.hash, label, size as u64, rate);
     if rate == 1 {
         let _ = LAST_SAMPLED.try_with(|last| last.set(ptr as usize));
     }
@@ -124,35 +124,17 @@ thread_local! {
         const { [const { Cell::new((0, std::ptr::null())) }; CACHE_SLOTS] };
 }
 
-/// A stack's hash for the bucket cache: four independent FxHash lanes
-/// (frames `4k`, `4k+1`, `4k+2`, `4k+3`), then the lanes and the rest. One
-/// chain's multiplies wait for each other; four overlap, and full mode
-/// hashes every allocation's stack (~40 frames deep in serde_json).
-#[inline]
-fn hash_frames(frames: &[usize]) -> u64 {
-    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-    let mut lanes = [1u64, 2, 3, 4];
-    let mut chunks = frames.chunks_exact(4);
-    for c in &mut chunks {
-        for (lane, &f) in lanes.iter_mut().zip(c) {
-            *lane = (lane.rotate_left(5) ^ f as u64).wrapping_mul(K);
-        }
-    }
+/// The bucket for a sample (its stack, and the stack's hash from the walk),
+/// from this thread's cache or the depot; counts the allocation in it.
+fn cached_bucket(
+    frames: &[usize],
+    frames_hash: u64,
+    label: Option<&str>,
+    size: u64,
+    rate: u64,
+) -> &'static Bucket {
     let mut h = FxHasher::default();
-    for &lane in &lanes {
-        h.write_u64(lane);
-    }
-    for &f in chunks.remainder() {
-        h.write_usize(f);
-    }
-    h.finish()
-}
-
-/// The bucket for a sample, from this thread's cache or the depot; counts
-/// the allocation in it.
-fn cached_bucket(frames: &[usize], label: Option<&str>, size: u64, rate: u64) -> &'static Bucket {
-    let mut h = FxHasher::default();
-    h.write_u64(hash_frames(frames));
+    h.write_u64(frames_hash);
     h.write_usize(frames.len());
     h.write_u64(size);
     h.write_u64(rate);

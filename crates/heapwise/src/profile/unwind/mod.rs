@@ -166,11 +166,7 @@ fn capture_as(mode: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -
     let (lo, hi) = bounds.get();
     if regs.sp < lo || regs.sp >= hi {
         // Not on the thread's stack (a signal stack, an unknown thread).
-        return Walked {
-            len: 0,
-            end: End::Cut,
-            missed: false,
-        };
+        return Walked::empty(End::Cut);
     }
     let tables = match mode {
         Unwinder::Fp => return walk::walk(regs, hi, Using::Fp, 1, out),
@@ -183,11 +179,7 @@ fn capture_as(mode: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -
     let Some(tables) = tables else {
         // No tables yet (another thread is building them).
         if mode == Unwinder::Cfi {
-            return Walked {
-                len: 0,
-                end: End::Cut,
-                missed: false,
-            };
+            return Walked::empty(End::Cut);
         }
         return walk::walk(regs, hi, Using::Fp, 1, out);
     };
@@ -313,10 +305,13 @@ pub(crate) fn walk_thread(
 #[inline(always)]
 fn capture_as(_: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> Walked {
     let len = crate::profile::stack::capture(bounds, out);
+    // SAFETY: `capture` initialised `out[..len]`.
+    let frames = unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<usize>(), len) };
     Walked {
         len,
         end: if len > 0 { End::Root } else { End::Cut },
         missed: false,
+        hash: walk::stack_hash(frames),
     }
 }
 
