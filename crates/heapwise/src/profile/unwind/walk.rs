@@ -63,11 +63,11 @@ pub(crate) struct Walked {
     pub(crate) end: End,
     /// A `pc` lay in no object the tables know (a refresh may help).
     pub(crate) missed: bool,
-    /// [`stack_hash`] of the return addresses written, computed as they are
-    /// found: on a chain of its own beside the walk's (whose next step
-    /// waits for a load), so it costs the bucket lookup after the walk
-    /// nothing (full mode hashes every allocation's stack, ~40 frames in
-    /// `serde_json`).
+    /// The hash of the return addresses written ([`stack_hash_step`] on
+    /// each), computed as they are found: on a chain of its own beside the
+    /// walk's (whose next step waits for a load), so it costs the bucket
+    /// lookup after the walk nothing (full mode hashes every allocation's
+    /// stack, ~40 frames in `serde_json`).
     pub(crate) hash: u64,
 }
 
