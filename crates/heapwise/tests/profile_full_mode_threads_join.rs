@@ -41,12 +41,7 @@ fn thread_block(i: usize) -> Box<[u8; THREAD_SIZE]> {
 fn figures(p: &heapwise_pprof::Profile, size: usize) -> (i64, i64) {
     let mut out = (0, 0);
     for s in &p.sample {
-        let bytes = s
-            .label
-            .iter()
-            .find(|l| p.string(l.key) == "bytes" && l.str == 0)
-            .map(|l| l.num);
-        if bytes == Some(size as i64) {
+        if common::profile::label_num(p, s, "bytes") == Some(size as i64) {
             out.0 += s.value[0];
             out.1 += s.value[2];
         }

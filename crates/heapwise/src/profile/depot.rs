@@ -121,6 +121,13 @@ impl Bucket {
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FxHasher(u64);
 
+/// FxHash's step: `n` into `hash` (also made by the stack walk, one return
+/// address at a time).
+#[inline(always)]
+pub(crate) fn fx_step(hash: u64, n: u64) -> u64 {
+    (hash.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
+}
+
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -128,7 +135,7 @@ impl Hasher for FxHasher {
         }
     }
     fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        self.0 = fx_step(self.0, n);
     }
     fn write_u32(&mut self, n: u32) {
         self.write_u64(n as u64);

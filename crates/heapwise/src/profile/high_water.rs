@@ -17,9 +17,9 @@
 //! records a new high and starts a new generation, before its bucket saves.
 //! An allocation only adds to [`LIVE`]: while memory grows nothing else is
 //! shared or written, so full mode's building phases pay one add per block
-//! (unlocked while one thread updates the counters: `sys/solo.rs`). When nothing was freed since the last high ([`LIVE`] at or above
-//! [`HIGH`]), the peak is now, and every bucket's count now is its count at
-//! the peak.
+//! (unlocked while one thread updates the counters: `sys/solo.rs`). When
+//! nothing was freed since the last high ([`LIVE`] at or above [`HIGH`]),
+//! the peak is now, and every bucket's count now is its count at the peak.
 //!
 //! Live bytes are the sampled blocks' estimates (each block weighs its size
 //! divided by the probability it was sampled; at rate 1 its size), so the

@@ -538,8 +538,9 @@ impl Locations {
 
     /// Appends to `out` the location ids of `stack` (return addresses, leaf
     /// first, given to the [`Resolved`] this was made from; `at` their
-    /// indices there, [`Resolved::frame_indices`]), trimmed at the leaf: everything up to the rootmost [`Trim::Cut`]
-    /// line, then the [`Trim::Plumbing`] lines that follow. A location whose
+    /// indices there, [`Resolved::frame_indices`]), trimmed at the leaf:
+    /// everything up to the rootmost [`Trim::Cut`] line, then the
+    /// [`Trim::Plumbing`] lines that follow. A location whose
     /// lines are all trimmed is left out; an address without symbols stops
     /// the trimming. A stack that would be trimmed away entirely is kept
     /// whole.

@@ -258,7 +258,9 @@ pub(crate) unsafe fn attach(ptr: *mut u8, at: usize, size: usize, bucket: *const
     open();
     // SAFETY: the caller's contract; `at` is a multiple of ALIGN.
     unsafe { ptr.add(at).cast::<*const Bucket>().write(bucket) };
-    if let Some((end_leaf, end_word, _)) = end {
+    // Held over a few stores and atomics: nothing here waits.
+    let w = solo::writer();
+    if let Some((end_leaf, end_word, end_bit)) = end {
         // SAFETY: wide trailers have 24 bytes from `at` (the caller's
         // contract), 8-aligned.
         unsafe {
@@ -268,13 +270,10 @@ pub(crate) unsafe fn attach(ptr: *mut u8, at: usize, size: usize, bucket: *const
                 .write(SEQ.fetch_add(1, Relaxed));
         }
         touch(end_leaf, end_word);
-    }
-    touch(leaf, word);
-    let w = solo::writer();
-    if let Some((end_leaf, end_word, end_bit)) = end {
         // Before the start bit: a scan sees the block whole or not at all.
         w.or(&end_leaf.ends[end_word], end_bit);
     }
+    touch(leaf, word);
     w.or(&leaf.words[word], bit);
     true
 }

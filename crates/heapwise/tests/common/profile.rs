@@ -11,7 +11,8 @@ pub(crate) struct Site {
     pub(crate) inuse_space: i64,
 }
 
-fn label_num(p: &Profile, s: &heapwise_pprof::Sample, key: &str) -> Option<i64> {
+/// The label `key`'s number on a sample.
+pub(crate) fn label_num(p: &Profile, s: &heapwise_pprof::Sample, key: &str) -> Option<i64> {
     s.label
         .iter()
         .find(|l| p.string(l.key) == key && l.str == 0)

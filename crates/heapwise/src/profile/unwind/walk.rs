@@ -36,6 +36,7 @@
 use std::cell::Cell;
 use std::mem::MaybeUninit;
 
+use crate::profile::depot::fx_step;
 use crate::profile::unwind::modules::Tables;
 use crate::profile::unwind::table::{Kind, Rule, SavedFp};
 
@@ -88,7 +89,7 @@ const STACK_HASH_SEED: u64 = 0x243F_6A88_85A3_08D3;
 /// One return address into a stack's hash (FxHash's step).
 #[inline(always)]
 pub(crate) fn stack_hash_step(hash: u64, ra: usize) -> u64 {
-    (hash.rotate_left(5) ^ ra as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
+    fx_step(hash, ra as u64)
 }
 
 /// The hash of a stack's return addresses that a walk computes
