@@ -67,7 +67,7 @@
 //! per-thread block is in initial-exec TLS (heapwise's feature
 //! `initial-exec-tls`): no `__tls_get_addr` call per `malloc` and `free`.
 //! Such a library must be loaded with the program, as `LD_PRELOAD` does; a
-//! `dlopen` of it may fail. On a malloc/free loop the preload adds 71
+//! `dlopen` of it may fail. On a malloc/free loop the preload adds 67
 //! instructions per pair to glibc's 155 (`bench/preload_callgrind.sh`).
 //!
 //! # A program that installs `heapwise::Alloc` itself

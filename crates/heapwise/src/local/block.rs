@@ -170,7 +170,7 @@ impl Local {
     /// as well), where keeping the peak itself took a compare and a
     /// conditional move over the live figure, with two loads and two
     /// stores: 4 instructions fewer per alloc/free pair, one more per free
-    /// among them (`bench/results/2026-12-07-headroom.md`).
+    /// among them (`bench/results/2026-12-07-0c85b49-headroom.md`).
     #[inline(always)]
     pub(crate) fn record_alloc(&self, size: u64) {
         self.allocs.set(self.allocs.get().wrapping_add(1));
