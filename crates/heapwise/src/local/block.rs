@@ -178,11 +178,19 @@ impl Local {
         let headroom = self.headroom.get().wrapping_sub(size as i64);
         self.headroom.set(headroom);
         if headroom < 0 {
-            // Kept apart from the store above, which then stays one
-            // subtraction in memory.
-            std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::Release);
-            self.headroom.set(0);
+            self.new_peak();
         }
+    }
+
+    /// An allocation made a new peak: no headroom left. Cold, so the
+    /// common side falls through; inlined, so a growing heap pays a store.
+    #[cold]
+    #[inline(always)]
+    fn new_peak(&self) {
+        // Kept apart from the caller's store, which then stays one
+        // subtraction in memory.
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::Release);
+        self.headroom.set(0);
     }
 
     /// Records one free of `size` bytes.
