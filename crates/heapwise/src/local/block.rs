@@ -184,6 +184,13 @@ impl Local {
 
     /// An allocation made a new peak: no headroom left. Cold, so the
     /// common side falls through; inlined, so a growing heap pays a store.
+    ///
+    /// A signal handler whose own calls on this thread land between the
+    /// caller's subtraction and this store has its frees dropped from the
+    /// headroom, so the batch's peak can read low by what it freed there
+    /// (and, in an unoptimised build, where each `Cell` update is a load
+    /// and a store, any update of the batch can be lost so):
+    /// [`peek`](Self::peek) keeps the peak within `0..=bytes`.
     #[cold]
     #[inline(always)]
     fn new_peak(&self) {
@@ -227,8 +234,13 @@ impl Local {
             calls: allocs.wrapping_add(frees).wrapping_sub(reallocs),
             bytes: self.bytes.get(),
             freed_bytes: self.freed_bytes.get(),
+            // Within 0..=bytes: exactly so unless a signal handler's calls
+            // interleaved with this thread's own on the fast path (see
+            // `new_peak`).
             peak: (self.bytes.get().wrapping_sub(self.freed_bytes.get()) as i64)
-                .wrapping_add(self.headroom.get()),
+                .wrapping_add(self.headroom.get())
+                .max(0)
+                .min(self.bytes.get().min(i64::MAX as u64) as i64),
         }
     }
 
@@ -241,7 +253,6 @@ impl Local {
         }
         // A realloc is recorded as one alloc, one free and one realloc.
         debug_assert!(d.reallocs <= d.allocs && d.reallocs <= d.frees, "{d:?}");
-        debug_assert!(d.peak >= 0 && d.peak as u64 <= d.bytes, "{d:?}");
         self.sample_left
             .set(self.sample_left.get().saturating_sub(d.bytes as i64));
         self.allocs.set(0);
