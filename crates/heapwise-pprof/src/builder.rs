@@ -30,6 +30,10 @@ pub struct ProfileBuilder {
     function_ids: IdSpace,
     location_ids: IdSpace,
     mapping_ids: IdSpace,
+    /// Samples encoded as they were added (after
+    /// [`stream_samples`](ProfileBuilder::stream_samples)): whole `sample`
+    /// fields of the profile message.
+    streamed: Option<Vec<u8>>,
 }
 
 /// The ids in use for one kind of item, to hand out fresh ones.
@@ -111,6 +115,7 @@ impl ProfileBuilder {
             strings,
             functions,
             locations,
+            streamed: None,
         }
     }
 
@@ -294,12 +299,43 @@ impl ProfileBuilder {
 
     /// Appends a sample (leaf location first, one value per sample type).
     pub fn sample(&mut self, location_ids: &[u64], values: &[i64], labels: &[Label]) -> &mut Self {
+        if let Some(buf) = &mut self.streamed {
+            crate::encode::put_sample(buf, location_ids, values, labels);
+            return self;
+        }
         self.profile.sample.push(Sample {
             location_id: location_ids.to_vec(),
             value: values.to_vec(),
             label: labels.to_vec(),
         });
         self
+    }
+
+    /// From now on, [`sample`](Self::sample) encodes each sample at once
+    /// instead of keeping a [`Sample`]: a profile of many samples then takes
+    /// its encoded size (a full heap profile of a C++ compile: 44,000
+    /// samples, 3.7 MB encoded, ~15 MB as `Sample`s) and is written with
+    /// [`encode`](Self::encode) or [`encode_gzip`](Self::encode_gzip).
+    /// [`profile`](Self::profile) and [`samples_mut`](Self::samples_mut)
+    /// do not show such samples; [`build`](Self::build) decodes them back.
+    pub fn stream_samples(&mut self) -> &mut Self {
+        self.streamed.get_or_insert_with(Vec::new);
+        self
+    }
+
+    /// The profile's protobuf bytes, streamed samples included (after the
+    /// others), as [`Profile::encode`] would give for [`build`](Self::build)'s
+    /// profile.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let streamed = self.streamed.as_deref().unwrap_or_default();
+        crate::encode::encode_profile(&mut buf, &self.profile, streamed);
+        buf
+    }
+
+    /// [`encode`](Self::encode), gzipped.
+    pub fn encode_gzip(&self) -> Vec<u8> {
+        crate::gzip::compress(&self.encode())
     }
 
     /// The profile built so far.
@@ -321,6 +357,58 @@ impl ProfileBuilder {
 
     /// Finishes and returns the profile.
     pub fn build(self) -> Profile {
-        self.profile
+        let mut profile = self.profile;
+        if let Some(streamed) = self.streamed {
+            crate::decode::append_samples(&streamed, &mut profile.sample);
+        }
+        profile
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Samples of several shapes: none, one and many locations, values,
+    /// labels of both kinds.
+    fn add_samples(b: &mut ProfileBuilder) {
+        let leaf = b.frame("app::leaf", "src/leaf.rs", 3);
+        let root = b.frame("app::main", "src/main.rs", 9);
+        let size = b.label_num("bytes", 4096, "bytes");
+        let scope = b.label_str("scope", "request");
+        b.sample(&[leaf, root], &[1, 4096], &[size]);
+        b.sample(&[], &[0, 0], &[]);
+        let many: Vec<u64> = (0..300).map(|i| [leaf, root][i % 2]).collect();
+        b.sample(&many, &[7, i64::MAX], &[size, scope]);
+        b.sample(&[root], &[-1, 200], &[scope]);
+    }
+
+    fn builder() -> ProfileBuilder {
+        let mut b = ProfileBuilder::new();
+        b.sample_type("alloc_objects", "count")
+            .sample_type("alloc_space", "bytes")
+            .period("space", "bytes", 1);
+        b
+    }
+
+    /// Streamed samples encode to the bytes the same samples kept as
+    /// `Sample`s do, and `build` gives them back, after any kept before.
+    #[test]
+    fn streamed_samples_encode_and_build_as_kept_ones() {
+        let mut kept = builder();
+        add_samples(&mut kept);
+        add_samples(&mut kept);
+        let mut streamed = builder();
+        add_samples(&mut streamed);
+        streamed.stream_samples();
+        add_samples(&mut streamed);
+        assert_eq!(streamed.profile().sample.len(), 4, "only those kept");
+        assert_eq!(streamed.encode(), kept.encode());
+        assert_eq!(streamed.encode(), kept.profile().encode());
+        assert_eq!(streamed.encode_gzip(), kept.profile().encode_gzip());
+        let built = streamed.build();
+        assert_eq!(built, kept.build());
+        assert!(built.validate().is_ok());
+        assert_eq!(Profile::decode(&built.encode()).unwrap(), built);
     }
 }

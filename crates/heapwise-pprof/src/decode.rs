@@ -320,6 +320,30 @@ fn decode_value_type(r: &mut Reader<'_>, vt: &mut ValueType) -> Result<()> {
     Ok(())
 }
 
+/// Appends to `samples` the `sample` fields in `bytes`, which the encoder
+/// wrote (`ProfileBuilder::stream_samples`): trusted, so nothing is
+/// charged, and a field that does not parse (none does) is left out.
+pub(crate) fn append_samples(bytes: &[u8], samples: &mut Vec<Sample>) {
+    let mut budget = Budget::new(u64::MAX);
+    let mut r = Reader::new(bytes);
+    while !r.is_empty() {
+        let at = r.position();
+        let Ok((2, wire)) = r.read_key() else {
+            debug_assert!(false, "a streamed sample at byte {at} does not parse");
+            return;
+        };
+        let decoded = message(&mut r, "profile", 2, at, wire)
+            .and_then(|mut sub| decode_sample(&mut sub, &mut budget, samples.len(), at));
+        match decoded {
+            Ok(s) => samples.push(s),
+            Err(e) => {
+                debug_assert!(false, "a streamed sample at byte {at}: {e}");
+                return;
+            }
+        }
+    }
+}
+
 /// Decodes sample `index` (at byte `at`), charging its vectors to
 /// `budget` and allocating them at their exact sizes.
 fn decode_sample(

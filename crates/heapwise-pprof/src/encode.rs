@@ -8,7 +8,7 @@ use std::io::Write;
 
 use crate::error::Result;
 use crate::gzip;
-use crate::profile::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
+use crate::profile::{Function, Label, Line, Location, Mapping, Profile, ValueType};
 use crate::wire::{self, put_bytes, put_message, put_packed_int, put_packed_uint};
 
 impl Profile {
@@ -19,7 +19,7 @@ impl Profile {
     /// empty string table is written as `[""]`.
     pub fn encode(&self) -> Vec<u8> {
         let mut buf = Vec::new();
-        encode_profile(&mut buf, self);
+        encode_profile(&mut buf, self, &[]);
         buf
     }
 
@@ -34,13 +34,16 @@ impl Profile {
     }
 }
 
-fn encode_profile(buf: &mut Vec<u8>, p: &Profile) {
+/// Encodes `p`, with `more_samples` (whole `sample` fields, from
+/// [`put_sample`]) after its own samples.
+pub(crate) fn encode_profile(buf: &mut Vec<u8>, p: &Profile, more_samples: &[u8]) {
     for vt in &p.sample_type {
         put_message(buf, 1, |b| encode_value_type(b, vt));
     }
     for s in &p.sample {
-        put_message(buf, 2, |b| encode_sample(b, s));
+        put_sample(buf, &s.location_id, &s.value, &s.label);
     }
+    buf.extend_from_slice(more_samples);
     for m in &p.mapping {
         put_message(buf, 3, |b| encode_mapping(b, m));
     }
@@ -94,12 +97,20 @@ fn encode_value_type(buf: &mut Vec<u8>, vt: &ValueType) {
     put_i64(buf, 2, vt.unit);
 }
 
-fn encode_sample(buf: &mut Vec<u8>, s: &Sample) {
-    put_packed_uint(buf, 1, &s.location_id);
-    put_packed_int(buf, 2, &s.value);
-    for l in &s.label {
-        put_message(buf, 3, |b| encode_label(b, l));
-    }
+/// Appends a `sample` field of the profile message.
+pub(crate) fn put_sample(
+    buf: &mut Vec<u8>,
+    location_ids: &[u64],
+    values: &[i64],
+    labels: &[Label],
+) {
+    put_message(buf, 2, |b| {
+        put_packed_uint(b, 1, location_ids);
+        put_packed_int(b, 2, values);
+        for l in labels {
+            put_message(b, 3, |b| encode_label(b, l));
+        }
+    });
 }
 
 fn encode_label(buf: &mut Vec<u8>, l: &Label) {

@@ -168,6 +168,7 @@ fn put_packed(buf: &mut Vec<u8>, field: u32, values: impl Iterator<Item = u64> +
     }
     put_key(buf, field, WireType::Len);
     put_varint(buf, len as u64);
+    buf.reserve(len);
     for v in values {
         put_varint(buf, v);
     }
