@@ -394,11 +394,8 @@ impl Resolved {
         debug_assert!(addrs.windows(2).all(|w| w[0] < w[1]));
         let mappings = sys::mappings();
         let symbols: Vec<Vec<Frame>> = if symbolize {
-            let mut s = Symbolizer::new(&mappings);
-            addrs
-                .iter()
-                .map(|&a| s.resolve(a.wrapping_sub(1) as u64))
-                .collect()
+            let pcs: Vec<u64> = addrs.iter().map(|&a| a.wrapping_sub(1) as u64).collect();
+            Symbolizer::new(&mappings).resolve_all(&pcs)
         } else {
             Vec::new()
         };
