@@ -636,6 +636,33 @@ impl Locations {
     }
 }
 
+/// The indices of `snap`'s buckets ordered by stack, in bucket order within
+/// a stack: a counting sort (a comparison sort of cc1plus's 44,000 full-mode
+/// buckets took 10 M instructions at exit).
+fn by_stack(snap: &Snapshot) -> Vec<u32> {
+    debug_assert!(
+        (snap.buckets.iter()).all(|b| (b.stack as usize) < snap.stacks.len()),
+        "a bucket of a stack the snapshot does not hold"
+    );
+    let mut next = vec![0u32; snap.stacks.len() + 1];
+    for bucket in &snap.buckets {
+        if let Some(n) = next.get_mut(bucket.stack as usize + 1) {
+            *n += 1;
+        }
+    }
+    for i in 1..next.len() {
+        next[i] += next[i - 1];
+    }
+    let mut order = vec![0u32; snap.buckets.len()];
+    for (i, bucket) in snap.buckets.iter().enumerate() {
+        if let Some(at) = next.get_mut(bucket.stack as usize) {
+            order[*at as usize] = i as u32;
+            *at += 1;
+        }
+    }
+    order
+}
+
 /// The profile of `snap` in a builder; with `stream`, its samples are
 /// encoded as they are made (`ProfileBuilder::stream_samples`), for a
 /// profile that is only written.
@@ -690,14 +717,11 @@ fn assemble(
     // allocated there: cc1plus ~5 each), so each stack's location ids are
     // made once and kept only while its buckets are written (kept for
     // every stack at once, they took a full profile of cc1plus ~10 MB).
-    let mut by_stack: Vec<(u32, u32)> = (snap.buckets.iter().enumerate())
-        .map(|(i, bucket)| (bucket.stack, i as u32))
-        .collect();
-    by_stack.sort_unstable();
+    let by_stack = by_stack(snap);
     let mut locs: Vec<u64> = Vec::new();
     let mut locs_of = None;
     let mut labels = Vec::with_capacity(2);
-    for &(_, i) in &by_stack {
+    for &i in &by_stack {
         let bucket = &snap.buckets[i as usize];
         if locs_of != Some(bucket.stack) {
             let (start, len) = snap.stacks[bucket.stack as usize];
