@@ -369,15 +369,27 @@ impl Resolved {
         // Distinct first, numbered as first seen (a stack's frames recur in
         // many stacks), then sorted and each frame's number made its rank:
         // one hash lookup a frame, here and for `Locations::stack`.
+        // A direct-mapped cache in front of the map: a stack's outer frames
+        // are in most stacks (a full profile of cc1plus: 1.1 M frames, 7,500
+        // addresses; the map alone took 40 M instructions).
+        const RECENT: usize = 4096;
+        let mut recent = vec![(0usize, 0u32); RECENT];
         let mut numbered: HashMap<usize, u32, depot::Fx> = HashMap::default();
         let mut seen: Vec<usize> = Vec::new();
         let mut frame_index: Vec<u32> = frames
             .iter()
             .map(|&a| {
-                *numbered.entry(a).or_insert_with(|| {
+                let slot =
+                    &mut recent[((a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize];
+                if slot.0 == a && a != 0 {
+                    return slot.1;
+                }
+                let n = *numbered.entry(a).or_insert_with(|| {
                     seen.push(a);
                     (seen.len() - 1) as u32
-                })
+                });
+                *slot = (a, n);
+                n
             })
             .collect();
         drop(numbered);
