@@ -162,16 +162,19 @@ pub fn put_packed_int(buf: &mut Vec<u8>, field: u32, values: &[i64]) {
 }
 
 fn put_packed(buf: &mut Vec<u8>, field: u32, values: impl Iterator<Item = u64> + Clone) {
-    let len: usize = values.clone().map(varint_len).sum();
-    if len == 0 {
+    if values.clone().next().is_none() {
         return;
     }
-    put_key(buf, field, WireType::Len);
-    put_varint(buf, len as u64);
-    buf.reserve(len);
-    for v in values {
-        put_varint(buf, v);
-    }
+    // As a message: the run written in place after one byte kept for its
+    // length (most runs are under 128 bytes), with room for two bytes a
+    // value made first. Summing the values' lengths first, then writing
+    // them, took a full profile's samples ~35 instructions a value.
+    buf.reserve(2 * values.size_hint().0 + 2);
+    put_message(buf, field, |b| {
+        for v in values {
+            put_varint(b, v);
+        }
+    });
 }
 
 /// Appends an embedded message field whose fields `body` writes. The body
@@ -301,6 +304,27 @@ mod tests {
         put_packed_uint(&mut buf, 1, &[]);
         put_packed_int(&mut buf, 2, &[]);
         assert!(buf.is_empty());
+    }
+
+    /// Values of every varint length either side of each boundary, after
+    /// other bytes: the run is their varints, one after another.
+    #[test]
+    fn packed_values_of_every_length_are_their_varints() {
+        let mut values = vec![0u64, 1, u64::MAX];
+        for bits in (7..64).step_by(7) {
+            values.extend([(1u64 << bits) - 1, 1 << bits, (1 << bits) + 1]);
+        }
+        let mut buf = vec![0xaa];
+        put_packed_uint(&mut buf, 3, &values);
+        let mut want = vec![0xaa];
+        let mut run = Vec::new();
+        for &v in &values {
+            put_varint(&mut run, v);
+        }
+        put_key(&mut want, 3, WireType::Len);
+        put_varint(&mut want, run.len() as u64);
+        want.extend_from_slice(&run);
+        assert_eq!(buf, want);
     }
 
     /// Bodies either side of each prefix length, after other bytes: the
