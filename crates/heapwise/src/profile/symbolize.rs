@@ -1117,17 +1117,23 @@ mod tests {
         }
     }
 
-    /// The ELF64 reader keeps the symbols, names and ranks `object`'s
-    /// generic symbols give, on this test binary (a symbol table) and on
-    /// every shared library it loaded (mostly dynamic tables).
-    #[test]
-    fn the_elf64_reader_keeps_what_object_keeps() {
+    /// The files of the objects loaded here.
+    fn object_paths() -> Vec<String> {
         let mut paths: Vec<String> = mappings()
             .into_iter()
             .map(|m| m.path)
             .filter(|p| p.starts_with('/'))
             .collect();
         paths.dedup();
+        paths
+    }
+
+    /// The ELF64 reader keeps the symbols, names and ranks `object`'s
+    /// generic symbols give, on this test binary (a symbol table) and on
+    /// every shared library it loaded (mostly dynamic tables).
+    #[test]
+    fn the_elf64_reader_keeps_what_object_keeps() {
+        let paths = object_paths();
         assert!(paths.len() >= 2, "{paths:?}");
         let name = |data: &[u8], at: usize| {
             let rest = &data[at..];
@@ -1154,12 +1160,7 @@ mod tests {
     /// between them, few addresses and many.
     #[test]
     fn a_table_read_for_some_addresses_names_them_as_the_whole_table() {
-        let mut paths: Vec<String> = mappings()
-            .into_iter()
-            .map(|m| m.path)
-            .filter(|p| p.starts_with('/'))
-            .collect();
-        paths.dedup();
+        let paths = object_paths();
         let mut x = 0x2545_F491_4F6C_DD1Du64;
         let mut next = move || {
             x ^= x << 13;
