@@ -60,7 +60,12 @@ const EXITING: u8 = 4;
 /// One thread's allocator state. See the module docs.
 ///
 /// `repr(C, align(64))`: the fields a fast path touches (the countdown and
-/// the batch, through `scope`) fill exactly the first cache line.
+/// the batch, through `scope`) fill exactly the first cache line. Their
+/// order keeps no two fields that one path updates next to each other (an
+/// allocation: `headroom`, `allocs`, `bytes`; a free: `headroom`, `frees`,
+/// `freed_bytes`): next to `freed_bytes`, `headroom` was vectorised with it
+/// into a 16-byte load, add and store, one instruction more than two adds
+/// to memory (`bench/results/2026-12-07-0c85b49-headroom.md`).
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(crate) struct Local {
