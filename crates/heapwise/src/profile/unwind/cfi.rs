@@ -10,8 +10,8 @@
 //! `cc1plus`'s chunks (`chunks.rs`). Here the state is three small values,
 //! a CIE is evaluated once per table build (cached with it), `gimli` parses
 //! the CIEs, and the FDEs of the form every x86_64 Linux toolchain writes
-//! are parsed and decoded here (`fast`; ~2,600 instructions an FDE of
-//! `cc1plus`, 3,900 through `gimli`'s reader). The rows, and the errors
+//! are parsed and decoded here (`fast`; ~2,400 instructions an FDE of
+//! `cc1plus`, 3,900 through `gimli`'s parser). The rows, and the errors
 //! that end a table early, are `gimli`'s: a test runs both on every FDE of
 //! every object loaded into the test binary.
 
@@ -171,18 +171,18 @@ pub(crate) fn fde_rows_at<'a>(
     Ok(())
 }
 
-/// The FDEs every x86_64 Linux toolchain writes, parsed and decoded here:
-/// `gimli`'s reader took 480 instructions an FDE header and 67 a CFI
-/// instruction (cc1plus: 27 of them an FDE), for values this decodes in a
-/// dozen. The instructions are `gimli`'s [`CallFrameInstruction`]s, as its
+/// The FDEs every x86_64 Linux toolchain writes, parsed and decoded here
+/// with `gimli`'s own reader and LEB128 (so every field reads, and fails,
+/// as in `gimli`): its parser took 480 instructions an FDE header and 67 a
+/// CFI instruction (cc1plus: 27 of them an FDE). The instructions are `gimli`'s [`CallFrameInstruction`]s, as its
 /// parser makes them, evaluated by the same [`Program`]; anything else (a
 /// CIE not parsed yet, other pointer encodings, expressions, rare
 /// instructions, a malformed byte, an error evaluating) gives `None`, and
 /// the FDE goes through `gimli` whole, errors included (`rows_are_gimlis`
 /// holds both to `gimli`'s `UnwindTable`).
 mod fast {
-    use gimli::Section as _;
-    use gimli::{constants, BaseAddresses, CallFrameInstruction, EhFrame, EhFrameOffset, Register};
+    use gimli::{constants, leb128, BaseAddresses, CallFrameInstruction, EhFrame, EhFrameOffset};
+    use gimli::{Reader as _, Register, Section as _};
 
     use super::{Cies, Program, Rule, Slice};
 
@@ -190,56 +190,13 @@ mod fast {
     /// `.eh_frame` on x86_64.
     const PCREL_SDATA4: constants::DwEhPe = constants::DwEhPe(0x1b);
 
-    /// A little-endian reader over a byte slice that gives `None` past its
-    /// end.
-    struct Bytes<'a> {
-        data: &'a [u8],
-        at: usize,
+    /// The next unsigned LEB128, as `gimli` reads it (and fails on).
+    fn uleb(r: &mut Slice<'_>) -> Option<u64> {
+        leb128::read::unsigned(r).ok()
     }
 
-    impl Bytes<'_> {
-        fn u8(&mut self) -> Option<u8> {
-            let b = *self.data.get(self.at)?;
-            self.at += 1;
-            Some(b)
-        }
-
-        fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-            let a = self
-                .data
-                .get(self.at..self.at.checked_add(N)?)?
-                .try_into()
-                .ok()?;
-            self.at += N;
-            Some(a)
-        }
-
-        fn u32(&mut self) -> Option<u32> {
-            self.array().map(u32::from_le_bytes)
-        }
-
-        /// An unsigned LEB128 of at most 64 bits (`gimli` fails on more).
-        fn uleb(&mut self) -> Option<u64> {
-            let (mut value, mut shift) = (0u64, 0u32);
-            loop {
-                let b = self.u8()?;
-                if shift == 63 && b > 1 {
-                    return None;
-                }
-                value |= u64::from(b & 0x7f) << shift;
-                if b & 0x80 == 0 {
-                    return Some(value);
-                }
-                shift += 7;
-                if shift > 63 {
-                    return None;
-                }
-            }
-        }
-
-        fn register(&mut self) -> Option<Register> {
-            u16::try_from(self.uleb()?).ok().map(Register)
-        }
+    fn register(r: &mut Slice<'_>) -> Option<Register> {
+        u16::try_from(uleb(r)?).ok().map(Register)
     }
 
     pub(super) fn fde_rows<'a>(
@@ -249,20 +206,17 @@ mod fast {
         offset: EhFrameOffset,
         rows: &mut Vec<(usize, usize, Rule)>,
     ) -> Option<()> {
-        let section = eh_frame.reader().slice();
-        let start = offset.0;
-        let mut entry = Bytes {
-            data: section,
-            at: start,
-        };
-        let length = entry.u32()?;
+        // The entry, read with `gimli`'s own reader over the section.
+        let section = eh_frame.reader();
+        let mut entry = *section;
+        entry.skip(offset.0).ok()?;
+        let length = entry.read_u32().ok()?;
         if length == 0 || length >= 0xffff_fff0 {
             return None; // a terminator, or the 64-bit format
         }
-        let end = start.checked_add(4)?.checked_add(length as usize)?;
-        let cie_id_at = entry.at;
-        entry.data = section.get(..end)?;
-        let cie_id = entry.u32()? as usize;
+        let mut body = entry.split(length as usize).ok()?;
+        let cie_id_at = body.offset_from(*section);
+        let cie_id = body.read_u32().ok()? as usize;
         if cie_id == 0 {
             return None; // a CIE
         }
@@ -276,12 +230,14 @@ mod fast {
             return None;
         }
         // The initial location, relative to its own address; the range.
-        let field = bases.eh_frame.section?.wrapping_add(entry.at as u64);
-        let initial_address = field.wrapping_add(i32::from_le_bytes(entry.array()?) as u64);
-        let range = i32::from_le_bytes(entry.array()?) as u64;
+        let field = bases
+            .eh_frame
+            .section?
+            .wrapping_add(body.offset_from(*section) as u64);
+        let initial_address = field.wrapping_add(body.read_i32().ok()? as u64);
+        let range = body.read_i32().ok()? as u64;
         // The augmentation data: an LSDA pointer, if the CIE says so.
-        let data_len = usize::try_from(entry.uleb()?).ok()?;
-        let data_end = entry.at.checked_add(data_len)?;
+        let data_len = usize::try_from(uleb(&mut body)?).ok()?;
         if let Some(lsda) = cie.lsda_encoding() {
             // A 4-byte pointer (absolute or pc-relative, maybe indirect) that
             // the data holds: `gimli` parses it and fails where it cannot.
@@ -290,16 +246,13 @@ mod fast {
                 return None;
             }
         }
-        entry.at = data_end;
-        if entry.at > entry.data.len() {
-            return None;
-        }
+        body.skip(data_len).ok()?;
         let mut program = Program::new(cie, Some(initial), initial_address);
         let mut row = |start: u64, end: u64, state: &super::State| {
             rows.push((start as usize, end as usize, state.rule()));
         };
-        while entry.at < entry.data.len() {
-            let instruction = decode(&mut entry)?;
+        while !body.is_empty() {
+            let instruction = decode(&mut body)?;
             program.evaluate(instruction, &mut row).ok()?;
         }
         let end_address = initial_address.wrapping_add(range);
@@ -312,15 +265,15 @@ mod fast {
     /// to it. Inlined into the loop with [`Program::evaluate`], so the two
     /// matches fuse and no instruction is built in memory.
     #[inline(always)]
-    fn decode(b: &mut Bytes<'_>) -> Option<CallFrameInstruction<usize>> {
+    fn decode(b: &mut Slice<'_>) -> Option<CallFrameInstruction<usize>> {
         use CallFrameInstruction as I;
-        let op = b.u8()?;
+        let op = b.read_u8().ok()?;
         let low = op & 0x3f;
         Some(match op >> 6 {
             1 => I::AdvanceLoc { delta: low.into() },
             2 => I::Offset {
                 register: Register(low.into()),
-                factored_offset: b.uleb()?,
+                factored_offset: uleb(b)?,
             },
             3 => I::Restore {
                 register: Register(low.into()),
@@ -328,40 +281,42 @@ mod fast {
             _ => match op {
                 0x00 => I::Nop,
                 0x02 => I::AdvanceLoc {
-                    delta: b.u8()?.into(),
+                    delta: b.read_u8().ok()?.into(),
                 },
                 0x03 => I::AdvanceLoc {
-                    delta: u16::from_le_bytes(b.array()?).into(),
+                    delta: b.read_u16().ok()?.into(),
                 },
-                0x04 => I::AdvanceLoc { delta: b.u32()? },
+                0x04 => I::AdvanceLoc {
+                    delta: b.read_u32().ok()?,
+                },
                 0x05 => I::Offset {
-                    register: b.register()?,
-                    factored_offset: b.uleb()?,
+                    register: register(b)?,
+                    factored_offset: uleb(b)?,
                 },
                 0x06 => I::Restore {
-                    register: b.register()?,
+                    register: register(b)?,
                 },
                 0x07 => I::Undefined {
-                    register: b.register()?,
+                    register: register(b)?,
                 },
                 0x08 => I::SameValue {
-                    register: b.register()?,
+                    register: register(b)?,
                 },
                 0x09 => I::Register {
-                    dest_register: b.register()?,
-                    src_register: b.register()?,
+                    dest_register: register(b)?,
+                    src_register: register(b)?,
                 },
                 0x0a => I::RememberState,
                 0x0b => I::RestoreState,
                 0x0c => I::DefCfa {
-                    register: b.register()?,
-                    offset: b.uleb()?,
+                    register: register(b)?,
+                    offset: uleb(b)?,
                 },
                 0x0d => I::DefCfaRegister {
-                    register: b.register()?,
+                    register: register(b)?,
                 },
-                0x0e => I::DefCfaOffset { offset: b.uleb()? },
-                0x2e => I::ArgsSize { size: b.uleb()? },
+                0x0e => I::DefCfaOffset { offset: uleb(b)? },
+                0x2e => I::ArgsSize { size: uleb(b)? },
                 _ => return None,
             },
         })

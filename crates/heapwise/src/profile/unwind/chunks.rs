@@ -4,7 +4,7 @@
 //! # Why
 //!
 //! Evaluating an object's whole `.eh_frame` cost about 120 instructions
-//! a byte with `gimli`'s evaluator (`cfi.rs` now takes ~2,600 a function):
+//! a byte with `gimli`'s evaluator (`cfi.rs` now takes ~2,400 a function):
 //! 390 million for `cc1plus`'s 2.6 MB, most of what `heapwise run` added
 //! to a short compile, for the few hundred functions its samples pass
 //! through. A chunk is built from its own FDEs only.
