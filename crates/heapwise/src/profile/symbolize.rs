@@ -131,8 +131,9 @@ struct Object {
     build_id: Option<Vec<u8>>,
     /// Read through its symbol table alone ([`read_symbols_only`]).
     symbols_only: bool,
-    /// The file offsets [`Symbolizer::resolve_all`] will ask for, sorted:
-    /// its symbol tables are then read for those alone (empty: for all).
+    /// The file offsets [`Symbolizer::resolve_all`] will ask for: its
+    /// symbol tables are then read for those alone (empty: for all; `open`
+    /// sorts the addresses they become).
     wanted: Vec<u64>,
     state: State,
 }
@@ -258,10 +259,6 @@ impl Symbolizer {
                     o.wanted.push(file_offset);
                 }
             }
-        }
-        for o in &mut self.objects {
-            o.wanted.sort_unstable();
-            o.wanted.dedup();
         }
         addrs.iter().map(|&a| self.resolve(a)).collect()
     }
