@@ -231,21 +231,22 @@ impl Local {
     /// The pending batch, left in place.
     pub(crate) fn peek(&self) -> Delta {
         let (allocs, frees, reallocs) = (self.allocs.get(), self.frees.get(), self.reallocs.get());
+        let (bytes, freed_bytes) = (self.bytes.get(), self.freed_bytes.get());
         Delta {
             allocs,
             frees,
             reallocs,
             // A realloc is one call that both allocates and frees.
             calls: allocs.wrapping_add(frees).wrapping_sub(reallocs),
-            bytes: self.bytes.get(),
-            freed_bytes: self.freed_bytes.get(),
+            bytes,
+            freed_bytes,
             // Within 0..=bytes: exactly so unless a signal handler's calls
             // interleaved with this thread's own on the fast path (see
             // `new_peak`).
-            peak: (self.bytes.get().wrapping_sub(self.freed_bytes.get()) as i64)
+            peak: (bytes.wrapping_sub(freed_bytes) as i64)
                 .wrapping_add(self.headroom.get())
                 .max(0)
-                .min(self.bytes.get().min(i64::MAX as u64) as i64),
+                .min(bytes.min(i64::MAX as u64) as i64),
         }
     }
 
