@@ -35,9 +35,10 @@
 //!
 //! Each update of the batch on the fast path is a read-modify-write of
 //! memory, and those, not the instructions around them, were most of the
-//! fast path's cost (removing the byte counters and the peak's alone took
-//! a `malloc`/`free` pair from x1.24 to x1.04 of glibc; see
-//! `bench/results/`). So the batch keeps only what cannot be derived:
+//! fast path's cost (a build without the batch's additions took a
+//! `malloc`/`free` pair from x1.24 to x1.04 of glibc:
+//! `bench/results/2026-12-07-e705150-batch-stores.md`). So the batch keeps
+//! only what cannot be derived:
 //!
 //! - the countdown's subtractions are the batch's **traffic** (bytes
 //!   allocated plus freed): `traffic_base - countdown`, with `traffic_base`
@@ -257,7 +258,7 @@ impl Local {
     /// countdown`): two loads, an add and a compare with the peak mark,
     /// and a store only at a new peak, where keeping a headroom below the
     /// peak took an addition in memory on each side and a branch on the
-    /// allocation (`bench/results/`).
+    /// allocation (`bench/results/2026-12-07-e705150-batch-stores.md`).
     #[inline(always)]
     pub(crate) fn note_peak(&self) {
         let live = self
