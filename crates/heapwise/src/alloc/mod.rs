@@ -6,20 +6,14 @@
 //! the call's size from its countdown and branches once. On the common side it
 //! adds the call to the thread's batch and calls the inner allocator. When the
 //! countdown would go negative it takes the one `#[cold] #[inline(never)]`
-//! `*_slow` function of that method, which gives the cost back
-//! (`give_back`, which parks the countdown at -1) and does everything
-//! rare: first-call set-up, hard-limit refusals, charging the batch to the
-//! scope chain, limit checks, notification, and a new countdown (every
-//! way out sets one, through the reentrancy guard's drop or `refresh`,
-//! or leaves it parked under the guard).
+//! `*_slow` function of that method, which does everything rare: first-call
+//! set-up, hard-limit refusals, charging the batch to the scope chain, limit
+//! checks, notification, and a new countdown.
 //!
-//! The countdown's subtraction is also the batch's record of the bytes the
-//! call moves; beside it an allocation counts itself and its bytes, a free
-//! first compares the live figure with the batch's peak (a store only at a
-//! new peak) and then counts itself. An allocation is counted after the
-//! inner allocator returned a block (a failed call, null, gives its cost
-//! back: on the fast path the events mask was clear, so the cost is the
-//! size); a free is counted before it, so `dealloc` ends in a tail call.
+//! An allocation is counted after the inner allocator returned a block (a
+//! failed call, null, counts nothing and leaves the countdown a little
+//! lower, which only brings the next slow path closer); a free is counted
+//! before it, so `dealloc` ends in a tail call.
 //!
 //! Nothing here allocates, locks, panics or unwinds. The only code that may
 //! allocate (registering the thread-exit flush) runs behind the reentrancy
@@ -302,35 +296,29 @@ impl<A: GlobalAlloc> Alloc<A> {
             };
             // SAFETY: used within this call, on this thread.
             let l = unsafe { local() };
-            let cost = self.alloc_cost(size);
-            if !l.take(cost) {
+            if !l.take(self.alloc_cost(size)) {
                 // SAFETY: forwarded from the caller.
-                return unsafe { self.alloc_slow(layout, zeroed, cost, l) };
+                return unsafe { self.alloc_slow(layout, zeroed, l) };
             }
             // SAFETY: `block` is `layout` plus the trailer: non-zero size.
             let p = unsafe { self.raw_alloc(block, zeroed) };
-            if p.is_null() {
-                l.failed(size);
-            } else {
+            if !p.is_null() {
                 // SAFETY: `p` is a fresh block of `size + TRAILER` bytes.
                 unsafe { Self::set_owner(p, size, current(l)) };
-                l.took_alloc(size as u64);
+                l.record_alloc(size as u64);
             }
             return p;
         }
         // SAFETY: used within this call, on this thread.
         let l = unsafe { local() };
-        let cost = self.alloc_cost(size);
-        if !l.take(cost) {
+        if !l.take(self.alloc_cost(size)) {
             // SAFETY: forwarded from the caller.
-            return unsafe { self.alloc_slow(layout, zeroed, cost, l) };
+            return unsafe { self.alloc_slow(layout, zeroed, l) };
         }
         // SAFETY: forwarded from the caller.
         let p = unsafe { self.raw_alloc(layout, zeroed) };
-        if p.is_null() {
-            l.failed(size);
-        } else {
-            l.took_alloc(size as u64);
+        if !p.is_null() {
+            l.record_alloc(size as u64);
         }
         p
     }
@@ -344,14 +332,13 @@ impl<A: GlobalAlloc> Alloc<A> {
     /// The `GlobalAlloc::alloc` contract.
     #[cold]
     #[inline(never)]
-    unsafe fn alloc_slow(&self, layout: Layout, zeroed: bool, cost: isize, l: &Local) -> *mut u8 {
-        l.give_back(cost);
+    unsafe fn alloc_slow(&self, layout: Layout, zeroed: bool, l: &Local) -> *mut u8 {
         let Some(block) = self.block(layout) else {
-            l.refresh();
             return ptr::null_mut();
         };
         let size = layout.size();
         if l.is_guarded() {
+            l.rearm_guard();
             // heapwise's own memory: straight through, counted apart.
             // SAFETY: forwarded from the caller.
             let p = unsafe { self.raw_alloc(block, zeroed) };
@@ -423,12 +410,11 @@ impl<A: GlobalAlloc> Alloc<A> {
         if self.owner {
             // SAFETY: owner-mode blocks carry a trailer after `size` bytes.
             let owner = unsafe { Self::owner_of(ptr, size) };
-            l.note_peak();
             if !(l.take_budget(size) & (owner == current(l)) & !free_is_slow(ptr)) {
                 // SAFETY: forwarded from the caller.
                 return unsafe { self.dealloc_slow(ptr, layout, l) };
             }
-            l.took_free();
+            l.record_free(size as u64);
             // SAFETY: the block was allocated with this layout plus the trailer
             // (so the sum cannot overflow).
             return unsafe {
@@ -436,12 +422,11 @@ impl<A: GlobalAlloc> Alloc<A> {
                 self.inner.dealloc(ptr, block)
             };
         }
-        l.note_peak();
         if !(l.take_budget(size) & !free_is_slow(ptr)) {
             // SAFETY: forwarded from the caller.
             return unsafe { self.dealloc_slow(ptr, layout, l) };
         }
-        l.took_free();
+        l.record_free(size as u64);
         // SAFETY: forwarded from the caller.
         unsafe { self.inner.dealloc(ptr, layout) }
     }
@@ -453,7 +438,6 @@ impl<A: GlobalAlloc> Alloc<A> {
     #[inline(never)]
     unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout, l: &Local) {
         let size = layout.size();
-        l.give_back(size as isize);
         // Before the block is freed, so its address cannot be reused and
         // sampled again meanwhile.
         let mut block = self.block_unchecked(layout);
@@ -470,6 +454,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         }
         if !self.owner {
             if l.is_guarded() {
+                l.rearm_guard();
                 process::own(-(size as isize));
             } else {
                 let _guard = self.enter_slow(l);
@@ -486,9 +471,11 @@ impl<A: GlobalAlloc> Alloc<A> {
         }
         // SAFETY: owner-mode blocks carry a trailer after `size` bytes.
         let owner = unsafe { Self::owner_of(ptr, size) };
+        if l.is_guarded() {
+            l.rearm_guard();
+        }
         if owner == INTERNAL {
             process::own(-(size as isize));
-            l.refresh();
             // SAFETY: forwarded from the caller.
             return unsafe { self.inner.dealloc(ptr, block) };
         }
@@ -529,52 +516,34 @@ impl<A: GlobalAlloc> Alloc<A> {
         if self.owner {
             // SAFETY: owner-mode blocks carry a trailer after `old` bytes.
             let owner = unsafe { Self::owner_of(ptr, old) };
-            l.note_peak();
-            if !(l.take(Self::realloc_cost(old, new_size))
-                & (owner == current(l))
-                & !free_is_slow(ptr))
-            {
+            if !(l.take_budget(new_size) & (owner == current(l)) & !free_is_slow(ptr)) {
                 // SAFETY: forwarded from the caller.
                 return unsafe { self.realloc_slow(ptr, layout, new_size, l) };
             }
             let Some(new_block) = new_size.checked_add(TRAILER) else {
-                l.failed(Self::realloc_cost(old, new_size) as usize);
                 return ptr::null_mut();
             };
             // SAFETY: the block was allocated with this layout plus the trailer.
             let block = unsafe { Layout::from_size_align_unchecked(old + TRAILER, layout.align()) };
             // SAFETY: forwarded from the caller, sizes shifted by the trailer.
             let p = unsafe { self.inner.realloc(ptr, block, new_block) };
-            if p.is_null() {
-                l.failed(Self::realloc_cost(old, new_size) as usize);
-            } else {
+            if !p.is_null() {
                 // SAFETY: `p` is a block of `new_size + TRAILER` bytes.
                 unsafe { Self::set_owner(p, new_size, owner) };
-                l.took_realloc(new_size as u64);
+                l.record_realloc(old as u64, new_size as u64);
             }
             return p;
         }
-        l.note_peak();
-        if !(l.take(Self::realloc_cost(old, new_size)) & !free_is_slow(ptr)) {
+        if !(l.take_budget(new_size) & !free_is_slow(ptr)) {
             // SAFETY: forwarded from the caller.
             return unsafe { self.realloc_slow(ptr, layout, new_size, l) };
         }
         // SAFETY: forwarded from the caller.
         let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
-        if p.is_null() {
-            l.failed(Self::realloc_cost(old, new_size) as usize);
-        } else {
-            l.took_realloc(new_size as u64);
+        if !p.is_null() {
+            l.record_realloc(old as u64, new_size as u64);
         }
         p
-    }
-
-    /// What a realloc takes off the countdown: the bytes it frees and
-    /// allocates (the countdown keeps the batch's traffic), at most
-    /// `isize::MAX`.
-    #[inline(always)]
-    fn realloc_cost(old: usize, new_size: usize) -> isize {
-        (old as isize).saturating_add(new_size as isize)
     }
 
     /// # Safety
@@ -590,10 +559,8 @@ impl<A: GlobalAlloc> Alloc<A> {
         l: &Local,
     ) -> *mut u8 {
         let old = layout.size();
-        l.give_back(Self::realloc_cost(old, new_size));
         let align = layout.align();
         let Some(new_plain) = new_size.checked_add(if self.owner { TRAILER } else { 0 }) else {
-            l.refresh();
             return ptr::null_mut();
         };
         let owner = if self.owner {
@@ -618,7 +585,6 @@ impl<A: GlobalAlloc> Alloc<A> {
                     unsafe {
                         trailer::attach(ptr, old_at, old, bucket.map_or(ptr::null(), ptr::from_ref))
                     };
-                    l.refresh();
                     return ptr::null_mut();
                 };
                 if let Some(bucket) = bucket {
@@ -635,6 +601,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         // SAFETY: `new_plain` did not overflow; `align` is a valid alignment.
         let plain = unsafe { Layout::from_size_align_unchecked(new_plain, align) };
         if l.is_guarded() {
+            l.rearm_guard();
             // SAFETY: forwarded from the caller, `block` the block's layout.
             let mut p = unsafe { self.inner.realloc(ptr, block, new_block) };
             if let Some((new_carried, new_at, old_at)) = carried {
