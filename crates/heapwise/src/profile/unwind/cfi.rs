@@ -174,8 +174,9 @@ pub(crate) fn fde_rows_at<'a>(
 /// The FDEs every x86_64 Linux toolchain writes, parsed and decoded here
 /// with `gimli`'s own reader and LEB128 (so every field reads, and fails,
 /// as in `gimli`): its parser took 480 instructions an FDE header and 67 a
-/// CFI instruction (cc1plus: 27 of them an FDE). The instructions are `gimli`'s [`CallFrameInstruction`]s, as its
-/// parser makes them, evaluated by the same [`Program`]; anything else (a
+/// CFI instruction (cc1plus: 27 of them an FDE). The instructions are
+/// `gimli`'s [`CallFrameInstruction`]s, as its parser makes them,
+/// evaluated by the same [`Program`]; anything else (a
 /// CIE not parsed yet, other pointer encodings, expressions, rare
 /// instructions, a malformed byte, an error evaluating) gives `None`, and
 /// the FDE goes through `gimli` whole, errors included (`rows_are_gimlis`
