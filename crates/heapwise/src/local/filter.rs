@@ -12,12 +12,11 @@
 //! instruction fewer than a 65,536-byte filter's `& 0xffff`) and
 //! takes the slow path only when it is set (a second bit, set in every byte
 //! while a probe is attached to the `free` or `realloc` event, sends every
-//! free there: the events' gate costs the free path nothing; a third, set in
-//! every byte once full mode gave a block a trailer, does the same, see
-//! `profile/trailer.rs`), which for an
-//! unsampled block
-//! happens when its page (or a page 4 GiB away) holds a live sampled
-//! block: at the default rate about 0.8% of frees with 1 GiB of small blocks
+//! free there: the events' gate costs the free path nothing; a third, set
+//! in the byte of every page where full mode gave a block a trailer, sends
+//! the frees there to read the carry bitmap, see `profile/trailer.rs`),
+//! which for an unsampled block outside full mode happens when its page
+//! (or a page 4 GiB away) holds a live sampled block: at the default rate about 0.8% of frees with 1 GiB of small blocks
 //! live (2,048 sampled pages of 262,144), less with fewer. Pages rather than 16-byte granules keep a free's
 //! byte next to its neighbours' in cache (64 pages per cache line). A bit
 //! per granule measured 8 more instructions per free (shift, mask, shift,
@@ -44,9 +43,10 @@ const SAMPLED: u8 = 1;
 /// A filter byte's bit, set in every byte: a probe is attached to the
 /// `free` or `realloc` event ([`crate::events::FREE_GATE`]).
 const FREE_EVENTS: u8 = 2;
-/// A filter byte's bit, set in every byte once a block carries its bucket
-/// in a trailer (`profile/trailer.rs`): frees must then read the carry
-/// bitmap, on the slow path. Never cleared.
+/// A filter byte's bit, set once a block on the page (or a page 4 GiB away)
+/// carries its bucket in a trailer (`profile/trailer.rs`): frees there must
+/// read the carry bitmap, on the slow path. Never cleared (that would need
+/// to know that no carried block is left on the page).
 const CARRIED: u8 = 4;
 
 /// The filter byte of `ptr`'s page.
@@ -89,11 +89,17 @@ pub(crate) fn remove_sampled(i: usize) {
     }
 }
 
-/// Sets the carried-blocks bit in every byte: from now on every free and
-/// realloc takes the slow path. Idempotent; slow path (1,048,576 atomic ORs,
-/// once per process).
-pub(crate) fn send_frees_slow() {
-    for byte in &FILTER {
+/// Sets the carried-blocks bit of `ptr`'s page: from now on every free and
+/// realloc of a block there takes the slow path. Called before the carried
+/// block `ptr` is handed out, so whoever frees it sees the bit (the bit is
+/// never cleared, and a block reaches another thread only through
+/// synchronisation). Slow path: a load, and an atomic OR on the first
+/// carried block of a page only. (Setting it in every byte at once cost
+/// 1,048,576 atomic ORs, ~6 ms, on every process that used full mode.)
+#[inline]
+pub(crate) fn mark_carried(ptr: *mut u8) {
+    let byte = &FILTER[index(ptr)];
+    if byte.load(Relaxed) & CARRIED == 0 {
         byte.fetch_or(CARRIED, Relaxed);
     }
 }

@@ -50,11 +50,12 @@
 //! touched; the touched pages are what the memory figure counts).
 //!
 //! The free fast path reads the page filter only (`local/filter.rs`): when
-//! the first block gets a trailer, every filter byte gains a bit that sends
-//! every free and realloc to the slow path, where the bitmap is read. The
-//! bit stays for the rest of the process (clearing it would need to know
-//! that no carried block is left); after full mode, every free still takes
-//! the slow path and reads the bitmap, only in processes that used it.
+//! a block gets a trailer, its page's filter byte gains a bit that sends
+//! every free and realloc of a block on that page to the slow path, where
+//! the bitmap is read. The bit stays for the rest of the process (clearing
+//! it would need to know that no carried block is left on the page); after
+//! full mode, frees on the pages it used still take the slow path and read
+//! the bitmap.
 //!
 //! # Enumerating live blocks (for snapshots)
 //!
@@ -115,7 +116,7 @@ struct Leaf {
 
 static LEAVES_TABLE: [AtomicPtr<Leaf>; LEAVES] =
     [const { AtomicPtr::new(ptr::null_mut()) }; LEAVES];
-/// A block has carried a trailer: every free goes to the slow path.
+/// A block has carried a trailer: a free's slow path reads the bitmap.
 static OPENED: AtomicBool = AtomicBool::new(false);
 /// Bytes of bitmap pages written (and of the leaves' touched masks).
 static BITMAP_BYTES: AtomicUsize = AtomicUsize::new(0);
@@ -167,11 +168,11 @@ pub(crate) fn opened() -> bool {
     OPENED.load(Relaxed)
 }
 
-/// Called before the first carried block is handed out: sends every free
-/// to the slow path, where the bitmap is read. Slow path.
-fn open() {
+/// Called before the carried block `ptr` is handed out: sends the frees of
+/// its page to the slow path, and that to the bitmap. Slow path.
+fn open(ptr: *mut u8) {
+    filter::mark_carried(ptr);
     if !OPENED.load(Acquire) {
-        filter::send_frees_slow();
         OPENED.store(true, Release);
     }
 }
@@ -255,7 +256,7 @@ pub(crate) unsafe fn attach(ptr: *mut u8, at: usize, size: usize, bucket: *const
     } else {
         None
     };
-    open();
+    open(ptr);
     // SAFETY: the caller's contract; `at` is a multiple of ALIGN.
     unsafe { ptr.add(at).cast::<*const Bucket>().write(bucket) };
     // Held over a few stores and atomics: nothing here waits.
@@ -454,5 +455,27 @@ mod tests {
         // SAFETY: as above.
         assert!(unsafe { take_bucket(pb, 16) }.is_none());
         assert!(bitmap_bytes() >= 8192);
+    }
+
+    /// A carried block sends the frees of its own page to the slow path, not
+    /// every free in the process.
+    #[test]
+    fn a_carried_block_marks_its_page_only() {
+        let layout = Layout::from_size_align(3 * 4096, 4096).unwrap();
+        // SAFETY: non-zero size.
+        let base = unsafe { System.alloc(layout) };
+        assert!(!base.is_null());
+        let far = base.wrapping_add(2 * 4096);
+        assert!(!filter::free_is_slow(base) && !filter::free_is_slow(far));
+        // SAFETY: a live, page-aligned block of 3 pages; offset 16 + 8 fits.
+        assert!(unsafe { attach(base, 16, 16, ptr::null()) });
+        assert!(filter::free_is_slow(base), "the carried block's page");
+        assert!(
+            !filter::free_is_slow(far),
+            "a page without carried blocks keeps the fast path"
+        );
+        assert!(detach(base));
+        // SAFETY: allocated above with `layout`.
+        unsafe { System.dealloc(base, layout) };
     }
 }
