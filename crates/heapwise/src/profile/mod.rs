@@ -786,7 +786,7 @@ pub struct ProfilerMemory {
     pub stack_bytes: usize,
     /// Bytes of the buckets and their index.
     pub bucket_bytes: usize,
-    /// Bytes of the live-block tables (the 64 KiB filter and 256 KiB of
+    /// Bytes of the live-block tables (the 1 MiB filter and 4 MiB of
     /// per-byte counts are static and not included).
     pub live_bytes: usize,
     /// Bytes of the unwind tables ([`Unwinder::Auto`] and

@@ -45,9 +45,10 @@
 //! bytes long, so no other live block starts in its granule: the bit names
 //! it alone. The bitmap is two-level: a static array of leaf pointers, one
 //! per GiB of address space (48-bit addresses: 2 MiB of zero pages), and
-//! leaves of 16 MiB allocated from [`System`] on first use, whose pages the
-//! kernel supplies when first written (only the heap's span is ever
-//! touched; the touched pages are what the memory figure counts).
+//! leaves of 16 MiB a bitmap (32 MiB: with the ends below) mapped from the
+//! kernel on first use (`sys/pages.rs`), which supplies their pages when
+//! first written (only the heap's span is ever touched; the touched pages
+//! are what the memory figure counts).
 //!
 //! The free fast path reads the page filter only (`local/filter.rs`): when
 //! a block gets a trailer, its page's filter byte gains a bit that sends
@@ -71,7 +72,6 @@
 //! taken at any instant (a forked child's) sees a block whole or not at
 //! all. Without wide trailers the sizes are unknown and nothing enumerates.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
 use std::sync::atomic::{
     AtomicBool, AtomicPtr, AtomicU64, AtomicUsize,
@@ -80,7 +80,7 @@ use std::sync::atomic::{
 
 use crate::local::filter;
 use crate::profile::depot::Bucket;
-use crate::sys::solo;
+use crate::sys::{self, solo};
 
 /// Bytes of a trailer (the bucket), and of a wide one (bucket, size, sequence
 /// number).
@@ -191,7 +191,7 @@ fn locate(addr: usize) -> Option<(&'static AtomicPtr<Leaf>, usize, u64)> {
     ))
 }
 
-/// The leaf behind `slot`, allocated (zeroed, from [`System`]) if missing.
+/// The leaf behind `slot`, mapped (zeroed, from the kernel) if missing.
 /// `None` if out of memory.
 fn leaf(slot: &AtomicPtr<Leaf>) -> Option<&'static Leaf> {
     let p = slot.load(Acquire);
@@ -199,9 +199,8 @@ fn leaf(slot: &AtomicPtr<Leaf>) -> Option<&'static Leaf> {
         // SAFETY: leaves are never freed; published with Release after zeroing.
         return Some(unsafe { &*p });
     }
-    let layout = Layout::new::<Leaf>();
-    // SAFETY: non-zero size. All-zero bytes are valid `AtomicU64`s.
-    let fresh = unsafe { System.alloc_zeroed(layout) }.cast::<Leaf>();
+    // All-zero bytes are valid `AtomicU64`s.
+    let fresh = sys::pages::map_zeroed(size_of::<Leaf>()).cast::<Leaf>();
     if fresh.is_null() {
         return None;
     }
@@ -214,9 +213,9 @@ fn leaf(slot: &AtomicPtr<Leaf>) -> Option<&'static Leaf> {
             Some(unsafe { &*fresh })
         }
         Err(other) => {
-            // SAFETY: `fresh` came from `System.alloc_zeroed(layout)` and was
+            // SAFETY: `fresh` came from `map_zeroed` of this size and was
             // never shared.
-            unsafe { System.dealloc(fresh.cast(), layout) };
+            unsafe { sys::pages::unmap(fresh.cast(), size_of::<Leaf>()) };
             // SAFETY: as above, published by the winner.
             Some(unsafe { &*other })
         }
@@ -420,6 +419,7 @@ pub(crate) fn bitmap_bytes() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::alloc::{GlobalAlloc, Layout, System};
 
     #[test]
     fn offsets_are_aligned_and_after_the_bytes() {

@@ -41,6 +41,12 @@
 //! code range and `.eh_frame_hdr` in place, for it to build its tables from,
 //! and the loader's add/remove counts that tell when to build them again.
 //!
+//! # Pages
+//!
+//! [`pages::map_zeroed`] maps zeroed memory from the kernel for large,
+//! sparsely written tables, past every `malloc` (under the preload library
+//! `System` is heapwise's own).
+//!
 //! # Locks and fork
 //!
 //! [`lock::Lock`] is the lock of heapwise's own tables, and [`fork::AtFork`]
@@ -53,6 +59,7 @@ pub(crate) mod fork;
 #[cfg(target_os = "linux")]
 mod linux;
 pub(crate) mod lock;
+pub(crate) mod pages;
 pub(crate) mod solo;
 #[cfg(target_os = "linux")]
 use linux as imp;
