@@ -94,6 +94,7 @@ mod header;
 mod http;
 mod next;
 mod no_follow;
+mod own;
 pub mod stand_down;
 
 /// The runtime every entry point drives, over the next allocator.
@@ -112,6 +113,6 @@ extern "C" fn symbols_only() {
 
 /// This library's own Rust allocations (the runtime's tables, reading the
 /// settings, writing the profile) go to the next allocator directly: they
-/// are not the program's, and are never counted.
+/// are not the program's, and count as heapwise's own memory (`own.rs`).
 #[global_allocator]
-static OWN: next::Next = next::Next;
+static OWN: own::Counted = own::Counted;

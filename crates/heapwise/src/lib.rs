@@ -84,6 +84,8 @@ pub mod testing;
 mod util;
 
 pub use crate::alloc::Alloc;
+#[doc(hidden)]
+pub use crate::local::process::__preload_own;
 pub use crate::local::process::{installed, stats, Stats};
 pub use crate::local::usage::Usage;
 pub use crate::scope::cancel::Cancelled;

@@ -25,6 +25,15 @@ pub(crate) fn own(bytes: isize) {
     }
 }
 
+/// Counts `bytes` (negative: freed) of the preload library's own Rust
+/// allocations, which go to the next allocator without passing through
+/// [`crate::Alloc`], as heapwise's own memory. Not for programs.
+#[doc(hidden)]
+#[inline]
+pub fn __preload_own(bytes: isize) {
+    own(bytes);
+}
+
 /// Heap activity of the whole process since start, as seen by [`crate::Alloc`].
 ///
 /// Every thread's batch is charged here when it flushes, so the figures lag the
