@@ -15,19 +15,22 @@
 //! free there: the events' gate costs the free path nothing; a third, set
 //! in the byte of every page where full mode gave a block a trailer, sends
 //! the frees there to read the carry bitmap, see `profile/trailer.rs`),
-//! which for an unsampled block outside full mode happens when its page
-//! (or a page 4 GiB away) holds a live sampled block: at the default rate about 0.8% of frees with 1 GiB of small blocks
-//! live (2,048 sampled pages of 262,144), less with fewer. Pages rather than 16-byte granules keep a free's
-//! byte next to its neighbours' in cache (64 pages per cache line). A bit
-//! per granule measured 8 more instructions per free (shift, mask, shift,
-//! and; `bench/results/2026-11-22-a69ed41-dirty-callgrind.md`). The fast
-//! path needs no fence: a block reaches another thread only through
+//! which for an unsampled block outside full mode happens when its page (or
+//! a page 4 GiB away) holds a live sampled block: at the default rate about
+//! 0.8% of frees with 1 GiB of small blocks live (2,048 sampled pages of
+//! 262,144), less with fewer. Pages rather than 16-byte granules keep a
+//! free's byte next to its neighbours' in cache (64 pages per cache line).
+//! A bit per granule measured 8 more instructions per free (shift, mask,
+//! shift, and; `bench/results/2026-11-22-a69ed41-dirty-callgrind.md`). The
+//! fast path needs no fence: a block reaches another thread only through
 //! synchronisation that also publishes the byte set before it was handed
 //! out.
 //!
-//! The bytes are owned by the live table's shards (`profile/live.rs`): a
-//! shard sets and clears the bytes of its own blocks under its lock, so a
-//! byte is cleared exactly when its last sampled block goes.
+//! The sampled bits are owned by the live table's shards
+//! (`profile/live.rs`): a shard sets and clears the bits of its own blocks
+//! under its lock, so a bit is cleared exactly when its page's last sampled
+//! block goes. The other bits change by atomic OR and AND, which leave the
+//! sampled bit alone.
 
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering::Relaxed};
 
