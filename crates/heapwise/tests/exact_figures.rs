@@ -167,6 +167,43 @@ fn reserve_exact_and_shrink_to_fit_are_reallocs() {
     assert_eq!(f.calls, f.allocs + f.frees - f.reallocs);
 }
 
+/// Blocks of several GiB among small ones: the figures stay exact for an
+/// allocation of each, a realloc that shrinks one to a few bytes (its old
+/// size is freed), and small blocks before and after (sizes past 32 bits,
+/// which a thread's batch must carry whole). The large blocks are
+/// reserved, never written, so they cost no memory.
+#[test]
+fn blocks_of_a_gib_and_more_are_exact() {
+    const GIB: usize = 1 << 30;
+    let scope = Scope::new();
+    scope.run(|_| {
+        let small = black_box(vec![0u8; 100]);
+        let mut big: Vec<u8> = black_box(Vec::with_capacity(3 * GIB));
+        let huge: Vec<u8> = black_box(Vec::with_capacity(5 * GIB));
+        drop(huge);
+        big.extend_from_slice(&[7u8; 10]);
+        big.shrink_to_fit(); // realloc 3 GiB -> 10
+        let other = black_box(vec![0u8; 200]);
+        drop(small);
+        black_box((big, other))
+    });
+    let f = figures(&scope);
+    assert_eq!(
+        f,
+        Figures {
+            bytes: (100 + 3 * GIB + 5 * GIB + 10 + 200) as u64,
+            allocs: 5,
+            frees: 3,
+            freed_bytes: (5 * GIB + 3 * GIB + 100) as u64,
+            reallocs: 1,
+            calls: 7,
+            // `big` and `other` are dropped outside the scope.
+            live_bytes: 210,
+            peak_bytes: (100 + 3 * GIB + 5 * GIB) as u64,
+        }
+    );
+}
+
 #[test]
 fn peak_is_the_high_water_mark_after_alloc_free_alloc() {
     let scope = Scope::new();
