@@ -41,9 +41,12 @@
 //! endpoint (`/debug/pprof/heap`, `/debug/pprof/allocs`,
 //! `/debug/heapwise/stats`, ...) on that loopback address from the
 //! program's start to its exit, and says so on standard error. Only the
-//! command serves: programs it execs do not (the variable is emptied). A
-//! program with heapwise of its own keeps its figures in its own runtime:
-//! the endpoint closes before `main`, with a line saying so.
+//! command's process serves, in whatever program it execs into (a wrapper
+//! such as a pyenv shim or `sh -c 'exec …'` hands the endpoint on to the
+//! program it runs; with port 0 each program says where, as the port
+//! changes); the processes it starts do not. A program with heapwise of its own keeps
+//! its figures in its own runtime: the endpoint closes before `main`, with
+//! a line saying so.
 //!
 //! SIGINT and SIGTERM sent
 //! to `heapwise` (not the terminal's, which reach the program directly)
@@ -138,7 +141,12 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
         cmd.env("HEAPWISE_NO_FOLLOW", "1");
     }
     if let Some(addr) = &options.http {
-        cmd.env("HEAPWISE_HTTP", addr);
+        // The process started here serves, in whatever program it execs
+        // into; the processes it starts do not (`heapwise-preload`'s
+        // `http.rs`).
+        cmd.env("HEAPWISE_HTTP", addr)
+            .env("HEAPWISE_HTTP_PARENT", std::process::id().to_string())
+            .env("HEAPWISE_HTTP_SAID", "0");
     }
     let snapshot = snapshot_path(&output);
     if options.snapshot_at_exit || options.leak_check {

@@ -941,6 +941,109 @@ int main(void) {
     assert!(status.success(), "{status}: {rest}");
 }
 
+/// A wrapper that execs the real program (as a pyenv shim or `env` does)
+/// hands the endpoint on: the process `heapwise run` started serves in
+/// whatever program it runs. (Before, the wrapper's server died with its
+/// `exec` and the program, finding the variable emptied, served nothing:
+/// connection refused.) With port 0 each image says where it serves; the
+/// program's line is the last.
+#[test]
+fn http_follows_the_command_through_exec() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = TempDir::new("run-http-exec");
+    let src = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+__attribute__((noinline)) void *held_block(size_t n) { void *p = malloc(n); memset(p, 1, n); return p; }
+int main(void) {
+    void *p = held_block(5 << 20);
+    puts("ready");
+    fflush(stdout);
+    while (getchar() != EOF) {}
+    free(p);
+    return 0;
+}
+"#;
+    let exe = cc(&dir, "holds", src, &[]);
+    let mut child = heapwise()
+        .current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", common::preload())
+        .args(["run", "--http", "127.0.0.1:0", "-o", "p.%p.pb.gz", "--"])
+        .args(["/bin/sh", "-c", "exec \"$0\""])
+        .arg(&exe)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running heapwise run");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut ready = String::new();
+    out.read_line(&mut ready).unwrap();
+    assert_eq!(ready, "ready\n");
+    // Both images said where they serve before the program's `main`.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let (send, receive) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let mut line = String::new();
+            err.read_line(&mut line).unwrap();
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+        err
+    });
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        match receive.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => lines.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the program does not serve: only {lines:?}");
+            }
+        }
+    }
+    let mut err = reader.join().unwrap();
+    let pid = |l: &str| l.rsplit_once("(process ").map(|(_, p)| p.trim().to_owned());
+    assert_eq!(
+        pid(&lines[0]),
+        pid(&lines[1]),
+        "one process, two images: {lines:?}"
+    );
+    let addr = served_addr(&lines[1])
+        .unwrap_or_else(|| panic!("no serving line: {lines:?}"))
+        .to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        conn,
+        "GET /debug/pprof/heap HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    conn.read_to_end(&mut response).unwrap();
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&response[..head_end]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let profile = dir.join("live.pb.gz");
+    std::fs::write(&profile, &response[head_end + 4..]).unwrap();
+    let live = flat(&profile, "inuse_space");
+    assert!(
+        live.contains_key("held_block"),
+        "the program's heap: {live:?}"
+    );
+    drop(child.stdin.take());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{status}: {rest}");
+}
+
 /// A C program that leaks, on a thread that exits: a chain of three
 /// (direct head, indirect rest), a lone 100-byte block; and keeps one
 /// block in a global.

@@ -5,10 +5,17 @@
 //! time to the process's exit. Its threads' memory is the library's own,
 //! never counted (`OWN` in the crate root).
 //!
-//! One process serves: the variable is emptied in place once the server
-//! is up (or failed), so programs the process execs do not try the same
-//! port; a forked child has no server (threads do not survive `fork`).
-//! A failure is one line on standard error; the program runs on.
+//! One process serves. Under `heapwise run`, which also sets
+//! `HEAPWISE_HTTP_PARENT` to its own process id, that is the process it
+//! started, whatever program it runs: a wrapper that execs the real
+//! program (a pyenv shim, `env`, `sh -c 'exec …'`) hands the endpoint on,
+//! as the new image serves again (the old one's socket closed on `exec`);
+//! the processes it starts in turn (whose parent is not `heapwise run`) do
+//! not serve. Without that variable, the variable `HEAPWISE_HTTP` is
+//! emptied in place once the server is up (or failed), so programs the
+//! process execs do not try the same port. A forked child has no server
+//! (threads do not survive `fork`). A failure is one line on standard
+//! error; the program runs on.
 //!
 //! A program with heapwise of its own (see the crate docs) keeps its
 //! figures in its own runtime, which this library cannot read: when it
@@ -28,6 +35,13 @@ static SERVER: Mutex<Option<Server>> = Mutex::new(None);
 
 /// The variable's name, as it starts an environment entry.
 const VAR: &[u8] = b"HEAPWISE_HTTP=";
+/// `heapwise run`'s process id: only its child serves (see the module
+/// docs).
+const PARENT: &[u8] = b"HEAPWISE_HTTP_PARENT=";
+/// `0` until the serving process has said where it serves, then `1` (set
+/// in place): an image the process execs into serves again on the same
+/// address without saying so again (on port 0 it says where: a new port).
+const SAID: &[u8] = b"HEAPWISE_HTTP_SAID=";
 
 /// Runs when the library is loaded (after `no_follow`'s, which does not
 /// touch this variable).
@@ -45,6 +59,9 @@ unsafe extern "C" fn init(_argc: c_int, _argv: *const *const c_char, envp: *cons
     if envp.is_null() {
         return;
     }
+    let mut var: Option<*mut c_char> = None;
+    let mut parent: Option<&[u8]> = None;
+    let mut said: Option<*mut c_char> = None;
     let mut at = envp;
     // SAFETY: the caller's contract: the array ends with a null entry, and
     // each entry is a writable NUL-terminated string.
@@ -52,29 +69,65 @@ unsafe extern "C" fn init(_argc: c_int, _argv: *const *const c_char, envp: *cons
         while !(*at).is_null() {
             let entry = CStr::from_ptr(*at).to_bytes();
             if entry.len() > VAR.len() && entry.starts_with(VAR) {
-                let addr = String::from_utf8_lossy(&entry[VAR.len()..]).into_owned();
-                serve(&addr);
-                // Emptied: the value's first byte becomes its end.
-                *(*at).add(VAR.len()) = 0;
-                return;
+                var = Some(*at);
+            } else if entry.starts_with(PARENT) {
+                parent = Some(&entry[PARENT.len()..]);
+            } else if entry.len() == SAID.len() + 1 && entry.starts_with(SAID) {
+                said = Some((*at).add(SAID.len()));
             }
             at = at.add(1);
         }
     }
+    let Some(entry) = var else {
+        return;
+    };
+    // SAFETY: as above: a NUL-terminated string of the environment.
+    let addr = unsafe { CStr::from_ptr(entry) }.to_bytes()[VAR.len()..].to_vec();
+    let addr = String::from_utf8_lossy(&addr).into_owned();
+    match parent {
+        Some(parent) => {
+            // SAFETY: no preconditions.
+            let ppid = unsafe { libc::getppid() };
+            if parent == ppid.to_string().as_bytes() {
+                // SAFETY: `said` points at the one-byte value of its entry.
+                let quiet =
+                    said.is_some_and(|v| unsafe { *v } == b'1' as c_char) && !addr.ends_with(":0");
+                if serve(&addr, quiet) {
+                    if let Some(v) = said {
+                        // SAFETY: as above; writable, as the whole array.
+                        unsafe { *v = b'1' as c_char };
+                    }
+                }
+            }
+        }
+        None => {
+            serve(&addr, false);
+            // Emptied: the value's first byte becomes its end.
+            // SAFETY: the entry is writable and longer than the name.
+            unsafe { *entry.add(VAR.len()) = 0 };
+        }
+    }
 }
 
-/// Serves on `addr` for the life of the process, or says why not.
-fn serve(addr: &str) {
+/// Serves on `addr` for the life of the process, and says where (unless
+/// `quiet`), or says why not. `true` if it serves.
+fn serve(addr: &str, quiet: bool) -> bool {
     match heapwise::http::serve(addr) {
         Ok(server) => {
-            eprintln!(
-                "heapwise: serving http://{}/debug/pprof/heap (process {})",
-                server.local_addr(),
-                std::process::id()
-            );
+            if !quiet {
+                eprintln!(
+                    "heapwise: serving http://{}/debug/pprof/heap (process {})",
+                    server.local_addr(),
+                    std::process::id()
+                );
+            }
             *SERVER.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);
+            true
         }
-        Err(e) => eprintln!("heapwise: HEAPWISE_HTTP={addr}: {e}; no endpoint"),
+        Err(e) => {
+            eprintln!("heapwise: HEAPWISE_HTTP={addr}: {e}; no endpoint");
+            false
+        }
     }
 }
 
