@@ -866,11 +866,9 @@ int main(void) {
     }
 }
 
-#[test]
-fn http_serves_the_running_programs_heap_profile() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let dir = TempDir::new("run-http");
-    let src = r#"
+/// A C program that holds a 3 MiB block until its standard input closes,
+/// saying `ready` once it holds it.
+const HOLDS_C: &str = r#"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -884,37 +882,12 @@ int main(void) {
     return 0;
 }
 "#;
-    let exe = cc(&dir, "holds", src, &[]);
-    let mut child = heapwise()
-        .current_dir(dir.path())
-        .env("HEAPWISE_PRELOAD", common::preload())
-        .args([
-            "run",
-            "--full",
-            "--http",
-            "127.0.0.1:0",
-            "-o",
-            "p.%p.pb.gz",
-            "--",
-        ])
-        .arg(&exe)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running heapwise run");
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let addr = served_addr(&line)
-        .unwrap_or_else(|| panic!("no serving line: {line:?}"))
-        .to_string();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut ready = String::new();
-    out.read_line(&mut ready).unwrap();
-    assert_eq!(ready, "ready\n");
-    // A real HTTP exchange over TCP while the program runs.
-    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+
+/// `GET /debug/pprof/heap` from `addr`, a real HTTP exchange over TCP; the
+/// profile's flat `inuse_space` by function.
+fn live_heap(dir: &TempDir, addr: &str) -> BTreeMap<String, i64> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     write!(
@@ -932,7 +905,49 @@ int main(void) {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let profile = dir.join("live.pb.gz");
     std::fs::write(&profile, &response[head_end + 4..]).unwrap();
-    let live = flat(&profile, "inuse_space");
+    flat(&profile, "inuse_space")
+}
+
+/// `heapwise run --full --http 127.0.0.1:0 -- CMD...` in `dir`, its
+/// standard streams piped.
+fn run_serving(dir: &TempDir, cmd: &[&std::ffi::OsStr]) -> std::process::Child {
+    heapwise()
+        .current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", common::preload())
+        .args([
+            "run",
+            "--full",
+            "--http",
+            "127.0.0.1:0",
+            "-o",
+            "p.%p.pb.gz",
+            "--",
+        ])
+        .args(cmd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running heapwise run")
+}
+
+#[test]
+fn http_serves_the_running_programs_heap_profile() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = TempDir::new("run-http");
+    let exe = cc(&dir, "holds", HOLDS_C, &[]);
+    let mut child = run_serving(&dir, &[exe.as_os_str()]);
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let addr = served_addr(&line)
+        .unwrap_or_else(|| panic!("no serving line: {line:?}"))
+        .to_string();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut ready = String::new();
+    out.read_line(&mut ready).unwrap();
+    assert_eq!(ready, "ready\n");
+    let live = live_heap(&dir, &addr);
     assert_eq!(live.get("held_block"), Some(&(3 << 20)), "{live:?}");
     drop(child.stdin.take());
     let status = child.wait().unwrap();
@@ -949,34 +964,11 @@ int main(void) {
 /// program's line is the last.
 #[test]
 fn http_follows_the_command_through_exec() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufRead, BufReader, Read};
     let dir = TempDir::new("run-http-exec");
-    let src = r#"
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-__attribute__((noinline)) void *held_block(size_t n) { void *p = malloc(n); memset(p, 1, n); return p; }
-int main(void) {
-    void *p = held_block(5 << 20);
-    puts("ready");
-    fflush(stdout);
-    while (getchar() != EOF) {}
-    free(p);
-    return 0;
-}
-"#;
-    let exe = cc(&dir, "holds", src, &[]);
-    let mut child = heapwise()
-        .current_dir(dir.path())
-        .env("HEAPWISE_PRELOAD", common::preload())
-        .args(["run", "--http", "127.0.0.1:0", "-o", "p.%p.pb.gz", "--"])
-        .args(["/bin/sh", "-c", "exec \"$0\""])
-        .arg(&exe)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running heapwise run");
+    let exe = cc(&dir, "holds", HOLDS_C, &[]);
+    let sh: [&std::ffi::OsStr; 3] = ["/bin/sh".as_ref(), "-c".as_ref(), "exec \"$0\"".as_ref()];
+    let mut child = run_serving(&dir, &[sh[0], sh[1], sh[2], exe.as_os_str()]);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut ready = String::new();
     out.read_line(&mut ready).unwrap();
@@ -1014,27 +1006,10 @@ int main(void) {
     let addr = served_addr(&lines[1])
         .unwrap_or_else(|| panic!("no serving line: {lines:?}"))
         .to_string();
-    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        conn,
-        "GET /debug/pprof/heap HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    conn.read_to_end(&mut response).unwrap();
-    let head_end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&response[..head_end]).to_string();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let profile = dir.join("live.pb.gz");
-    std::fs::write(&profile, &response[head_end + 4..]).unwrap();
-    let live = flat(&profile, "inuse_space");
-    assert!(
-        live.contains_key("held_block"),
+    let live = live_heap(&dir, &addr);
+    assert_eq!(
+        live.get("held_block"),
+        Some(&(3 << 20)),
         "the program's heap: {live:?}"
     );
     drop(child.stdin.take());
