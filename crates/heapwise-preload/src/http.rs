@@ -49,7 +49,9 @@ const SAID: &[u8] = b"HEAPWISE_HTTP_SAID=";
 #[link_section = ".init_array"]
 static INIT: unsafe extern "C" fn(c_int, *const *const c_char, *const *mut c_char) = init;
 
-/// Starts the server if `HEAPWISE_HTTP` is set and not empty.
+/// Starts the server if `HEAPWISE_HTTP` is set and not empty and, under
+/// `heapwise run`, this process is the one it started (see the module
+/// docs).
 ///
 /// # Safety
 ///
