@@ -84,8 +84,8 @@ unsafe extern "C" fn init(_argc: c_int, _argv: *const *const c_char, envp: *cons
         return;
     };
     // SAFETY: as above: a NUL-terminated string of the environment.
-    let addr = unsafe { CStr::from_ptr(entry) }.to_bytes()[VAR.len()..].to_vec();
-    let addr = String::from_utf8_lossy(&addr).into_owned();
+    let value = &unsafe { CStr::from_ptr(entry) }.to_bytes()[VAR.len()..];
+    let addr = String::from_utf8_lossy(value).into_owned();
     match parent {
         Some(parent) => {
             // SAFETY: no preconditions.

@@ -3,11 +3,9 @@
 //! `profile/trailer.rs`).
 //!
 //! Not from [`System`](std::alloc::System): under the preload library,
-//! `System` is the program's `malloc`, which is heapwise's, so a 32 MiB
-//! leaf was counted as 32 MiB of heapwise's own memory though the kernel
-//! supplies only the pages written (the stats line said `own 64.1MiB` for
-//! a compiler whose profiler used 19 MiB). The callers count the pages
-//! they write instead.
+//! `System` is the program's `malloc`, which is heapwise's, and would count
+//! a whole 32 MiB leaf as heapwise's own memory though the kernel supplies
+//! only the pages written. The callers count the pages they write.
 
 /// `len` bytes of zeroed, page-aligned memory, or null. Takes no lock of
 /// heapwise's and calls no allocator.
