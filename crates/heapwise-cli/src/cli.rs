@@ -100,8 +100,9 @@ pub struct RunArgs {
     /// mark) instead of by bytes allocated.
     #[arg(long)]
     pub peak: bool,
-    /// Profile this program only: programs it execs (and their children)
-    /// run without heapwise.
+    /// Profile this program only, through its own execs (a wrapper script
+    /// that execs the real program hands on): programs its child processes
+    /// exec run without heapwise (forked copies of it are still profiled).
     #[arg(long)]
     pub no_follow: bool,
     /// Serve the program's live heap profile (/debug/pprof/heap and the

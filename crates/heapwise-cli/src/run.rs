@@ -22,9 +22,13 @@
 //! A program the command execs (a shell's commands, a compiler driver's
 //! passes) inherits the environment and so the preload: each writes its own
 //! profile (`%p`), and the report counts them. `--no-follow` sets
-//! `HEAPWISE_NO_FOLLOW=1`, and the preload then takes itself out of
-//! `LD_PRELOAD` as it loads (keeping any other library there), so only the
-//! command itself is profiled.
+//! `HEAPWISE_NO_FOLLOW=1` and `HEAPWISE_NO_FOLLOW_PARENT` (this process's
+//! id), so only the command itself is profiled, in whatever program it
+//! execs into (a wrapper such as a pyenv shim hands on to the real
+//! program), with the copies of it that it forks: in a program a child
+//! process execs, the preload takes itself out of `LD_PRELOAD` as it loads
+//! (keeping any other library there) and takes out the variables set here
+//! before the runtime reads them, so it writes nothing.
 //!
 //! `--snapshot-at-exit` sets `HEAPWISE_SNAPSHOT=1` (every allocation
 //! recorded with its size and sequence number) and
@@ -91,8 +95,8 @@ pub struct RunOptions {
     pub top: usize,
     /// Report what was live at the peak instead of what was allocated.
     pub peak: bool,
-    /// Programs the program execs run without the preload
-    /// (`HEAPWISE_NO_FOLLOW=1`).
+    /// Programs the command's child processes exec write no profile, and
+    /// what they exec runs without the preload (`HEAPWISE_NO_FOLLOW=1`).
     pub no_follow: bool,
     /// Serve the endpoint on this address (`HEAPWISE_HTTP`).
     pub http: Option<String>,
@@ -138,7 +142,10 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
         cmd.env("HEAPWISE_TRACE", trace);
     }
     if options.no_follow {
-        cmd.env("HEAPWISE_NO_FOLLOW", "1");
+        // The command stays profiled through its own execs; what it starts
+        // does not (`heapwise-preload`'s `no_follow.rs`).
+        cmd.env("HEAPWISE_NO_FOLLOW", "1")
+            .env("HEAPWISE_NO_FOLLOW_PARENT", std::process::id().to_string());
     }
     if let Some(addr) = &options.http {
         // The process started here serves, in whatever program it execs

@@ -866,6 +866,67 @@ int main(void) {
     }
 }
 
+#[test]
+fn no_follow_follows_the_command_through_exec_and_not_what_it_starts() {
+    // The command, reached through a shell's `exec` (as a pyenv shim does):
+    // it allocates, then forks and execs its argument, and waits for it.
+    let command_src = r#"
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/wait.h>
+__attribute__((noinline)) void *in_command(size_t n) { return malloc(n); }
+int main(int argc, char **argv) {
+    free(in_command(4444));
+    pid_t pid = fork();
+    if (pid == 0) { execv(argv[1], argv + 1); _exit(127); }
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+"#;
+    // What it starts: loads the preload (the command keeps it in
+    // `LD_PRELOAD`) and leaves through `exit`, where a profiled process
+    // writes its profile.
+    let started_src = r#"
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((noinline)) void *in_started(size_t n) { return malloc(n); }
+int main(void) {
+    free(in_started(5555));
+    const char *p = getenv("LD_PRELOAD");
+    const char *o = getenv("HEAPWISE_PROFILE_AT_EXIT");
+    printf("started ran; LD_PRELOAD=%s; output %s\n", p ? p : "(unset)", o ? o : "(unset)");
+    return 0;
+}
+"#;
+    let dir = TempDir::new("run-no-follow-exec");
+    let command = cc(&dir, "command", command_src, &[]);
+    let started = cc(&dir, "started", started_src, &[]);
+    let o = heapwise()
+        .current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", common::preload())
+        .env("LD_PRELOAD", "libm.so.6")
+        .args(["run", "--full", "--no-follow", "-o", "p.%p.pb.gz", "--"])
+        .args(["/bin/sh", "-c", "exec \"$0\" \"$1\""])
+        .arg(&command)
+        .arg(&started)
+        .output()
+        .expect("running heapwise run");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("started ran; LD_PRELOAD=libm.so.6; output (unset)\n"),
+        "{out}"
+    );
+    let files = profiles(&dir);
+    assert_eq!(files.len(), 1, "the command's profile only: {files:?}");
+    let bytes = flat(&files[0], "alloc_space");
+    assert_eq!(bytes.get("in_command"), Some(&4444), "{bytes:?}");
+    assert!(!bytes.contains_key("in_started"), "{bytes:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("from the program's child processes"), "{err}");
+}
+
 /// A C program that holds a 3 MiB block until its standard input closes,
 /// saying `ready` once it holds it.
 const HOLDS_C: &str = r#"

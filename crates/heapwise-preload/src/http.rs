@@ -43,8 +43,8 @@ const PARENT: &[u8] = b"HEAPWISE_HTTP_PARENT=";
 /// address without saying so again (on port 0 it says where: a new port).
 const SAID: &[u8] = b"HEAPWISE_HTTP_SAID=";
 
-/// Runs when the library is loaded (after `no_follow`'s, which does not
-/// touch this variable).
+/// Runs when the library is loaded (after `no_follow`'s, which removes
+/// this variable in a process `heapwise run --no-follow` does not profile).
 #[used]
 #[link_section = ".init_array"]
 static INIT: unsafe extern "C" fn(c_int, *const *const c_char, *const *mut c_char) = init;

@@ -7,7 +7,9 @@
 //! load-time constructor, which runs before the program's own).
 //! Programs the process execs inherit the environment, and so the preload,
 //! unless `HEAPWISE_NO_FOLLOW=1` (`heapwise run --no-follow`): then the
-//! library takes itself out of `LD_PRELOAD` as it loads (`no_follow.rs`).
+//! library takes itself out of `LD_PRELOAD` as it loads, except in the
+//! command `heapwise run` started, which stays profiled through its execs
+//! (`no_follow.rs`).
 //! With `HEAPWISE_HTTP=ADDR` (`heapwise run --http ADDR`) it serves the
 //! runtime's endpoint, `/debug/pprof/heap` and the rest of
 //! `heapwise::http`, on that loopback address (`http.rs`).
