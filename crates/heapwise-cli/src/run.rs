@@ -16,7 +16,8 @@
 //!
 //! The environment is the runtime's: `HEAPWISE_PROFILE_AT_EXIT` (the
 //! `-o` path, made absolute; `%p` is each process's id, so a forked child
-//! writes its own file), `HEAPWISE_PROFILE_RATE` (`--rate`, `--full` is
+//! writes its own file; its directory must take new files before the
+//! program starts), `HEAPWISE_PROFILE_RATE` (`--rate`, `--full` is
 //! 1), `HEAPWISE_PROFILE_EVERY`, `HEAPWISE_TRACE`.
 //!
 //! A program the command execs (a shell's commands, a compiler driver's
@@ -119,6 +120,7 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
     let preload = find_preload()?;
     let cwd = std::env::current_dir().context("the current directory")?;
     let output = cwd.join(&options.output);
+    check_writable(&output)?;
     let mut cmd = Command::new(program);
     cmd.args(args);
     let ld_preload = match std::env::var_os("LD_PRELOAD") {
@@ -329,6 +331,42 @@ fn find_program(program: &std::ffi::OsStr) -> Result<PathBuf> {
 /// Refuses a program the loader will not preload into: setuid or setgid,
 /// or an ELF without an interpreter (statically linked). Scripts and
 /// other formats pass (their interpreter is checked by nobody).
+/// Fails, before the program runs, if the profiles' directory does not
+/// take new files: the runtime would say so only as the program exits (or
+/// not at all, if the program has closed its standard error), and the run
+/// would be lost. A directory named with `%p` differs per process and is
+/// not checked.
+fn check_writable(output: &Path) -> Result<()> {
+    let Some(dir) = output.parent() else {
+        return Ok(());
+    };
+    if dir
+        .as_os_str()
+        .as_encoded_bytes()
+        .windows(2)
+        .any(|w| w == b"%p")
+    {
+        return Ok(());
+    }
+    let probe = dir.join(format!(".heapwise-run.{}.check", std::process::id()));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe);
+    match created {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => bail!(
+            "cannot write the profile {}: {}: {}",
+            output.display(),
+            dir.display(),
+            crate::input::describe_io(&e)
+        ),
+    }
+}
+
 fn check_loadable(path: &Path) -> Result<()> {
     let name = path.display();
     let meta = path

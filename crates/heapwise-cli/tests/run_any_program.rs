@@ -867,6 +867,59 @@ int main(void) {
 }
 
 #[test]
+fn a_profile_directory_that_takes_no_files_fails_before_the_program_runs() {
+    let dir = TempDir::new("run-unwritable");
+    let marker = dir.join("ran");
+    let o = heapwise()
+        .current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", common::preload())
+        .args([
+            "run",
+            "-o",
+            "missing/p.%p.pb.gz",
+            "--",
+            "/bin/sh",
+            "-c",
+            "touch \"$0\"",
+        ])
+        .arg(&marker)
+        .output()
+        .expect("running heapwise run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(
+        err,
+        format!(
+            "heapwise: error: cannot write the profile {0}/missing/p.%p.pb.gz: {0}/missing: no such file or directory\n",
+            dir.path().display()
+        )
+    );
+    assert!(!marker.exists(), "the program ran");
+    // A directory named per process is the runtime's to report.
+    let o = heapwise()
+        .current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", common::preload())
+        .args([
+            "run",
+            "-o",
+            "d%p/p.pb.gz",
+            "--",
+            "/bin/sh",
+            "-c",
+            "touch \"$0\"",
+        ])
+        .arg(&marker)
+        .output()
+        .expect("running heapwise run");
+    assert!(marker.exists(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only the marker"
+    );
+}
+
+#[test]
 fn no_follow_follows_the_command_through_exec_and_not_what_it_starts() {
     // The command, reached through a shell's `exec` (as a pyenv shim does):
     // it allocates, then forks and execs its argument, and waits for it.
