@@ -68,11 +68,17 @@ pub enum Command {
     Run(RunArgs),
 }
 
+/// A sampling rate as `HEAPWISE_PROFILE_RATE` takes it (`512KiB`, `1`).
+fn rate_arg(text: &str) -> Result<u64, String> {
+    heapwise::profile::__parse_rate(text)
+}
+
 /// Arguments of `heapwise run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Profiler sampling rate in bytes (default: the runtime's, 512 KiB).
-    #[arg(long, value_name = "BYTES", conflicts_with = "full")]
+    /// Profiler sampling rate: on average one sample per this many bytes
+    /// allocated, with an optional unit (64KiB, 1MiB; default 512KiB).
+    #[arg(long, value_name = "BYTES", conflicts_with = "full", value_parser = rate_arg)]
     pub rate: Option<u64>,
     /// Record every allocation (rate 1): exact counts.
     #[arg(long)]
@@ -183,9 +189,9 @@ pub struct DemoArgs {
     /// How many requests the toy service handles.
     #[arg(long, value_name = "N", default_value_t = 20_000)]
     pub requests: usize,
-    /// Profiler sampling rate in bytes (1 records every allocation; e.g.
-    /// 524288 samples like Go's default).
-    #[arg(long, value_name = "BYTES", default_value_t = 1)]
+    /// Profiler sampling rate in bytes, with an optional unit (1 records
+    /// every allocation; 512KiB samples like Go's default).
+    #[arg(long, value_name = "BYTES", default_value_t = 1, value_parser = rate_arg)]
     pub rate: u64,
     /// Rows of the top table.
     #[arg(short = 'n', long = "nodecount", value_name = "N", default_value_t = 8)]

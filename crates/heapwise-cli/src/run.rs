@@ -304,8 +304,26 @@ fn write_report(profile_path: &Path, top: usize, peak: bool, out: &mut impl Writ
     )
     .with_context(|| profile_path.display().to_string())?;
     report.write_text(&mut *out)?;
+    if report.total == 0 && profile.period > 1 {
+        // An empty table is otherwise a puzzle: a short program allocates
+        // less than one sampling period.
+        writeln!(
+            out,
+            "heapwise: no allocation was sampled: at one sample every {} allocated, a program that allocates less shows nothing; --full records every allocation",
+            binary_size(profile.period)
+        )?;
+    }
     out.flush()?;
     Ok(())
+}
+
+/// `bytes` as `--rate` takes it: `512 KiB`, `3 MiB`, `1000 bytes`.
+fn binary_size(bytes: i64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
 }
 
 /// The program's file: `program` itself if it names a path, else the

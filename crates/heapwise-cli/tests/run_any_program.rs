@@ -867,6 +867,39 @@ int main(void) {
 }
 
 #[test]
+fn an_empty_table_says_why() {
+    let dir = TempDir::new("run-empty");
+    let o = heapwise()
+        .current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", common::preload())
+        .args(["run", "--rate", "64KiB", "--", "/bin/true"])
+        .output()
+        .expect("running heapwise run");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Showing nodes accounting for 0, 0% of 0 total\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("heapwise: no allocation was sampled: at one sample every 64 KiB allocated, a program that allocates less shows nothing; --full records every allocation\n"),
+        "{err}"
+    );
+    // Recording every allocation, an empty table is the truth.
+    let o = heapwise()
+        .current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", common::preload())
+        .args(["run", "--full", "--", "/bin/true"])
+        .output()
+        .expect("running heapwise run");
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("no allocation was sampled"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn a_profile_directory_that_takes_no_files_fails_before_the_program_runs() {
     let dir = TempDir::new("run-unwritable");
     let marker = dir.join("ran");

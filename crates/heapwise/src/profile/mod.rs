@@ -138,6 +138,14 @@ pub fn set_rate(bytes: u64) {
     sampler::set_rate(bytes);
 }
 
+/// Parses a rate as `HEAPWISE_PROFILE_RATE` takes it (`512KiB`, `1MiB`,
+/// `1` for every allocation, `0` for off), for a tool that passes one on
+/// (`heapwise run --rate`); the error is a one-line message.
+#[doc(hidden)]
+pub fn __parse_rate(text: &str) -> Result<u64, String> {
+    sampler::parse_rate(text)
+}
+
 /// The sampling rate in bytes: see [`set_rate`].
 pub fn rate() -> u64 {
     sampler::rate()
