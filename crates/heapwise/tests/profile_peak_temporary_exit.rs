@@ -211,6 +211,39 @@ fn the_profile_at_exit_is_written_when_main_returns_and_at_process_exit() {
 }
 
 #[test]
+fn a_profile_directory_that_takes_no_files_is_reported_before_main() {
+    const TEST: &str = "a_profile_directory_that_takes_no_files_is_reported_before_main";
+    if child::role().is_some() {
+        eprintln!("main runs");
+        leaked(10);
+        return;
+    }
+    let d = dir("unwritable");
+    let missing = d.join("missing");
+    let path = missing.join("heap.pb.gz");
+    let env = [("HEAPWISE_PROFILE_AT_EXIT", path.to_str().unwrap())];
+    let out = child::run(TEST, "return", &env, Duration::from_secs(60));
+    out.assert_success();
+    let said = format!(
+        "heapwise: HEAPWISE_PROFILE_AT_EXIT: {}: no such file or directory; no profile at exit\nmain runs\n",
+        missing.display()
+    );
+    assert!(out.stderr.contains(&said), "{}", out.stderr);
+    // Through the API: an error now, and the one setting per process is
+    // still there to take.
+    let e = profile::write_at_exit(&path, None).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    let file = d.join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let e = profile::write_at_exit(file.join("x.pb.gz"), None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{}: not a directory", file.display())
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
 fn a_forked_child_writes_its_own_profile_at_exit() {
     const TEST: &str = "a_forked_child_writes_its_own_profile_at_exit";
     if child::role().is_some() {

@@ -55,6 +55,7 @@ pub(crate) fn start(path: &Path, every: Option<Duration>) -> io::Result<()> {
             .map_err(|e| io::Error::new(e.kind(), format!("the current directory: {e}")))?;
         cwd.join(path)
     };
+    check_directory(&absolute)?;
     if PATH.set(absolute).is_err() {
         return fail(
             io::ErrorKind::AlreadyExists,
@@ -82,6 +83,49 @@ pub(crate) fn start(path: &Path, every: Option<Duration>) -> io::Result<()> {
                     format!("cannot start the thread that rewrites it: {e}"),
                 )
             })?;
+    }
+    Ok(())
+}
+
+/// Fails unless the directory `path` names takes new files: found now,
+/// not as the process exits and its run is lost (a program that closes its
+/// standard error at exit would not even say why). A directory named with
+/// `%p` differs per process and is not checked.
+fn check_directory(path: &Path) -> io::Result<()> {
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    if dir
+        .as_os_str()
+        .as_encoded_bytes()
+        .windows(2)
+        .any(|w| w == b"%p")
+    {
+        return Ok(());
+    }
+    let refused = |e: io::Error| {
+        let text = e.to_string();
+        let text = text
+            .split(" (os error")
+            .next()
+            .unwrap_or(&text)
+            .to_lowercase();
+        io::Error::new(e.kind(), format!("{}: {text}", dir.display()))
+    };
+    let meta = std::fs::metadata(dir).map_err(refused)?;
+    if !meta.is_dir() {
+        return Err(refused(io::Error::from(io::ErrorKind::NotADirectory)));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+            return Ok(());
+        };
+        // SAFETY: `c` is a NUL-terminated path.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+            return Err(refused(io::Error::last_os_error()));
+        }
     }
     Ok(())
 }

@@ -245,9 +245,10 @@ pub fn write_peak(path: impl AsRef<Path>) -> io::Result<()> {
 ///
 /// # Errors
 ///
-/// The path is empty, one is already set (once per process), or the
-/// thread could not be started. Errors of a later write are reported on
-/// stderr in one line.
+/// The path is empty, its directory does not exist or takes no new files
+/// (not checked if it contains `%p`), one is already set (once per
+/// process), or the thread could not be started. Errors of a later write
+/// are reported on stderr in one line.
 pub fn write_at_exit(path: impl AsRef<Path>, every: Option<Duration>) -> io::Result<()> {
     at_exit::start(path.as_ref(), every)
 }
