@@ -53,9 +53,9 @@
 //! its figures in its own runtime: the endpoint closes before `main`, with
 //! a line saying so.
 //!
-//! SIGINT and SIGTERM sent
-//! to `heapwise` (not the terminal's, which reach the program directly)
-//! are forwarded to the program; its exit status is returned, 128+N for a
+//! SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1 and SIGUSR2 sent to
+//! `heapwise` (not the terminal's, which reach the program directly) are
+//! forwarded to the program; its exit status is returned, 128+N for a
 //! death by signal N. The report goes to standard error, so the program's
 //! standard output stays its own.
 //!

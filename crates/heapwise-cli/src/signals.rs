@@ -1,5 +1,8 @@
-//! Forwarding SIGINT and SIGTERM to the program `heapwise run` runs: the
-//! crate's only unsafe code (`sigaction`, `kill`).
+//! Forwarding the signals a user or a supervisor sends (SIGHUP, SIGINT,
+//! SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2: stop, reload, dump) to the program
+//! `heapwise run` runs, as `tini` or `timeout` pass theirs on: the crate's
+//! only unsafe code (`sigaction`, `kill`). Without it a `kill -HUP` meant
+//! for the program's reload ended `heapwise` and its report instead.
 #![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
@@ -11,22 +14,33 @@ extern "C" fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut l
     // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
     let code = unsafe { (*info).si_code };
     let child = CHILD.load(Relaxed);
-    // A terminal's signal (SI_KERNEL) reached the program's process group
-    // already; one sent to heapwise (kill, a supervisor) is passed on.
+    // A terminal's signal (SI_KERNEL: Ctrl-C, Ctrl-\, a hangup) reached the
+    // program's process group already; one sent to heapwise (kill, a
+    // supervisor) is passed on.
     if child > 0 && code != libc::SI_KERNEL {
         // SAFETY: kill is async-signal-safe.
         unsafe { libc::kill(child, signal) };
     }
 }
 
-/// Forwards SIGINT and SIGTERM sent to this process to `pid` from now on
-/// (0: to nobody).
+/// The signals passed on.
+const FORWARDED: [libc::c_int; 6] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// Forwards [`FORWARDED`] signals sent to this process to `pid` from now
+/// on (0: to nobody).
 pub(crate) fn forward_to(pid: i32) {
     CHILD.store(pid, Relaxed);
     if pid == 0 {
         return;
     }
-    for signal in [libc::SIGINT, libc::SIGTERM] {
+    for signal in FORWARDED {
         // SAFETY: a zeroed sigaction is valid; the handler only reads an
         // atomic and calls kill, both async-signal-safe.
         unsafe {

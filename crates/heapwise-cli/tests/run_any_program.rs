@@ -604,6 +604,66 @@ int main(void) {
 }
 
 #[test]
+fn a_supervisors_signals_to_heapwise_reach_the_program() {
+    use std::io::{BufRead, BufReader};
+    let dir = TempDir::new("run-signals");
+    let src = r#"
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+static volatile sig_atomic_t seen[32], n;
+static void on(int s) { seen[s] = 1; n++; }
+int main(void) {
+    int sigs[] = {SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+    for (int i = 0; i < 4; i++) signal(sigs[i], on);
+    puts("ready");
+    fflush(stdout);
+    for (int ms = 0; n < 4 && ms < 20000; ms++) usleep(1000);
+    printf("hup %d quit %d usr1 %d usr2 %d\n", seen[SIGHUP], seen[SIGQUIT], seen[SIGUSR1], seen[SIGUSR2]);
+    return 0;
+}
+"#;
+    let exe = cc(&dir, "reloads", src, &[]);
+    let mut child = heapwise()
+        .current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", common::preload())
+        .args(["run", "-o", "p.%p.pb.gz", "--"])
+        .arg(&exe)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    for signal in ["-HUP", "-QUIT", "-USR1", "-USR2"] {
+        let kill = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+    }
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+        send.send((child.wait_with_output(), rest))
+    });
+    let (o, rest) = receive
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the program ends after the four signals or 20 s");
+    let o = o.unwrap();
+    assert_eq!(rest, "hup 1 quit 1 usr1 1 usr2 1\n", "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("heapwise: profile at"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn a_sigterm_to_heapwise_reaches_the_program_and_the_periodic_profile_survives() {
     let dir = TempDir::new("run-every");
     let src = r#"
