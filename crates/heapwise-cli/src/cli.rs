@@ -21,7 +21,7 @@ use crate::flame::{write_diff_flamegraph, write_flamegraph, FlameOptions};
 use crate::heaptrack::{self, ImportOptions};
 use crate::input::{describe_io, read_profile};
 use crate::output::{check_overwrite, finish, stdout, write_file};
-use crate::run::{run_program, RunOptions};
+use crate::run::{run_program, NotStarted, RunOptions};
 use crate::sample_index::SampleIndex;
 use crate::snapshot::{run_snapshot, SnapshotArgs};
 use crate::top::{top_report, TopOptions};
@@ -361,7 +361,15 @@ pub fn run(cli: Cli) -> Result<()> {
             // `write`: a compile by `cc1plus` made 270 `write` calls in all,
             // the profile's own included; 9 now).
             let mut report = io::BufWriter::new(io::stderr().lock());
-            let code = run_program(&options, &mut report)?;
+            let code = match run_program(&options, &mut report) {
+                Err(e) if e.is::<NotStarted>() => {
+                    drop(report);
+                    let code = e.downcast_ref::<NotStarted>().map_or(1, |n| n.code);
+                    let _ = writeln!(io::stderr().lock(), "heapwise: error: {}", error_line(&e));
+                    std::process::exit(code)
+                }
+                result => result?,
+            };
             report.flush()?;
             std::process::exit(code)
         }

@@ -56,7 +56,8 @@
 //! SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1 and SIGUSR2 sent to
 //! `heapwise` (not the terminal's, which reach the program directly) are
 //! forwarded to the program; its exit status is returned, 128+N for a
-//! death by signal N. The report goes to standard error, so the program's
+//! death by signal N, 127 if it was not found and 126 if it could not be
+//! run (as a shell and `env` say). The report goes to standard error, so the program's
 //! standard output stays its own.
 //!
 //! A statically linked program (no `PT_INTERP`: the loader, which reads
@@ -168,9 +169,18 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
         cmd.env("HEAPWISE_LEAK_CHECK", "1");
     }
     let started = std::time::SystemTime::now();
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot run {}", path.display()))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        let why = match e.raw_os_error() {
+            Some(libc::ENOEXEC) => "not an executable format (a script needs a #! line)".to_owned(),
+            _ => crate::input::describe_io(&e),
+        };
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            127
+        } else {
+            126
+        };
+        NotStarted::error(code, format!("cannot run {}: {why}", path.display()))
+    })?;
     let pid = child.id() as i32;
     signals::forward_to(pid);
     let status = child.wait().context("waiting for the program")?;
@@ -328,10 +338,25 @@ fn binary_size(bytes: i64) -> String {
 
 /// The program's file: `program` itself if it names a path, else the
 /// first executable of that name on `PATH`.
+/// A name with a slash in it is a path, as to a shell and `execvp`.
 fn find_program(program: &std::ffi::OsStr) -> Result<PathBuf> {
     let given = Path::new(program);
-    if given.components().count() > 1 {
-        return Ok(given.to_path_buf());
+    if program.as_encoded_bytes().contains(&b'/') {
+        return match given.metadata() {
+            Ok(m) if m.is_dir() => Err(NotStarted::error(
+                126,
+                format!("{}: is a directory", given.display()),
+            )),
+            Ok(_) => Ok(given.to_path_buf()),
+            Err(e) => Err(NotStarted::error(
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    127
+                } else {
+                    126
+                },
+                format!("{}: {}", given.display(), crate::input::describe_io(&e)),
+            )),
+        };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {
@@ -343,12 +368,36 @@ fn find_program(program: &std::ffi::OsStr) -> Result<PathBuf> {
             return Ok(candidate);
         }
     }
-    bail!("{}: command not found on PATH", given.display())
+    Err(NotStarted::error(
+        127,
+        format!("{}: command not found on PATH", given.display()),
+    ))
 }
 
-/// Refuses a program the loader will not preload into: setuid or setgid,
-/// or an ELF without an interpreter (statically linked). Scripts and
-/// other formats pass (their interpreter is checked by nobody).
+/// The command did not start: `heapwise run` then exits with `code`, 127
+/// for a program not found and 126 for one that cannot be run, as a shell,
+/// `env` and `timeout` do.
+#[derive(Debug)]
+pub struct NotStarted {
+    /// The exit status.
+    pub code: i32,
+    message: String,
+}
+
+impl NotStarted {
+    fn error(code: i32, message: String) -> anyhow::Error {
+        anyhow::Error::new(NotStarted { code, message })
+    }
+}
+
+impl std::fmt::Display for NotStarted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NotStarted {}
+
 /// Fails, before the program runs, if the profiles' directory does not
 /// take new files: the runtime would say so only as the program exits (or
 /// not at all, if the program has closed its standard error), and the run
@@ -385,6 +434,9 @@ fn check_writable(output: &Path) -> Result<()> {
     }
 }
 
+/// Refuses a program the loader will not preload into: setuid or setgid,
+/// or an ELF without an interpreter (statically linked). Scripts and
+/// other formats pass (their interpreter is checked by nobody).
 fn check_loadable(path: &Path) -> Result<()> {
     let name = path.display();
     let meta = path

@@ -927,6 +927,49 @@ int main(void) {
 }
 
 #[test]
+fn a_command_that_does_not_start_exits_127_or_126_as_in_a_shell() {
+    let dir = TempDir::new("run-not-started");
+    let script = dir.join("no-shebang.sh");
+    std::fs::write(&script, "echo hi\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let plain = dir.join("plain.txt");
+    std::fs::write(&plain, "text\n").unwrap();
+    let cases: [(&str, i32, &str); 5] = [
+        (
+            "no-such-command-here",
+            127,
+            "no-such-command-here: command not found on PATH",
+        ),
+        ("./missing", 127, "./missing: no such file or directory"),
+        ("./", 126, "./: is a directory"),
+        (
+            "./plain.txt",
+            126,
+            "cannot run ./plain.txt: permission denied",
+        ),
+        (
+            "./no-shebang.sh",
+            126,
+            "cannot run ./no-shebang.sh: not an executable format (a script needs a #! line)",
+        ),
+    ];
+    for (command, code, said) in cases {
+        let o = heapwise()
+            .current_dir(dir.path())
+            .env("HEAPWISE_PRELOAD", common::preload())
+            .args(["run", "--", command])
+            .output()
+            .expect("running heapwise run");
+        assert_eq!(o.status.code(), Some(code), "{command}: {}", text(&o));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            format!("heapwise: error: {said}\n"),
+            "{command}"
+        );
+    }
+}
+
+#[test]
 fn an_empty_table_says_why() {
     let dir = TempDir::new("run-empty");
     let o = heapwise()
