@@ -20,22 +20,24 @@
 //!
 //! `heapwise run` runs any dynamically linked program with heapwise's
 //! runtime preloaded (no rebuild; see [`run`]), writes its heap profile and
-//! prints its top sites on standard error, then exits with the program's
-//! status. A C program (the integration test's, `--full`):
+//! prints a summary line and its top sites on standard error, then exits
+//! with the program's status. A C program (the integration test's, `--full`):
 //!
 //! ```text
 //! $ heapwise run --full -- ./sites
 //! done
-//! heapwise: profile at /tmp/heapwise.21506.pb.gz
+//! heapwise: profile at /tmp/heapwise.22248.pb.gz
+//! heapwise: 179 allocations (2.2 MiB), 78 temporary; peak heap 293.0 KiB in 101 blocks; not freed at exit: 5.0 KiB in 2 blocks
 //!
-//! Top sites by bytes allocated (heapwise top /tmp/heapwise.21506.pb.gz --sample-index alloc_space):
+//! Top sites by bytes allocated (heapwise top /tmp/heapwise.22248.pb.gz --sample-index alloc_space):
 //! Type: alloc_space
-//! Showing nodes accounting for 2191.51kB, 100% of 2191.51kB total
-//! Showing top 10 nodes out of 12
+//! Showing nodes accounting for 2219.51kB, 100% of 2219.51kB total
+//! Showing top 10 nodes out of 13
 //!       flat  flat%   sum%        cum   cum%
-//!  2050.78kB 93.58% 93.58%  2050.78kB 93.58%  grow
-//!    97.67kB  4.46% 98.04%    97.67kB  4.46%  make_table
-//!    39.06kB  1.78% 99.82%    39.06kB  1.78%  make_zeroed
+//!  2050.78kB 92.40% 92.40%  2050.78kB 92.40%  grow
+//!    97.67kB  4.40% 96.80%    97.67kB  4.40%  make_table
+//!    39.06kB  1.76% 98.56%    39.06kB  1.76%  make_zeroed
+//!       28kB  1.26% 99.82%       28kB  1.26%  aligned
 //!        4kB  0.18%   100%        4kB  0.18%  _IO_file_doallocate
 //! ...
 //! ```

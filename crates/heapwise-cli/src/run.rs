@@ -1,7 +1,7 @@
 //! `heapwise run -- CMD ARGS…`: runs a program with the preload library
 //! (`libheapwise_preload.so`, crate `heapwise-preload`) in `LD_PRELOAD`, so
 //! heapwise's runtime counts and profiles its `malloc` family without a
-//! rebuild, then prints where the profile went and its top sites.
+//! rebuild, then prints where the profile went, a summary line and its top sites.
 //!
 //! The library is `HEAPWISE_PRELOAD` if that is set; else it is looked
 //! for beside the
@@ -78,6 +78,7 @@ use crate::sample_index::SampleIndex;
 use crate::signals;
 use crate::top::{top_report, TopOptions};
 use crate::units::plural;
+use heapwise_pprof::Profile;
 
 /// The preload library's file name.
 pub const PRELOAD: &str = "libheapwise_preload.so";
@@ -298,10 +299,13 @@ fn write_report(profile_path: &Path, top: usize, peak: bool, out: &mut impl Writ
             "alloc_space",
         )
     };
+    writeln!(out, "heapwise: profile at {}", profile_path.display())?;
+    if let Some(summary) = summary(&profile) {
+        writeln!(out, "heapwise: {summary}")?;
+    }
     writeln!(
         out,
-        "heapwise: profile at {}\n\nTop sites by {what} (heapwise top {} {how}):",
-        profile_path.display(),
+        "\nTop sites by {what} (heapwise top {} {how}):",
         profile_path.display()
     )?;
     let report = top_report(
@@ -325,6 +329,98 @@ fn write_report(profile_path: &Path, top: usize, peak: bool, out: &mut impl Writ
     }
     out.flush()?;
     Ok(())
+}
+
+/// The whole run in one line, as heaptrack's summary gives it: how many
+/// allocations and bytes (with how many were temporary, in full mode), the
+/// peak, and what was not freed at exit. Sampled figures are estimates,
+/// marked `~`. `None` for a profile without those sample types or with no
+/// allocation in it.
+fn summary(profile: &Profile) -> Option<String> {
+    let total = |name: &str| -> Option<i64> {
+        let i = profile.sample_type_index(name)?;
+        Some(
+            profile
+                .sample
+                .iter()
+                .map(|s| s.value.get(i).copied().unwrap_or(0))
+                .sum(),
+        )
+    };
+    let (allocs, bytes) = (total("alloc_objects")?, total("alloc_space")?);
+    if allocs == 0 {
+        return None;
+    }
+    let exact = profile.period <= 1;
+    let about = if exact { "" } else { "~" };
+    let count = |n: i64, what: &str| format!("{about}{}", plural_grouped(n, what));
+    let mut line = format!(
+        "{} ({about}{})",
+        count(allocs, "allocation"),
+        human_bytes(bytes)
+    );
+    if exact {
+        if let Some(temporary) = total("temporary_objects").filter(|&t| t > 0) {
+            line.push_str(&format!(", {} temporary", grouped(temporary)));
+        }
+    } else {
+        line.push_str(&format!(
+            ", estimated from one sample every {}",
+            binary_size(profile.period)
+        ));
+    }
+    if let (Some(peak), Some(blocks)) = (total("peak_space"), total("peak_objects")) {
+        line.push_str(&format!(
+            "; peak heap {about}{} in {}",
+            human_bytes(peak),
+            count(blocks, "block")
+        ));
+    }
+    match (total("inuse_space"), total("inuse_objects")) {
+        (Some(0), _) if exact => line.push_str("; all freed at exit"),
+        (Some(0), _) => line.push_str("; no sampled block live at exit"),
+        (Some(live), Some(blocks)) => line.push_str(&format!(
+            "; not freed at exit: {about}{} in {}",
+            human_bytes(live),
+            count(blocks, "block")
+        )),
+        _ => {}
+    }
+    Some(line)
+}
+
+/// `n` with its digits in groups of three: `300,410`.
+fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::from(if n < 0 { "-" } else { "" });
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `n` grouped, then `what`, plural unless `n` is one.
+fn plural_grouped(n: i64, what: &str) -> String {
+    format!("{} {what}{}", grouped(n), if n == 1 { "" } else { "s" })
+}
+
+/// `bytes` in binary units with one decimal: `4.0 KiB`, `1.9 GiB`.
+fn human_bytes(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value.abs() >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// `bytes` as `--rate` takes it: `512 KiB`, `3 MiB`, `1000 bytes`.

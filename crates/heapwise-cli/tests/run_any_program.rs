@@ -970,6 +970,46 @@ fn a_command_that_does_not_start_exits_127_or_126_as_in_a_shell() {
 }
 
 #[test]
+fn the_report_sums_the_run_up_in_one_line() {
+    let src = r#"
+#include <stdlib.h>
+static void *volatile sink;
+int main(void) {
+    void *keep[10];
+    for (int i = 0; i < 1000; i++) { sink = malloc(100); free(sink); }
+    for (int i = 0; i < 10; i++) keep[i] = malloc(1000);
+    for (int i = 0; i < 5; i++) free(keep[i]);
+    sink = keep[9];
+    return 0;
+}
+"#;
+    let dir = TempDir::new("run-summary");
+    let exe = cc(&dir, "sums", src, &[]);
+    // heaptrack's summary of the same run: 1,011 calls to allocation
+    // functions, 1,002 temporary, 5.00K leaked, and a peak of 82.70K, of
+    // which 72.70K in one call from the libstdc++ it loads itself.
+    let o = run_under(&dir, &["--full"], &exe);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("\nheapwise: 1,010 allocations (107.4 KiB), 1,000 temporary; peak heap 9.8 KiB in 10 blocks; not freed at exit: 4.9 KiB in 5 blocks\n"),
+        "{err}"
+    );
+    // Sampled: estimates, marked as such.
+    let o = run_under(&dir, &["--rate", "1KiB"], &exe);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("allocations ("))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.starts_with("heapwise: ~"), "{line}");
+    assert!(
+        line.contains(", estimated from one sample every 1 KiB; peak heap ~"),
+        "{line}"
+    );
+}
+
+#[test]
 fn an_empty_table_says_why() {
     let dir = TempDir::new("run-empty");
     let o = heapwise()
