@@ -191,7 +191,26 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(1);
     let profile_path = expand(&output, pid);
-    write_report(&profile_path, options.top, options.peak, report)?;
+    if !profile_path.exists() {
+        let why = match status.signal() {
+            Some(signal) => format!(
+                "the program died of signal {signal}{} before writing one{}",
+                signal_name(signal).map_or(String::new(), |n| format!(" ({n})")),
+                match options.every {
+                    Some(_) => " (before the first --every rewrite)",
+                    None => "; --every 10s rewrites it as the program runs, so one survives a kill",
+                }
+            ),
+            None => "the program wrote none: it exec'd into a program without the preload, left through _exit, or its write failed (said above)".to_owned(),
+        };
+        writeln!(
+            report,
+            "heapwise: no profile at {}: {why}",
+            profile_path.display()
+        )?;
+    } else {
+        write_report(&profile_path, options.top, options.peak, report)?;
+    }
     if options.snapshot_at_exit {
         snapshot_report(&expand(&snapshot, pid), report)?;
     }
@@ -280,15 +299,8 @@ fn expand(path: &Path, pid: i32) -> PathBuf {
     }
 }
 
+/// The report on the profile at `profile_path`, which exists.
 fn write_report(profile_path: &Path, top: usize, peak: bool, out: &mut impl Write) -> Result<()> {
-    if !profile_path.exists() {
-        writeln!(
-            out,
-            "heapwise: no profile at {} (the program wrote none: killed, or it exec'd before exiting)",
-            profile_path.display()
-        )?;
-        return Ok(());
-    }
     let profile = read_profile(profile_path)?;
     let (what, how, index) = if peak {
         ("bytes live at the peak", "--peak", "peak_space")
@@ -387,6 +399,27 @@ fn summary(profile: &Profile) -> Option<String> {
         _ => {}
     }
     Some(line)
+}
+
+/// The usual name of a signal that kills.
+fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGUSR2 => "SIGUSR2",
+        _ => return None,
+    })
 }
 
 /// `n` with its digits in groups of three: `300,410`.
