@@ -245,8 +245,11 @@ impl SampleIndexArg {
 #[derive(Debug, Args)]
 pub struct TopArgs {
     /// The profile (gzipped or raw protobuf; `-` reads standard input).
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    /// Several are merged into one, as `go tool pprof` merges the profiles
+    /// it is given: `heapwise top heapwise.*.pb.gz` over every process of
+    /// a `heapwise run`.
+    #[arg(value_name = "FILE", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub sample_index: SampleIndexArg,
@@ -297,9 +300,9 @@ pub struct DiffArgs {
 /// Arguments of `heapwise flame`.
 #[derive(Debug, Args)]
 pub struct FlameArgs {
-    /// The profile.
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    /// The profile; several are merged into one (see `top`).
+    #[arg(value_name = "FILE", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
     /// Where to write the SVG; `-` is standard output. Default:
     /// ./flame.svg, which is not overwritten if it is not a heapwise flame
     /// graph.
@@ -425,16 +428,52 @@ pub fn error_line(e: &anyhow::Error) -> String {
 }
 
 /// The profile at `path`, minus the one at `base` if given.
-fn load(path: &Path, base: Option<&Path>) -> Result<Profile> {
-    let profile = read_profile(path)?;
+fn load(paths: &[PathBuf], base: Option<&Path>) -> Result<Profile> {
+    let profile = read_profiles(paths)?;
     match base {
         None => Ok(profile),
         Some(base_path) => {
             let base = read_profile(base_path)?;
             profile
                 .diff_base(&base)
-                .map_err(|e| anyhow!("{} with base {}: {e}", path.display(), base_path.display()))
+                .map_err(|e| anyhow!("{} with base {}: {e}", names(paths), base_path.display()))
         }
+    }
+}
+
+/// The profile at `paths`, or their merge if there are several.
+fn read_profiles(paths: &[PathBuf]) -> Result<Profile> {
+    if let [path] = paths {
+        return read_profile(path);
+    }
+    let profiles = paths
+        .iter()
+        .map(|p| read_profile(p))
+        .collect::<Result<Vec<_>>>()?;
+    Profile::merge(&profiles).map_err(|e| {
+        // Named by file: the first that does not go with the first file.
+        let first = paths[0].display().to_string();
+        for (path, p) in paths.iter().zip(&profiles).skip(1) {
+            if let Err(e) = Profile::merge([&profiles[0], p]) {
+                let text = e
+                    .to_string()
+                    .replace("profile 0", "\0first")
+                    .replace("profile 1", "\0second")
+                    .replace("\0first", &first)
+                    .replace("\0second", &path.display().to_string());
+                return anyhow!("merging {}: {text}", names(paths));
+            }
+        }
+        anyhow!("merging {}: {e}", names(paths))
+    })
+}
+
+/// The files' names, for a message: `a.pb.gz`, or `a.pb.gz and 2 more`.
+fn names(paths: &[PathBuf]) -> String {
+    match paths {
+        [one] => one.display().to_string(),
+        [first, rest @ ..] => format!("{} and {} more", first.display(), rest.len()),
+        [] => String::new(),
     }
 }
 
@@ -467,20 +506,34 @@ fn one_stdin(a: &Path, b: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// As [`one_stdin`], over several files and a base.
+fn one_stdin_of(files: &[PathBuf], base: Option<&Path>) -> Result<()> {
+    let dashes = files
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(base)
+        .filter(|p| p.as_os_str() == "-")
+        .count();
+    if dashes > 1 {
+        bail!("{dashes} profiles are '-': only one can come from standard input");
+    }
+    Ok(())
+}
+
 fn top(args: &TopArgs) -> Result<()> {
-    one_stdin(&args.file, args.base.as_deref())?;
+    one_stdin_of(&args.files, args.base.as_deref())?;
     let focus = args
         .focus
         .as_deref()
         .map(|p| compile_regex("--focus", p))
         .transpose()?;
-    let profile = load(&args.file, args.base.as_deref())?;
+    let profile = load(&args.files, args.base.as_deref())?;
     let options = TopOptions {
         sample_index: args.sample_index.get(),
         max_rows: args.nodecount,
         focus,
     };
-    let report = top_report(&profile, &options).with_context(|| args.file.display().to_string())?;
+    let report = top_report(&profile, &options).with_context(|| names(&args.files))?;
     if args.json {
         return write_json(&report.to_json());
     }
@@ -516,7 +569,7 @@ fn diff(args: &DiffArgs) -> Result<()> {
 const DEFAULT_FLAME_FILE: &str = "./flame.svg";
 
 fn flame(args: &FlameArgs) -> Result<()> {
-    one_stdin(&args.file, args.base.as_deref())?;
+    one_stdin_of(&args.files, args.base.as_deref())?;
     let output = match &args.output {
         Some(path) => path.clone(),
         None => {
@@ -525,19 +578,20 @@ fn flame(args: &FlameArgs) -> Result<()> {
             path
         }
     };
-    let profile = read_profile(&args.file)?;
+    let profile = read_profiles(&args.files)?;
     let options = FlameOptions {
         sample_index: args.sample_index.get(),
         title: args.title.clone(),
     };
     let mut svg = Vec::new();
     match &args.base {
-        None => write_flamegraph(&profile, &options, &mut svg)
-            .with_context(|| args.file.display().to_string())?,
+        None => {
+            write_flamegraph(&profile, &options, &mut svg).with_context(|| names(&args.files))?
+        }
         Some(base_path) => {
             let base = read_profile(base_path)?;
             write_diff_flamegraph(&base, &profile, &options, &mut svg).with_context(|| {
-                format!("{} with base {}", args.file.display(), base_path.display())
+                format!("{} with base {}", names(&args.files), base_path.display())
             })?;
         }
     }

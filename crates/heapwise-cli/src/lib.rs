@@ -7,9 +7,9 @@
 //! # Usage
 //!
 //! ```text
-//! heapwise top FILE [--sample-index TYPE] [--base OLD] [-n N] [--focus REGEX] [--json]
+//! heapwise top FILE… [--sample-index TYPE] [--base OLD] [-n N] [--focus REGEX] [--json]
 //! heapwise diff OLD NEW [--sample-index TYPE] [-n N] [--json]
-//! heapwise flame FILE [-o OUT.svg] [--sample-index TYPE] [--base OLD] [--title TITLE]
+//! heapwise flame FILE… [-o OUT.svg] [--sample-index TYPE] [--base OLD] [--title TITLE]
 //! heapwise import heaptrack FILE -o OUT.pb.gz [--keep-allocator-frames] [--max-input SIZE] [--max-memory SIZE]
 //! heapwise demo [--out-dir DIR] [--requests N] [--rate BYTES] [-n N]
 //! heapwise probes [--locations]

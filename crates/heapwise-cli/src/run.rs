@@ -218,7 +218,7 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
     if others > 0 {
         writeln!(
             report,
-            "\nheapwise: {} from the program's child processes (forked or exec'd; %p in {} is each one's pid)",
+            "\nheapwise: {} from the program's child processes (forked or exec'd; %p in {} is each one's pid; heapwise top FILE… merges several)",
             plural(others, "more profile"),
             output.display()
         )?;

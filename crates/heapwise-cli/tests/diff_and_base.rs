@@ -198,3 +198,73 @@ fn incompatible_profiles_are_a_clear_error() {
     assert_one_error_line(&o, &[&heap, &cpu, "sample types differ"]);
     assert!(!out.exists());
 }
+
+#[test]
+fn top_and_flame_merge_several_profiles() {
+    let dir = TempDir::new("merge");
+    let old = write_profile(&before(), dir.join("before.pb.gz"));
+    let new = write_profile(&after(), dir.join("after.pb.gz"));
+
+    let json = run_json(&["top", &old, &new, "-n", "0", "--json"]);
+    assert_eq!(json["total"], 2760 * KIB);
+    let rows: Vec<(&str, i64)> = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["flat"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("app::cache_fill", 1536 * KIB),
+            ("app::load_config", 768 * KIB),
+            ("app::spawn_worker", 256 * KIB),
+            ("app::steady", 200 * KIB),
+            ("app::main", 0),
+        ]
+    );
+    // One file from standard input at most.
+    let o = run(&["top", "-", "-"]);
+    assert_one_error_line(&o, &["2 profiles are '-'"]);
+    let out = dir.join("merged.svg");
+    run_ok(&["flame", &old, &new, "-o", out.to_str().unwrap()]);
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(svg.contains("app::cache_fill"), "{svg}");
+}
+
+#[test]
+fn profiles_that_cannot_be_merged_are_a_clear_error() {
+    let dir = TempDir::new("merge-incompatible");
+    let heap = write_profile(&before(), dir.join("heap.pb.gz"));
+    let mut b = ProfileBuilder::new();
+    b.sample_type("samples", "count")
+        .sample_type("cpu", "nanoseconds")
+        .period("cpu", "nanoseconds", 10_000_000);
+    let f = b.frame("app::spin", "src/spin.rs", 1);
+    b.sample(&[f], &[3, 30_000_000], &[]);
+    let cpu = write_profile(&b.build(), dir.join("cpu.pb.gz"));
+    let o = run(&["top", &heap, &heap, &cpu]);
+    assert_one_error_line(
+        &o,
+        &[
+            &format!("merging {heap} and 2 more: "),
+            "sample types differ",
+            &format!("{heap} has [inuse_objects/count, inuse_space/bytes], {cpu} has [samples/count, cpu/nanoseconds]"),
+        ],
+    );
+}
+
+#[test]
+#[ignore = "needs go tool pprof"]
+fn top_of_several_profiles_matches_go_tool_pprof() {
+    let dir = TempDir::new("merge-pprof");
+    let old = write_profile(&before(), dir.join("before.pb.gz"));
+    let new = write_profile(&after(), dir.join("after.pb.gz"));
+    let text = run_ok(&["top", &old, &new]);
+    let theirs = pprof(&["-top", "-nodefraction=0", &old], &new);
+    assert_eq!(
+        from_showing(&text),
+        from_showing(&theirs),
+        "\n{text}\n{theirs}"
+    );
+}
