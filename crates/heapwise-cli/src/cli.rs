@@ -83,8 +83,10 @@ pub struct RunArgs {
     /// Record every allocation (rate 1): exact counts.
     #[arg(long)]
     pub full: bool,
-    /// Where the profile goes; %p is the process id (a forked child writes
-    /// its own).
+    /// Where the profile goes; %p is the process id. Each process writes
+    /// its own: without %p, those of the command's children get their pid
+    /// before the extension (heap.1234.pb.gz), and the command's is
+    /// renamed to FILE when it ends.
     #[arg(short, long, value_name = "FILE", default_value = "heapwise.%p.pb.gz")]
     pub output: PathBuf,
     /// Also rewrite the profile on this interval (10s, 500ms, 1m), so one

@@ -16,8 +16,10 @@
 //!
 //! The environment is the runtime's: `HEAPWISE_PROFILE_AT_EXIT` (the
 //! `-o` path, made absolute; `%p` is each process's id, so a forked child
-//! writes its own file; its directory must take new files before the
-//! program starts), `HEAPWISE_PROFILE_RATE` (`--rate`, `--full` is
+//! writes its own file; without `%p`, `.%p` goes before the extension and
+//! the command's file is renamed to the `-o` path when it ends, so no child
+//! writes over it; its directory must take new files before the program
+//! starts), `HEAPWISE_PROFILE_RATE` (`--rate`, `--full` is
 //! 1), `HEAPWISE_PROFILE_EVERY`, `HEAPWISE_TRACE`.
 //!
 //! A program the command execs (a shell's commands, a compiler driver's
@@ -121,8 +123,13 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
     check_loadable(&path)?;
     let preload = find_preload()?;
     let cwd = std::env::current_dir().context("the current directory")?;
-    let output = cwd.join(&options.output);
-    check_writable(&output)?;
+    let requested = cwd.join(&options.output);
+    check_writable(&requested)?;
+    // Every process writes its own file; without `%p` in `-o`, the
+    // command's is renamed to `-o` when it ends (else each child process
+    // that exits after writing would overwrite the last one's, and a
+    // wrapper script's shell, exiting last, would leave only its own).
+    let output = with_pid(&requested);
     let mut cmd = Command::new(program);
     cmd.args(args);
     let ld_preload = match std::env::var_os("LD_PRELOAD") {
@@ -190,7 +197,28 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(1);
-    let profile_path = expand(&output, pid);
+    let mut profile_path = expand(&output, pid);
+    if output != requested && profile_path.exists() {
+        std::fs::rename(&profile_path, &requested).with_context(|| {
+            format!(
+                "renaming {} to {}",
+                profile_path.display(),
+                requested.display()
+            )
+        })?;
+        profile_path = requested.clone();
+        let snapshot_written = expand(&snapshot, pid);
+        if snapshot_written.exists() {
+            let wanted = snapshot_path(&requested);
+            std::fs::rename(&snapshot_written, &wanted).with_context(|| {
+                format!(
+                    "renaming {} to {}",
+                    snapshot_written.display(),
+                    wanted.display()
+                )
+            })?;
+        }
+    }
     if !profile_path.exists() {
         let why = match status.signal() {
             Some(signal) => format!(
@@ -212,7 +240,12 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
         write_report(&profile_path, options.top, options.peak, report)?;
     }
     if options.snapshot_at_exit {
-        snapshot_report(&expand(&snapshot, pid), report)?;
+        let at = if output == requested {
+            expand(&snapshot, pid)
+        } else {
+            snapshot_path(&requested)
+        };
+        snapshot_report(&at, report)?;
     }
     let others = others_written(&output, &profile_path, started);
     if others > 0 {
@@ -289,6 +322,27 @@ fn snapshot_report(path: &Path, out: &mut impl Write) -> Result<()> {
     )?;
     crate::snapshot::leak_summary(&analysis, out)?;
     Ok(())
+}
+
+/// `path` itself if it has a `%p`, else with `.%p` inserted before its
+/// extension (`.pb.gz` counts as one): `heap.pb.gz` is `heap.%p.pb.gz`.
+fn with_pid(path: &Path) -> PathBuf {
+    let text = path.as_os_str().to_string_lossy();
+    if text.contains("%p") {
+        return path.to_path_buf();
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (stem, extension) = match name.strip_suffix(".pb.gz") {
+        Some(stem) => (stem, ".pb.gz"),
+        None => match name.rsplit_once('.') {
+            Some((stem, _)) if !stem.is_empty() => (stem, &name[stem.len()..]),
+            _ => (name.as_str(), ""),
+        },
+    };
+    path.with_file_name(format!("{stem}.%p{extension}"))
 }
 
 /// `path` with each `%p` replaced by `pid`.
@@ -655,6 +709,20 @@ fn first_file(places: &[PathBuf]) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_without_pid_gets_one_before_its_extension() {
+        for (given, with) in [
+            ("/t/heap.pb.gz", "/t/heap.%p.pb.gz"),
+            ("/t/heap.prof", "/t/heap.%p.prof"),
+            ("/t/heap", "/t/heap.%p"),
+            ("/t/.hidden", "/t/.hidden.%p"),
+            ("/t/h.%p.pb.gz", "/t/h.%p.pb.gz"),
+            ("/t/%p/heap.pb.gz", "/t/%p/heap.pb.gz"),
+        ] {
+            assert_eq!(with_pid(Path::new(given)), Path::new(with), "{given}");
+        }
+    }
 
     #[test]
     fn the_childrens_profiles_are_counted_by_the_pattern() {

@@ -1011,6 +1011,51 @@ int main(void) {
 }
 
 #[test]
+fn an_output_without_pid_is_the_commands_and_children_keep_theirs() {
+    let src = r#"
+#include <stdlib.h>
+static void *volatile sink;
+__attribute__((noinline)) void *in_program(size_t n) { return malloc(n); }
+int main(void) { sink = in_program(7777); free(sink); return 0; }
+"#;
+    let dir = TempDir::new("run-no-pid");
+    let exe = cc(&dir, "program", src, &[]);
+    // bash runs the program in a child and leaves through exit(): both
+    // write a profile, the shell last. It wrote over the program's before.
+    let o = heapwise()
+        .current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", common::preload())
+        .args(["run", "--full", "-o", "one.pb.gz", "--"])
+        .args(["/bin/bash", "-c", "\"$0\"; true"])
+        .arg(&exe)
+        .output()
+        .expect("running heapwise run");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let one = dir.join("one.pb.gz");
+    assert!(
+        err.starts_with(&format!("heapwise: profile at {}\n", one.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("heapwise: 1 more profile from the program's child processes"),
+        "{err}"
+    );
+    let files = profiles(&dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let bytes = flat(&one, "alloc_space");
+    assert!(!bytes.contains_key("in_program"), "the shell's: {bytes:?}");
+    let child = files.iter().find(|f| **f != one).unwrap();
+    let name = child.file_name().unwrap().to_str().unwrap();
+    let pid = name
+        .strip_prefix("one.")
+        .and_then(|n| n.strip_suffix(".pb.gz"))
+        .unwrap_or_else(|| panic!("{name}"));
+    assert!(pid.bytes().all(|b| b.is_ascii_digit()), "{name}");
+    assert_eq!(flat(child, "alloc_space").get("in_program"), Some(&7777));
+}
+
+#[test]
 fn an_empty_table_says_why() {
     let dir = TempDir::new("run-empty");
     let o = heapwise()
