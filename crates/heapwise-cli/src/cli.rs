@@ -516,10 +516,12 @@ fn one_stdin_of(files: &[PathBuf], base: Option<&Path>) -> Result<()> {
         .chain(base)
         .filter(|p| p.as_os_str() == "-")
         .count();
-    if dashes > 1 {
-        bail!("{dashes} profiles are '-': only one can come from standard input");
+    let all = files.len() + usize::from(base.is_some());
+    match dashes {
+        0 | 1 => Ok(()),
+        2 if all == 2 => bail!("both profiles are '-': only one can come from standard input"),
+        n => bail!("{n} of the {all} profiles are '-': only one can come from standard input"),
     }
-    Ok(())
 }
 
 fn top(args: &TopArgs) -> Result<()> {

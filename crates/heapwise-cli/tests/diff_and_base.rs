@@ -225,7 +225,9 @@ fn top_and_flame_merge_several_profiles() {
     );
     // One file from standard input at most.
     let o = run(&["top", "-", "-"]);
-    assert_one_error_line(&o, &["2 profiles are '-'"]);
+    assert_one_error_line(&o, &["both profiles are '-'"]);
+    let o = run(&["top", &old, "-", "-"]);
+    assert_one_error_line(&o, &["2 of the 3 profiles are '-'"]);
     let out = dir.join("merged.svg");
     run_ok(&["flame", &old, &new, "-o", out.to_str().unwrap()]);
     let svg = std::fs::read_to_string(&out).unwrap();
