@@ -1,0 +1,168 @@
+//! What `heapwise run` prints when the program has ended: the summary
+//! line and top sites of its profile (or why there is none), and the
+//! snapshot's leaks.
+
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::ExitStatus;
+
+use anyhow::{Context, Result};
+use heapwise_pprof::Profile;
+
+use crate::input::read_profile;
+use crate::sample_index::SampleIndex;
+use crate::signals::signal_name;
+use crate::top::{top_report, TopOptions};
+use crate::units::{binary_size, grouped, human_bytes, plural_grouped};
+
+/// Why the profile at `path` is missing, from how the program ended
+/// (`every`: it was rewritten on an interval).
+pub(super) fn no_profile(
+    path: &Path,
+    status: ExitStatus,
+    every: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let why = match status.signal() {
+        Some(signal) => format!(
+            "the program died of signal {signal}{} before writing one{}",
+            signal_name(signal).map_or(String::new(), |n| format!(" ({n})")),
+            if every {
+                " (before the first --every rewrite)"
+            } else {
+                "; --every 10s rewrites it as the program runs, so one survives a kill"
+            }
+        ),
+        None => "the program wrote none: it exec'd into a program without the preload, left through _exit, or its write failed (said above)".to_owned(),
+    };
+    writeln!(out, "heapwise: no profile at {}: {why}", path.display())?;
+    Ok(())
+}
+
+/// The report on the profile at `profile_path`, which exists.
+pub(super) fn write_report(
+    profile_path: &Path,
+    top: usize,
+    peak: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let profile = read_profile(profile_path)?;
+    let (what, how, index) = if peak {
+        ("bytes live at the peak", "--peak", "peak_space")
+    } else {
+        (
+            "bytes allocated",
+            "--sample-index alloc_space",
+            "alloc_space",
+        )
+    };
+    writeln!(out, "heapwise: profile at {}", profile_path.display())?;
+    if let Some(summary) = summary(&profile) {
+        writeln!(out, "heapwise: {summary}")?;
+    }
+    writeln!(
+        out,
+        "\nTop sites by {what} (heapwise top {} {how}):",
+        profile_path.display()
+    )?;
+    let report = top_report(
+        &profile,
+        &TopOptions {
+            sample_index: SampleIndex::Name(index.into()),
+            max_rows: top,
+            focus: None,
+        },
+    )
+    .with_context(|| profile_path.display().to_string())?;
+    report.write_text(&mut *out)?;
+    if report.total == 0 && profile.period > 1 {
+        // An empty table is otherwise a puzzle: a short program allocates
+        // less than one sampling period.
+        writeln!(
+            out,
+            "heapwise: no allocation was sampled: at one sample every {} allocated, a program that allocates less shows nothing; --full records every allocation",
+            binary_size(profile.period)
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The whole run in one line, as heaptrack's summary gives it: how many
+/// allocations and bytes (with how many were temporary, in full mode), the
+/// peak, and what was not freed at exit. Sampled figures are estimates,
+/// marked `~`. `None` for a profile without those sample types or with no
+/// allocation in it.
+fn summary(profile: &Profile) -> Option<String> {
+    let total = |name: &str| -> Option<i64> {
+        let i = profile.sample_type_index(name)?;
+        Some(
+            profile
+                .sample
+                .iter()
+                .map(|s| s.value.get(i).copied().unwrap_or(0))
+                .sum(),
+        )
+    };
+    let (allocs, bytes) = (total("alloc_objects")?, total("alloc_space")?);
+    if allocs == 0 {
+        return None;
+    }
+    let exact = profile.period <= 1;
+    let about = if exact { "" } else { "~" };
+    let count = |n: i64, what: &str| format!("{about}{}", plural_grouped(n, what));
+    let mut line = format!(
+        "{} ({about}{})",
+        count(allocs, "allocation"),
+        human_bytes(bytes)
+    );
+    if exact {
+        if let Some(temporary) = total("temporary_objects").filter(|&t| t > 0) {
+            line.push_str(&format!(", {} temporary", grouped(temporary)));
+        }
+    } else {
+        line.push_str(&format!(
+            ", estimated from one sample every {}",
+            binary_size(profile.period)
+        ));
+    }
+    if let (Some(peak), Some(blocks)) = (total("peak_space"), total("peak_objects")) {
+        line.push_str(&format!(
+            "; peak heap {about}{} in {}",
+            human_bytes(peak),
+            count(blocks, "block")
+        ));
+    }
+    match (total("inuse_space"), total("inuse_objects")) {
+        (Some(0), _) if exact => line.push_str("; all freed at exit"),
+        (Some(0), _) => line.push_str("; no sampled block live at exit"),
+        (Some(live), Some(blocks)) => line.push_str(&format!(
+            "; not freed at exit: {about}{} in {}",
+            human_bytes(live),
+            count(blocks, "block")
+        )),
+        _ => {}
+    }
+    Some(line)
+}
+
+/// Where the snapshot went and its leaks by site.
+pub(super) fn snapshot_report(path: &Path, out: &mut impl Write) -> Result<()> {
+    let graph = match heapwise_heapgraph::HeapGraph::load_heapsnapshot(path) {
+        Ok(g) => g,
+        Err(e) => {
+            writeln!(out, "heapwise: no heap snapshot at {}: {e}", path.display())?;
+            return Ok(());
+        }
+    };
+    let analysis = graph.analyze();
+    writeln!(
+        out,
+        "\nheapwise: heap snapshot at {} ({} live blocks; heapwise snapshot leaks|retained|why FILE)",
+        path.display(),
+        graph.blocks().len()
+    )?;
+    crate::snapshot::leak_summary(&analysis, out)?;
+    Ok(())
+}
