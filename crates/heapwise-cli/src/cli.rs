@@ -21,7 +21,7 @@ use crate::flame::{write_diff_flamegraph, write_flamegraph, FlameOptions};
 use crate::heaptrack::{self, ImportOptions};
 use crate::input::{describe_io, read_profile};
 use crate::output::{check_overwrite, finish, stdout, write_file};
-use crate::run::{run_program, NotStarted, RunOptions};
+use crate::run::{run_program, NotStarted, ReportFailed, RunOptions};
 use crate::sample_index::SampleIndex;
 use crate::snapshot::{run_snapshot, SnapshotArgs};
 use crate::top::{top_report, TopOptions};
@@ -366,16 +366,28 @@ pub fn run(cli: Cli) -> Result<()> {
             // `write`: a compile by `cc1plus` made 270 `write` calls in all,
             // the profile's own included; 9 now).
             let mut report = io::BufWriter::new(io::stderr().lock());
-            let code = match run_program(&options, &mut report) {
-                Err(e) if e.is::<NotStarted>() => {
-                    drop(report);
-                    let code = e.downcast_ref::<NotStarted>().map_or(1, |n| n.code);
-                    let _ = writeln!(io::stderr().lock(), "heapwise: error: {}", error_line(&e));
-                    std::process::exit(code)
+            let ran = run_program(&options, &mut report);
+            // The report is written: a failure to write it is said (unless
+            // the reader went away), and the status is the program's.
+            let flushed = report.flush();
+            drop(report);
+            let (code, failed) = match ran {
+                Ok(code) => (code, flushed.err().map(anyhow::Error::from)),
+                Err(e) => {
+                    let code = match (
+                        e.downcast_ref::<NotStarted>(),
+                        e.downcast_ref::<ReportFailed>(),
+                    ) {
+                        (Some(n), _) => n.code,
+                        (None, Some(r)) => r.code,
+                        (None, None) => return Err(e),
+                    };
+                    (code, Some(e))
                 }
-                result => result?,
             };
-            report.flush()?;
+            if let Some(e) = failed.filter(|e| !is_broken_pipe(e)) {
+                let _ = writeln!(io::stderr().lock(), "heapwise: error: {}", error_line(&e));
+            }
             std::process::exit(code)
         }
         Command::Demo(args) => {

@@ -1056,6 +1056,22 @@ int main(void) { sink = in_program(7777); free(sink); return 0; }
 }
 
 #[test]
+fn a_report_nobody_reads_keeps_the_programs_status() {
+    let dir = TempDir::new("run-report-pipe");
+    let mut child = heapwise()
+        .current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", common::preload())
+        .args(["run", "--", "/bin/sh", "-c", "sleep 0.3; exit 3"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the report is written.
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "{status}");
+}
+
+#[test]
 fn an_empty_table_says_why() {
     let dir = TempDir::new("run-empty");
     let o = heapwise()

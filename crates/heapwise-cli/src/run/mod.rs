@@ -91,6 +91,28 @@ pub use start::{find_preload, NotStarted};
 use paths::{expand, others_written, snapshot_path, with_pid};
 use start::{check_loadable, check_writable, find_program};
 
+/// The program ran, and reporting on it failed (a broken pipe, an
+/// unreadable profile): `heapwise run` still exits with the program's
+/// status, `code`, after saying why (nothing, for a broken pipe).
+#[derive(Debug)]
+pub struct ReportFailed {
+    /// The program's exit status.
+    pub code: i32,
+    source: anyhow::Error,
+}
+
+impl std::fmt::Display for ReportFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the report on the program")
+    }
+}
+
+impl std::error::Error for ReportFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
 /// The preload library's file name.
 pub const PRELOAD: &str = "libheapwise_preload.so";
 
@@ -206,9 +228,46 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(1);
-    let mut profile_path = expand(&output, pid);
+    let ended = Ended {
+        pid,
+        status,
+        started,
+        output,
+        requested,
+        snapshot,
+    };
+    match after(options, &ended, report) {
+        Ok(()) => Ok(code),
+        Err(source) => Err(anyhow::Error::new(ReportFailed { code, source })),
+    }
+}
+
+/// How the program ended, and where its files were to go.
+struct Ended {
+    pid: i32,
+    status: std::process::ExitStatus,
+    started: std::time::SystemTime,
+    /// The `%p` pattern the processes wrote to.
+    output: PathBuf,
+    /// `-o`, made absolute (`output` unless that had no `%p`).
+    requested: PathBuf,
+    /// The snapshots' `%p` pattern.
+    snapshot: PathBuf,
+}
+
+/// The program's files moved into place and reported on.
+fn after(options: &RunOptions, ended: &Ended, report: &mut impl Write) -> Result<()> {
+    let Ended {
+        pid,
+        status,
+        started,
+        ref output,
+        ref requested,
+        ref snapshot,
+    } = *ended;
+    let mut profile_path = expand(output, pid);
     if output != requested && profile_path.exists() {
-        std::fs::rename(&profile_path, &requested).with_context(|| {
+        std::fs::rename(&profile_path, requested).with_context(|| {
             format!(
                 "renaming {} to {}",
                 profile_path.display(),
@@ -216,9 +275,9 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
             )
         })?;
         profile_path = requested.clone();
-        let snapshot_written = expand(&snapshot, pid);
+        let snapshot_written = expand(snapshot, pid);
         if snapshot_written.exists() {
-            let wanted = snapshot_path(&requested);
+            let wanted = snapshot_path(requested);
             std::fs::rename(&snapshot_written, &wanted).with_context(|| {
                 format!(
                     "renaming {} to {}",
@@ -235,13 +294,13 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
     }
     if options.snapshot_at_exit {
         let at = if output == requested {
-            expand(&snapshot, pid)
+            expand(snapshot, pid)
         } else {
-            snapshot_path(&requested)
+            snapshot_path(requested)
         };
         report::snapshot_report(&at, report)?;
     }
-    let others = others_written(&output, &profile_path, started);
+    let others = others_written(output, &profile_path, started);
     if others > 0 {
         writeln!(
             report,
@@ -250,5 +309,5 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
             output.display()
         )?;
     }
-    Ok(code)
+    Ok(())
 }
