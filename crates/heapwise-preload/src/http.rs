@@ -117,17 +117,19 @@ fn serve(addr: &str, quiet: bool) -> bool {
     match heapwise::http::serve(addr) {
         Ok(server) => {
             if !quiet {
-                eprintln!(
+                heapwise::__say(format_args!(
                     "heapwise: serving http://{}/debug/pprof/heap (process {})",
                     server.local_addr(),
                     std::process::id()
-                );
+                ));
             }
             *SERVER.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);
             true
         }
         Err(e) => {
-            eprintln!("heapwise: HEAPWISE_HTTP={addr}: {e}; no endpoint");
+            heapwise::__say(format_args!(
+                "heapwise: HEAPWISE_HTTP={addr}: {e}; no endpoint"
+            ));
             false
         }
     }
@@ -141,8 +143,8 @@ pub(crate) fn close_for_own_heapwise() {
     };
     let addr = server.local_addr();
     server.shutdown();
-    eprintln!(
+    heapwise::__say(format_args!(
         "heapwise: closed http://{addr}: the program has heapwise of its own, whose figures \
          this endpoint cannot see; serve them from the program (heapwise::http::serve)"
-    );
+    ));
 }

@@ -35,8 +35,8 @@ const ASKED: &[u8] = b"HEAPWISE_NO_FOLLOW=1";
 const PARENT: &[u8] = b"HEAPWISE_NO_FOLLOW_PARENT=";
 
 /// What `heapwise run` sets for the command, removed in a program a child
-/// process of the command execs: the runtime's settings (read by its constructor, after
-/// this one), the endpoint's (`http.rs`) and these.
+/// process of the command execs: the runtime's settings (read by its
+/// constructor, after this one), the endpoint's (`http.rs`) and these.
 const RUN: [&[u8]; 12] = [
     b"HEAPWISE_PROFILE_AT_EXIT",
     b"HEAPWISE_PROFILE_RATE",

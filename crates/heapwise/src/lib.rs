@@ -86,6 +86,12 @@ mod util;
 pub use crate::alloc::Alloc;
 #[doc(hidden)]
 pub use crate::local::process::__preload_own;
+/// A line on standard error in one write (`util/say.rs`), for the preload
+/// library's messages.
+#[doc(hidden)]
+pub fn __say(args: std::fmt::Arguments<'_>) {
+    util::say::line(args);
+}
 pub use crate::local::process::{installed, stats, Stats};
 pub use crate::local::usage::Usage;
 pub use crate::scope::cancel::Cancelled;

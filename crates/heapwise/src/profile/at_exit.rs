@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use crate::profile::ProfileOptions;
 use crate::sys::exit;
+use crate::util::say::say;
 
 /// The path, as given (with `%p`), made absolute.
 static PATH: OnceLock<PathBuf> = OnceLock::new();
@@ -137,7 +138,7 @@ extern "C" fn write_at_exit() {
 
 fn report(written: io::Result<()>) {
     if let Err(e) = written {
-        eprintln!("heapwise: HEAPWISE_PROFILE_AT_EXIT: {e}");
+        say!("heapwise: HEAPWISE_PROFILE_AT_EXIT: {e}");
     }
 }
 

@@ -7,6 +7,7 @@
 //! registers, if any.
 
 use super::{take, Snapshot};
+use crate::util::say::say;
 
 /// The exit status of a process whose leak check found direct leaks
 /// (LeakSanitizer's).
@@ -104,7 +105,7 @@ pub(crate) fn at_exit(save: Option<std::path::PathBuf>, check: bool) {
                 } else {
                     "HEAPWISE_LEAK_CHECK"
                 };
-                eprintln!("heapwise: {what}: {e}");
+                say!("heapwise: {what}: {e}");
                 return;
             }
         };
@@ -113,7 +114,7 @@ pub(crate) fn at_exit(save: Option<std::path::PathBuf>, check: bool) {
                 .to_string_lossy()
                 .replace("%p", &std::process::id().to_string());
             if let Err(e) = snapshot.save(&path) {
-                eprintln!("heapwise: HEAPWISE_SNAPSHOT_AT_EXIT: {path}: {e}");
+                say!("heapwise: HEAPWISE_SNAPSHOT_AT_EXIT: {path}: {e}");
             }
         }
         if !check {
@@ -122,18 +123,21 @@ pub(crate) fn at_exit(save: Option<std::path::PathBuf>, check: bool) {
         match confirmed_leaks(snapshot) {
             Ok(None) => {}
             Ok(Some(report)) => {
-                eprintln!("\n=================================================================");
-                eprintln!("==heapwise: detected memory leaks\n");
-                eprint!("{report}");
+                // The whole report in one write, as each line of the
+                // others (`util/say.rs`).
+                let report = format!(
+                    "\n=================================================================\n==heapwise: detected memory leaks\n\n{report}"
+                );
+                let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), report.as_bytes());
                 // SAFETY: ends the process at once, as LeakSanitizer does.
                 unsafe { libc::_exit(LEAK_EXIT_CODE) };
             }
-            Err(e) => eprintln!("heapwise: HEAPWISE_LEAK_CHECK: {e}"),
+            Err(e) => say!("heapwise: HEAPWISE_LEAK_CHECK: {e}"),
         }
     }
     // SAFETY: `on_exit` is an `extern "C" fn()` that lives as long as the
     // process.
     if unsafe { libc::atexit(on_exit) } != 0 {
-        eprintln!("heapwise: atexit failed; no snapshot or leak check at exit");
+        say!("heapwise: atexit failed; no snapshot or leak check at exit");
     }
 }

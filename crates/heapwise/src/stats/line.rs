@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use crate::util::bytes::{Bytes, Sig3};
+use crate::util::say::say;
 use crate::{profile, stats, untracked};
 
 /// Parses `HEAPWISE_TRACE`: `1s`, `500ms`, `2m`, `1h`, a bare number of seconds;
@@ -68,7 +69,7 @@ pub(crate) fn start(every: Duration) {
         .name("heapwise-trace".into())
         .spawn(move || untracked(|| run(every)));
     if let Err(e) = spawned {
-        eprintln!("heapwise: HEAPWISE_TRACE: cannot start the trace thread: {e}");
+        say!("heapwise: HEAPWISE_TRACE: cannot start the trace thread: {e}");
     }
 }
 
@@ -107,7 +108,9 @@ fn run(every: Duration) -> ! {
             m.total_bytes(),
             dt,
         );
-        eprintln!("{line}");
+        // One write (`util/say.rs`): with `eprintln!`'s two, a process
+        // exiting between them left half a line.
+        say!("{line}");
         prev = s;
         prev_samples = m.samples;
         prev_at = now;

@@ -18,6 +18,7 @@ use crate::local::sampler;
 use crate::profile::{self, at_exit, trailer, Unwinder};
 use crate::snapshot;
 use crate::stats::line as trace;
+use crate::util::say::say;
 
 /// The constructor. The allocator's first slow path refers to it, which
 /// keeps it linked into every program that installs [`crate::Alloc`]. On a
@@ -45,7 +46,7 @@ pub(crate) extern "C" fn init() {
     if let Some(rate) = var("HEAPWISE_PROFILE_RATE", sampler::parse_rate) {
         match rate {
             Ok(rate) => sampler::set_rate(rate),
-            Err(e) => eprintln!(
+            Err(e) => say!(
                 "heapwise: HEAPWISE_PROFILE_RATE: {e}; keeping the default ({} KiB)",
                 sampler::DEFAULT_RATE / 1024
             ),
@@ -57,17 +58,17 @@ pub(crate) extern "C" fn init() {
                 sampler::set_rate(1);
                 sampler::track_every_block();
             }
-            Ok(true) => eprintln!(
+            Ok(true) => say!(
                 "heapwise: HEAPWISE_SNAPSHOT: blocks were recorded before the setting was read; no snapshots"
             ),
             Ok(false) => {}
-            Err(e) => eprintln!("heapwise: HEAPWISE_SNAPSHOT: {e}; no snapshots"),
+            Err(e) => say!("heapwise: HEAPWISE_SNAPSHOT: {e}; no snapshots"),
         }
     }
     let check = match var("HEAPWISE_LEAK_CHECK", parse_switch) {
         Some(Ok(on)) => on,
         Some(Err(e)) => {
-            eprintln!("heapwise: HEAPWISE_LEAK_CHECK: {e}; no leak check");
+            say!("heapwise: HEAPWISE_LEAK_CHECK: {e}; no leak check");
             false
         }
         None => false,
@@ -81,23 +82,23 @@ pub(crate) extern "C" fn init() {
     if let Some(u) = var("HEAPWISE_UNWIND", Unwinder::parse) {
         match u {
             Ok(u) => profile::set_unwinder(u),
-            Err(e) => eprintln!("heapwise: HEAPWISE_UNWIND: {e}; keeping auto"),
+            Err(e) => say!("heapwise: HEAPWISE_UNWIND: {e}; keeping auto"),
         }
     }
     if let Some(path) = std::env::var_os("HEAPWISE_PROFILE_AT_EXIT") {
         let every = match var("HEAPWISE_PROFILE_EVERY", at_exit::parse_interval) {
             Some(Ok(every)) => Some(every),
             Some(Err(e)) => {
-                eprintln!("heapwise: HEAPWISE_PROFILE_EVERY: {e}; written at exit only");
+                say!("heapwise: HEAPWISE_PROFILE_EVERY: {e}; written at exit only");
                 None
             }
             None => None,
         };
         if let Err(e) = profile::write_at_exit(&path, every) {
-            eprintln!("heapwise: HEAPWISE_PROFILE_AT_EXIT: {e}; no profile at exit");
+            say!("heapwise: HEAPWISE_PROFILE_AT_EXIT: {e}; no profile at exit");
         }
     } else if std::env::var_os("HEAPWISE_PROFILE_EVERY").is_some() {
-        eprintln!(
+        say!(
             "heapwise: HEAPWISE_PROFILE_EVERY: needs HEAPWISE_PROFILE_AT_EXIT (the file it rewrites); ignored"
         );
     }
@@ -105,7 +106,7 @@ pub(crate) extern "C" fn init() {
         match every {
             Ok(Some(every)) => trace::start(every),
             Ok(None) => {}
-            Err(e) => eprintln!("heapwise: HEAPWISE_TRACE: {e}; no trace"),
+            Err(e) => say!("heapwise: HEAPWISE_TRACE: {e}; no trace"),
         }
     }
 }

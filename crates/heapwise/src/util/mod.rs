@@ -3,4 +3,5 @@
 pub(crate) mod bytes;
 pub(crate) mod count;
 pub(crate) mod json;
+pub(crate) mod say;
 pub(crate) mod units;

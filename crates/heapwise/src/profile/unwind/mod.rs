@@ -90,6 +90,7 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 
 use crate::profile::stack::Bounds;
+use crate::util::say::say;
 
 pub(crate) use walk::{End, Walked};
 
@@ -394,7 +395,7 @@ pub(crate) fn cut_short_warning() -> String {
         }
     );
     if !WARNED.swap(true, Relaxed) {
-        eprintln!("{text}");
+        say!("{text}");
     }
     text
 }
