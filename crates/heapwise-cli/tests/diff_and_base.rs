@@ -30,6 +30,17 @@ fn sites(cache_fill: i64, load_config: i64, spawn_worker: i64, steady: i64) -> P
     b.build()
 }
 
+/// A CPU profile: nothing a heap profile can be compared or merged with.
+fn cpu() -> Profile {
+    let mut b = ProfileBuilder::new();
+    b.sample_type("samples", "count")
+        .sample_type("cpu", "nanoseconds")
+        .period("cpu", "nanoseconds", 10_000_000);
+    let f = b.frame("app::spin", "src/spin.rs", 1);
+    b.sample(&[f], &[3, 30_000_000], &[]);
+    b.build()
+}
+
 fn before() -> Profile {
     sites(256 * KIB, 768 * KIB, 0, 100 * KIB)
 }
@@ -172,13 +183,7 @@ fn top_with_a_base_matches_go_tool_pprof() {
 fn incompatible_profiles_are_a_clear_error() {
     let dir = TempDir::new("incompatible");
     let heap = write_profile(&before(), dir.join("heap.pb.gz"));
-    let mut b = ProfileBuilder::new();
-    b.sample_type("samples", "count")
-        .sample_type("cpu", "nanoseconds")
-        .period("cpu", "nanoseconds", 10_000_000);
-    let f = b.frame("app::spin", "src/spin.rs", 1);
-    b.sample(&[f], &[3, 30_000_000], &[]);
-    let cpu = write_profile(&b.build(), dir.join("cpu.pb.gz"));
+    let cpu = write_profile(&cpu(), dir.join("cpu.pb.gz"));
 
     let o = run(&["diff", &heap, &cpu]);
     assert_one_error_line(
@@ -238,13 +243,7 @@ fn top_and_flame_merge_several_profiles() {
 fn profiles_that_cannot_be_merged_are_a_clear_error() {
     let dir = TempDir::new("merge-incompatible");
     let heap = write_profile(&before(), dir.join("heap.pb.gz"));
-    let mut b = ProfileBuilder::new();
-    b.sample_type("samples", "count")
-        .sample_type("cpu", "nanoseconds")
-        .period("cpu", "nanoseconds", 10_000_000);
-    let f = b.frame("app::spin", "src/spin.rs", 1);
-    b.sample(&[f], &[3, 30_000_000], &[]);
-    let cpu = write_profile(&b.build(), dir.join("cpu.pb.gz"));
+    let cpu = write_profile(&cpu(), dir.join("cpu.pb.gz"));
     let o = run(&["top", &heap, &heap, &cpu]);
     assert_one_error_line(
         &o,

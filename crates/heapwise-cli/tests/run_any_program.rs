@@ -32,6 +32,14 @@ fn cc(dir: &TempDir, name: &str, src: &str, flags: &[&str]) -> PathBuf {
     exe
 }
 
+/// `heapwise` in `dir`, with the preload library the tests built.
+fn heapwise_in(dir: &TempDir) -> Command {
+    let mut c = heapwise();
+    c.current_dir(dir.path())
+        .env("HEAPWISE_PRELOAD", common::preload());
+    c
+}
+
 /// `heapwise run ARGS -o DIR/p.%p.pb.gz -- CMD` in `dir`; fails if it
 /// takes more than a minute (a deadlock in the preload hangs it).
 fn run_under(dir: &TempDir, args: &[&str], cmd: &Path) -> Output {
@@ -40,9 +48,7 @@ fn run_under(dir: &TempDir, args: &[&str], cmd: &Path) -> Output {
 
 /// [`run_under`] with arguments for the program.
 fn run_with_args(dir: &TempDir, args: &[&str], cmd: &Path, cmd_args: &[&str]) -> Output {
-    let child = heapwise()
-        .current_dir(dir.path())
-        .env("HEAPWISE_PRELOAD", common::preload())
+    let child = heapwise_in(dir)
         .arg("run")
         .args(args)
         .args(["-o", "p.%p.pb.gz", "--"])
@@ -625,9 +631,7 @@ int main(void) {
 }
 "#;
     let exe = cc(&dir, "reloads", src, &[]);
-    let mut child = heapwise()
-        .current_dir(dir.path())
-        .env("HEAPWISE_PRELOAD", common::preload())
+    let mut child = heapwise_in(&dir)
         .args(["run", "-o", "p.%p.pb.gz", "--"])
         .arg(&exe)
         .stdout(Stdio::piped())
@@ -678,9 +682,7 @@ int main(void) {
 }
 "#;
     let exe = cc(&dir, "waits", src, &[]);
-    let child = heapwise()
-        .current_dir(dir.path())
-        .env("HEAPWISE_PRELOAD", common::preload())
+    let child = heapwise_in(&dir)
         .args([
             "run",
             "--full",
@@ -892,9 +894,7 @@ int main(void) {
         if no_follow {
             args.push("--no-follow");
         }
-        let child = heapwise()
-            .current_dir(dir.path())
-            .env("HEAPWISE_PRELOAD", common::preload())
+        let child = heapwise_in(&dir)
             .env("LD_PRELOAD", "libm.so.6")
             .arg("run")
             .args(&args)
@@ -955,9 +955,7 @@ fn a_command_that_does_not_start_exits_127_or_126_as_in_a_shell() {
         ),
     ];
     for (command, code, said) in cases {
-        let o = heapwise()
-            .current_dir(dir.path())
-            .env("HEAPWISE_PRELOAD", common::preload())
+        let o = heapwise_in(&dir)
             .args(["run", "--", command])
             .output()
             .expect("running heapwise run");
@@ -1022,9 +1020,7 @@ int main(void) { sink = in_program(7777); free(sink); return 0; }
     let exe = cc(&dir, "program", src, &[]);
     // bash runs the program in a child and leaves through exit(): both
     // write a profile, the shell last. It wrote over the program's before.
-    let o = heapwise()
-        .current_dir(dir.path())
-        .env("HEAPWISE_PRELOAD", common::preload())
+    let o = heapwise_in(&dir)
         .args(["run", "--full", "-o", "one.pb.gz", "--"])
         .args(["/bin/bash", "-c", "\"$0\"; true"])
         .arg(&exe)
@@ -1058,9 +1054,7 @@ int main(void) { sink = in_program(7777); free(sink); return 0; }
 #[test]
 fn a_report_nobody_reads_keeps_the_programs_status() {
     let dir = TempDir::new("run-report-pipe");
-    let mut child = heapwise()
-        .current_dir(dir.path())
-        .env("HEAPWISE_PRELOAD", common::preload())
+    let mut child = heapwise_in(&dir)
         .args(["run", "--", "/bin/sh", "-c", "sleep 0.3; exit 3"])
         .stderr(Stdio::piped())
         .spawn()
@@ -1074,9 +1068,7 @@ fn a_report_nobody_reads_keeps_the_programs_status() {
 #[test]
 fn an_empty_table_says_why() {
     let dir = TempDir::new("run-empty");
-    let o = heapwise()
-        .current_dir(dir.path())
-        .env("HEAPWISE_PRELOAD", common::preload())
+    let o = heapwise_in(&dir)
         .args(["run", "--rate", "64KiB", "--", "/bin/true"])
         .output()
         .expect("running heapwise run");
@@ -1091,9 +1083,7 @@ fn an_empty_table_says_why() {
         "{err}"
     );
     // Recording every allocation, an empty table is the truth.
-    let o = heapwise()
-        .current_dir(dir.path())
-        .env("HEAPWISE_PRELOAD", common::preload())
+    let o = heapwise_in(&dir)
         .args(["run", "--full", "--", "/bin/true"])
         .output()
         .expect("running heapwise run");
@@ -1108,21 +1098,15 @@ fn an_empty_table_says_why() {
 fn a_profile_directory_that_takes_no_files_fails_before_the_program_runs() {
     let dir = TempDir::new("run-unwritable");
     let marker = dir.join("ran");
-    let o = heapwise()
-        .current_dir(dir.path())
-        .env("HEAPWISE_PRELOAD", common::preload())
-        .args([
-            "run",
-            "-o",
-            "missing/p.%p.pb.gz",
-            "--",
-            "/bin/sh",
-            "-c",
-            "touch \"$0\"",
-        ])
-        .arg(&marker)
-        .output()
-        .expect("running heapwise run");
+    // The program makes `marker`.
+    let run_to = |output: &str| {
+        heapwise_in(&dir)
+            .args(["run", "-o", output, "--", "/bin/sh", "-c", "touch \"$0\""])
+            .arg(&marker)
+            .output()
+            .expect("running heapwise run")
+    };
+    let o = run_to("missing/p.%p.pb.gz");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert_eq!(
@@ -1134,21 +1118,7 @@ fn a_profile_directory_that_takes_no_files_fails_before_the_program_runs() {
     );
     assert!(!marker.exists(), "the program ran");
     // A directory named per process is the runtime's to report.
-    let o = heapwise()
-        .current_dir(dir.path())
-        .env("HEAPWISE_PRELOAD", common::preload())
-        .args([
-            "run",
-            "-o",
-            "d%p/p.pb.gz",
-            "--",
-            "/bin/sh",
-            "-c",
-            "touch \"$0\"",
-        ])
-        .arg(&marker)
-        .output()
-        .expect("running heapwise run");
+    let o = run_to("d%p/p.pb.gz");
     assert!(marker.exists(), "{}", text(&o));
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
@@ -1193,9 +1163,7 @@ int main(void) {
     let dir = TempDir::new("run-no-follow-exec");
     let command = cc(&dir, "command", command_src, &[]);
     let started = cc(&dir, "started", started_src, &[]);
-    let o = heapwise()
-        .current_dir(dir.path())
-        .env("HEAPWISE_PRELOAD", common::preload())
+    let o = heapwise_in(&dir)
         .env("LD_PRELOAD", "libm.so.6")
         .args(["run", "--full", "--no-follow", "-o", "p.%p.pb.gz", "--"])
         .args(["/bin/sh", "-c", "exec \"$0\" \"$1\""])
@@ -1263,9 +1231,7 @@ fn live_heap(dir: &TempDir, addr: &str) -> BTreeMap<String, i64> {
 /// `heapwise run --full --http 127.0.0.1:0 -- CMD...` in `dir`, its
 /// standard streams piped.
 fn run_serving(dir: &TempDir, cmd: &[&std::ffi::OsStr]) -> std::process::Child {
-    heapwise()
-        .current_dir(dir.path())
-        .env("HEAPWISE_PRELOAD", common::preload())
+    heapwise_in(dir)
         .args([
             "run",
             "--full",

@@ -78,34 +78,8 @@ impl std::error::Error for NotStarted {}
 /// would be lost. A directory named with `%p` differs per process and is
 /// not checked.
 pub(super) fn check_writable(output: &Path) -> Result<()> {
-    let Some(dir) = output.parent() else {
-        return Ok(());
-    };
-    if dir
-        .as_os_str()
-        .as_encoded_bytes()
-        .windows(2)
-        .any(|w| w == b"%p")
-    {
-        return Ok(());
-    }
-    let probe = dir.join(format!(".heapwise-run.{}.check", std::process::id()));
-    let created = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe);
-    match created {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(e) => bail!(
-            "cannot write the profile {}: {}: {}",
-            output.display(),
-            dir.display(),
-            crate::input::describe_io(&e)
-        ),
-    }
+    heapwise::profile::__check_profile_directory(output)
+        .map_err(|e| anyhow!("cannot write the profile {}: {e}", output.display()))
 }
 
 /// Refuses a program the loader will not preload into: setuid or setgid,

@@ -92,7 +92,7 @@ pub(crate) fn start(path: &Path, every: Option<Duration>) -> io::Result<()> {
 /// not as the process exits and its run is lost (a program that closes its
 /// standard error at exit would not even say why). A directory named with
 /// `%p` differs per process and is not checked.
-fn check_directory(path: &Path) -> io::Result<()> {
+pub(crate) fn check_directory(path: &Path) -> io::Result<()> {
     let Some(dir) = path.parent() else {
         return Ok(());
     };

@@ -253,6 +253,14 @@ pub fn write_at_exit(path: impl AsRef<Path>, every: Option<Duration>) -> io::Res
     at_exit::start(path.as_ref(), every)
 }
 
+/// Fails unless the directory of `path` takes new files (not checked if
+/// it contains `%p`): what [`write_at_exit`] checks, for `heapwise run`,
+/// which checks before it starts the program.
+#[doc(hidden)]
+pub fn __check_profile_directory(path: &Path) -> io::Result<()> {
+    at_exit::check_directory(path)
+}
+
 /// Called by the preload library as it loads, with an address of its
 /// code: its frames are symbolized from its symbol table alone (they are
 /// heapwise's, hidden as allocator frames), not its DWARF.
