@@ -512,16 +512,9 @@ fn compile_regex(flag: &str, pattern: &str) -> Result<Regex> {
     })
 }
 
-/// Standard input can be read once: fails if both `a` and `b` are `-`.
-fn one_stdin(a: &Path, b: Option<&Path>) -> Result<()> {
-    if a.as_os_str() == "-" && b.is_some_and(|b| b.as_os_str() == "-") {
-        bail!("both profiles are '-': only one can come from standard input");
-    }
-    Ok(())
-}
-
-/// As [`one_stdin`], over several files and a base.
-fn one_stdin_of(files: &[PathBuf], base: Option<&Path>) -> Result<()> {
+/// Standard input can be read once: fails if more than one of `files`
+/// and `base` is `-`.
+fn one_stdin(files: &[PathBuf], base: Option<&Path>) -> Result<()> {
     let dashes = files
         .iter()
         .map(PathBuf::as_path)
@@ -537,7 +530,7 @@ fn one_stdin_of(files: &[PathBuf], base: Option<&Path>) -> Result<()> {
 }
 
 fn top(args: &TopArgs) -> Result<()> {
-    one_stdin_of(&args.files, args.base.as_deref())?;
+    one_stdin(&args.files, args.base.as_deref())?;
     let focus = args
         .focus
         .as_deref()
@@ -559,7 +552,7 @@ fn top(args: &TopArgs) -> Result<()> {
 }
 
 fn diff(args: &DiffArgs) -> Result<()> {
-    one_stdin(&args.old, Some(&args.new))?;
+    one_stdin(std::slice::from_ref(&args.old), Some(&args.new))?;
     let old = read_profile(&args.old)?;
     let new = read_profile(&args.new)?;
     let options = DiffOptions {
@@ -585,7 +578,7 @@ fn diff(args: &DiffArgs) -> Result<()> {
 const DEFAULT_FLAME_FILE: &str = "./flame.svg";
 
 fn flame(args: &FlameArgs) -> Result<()> {
-    one_stdin_of(&args.files, args.base.as_deref())?;
+    one_stdin(&args.files, args.base.as_deref())?;
     let output = match &args.output {
         Some(path) => path.clone(),
         None => {

@@ -88,9 +88,7 @@ unsafe extern "C" fn init(_argc: c_int, _argv: *const *const c_char, envp: *cons
     let addr = String::from_utf8_lossy(value).into_owned();
     match parent {
         Some(parent) => {
-            // SAFETY: no preconditions.
-            let ppid = unsafe { libc::getppid() };
-            if parent == ppid.to_string().as_bytes() {
+            if crate::no_follow::started_by(parent) {
                 // SAFETY: `said` points at the one-byte value of its entry.
                 let quiet =
                     said.is_some_and(|v| unsafe { *v } == b'1' as c_char) && !addr.ends_with(":0");

@@ -75,7 +75,7 @@ unsafe extern "C" fn init(_argc: c_int, _argv: *const *const c_char, envp: *mut 
     }
     let mut preload: Option<*mut c_char> = None;
     let mut asked = false;
-    let mut parent: Option<Option<i32>> = None;
+    let mut parent: Option<&[u8]> = None;
     let mut at = envp;
     // SAFETY: the caller's contract: the array ends with a null entry, and
     // each entry is a NUL-terminated string.
@@ -87,7 +87,7 @@ unsafe extern "C" fn init(_argc: c_int, _argv: *const *const c_char, envp: *mut 
             } else if entry.starts_with(b"LD_PRELOAD=") {
                 preload = Some(*at);
             } else if let Some(pid) = entry.strip_prefix(PARENT) {
-                parent = Some(parse_pid(pid));
+                parent = Some(pid);
             }
             at = at.add(1);
         }
@@ -96,8 +96,7 @@ unsafe extern "C" fn init(_argc: c_int, _argv: *const *const c_char, envp: *mut 
         return;
     }
     if let Some(parent) = parent {
-        // SAFETY: no preconditions.
-        if parent == Some(unsafe { libc::getppid() }) {
+        if started_by(parent) {
             return;
         }
         // SAFETY: forwarded from the caller.
@@ -126,6 +125,14 @@ fn parse_pid(digits: &[u8]) -> Option<i32> {
         return None;
     }
     Some(digits.iter().fold(0, |n, &d| n * 10 + i32::from(d - b'0')))
+}
+
+/// True if `pid`, the decimal value of one of `heapwise run`'s `*_PARENT`
+/// variables, is this process's parent: it is the command `heapwise run`
+/// started (in whatever program it has exec'd into). Allocates nothing.
+pub(crate) fn started_by(pid: &[u8]) -> bool {
+    // SAFETY: no preconditions.
+    parse_pid(pid) == Some(unsafe { libc::getppid() })
 }
 
 /// True if the environment entry `entry` (`NAME=value`) sets one of
