@@ -117,6 +117,59 @@ fn the_peak_names_a_spike_that_is_gone() {
 }
 
 #[test]
+fn a_sampled_profile_carries_the_process_figures() {
+    const TEST: &str = "a_sampled_profile_carries_the_process_figures";
+    if let Some(path) = child::role() {
+        // The default rate: a few samples of what follows, every call counted.
+        let kept = steady(3000);
+        short_lived(5000);
+        let before = heapwise::stats();
+        profile::write_heap(&path).unwrap();
+        let after = heapwise::stats();
+        assert_eq!(
+            (
+                after.allocs,
+                after.frees,
+                after.allocated_bytes,
+                after.peak_bytes
+            ),
+            (
+                before.allocs,
+                before.frees,
+                before.allocated_bytes,
+                before.peak_bytes
+            ),
+            "writing a profile is heapwise's own work"
+        );
+        let p = read(Path::new(&path));
+        let comment = p.comment.iter().map(|&c| p.string(c)).collect::<Vec<_>>();
+        let expected = format!(
+            "{} allocs={} allocated_bytes={} frees={} live_bytes={} peak_bytes={}",
+            profile::__PROCESS_TOTALS,
+            before.allocs,
+            before.allocated_bytes,
+            before.frees,
+            before.live_bytes,
+            before.peak_bytes
+        );
+        assert!(
+            comment.contains(&expected.as_str()),
+            "{comment:?}\n{expected}"
+        );
+        assert!(
+            before.allocs >= 8000 && before.live_bytes >= 3_000_000,
+            "{before:?}"
+        );
+        black_box(kept);
+        return;
+    }
+    let d = dir("totals");
+    let path = d.join("heap.pb.gz");
+    child::run(TEST, path.to_str().unwrap(), &[], Duration::from_secs(60)).assert_success();
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
 fn temporary_blocks_are_counted_in_full_mode_only() {
     const TEST: &str = "temporary_blocks_are_counted_in_full_mode_only";
     if let Some(role) = child::role() {

@@ -39,11 +39,13 @@
 //! lags by at most [`FLUSH_BYTES`] of traffic per thread still running.
 
 use std::cell::Cell;
+use std::ffi::c_void;
 
 use crate::local::hooks::{self, ScopeRef};
 use crate::local::process;
 use crate::local::sampler;
 use crate::local::usage::Delta;
+use crate::sys::thread_exit::ThreadExit;
 
 /// Bytes of allocator traffic (allocated plus freed) a thread may batch before
 /// it charges its scope chain.
@@ -93,10 +95,6 @@ pub(crate) struct Local {
     rng: Cell<u64>,
     /// Sampling suspended ([`without_sampling`]).
     unsampled: Cell<bool>,
-}
-
-thread_local! {
-    static FLUSHER: Flusher = const { Flusher };
 }
 
 /// Runs `f` with this thread's block. Never fails and never panics: the
@@ -466,10 +464,9 @@ impl Local {
     /// Must run guarded: registering a thread-local destructor may allocate.
     pub(crate) fn init(&self) {
         self.shard.set(process::next_shard());
-        let registered = FLUSHER.try_with(|_| ()).is_ok();
         let mut state = self.state.get() | READY;
-        if !registered {
-            // Already tearing down thread-locals: charge every call at once.
+        if !EXIT_FLUSH.register_this_thread() {
+            // No key for the exit flush: charge every call at once.
             state |= EXITING;
         }
         self.state.set(state);
@@ -562,22 +559,23 @@ pub(crate) fn without_sampling<R>(f: impl FnOnce() -> R) -> R {
     })
 }
 
-/// Registered on a thread's first allocator call; its destructor charges the
-/// thread's last batch and switches the thread to charge-every-call, so
-/// allocations made by later thread-local destructors are still counted.
-#[derive(Debug)]
-struct Flusher;
+/// This thread's exit flush ([`flush_at_exit`]), registered on its first
+/// allocator call behind the reentrancy guard. A `pthread` key, which runs
+/// after the thread-local destructors and needs no allocation
+/// (`sys/thread_exit.rs`).
+static EXIT_FLUSH: ThreadExit = ThreadExit::new(flush_at_exit);
 
-impl Drop for Flusher {
-    fn drop(&mut self) {
-        with_local(|l| {
-            if !l.is_guarded() {
-                drop(l.flush_from_user_code());
-            }
-            l.state.set(l.state.get() | EXITING);
-            l.countdown.set(-1);
-        });
-    }
+/// The exit flush: charges the thread's last batch and switches it to
+/// charge-every-call, so allocations made by later destructors (other keys',
+/// glibc's) are still counted.
+extern "C" fn flush_at_exit(_: *mut c_void) {
+    with_local(|l| {
+        if !l.is_guarded() {
+            drop(l.flush_from_user_code());
+        }
+        l.state.set(l.state.get() | EXITING);
+        l.countdown.set(-1);
+    });
 }
 
 #[cfg(test)]

@@ -56,6 +56,13 @@
 //! `inuse_space` for [`heap`], `alloc_space` for [`allocs`] (as Go's `heap`
 //! and `allocs` profiles), `peak_space` for [`peak`].
 //!
+//! A comment carries the process's exact figures when the profile was
+//! made ([`crate::stats`], the allocator's counters, which see every
+//! call at any rate): `heapwise process totals (heapwise::stats):
+//! allocs=456167 allocated_bytes=37224123 frees=442805 live_bytes=826777
+//! peak_bytes=3145728` (`go tool pprof -comments`; `heapwise run`'s summary
+//! line prints them).
+//!
 //! # Estimates
 //!
 //! A block of `S` bytes is sampled with probability `1 - exp(-S/R)`; each
@@ -665,6 +672,24 @@ impl Locations {
     }
 }
 
+/// The comment that carries the process's exact figures ([`crate::stats`])
+/// into a heap profile, whose samples are estimates at a sampling rate:
+/// `heapwise run`'s summary line reads them. `None` when
+/// [`crate::Alloc`] is not installed.
+fn process_totals() -> Option<String> {
+    let s = crate::local::process::stats();
+    crate::installed().then(|| {
+        format!(
+            "{__PROCESS_TOTALS} allocs={} allocated_bytes={} frees={} live_bytes={} peak_bytes={}",
+            s.allocs, s.allocated_bytes, s.frees, s.live_bytes, s.peak_bytes
+        )
+    })
+}
+
+/// How the comment of [`process_totals`] starts.
+#[doc(hidden)]
+pub const __PROCESS_TOTALS: &str = "heapwise process totals (heapwise::stats):";
+
 /// The indices of `snap`'s buckets ordered by stack, in bucket order within
 /// a stack: a counting sort (a comparison sort of cc1plus's 44,000 full-mode
 /// buckets took 10 M instructions at exit).
@@ -718,6 +743,9 @@ fn assemble(
             "peak: {} live at the high-water mark (peak_space, heapwise top --peak)",
             crate::Bytes::from(snap.peak_bytes)
         ));
+    }
+    if let Some(totals) = process_totals() {
+        b.comment(&totals);
     }
     if profiler::COVERAGE.all_cut_short() {
         b.comment(&unwind::cut_short_warning());

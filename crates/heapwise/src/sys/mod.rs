@@ -61,6 +61,7 @@ mod linux;
 pub(crate) mod lock;
 pub(crate) mod pages;
 pub(crate) mod solo;
+pub(crate) mod thread_exit;
 #[cfg(target_os = "linux")]
 use linux as imp;
 
