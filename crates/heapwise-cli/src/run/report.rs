@@ -91,10 +91,17 @@ pub(super) fn write_report(
 
 /// The whole run in one line, as heaptrack's summary gives it: how many
 /// allocations and bytes (with how many were temporary, in full mode), the
-/// peak, and what was not freed at exit. Sampled figures are estimates,
-/// marked `~`. `None` for a profile without those sample types or with no
-/// allocation in it.
+/// peak, and what was not freed at exit. A sampled profile's line gives
+/// the process's exact figures from its totals comment (see
+/// [`ProcessTotals`]); without one, the samples' estimates, marked `~`.
+/// `None` for a profile without those sample types or with no allocation
+/// in it.
 fn summary(profile: &Profile) -> Option<String> {
+    if profile.period > 1 {
+        if let Some(line) = ProcessTotals::of(profile).and_then(|t| t.summary(profile.period)) {
+            return Some(line);
+        }
+    }
     let total = |name: &str| -> Option<i64> {
         let i = profile.sample_type_index(name)?;
         Some(
@@ -165,4 +172,68 @@ pub(super) fn snapshot_report(path: &Path, out: &mut impl Write) -> Result<()> {
     )?;
     crate::snapshot::leak_summary(&analysis, out)?;
     Ok(())
+}
+
+/// The process's exact figures a heap profile carries in a comment
+/// (`heapwise::profile::__PROCESS_TOTALS`): the allocator's counters,
+/// which see every call whatever the sampling rate.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ProcessTotals {
+    allocs: u64,
+    allocated_bytes: u64,
+    frees: u64,
+    live_bytes: u64,
+    peak_bytes: u64,
+}
+
+impl ProcessTotals {
+    /// The totals in `profile`'s comments; `None` without a well-formed one.
+    fn of(profile: &Profile) -> Option<ProcessTotals> {
+        let text = profile.comment.iter().find_map(|&c| {
+            profile
+                .string(c)
+                .strip_prefix(heapwise::profile::__PROCESS_TOTALS)
+        })?;
+        let mut t = ProcessTotals::default();
+        let mut seen = 0;
+        for pair in text.split_whitespace() {
+            let (key, value) = pair.split_once('=')?;
+            let field = match key {
+                "allocs" => &mut t.allocs,
+                "allocated_bytes" => &mut t.allocated_bytes,
+                "frees" => &mut t.frees,
+                "live_bytes" => &mut t.live_bytes,
+                "peak_bytes" => &mut t.peak_bytes,
+                _ => continue,
+            };
+            *field = value.parse().ok()?;
+            seen += 1;
+        }
+        (seen == 5).then_some(t)
+    }
+
+    /// The summary line of a profile sampled every `period` bytes;
+    /// `None` when nothing was allocated.
+    fn summary(&self, period: i64) -> Option<String> {
+        if self.allocs == 0 {
+            return None;
+        }
+        let live_blocks = self.allocs.saturating_sub(self.frees);
+        let at_exit = if self.live_bytes == 0 && live_blocks == 0 {
+            "all freed at exit".to_owned()
+        } else {
+            format!(
+                "not freed at exit: {} in {}",
+                human_bytes(self.live_bytes as i64),
+                plural_grouped(live_blocks as i64, "block")
+            )
+        };
+        Some(format!(
+            "{} ({}); peak heap {}; {at_exit} (sites below estimated from one sample every {})",
+            plural_grouped(self.allocs as i64, "allocation"),
+            human_bytes(self.allocated_bytes as i64),
+            human_bytes(self.peak_bytes as i64),
+            binary_size(period)
+        ))
+    }
 }
