@@ -91,7 +91,7 @@ fn sampled_bucket(l: &Local, ptr: *mut u8, size: usize, rate: u64) -> &'static B
     let label = scope::profile_label(l.scope().cast());
     let bucket = cached_bucket(frames, walked.hash, label, size as u64, rate);
     if rate == 1 {
-        let _ = LAST_SAMPLED.try_with(|last| last.set(ptr as usize));
+        let _ = LAST_SAMPLED.try_with(|last| last.set(hidden(ptr)));
     }
     crate::events::sample(ptr as usize, size, rate, scope::id_of(l.scope().cast()));
     bucket
@@ -105,7 +105,18 @@ thread_local! {
     /// is still the last: its free before any other allocation makes it a
     /// temporary allocation (heaptrack's definition; a realloc frees its old
     /// block and allocates the new one).
+    /// Kept as [`hidden`]: the thread-local block is a root of heap
+    /// snapshots, and the plain address kept the thread's last block
+    /// reachable, never a leak (`tests/snapshot_leaks.rs`).
     static LAST_SAMPLED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A block's address as heapwise keeps it where a heap snapshot's
+/// conservative scan reads (a thread-local): inverted, so it points
+/// nowhere (above the user half of the address space) and is never 0.
+#[inline]
+fn hidden(ptr: *mut u8) -> usize {
+    !(ptr as usize)
 }
 
 /// Slots of the per-thread bucket cache (8 KiB per thread). Full mode
@@ -188,6 +199,6 @@ pub(crate) fn free_reentrant(ptr: *mut u8) {
 /// thread's last allocation in full mode. Slow path, guarded or not.
 pub(crate) fn freed(ptr: *mut u8, bucket: &Bucket) {
     let temporary =
-        bucket.rate == 1 && LAST_SAMPLED.try_with(|last| last.replace(0)) == Ok(ptr as usize);
+        bucket.rate == 1 && LAST_SAMPLED.try_with(|last| last.replace(0)) == Ok(hidden(ptr));
     bucket.freed(temporary);
 }
