@@ -1,7 +1,7 @@
 //! The built-in server: [`serve`], [`ServeOptions`] and [`Server`].
 //!
 //! One accept loop on a thread named `heapwise-http`; each connection on a
-//! short-lived thread of its own (`heapwise-http-c` to the OS), at most
+//! short-lived thread of its own (`heapwise-http-c` to the OS; a plain `pthread` that is heapwise's own work throughout, `local/own_thread.rs`), at most
 //! [`ServeOptions::max_connections`] at once (a new one takes the slot of
 //! the one that has waited longest for its request, see `slots`);
 //! connections beyond that are answered 503 by one more thread (`heapwise-http-busy`) that spends at
@@ -30,22 +30,13 @@ use super::parse::{parse_head, HeadScanner, Refusal, LIMITS};
 use super::routes::respond;
 use super::slots::{Slot, Slots};
 use super::Request;
-use crate::local::{without_accounting, without_sampling};
+use crate::local::{spawn_own_thread, without_accounting, without_sampling};
 use crate::untracked;
 
 /// Runs `f` outside every scope and unsampled: for starting the server,
 /// whose handles are the caller's memory.
 fn quietly<R>(f: impl FnOnce() -> R) -> R {
     untracked(|| without_sampling(f))
-}
-
-/// Runs `f` as heapwise's own work: what the server's threads do (reading
-/// requests, building, encoding and writing profiles) is in no profile, no
-/// scope and no process figure but [`Stats::heapwise_bytes`].
-///
-/// [`Stats::heapwise_bytes`]: crate::Stats::heapwise_bytes
-fn own<R>(f: impl FnOnce() -> R) -> R {
-    without_accounting(f)
 }
 
 /// Connections waiting for their 503 beyond this are closed at once.
@@ -184,7 +175,7 @@ impl ServeOptions {
         // runs there (std's stack-overflow handler keeps it), an allocation
         // counted as the program's at a moment nobody chose.
         thread::Builder::new().spawn(move || {
-            own(|| {
+            without_accounting(|| {
                 name_os_thread(c"heapwise-http-b");
                 busy_loop(busy_rx, timeout)
             })
@@ -192,7 +183,7 @@ impl ServeOptions {
         let accept = {
             let shared = Arc::clone(&shared);
             thread::Builder::new().spawn(move || {
-                own(|| {
+                without_accounting(|| {
                     name_os_thread(c"heapwise-http");
                     accept_loop(listener, &shared, busy_tx)
                 })
@@ -357,18 +348,17 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>, busy: SyncSender<Tcp
         };
         let options = shared.options.clone();
         // If the thread cannot start, the closure is dropped: the
-        // connection is closed and the slot released.
-        // Unnamed for std (naming a thread allocates on the new thread
-        // before any code of ours runs there, outside heapwise's own work);
-        // named for the OS from inside it.
-        let _ = thread::Builder::new().spawn(move || {
-            own(move || {
-                name_os_thread(c"heapwise-http-c");
-                connection(&stream, &slot, accepted, &options);
-                // The slot goes after the connection has closed.
-                drop(stream);
-                drop((slot, options));
-            })
+        // connection is closed and the slot released. Not a std thread:
+        // std frees what it allocated here (its packet, its handle, spawn
+        // hooks) on the new thread before and after the closure, outside
+        // heapwise's own work, and those frees were counted as the
+        // program's, a few a request (`spawn_own_thread`).
+        let _ = spawn_own_thread(move || {
+            name_os_thread(c"heapwise-http-c");
+            connection(&stream, &slot, accepted, &options);
+            // The slot goes after the connection has closed.
+            drop(stream);
+            drop((slot, options));
         });
     }
 }

@@ -11,9 +11,11 @@
 mod block;
 pub(crate) mod filter;
 pub(crate) mod hooks;
+mod own_thread;
 pub(crate) mod process;
 pub(crate) mod sampler;
 mod storage;
 pub(crate) mod usage;
 
 pub(crate) use block::*;
+pub(crate) use own_thread::spawn_own_thread;
