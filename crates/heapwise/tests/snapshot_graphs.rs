@@ -369,6 +369,25 @@ fn the_last_block_this_thread_allocated_can_be_a_leak() {
     assert_eq!(a.leak_class(b), LeakClass::Direct, "{}", a.leak_report());
 }
 
+#[test]
+fn a_program_that_reaps_every_child_still_gets_its_snapshot() {
+    in_child_or_go_on!(
+        a_program_that_reaps_every_child_still_gets_its_snapshot,
+        SNAPSHOT
+    );
+    // SIGCHLD ignored: the kernel reaps the scanning child, and waitpid
+    // failed with ECHILD ("waitpid: No child processes"); so it did under
+    // every shell, which reaps its children itself.
+    // SAFETY: sets a standard disposition; no handler.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    std::thread::spawn(make_cycle).join().unwrap();
+    for _ in 0..3 {
+        let s = snapshot::take().expect("snapshot");
+        let a = s.analyze();
+        assert_eq!(a.direct_leaks().count(), 1, "{}", a.leak_report());
+    }
+}
+
 static REGISTER_READY: AtomicBool = AtomicBool::new(cfg!(not(target_arch = "x86_64")));
 
 #[test]

@@ -1,8 +1,9 @@
 //! The built-in server: [`serve`], [`ServeOptions`] and [`Server`].
 //!
 //! One accept loop on a thread named `heapwise-http`; each connection on a
-//! short-lived thread of its own (`heapwise-http-c` to the OS; a plain `pthread` that is heapwise's own work throughout, `local/own_thread.rs`), at most
-//! [`ServeOptions::max_connections`] at once (a new one takes the slot of
+//! short-lived thread of its own (`heapwise-http-c` to the OS; a plain
+//! `pthread`, heapwise's own work throughout: `local/own_thread.rs`), at
+//! most [`ServeOptions::max_connections`] at once (a new one takes the slot of
 //! the one that has waited longest for its request, see `slots`);
 //! connections beyond that are answered 503 by one more thread (`heapwise-http-busy`) that spends at
 //! most a few hundred milliseconds on each, and closed outright if it falls

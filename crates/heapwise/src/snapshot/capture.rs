@@ -102,8 +102,13 @@ pub(crate) fn capture<T>(
     let mut status = 0;
     // SAFETY: waits for our own child.
     while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
-        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            return Err(Error::os("waitpid"));
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => {}
+            // Reaped already: the program ignores SIGCHLD (the kernel
+            // reaps its children) or waits for any child itself (a shell).
+            // The stream's end mark says whether the scan finished.
+            Some(libc::ECHILD) => break,
+            _ => return Err(Error::os("waitpid")),
         }
     }
     if libc::WIFSIGNALED(status) {
