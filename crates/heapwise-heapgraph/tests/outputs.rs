@@ -94,6 +94,13 @@ fn hostile_heapsnapshots_give_one_line_errors() {
         assert!(!msg.contains('\n'), "one line: {msg}");
         assert!(msg.contains(want), "{msg:?} should contain {want:?}");
     }
+    // A block of 2^64 - 1 bytes: sums of sizes wrapped.
+    let (huge, node) = with_last_node_field(&text, "self_size", u64::MAX);
+    let err = HeapGraph::read_heapsnapshot(huge.as_bytes(), &ReadOptions::new()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("node {node}: self_size 18446744073709551615 is larger than any address space (2^48 bytes)")
+    );
     let deep = format!("{{\"x\":{}}}", "[".repeat(100_000));
     let err = HeapGraph::read_heapsnapshot(deep.as_bytes(), &ReadOptions::new()).unwrap_err();
     assert!(err.to_string().starts_with("nesting too deep"), "{err}");
@@ -104,6 +111,51 @@ fn hostile_heapsnapshots_give_one_line_errors() {
         err.to_string(),
         "reading would take more than the 0 MiB memory limit"
     );
+}
+
+/// `text` (a `.heapsnapshot`) with the last node's `field` set to
+/// `value`, and that node's index.
+fn with_last_node_field(text: &str, field: &str, value: u64) -> (String, usize) {
+    let fields = &text[text.find("\"node_fields\":[").unwrap()..];
+    let fields: Vec<&str> = fields[..fields.find(']').unwrap()].split(',').collect();
+    let at = fields
+        .iter()
+        .position(|f| f.contains(&format!("\"{field}\"")))
+        .unwrap();
+    let start = text.find("\"nodes\":[").unwrap() + "\"nodes\":[".len();
+    let end = start + text[start..].find(']').unwrap();
+    let mut nodes: Vec<String> = text[start..end].split(',').map(str::to_owned).collect();
+    let last = nodes.len() / fields.len() - 1;
+    nodes[last * fields.len() + at] = value.to_string();
+    (
+        format!("{}{}{}", &text[..start], nodes.join(","), &text[end..]),
+        last,
+    )
+}
+
+#[test]
+fn a_file_that_is_not_json_is_refused_at_its_first_bytes() {
+    // /dev/zero was read whole first (6 GB in 30 s, then killed).
+    let err = HeapGraph::load_heapsnapshot("/dev/zero").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/dev/zero: not a .heapsnapshot: expected '{' at byte 0"
+    );
+    let dir = std::env::temp_dir().join(format!("heapgraph-not-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gz = dir.join("heap.pb.gz");
+    std::fs::write(&gz, [0x1f, 0x8b, 8, 0, 0, 0]).unwrap();
+    let err = HeapGraph::load_heapsnapshot(&gz).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("not a .heapsnapshot: expected '{' at byte 0 (it is gzip-compressed: a pprof profile? heapwise top reads those)"),
+        "{err}"
+    );
+    let good = dir.join("good.heapsnapshot");
+    std::fs::write(&good, snapshot_bytes(&common::sample_graph())).unwrap();
+    let g = HeapGraph::load_heapsnapshot(&good).unwrap();
+    assert_eq!(g.blocks().len(), common::sample_graph().blocks().len());
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

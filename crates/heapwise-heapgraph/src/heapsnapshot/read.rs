@@ -1,11 +1,12 @@
 //! Reading a `.heapsnapshot` back into a [`HeapGraph`].
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 
 use super::json::{Json, MAX_DEPTH};
 use super::write::{kind_node_name, LEAKED};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
     Block, BlockId, Edge, Frame, HeapGraph, Holder, Root, RootId, RootKind, StackId, MAX_OFFSET,
 };
@@ -73,6 +74,10 @@ struct TraceNode {
 }
 
 const NONE: u32 = u32::MAX;
+/// No block is larger (x86_64's and aarch64's user space are smaller)...
+const MAX_BLOCK: u64 = 1 << 48;
+/// ...and no heap: so sums of sizes never wrap.
+const MAX_HEAP: u64 = 1 << 56;
 
 impl HeapGraph {
     /// Reads a `.heapsnapshot` (as [`Analysis::write_heapsnapshot`]
@@ -87,14 +92,84 @@ impl HeapGraph {
         read(bytes, options)
     }
 
-    /// Reads the `.heapsnapshot` file `path` with the default options.
+    /// Reads the `.heapsnapshot` file `path` with the default options. The
+    /// file may be at most [`ReadOptions::max_memory`] bytes, and one that
+    /// does not start with JSON's `{` is refused after its first bytes
+    /// (`/dev/zero` at once, not read whole).
     pub fn load_heapsnapshot(path: impl AsRef<Path>) -> Result<HeapGraph> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-        read(&bytes, &ReadOptions::new())
-            .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.message())))
+        let options = ReadOptions::new();
+        let named = |e: Error| Error::new(e.kind(), format!("{}: {}", path.display(), e.message()));
+        let bytes = read_file(path, options.max_memory).map_err(named)?;
+        read(&bytes, &options).map_err(named)
     }
+}
+
+/// The bytes of the file at `path`, at most `limit` of them, refused early
+/// unless the first byte after any whitespace is `{`.
+fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let cannot = |e| Error::io(format!("cannot read {}", path.display()), e);
+    let too_large = || {
+        Error::new(
+            ErrorKind::TooLarge,
+            format!("larger than the reader's limit of {limit} bytes"),
+        )
+    };
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    // The start first, a chunk at a time, until a non-blank byte.
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = match file.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(cannot(e)),
+        };
+        let blank = bytes.len();
+        bytes.extend_from_slice(&chunk[..n]);
+        if bytes.len() as u64 > limit {
+            return Err(too_large());
+        }
+        if let Some(at) = bytes[blank..].iter().position(|b| !b.is_ascii_whitespace()) {
+            if bytes[blank + at] != b'{' {
+                return Err(not_json(&bytes, blank + at));
+            }
+            break;
+        }
+        if n == 0 {
+            // Empty or blank: the parser says so.
+            return Ok(bytes);
+        }
+        if bytes.len() > 1 << 20 {
+            return Err(Error::new(
+                ErrorKind::Malformed,
+                "not a .heapsnapshot: its first MiB is blank",
+            ));
+        }
+    }
+    // Then the rest, bounded.
+    let left = limit - bytes.len() as u64;
+    (&mut file)
+        .take(left + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// The error for a file whose first non-blank byte, at `at`, is not `{`.
+fn not_json(bytes: &[u8], at: usize) -> Error {
+    let what = if bytes[at..].starts_with(&[0x1f, 0x8b]) {
+        " (it is gzip-compressed: a pprof profile? heapwise top reads those)"
+    } else {
+        ""
+    };
+    Error::new(
+        ErrorKind::Malformed,
+        format!("not a .heapsnapshot: expected '{{' at byte {at}{what}"),
+    )
 }
 
 fn string_array(j: &mut Json<'_>, budget: &mut Budget) -> Result<Vec<String>> {
@@ -331,6 +406,7 @@ fn read(bytes: &[u8], options: &ReadOptions) -> Result<HeapGraph> {
     // for the roots, within the budget).
     let mut synthetic_names: HashMap<u32, &str> = HashMap::new();
     let mut blocks_raw: Vec<(u64, u64, u64)> = Vec::new();
+    let mut total = 0u64;
     for i in 0..node_count {
         let n = &nodes[i * nf..(i + 1) * nf];
         let ty = type_name(&m.node_types, n[n_type], &format!("node {i}"))?;
@@ -338,9 +414,26 @@ fn read(bytes: &[u8], options: &ReadOptions) -> Result<HeapGraph> {
         if ty == "synthetic" {
             synthetic_names.insert(i as u32, name);
         } else {
+            let size = n[n_size];
+            total = total.saturating_add(size);
+            if size > MAX_BLOCK || total > MAX_HEAP {
+                // Sums of sizes past 2^64 wrapped: "retains
+                // 18446744073709551615 bytes (2244596390941370.00%)".
+                return Err(Error::new(
+                    ErrorKind::Malformed,
+                    format!(
+                        "node {i}: self_size {size} {}",
+                        if size > MAX_BLOCK {
+                            "is larger than any address space (2^48 bytes)"
+                        } else {
+                            "takes the heap past 2^56 bytes"
+                        }
+                    ),
+                ));
+            }
             block_of[i] = blocks_raw.len() as u32;
             budget.take(28)?;
-            blocks_raw.push((n[n_id], n[n_size], n_trace.map_or(0, |t| n[t])));
+            blocks_raw.push((n[n_id], size, n_trace.map_or(0, |t| n[t])));
         }
     }
     // Edges, grouped by source node.
