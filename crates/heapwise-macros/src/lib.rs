@@ -14,7 +14,9 @@
 //! `heapwise::testing::limit_leaks(0, || limit_memory("24 MiB", || body))`:
 //! each given limit wraps the body, the test fails with the top allocation
 //! sites when one is crossed. Attribution is by scope, so tests running on
-//! other threads do not count. A test returning `Result` keeps its type.
+//! other threads do not count, nor do threads the test starts unless they
+//! enter its scope (see `heapwise::testing`). A test returning `Result`
+//! keeps its type.
 #![forbid(unsafe_code)]
 
 use proc_macro::TokenStream;

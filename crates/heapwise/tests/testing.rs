@@ -90,6 +90,40 @@ fn other_threads_do_not_count() {
     noisy.join().unwrap();
 }
 
+#[inline(never)]
+fn leak_boxes(n: usize) {
+    for _ in 0..n {
+        std::mem::forget(black_box(Box::new([9u8; 400])));
+    }
+}
+
+#[test]
+fn a_call_beside_another_names_its_sites() {
+    // A first call holds full mode on; this thread, which has allocated
+    // at the default rate, starts a second: it took up full mode only
+    // after 64 KiB of its own traffic, and named no site.
+    let (inside, done) = (
+        std::sync::Arc::new(std::sync::Barrier::new(2)),
+        std::sync::Arc::new(std::sync::Barrier::new(2)),
+    );
+    let (a, b) = (inside.clone(), done.clone());
+    let first = std::thread::spawn(move || {
+        limit_memory("1 GiB", || {
+            a.wait();
+            b.wait();
+        })
+    });
+    black_box((0..10).map(|_| vec![0u8; 100]).collect::<Vec<_>>());
+    inside.wait();
+    let msg = panic_message(|| limit_leaks(0, || leak_boxes(10)));
+    done.wait();
+    first.join().unwrap();
+    assert!(
+        msg.contains("4000 bytes in 10 blocks  testing::leak_boxes"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn assert_allocs_checks_exact_figures() {
     let v = assert_allocs!(|| vec![1u64; 512], bytes == 4096, allocs == 1, frees == 0);

@@ -66,6 +66,11 @@ pub(crate) fn set_rate(bytes: u64) {
     with_local(|l| l.resync_sampler());
 }
 
+/// The calling thread picks up the current rate and seed now.
+pub(crate) fn resync_this_thread() {
+    with_local(|l| l.resync_sampler());
+}
+
 pub(crate) fn set_seed(seed: u64) {
     SEED.store(seed, Relaxed);
     THREADS.store(0, Relaxed);

@@ -2,6 +2,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
+use crate::local::sampler;
 use crate::profile;
 
 /// (calls running, the rate before the first of them).
@@ -17,6 +18,11 @@ impl FullMode {
         if r.0 == 0 {
             r.1 = profile::rate();
             profile::set_rate(1);
+        } else {
+            // Full mode is on already; this thread takes it up now, not
+            // within 64 KiB of its traffic: a second call running beside a
+            // first (parallel `cargo test`) reported "(no sampled site)".
+            sampler::resync_this_thread();
         }
         r.0 += 1;
         FullMode(())

@@ -20,7 +20,14 @@
 //! Each call runs in a fresh [`Scope`](crate::Scope) of its own, so the
 //! figures are the call's alone even while `cargo test` runs other tests on
 //! other threads (a block the call frees that was allocated before it
-//! lowers its figures; see "Who is charged for a free" in the guide). The
+//! lowers its figures; see "Who is charged for a free" in the guide). That
+//! holds for threads and tasks the call starts itself: they run outside its
+//! scope, and what they allocate does not count, unless they enter it
+//! ([`Scope::current`](crate::Scope::current) and
+//! [`Scope::enter`](crate::Scope::enter), or `instrument` for a future). A
+//! failure's sites are those allocated in the call's scope itself: an
+//! allocation inside a named scope within the call is counted but labelled
+//! with that scope's name, and not listed. The
 //! limits are checked when the call returns: `limit_memory` against the
 //! call's peak of live bytes, `limit_leaks` against the bytes it allocated
 //! and did not free.
