@@ -57,7 +57,7 @@
 //! and `allocs` profiles), `peak_space` for [`peak`].
 //!
 //! A comment carries the process's exact figures when the profile was
-//! made ([`crate::stats`], the allocator's counters, which see every
+//! made ([`crate::stats()`], the allocator's counters, which see every
 //! call at any rate): `heapwise process totals (heapwise::stats):
 //! allocs=456167 allocated_bytes=37224123 frees=442805 live_bytes=826777
 //! peak_bytes=3145728` (`go tool pprof -comments`; `heapwise run`'s summary
@@ -672,7 +672,7 @@ impl Locations {
     }
 }
 
-/// The comment that carries the process's exact figures ([`crate::stats`])
+/// The comment that carries the process's exact figures ([`crate::stats()`])
 /// into a heap profile, whose samples are estimates at a sampling rate:
 /// `heapwise run`'s summary line reads them. `None` when
 /// [`crate::Alloc`] is not installed.
