@@ -33,7 +33,7 @@ impl ReadOptions {
 
     /// The most memory the parsed arrays and strings may take (8 bytes a
     /// number, a string's length plus 24 bytes); past it, reading fails
-    /// with [`ErrorKind::TooLarge`](crate::ErrorKind::TooLarge) before
+    /// with [`ErrorKind::TooLarge`] before
     /// allocating more. The graph built from them takes less.
     pub fn max_memory(mut self, bytes: u64) -> Self {
         self.max_memory = bytes;
