@@ -13,7 +13,9 @@
 //! expands to a `#[test]` whose body runs inside
 //! `heapwise::testing::limit_leaks(0, || limit_memory("24 MiB", || body))`:
 //! each given limit wraps the body, the test fails with the top allocation
-//! sites when one is crossed. Attribution is by scope, so tests running on
+//! sites when one is crossed. It adds the `#[test]` itself: another test
+//! attribute after it is refused, and one before it (which the attribute
+//! cannot see) would run the test twice. Attribution is by scope, so tests running on
 //! other threads do not count, nor do threads the test starts unless they
 //! enter its scope (see `heapwise::testing`). A test returning `Result`
 //! keeps its type.
@@ -52,6 +54,30 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
         return syn::Error::new_spanned(
             f.sig.fn_token,
             "#[heapwise::test] wraps a synchronous test; run async code in it with a runtime's block_on",
+        )
+        .to_compile_error()
+        .into();
+    }
+    // Another test attribute, before this one (std's `#[test]` has
+    // expanded then, leaving its marker) or after it: the test would be
+    // registered and run twice.
+    if let Some(other) = f.attrs.iter().find(|a| {
+        a.path()
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "test" || s.ident == "rustc_test_marker")
+    }) {
+        return syn::Error::new_spanned(
+            other,
+            "#[heapwise::test] makes the function a #[test] itself: remove the other test attribute (it would run twice)",
+        )
+        .to_compile_error()
+        .into();
+    }
+    if args.is_empty() {
+        return syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "#[heapwise::test] without a limit is a plain #[test]: give limit_memory = \"24 MiB\", limit_leaks = 0, or both",
         )
         .to_compile_error()
         .into();

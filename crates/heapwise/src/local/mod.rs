@@ -11,6 +11,7 @@
 mod block;
 pub(crate) mod filter;
 pub(crate) mod hooks;
+#[cfg(feature = "http")]
 mod own_thread;
 pub(crate) mod process;
 pub(crate) mod sampler;
@@ -18,4 +19,5 @@ mod storage;
 pub(crate) mod usage;
 
 pub(crate) use block::*;
+#[cfg(feature = "http")]
 pub(crate) use own_thread::spawn_own_thread;

@@ -67,6 +67,7 @@ pub(crate) fn set_rate(bytes: u64) {
 }
 
 /// The calling thread picks up the current rate and seed now.
+#[cfg(feature = "testing")]
 pub(crate) fn resync_this_thread() {
     with_local(|l| l.resync_sampler());
 }
