@@ -63,7 +63,7 @@
 //! | `…/heap?debug=1`, `…/allocs?debug=1` | Go's legacy text format, with the raw sampled counts and a `# heapwise stats` trailer |
 //! | `/debug/pprof/symbol` | `GET`: `num_symbols: 1`; `POST` of `0xaddr+0xaddr…` (or `GET` with it as the query): one `0xaddr function` line per address |
 //! | `/debug/heapwise/stats` | JSON: [`stats()`](crate::stats()), the profiler's rate and depth, [`profile::memory()`](crate::profile::memory) |
-//! | `/metrics` (feature `metrics`) | Prometheus' text format: the process's figures and, per scope name, live scopes, live bytes, allocated bytes and blocks, limits and limit crossings (counters keep ended scopes) |
+//! | `/metrics` (feature `metrics`) | Prometheus' text format: the process's figures and, per scope name, live scopes, live bytes, allocated bytes and blocks, limits and limit crossings (counters keep ended scopes); query parameters are ignored, as exporters ignore them |
 //! | `/debug/heapwise/scopes` | JSON array of the live named scopes ([`Scope::named`](crate::Scope::named)): id, name, parent id, usage, limits (`null` when unset), hard, exceeded (`null`, or kind, limit, used and the scope that crossed) |
 //!
 //! Samples (a real run of the `http_serve` example; `#` lines are

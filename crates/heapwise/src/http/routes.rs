@@ -84,13 +84,13 @@ fn route(req: &Request, wait: Wait<'_>) -> Response {
         }),
         "/debug/heapwise/snapshot" => (GET, |_, q, _| no_params(q, snapshot_route)),
         #[cfg(feature = "metrics")]
-        "/metrics" => (GET, |_, q, _| {
-            no_params(q, || {
-                Response::ok(
-                    super::metrics::CONTENT_TYPE,
-                    super::metrics::text().into_bytes(),
-                )
-            })
+        // Query parameters ignored, as exporters do: a scrape config's
+        // `params:` (set for every target of a job) must not fail the scrape.
+        "/metrics" => (GET, |_, _, _| {
+            Response::ok(
+                super::metrics::CONTENT_TYPE,
+                super::metrics::text().into_bytes(),
+            )
         }),
         _ => return not_found(&path),
     };
