@@ -91,6 +91,7 @@ use heapwise_heapgraph::{
 };
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 /// A heap snapshot: the graph of live blocks and roots. See the module docs.
@@ -107,8 +108,19 @@ pub struct Snapshot {
 /// `HEAPWISE_SNAPSHOT=1` and heapwise as its allocator)?
 pub fn enabled() -> bool {
     // Wide trailers from the start, and a block that carries one (heapwise
-    // is the allocator: `heapwise::Alloc`, or the preload of `heapwise run`).
-    trailer::wide() && trailer::opened()
+    // is the allocator: `heapwise::Alloc`, or the preload of `heapwise run`),
+    // or the preload, which is the allocator before any block (a program
+    // that never calls `malloc` has an empty heap, not an untracked one).
+    trailer::wide() && (trailer::opened() || PRELOADED.load(Relaxed))
+}
+
+/// Set as `heapwise run`'s preload loads: it is every block's allocator.
+static PRELOADED: AtomicBool = AtomicBool::new(false);
+
+/// Called by `heapwise run`'s preload as it loads. Not for programs.
+#[doc(hidden)]
+pub fn __preload_loaded() {
+    PRELOADED.store(true, Relaxed);
 }
 
 /// Takes a snapshot of the heap. Errors name the missing setting when the
@@ -188,36 +200,41 @@ fn read_graph(pipe: impl std::io::Read) -> std::io::Result<HeapGraph> {
         .map(|r| Root::new(r.kind, r.name, r.addr as u64, r.len as u64))
         .collect();
     let stacks = symbolize(&stack_list);
-    // What std's thread handles hold: a root of its own, after the scanned
+    // What no scan sees holding them (std's thread handles, the loader's
+    // thread-local storage): a root of their own each, after the scanned
     // ones, pointing to them.
-    let held = thread_names(&blocks, &stacks);
-    let mut handles = (!held.is_empty()).then(|| {
-        roots.push(Root::new(
-            RootKind::UnknownMemory,
-            THREAD_HANDLES,
-            0,
-            held.len() as u64 * 8,
-        ));
-        RootId(roots.len() as u32 - 1)
-    });
+    let mut held: Vec<(RootId, Vec<u32>)> = Vec::new();
+    for (name, blocks) in [
+        (THREAD_HANDLES, held_by(&blocks, &stacks, is_thread_name)),
+        (LOADER_TLS, held_by(&blocks, &stacks, is_loader_tls)),
+    ] {
+        if !blocks.is_empty() {
+            roots.push(Root::new(
+                RootKind::UnknownMemory,
+                name,
+                0,
+                blocks.len() as u64 * 8,
+            ));
+            held.push((RootId(roots.len() as u32 - 1), blocks));
+        }
+    }
     let invalid = |e: heapwise_heapgraph::Error| {
         std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
     };
     let mut graph = HeapGraph::grouped(blocks, roots, stacks).map_err(invalid)?;
-    // Edges come in holder order, roots first: the handles' root's go
-    // after the scanned roots', before the blocks'.
+    // Edges come in holder order, roots first: those roots' go after the
+    // scanned roots', before the blocks'.
     let mut add_handles = |graph: &mut heapwise_heapgraph::GroupedEdges| -> std::io::Result<()> {
-        let Some(root) = handles.take() else {
-            return Ok(());
-        };
-        for (i, &b) in held.iter().enumerate() {
-            graph
-                .edge(Edge {
-                    from: Holder::Root(root),
-                    offset: i as u64 * 8,
-                    to: BlockId(b),
-                })
-                .map_err(invalid)?;
+        for (root, blocks) in std::mem::take(&mut held) {
+            for (i, &b) in blocks.iter().enumerate() {
+                graph
+                    .edge(Edge {
+                        from: Holder::Root(root),
+                        offset: i as u64 * 8,
+                        to: BlockId(b),
+                    })
+                    .map_err(invalid)?;
+            }
         }
         Ok(())
     };
@@ -244,7 +261,25 @@ fn read_graph(pipe: impl std::io::Read) -> std::io::Result<HeapGraph> {
 /// The name of the root that stands for std's thread handles.
 const THREAD_HANDLES: &str = "std's thread handles (memory from System, not scanned)";
 
-/// The blocks that hold threads' names. std keeps a thread's name in its
+/// The name of the root that stands for the dynamic loader's
+/// thread-local storage.
+const LOADER_TLS: &str = "the dynamic loader's thread-local storage (not scanned)";
+
+/// The blocks whose stack `holds` says they are held where no scan looks.
+fn held_by(blocks: &Blocks, stacks: &[Vec<Frame>], holds: fn(&[Frame]) -> bool) -> Vec<u32> {
+    let held: Vec<bool> = stacks.iter().map(|s| holds(s)).collect();
+    if !held.contains(&true) {
+        return Vec::new();
+    }
+    blocks
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| held.get(b.stack.0 as usize) == Some(&true))
+        .map(|(i, _)| i as u32)
+        .collect()
+}
+
+/// A block that holds a thread's name. std keeps a thread's name in its
 /// handle, which it allocates with the `System` allocator, bypassing
 /// heapwise: no scan sees what holds the name (`scan.rs`: the C library's
 /// heap is no root), so without this a named thread's name would be
@@ -252,24 +287,32 @@ const THREAD_HANDLES: &str = "std's thread handles (memory from System, not scan
 /// scanned memory (one libtest child in a few, with a test's name). They
 /// get a root of their own, [`THREAD_HANDLES`]; every reader of the graph
 /// (leak checks, `why`, DevTools) sees them held by it.
-fn thread_names(blocks: &Blocks, stacks: &[Vec<Frame>]) -> Vec<u32> {
-    let named: Vec<bool> = stacks
+fn is_thread_name(stack: &[Frame]) -> bool {
+    stack
         .iter()
-        .map(|s| {
-            s.iter()
-                .take(4)
-                .any(|f| f.function.contains("ThreadNameString"))
-        })
-        .collect();
-    if !named.contains(&true) {
-        return Vec::new();
-    }
-    blocks
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| named.get(b.stack.0 as usize) == Some(&true))
-        .map(|(i, _)| i as u32)
-        .collect()
+        .take(4)
+        .any(|f| f.function.contains("ThreadNameString"))
+}
+
+/// A block of the dynamic loader's thread-local storage: a thread's DTV
+/// (`allocate_dtv`, from `pthread_create`) or a dynamic TLS block. The
+/// loader keeps them in the thread's control block, which for an exited
+/// thread lies in a stack the C library caches and the scan skips
+/// (`scan.rs`): a joined thread's DTV read as a leak of 288 bytes.
+/// LeakSanitizer holds every block the loader allocates live, too.
+fn is_loader_tls(stack: &[Frame]) -> bool {
+    stack.iter().take(4).any(|f| {
+        matches!(
+            f.function.as_str(),
+            "allocate_dtv"
+                | "_dl_allocate_tls"
+                | "_dl_resize_dtv"
+                | "_dl_update_slotinfo"
+                | "tls_get_addr_tail"
+                | "__tls_get_addr"
+                | "allocate_and_init"
+        )
+    })
 }
 
 /// The frames of the depot's stacks `list` (stack 0 of the result is the
