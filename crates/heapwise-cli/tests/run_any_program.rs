@@ -1371,6 +1371,30 @@ int main(void) {
 "#;
 
 #[test]
+fn a_program_that_never_allocates_has_an_empty_heap() {
+    let dir = TempDir::new("run-none");
+    let exe = cc(&dir, "none", "int main(void) { return 3; }", &[]);
+    let o = run_under(&dir, &["--snapshot-at-exit", "--leak-check"], &exe);
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    // It was told to start with HEAPWISE_SNAPSHOT=1 (as it had), and had
+    // no snapshot; and an empty table.
+    assert!(!err.contains("HEAPWISE_SNAPSHOT=1"), "{err}");
+    assert!(
+        err.contains(
+            "\nheapwise: no allocation: the program made none through malloc and friends\n"
+        ),
+        "{err}"
+    );
+    assert!(err.contains(".heapsnapshot (0 live blocks;"), "{err}");
+    assert!(
+        err.contains("SUMMARY: heapwise: 0 byte(s) leaked in 0 allocation(s)."),
+        "{err}"
+    );
+    assert!(!err.contains("Top sites"), "{err}");
+}
+
+#[test]
 fn snapshot_at_exit_and_leak_check_find_a_c_programs_leaks() {
     let dir = TempDir::new("run-leaks");
     let exe = cc(&dir, "leaks", LEAKS_C, &["-pthread"]);

@@ -61,11 +61,6 @@ pub(super) fn write_report(
     if let Some(summary) = summary(&profile) {
         writeln!(out, "heapwise: {summary}")?;
     }
-    writeln!(
-        out,
-        "\nTop sites by {what} (heapwise top {} {how}):",
-        profile_path.display()
-    )?;
     let report = top_report(
         &profile,
         &TopOptions {
@@ -75,6 +70,23 @@ pub(super) fn write_report(
         },
     )
     .with_context(|| profile_path.display().to_string())?;
+    let allocated = profile
+        .sample_type_index("alloc_objects")
+        .map(|i| profile.total(i));
+    if allocated == Some(0) && profile.period <= 1 {
+        // Every allocation recorded, and none: no table to show.
+        writeln!(
+            out,
+            "heapwise: no allocation: the program made none through malloc and friends"
+        )?;
+        out.flush()?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nTop sites by {what} (heapwise top {} {how}):",
+        profile_path.display()
+    )?;
     report.write_text(&mut *out)?;
     if report.total == 0 && profile.period > 1 {
         // An empty table is otherwise a puzzle: a short program allocates
