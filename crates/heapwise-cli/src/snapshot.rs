@@ -300,11 +300,15 @@ fn why(graph: &HeapGraph, target: &str, out: &mut impl Write) -> Result<()> {
                 .ok_or_else(|| anyhow!("no block has sequence number {seq}"))?;
             Target::Block(b)
         }
-        None => Target::Site(
-            graph
+        None => {
+            let site = graph
                 .site_by_name(target)
-                .ok_or_else(|| anyhow!("no block was allocated at site {target:?}"))?,
-        ),
+                .filter(|&s| {
+                    (0..graph.blocks().len()).any(|i| graph.block_site(BlockId(i as u32)) == s)
+                })
+                .ok_or_else(|| anyhow!("no live block was allocated at site {target:?}"))?;
+            Target::Site(site)
+        }
     };
     match graph.why_alive(t) {
         Some(path) => write!(out, "{}", path.display(graph))?,

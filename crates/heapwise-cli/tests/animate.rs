@@ -265,7 +265,10 @@ fn bad_input_is_one_error_line() {
         "-o",
         out,
     ]);
-    assert_one_error_line(&o, &["Cargo.toml: expected '{' at byte 0"]);
+    assert_one_error_line(
+        &o,
+        &["Cargo.toml: not a .heapsnapshot: expected '{' at byte 0"],
+    );
     let missing = dir.join("missing.heapsnapshot");
     let o = run(&["animate", missing.to_str().unwrap(), "-o", out]);
     assert_one_error_line(&o, &["missing.heapsnapshot"]);

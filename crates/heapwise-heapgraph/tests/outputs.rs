@@ -66,11 +66,18 @@ fn a_heapsnapshot_reads_back_to_the_same_analysis() {
 fn hostile_heapsnapshots_give_one_line_errors() {
     let good = snapshot_bytes(&common::sample_graph());
     let text = String::from_utf8(good.clone()).unwrap();
+    let half_way = format!(
+        "the file ends early, at byte {} (truncated?)",
+        good.len() / 2
+    );
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"".to_vec(), "expected '{' at byte 0"),
-        (b"{".to_vec(), "expected '\"' at byte 1"),
+        (
+            b"{".to_vec(),
+            "the file ends early, at byte 1 (truncated?): expected '\"'",
+        ),
         (b"{}".to_vec(), "no \"snapshot\" (its meta) in the file"),
-        (good[..good.len() / 2].to_vec(), ""),
+        (good[..good.len() / 2].to_vec(), &half_way),
         (
             text.replacen("\"edges\":[", "\"edges\":[1,2,999999,", 1)
                 .into_bytes(),

@@ -17,6 +17,13 @@ impl<'a> Json<'a> {
     }
 
     pub(crate) fn error(&self, what: &str) -> Error {
+        if self.pos >= self.s.len() && !self.s.is_empty() {
+            // Not "expected ',' at byte 3123" of a 3123-byte file.
+            return Error::malformed(format!(
+                "the file ends early, at byte {} (truncated?): {what}",
+                self.s.len()
+            ));
+        }
         Error::malformed(format!("{what} at byte {}", self.pos))
     }
 
