@@ -206,7 +206,8 @@ impl ThreadBuf {
             .filter(|n| !n.is_empty())
     }
 
-    /// The thread's name in a trace: its own, or `thread <n>` without one.
+    /// The thread's name in a trace: the kernel's (a thread std did not
+    /// name has the executable's), or `thread <n>` if that is empty.
     pub(crate) fn trace_name(&self) -> String {
         match self.name() {
             Some(n) => n.to_string(),

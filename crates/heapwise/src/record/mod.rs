@@ -140,7 +140,10 @@
 //!
 //! [`Recorder::start`] attaches the probes in one batch (one grace period,
 //! about a microsecond) and takes the first counter sample: events that
-//! start after it returns are recorded. [`Recording::finish`] detaches them:
+//! start after it returns are recorded. The first recording with counters
+//! in a process takes longer, ~10 ms, once: its counter thread makes the
+//! process multi-threaded, and heapwise then registers with `membarrier(2)`
+//! (the trace starts with that stretch empty). [`Recording::finish`] detaches them:
 //! when it returns no recorder probe runs on any thread, so the buffers are
 //! read without any race; it then stops the counter thread, takes the last
 //! sample and returns the [`Trace`]. Dropping a [`Recording`] stops it and
@@ -155,8 +158,13 @@
 //! - **Recording allocator calls** sends every allocator call of every
 //!   thread through heapwise's slow path while attached, and fills 48 bytes
 //!   of budget per call: use it for short windows.
-//! - **Names are kernel names**: cut to 15 bytes; name threads you want to
-//!   recognise (`std::thread::Builder::name`).
+//! - **Names are kernel names**: cut to 15 bytes; a thread not named
+//!   shows the name the kernel gave it, the executable's (threads are told
+//!   apart by tid then); name threads you want to recognise
+//!   (`std::thread::Builder::name`).
+//! - **Fork**: a forked child may finish or drop its copy of a recording
+//!   (the counter thread stays in the parent: the child's trace has the
+//!   counters as of the fork, and a note says so).
 //! - **Events that fire inside a probe are not recorded** (heapwise-probe
 //!   drops nested events and counts them in
 //!   [`heapwise_probe::dropped`]): allocations made by another probe running

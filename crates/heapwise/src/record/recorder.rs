@@ -259,14 +259,23 @@ impl Recording {
     pub fn finish(mut self) -> Trace {
         let live = self.live.take().expect("a recording is finished once");
         live.group.detach_all();
-        if let Some(t) = live.counter_thread {
-            t.stop();
-        }
+        let mut notes = live.notes;
+        let forked = live.counter_thread.is_some_and(|t| !t.stop());
         let counters = match live.counters {
-            Some(c) => {
+            Some(c) if !forked => {
                 let mut c = c.lock().unwrap_or_else(PoisonError::into_inner);
                 c.sample(&live.shared.buffers.budget);
                 std::mem::take(&mut *c)
+            }
+            Some(c) => {
+                // In a forked child: the counter thread stayed in the
+                // parent, and may have held the samples' lock at the fork.
+                notes.push(
+                    "recording finished in a forked child: counters as of the fork".to_string(),
+                );
+                c.try_lock()
+                    .map(|mut c| std::mem::take(&mut *c))
+                    .unwrap_or_default()
             }
             None => CounterSamples::default(),
         };
@@ -281,7 +290,7 @@ impl Recording {
             events,
             dropped,
             nested,
-            notes: live.notes,
+            notes,
             pid: std::process::id(),
             process_name: live
                 .options
