@@ -73,6 +73,42 @@ fn rate_arg(text: &str) -> Result<u64, String> {
     heapwise::profile::__parse_rate(text)
 }
 
+/// `--every`: checked here as the runtime will read it, so a bad value is
+/// a usage error naming the flag, not a warning naming the variable after
+/// the program ran.
+fn every_arg(text: &str) -> Result<String, String> {
+    heapwise::profile::__parse_every(text).map(|_| text.to_owned())
+}
+
+/// `--trace`: as [`every_arg`]; `0` and `off`, which would print nothing,
+/// are refused (leave the flag out).
+fn trace_arg(text: &str) -> Result<String, String> {
+    match heapwise::__parse_trace_interval(text)? {
+        Some(_) => Ok(text.to_owned()),
+        None => Err(format!(
+            "{text:?} prints no line: give an interval (1s, 500ms)"
+        )),
+    }
+}
+
+/// `--http`: a loopback address with a port, as the preload's endpoint
+/// serves only on one.
+fn http_arg(text: &str) -> Result<String, String> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<std::net::SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| {
+            format!("{text:?} is not an address with a port (127.0.0.1:6060, localhost:0): {e}")
+        })?
+        .collect();
+    if addrs.is_empty() || addrs.iter().any(|a| !a.ip().is_loopback()) {
+        return Err(format!(
+            "{text:?} is not a loopback address: the profile endpoint serves on 127.0.0.1, [::1] or localhost only"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 /// Arguments of `heapwise run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -91,10 +127,10 @@ pub struct RunArgs {
     pub output: PathBuf,
     /// Also rewrite the profile on this interval (10s, 500ms, 1m), so one
     /// survives a kill.
-    #[arg(long, value_name = "INTERVAL")]
+    #[arg(long, value_name = "INTERVAL", value_parser = every_arg)]
     pub every: Option<String>,
     /// Print heapwise's stats line to stderr on this interval.
-    #[arg(long, value_name = "INTERVAL")]
+    #[arg(long, value_name = "INTERVAL", value_parser = trace_arg)]
     pub trace: Option<String>,
     /// Rows of the top table.
     #[arg(
@@ -115,7 +151,7 @@ pub struct RunArgs {
     pub no_follow: bool,
     /// Serve the program's live heap profile (/debug/pprof/heap and the
     /// rest of heapwise's endpoint) on this loopback address while it runs.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = http_arg)]
     pub http: Option<String>,
     /// Record every allocation with its size and sequence number and save
     /// a heap snapshot when the program exits, next to the profile

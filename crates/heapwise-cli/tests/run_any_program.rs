@@ -1072,6 +1072,51 @@ fn a_report_nobody_reads_keeps_the_programs_status() {
 }
 
 #[test]
+fn bad_flag_values_are_usage_errors_naming_the_flag() {
+    // They ran the program, then warned about HEAPWISE_PROFILE_EVERY (or
+    // HEAPWISE_HTTP, with advice for Rust's API), or printed nothing.
+    let dir = TempDir::new("run-flags");
+    for (args, says) in [
+        (
+            &["--every", "abc"][..],
+            "'--every <INTERVAL>': \"abc\" is not a number with a unit",
+        ),
+        (
+            &["--every", "0s"][..],
+            "'--every <INTERVAL>': \"0s\" is out of range (10ms to a year)",
+        ),
+        (
+            &["--trace", "0"][..],
+            "'--trace <INTERVAL>': \"0\" prints no line",
+        ),
+        (
+            &["--http", "0.0.0.0:0"][..],
+            "'--http <ADDR>': \"0.0.0.0:0\" is not a loopback address",
+        ),
+        (
+            &["--http", "6060"][..],
+            "'--http <ADDR>': \"6060\" is not an address with a port",
+        ),
+    ] {
+        let o = heapwise_in(&dir)
+            .arg("run")
+            .args(args)
+            .args(["--", "/bin/sh", "-c", "echo ran"])
+            .output()
+            .expect("running heapwise run");
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(
+            o.stdout.is_empty(),
+            "{args:?}: the program ran: {}",
+            text(&o)
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("HEAPWISE_"), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn an_empty_table_says_why() {
     let dir = TempDir::new("run-empty");
     let o = heapwise_in(&dir)

@@ -92,6 +92,12 @@ pub use crate::local::process::__preload_own;
 pub fn __say(args: std::fmt::Arguments<'_>) {
     util::say::line(args);
 }
+/// Parses an interval as `HEAPWISE_TRACE` takes it (`None`: off), for
+/// `heapwise run --trace`; the error is a one-line message.
+#[doc(hidden)]
+pub fn __parse_trace_interval(text: &str) -> Result<Option<std::time::Duration>, String> {
+    stats::line::parse_interval(text)
+}
 pub use crate::local::process::{installed, stats, Stats};
 pub use crate::local::usage::Usage;
 pub use crate::scope::cancel::Cancelled;

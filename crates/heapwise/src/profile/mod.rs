@@ -153,6 +153,13 @@ pub fn __parse_rate(text: &str) -> Result<u64, String> {
     sampler::parse_rate(text)
 }
 
+/// Parses an interval as `HEAPWISE_PROFILE_EVERY` takes it, for
+/// `heapwise run --every`; the error is a one-line message.
+#[doc(hidden)]
+pub fn __parse_every(text: &str) -> Result<Duration, String> {
+    at_exit::parse_interval(text)
+}
+
 /// The sampling rate in bytes: see [`set_rate`].
 pub fn rate() -> u64 {
     sampler::rate()
