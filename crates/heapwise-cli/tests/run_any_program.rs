@@ -716,11 +716,17 @@ int main(void) {
         .unwrap();
     // The program died of the forwarded SIGTERM: 128 + 15.
     assert_eq!(o.status.code(), Some(143), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("heapwise: profile at"), "{}", text(&o));
+    // Its figures are the last periodic profile's, not at exit (it said
+    // "not freed at exit" of a profile seconds old).
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("heapwise: profile at"),
+        err.contains("\nheapwise: the program died of signal 15 (SIGTERM): this is the last profile --every wrote, "),
         "{}",
         text(&o)
     );
+    assert!(err.contains("; live then: 64.4 KiB in 5 blocks\n"), "{}", text(&o));
+    assert!(!err.contains("not freed at exit"), "{}", text(&o));
     let files = profiles(&dir);
     assert_eq!(files.len(), 1, "{files:?}");
     let inuse = flat(&files[0], "inuse_space");

@@ -288,7 +288,7 @@ fn after(options: &RunOptions, ended: &Ended, report: &mut impl Write) -> Result
         }
     }
     if profile_path.exists() {
-        report::write_report(&profile_path, options.top, options.peak, report)?;
+        report::write_report(&profile_path, options.top, options.peak, status, report)?;
     } else {
         report::no_profile(&profile_path, status, options.every.is_some(), report)?;
     }

@@ -16,6 +16,18 @@ use crate::signals::signal_name;
 use crate::top::{top_report, TopOptions};
 use crate::units::{binary_size, grouped, human_bytes, plural_grouped};
 
+/// How long before now `profile` was made (`1.9 s`), from its time.
+fn written_ago(profile: &Profile) -> Option<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos() as i64;
+    let ago = now
+        .checked_sub(profile.time_nanos)
+        .filter(|&n| n >= 0 && profile.time_nanos > 0)?;
+    Some(format!("{:.1} s", ago as f64 / 1e9))
+}
+
 /// Why the profile at `path` is missing, from how the program ended
 /// (`every`: it was rewritten on an interval).
 pub(super) fn no_profile(
@@ -40,11 +52,14 @@ pub(super) fn no_profile(
     Ok(())
 }
 
-/// The report on the profile at `profile_path`, which exists.
+/// The report on the profile at `profile_path`, which exists; `status`
+/// is how the program ended (killed by a signal, its profile is the last
+/// one `--every` wrote, not the one at exit).
 pub(super) fn write_report(
     profile_path: &Path,
     top: usize,
     peak: bool,
+    status: ExitStatus,
     out: &mut impl Write,
 ) -> Result<()> {
     let profile = read_profile(profile_path)?;
@@ -58,7 +73,27 @@ pub(super) fn write_report(
         )
     };
     writeln!(out, "heapwise: profile at {}", profile_path.display())?;
+    let killed = status.signal();
+    if let Some(signal) = killed {
+        writeln!(
+            out,
+            "heapwise: the program died of signal {signal}{}: this is the last profile --every wrote{}, not one at exit",
+            signal_name(signal).map_or(String::new(), |n| format!(" ({n})")),
+            written_ago(&profile).map_or(String::new(), |s| format!(", {s} before the end"))
+        )?;
+    }
     if let Some(summary) = summary(&profile) {
+        let summary = if killed.is_some() {
+            summary
+                .replace("not freed at exit:", "live then:")
+                .replace("all freed at exit", "nothing live then")
+                .replace(
+                    "no sampled block live at exit",
+                    "no sampled block live then",
+                )
+        } else {
+            summary
+        };
         writeln!(out, "heapwise: {summary}")?;
     }
     let report = top_report(
