@@ -725,7 +725,11 @@ int main(void) {
         "{}",
         text(&o)
     );
-    assert!(err.contains("; live then: 64.4 KiB in 5 blocks\n"), "{}", text(&o));
+    assert!(
+        err.contains("; live then: 64.4 KiB in 5 blocks\n"),
+        "{}",
+        text(&o)
+    );
     assert!(!err.contains("not freed at exit"), "{}", text(&o));
     let files = profiles(&dir);
     assert_eq!(files.len(), 1, "{files:?}");

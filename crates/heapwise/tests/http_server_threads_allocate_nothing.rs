@@ -21,35 +21,31 @@ use std::thread::ThreadId;
 static TEST_THREAD: Mutex<Option<ThreadId>> = Mutex::new(None);
 static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
+/// Notes a counted call of a thread other than the test's.
+fn seen(size: usize, what: &str) {
+    let t = std::thread::current();
+    if Some(t.id()) != *TEST_THREAD.lock().unwrap() {
+        let name = format!("{:?}", t.name());
+        SEEN.lock()
+            .unwrap()
+            .push(format!("{size} bytes {what} on thread {name}"));
+    }
+}
+
 #[test]
 fn no_server_thread_allocates_as_the_program() {
     *TEST_THREAD.lock().unwrap() = Some(std::thread::current().id());
     // Every counted allocation of every other thread (this binary runs this
     // test alone, so they are the server's).
-    let probe = heapwise::events::alloc::attach(|_ptr, size, _align, _scope| {
-        let t = std::thread::current();
-        if Some(t.id()) != *TEST_THREAD.lock().unwrap() {
-            let name = format!("{:?}", t.name());
-            SEEN.lock()
-                .unwrap()
-                .push(format!("{size} bytes on thread {name}"));
-        }
-    });
+    let probe =
+        heapwise::events::alloc::attach(|_ptr, size, _align, _scope| seen(size, "allocated"));
     let server = heapwise::http::serve("127.0.0.1:0").unwrap().stop_on_drop();
     let addr = server.local_addr();
     // Frees from here on: the server threads have started (std frees what
     // `serve` allocated for them, the program's, as they start).
     get(addr, "/nope");
     std::thread::sleep(std::time::Duration::from_millis(100));
-    let freed = heapwise::events::free::attach(|_ptr, size, _align, _scope| {
-        let t = std::thread::current();
-        if Some(t.id()) != *TEST_THREAD.lock().unwrap() {
-            let name = format!("{:?}", t.name());
-            SEEN.lock()
-                .unwrap()
-                .push(format!("{size} bytes freed on thread {name}"));
-        }
-    });
+    let freed = heapwise::events::free::attach(|_ptr, size, _align, _scope| seen(size, "freed"));
     for target in [
         "/debug/pprof/heap",
         "/debug/pprof/allocs?debug=1",
