@@ -45,30 +45,26 @@ impl Analysis<'_> {
             bytes += b.size;
             blocks += 1;
         }
-        let mut groups: Vec<_> = groups.into_iter().collect();
-        groups.sort_by(|a, b| (b.0 .0, b.1 .0, a.0 .1).cmp(&(a.0 .0, a.1 .0, b.0 .1)));
-        let mut out = String::new();
+        // Stacks that print alike (distinct return addresses on one line,
+        // say) are one entry, as a reader of the file sees them.
+        let mut merged = std::collections::BTreeMap::<(bool, String), (u64, u64)>::new();
         for ((direct, stack), (b, n)) in groups {
+            let g = merged
+                .entry((direct, stack_text(graph, stack)))
+                .or_default();
+            g.0 += b;
+            g.1 += n;
+        }
+        let mut groups: Vec<_> = merged.into_iter().collect();
+        groups.sort_by(|a, b| (b.0 .0, b.1 .0, &a.0 .1).cmp(&(a.0 .0, a.1 .0, &b.0 .1)));
+        let mut out = String::new();
+        for ((direct, text), (b, n)) in groups {
             let kind = if direct { "Direct" } else { "Indirect" };
             let _ = writeln!(
                 out,
                 "{kind} leak of {b} byte(s) in {n} object(s) allocated from:"
             );
-            let frames = graph.stack(crate::StackId(stack));
-            let from = frames
-                .iter()
-                .position(|f| !is_allocator_frame(&f.function))
-                .unwrap_or(0);
-            if frames.is_empty() {
-                let _ = writeln!(out, "    #0 {}", crate::UNKNOWN_SITE);
-            }
-            for (i, f) in frames[from..].iter().enumerate() {
-                let _ = write!(out, "    #{i} {}", f.function);
-                if !f.file.is_empty() {
-                    let _ = write!(out, " {}:{}", f.file, f.line);
-                }
-                out.push('\n');
-            }
+            out.push_str(&text);
             out.push('\n');
         }
         if blocks > 0 {
@@ -79,4 +75,26 @@ impl Analysis<'_> {
         }
         out
     }
+}
+
+/// The frames of `stack` as a leak report prints them, from the first
+/// outside the allocator, a line each.
+fn stack_text(graph: &crate::HeapGraph, stack: u32) -> String {
+    let frames = graph.stack(crate::StackId(stack));
+    let from = frames
+        .iter()
+        .position(|f| !is_allocator_frame(&f.function))
+        .unwrap_or(0);
+    let mut out = String::new();
+    if frames.is_empty() {
+        let _ = writeln!(out, "    #0 {}", crate::UNKNOWN_SITE);
+    }
+    for (i, f) in frames[from..].iter().enumerate() {
+        let _ = write!(out, "    #{i} {}", f.function);
+        if !f.file.is_empty() {
+            let _ = write!(out, " {}:{}", f.file, f.line);
+        }
+        out.push('\n');
+    }
+    out
 }

@@ -166,6 +166,31 @@ fn a_file_that_is_not_json_is_refused_at_its_first_bytes() {
 }
 
 #[test]
+fn stacks_that_print_alike_are_one_leak_entry() {
+    // Two stacks that differ only in allocator frames (the report skips
+    // them): the in-process report printed two entries with one stack,
+    // the CLI (from the file) one.
+    let mut b = heapwise_heapgraph::GraphBuilder::new();
+    let site = heapwise_heapgraph::Frame::new("app::leak", "src/app.rs", 7);
+    let one = b.stack(&[
+        heapwise_heapgraph::Frame::new("alloc::alloc::alloc", "alloc.rs", 1),
+        site.clone(),
+    ]);
+    let two = b.stack(&[
+        heapwise_heapgraph::Frame::new("alloc::raw_vec::finish_grow", "raw_vec.rs", 2),
+        site,
+    ]);
+    b.block(0x1000, 1000, 1, one);
+    b.block(0x2000, 56, 2, two);
+    let g = b.build(|_| Some(0)).unwrap();
+    let report = g.analyze().leak_report();
+    assert_eq!(
+        report,
+        "Direct leak of 1056 byte(s) in 2 object(s) allocated from:\n    #0 app::leak src/app.rs:7\n\nSUMMARY: heapwise: 1056 byte(s) leaked in 2 allocation(s).\n"
+    );
+}
+
+#[test]
 fn the_pprof_profile_has_retained_and_leak_sample_types_by_stack() {
     let g = common::sample_graph();
     let p = g.analyze().to_pprof();
