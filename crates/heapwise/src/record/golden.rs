@@ -36,6 +36,7 @@ fn trace() -> Trace {
     let shared = Arc::new(Shared {
         buffers: Buffers::new(1 << 20),
         user: vec![app::request::event(), app::odd::event()],
+        stopped: Default::default(),
     });
     let sh = shared.clone();
     std::thread::Builder::new()

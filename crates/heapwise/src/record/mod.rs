@@ -162,9 +162,11 @@
 //!   shows the name the kernel gave it, the executable's (threads are told
 //!   apart by tid then); name threads you want to recognise
 //!   (`std::thread::Builder::name`).
-//! - **Fork**: a forked child may finish or drop its copy of a recording
-//!   (the counter thread stays in the parent: the child's trace has the
-//!   counters as of the fork, and a note says so).
+//! - **Fork**: a forked child may finish or drop its copy of a recording.
+//!   The counter thread stays in the parent, so the child's trace has the
+//!   counters as of the fork (a note says so), and the probes cannot be
+//!   detached there (heapwise-probe's rule on `fork`): they stay attached
+//!   in the child, recording nothing more.
 //! - **Events that fire inside a probe are not recorded** (heapwise-probe
 //!   drops nested events and counts them in
 //!   [`heapwise_probe::dropped`]): allocations made by another probe running

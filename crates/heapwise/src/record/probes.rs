@@ -17,6 +17,9 @@ use crate::events;
 pub(crate) struct Shared {
     pub(crate) buffers: Buffers,
     pub(crate) user: Vec<&'static Event>,
+    /// Set when a forked child finishes its copy of the recording, whose
+    /// probes cannot be detached there: they record nothing more.
+    pub(crate) stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -25,6 +28,9 @@ impl Shared {
     /// panics.
     #[inline(always)]
     pub(crate) fn record(&self, words: &[u64], s1: &str, s2: &str) {
+        if self.stopped.load(Relaxed) {
+            return;
+        }
         if let Some(buf) = self.buffers.this_thread() {
             write(buf, &self.buffers.budget, words, s1, s2);
         }

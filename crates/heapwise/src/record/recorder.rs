@@ -162,6 +162,7 @@ impl Recorder {
         let shared = Arc::new(Shared {
             buffers: Buffers::new(self.budget),
             user: self.user.clone(),
+            stopped: Default::default(),
         });
         let mut notes = Vec::new();
         let (counters, counter_thread) = if self.counters {
@@ -190,13 +191,14 @@ impl Recorder {
         Recording {
             live: Some(Live {
                 shared,
-                group,
+                group: Some(group),
                 nested_at_start,
                 counter_thread,
                 counters,
                 timebase,
                 notes,
                 options: self,
+                pid: std::process::id(),
             }),
         }
     }
@@ -236,7 +238,10 @@ pub struct Recording {
 
 struct Live {
     shared: Arc<Shared>,
-    group: ProbeGroup,
+    /// `None` once stopped.
+    group: Option<ProbeGroup>,
+    /// The process that started it: a forked child holds a copy.
+    pid: u32,
     /// [`nested_drops`] of the recorded events when the recording started.
     nested_at_start: u64,
     counter_thread: Option<CounterThread>,
@@ -257,10 +262,9 @@ impl Recording {
     /// Resumes the panic of a recorder probe, if one panicked (a bug; see
     /// [`heapwise_probe::Probe`]).
     pub fn finish(mut self) -> Trace {
-        let live = self.live.take().expect("a recording is finished once");
-        live.group.detach_all();
+        let mut live = self.live.take().expect("a recording is finished once");
+        let forked = live.stop();
         let mut notes = live.notes;
-        let forked = live.counter_thread.is_some_and(|t| !t.stop());
         let counters = match live.counters {
             Some(c) if !forked => {
                 let mut c = c.lock().unwrap_or_else(PoisonError::into_inner);
@@ -271,7 +275,7 @@ impl Recording {
                 // In a forked child: the counter thread stayed in the
                 // parent, and may have held the samples' lock at the fork.
                 notes.push(
-                    "recording finished in a forked child: counters as of the fork".to_string(),
+                    "recording finished in a forked child: counters as of the fork, its probes left attached there".to_string(),
                 );
                 c.try_lock()
                     .map(|mut c| std::mem::take(&mut *c))
@@ -322,12 +326,38 @@ impl Recording {
 
 impl Drop for Recording {
     fn drop(&mut self) {
-        if let Some(live) = self.live.take() {
-            live.group.detach_all();
-            if let Some(t) = live.counter_thread {
+        if let Some(mut live) = self.live.take() {
+            live.stop();
+        }
+    }
+}
+
+impl Live {
+    /// Detaches the probes and stops the counter thread; `true` in a
+    /// forked child, where neither is done: the thread is the parent's, and
+    /// a detach waits for the probes running on other threads at the fork,
+    /// which never finish there (heapwise-probe's rule: no attach or detach
+    /// in a child of a process whose threads ran probes). The probes stay
+    /// attached in the child, their buffers kept.
+    fn stop(&mut self) -> bool {
+        let forked = std::process::id() != self.pid;
+        if forked {
+            self.shared
+                .stopped
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            std::mem::forget(self.group.take());
+            if let Some(t) = self.counter_thread.take() {
                 t.stop();
             }
+            return true;
         }
+        if let Some(group) = self.group.take() {
+            group.detach_all();
+        }
+        if let Some(t) = self.counter_thread.take() {
+            t.stop();
+        }
+        false
     }
 }
 

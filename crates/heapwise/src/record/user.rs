@@ -62,6 +62,9 @@ fn max_words(v: &Value<'_>) -> usize {
 }
 
 pub(super) fn record(shared: &Shared, ts: u64, index: usize, values: &[Value<'_>]) {
+    if shared.stopped.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let Some(buf) = shared.buffers.this_thread() else {
         return;
     };
