@@ -82,18 +82,7 @@ pub(super) fn write_report(
             written_ago(&profile).map_or(String::new(), |s| format!(", {s} before the end"))
         )?;
     }
-    if let Some(summary) = summary(&profile) {
-        let summary = if killed.is_some() {
-            summary
-                .replace("not freed at exit:", "live then:")
-                .replace("all freed at exit", "nothing live then")
-                .replace(
-                    "no sampled block live at exit",
-                    "no sampled block live then",
-                )
-        } else {
-            summary
-        };
+    if let Some(summary) = summary(&profile, killed.is_some()) {
         writeln!(out, "heapwise: {summary}")?;
     }
     let report = top_report(
@@ -142,10 +131,13 @@ pub(super) fn write_report(
 /// the process's exact figures from its totals comment (see
 /// [`ProcessTotals`]); without one, the samples' estimates, marked `~`.
 /// `None` for a profile without those sample types or with no allocation
-/// in it.
-fn summary(profile: &Profile) -> Option<String> {
+/// in it. `killed`: the profile is a killed program's last `--every` one,
+/// whose live figures are of then, not at exit.
+fn summary(profile: &Profile, killed: bool) -> Option<String> {
     if profile.period > 1 {
-        if let Some(line) = ProcessTotals::of(profile).and_then(|t| t.summary(profile.period)) {
+        if let Some(line) =
+            ProcessTotals::of(profile).and_then(|t| t.summary(profile.period, killed))
+        {
             return Some(line);
         }
     }
@@ -189,16 +181,36 @@ fn summary(profile: &Profile) -> Option<String> {
         ));
     }
     match (total("inuse_space"), total("inuse_objects")) {
-        (Some(0), _) if exact => line.push_str("; all freed at exit"),
-        (Some(0), _) => line.push_str("; no sampled block live at exit"),
-        (Some(live), Some(blocks)) => line.push_str(&format!(
-            "; not freed at exit: {about}{} in {}",
-            human_bytes(live),
-            count(blocks, "block")
-        )),
+        (Some(0), _) => line.push_str(&format!("; {}", live_clause(0, 0, exact, killed))),
+        (Some(live), Some(blocks)) => {
+            line.push_str(&format!("; {}", live_clause(live, blocks, exact, killed)))
+        }
         _ => {}
     }
     Some(line)
+}
+
+/// The summary's last clause: what was live when the profile was written,
+/// at exit or (`killed`) at the last `--every` rewrite; estimates (not
+/// `exact`) marked `~`.
+fn live_clause(bytes: i64, blocks: i64, exact: bool, killed: bool) -> String {
+    let about = if exact { "" } else { "~" };
+    match (bytes == 0 && blocks == 0, exact, killed) {
+        (true, true, false) => "all freed at exit".to_owned(),
+        (true, true, true) => "nothing live then".to_owned(),
+        (true, false, false) => "no sampled block live at exit".to_owned(),
+        (true, false, true) => "no sampled block live then".to_owned(),
+        (false, _, _) => format!(
+            "{}: {about}{} in {about}{}",
+            if killed {
+                "live then"
+            } else {
+                "not freed at exit"
+            },
+            human_bytes(bytes),
+            plural_grouped(blocks, "block")
+        ),
+    }
 }
 
 /// Where the snapshot went and its leaks by site.
@@ -259,24 +271,17 @@ impl ProcessTotals {
         (seen == 5).then_some(t)
     }
 
-    /// The summary line of a profile sampled every `period` bytes;
+    /// The summary line of a profile sampled every `period` bytes (of a
+    /// killed program's last `--every` profile: see [`live_clause`]);
     /// `None` when nothing was allocated.
-    fn summary(&self, period: i64) -> Option<String> {
+    fn summary(&self, period: i64, killed: bool) -> Option<String> {
         if self.allocs == 0 {
             return None;
         }
         let live_blocks = self.allocs.saturating_sub(self.frees);
-        let at_exit = if self.live_bytes == 0 && live_blocks == 0 {
-            "all freed at exit".to_owned()
-        } else {
-            format!(
-                "not freed at exit: {} in {}",
-                human_bytes(self.live_bytes as i64),
-                plural_grouped(live_blocks as i64, "block")
-            )
-        };
+        let live = live_clause(self.live_bytes as i64, live_blocks as i64, true, killed);
         Some(format!(
-            "{} ({}); peak heap {}; {at_exit} (sites below estimated from one sample every {})",
+            "{} ({}); peak heap {}; {live} (sites below estimated from one sample every {})",
             plural_grouped(self.allocs as i64, "allocation"),
             human_bytes(self.allocated_bytes as i64),
             human_bytes(self.peak_bytes as i64),
