@@ -63,11 +63,10 @@ pub(crate) fn every_block() -> bool {
 pub(crate) fn set_rate(bytes: u64) {
     RATE.store(bytes, Relaxed);
     EPOCH.fetch_add(1, Relaxed);
-    with_local(|l| l.resync_sampler());
+    resync_this_thread();
 }
 
 /// The calling thread picks up the current rate and seed now.
-#[cfg(feature = "testing")]
 pub(crate) fn resync_this_thread() {
     with_local(|l| l.resync_sampler());
 }
@@ -76,7 +75,7 @@ pub(crate) fn set_seed(seed: u64) {
     SEED.store(seed, Relaxed);
     THREADS.store(0, Relaxed);
     EPOCH.fetch_add(1, Relaxed);
-    with_local(|l| l.resync_sampler());
+    resync_this_thread();
 }
 
 pub(crate) fn epoch() -> u32 {

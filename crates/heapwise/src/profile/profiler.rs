@@ -107,7 +107,7 @@ thread_local! {
     /// block and allocates the new one).
     /// Kept as [`hidden`]: the thread-local block is a root of heap
     /// snapshots, and the plain address kept the thread's last block
-    /// reachable, never a leak (`tests/snapshot_leaks.rs`).
+    /// reachable, never a leak (`tests/snapshot_graphs.rs`).
     static LAST_SAMPLED: Cell<usize> = const { Cell::new(0) };
 }
 

@@ -125,9 +125,6 @@ fn nested_in_same_name(s: &Scope, name: &str, listed: &[u64]) -> bool {
 pub(crate) struct CounterThread {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: JoinHandle<()>,
-    /// The process the thread runs in: a forked child has the handle, not
-    /// the thread.
-    pid: u32,
 }
 
 impl CounterThread {
@@ -169,26 +166,17 @@ impl CounterThread {
                     }
                 })
             })?;
-        Ok(CounterThread {
-            stop,
-            thread,
-            pid: std::process::id(),
-        })
+        Ok(CounterThread { stop, thread })
     }
 
-    /// Stops the thread and waits for it; `false` in a forked child, where
-    /// there is no thread to stop (joining its handle panicked: "threads
-    /// should not terminate unexpectedly"), and its lock may have been
-    /// held at the fork: neither is touched.
-    pub(crate) fn stop(self) -> bool {
-        if std::process::id() != self.pid {
-            std::mem::forget(self.thread);
-            return false;
-        }
+    /// Stops the thread and waits for it. Not in a forked child, which has
+    /// the handle but not the thread (joining it panicked: "threads should
+    /// not terminate unexpectedly") and maybe its lock, held at the fork:
+    /// there the handle is forgotten instead (`Recording`'s `Live::stop`).
+    pub(crate) fn stop(self) {
         let (lock, cv) = &*self.stop;
         *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
         cv.notify_all();
         let _ = self.thread.join();
-        true
     }
 }

@@ -346,18 +346,16 @@ impl Live {
                 .stopped
                 .store(true, std::sync::atomic::Ordering::Relaxed);
             std::mem::forget(self.group.take());
+            std::mem::forget(self.counter_thread.take());
+        } else {
+            if let Some(group) = self.group.take() {
+                group.detach_all();
+            }
             if let Some(t) = self.counter_thread.take() {
                 t.stop();
             }
-            return true;
         }
-        if let Some(group) = self.group.take() {
-            group.detach_all();
-        }
-        if let Some(t) = self.counter_thread.take() {
-            t.stop();
-        }
-        false
+        forked
     }
 }
 
