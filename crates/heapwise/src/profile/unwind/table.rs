@@ -48,7 +48,7 @@ use crate::sys::code::LoadedObject;
 /// |---|---|
 /// | 0–1 | kind: none, CFA = `rsp` + N, CFA = `rbp` + N, end of stack |
 /// | 2–3 | caller's `rbp`: unchanged, saved at CFA + M, unknown |
-/// | 4–11 | M / 8, signed |
+/// | 4–11 | M / 8, signed (−1, the return address's word, where `rbp` is not saved) |
 /// | 12–31 | N, bytes |
 ///
 /// The return address is always at CFA − 8.
@@ -94,11 +94,13 @@ impl Rule {
         if !(0..=MAX_CFA_OFFSET).contains(&cfa_offset) {
             return Rule::NONE;
         }
+        // Where `rbp` is not saved, M is -1: the word at CFA - 8 (the
+        // return address), which a walk reads anyway ([`Rule::fp_slot`]).
         let (fp_kind, m) = match fp {
-            SavedFp::Same => (0, 0),
+            SavedFp::Same => (0, -1),
             SavedFp::At(m) if m % 8 == 0 && (-128..=127).contains(&(m / 8)) => (1, m / 8),
             SavedFp::At(_) => return Rule::NONE,
-            SavedFp::Unknown => (2, 0),
+            SavedFp::Unknown => (2, -1),
         };
         let kind = if rbp_base { 2 } else { 1 };
         Rule(kind | fp_kind << 2 | (m as i8 as u8 as u32) << 4 | (cfa_offset as u32) << 12)
@@ -114,13 +116,65 @@ impl Rule {
         }
     }
 
+    /// Whether the kind is [`Kind::Rsp`] or [`Kind::Rbp`] (one compare).
+    #[inline(always)]
+    pub(crate) fn is_cfa(self) -> bool {
+        (self.0 & 3).wrapping_sub(1) < 2
+    }
+
     /// N, for [`Kind::Rsp`] and [`Kind::Rbp`].
     #[inline(always)]
     pub(crate) fn cfa_offset(self) -> usize {
         (self.0 >> 12) as usize
     }
 
+    /// Where, from the CFA, the caller's `rbp` is read: CFA + M for
+    /// [`SavedFp::At`], else the return address's word (CFA − 8), so a
+    /// walk reads a word whatever the rule, without a branch.
     #[inline(always)]
+    pub(crate) fn fp_slot(self) -> isize {
+        isize::from((self.0 >> 4) as u8 as i8) * 8
+    }
+
+    /// The caller's `rbp`, given the current one and the word read at
+    /// [`fp_slot`](Self::fp_slot), without a branch (see [`Rule::fp`]).
+    #[inline(always)]
+    pub(crate) fn caller_fp(self, fp: usize, word: usize) -> usize {
+        let kind = (self.0 >> 2) & 3;
+        #[cfg(target_arch = "x86_64")]
+        {
+            // Two conditional moves. Written as a select (or as masks,
+            // which LLVM folds into one), the x86 backend makes a select
+            // fed by a load a branch, and the kinds vary from frame to
+            // frame: in cc1plus's walks it mispredicted one time in four.
+            let mut caller = 0; // SavedFp::Unknown
+                                // SAFETY: register moves and compares only.
+            unsafe {
+                std::arch::asm!(
+                    "test {kind:e}, {kind:e}",
+                    "cmovz {caller}, {fp}",
+                    "cmp {kind:e}, 1",
+                    "cmovz {caller}, {word}",
+                    kind = in(reg) kind,
+                    caller = inout(reg) caller,
+                    fp = in(reg) fp,
+                    word = in(reg) word,
+                    options(pure, nomem, nostack),
+                );
+            }
+            caller
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        match kind {
+            0 => fp,
+            1 => word,
+            _ => 0,
+        }
+    }
+
+    /// What happens to `rbp` (the walk reads it through
+    /// [`fp_slot`](Self::fp_slot) and [`caller_fp`](Self::caller_fp)).
+    #[cfg(test)]
     pub(crate) fn fp(self) -> SavedFp {
         match (self.0 >> 2) & 3 {
             0 => SavedFp::Same,
@@ -521,6 +575,19 @@ mod tests {
         let entry =
             crate::profile::unwind::table::tests::this_programs_eh_frame as *const () as usize;
         assert_ne!(t.lookup(entry), Rule::NONE);
+    }
+
+    #[test]
+    fn the_callers_frame_pointer_is_read_from_one_slot_whatever_the_rule() {
+        let (fp, word) = (0x7000, 0x7100);
+        let same = Rule::cfa(false, 8, SavedFp::Same);
+        assert_eq!((same.fp_slot(), same.caller_fp(fp, word)), (-8, fp));
+        let at = Rule::cfa(true, 16, SavedFp::At(-16));
+        assert_eq!((at.fp_slot(), at.caller_fp(fp, word)), (-16, word));
+        let far = Rule::cfa(false, 200, SavedFp::At(1016));
+        assert_eq!((far.fp_slot(), far.caller_fp(fp, word)), (1016, word));
+        let unknown = Rule::cfa(false, 8, SavedFp::Unknown);
+        assert_eq!((unknown.fp_slot(), unknown.caller_fp(fp, word)), (-8, 0));
     }
 
     #[test]

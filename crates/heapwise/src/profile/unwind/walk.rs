@@ -38,7 +38,7 @@ use std::mem::MaybeUninit;
 
 use crate::profile::depot::fx_step;
 use crate::profile::unwind::modules::Tables;
-use crate::profile::unwind::table::{Kind, Rule, SavedFp};
+use crate::profile::unwind::table::{Kind, Rule};
 
 /// The registers of the frame a walk starts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,12 +128,19 @@ pub(crate) fn walk(
     // stack pointer, a frame record up to `last_pair`: one subtraction and
     // one compare a read (an address below the stack pointer wraps to a
     // large offset).
+    //
+    // With the starting stack pointer aligned, an address is aligned when
+    // its offset is; rotated right by 3, a misaligned offset has a high
+    // bit set and fails the same compare: one branch a read.
     let Some(last_pair) = high.checked_sub(regs.sp).and_then(|n| n.checked_sub(16)) else {
         return Walked::empty(End::Cut);
     };
+    if regs.sp % 8 != 0 {
+        return Walked::empty(End::Cut);
+    }
     let last_word = last_pair + 8;
     let read = |addr: usize| {
-        if addr % 8 != 0 || addr.wrapping_sub(regs.sp) > last_word {
+        if addr.wrapping_sub(regs.sp).rotate_right(3) > last_word >> 3 {
             return None;
         }
         // SAFETY: an aligned word between the walk's starting stack pointer
@@ -145,7 +152,7 @@ pub(crate) fn walk(
     // A frame record (saved frame pointer, return address): one bounds
     // check for both words.
     let read_pair = |addr: usize| {
-        if addr % 8 != 0 || addr.wrapping_sub(regs.sp) > last_pair {
+        if addr.wrapping_sub(regs.sp).rotate_right(3) > last_pair >> 3 {
             return None;
         }
         let p = addr as *const usize;
@@ -190,8 +197,17 @@ pub(crate) fn walk_with(
     // The code range of an object built with frame pointers (see
     // `FP_OBJECT`): a frame there steps by its frame pointer, as its rule
     // would, without looking the rule up. Kept per thread in the cache.
+    // The cache is emptied here if it holds other tables' rules, once
+    // a walk, not at each lookup.
     let (mut fp_lo, mut fp_hi) = match (tables, cache) {
-        (Some(t), Some(c)) if !cfi_only => c.fp_object(t),
+        (Some(t), Some(c)) => {
+            let range = c.fp_object(t);
+            if cfi_only {
+                (0, 0)
+            } else {
+                range
+            }
+        }
         _ => (0, 0),
     };
     if tables.is_none() {
@@ -232,11 +248,13 @@ pub(crate) fn walk_with(
                 }
             }
         }
-        let rule = match tables {
-            None => Rule::NONE,
-            Some(t) => {
+        let rule = match (tables, cache) {
+            (None, _) => Rule::NONE,
+            // Most frames: one load from the per-thread cache.
+            (Some(_), Some(c)) if c.key_at(lookup) == lookup => c.rule_at(lookup),
+            (Some(t), _) => {
                 let (rule, fp_object) = match cache {
-                    Some(c) => c.rule(t, lookup, !cfi_only, &mut w.missed),
+                    Some(c) => c.fill(t, lookup, !cfi_only, &mut w.missed),
                     None => rule_at(t, lookup, !cfi_only, &mut w.missed),
                 };
                 if let (Some(range), false) = (fp_object, cfi_only) {
@@ -250,37 +268,38 @@ pub(crate) fn walk_with(
                 }
             }
         };
-        match rule.kind() {
-            Kind::End => {
-                w.end = End::Root;
+        // The common kinds (CFA from `rsp` or `rbp`) on one predictable
+        // branch, the base chosen without one: a `match` on the kind made
+        // a jump table, an indirect branch per frame.
+        if rule.is_cfa() {
+            let base = if rule.kind() == Kind::Rbp { fp } else { sp };
+            let cfa = base.wrapping_add(rule.cfa_offset());
+            if cfa <= sp {
                 return w;
             }
-            Kind::None if cfi_only => return w,
-            Kind::None => by_record = true,
-            Kind::Rsp | Kind::Rbp => {
-                let base = if rule.kind() == Kind::Rsp { sp } else { fp };
-                let cfa = base.wrapping_add(rule.cfa_offset());
-                if cfa <= sp {
-                    return w;
-                }
-                let Some(ra) = read(cfa.wrapping_sub(8)) else {
-                    return w;
-                };
-                fp = match rule.fp() {
-                    SavedFp::Same => fp,
-                    SavedFp::At(m) => match read(cfa.wrapping_add_signed(m)) {
-                        Some(v) => v,
-                        None => return w,
-                    },
-                    SavedFp::Unknown => 0,
-                };
-                if push(ra, &mut skip, out, &mut w) {
-                    return w;
-                }
-                (pc, sp) = (ra, cfa);
-                lookup = pc - 1;
-                by_record = false;
+            let Some(ra) = read(cfa.wrapping_sub(8)) else {
+                return w;
+            };
+            // The caller's `fp` without a branch on how it was kept (that
+            // branch was the walk's most mispredicted): a rule that saves
+            // none reads the return address's word again.
+            let Some(word) = read(cfa.wrapping_add_signed(rule.fp_slot())) else {
+                return w;
+            };
+            fp = rule.caller_fp(fp, word);
+            if push(ra, &mut skip, out, &mut w) {
+                return w;
             }
+            (pc, sp) = (ra, cfa);
+            lookup = pc - 1;
+            by_record = false;
+        } else if rule.kind() == Kind::End {
+            w.end = End::Root;
+            return w;
+        } else if cfi_only {
+            return w;
+        } else {
+            by_record = true;
         }
     }
 }
@@ -397,22 +416,36 @@ impl RuleCache {
         self.fp.get()
     }
 
-    /// As [`rule_at`], through the cache.
+    /// The slot of `pc`.
+    #[inline(always)]
+    fn slot(&self, pc: usize) -> &Cell<(usize, Rule)> {
+        &self.slots[pc.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - CACHE_BITS)]
+    }
+
+    /// The address whose rule `pc`'s slot holds (0 if none). The cache
+    /// must follow the walk's tables ([`fp_object`](Self::fp_object) makes
+    /// it, at the start of each walk).
+    #[inline(always)]
+    fn key_at(&self, pc: usize) -> usize {
+        self.slot(pc).get().0
+    }
+
+    /// The rule `pc`'s slot holds, where [`key_at`](Self::key_at) is `pc`.
+    #[inline(always)]
+    fn rule_at(&self, pc: usize) -> Rule {
+        self.slot(pc).get().1
+    }
+
+    /// As [`rule_at`] (the function), keeping the rule in `pc`'s slot.
     #[inline]
-    fn rule(
+    fn fill(
         &self,
         tables: &Tables,
         pc: usize,
         fp_ok: bool,
         missed: &mut bool,
     ) -> (Rule, Option<(usize, usize)>) {
-        self.follow(tables);
-        let slot =
-            &self.slots[pc.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - CACHE_BITS)];
-        let (key, rule) = slot.get();
-        if key == pc {
-            return (rule, None);
-        }
+        debug_assert!(std::ptr::eq(self.tables.get(), tables));
         let mut miss = false;
         let (rule, fp_object) = rule_at(tables, pc, fp_ok, &mut miss);
         if miss {
@@ -422,7 +455,7 @@ impl RuleCache {
             // that does not: the caller keeps only the last such range, and
             // a walk may cross several. (An object built with frame pointers
             // gives no rule, only its range: nothing to cache.)
-            slot.set((pc, rule));
+            self.slot(pc).set((pc, rule));
         }
         (rule, fp_object)
     }
@@ -431,7 +464,7 @@ impl RuleCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::unwind::table::ModuleTable;
+    use crate::profile::unwind::table::{ModuleTable, SavedFp};
 
     /// A fake stack: words at addresses from `base`, 8 apart.
     struct Stack {
