@@ -247,6 +247,52 @@ int main(void) { free(early_block); return 0; }
     assert_eq!(bytes.get("early_alloc"), Some(&12345), "{bytes:?}");
 }
 
+/// The preload's constructor runs after those of the program's libraries;
+/// the rate (here `--full`) is read at the first allocation, so what the
+/// libraries allocate as they load is recorded at it too.
+#[test]
+fn allocations_in_a_librarys_constructor_are_recorded_at_the_rate_asked() {
+    let dir = TempDir::new("run-lib-ctor");
+    let lib_src = r#"
+#include <stdlib.h>
+static void *kept[1000];
+__attribute__((noinline)) void *lib_alloc(size_t n) { return malloc(n); }
+__attribute__((constructor)) static void lib_init(void) {
+    for (int i = 0; i < 1000; i++) kept[i] = lib_alloc(100);
+}
+int lib_count(void) { return kept[999] != 0; }
+"#;
+    cc(&dir, "liblibctor.so", lib_src, &["-shared", "-fPIC"]);
+    let main_src = "int lib_count(void);\nint main(void) { return lib_count() ? 0 : 3; }\n";
+    let lib_dir = dir.path().display().to_string();
+    let exe = cc(
+        &dir,
+        "uses_lib",
+        main_src,
+        &[
+            &format!("-L{lib_dir}"),
+            &format!("-Wl,-rpath,{lib_dir}"),
+            "-llibctor",
+        ],
+    );
+    let o = run_under(&dir, &["--full"], &exe);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let files = profiles(&dir);
+    let objects = flat(&files[0], "alloc_objects");
+    assert_eq!(objects.get("lib_alloc"), Some(&1000), "{objects:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let summary = err
+        .lines()
+        .find(|l| l.contains(" allocations ("))
+        .unwrap_or_else(|| panic!("no summary: {err}"));
+    let count: u64 = summary["heapwise: ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.replace(',', "").parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!((1000..1100).contains(&count), "{summary}");
+}
+
 #[test]
 fn a_forked_child_writes_its_own_profile() {
     let dir = TempDir::new("run-fork");

@@ -132,6 +132,7 @@ impl<A: GlobalAlloc> Alloc<A> {
         let guard = l.guard();
         if !l.is_ready() {
             stats::settings::keep_linked();
+            stats::settings::early();
             process::mark_installed(self.owner, std::any::type_name::<A>());
             l.init();
         }

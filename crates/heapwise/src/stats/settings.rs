@@ -13,6 +13,19 @@
 //! from `main`. The crate docs say the same where they name the variables. Reading them lazily from the allocator would be unsafe:
 //! `std::env` takes a lock that the allocating thread may already hold (inside
 //! `set_var`). A bad value is reported on stderr in one line and ignored.
+//!
+//! Two of them decide what is recorded from the first allocation on:
+//! `HEAPWISE_PROFILE_RATE` and `HEAPWISE_SNAPSHOT` are also read at the
+//! process's first allocation ([`early`]), with the C library's `getenv`
+//! (no lock, nothing allocated), on Unix. Other constructors may run before
+//! heapwise's: a library's, under `heapwise run` (the preload's constructor
+//! runs after those of the program's libraries), or one linked before
+//! heapwise into a Rust program. Read only at the constructor, their
+//! allocations were recorded at the default rate, and `heapwise run --full`
+//! missed them (a C++ library building 1,000 strings at load: 1 allocation
+//! of 1,013 in the profile).
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use crate::local::sampler;
 use crate::profile::{self, at_exit, trailer, Unwinder};
@@ -109,6 +122,47 @@ pub(crate) extern "C" fn init() {
             Err(e) => say!("heapwise: HEAPWISE_TRACE: {e}; no trace"),
         }
     }
+}
+
+/// Applies `HEAPWISE_PROFILE_RATE` and `HEAPWISE_SNAPSHOT`, once a
+/// process, from the first thread's first allocator slow path, before the
+/// first allocation is recorded (see the module docs). A value that does
+/// not parse is left to [`init`], which says so. Behind the reentrancy
+/// guard: parsing may allocate.
+pub(crate) fn early() {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.load(Relaxed) || DONE.swap(true, Relaxed) {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        if let Some(Ok(rate)) = getenv(c"HEAPWISE_PROFILE_RATE").map(sampler::parse_rate) {
+            sampler::set_rate(rate);
+        }
+        if let Some(Ok(true)) = getenv(c"HEAPWISE_SNAPSHOT").map(parse_switch) {
+            if trailer::widen() {
+                sampler::set_rate(1);
+                sampler::track_every_block();
+            }
+        }
+    }
+}
+
+/// The variable `name`, if set and UTF-8, from the C library, which
+/// reads the environment without a lock and allocates nothing.
+#[cfg(unix)]
+fn getenv(name: &std::ffi::CStr) -> Option<&'static str> {
+    // SAFETY: a NUL-terminated name. `getenv` races only with a change of
+    // the environment on another thread, and this runs at the process's
+    // first allocation, before a second thread can exist (creating one
+    // allocates). On this thread, an allocation inside `setenv` comes
+    // before it changes the environment. The value is parsed at once.
+    let value = unsafe { libc::getenv(name.as_ptr()) };
+    if value.is_null() {
+        return None;
+    }
+    // SAFETY: `getenv` returns a NUL-terminated string.
+    unsafe { std::ffi::CStr::from_ptr(value) }.to_str().ok()
 }
 
 /// For `heapwise-preload` only, when the program has heapwise of its own
