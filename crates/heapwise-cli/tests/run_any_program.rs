@@ -1529,6 +1529,48 @@ fn snapshot_at_exit_and_leak_check_find_a_c_programs_leaks() {
     assert_eq!(o.status.code(), Some(23), "{}", text(&o));
 }
 
+/// A leak check that fails ends the process with `_exit`, from an exit
+/// handler: the program's buffered output is flushed first, and the report
+/// reaches standard error even if the program closed it in a handler of
+/// its own (coreutils' `close_stdout` does: `sort` exited 23 unexplained).
+#[test]
+fn a_failed_leak_check_keeps_the_programs_output_and_its_report() {
+    let dir = TempDir::new("run-leak-output");
+    let src = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+static void *volatile sink;
+static void close_both(void) { fclose(stdout); close(2); }
+__attribute__((noinline)) void leak(void) { sink = malloc(77); sink = 0; }
+int main(void) {
+    atexit(close_both);
+    leak();
+    printf("buffered line\n"); /* a pipe: fully buffered until exit */
+    return 0;
+}
+"#;
+    let exe = cc(&dir, "leak_output", src, &[]);
+    let o = run_under(&dir, &["--leak-check"], &exe);
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(23), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "buffered line\n",
+        "{err}"
+    );
+    assert!(
+        err.contains("Direct leak of 77 byte(s) in 1 object(s) allocated from:"),
+        "{err}"
+    );
+    // Without the handler that closes them, the same.
+    let src = src.replace("atexit(close_both);", "");
+    let exe = cc(&dir, "leak_output_open", &src, &[]);
+    let o = run_under(&dir, &["--leak-check"], &exe);
+    assert_eq!(o.status.code(), Some(23), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "buffered line\n");
+}
+
 #[test]
 #[ignore = "needs valgrind"]
 fn the_leak_check_agrees_with_valgrind_on_a_c_program() {

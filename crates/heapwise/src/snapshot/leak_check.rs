@@ -6,6 +6,8 @@
 //! format, with a line saying how many threads did not answer for their
 //! registers, if any.
 
+use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
+
 use super::{take, Snapshot};
 use crate::util::say::say;
 
@@ -86,12 +88,49 @@ fn unanswered(snapshot: &Snapshot) -> String {
 static AT_EXIT: std::sync::OnceLock<(Option<std::path::PathBuf>, bool)> =
     std::sync::OnceLock::new();
 
+/// Where the report at exit goes: a copy of standard error taken when the
+/// check was registered, or -1. A program may close its standard error
+/// before its exit handlers are done (coreutils' `close_stdout` closes
+/// both streams: `sort` under `heapwise run --leak-check` exited 23 with
+/// no report), and the report explains the exit status.
+static REPORT_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Writes the whole of `report` to [`REPORT_FD`], or to standard error if
+/// there is none.
+fn write_report(report: &[u8]) {
+    let fd = REPORT_FD.load(Relaxed);
+    if fd < 0 {
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), report);
+        return;
+    }
+    let mut rest = report;
+    while !rest.is_empty() {
+        // SAFETY: `fd` is this module's copy of standard error, open until
+        // the process ends; `rest` is a live buffer of that many bytes.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n > 0 {
+            rest = &rest[n as usize..];
+        } else if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+        {
+            continue;
+        } else {
+            return;
+        }
+    }
+}
+
 /// Registers the work at exit: `HEAPWISE_SNAPSHOT_AT_EXIT=PATH` saves a
 /// snapshot, `HEAPWISE_LEAK_CHECK=1` checks it for leaks. Called by the
 /// load-time constructor.
 pub(crate) fn at_exit(save: Option<std::path::PathBuf>, check: bool) {
     if (save.is_none() && !check) || AT_EXIT.set((save, check)).is_err() {
         return;
+    }
+    #[cfg(unix)]
+    if check {
+        // SAFETY: duplicates a descriptor (close-on-exec, numbered 3 or
+        // more); fails harmlessly (-1) if standard error is closed.
+        REPORT_FD.store(unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) }, Relaxed);
     }
     extern "C" fn on_exit() {
         let Some((save, check)) = AT_EXIT.get() else {
@@ -128,7 +167,13 @@ pub(crate) fn at_exit(save: Option<std::path::PathBuf>, check: bool) {
                 let report = format!(
                     "\n=================================================================\n==heapwise: detected memory leaks\n\n{report}"
                 );
-                let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), report.as_bytes());
+                write_report(report.as_bytes());
+                // The program's buffered output (C's stdio: a `puts` into a
+                // pipe or file) would be lost by `_exit`, which does not
+                // flush, where `exit` would have, after this handler.
+                // SAFETY: flushes every open stdio stream; this handler
+                // runs inside `exit`, before stdio is torn down.
+                unsafe { libc::fflush(std::ptr::null_mut()) };
                 // SAFETY: ends the process at once, as LeakSanitizer does.
                 unsafe { libc::_exit(LEAK_EXIT_CODE) };
             }
