@@ -159,6 +159,11 @@ pub(crate) fn parse_rate(text: &str) -> Result<u64, String> {
             "invalid rate {text:?}: expected bytes such as 512KiB, 1MiB, 1 (every allocation) or 0 (off)"
         ));
     }
+    if unit.starts_with(['.', ',']) {
+        return Err(format!(
+            "invalid rate {text:?}: a whole number of bytes or units (1536KiB, not 1.5MiB)"
+        ));
+    }
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("invalid rate {text:?}: number too large"))?;
@@ -207,6 +212,14 @@ mod tests {
             let err = parse_rate(bad).unwrap_err();
             assert!(err.starts_with("invalid rate"), "{bad:?}: {err}");
         }
+        // A fraction is not taken for a unit.
+        assert_eq!(
+            parse_rate("1.5MiB"),
+            Err(
+                "invalid rate \"1.5MiB\": a whole number of bytes or units (1536KiB, not 1.5MiB)"
+                    .into()
+            )
+        );
     }
 
     #[test]
