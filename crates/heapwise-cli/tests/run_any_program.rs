@@ -1128,6 +1128,25 @@ fn a_report_nobody_reads_keeps_the_programs_status() {
 }
 
 #[test]
+fn a_taken_http_port_is_refused_before_the_program_runs() {
+    // The preload said 'HEAPWISE_HTTP=…: Address already in use (os error
+    // 98); no endpoint' as the program started, which ran without one.
+    let dir = TempDir::new("run-http-taken");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let o = heapwise_in(&dir)
+        .args(["run", "--http", &addr, "--", "/bin/sh", "-c", "echo ran"])
+        .output()
+        .expect("running heapwise run");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(o.stdout.is_empty(), "the program ran: {}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!("heapwise: error: --http {addr}: address already in use\n")
+    );
+}
+
+#[test]
 fn bad_flag_values_are_usage_errors_naming_the_flag() {
     // They ran the program, then warned about HEAPWISE_PROFILE_EVERY (or
     // HEAPWISE_HTTP, with advice for Rust's API), or printed nothing.
@@ -1175,8 +1194,15 @@ fn bad_flag_values_are_usage_errors_naming_the_flag() {
 #[test]
 fn an_empty_table_says_why() {
     let dir = TempDir::new("run-empty");
+    let exe = cc(
+        &dir,
+        "one_malloc",
+        "#include <stdlib.h>\nstatic void *volatile sink;\nint main(void) { sink = malloc(10); free(sink); return 0; }\n",
+        &[],
+    );
     let o = heapwise_in(&dir)
-        .args(["run", "--rate", "64KiB", "--", "/bin/true"])
+        .args(["run", "--rate", "64KiB", "--"])
+        .arg(&exe)
         .output()
         .expect("running heapwise run");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -1189,16 +1215,35 @@ fn an_empty_table_says_why() {
         err.contains("heapwise: no allocation was sampled: at one sample every 64 KiB allocated, a program that allocates less shows nothing; --full records every allocation\n"),
         "{err}"
     );
-    // Recording every allocation, an empty table is the truth.
+    // A program that allocates nothing says so, at any rate, with no table.
+    for rate in [&["--full"][..], &["--rate", "64KiB"], &[]] {
+        let o = heapwise_in(&dir)
+            .arg("run")
+            .args(rate)
+            .args(["--", "/bin/true"])
+            .output()
+            .expect("running heapwise run");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(
+                "\nheapwise: no allocation: the program made none through malloc and friends\n"
+            ),
+            "{rate:?}: {err}"
+        );
+        assert!(!err.contains("Top sites"), "{rate:?}: {err}");
+    }
+    // Profiling off: the process's figures, and why there are no sites.
     let o = heapwise_in(&dir)
-        .args(["run", "--full", "--", "/bin/true"])
+        .args(["run", "--rate", "0", "--"])
+        .arg(&exe)
         .output()
         .expect("running heapwise run");
+    let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        !String::from_utf8_lossy(&o.stderr).contains("no allocation was sampled"),
-        "{}",
-        text(&o)
+        err.contains("heapwise: 1 allocation (10 bytes); peak heap 10 bytes; all freed at exit (no sites: profiling was off (--rate 0); --full records every allocation)\n"),
+        "{err}"
     );
+    assert!(!err.contains("Top sites"), "{err}");
 }
 
 #[test]
@@ -1224,14 +1269,18 @@ fn a_profile_directory_that_takes_no_files_fails_before_the_program_runs() {
         )
     );
     assert!(!marker.exists(), "the program ran");
-    // A directory named per process is the runtime's to report.
+    // A directory named per process would not exist: every process's
+    // profile would be lost, the run exiting 0.
     let o = run_to("d%p/p.pb.gz");
-    assert!(marker.exists(), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        1,
-        "only the marker"
+        String::from_utf8_lossy(&o.stderr),
+        format!(
+            "heapwise: error: -o {}/d%p/p.pb.gz: %p (the process id) goes in the file name: each process's directory would have to exist already\n",
+            dir.path().display()
+        )
     );
+    assert!(!marker.exists(), "the program ran");
 }
 
 #[test]

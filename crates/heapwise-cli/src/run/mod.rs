@@ -77,7 +77,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use crate::signals;
 use crate::units::plural;
@@ -190,6 +190,12 @@ pub fn run_program(options: &RunOptions, report: &mut impl Write) -> Result<i32>
             .env("HEAPWISE_NO_FOLLOW_PARENT", std::process::id().to_string());
     }
     if let Some(addr) = &options.http {
+        // Taken already (another run, a server): said now, in the flag's
+        // terms, rather than by the preload as the program starts, which
+        // then runs without an endpoint. A port taken between this check
+        // and the program's start is still the preload's to report.
+        std::net::TcpListener::bind(addr.as_str())
+            .map_err(|e| anyhow!("--http {addr}: {}", crate::input::describe_io(&e)))?;
         // The process started here serves, in whatever program it execs
         // into; the processes it starts do not (`heapwise-preload`'s
         // `http.rs`).

@@ -82,6 +82,36 @@ pub(super) fn write_report(
             written_ago(&profile).map_or(String::new(), |s| format!(", {s} before the end"))
         )?;
     }
+    let totals = ProcessTotals::of(&profile);
+    let allocated = profile
+        .sample_type_index("alloc_objects")
+        .map(|i| profile.total(i));
+    let made_none = match &totals {
+        Some(t) => t.allocs == 0,
+        // Every allocation recorded, and none.
+        None => allocated == Some(0) && profile.period == 1,
+    };
+    if made_none {
+        writeln!(
+            out,
+            "heapwise: no allocation: the program made none through malloc and friends"
+        )?;
+        out.flush()?;
+        return Ok(());
+    }
+    if profile.period == 0 {
+        // Profiling off: the counters' figures, and no sites.
+        if let Some(line) = totals.and_then(|t| {
+            t.summary(
+                killed.is_some(),
+                "no sites: profiling was off (--rate 0); --full records every allocation",
+            )
+        }) {
+            writeln!(out, "heapwise: {line}")?;
+        }
+        out.flush()?;
+        return Ok(());
+    }
     if let Some(summary) = summary(&profile, killed.is_some()) {
         writeln!(out, "heapwise: {summary}")?;
     }
@@ -94,18 +124,6 @@ pub(super) fn write_report(
         },
     )
     .with_context(|| profile_path.display().to_string())?;
-    let allocated = profile
-        .sample_type_index("alloc_objects")
-        .map(|i| profile.total(i));
-    if allocated == Some(0) && profile.period <= 1 {
-        // Every allocation recorded, and none: no table to show.
-        writeln!(
-            out,
-            "heapwise: no allocation: the program made none through malloc and friends"
-        )?;
-        out.flush()?;
-        return Ok(());
-    }
     writeln!(
         out,
         "\nTop sites by {what} (heapwise top {} {how}):",
@@ -135,9 +153,11 @@ pub(super) fn write_report(
 /// whose live figures are of then, not at exit.
 fn summary(profile: &Profile, killed: bool) -> Option<String> {
     if profile.period > 1 {
-        if let Some(line) =
-            ProcessTotals::of(profile).and_then(|t| t.summary(profile.period, killed))
-        {
+        let note = format!(
+            "sites below estimated from one sample every {}",
+            binary_size(profile.period)
+        );
+        if let Some(line) = ProcessTotals::of(profile).and_then(|t| t.summary(killed, &note)) {
             return Some(line);
         }
     }
@@ -225,9 +245,9 @@ pub(super) fn snapshot_report(path: &Path, out: &mut impl Write) -> Result<()> {
     let analysis = graph.analyze();
     writeln!(
         out,
-        "\nheapwise: heap snapshot at {} ({} live blocks; heapwise snapshot leaks|retained|why FILE)",
+        "\nheapwise: heap snapshot at {} ({}; heapwise snapshot leaks|retained|why FILE)",
         path.display(),
-        graph.blocks().len()
+        plural_grouped(graph.blocks().len() as i64, "live block")
     )?;
     crate::snapshot::leak_summary(&analysis, out)?;
     Ok(())
@@ -271,21 +291,20 @@ impl ProcessTotals {
         (seen == 5).then_some(t)
     }
 
-    /// The summary line of a profile sampled every `period` bytes (of a
-    /// killed program's last `--every` profile: see [`live_clause`]);
-    /// `None` when nothing was allocated.
-    fn summary(&self, period: i64, killed: bool) -> Option<String> {
+    /// The summary line, ending with `(note)` (of a killed program's last
+    /// `--every` profile: see [`live_clause`]); `None` when nothing was
+    /// allocated.
+    fn summary(&self, killed: bool, note: &str) -> Option<String> {
         if self.allocs == 0 {
             return None;
         }
         let live_blocks = self.allocs.saturating_sub(self.frees);
         let live = live_clause(self.live_bytes as i64, live_blocks as i64, true, killed);
         Some(format!(
-            "{} ({}); peak heap {}; {live} (sites below estimated from one sample every {})",
+            "{} ({}); peak heap {}; {live} ({note})",
             plural_grouped(self.allocs as i64, "allocation"),
             human_bytes(self.allocated_bytes as i64),
             human_bytes(self.peak_bytes as i64),
-            binary_size(period)
         ))
     }
 }

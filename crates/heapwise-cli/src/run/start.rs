@@ -75,9 +75,16 @@ impl std::error::Error for NotStarted {}
 /// Fails, before the program runs, if the profiles' directory does not
 /// take new files: the runtime would say so only as the program exits (or
 /// not at all, if the program has closed its standard error), and the run
-/// would be lost. A directory named with `%p` differs per process and is
-/// not checked.
+/// would be lost. A directory named with `%p` would differ per process, and
+/// nothing creates it: refused.
 pub(super) fn check_writable(output: &Path) -> Result<()> {
+    let dir = output.parent().map(Path::as_os_str).unwrap_or_default();
+    if dir.as_encoded_bytes().windows(2).any(|w| w == b"%p") {
+        bail!(
+            "-o {}: %p (the process id) goes in the file name: each process's directory would have to exist already",
+            output.display()
+        );
+    }
     heapwise::profile::__check_profile_directory(output)
         .map_err(|e| anyhow!("cannot write the profile {}: {e}", output.display()))
 }

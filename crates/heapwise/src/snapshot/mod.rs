@@ -118,9 +118,13 @@ pub fn enabled() -> bool {
 static PRELOADED: AtomicBool = AtomicBool::new(false);
 
 /// Called by `heapwise run`'s preload as it loads. Not for programs.
+/// The preload is the process's allocator from then on, whether or not the
+/// program ever calls it: its profiles carry the process totals, zeros in
+/// a program that never allocates (whose report then says so).
 #[doc(hidden)]
 pub fn __preload_loaded() {
     PRELOADED.store(true, Relaxed);
+    crate::local::process::mark_installed(false, "heapwise_preload::");
 }
 
 /// Takes a snapshot of the heap. Errors name the missing setting when the
