@@ -310,7 +310,7 @@ fn after(options: &RunOptions, ended: &Ended, report: &mut impl Write) -> Result
     if others > 0 {
         writeln!(
             report,
-            "\nheapwise: {} from the program's child processes (forked or exec'd; %p in {} is each one's pid; heapwise top FILE… merges several)",
+            "\nheapwise: {} from the program's child processes (forked or exec'd; %p in {} is each one's pid; heapwise top FILE… merges several, but a forked child's profile also holds what its parent allocated before the fork)",
             plural(others, "more profile"),
             output.display()
         )?;
