@@ -57,7 +57,10 @@
 //!
 //! SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1 and SIGUSR2 sent to
 //! `heapwise` (not the terminal's, which reach the program directly) are
-//! forwarded to the program; its exit status is returned, 128+N for a
+//! forwarded to the program. One sent to the whole process group reaches
+//! the program twice, directly and forwarded, since a handler cannot tell
+//! the two apart: `timeout` does so (to its child, then to its group; use
+//! `timeout --foreground`), as does a shell's `kill %JOB`. Its exit status is returned, 128+N for a
 //! death by signal N, 127 if it was not found and 126 if it could not be
 //! run (as a shell and `env` say). The report goes to standard error, so
 //! the program's standard output stays its own.
