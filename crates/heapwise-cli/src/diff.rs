@@ -100,8 +100,8 @@ pub struct DiffReport {
 }
 
 /// Sum of value `index` over the samples, by leaf function.
-fn flat_by_function(profile: &Profile, index: usize) -> BTreeMap<String, i64> {
-    let table = FrameTable::new(profile);
+fn flat_by_function(profile: &Profile, index: usize) -> Result<BTreeMap<String, i64>> {
+    let table = FrameTable::new(profile)?;
     let mut flat = vec![0i64; table.names().len()];
     for sample in &profile.sample {
         let v = sample.value.get(index).copied().unwrap_or(0);
@@ -109,13 +109,13 @@ fn flat_by_function(profile: &Profile, index: usize) -> BTreeMap<String, i64> {
             flat[leaf.name] = flat[leaf.name].saturating_add(v);
         }
     }
-    table
+    Ok(table
         .names()
         .iter()
         .cloned()
         .zip(flat)
         .filter(|&(_, v)| v != 0)
-        .collect()
+        .collect())
 }
 
 /// Compares the flat value of every site of `old` and `new` (see the
@@ -146,8 +146,8 @@ pub fn diff_report(old: &Profile, new: &Profile, options: &DiffOptions) -> Resul
     new.diff_base(old)?;
     let sample_type = options.sample_index.resolve(new)?;
     let index = sample_type.index;
-    let old_flat = flat_by_function(old, index);
-    let new_flat = flat_by_function(new, index);
+    let old_flat = flat_by_function(old, index)?;
+    let new_flat = flat_by_function(new, index)?;
 
     let mut sites: BTreeMap<&str, DiffRow> = BTreeMap::new();
     for (name, &v) in &old_flat {

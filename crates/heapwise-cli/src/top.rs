@@ -174,7 +174,7 @@ pub fn top_report(profile: &Profile, options: &TopOptions) -> Result<TopReport> 
         .iter()
         .fold(0i64, |acc, s| acc.saturating_add(value(s).saturating_abs()));
 
-    let table = FrameTable::new(profile);
+    let table = FrameTable::new(profile)?;
     let n = table.names().len();
     let focused: Option<Vec<bool>> = options
         .focus

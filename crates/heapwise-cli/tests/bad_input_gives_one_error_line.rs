@@ -241,3 +241,81 @@ fn a_profile_too_large_to_decode_is_a_one_line_error_in_bounded_memory() {
         );
     }
 }
+
+/// Profiles small on disk whose stacks expand past what a report walks or a
+/// flame graph draws: one location with 100,000 inlined lines named by every
+/// sample (`top` took 8.7 s, `flame` more than 1.5 GB), and hundreds of
+/// distinct stacks thousands of frames deep (500 of 40,000: `flame` wrote a
+/// 3.8 GB SVG in a minute). Each is a one-line error, at once, under a
+/// 1 GiB address-space limit.
+#[test]
+fn profiles_whose_stacks_expand_too_far_are_one_line_errors() {
+    use heapwise_pprof::{Line, Location};
+    let dir = TempDir::new("expand");
+    let mut b = ProfileBuilder::new();
+    b.sample_type("alloc_space", "bytes");
+    let f = b.function("f", "f", "f.c", 1);
+    let lines = vec![
+        Line {
+            function_id: f,
+            line: 1,
+            column: 0,
+        };
+        100_000
+    ];
+    let loc = b.add_location(Location {
+        id: 1,
+        address: 0x1000,
+        line: lines,
+        ..Location::default()
+    });
+    for i in 0..100 {
+        b.sample(&[loc; 100], &[i + 1], &[]);
+    }
+    let inlined = write_profile(&b.build(), dir.join("inlined.pb.gz"));
+    // 600 distinct stacks of 4,000 frames: a leaf of their own over one
+    // frame repeated.
+    let mut b = ProfileBuilder::new();
+    b.sample_type("alloc_space", "bytes");
+    let location = |b: &mut ProfileBuilder, id: u64| {
+        let name = format!("f{id}");
+        let function_id = b.function(&name, &name, "", 0);
+        b.add_location(Location {
+            id,
+            address: id,
+            line: vec![Line {
+                function_id,
+                line: 0,
+                column: 0,
+            }],
+            ..Location::default()
+        })
+    };
+    let common = location(&mut b, 1);
+    for stack in 0..600u64 {
+        let mut locs = vec![common; 4_000];
+        locs[0] = location(&mut b, stack + 2);
+        b.sample(&locs, &[1], &[]);
+    }
+    let wide = write_profile(&b.build(), dir.join("wide.pb.gz"));
+    let out = dir.join("out.svg");
+    let out = out.to_str().unwrap();
+    for (args, says) in [
+        (&["top", &inlined][..], "profile too large: its samples' stacks expand to more than 67,108,864 frames (inlined lines counted)"),
+        (&["diff", &inlined, &inlined], "profile too large: its samples' stacks expand"),
+        (&["flame", &inlined, "-o", out], "profile too large: its samples' stacks expand"),
+        (&["flame", &wide, "-o", out], "profile too large to draw: its distinct stacks hold more than 2,097,152 frames (heapwise top reads it)"),
+    ] {
+        let script = format!(
+            "ulimit -v 1048576 && exec '{}' \"$@\"",
+            env!("CARGO_BIN_EXE_heapwise")
+        );
+        let o = std::process::Command::new("sh")
+            .args(["-c", &script, "heapwise"])
+            .args(args)
+            .output()
+            .expect("running heapwise under sh");
+        assert_one_error_line(&o, &[says]);
+        assert!(!std::path::Path::new(out).exists(), "{args:?} wrote {out}");
+    }
+}
