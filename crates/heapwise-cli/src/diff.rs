@@ -39,7 +39,7 @@ use serde_json::{json, Value};
 
 use crate::frames::FrameTable;
 use crate::sample_index::{SampleIndex, SampleType};
-use crate::units::{plural, ValueFormat};
+use crate::units::{plural, printable, ValueFormat};
 
 /// What [`diff_report`] computes.
 #[derive(Debug, Clone)]
@@ -259,7 +259,7 @@ impl DiffReport {
 impl fmt::Display for DiffReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let vf = ValueFormat::auto(&self.sample_type.unit);
-        writeln!(f, "Type: {}", self.sample_type.name)?;
+        writeln!(f, "Type: {}", printable(&self.sample_type.name))?;
         let total_change = if self.old_total == 0 {
             String::new()
         } else {
@@ -301,7 +301,7 @@ impl fmt::Display for DiffReport {
                 vf.format(row.new),
                 vf.format_signed(row.delta()),
                 change(row.old, row.new),
-                row.name
+                printable(&row.name)
             )?;
         }
         Ok(())

@@ -52,7 +52,7 @@ use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use heapwise_heapgraph::{diff, Analysis, BlockId, HeapGraph, LeakClass, Target};
 
-use crate::units::plural;
+use crate::units::{plural, printable, printable_lines};
 
 /// Arguments of `heapwise snapshot`.
 #[derive(Debug, Args)]
@@ -163,7 +163,7 @@ pub fn run_snapshot(args: &SnapshotArgs, out: &mut impl Write) -> Result<()> {
                     plural(graph.total_bytes() as usize, "byte")
                 )?;
             } else {
-                out.write_all(report.as_bytes())?;
+                out.write_all(printable_lines(&report).as_bytes())?;
             }
         }
         SnapshotReport::Retained { file, nodecount } => {
@@ -203,7 +203,7 @@ pub fn run_snapshot(args: &SnapshotArgs, out: &mut impl Write) -> Result<()> {
                     i128::from(r.after.retained_bytes) - i128::from(r.before.retained_bytes),
                     r.new_blocks,
                     r.freed_blocks,
-                    r.site
+                    printable(&r.site.to_string())
                 )?;
             }
         }
@@ -224,7 +224,7 @@ pub(crate) fn leak_summary(analysis: &Analysis<'_>, out: &mut impl Write) -> Res
                 writeln!(
                     out,
                     "{kind} leak of {b} byte(s) in {n} object(s) allocated from {}",
-                    site.site
+                    printable(&site.site.to_string())
                 )?;
             }
         }
@@ -267,7 +267,7 @@ pub(crate) fn retained(
             percent(s.retained_bytes, total),
             s.blocks,
             s.bytes,
-            graph.site_name(s.site)
+            printable(graph.site_name(s.site))
         )?;
     }
     let suspects = analysis.suspects();
@@ -279,7 +279,7 @@ pub(crate) fn retained(
                 out,
                 "  #{} {} retains {} ({:.2}%) in {}",
                 block.seq,
-                graph.site_name(graph.block_site(s.block)),
+                printable(graph.site_name(graph.block_site(s.block))),
                 plural(s.retained_bytes as usize, "byte"),
                 percent(s.retained_bytes, total),
                 plural(s.retained_blocks as usize, "block")
@@ -311,7 +311,7 @@ fn why(graph: &HeapGraph, target: &str, out: &mut impl Write) -> Result<()> {
         }
     };
     match graph.why_alive(t) {
-        Some(path) => write!(out, "{}", path.display(graph))?,
+        Some(path) => write!(out, "{}", printable_lines(&path.display(graph).to_string()))?,
         None => {
             let analysis = graph.analyze();
             let class = |b: BlockId| match analysis.leak_class(b) {

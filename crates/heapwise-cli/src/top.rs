@@ -65,7 +65,7 @@ use serde_json::{json, Value};
 
 use crate::frames::FrameTable;
 use crate::sample_index::{SampleIndex, SampleType};
-use crate::units::{percentage, ValueFormat};
+use crate::units::{percentage, printable, ValueFormat};
 
 /// pprof's default `-edgefraction`: call edges carrying less than this
 /// share of the total do not count towards the `(inline)` labels.
@@ -397,7 +397,7 @@ impl fmt::Display for TopReport {
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let vf = self.value_format();
-        writeln!(f, "Type: {}", self.sample_type.name)?;
+        writeln!(f, "Type: {}", printable(&self.sample_type.name))?;
         if let Some(focus) = &self.focus {
             writeln!(f, "Active filters:")?;
             let filter = format!("focus={focus}");
@@ -406,7 +406,7 @@ impl fmt::Display for TopReport {
                 end -= 1;
             }
             let more = if end < filter.len() { "…" } else { "" };
-            writeln!(f, "   {}{more}", &filter[..end])?;
+            writeln!(f, "   {}{more}", printable(&filter[..end]))?;
         }
         let shown = self.shown_flat();
         writeln!(
@@ -442,7 +442,7 @@ impl fmt::Display for TopReport {
                 percentage(running, self.total),
                 vf.format(row.cum),
                 percentage(row.cum, self.total),
-                row.name
+                printable(&row.name)
             )?;
         }
         Ok(())

@@ -319,3 +319,44 @@ fn profiles_whose_stacks_expand_too_far_are_one_line_errors() {
         assert!(!std::path::Path::new(out).exists(), "{args:?} wrote {out}");
     }
 }
+
+/// A function name from a hostile file cannot drive the terminal the text
+/// reports are printed on (set its title, clear it) nor forge a row: its
+/// control characters are written as escapes. JSON escapes them its way.
+#[test]
+fn names_that_would_drive_a_terminal_are_escaped_in_text_reports() {
+    let dir = TempDir::new("escapes");
+    let name = "evil\x1b]0;pwned\x07\x1b[2J\nFAKE ROW\r";
+    let profile = |bytes: i64| {
+        let mut b = ProfileBuilder::new();
+        b.sample_type("inuse_space", "bytes");
+        let f = b.function(name, name, "", 0);
+        let loc = b.add_location(heapwise_pprof::Location {
+            id: 1,
+            address: 0x1000,
+            line: vec![heapwise_pprof::Line {
+                function_id: f,
+                line: 0,
+                column: 0,
+            }],
+            ..Default::default()
+        });
+        b.sample(&[loc], &[bytes], &[]);
+        b.build()
+    };
+    let file = write_profile(&profile(4096), dir.join("evil.pb.gz"));
+    let before = write_profile(&profile(1024), dir.join("before.pb.gz"));
+    for args in [&["top", &file][..], &["diff", &before, &file]] {
+        let out = run_ok(args);
+        assert!(
+            !out.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?}: {out:?}"
+        );
+        assert!(
+            out.contains("evil\\x1b]0;pwned\\x07\\x1b[2J\\x0aFAKE ROW\\x0d"),
+            "{args:?}: {out}"
+        );
+    }
+    let json = run_ok(&["top", &file, "--json"]);
+    assert!(json.contains("evil\\u001b]0;pwned"), "{json}");
+}
