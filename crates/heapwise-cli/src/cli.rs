@@ -645,7 +645,9 @@ fn flame(args: &FlameArgs) -> Result<()> {
         out.write_all(&svg)?;
         return finish(out);
     }
-    write_file(&output, &svg)?;
+    let mut inputs: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
+    inputs.extend(args.base.as_deref());
+    write_file(&output, &svg, &inputs)?;
     if args.output.is_none() {
         // Say where the graph went when the user did not choose.
         let _ = writeln!(io::stderr().lock(), "heapwise: wrote {}", output.display());
@@ -698,7 +700,7 @@ fn import_heaptrack(args: &HeaptrackArgs) -> Result<()> {
         out.write_all(&bytes)?;
         return finish(out);
     }
-    write_file(&args.output, &bytes)
+    write_file(&args.output, &bytes, &[&args.file])
 }
 
 #[cfg(test)]

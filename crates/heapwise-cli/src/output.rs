@@ -60,8 +60,23 @@ pub(crate) fn check_overwrite(path: &Path) -> Result<()> {
     }
 }
 
-/// Writes `bytes` to `path`.
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path`, unless `path` is one of the `inputs` the
+/// output was made from (`flame in.pb.gz -o in.pb.gz` replaced the profile
+/// with its graph).
+pub(crate) fn write_file(path: &Path, bytes: &[u8], inputs: &[&Path]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(out) = std::fs::metadata(path) {
+        let same = |input: &Path| {
+            std::fs::metadata(input).is_ok_and(|i| (i.dev(), i.ino()) == (out.dev(), out.ino()))
+        };
+        if let Some(input) = inputs.iter().find(|input| same(input)) {
+            bail!(
+                "-o {}: that is the input {}; not overwriting it",
+                path.display(),
+                input.display()
+            );
+        }
+    }
     std::fs::write(path, bytes)
         .map_err(|e| anyhow!("{}: cannot write: {}", path.display(), describe_io(&e)))
 }

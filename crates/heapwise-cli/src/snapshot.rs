@@ -179,7 +179,7 @@ pub fn run_snapshot(args: &SnapshotArgs, out: &mut impl Write) -> Result<()> {
             if output.as_os_str() == "-" {
                 out.write_all(&bytes)?;
             } else {
-                crate::output::write_file(output, &bytes)?;
+                crate::output::write_file(output, &bytes, &[file])?;
             }
         }
         SnapshotReport::Diff {

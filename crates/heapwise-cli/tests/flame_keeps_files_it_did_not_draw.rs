@@ -54,3 +54,27 @@ fn the_default_output_replaces_only_a_heapwise_flame_graph() {
     assert!(o.status.success() && o.stderr.is_empty(), "{}", stderr(&o));
     assert_eq!(read_svg(&target), first);
 }
+
+/// No command writes its output over the file it read (`flame in.pb.gz -o
+/// in.pb.gz` replaced the profile with its graph, as did `import
+/// heaptrack` and `animate`), whatever the path's spelling.
+#[test]
+fn no_output_overwrites_its_input() {
+    let dir = TempDir::new("output-is-input");
+    let file = write_profile(&inline_profile(), dir.join("heap.pb.gz"));
+    let before = std::fs::read(&file).unwrap();
+    let other = dir.join("other.pb.gz");
+    std::fs::write(&other, &before).unwrap();
+    let other = other.to_str().unwrap();
+    let aliased = dir.join(".").join("heap.pb.gz");
+    let aliased = aliased.to_str().unwrap();
+    for args in [
+        &["flame", &file, "-o", &file][..],
+        &["flame", &file, "-o", aliased],
+        &["flame", other, "--base", &file, "-o", &file],
+    ] {
+        let o = run(args);
+        assert_one_error_line(&o, &["; not overwriting it", "-o ", "that is the input "]);
+        assert_eq!(std::fs::read(&file).unwrap(), before, "{args:?}");
+    }
+}

@@ -92,5 +92,5 @@ pub fn run_animate(args: &AnimateArgs) -> Result<()> {
         out.write_all(html.as_bytes())?;
         return finish(out);
     }
-    write_file(&args.output, html.as_bytes())
+    write_file(&args.output, html.as_bytes(), &[&args.file])
 }
