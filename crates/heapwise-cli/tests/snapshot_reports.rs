@@ -114,6 +114,27 @@ fn a_file_that_is_not_a_snapshot_is_one_error_line() {
 }
 
 #[test]
+fn a_file_that_cannot_be_read_says_why() {
+    // It said "X: cannot read X".
+    let dir = TempDir::new("snapshot-unreadable");
+    let missing = dir.join("missing.heapsnapshot");
+    let missing = missing.to_str().unwrap();
+    let directory = dir.path().to_str().unwrap();
+    for (file, why) in [
+        (missing, "no such file or directory"),
+        (directory, "is a directory"),
+    ] {
+        for args in [
+            &["snapshot", "leaks", file][..],
+            &["animate", file, "-o", "-"],
+        ] {
+            let o = run(args);
+            assert_one_error_line(&o, &[&format!("heapwise: error: {file}: {why}")]);
+        }
+    }
+}
+
+#[test]
 fn pprof_writes_retained_and_leaks_by_stack_for_top() {
     let dir = TempDir::new("snapshot-pprof");
     let out = dir.join("retained.pb.gz");

@@ -108,7 +108,19 @@ impl HeapGraph {
 /// The bytes of the file at `path`, at most `limit` of them, refused early
 /// unless the first byte after any whitespace is `{`.
 fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let cannot = |e| Error::io(format!("cannot read {}", path.display()), e);
+    // The reason alone ("no such file or directory"): the caller names the
+    // file, and the message is the error's whole text (its source was
+    // dropped: "X: cannot read X").
+    let cannot = |e: std::io::Error| {
+        let text = e.to_string();
+        let text = text.split(" (os error").next().unwrap_or(&text);
+        let mut chars = text.chars();
+        let reason: String = chars
+            .next()
+            .map(|first| first.to_lowercase().chain(chars).collect())
+            .unwrap_or_default();
+        Error::io(reason, e)
+    };
     let too_large = || {
         Error::new(
             ErrorKind::TooLarge,
