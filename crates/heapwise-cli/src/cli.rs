@@ -19,7 +19,7 @@ use crate::demo::{self, run_demo, DemoOptions};
 use crate::diff::{diff_report, DiffOptions};
 use crate::flame::{write_diff_flamegraph, write_flamegraph, FlameOptions};
 use crate::heaptrack::{self, ImportOptions};
-use crate::input::{describe_io, read_profile};
+use crate::input::{decode_profile_within, describe_io, read_file, read_profile, MAX_MEMORY};
 use crate::output::{check_overwrite, finish, stdout, write_file};
 use crate::run::{run_program, NotStarted, ReportFailed, RunOptions};
 use crate::sample_index::SampleIndex;
@@ -496,10 +496,27 @@ fn read_profiles(paths: &[PathBuf]) -> Result<Profile> {
     if let [path] = paths {
         return read_profile(path);
     }
-    let profiles = paths
-        .iter()
-        .map(|p| read_profile(p))
-        .collect::<Result<Vec<_>>>()?;
+    // One memory limit for all of them: each within what the ones before
+    // left (thirty files each under the limit took 6.6 GB).
+    let mut left = MAX_MEMORY;
+    let mut profiles = Vec::with_capacity(paths.len());
+    for path in paths {
+        let data = read_file(path)?;
+        let name = path.display().to_string();
+        let profile = decode_profile_within(&name, &data, left).map_err(|e| {
+            if left < MAX_MEMORY {
+                e.context(format!(
+                    "the {} files given share one {} MiB limit",
+                    paths.len(),
+                    MAX_MEMORY >> 20
+                ))
+            } else {
+                e
+            }
+        })?;
+        left = left.saturating_sub(profile.heap_size());
+        profiles.push(profile);
+    }
     Profile::merge(&profiles).map_err(|e| {
         // Named by file: the first that does not go with the first file.
         let first = paths[0].display().to_string();

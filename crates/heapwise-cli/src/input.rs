@@ -63,10 +63,16 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
 
 /// Decodes a profile read from `name` (used in error messages).
 pub fn decode_profile(name: &str, data: &[u8]) -> Result<Profile> {
+    decode_profile_within(name, data, MAX_MEMORY)
+}
+
+/// [`decode_profile`] within `max_memory` bytes (see
+/// [`DecodeOptions::max_memory`]).
+pub(crate) fn decode_profile_within(name: &str, data: &[u8], max_memory: u64) -> Result<Profile> {
     if data.is_empty() {
         bail!("{name}: empty file, not a pprof profile");
     }
-    let options = DecodeOptions::new().max_memory(MAX_MEMORY);
+    let options = DecodeOptions::new().max_memory(max_memory);
     let profile = Profile::decode_with(data, &options).map_err(|e| match e.kind() {
         ErrorKind::TooLarge => anyhow!("{name}: profile too large: {e}"),
         _ => anyhow!("{name}: not a pprof profile: {e}"),

@@ -360,3 +360,33 @@ fn names_that_would_drive_a_terminal_are_escaped_in_text_reports() {
     let json = run_ok(&["top", &file, "--json"]);
     assert!(json.contains("evil\\u001b]0;pwned"), "{json}");
 }
+
+/// Files given together share one memory limit: each was decoded within
+/// its own, so thirty files under it took 6.6 GB. Here each file decodes
+/// to about 160 MB (2 million one-value samples), under the 256 MiB limit
+/// alone, not two together.
+#[test]
+fn profiles_merged_share_one_memory_limit() {
+    let dir = TempDir::new("merge-budget");
+    // sample_type {type: 1, unit: 2}, strings "", "x", "y", then samples
+    // {value: 1}.
+    let mut raw = vec![0x0a, 0x04, 0x08, 0x01, 0x10, 0x02];
+    raw.extend_from_slice(&[0x32, 0x00, 0x32, 0x01, b'x', 0x32, 0x01, b'y']);
+    raw.extend_from_slice(&[0x12, 0x02, 0x10, 0x01].repeat(2_000_000));
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&raw).unwrap();
+    let gz = e.finish().unwrap();
+    let one = dir.join("one.pb.gz");
+    std::fs::write(&one, &gz).unwrap();
+    let one = one.to_str().unwrap();
+    let out = run(&["top", one]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let o = run(&["top", one, one]);
+    assert_one_error_line(
+        &o,
+        &[
+            "the 2 files given share one 256 MiB limit: ",
+            ": profile too large: decoding would take more than the ",
+        ],
+    );
+}

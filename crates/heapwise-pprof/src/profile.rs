@@ -186,6 +186,33 @@ impl Profile {
         }
     }
 
+    /// The bytes the profile holds on the heap (every vector's capacity and
+    /// every string's): what a decode charges its memory limit for it, so
+    /// that a reader of several files can share one limit among them.
+    pub fn heap_size(&self) -> u64 {
+        use std::mem::size_of;
+        fn vec<T>(v: &Vec<T>) -> u64 {
+            (v.capacity() * size_of::<T>()) as u64
+        }
+        let samples: u64 = self
+            .sample
+            .iter()
+            .map(|s| vec(&s.location_id) + vec(&s.value) + vec(&s.label))
+            .sum();
+        let locations: u64 = self.location.iter().map(|l| vec(&l.line)).sum();
+        let strings: u64 = self.string_table.iter().map(|s| s.capacity() as u64).sum();
+        vec(&self.sample_type)
+            + vec(&self.sample)
+            + samples
+            + vec(&self.mapping)
+            + vec(&self.location)
+            + locations
+            + vec(&self.function)
+            + vec(&self.string_table)
+            + strings
+            + vec(&self.comment)
+    }
+
     /// The string at `index` in the string table, or `""` if the index is
     /// out of range (which [`Profile::validate`] reports as an error).
     pub fn string(&self, index: i64) -> &str {
