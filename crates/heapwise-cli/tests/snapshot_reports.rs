@@ -157,3 +157,63 @@ fn pprof_writes_retained_and_leaks_by_stack_for_top() {
     ]);
     assert!(top.contains("app::leak_cycle"), "{top}");
 }
+
+/// A `.heapsnapshot` whose blocks each name a leaf of a deep trace tree:
+/// `depth` levels of one spine, then `leaves` leaves, one block each.
+fn deep_traces(depth: u64, leaves: u64) -> String {
+    let meta = r#"{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint","object shape"],"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"],"trace_function_info_fields":["function_id","name","script_name","script_id","line","column"],"trace_node_fields":["id","function_info_index","count","size","children"]},"#;
+    let mut nodes = vec!["9,1,1,0,0,0,0".to_owned()];
+    for leaf in 0..leaves {
+        nodes.push(format!("8,3,{},16,0,{},0", leaf + 10, depth + 1 + leaf));
+    }
+    let mut tree = String::new();
+    for id in 1..=depth {
+        tree.push_str(&format!("{id},0,0,0,["));
+    }
+    let leaf_nodes: Vec<String> = (0..leaves)
+        .map(|leaf| format!("{},1,1,16,[]", depth + 1 + leaf))
+        .collect();
+    tree.push_str(&leaf_nodes.join(","));
+    tree.push_str(&"]".repeat(depth as usize));
+    format!(
+        r#"{meta}"node_count":{},"edge_count":0,"trace_function_count":2}},"nodes":[{}],"edges":[],"trace_function_infos":[0,2,4,0,1,1,1,3,4,0,2,1],"trace_tree":[{tree}],"strings":["","(root)","spine","leaf","x.c"]}}"#,
+        leaves + 1,
+        nodes.join(",")
+    )
+}
+
+/// Each block's stack is copied out of the trace tree: a deep tree with
+/// many leaves is far larger as stacks than as a file. 3,000 levels and
+/// 100,000 leaves (3.8 MB) took 7 GB and 18 s before the reader's 4 GiB
+/// limit refused it, charged frame by frame; the stacks' cost is charged
+/// before any is made, so it is refused at once, here under a 1 GiB
+/// address-space limit.
+#[test]
+fn stacks_from_a_deep_trace_tree_are_charged_before_they_are_made() {
+    let dir = TempDir::new("snapshot-deep-traces");
+    let small = dir.join("small.heapsnapshot");
+    std::fs::write(&small, deep_traces(10, 5)).unwrap();
+    let g = HeapGraph::load_heapsnapshot(&small).unwrap();
+    assert_eq!(g.blocks().len(), 5);
+    assert_eq!(
+        g.stack(g.block(heapwise_heapgraph::BlockId(0)).stack).len(),
+        10
+    );
+    let deep = dir.join("deep.heapsnapshot");
+    std::fs::write(&deep, deep_traces(3_000, 100_000)).unwrap();
+    let deep = deep.to_str().unwrap();
+    let script = format!(
+        "ulimit -v 1048576 && exec '{}' \"$@\"",
+        env!("CARGO_BIN_EXE_heapwise")
+    );
+    let o = std::process::Command::new("sh")
+        .args(["-c", &script, "heapwise", "snapshot", "leaks", deep])
+        .output()
+        .expect("running heapwise under sh");
+    assert_one_error_line(
+        &o,
+        &[&format!(
+            "heapwise: error: {deep}: reading would take more than the 4096 MiB memory limit"
+        )],
+    );
+}
