@@ -146,6 +146,15 @@ fn usage_errors_keep_clap_exit_code_2() {
         &["frobnicate"],
         &["top", "a.pb.gz", "-n", "many"],
         &["diff", "only-one.pb.gz"],
+        // A page of a million nodes took 5 GB.
+        &[
+            "animate",
+            "s.heapsnapshot",
+            "-o",
+            "-",
+            "--max-nodes",
+            "10001",
+        ],
     ] {
         let o = run(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));

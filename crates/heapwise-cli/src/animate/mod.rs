@@ -30,7 +30,7 @@
 //! The mark order is computed here, in Rust (`steps.rs`): breadth-first
 //! from the roots in root order, each holder's pointers in offset order.
 //! The page only replays it. A heap of more than `--max-nodes` (default
-//! 300) blocks is cut to a readable subgraph (`subgraph.rs`): the first
+//! 300, at most 10,000) blocks is cut to a readable subgraph (`subgraph.rs`): the first
 //! blocks the mark reaches, so the steps shown are the start of the real
 //! mark, plus leaked blocks breadth-first from the direct leaks, each
 //! kind at least half the budget if it has that many; the page says how
@@ -52,6 +52,10 @@ use heapwise_heapgraph::HeapGraph;
 
 use crate::output::{finish, stdout, write_file};
 
+/// The most `--max-nodes`: a page of a million nodes took 5 GB to make
+/// (and no browser draws it readably: the default is 300).
+const MAX_NODES: i64 = 10_000;
+
 /// Arguments of `heapwise animate`.
 #[derive(Debug, Args)]
 pub struct AnimateArgs {
@@ -61,11 +65,11 @@ pub struct AnimateArgs {
     /// Where to write the page; `-` is standard output.
     #[arg(short, long, value_name = "OUT.html")]
     pub output: PathBuf,
-    /// Animate at most N blocks (and N roots): a larger heap is cut to the
-    /// first blocks the mark reaches and some of the leaked ones, and the
-    /// page says so.
+    /// Animate at most N blocks (and N roots), N up to 10000: a larger heap
+    /// is cut to the first blocks the mark reaches and some of the leaked
+    /// ones, and the page says so.
     #[arg(long, value_name = "N", default_value_t = 300,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..=MAX_NODES))]
     pub max_nodes: u32,
 }
 
