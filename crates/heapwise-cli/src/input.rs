@@ -75,12 +75,25 @@ pub(crate) fn decode_profile_within(name: &str, data: &[u8], max_memory: u64) ->
     let options = DecodeOptions::new().max_memory(max_memory);
     let profile = Profile::decode_with(data, &options).map_err(|e| match e.kind() {
         ErrorKind::TooLarge => anyhow!("{name}: profile too large: {e}"),
-        _ => anyhow!("{name}: not a pprof profile: {e}"),
+        _ => anyhow!("{name}: not a pprof profile: {e}{}", other_format(data)),
     })?;
     if profile.sample_type.is_empty() {
         bail!("{name}: not a pprof profile: it has no sample types");
     }
     Ok(profile)
+}
+
+/// What another of heapwise's inputs looks like, for the error on a file
+/// that is not a profile: `; it looks like …`, or nothing.
+fn other_format(data: &[u8]) -> &'static str {
+    let text = data.trim_ascii_start();
+    if text.starts_with(b"{") {
+        "; it looks like JSON: a .heapsnapshot is read by heapwise snapshot"
+    } else if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || data.starts_with(b"v ") {
+        "; it looks like a heaptrack recording: heapwise import heaptrack FILE converts it"
+    } else {
+        ""
+    }
 }
 
 /// Reads and decodes the profile at `path` (`-` for standard input).

@@ -399,3 +399,32 @@ fn profiles_merged_share_one_memory_limit() {
         ],
     );
 }
+
+/// A snapshot or a heaptrack recording given where a profile goes: the
+/// error names the command that reads it.
+#[test]
+fn another_heapwise_input_given_as_a_profile_is_named() {
+    let dir = TempDir::new("other-format");
+    for (name, bytes, says) in [
+        (
+            "snap.heapsnapshot",
+            &b"{\"snapshot\":{}}"[..],
+            "; it looks like JSON: a .heapsnapshot is read by heapwise snapshot",
+        ),
+        (
+            "heaptrack.ls.1",
+            b"v 10400 3\nX ls\n",
+            "; it looks like a heaptrack recording: heapwise import heaptrack FILE converts it",
+        ),
+        (
+            "heaptrack.ls.1.zst",
+            &[0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0],
+            "; it looks like a heaptrack recording: heapwise import heaptrack FILE converts it",
+        ),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let o = run(&["top", path.to_str().unwrap()]);
+        assert_one_error_line(&o, &[": not a pprof profile: ", says]);
+    }
+}
