@@ -19,7 +19,7 @@ use crate::demo::{self, run_demo, DemoOptions};
 use crate::diff::{diff_report, DiffOptions};
 use crate::flame::{write_diff_flamegraph, write_flamegraph, FlameOptions};
 use crate::heaptrack::{self, ImportOptions};
-use crate::input::{decode_profile_within, describe_io, read_file, read_profile, MAX_MEMORY};
+use crate::input::{decode_profile_within, describe_io, read_file, read_profile_within};
 use crate::output::{check_overwrite, finish, stdout, write_file};
 use crate::run::{run_program, NotStarted, ReportFailed, RunOptions};
 use crate::sample_index::SampleIndex;
@@ -308,6 +308,10 @@ pub struct TopArgs {
     /// Print JSON with exact values instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// The most memory decoding may take (the profiles given together
+    /// share it); a larger profile is refused.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub max_memory: u64,
 }
 
 /// Arguments of `heapwise diff`.
@@ -333,6 +337,10 @@ pub struct DiffArgs {
     /// Print JSON with exact values instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// The most memory decoding may take (the profiles given together
+    /// share it); a larger profile is refused.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub max_memory: u64,
 }
 
 /// Arguments of `heapwise flame`.
@@ -356,6 +364,10 @@ pub struct FlameArgs {
     /// The title at the top of the graph.
     #[arg(long, value_name = "TITLE")]
     pub title: Option<String>,
+    /// The most memory decoding may take (the profiles given together
+    /// share it); a larger profile is refused.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub max_memory: u64,
 }
 
 /// Runs a parsed command line, writing reports to standard output.
@@ -478,12 +490,12 @@ pub fn error_line(e: &anyhow::Error) -> String {
 }
 
 /// The profile at `path`, minus the one at `base` if given.
-fn load(paths: &[PathBuf], base: Option<&Path>) -> Result<Profile> {
-    let profile = read_profiles(paths)?;
+fn load(paths: &[PathBuf], base: Option<&Path>, max_memory: u64) -> Result<Profile> {
+    let profile = read_profiles(paths, max_memory)?;
     match base {
         None => Ok(profile),
         Some(base_path) => {
-            let base = read_profile(base_path)?;
+            let base = read_profile_within(base_path, max_memory)?;
             profile
                 .diff_base(&base)
                 .map_err(|e| anyhow!("{} with base {}: {e}", names(paths), base_path.display()))
@@ -492,23 +504,23 @@ fn load(paths: &[PathBuf], base: Option<&Path>) -> Result<Profile> {
 }
 
 /// The profile at `paths`, or their merge if there are several.
-fn read_profiles(paths: &[PathBuf]) -> Result<Profile> {
+fn read_profiles(paths: &[PathBuf], max_memory: u64) -> Result<Profile> {
     if let [path] = paths {
-        return read_profile(path);
+        return read_profile_within(path, max_memory);
     }
     // One memory limit for all of them: each within what the ones before
     // left (thirty files each under the limit took 6.6 GB).
-    let mut left = MAX_MEMORY;
+    let mut left = max_memory;
     let mut profiles = Vec::with_capacity(paths.len());
     for path in paths {
         let data = read_file(path)?;
         let name = path.display().to_string();
         let profile = decode_profile_within(&name, &data, left).map_err(|e| {
-            if left < MAX_MEMORY {
+            if left < max_memory {
                 e.context(format!(
                     "the {} files given share one {} MiB limit",
                     paths.len(),
-                    MAX_MEMORY >> 20
+                    max_memory >> 20
                 ))
             } else {
                 e
@@ -589,7 +601,7 @@ fn top(args: &TopArgs) -> Result<()> {
         .as_deref()
         .map(|p| compile_regex("--focus", p))
         .transpose()?;
-    let profile = load(&args.files, args.base.as_deref())?;
+    let profile = load(&args.files, args.base.as_deref(), args.max_memory)?;
     let options = TopOptions {
         sample_index: args.sample_index.get(),
         max_rows: args.nodecount,
@@ -606,8 +618,8 @@ fn top(args: &TopArgs) -> Result<()> {
 
 fn diff(args: &DiffArgs) -> Result<()> {
     one_stdin(std::slice::from_ref(&args.old), Some(&args.new))?;
-    let old = read_profile(&args.old)?;
-    let new = read_profile(&args.new)?;
+    let old = read_profile_within(&args.old, args.max_memory)?;
+    let new = read_profile_within(&args.new, args.max_memory)?;
     let options = DiffOptions {
         sample_index: args.sample_index.get(),
         max_rows: args.nodecount,
@@ -640,7 +652,7 @@ fn flame(args: &FlameArgs) -> Result<()> {
             path
         }
     };
-    let profile = read_profiles(&args.files)?;
+    let profile = read_profiles(&args.files, args.max_memory)?;
     let options = FlameOptions {
         sample_index: args.sample_index.get(),
         title: args.title.clone(),
@@ -651,7 +663,7 @@ fn flame(args: &FlameArgs) -> Result<()> {
             write_flamegraph(&profile, &options, &mut svg).with_context(|| names(&args.files))?
         }
         Some(base_path) => {
-            let base = read_profile(base_path)?;
+            let base = read_profile_within(base_path, args.max_memory)?;
             write_diff_flamegraph(&base, &profile, &options, &mut svg).with_context(|| {
                 format!("{} with base {}", names(&args.files), base_path.display())
             })?;

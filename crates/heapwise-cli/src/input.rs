@@ -21,7 +21,8 @@ use heapwise_pprof::{DecodeOptions, ErrorKind, Profile};
 pub const MAX_FILE_SIZE: u64 = 256 << 20;
 
 /// The most memory decoding one profile may take, its decompressed
-/// protobuf included: 256 MiB (heapwise-pprof's default).
+/// protobuf included, unless `--max-memory` says otherwise: 256 MiB
+/// (heapwise-pprof's default).
 pub const MAX_MEMORY: u64 = heapwise_pprof::DEFAULT_MAX_MEMORY;
 
 /// An I/O error as a short lowercase phrase, without the `(os error N)`
@@ -74,7 +75,7 @@ pub(crate) fn decode_profile_within(name: &str, data: &[u8], max_memory: u64) ->
     }
     let options = DecodeOptions::new().max_memory(max_memory);
     let profile = Profile::decode_with(data, &options).map_err(|e| match e.kind() {
-        ErrorKind::TooLarge => anyhow!("{name}: profile too large: {e}"),
+        ErrorKind::TooLarge => anyhow!("{name}: profile too large: {e} (--max-memory raises it)"),
         _ => anyhow!("{name}: not a pprof profile: {e}{}", other_format(data)),
     })?;
     if profile.sample_type.is_empty() {
@@ -98,6 +99,11 @@ fn other_format(data: &[u8]) -> &'static str {
 
 /// Reads and decodes the profile at `path` (`-` for standard input).
 pub fn read_profile(path: &Path) -> Result<Profile> {
+    read_profile_within(path, MAX_MEMORY)
+}
+
+/// [`read_profile`] within `max_memory` bytes.
+pub(crate) fn read_profile_within(path: &Path, max_memory: u64) -> Result<Profile> {
     let data = read_file(path)?;
-    decode_profile(&path.display().to_string(), &data)
+    decode_profile_within(&path.display().to_string(), &data, max_memory)
 }

@@ -180,8 +180,13 @@
 //! stops and exits 0. Files over [`input::MAX_FILE_SIZE`] are refused, and
 //! so are profiles that would take more than [`input::MAX_MEMORY`] to
 //! decode (`big.pb.gz: profile too large: decoding would take more than the
-//! 256 MiB memory limit (...)`), before the memory is taken; corrupt input
-//! is an error, never a crash.
+//! 256 MiB memory limit (...) (--max-memory raises it)`), before the memory
+//! is taken; the files given to one command share that limit (`top`,
+//! `diff` and `flame` take `--max-memory SIZE`). A profile whose stacks
+//! expand past 2^26 frames (inlined lines counted), or, for `flame`, whose
+//! distinct stacks hold more than 2^21, is refused too; names are printed
+//! with their control characters escaped (`\x1b`); no command writes its
+//! output over its input. Corrupt input is an error, never a crash.
 //!
 //! # The library
 //!

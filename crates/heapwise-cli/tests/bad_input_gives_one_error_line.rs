@@ -396,7 +396,16 @@ fn profiles_merged_share_one_memory_limit() {
         &[
             "the 2 files given share one 256 MiB limit: ",
             ": profile too large: decoding would take more than the ",
+            " (--max-memory raises it)",
         ],
+    );
+    // Raised, both fit; lowered, neither.
+    let o = run(&["top", one, one, "--max-memory", "512MiB"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["top", one, "--max-memory", "64MiB"]);
+    assert_one_error_line(
+        &o,
+        &[": profile too large: decoding would take more than the 64 MiB memory limit"],
     );
 }
 

@@ -10,7 +10,7 @@ use std::process::ExitStatus;
 use anyhow::{Context, Result};
 use heapwise_pprof::Profile;
 
-use crate::input::read_profile;
+use crate::input::read_profile_within;
 use crate::sample_index::SampleIndex;
 use crate::signals::signal_name;
 use crate::top::{top_report, TopOptions};
@@ -62,7 +62,10 @@ pub(super) fn write_report(
     status: ExitStatus,
     out: &mut impl Write,
 ) -> Result<()> {
-    let profile = read_profile(profile_path)?;
+    // The child's own profile, not a hostile file: read within 4 GiB, not
+    // `heapwise top`'s default 256 MiB (a full profile of a C++ compiler
+    // decodes to ~15 MB).
+    let profile = read_profile_within(profile_path, 4 << 30)?;
     let (what, how, index) = if peak {
         ("bytes live at the peak", "--peak", "peak_space")
     } else {
