@@ -231,15 +231,7 @@ fn a_profile_too_large_to_decode_is_a_one_line_error_in_bounded_memory() {
         &["diff", &good, bomb],
         &["flame", &good, "--base", bomb, "-o", out],
     ] {
-        let script = format!(
-            "ulimit -v 1048576 && exec '{}' \"$@\"",
-            env!("CARGO_BIN_EXE_heapwise")
-        );
-        let o = std::process::Command::new("sh")
-            .args(["-c", &script, "heapwise"])
-            .args(args)
-            .output()
-            .expect("running heapwise under sh");
+        let o = run_within_1_gib(args);
         assert_one_error_line(
             &o,
             &[
@@ -315,15 +307,7 @@ fn profiles_whose_stacks_expand_too_far_are_one_line_errors() {
         (&["flame", &inlined, "-o", out], "profile too large: its samples' stacks expand"),
         (&["flame", &wide, "-o", out], "profile too large to draw: its distinct stacks hold more than 2,097,152 frames (heapwise top reads it)"),
     ] {
-        let script = format!(
-            "ulimit -v 1048576 && exec '{}' \"$@\"",
-            env!("CARGO_BIN_EXE_heapwise")
-        );
-        let o = std::process::Command::new("sh")
-            .args(["-c", &script, "heapwise"])
-            .args(args)
-            .output()
-            .expect("running heapwise under sh");
+        let o = run_within_1_gib(args);
         assert_one_error_line(&o, &[says]);
         assert!(!std::path::Path::new(out).exists(), "{args:?} wrote {out}");
     }

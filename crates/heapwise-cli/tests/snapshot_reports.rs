@@ -202,14 +202,7 @@ fn stacks_from_a_deep_trace_tree_are_charged_before_they_are_made() {
     let deep = dir.join("deep.heapsnapshot");
     std::fs::write(&deep, deep_traces(3_000, 100_000)).unwrap();
     let deep = deep.to_str().unwrap();
-    let script = format!(
-        "ulimit -v 1048576 && exec '{}' \"$@\"",
-        env!("CARGO_BIN_EXE_heapwise")
-    );
-    let o = std::process::Command::new("sh")
-        .args(["-c", &script, "heapwise", "snapshot", "leaks", deep])
-        .output()
-        .expect("running heapwise under sh");
+    let o = run_within_1_gib(&["snapshot", "leaks", deep]);
     assert_one_error_line(
         &o,
         &[&format!(

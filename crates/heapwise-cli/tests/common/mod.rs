@@ -61,6 +61,20 @@ pub(crate) fn run(args: &[&str]) -> Output {
     heapwise().args(args).output().expect("running heapwise")
 }
 
+/// [`run`] under a 1 GiB address-space limit (`ulimit -v`), so that input
+/// that would take unbounded memory fails the test rather than the machine.
+pub(crate) fn run_within_1_gib(args: &[&str]) -> Output {
+    let script = format!(
+        "ulimit -v 1048576 && exec '{}' \"$@\"",
+        env!("CARGO_BIN_EXE_heapwise")
+    );
+    std::process::Command::new("sh")
+        .args(["-c", &script, "heapwise"])
+        .args(args)
+        .output()
+        .expect("running heapwise under sh")
+}
+
 pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
