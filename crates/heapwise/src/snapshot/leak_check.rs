@@ -4,7 +4,10 @@
 //! meaning) fails the check, if a second snapshot taken right after finds
 //! it leaked too (see `confirmed_leaks`); the report is LeakSanitizer's
 //! format, with a line saying how many threads did not answer for their
-//! registers, if any.
+//! registers, if any. With `HEAPWISE_LEAK_CHECK=1` the process keeps a
+//! copy of its standard error (a close-on-exec descriptor above 2) for the
+//! report, which must survive a program that closes stderr at exit; a
+//! failed check flushes C's stdio before it ends the process.
 
 use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
 
