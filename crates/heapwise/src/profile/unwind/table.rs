@@ -137,7 +137,7 @@ impl Rule {
     }
 
     /// The caller's `rbp`, given the current one and the word read at
-    /// [`fp_slot`](Self::fp_slot), without a branch (see [`Rule::fp`]).
+    /// [`fp_slot`](Self::fp_slot), without a branch (see [`SavedFp`]).
     #[inline(always)]
     pub(crate) fn caller_fp(self, fp: usize, word: usize) -> usize {
         let kind = (self.0 >> 2) & 3;
