@@ -371,6 +371,26 @@ fn the_recording_stops_at_the_memory_limit() {
     assert_eq!(p.total(4), 1_000_001);
 }
 
+/// A string is charged what the allocator takes for it, not its length: 4
+/// million one-letter strings took 237 MB under a 100 MiB limit. 50,000
+/// of them hold ~2.8 MB (a 32-byte block and a 24-byte `String` each):
+/// over 2 MiB, which charging 25 bytes each (1.2 MB) let through.
+#[test]
+fn short_strings_are_charged_what_they_take() {
+    let strings = format!("v 10400 3\n{}", "s 1 a\n".repeat(50_000));
+    let e = import(
+        strings.as_bytes(),
+        &ImportOptions::new().max_memory(2 << 20),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
+    assert!(import(
+        strings.as_bytes(),
+        &ImportOptions::new().max_memory(4 << 20)
+    )
+    .is_ok());
+}
+
 #[test]
 fn the_cli_reports_bad_input_in_one_line() {
     let dir = TempDir::new("heaptrack-bad");
