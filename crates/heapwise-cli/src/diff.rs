@@ -34,12 +34,12 @@ use std::fmt;
 use std::io::{self, Write};
 
 use anyhow::Result;
-use heapwise_pprof::Profile;
+use heapwise_pprof::{printable, Profile};
 use serde_json::{json, Value};
 
 use crate::frames::FrameTable;
 use crate::sample_index::{SampleIndex, SampleType};
-use crate::units::{plural, printable, ValueFormat};
+use crate::units::{plural, ValueFormat};
 
 /// What [`diff_report`] computes.
 #[derive(Debug, Clone)]

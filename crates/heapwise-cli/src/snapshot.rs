@@ -52,7 +52,8 @@ use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use heapwise_heapgraph::{diff, Analysis, BlockId, HeapGraph, LeakClass, Target};
 
-use crate::units::{plural, printable, printable_lines};
+use crate::units::plural;
+use heapwise_pprof::printable;
 
 /// Arguments of `heapwise snapshot`.
 #[derive(Debug, Args)]
@@ -163,7 +164,7 @@ pub fn run_snapshot(args: &SnapshotArgs, out: &mut impl Write) -> Result<()> {
                     plural(graph.total_bytes() as usize, "byte")
                 )?;
             } else {
-                out.write_all(printable_lines(&report).as_bytes())?;
+                out.write_all(report.as_bytes())?;
             }
         }
         SnapshotReport::Retained { file, nodecount } => {
@@ -311,7 +312,7 @@ fn why(graph: &HeapGraph, target: &str, out: &mut impl Write) -> Result<()> {
         }
     };
     match graph.why_alive(t) {
-        Some(path) => write!(out, "{}", printable_lines(&path.display(graph).to_string()))?,
+        Some(path) => write!(out, "{}", path.display(graph))?,
         None => {
             let analysis = graph.analyze();
             let class = |b: BlockId| match analysis.leak_class(b) {

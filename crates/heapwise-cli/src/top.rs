@@ -59,13 +59,14 @@ use std::fmt;
 use std::io::{self, Write};
 
 use anyhow::Result;
+use heapwise_pprof::printable;
 use heapwise_pprof::Profile;
 use regex::Regex;
 use serde_json::{json, Value};
 
 use crate::frames::FrameTable;
 use crate::sample_index::{SampleIndex, SampleType};
-use crate::units::{percentage, printable, ValueFormat};
+use crate::units::{percentage, ValueFormat};
 
 /// pprof's default `-edgefraction`: call edges carrying less than this
 /// share of the total do not count towards the `(inline)` labels.

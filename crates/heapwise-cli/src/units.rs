@@ -381,37 +381,6 @@ pub(crate) fn binary_size(bytes: i64) -> String {
     }
 }
 
-/// `text` safe to print on a terminal: control characters (C0 but tab, DEL,
-/// C1) written as `\x1b`-style escapes. Names in the text reports come
-/// from files: a hostile one could otherwise set the terminal's title, move
-/// the cursor or forge table rows with a newline. JSON, SVG and HTML
-/// escape them their own ways.
-pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    escape_controls(text, |c| c.is_control() && c != '\t')
-}
-
-/// [`printable`] for a report of several lines, made elsewhere: its
-/// newlines kept.
-pub(crate) fn printable_lines(text: &str) -> std::borrow::Cow<'_, str> {
-    escape_controls(text, |c| c.is_control() && c != '\t' && c != '\n')
-}
-
-fn escape_controls(text: &str, control: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(&control) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if control(c) {
-            // Every control character is below U+0100.
-            out.push_str(&format!("\\x{:02x}", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,16 +418,5 @@ mod tests {
         assert_eq!(f.format(96), "0.09kB");
         let f = ValueFormat::for_table("count", [3, 1], 4);
         assert_eq!(f.format(3), "3");
-    }
-
-    #[test]
-    fn printable_escapes_what_a_terminal_would_act_on() {
-        assert_eq!(printable("app::main"), "app::main");
-        assert_eq!(printable_lines("a\x1b\nb\n"), "a\\x1b\nb\n");
-        assert_eq!(printable("tab\there"), "tab\there");
-        assert_eq!(
-            printable("evil\x1b[31mRED\x1b]0;pwned\x07\nrow\r\0\u{7f}\u{9b}"),
-            "evil\\x1b[31mRED\\x1b]0;pwned\\x07\\x0arow\\x0d\\x00\\x7f\\x9b"
-        );
     }
 }

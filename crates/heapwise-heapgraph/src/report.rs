@@ -6,6 +6,7 @@ use crate::analysis::Analysis;
 use crate::leaks::LeakClass;
 use crate::model::BlockId;
 use crate::site::is_allocator_frame;
+use heapwise_pprof::printable;
 
 impl Analysis<'_> {
     /// The leaks as LeakSanitizer prints them: one paragraph per
@@ -90,9 +91,10 @@ fn stack_text(graph: &crate::HeapGraph, stack: u32) -> String {
         let _ = writeln!(out, "    #0 {}", crate::UNKNOWN_SITE);
     }
     for (i, f) in frames[from..].iter().enumerate() {
-        let _ = write!(out, "    #{i} {}", f.function);
+        // Names from a file: escaped (`heapwise_pprof::printable`).
+        let _ = write!(out, "    #{i} {}", printable(&f.function));
         if !f.file.is_empty() {
-            let _ = write!(out, " {}:{}", f.file, f.line);
+            let _ = write!(out, " {}:{}", printable(&f.file), f.line);
         }
         out.push('\n');
     }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use heapwise_pprof::printable;
+
 use crate::model::{BlockId, HeapGraph, Holder, RootId, SiteId};
 
 /// What to explain.
@@ -125,7 +127,7 @@ fn block_line(graph: &HeapGraph, b: BlockId) -> String {
     format!(
         "#{} {} ({} bytes)",
         block.seq,
-        graph.site_name(graph.block_site(b)),
+        printable(graph.site_name(graph.block_site(b))),
         block.size
     )
 }
@@ -136,7 +138,12 @@ impl fmt::Display for DisplayPath<'_> {
             match step.holder {
                 Holder::Root(r) => {
                     let root = self.graph.root(r);
-                    write!(f, "{}: {}", root.kind.label(), root.display_name())?
+                    write!(
+                        f,
+                        "{}: {}",
+                        root.kind.label(),
+                        printable(root.display_name())
+                    )?
                 }
                 Holder::Block(b) => write!(f, "-> {}", block_line(self.graph, b))?,
             }

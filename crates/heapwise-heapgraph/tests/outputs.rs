@@ -327,3 +327,37 @@ fn diff_matches_blocks_by_sequence_number() {
         .iter()
         .all(|r| r.bytes_delta() == 0 && r.new_blocks == 0));
 }
+
+/// Names from a hostile file cannot drive the terminal a report is printed
+/// on: the leak report and `why`'s path escape their control characters.
+#[test]
+fn reports_escape_control_characters_in_names() {
+    use heapwise_heapgraph::{Frame, GraphBuilder, Root, Target};
+    let mut b = GraphBuilder::new();
+    let evil = "evil\x1b]0;title\x07\nFAKE ROW";
+    let s = b.stack(&[Frame::new(evil, "x\x1b[2J.c", 1)]);
+    b.root(Root::new(RootKind::Global, "root\x1b[31m", 0x1000, 8));
+    b.block(0x5000, 16, 1, s);
+    b.block(0x6000, 16, 2, s);
+    let words = [(0x1000u64, 0x5000u64)];
+    let g = b
+        .build(|a| Some(words.iter().find(|w| w.0 == a).map_or(0, |w| w.1)))
+        .unwrap();
+    let report = g.analyze().leak_report();
+    assert!(
+        report.contains("evil\\x1b]0;title\\x07\\x0aFAKE ROW x\\x1b[2J.c:1"),
+        "{report}"
+    );
+    let path = g
+        .why_alive(Target::Block(g.block_by_seq(1).unwrap()))
+        .unwrap()
+        .display(&g)
+        .to_string();
+    assert!(path.contains("root\\x1b[31m"), "{path}");
+    for text in [&report, &path] {
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+    }
+}

@@ -85,8 +85,9 @@
 //! other hand-written encoders), `profile` (the model), `encode` and `decode`, `budget` (the memory a decode may take),
 //! `scan` (the first pass over gzipped input), `validate`, `merge`,
 //! `builder`, `gzip`, `error`, `heap` (the columns of heapwise's heap
-//! profiles) and `plumbing` (which frames are the
-//! allocator's, shared by every heapwise output). `fuzz/` holds the cargo-fuzz target; its
+//! profiles), `plumbing` (which frames are the
+//! allocator's, shared by every heapwise output) and `printable` (names
+//! safe for a terminal, for every text report). `fuzz/` holds the cargo-fuzz target; its
 //! `README.md` gives the command (with an RSS limit).
 
 #![forbid(unsafe_code)]
@@ -101,6 +102,7 @@ mod gzip;
 mod heap;
 mod merge;
 mod plumbing;
+mod printable;
 mod profile;
 mod scan;
 mod validate;
@@ -112,4 +114,5 @@ pub use error::{Error, ErrorKind, Result};
 pub use gzip::{is_gzip, GZIP_MAGIC};
 pub use heap::{HeapSampleType, HEAP_SAMPLE_TYPES};
 pub use plumbing::is_allocator_frame;
+pub use printable::printable;
 pub use profile::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
