@@ -19,7 +19,7 @@ use crate::demo::{self, run_demo, DemoOptions};
 use crate::diff::{diff_report, DiffOptions};
 use crate::flame::{write_diff_flamegraph, write_flamegraph, FlameOptions};
 use crate::heaptrack::{self, ImportOptions};
-use crate::input::{decode_profile_within, describe_io, read_file, read_profile_within};
+use crate::input::{describe_io, read_profile_within};
 use crate::output::{check_overwrite, finish, stdout, write_file};
 use crate::run::{run_program, NotStarted, ReportFailed, RunOptions};
 use crate::sample_index::SampleIndex;
@@ -242,6 +242,15 @@ pub struct DemoArgs {
     pub trace: Option<PathBuf>,
 }
 
+/// `--max-memory`, shared by the subcommands that read profiles.
+#[derive(Debug, Args)]
+pub struct MaxMemoryArg {
+    /// The most memory decoding may take (the profiles given together
+    /// share it); a larger profile is refused.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub max_memory: u64,
+}
+
 /// `--sample-index`, shared by every subcommand.
 #[derive(Debug, Args)]
 pub struct SampleIndexArg {
@@ -308,10 +317,9 @@ pub struct TopArgs {
     /// Print JSON with exact values instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// The most memory decoding may take (the profiles given together
-    /// share it); a larger profile is refused.
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
-    pub max_memory: u64,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub memory: MaxMemoryArg,
 }
 
 /// Arguments of `heapwise diff`.
@@ -337,10 +345,9 @@ pub struct DiffArgs {
     /// Print JSON with exact values instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// The most memory decoding may take (the profiles given together
-    /// share it); a larger profile is refused.
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
-    pub max_memory: u64,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub memory: MaxMemoryArg,
 }
 
 /// Arguments of `heapwise flame`.
@@ -364,10 +371,9 @@ pub struct FlameArgs {
     /// The title at the top of the graph.
     #[arg(long, value_name = "TITLE")]
     pub title: Option<String>,
-    /// The most memory decoding may take (the profiles given together
-    /// share it); a larger profile is refused.
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
-    pub max_memory: u64,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub memory: MaxMemoryArg,
 }
 
 /// Runs a parsed command line, writing reports to standard output.
@@ -513,9 +519,7 @@ fn read_profiles(paths: &[PathBuf], max_memory: u64) -> Result<Profile> {
     let mut left = max_memory;
     let mut profiles = Vec::with_capacity(paths.len());
     for path in paths {
-        let data = read_file(path)?;
-        let name = path.display().to_string();
-        let profile = decode_profile_within(&name, &data, left).map_err(|e| {
+        let profile = read_profile_within(path, left).map_err(|e| {
             if left < max_memory {
                 e.context(format!(
                     "the {} files given share one {} MiB limit",
@@ -601,7 +605,7 @@ fn top(args: &TopArgs) -> Result<()> {
         .as_deref()
         .map(|p| compile_regex("--focus", p))
         .transpose()?;
-    let profile = load(&args.files, args.base.as_deref(), args.max_memory)?;
+    let profile = load(&args.files, args.base.as_deref(), args.memory.max_memory)?;
     let options = TopOptions {
         sample_index: args.sample_index.get(),
         max_rows: args.nodecount,
@@ -618,8 +622,8 @@ fn top(args: &TopArgs) -> Result<()> {
 
 fn diff(args: &DiffArgs) -> Result<()> {
     one_stdin(std::slice::from_ref(&args.old), Some(&args.new))?;
-    let old = read_profile_within(&args.old, args.max_memory)?;
-    let new = read_profile_within(&args.new, args.max_memory)?;
+    let old = read_profile_within(&args.old, args.memory.max_memory)?;
+    let new = read_profile_within(&args.new, args.memory.max_memory)?;
     let options = DiffOptions {
         sample_index: args.sample_index.get(),
         max_rows: args.nodecount,
@@ -652,7 +656,7 @@ fn flame(args: &FlameArgs) -> Result<()> {
             path
         }
     };
-    let profile = read_profiles(&args.files, args.max_memory)?;
+    let profile = read_profiles(&args.files, args.memory.max_memory)?;
     let options = FlameOptions {
         sample_index: args.sample_index.get(),
         title: args.title.clone(),
@@ -663,7 +667,7 @@ fn flame(args: &FlameArgs) -> Result<()> {
             write_flamegraph(&profile, &options, &mut svg).with_context(|| names(&args.files))?
         }
         Some(base_path) => {
-            let base = read_profile_within(base_path, args.max_memory)?;
+            let base = read_profile_within(base_path, args.memory.max_memory)?;
             write_diff_flamegraph(&base, &profile, &options, &mut svg).with_context(|| {
                 format!("{} with base {}", names(&args.files), base_path.display())
             })?;

@@ -69,7 +69,7 @@ pub fn decode_profile(name: &str, data: &[u8]) -> Result<Profile> {
 
 /// [`decode_profile`] within `max_memory` bytes (see
 /// [`DecodeOptions::max_memory`]).
-pub(crate) fn decode_profile_within(name: &str, data: &[u8], max_memory: u64) -> Result<Profile> {
+fn decode_profile_within(name: &str, data: &[u8], max_memory: u64) -> Result<Profile> {
     if data.is_empty() {
         bail!("{name}: empty file, not a pprof profile");
     }
