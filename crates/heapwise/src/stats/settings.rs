@@ -67,10 +67,7 @@ pub(crate) extern "C" fn init() {
     }
     if let Some(on) = var("HEAPWISE_SNAPSHOT", parse_switch) {
         match on {
-            Ok(true) if trailer::widen() => {
-                sampler::set_rate(1);
-                sampler::track_every_block();
-            }
+            Ok(true) if track_every_block() => {}
             Ok(true) => say!(
                 "heapwise: HEAPWISE_SNAPSHOT: blocks were recorded before the setting was read; no snapshots"
             ),
@@ -140,12 +137,20 @@ pub(crate) fn early() {
             sampler::set_rate(rate);
         }
         if let Some(Ok(true)) = getenv(c"HEAPWISE_SNAPSHOT").map(parse_switch) {
-            if trailer::widen() {
-                sampler::set_rate(1);
-                sampler::track_every_block();
-            }
+            track_every_block();
         }
     }
+}
+
+/// `HEAPWISE_SNAPSHOT=1`: every block tracked (rate 1, wide trailers),
+/// unless blocks were recorded without wide trailers already (`false`).
+fn track_every_block() -> bool {
+    if !trailer::widen() {
+        return false;
+    }
+    sampler::set_rate(1);
+    sampler::track_every_block();
+    true
 }
 
 /// The variable `name`, if set and UTF-8, from the C library, which
