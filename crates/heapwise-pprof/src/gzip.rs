@@ -9,7 +9,7 @@
 
 use std::io::{self, Read, Write};
 
-use flate2::read::MultiGzDecoder;
+use flate2::read::{GzDecoder, MultiGzDecoder};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
@@ -43,7 +43,8 @@ pub(crate) fn gzip_error(e: &io::Error) -> Error {
 /// stream is read twice: once to learn its size without keeping it, then
 /// into a buffer of exactly that size, which is charged to `budget`.
 pub(crate) fn decompress(data: &[u8], limit: u64, budget: &mut Budget) -> Result<Vec<u8>> {
-    let len = scan::decompressed_len(MultiGzDecoder::new(data), limit, budget)?;
+    let len = scan::decompressed_len(MultiGzDecoder::new(data), limit, budget)
+        .map_err(|e| explain(e, data, limit, budget))?;
     budget.charge(len as u64, || "the decompressed protobuf".to_owned())?;
     let mut out = vec![0u8; len];
     let mut reader = MultiGzDecoder::new(data);
@@ -58,6 +59,31 @@ pub(crate) fn decompress(data: &[u8], limit: u64, budget: &mut Budget) -> Result
         )),
         Err(e) => Err(gzip_error(&e)),
     }
+}
+
+/// `e`, from reading `data`, in the terms of two common mistakes: bytes
+/// appended to a gzip file (they fail as a truncated stream or a bad
+/// header: said when the first member alone reads) and a profile gzipped
+/// twice (its decompressed bytes, gzip's magic, are no protobuf: field 3
+/// of wire type 7).
+fn explain(e: Error, data: &[u8], limit: u64, budget: &Budget) -> Error {
+    if e.kind() == ErrorKind::Gzip {
+        if scan::decompressed_len(GzDecoder::new(data), limit, budget).is_ok() {
+            return Error::new(
+                ErrorKind::Gzip,
+                "gzip: bytes after the end of the compressed data are not gzip",
+            );
+        }
+        return e;
+    }
+    let mut first = [0u8; 2];
+    if MultiGzDecoder::new(data).read_exact(&mut first).is_ok() && first == GZIP_MAGIC {
+        return Error::new(
+            ErrorKind::Gzip,
+            "gzip: the decompressed data is gzip again (compressed twice: gunzip it once)",
+        );
+    }
+    e
 }
 
 /// Gzips `raw` into `w`, at gzip's fastest level, as Go's `runtime/pprof`

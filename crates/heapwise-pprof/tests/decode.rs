@@ -272,6 +272,34 @@ fn gzip_with_a_bad_header_is_a_gzip_error() {
 }
 
 #[test]
+fn gzip_with_bytes_appended_says_so() {
+    for junk in [&b"x"[..], b"\n", b"not gzip at all, a longer tail"] {
+        let mut gz = fixture("go_heap.pb.gz");
+        gz.extend_from_slice(junk);
+        let e = Profile::decode(&gz).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Gzip);
+        assert_eq!(
+            e.to_string(),
+            "gzip: bytes after the end of the compressed data are not gzip"
+        );
+    }
+    // A truncated stream is still one.
+    let gz = fixture("go_heap.pb.gz");
+    let e = Profile::decode(&gz[..gz.len() - 3]).unwrap_err();
+    assert_eq!(e.to_string(), "gzip: truncated stream");
+}
+
+#[test]
+fn a_profile_gzipped_twice_says_so() {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&fixture("go_heap.pb.gz")).unwrap();
+    let e = Profile::decode(&e.finish().unwrap()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Gzip);
+    assert!(e.to_string().contains("compressed twice"), "{e}");
+}
+
+#[test]
 fn gzip_with_a_corrupt_body_is_a_gzip_error() {
     let mut gz = fixture("go_heap.pb.gz");
     let mid = gz.len() / 2;
