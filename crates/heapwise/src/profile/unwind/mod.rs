@@ -28,6 +28,13 @@
 //! frame steps by its frame pointer; where the rule is the frame-pointer
 //! rule itself, the two agree.
 //!
+//! In full mode a thread's consecutive walks share most of their outer
+//! frames (three quarters of cc1plus's), so each walk keeps its steps by
+//! rules (`memo.rs`), and the next walk, on reaching one of those states,
+//! steps by the record while the two stack words each step read still
+//! hold: two loads and compares a frame instead of a lookup (cc1plus at
+//! rate 1: 3.5% fewer instructions for the whole process).
+//!
 //! Frame pointers stay the fast path where the code has them, chosen per
 //! object: an object whose rules are nearly all the frame-pointer frame
 //! (built with `-C force-frame-pointers=yes`: ~97% of its code; without:
@@ -70,6 +77,11 @@ mod chunks;
     allow(dead_code)
 )]
 mod directory;
+#[cfg_attr(
+    not(all(target_arch = "x86_64", target_os = "linux")),
+    allow(dead_code)
+)]
+mod memo;
 #[cfg_attr(
     not(all(target_arch = "x86_64", target_os = "linux")),
     allow(dead_code)

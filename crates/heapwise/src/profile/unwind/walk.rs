@@ -37,6 +37,7 @@ use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 use crate::profile::depot::fx_step;
+use crate::profile::unwind::memo::{Memo, Step, STEPS};
 use crate::profile::unwind::modules::Tables;
 use crate::profile::unwind::table::{Kind, Rule};
 
@@ -214,15 +215,27 @@ pub(crate) fn walk_with(
         // Frame pointers only: every frame steps by its record.
         (fp_lo, fp_hi) = (0, usize::MAX);
     }
+    // The last walk's record (`memo.rs`), and this walk's: `from` is its
+    // first recorded state, `in_run` whether it is in a run of steps by
+    // frame records, which are not recorded.
+    let memo = match (tables, cache) {
+        (Some(t), Some(c)) => Some((&c.memo, t)),
+        _ => None,
+    };
+    let (last, mut cursor) = memo.map_or((&[][..], 0), |(m, t)| m.record(t, cfi_only));
+    let next = memo.map(|(m, _)| m.next());
+    let skip_at_start = skip;
+    let (mut from, mut in_run) = (0, false);
     // Step this frame by its frame-pointer record (it has no rule).
     let mut by_record = false;
-    loop {
+    let w = 'walk: loop {
         if by_record || lookup.wrapping_sub(fp_lo) < fp_hi.wrapping_sub(fp_lo) {
             // Frames of code built with frame pointers are stepped in this
             // loop of their own while the return addresses stay in that
             // code: the general step below keeps more state live than the
             // registers hold, and full mode walks every allocation's stack
             // (1.14x faster on the bench's `mixed`, 1.09x on `events`).
+            in_run = true;
             loop {
                 if fp == 0 {
                     // The chain's zero link ends the stack; in the first
@@ -230,22 +243,54 @@ pub(crate) fn walk_with(
                     if lookup != regs.pc {
                         w.end = End::Root;
                     }
-                    return w;
+                    break 'walk w;
                 }
                 if fp < sp {
-                    return w;
+                    break 'walk w;
                 }
                 let Some((saved, ra)) = read_pair(fp) else {
-                    return w;
+                    break 'walk w;
                 };
                 if push(ra, &mut skip, out, &mut w) {
-                    return w;
+                    break 'walk w;
                 }
                 (pc, sp, fp) = (ra, fp + 16, saved);
                 lookup = pc - 1;
                 if lookup.wrapping_sub(fp_lo) >= fp_hi.wrapping_sub(fp_lo) {
                     break;
                 }
+            }
+            in_run = false;
+            from = w.len + skip_at_start - skip;
+        }
+        // The state this walk is in (its steps so far).
+        let at = w.len + skip_at_start - skip;
+        if let Some(next) = next {
+            // The last walk's states are in order of `sp`, as this walk's.
+            while last.get(cursor).is_some_and(|s| s.get().sp < sp) {
+                cursor += 1;
+            }
+            let same = last.get(cursor).is_some_and(|s| {
+                let s = s.get();
+                (s.pc, s.sp, s.fp) == (pc, sp, fp) && (cursor == 0) == (at == 0)
+            });
+            if same && skip == 0 {
+                // Step by the record while the words it read still hold:
+                // its rules, looked up again, would give its steps.
+                let r = replay(last, cursor, next, at, out, w.len, w.hash, &read);
+                (w.len, w.hash) = (r.len, r.hash);
+                let state = last[r.at].get();
+                (pc, sp, fp) = (state.pc, state.sp, state.fp);
+                if r.full {
+                    w.end = End::Depth;
+                    break 'walk w;
+                }
+                if r.at > cursor {
+                    lookup = pc - 1;
+                }
+                // Not this state again: on by rules from here.
+                cursor = r.at + 1;
+                continue;
             }
         }
         let rule = match (tables, cache) {
@@ -275,32 +320,128 @@ pub(crate) fn walk_with(
             let base = if rule.kind() == Kind::Rbp { fp } else { sp };
             let cfa = base.wrapping_add(rule.cfa_offset());
             if cfa <= sp {
-                return w;
+                break 'walk w;
             }
             let Some(ra) = read(cfa.wrapping_sub(8)) else {
-                return w;
+                break 'walk w;
             };
             // The caller's `fp` without a branch on how it was kept (that
             // branch was the walk's most mispredicted): a rule that saves
             // none reads the return address's word again.
-            let Some(word) = read(cfa.wrapping_add_signed(rule.fp_slot())) else {
-                return w;
+            let word_at = cfa.wrapping_add_signed(rule.fp_slot());
+            let Some(word) = read(word_at) else {
+                break 'walk w;
             };
-            fp = rule.caller_fp(fp, word);
-            if push(ra, &mut skip, out, &mut w) {
-                return w;
+            let caller_fp = rule.caller_fp(fp, word);
+            if let Some(slot) = next.and_then(|n| n.get(at)) {
+                slot.set(Step {
+                    pc,
+                    sp,
+                    fp,
+                    word_at,
+                    word,
+                });
             }
-            (pc, sp) = (ra, cfa);
+            if push(ra, &mut skip, out, &mut w) {
+                break 'walk w;
+            }
+            (pc, sp, fp) = (ra, cfa, caller_fp);
             lookup = pc - 1;
             by_record = false;
         } else if rule.kind() == Kind::End {
             w.end = End::Root;
-            return w;
+            break 'walk w;
         } else if cfi_only {
-            return w;
+            break 'walk w;
         } else {
             by_record = true;
         }
+    };
+    if let (Some((memo, tables)), Some(next)) = (memo, next) {
+        // The last state: a walk that ended on a full `out` counted the
+        // step it did not take.
+        let end = w.len + skip_at_start - skip - usize::from(w.end == End::Depth);
+        let kept = !w.missed && end < next.len();
+        if kept {
+            next[end].set(Step {
+                pc,
+                sp,
+                fp,
+                word_at: 0,
+                word: 0,
+            });
+        }
+        let from = if in_run { end } else { from };
+        memo.keep(tables, cfi_only, from, kept.then_some(end));
+    }
+    w
+}
+
+/// Where [`replay`] left the walk.
+struct Replayed {
+    /// The record's state the walk is in.
+    at: usize,
+    /// The walk's frames and their hash.
+    len: usize,
+    hash: u64,
+    /// `out` is full (the walk is in the state before the step that
+    /// filled it).
+    full: bool,
+}
+
+/// Steps by `last`, the last walk's record (`memo.rs`), from its state `k`,
+/// which the walk is in, at its step `at`, while the words each step read
+/// hold the same values, writing each return address to `out` after its
+/// first `len` (hashing them on from `hash`) and each state to `next`.
+/// The walk skips no more frames.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn replay(
+    last: &[Cell<Step>],
+    k: usize,
+    next: &[Cell<Step>; STEPS],
+    at: usize,
+    out: &mut [MaybeUninit<usize>],
+    len: usize,
+    hash: u64,
+    read: &impl Fn(usize) -> Option<usize>,
+) -> Replayed {
+    let (mut k, mut at, mut len, mut hash) = (k, at, len, hash);
+    while let (Some(state), Some(then)) = (last.get(k), last.get(k + 1)) {
+        let (state, then) = (state.get(), then.get());
+        let (Some(ra), Some(word)) = (read(then.sp.wrapping_sub(8)), read(state.word_at)) else {
+            break;
+        };
+        if (ra != then.pc) | (word != state.word) {
+            break;
+        }
+        let Some(slot) = out.get_mut(len) else {
+            break;
+        };
+        // The step was taken, so `ra` is not zero.
+        debug_assert_ne!(ra, 0);
+        slot.write(ra);
+        len += 1;
+        hash = stack_hash_step(hash, ra);
+        if let Some(slot) = next.get(at) {
+            slot.set(state);
+        }
+        if len == out.len() {
+            return Replayed {
+                at: k,
+                len,
+                hash,
+                full: true,
+            };
+        }
+        k += 1;
+        at += 1;
+    }
+    Replayed {
+        at: k,
+        len,
+        hash,
+        full: false,
     }
 }
 
@@ -381,16 +522,19 @@ pub(crate) struct RuleCache {
     /// The code range of the last object built with frame pointers a walk
     /// met (see `FP_OBJECT`).
     fp: Cell<(usize, usize)>,
+    /// The last walk's steps by rules.
+    memo: Memo,
 }
 
 thread_local! {
     /// A `const` thread-local without a destructor: there during thread
-    /// exit too. 4 KiB per thread.
+    /// exit too. 21 KiB per thread.
     static CACHE: RuleCache = const {
         RuleCache {
             tables: Cell::new(std::ptr::null()),
             slots: [const { Cell::new((0, Rule::NONE)) }; CACHE_SLOTS],
             fp: Cell::new((0, 0)),
+            memo: Memo::new(),
         }
     };
 }
@@ -404,6 +548,7 @@ impl RuleCache {
                 slot.set((0, Rule::NONE));
             }
             self.fp.set((0, 0));
+            self.memo.clear();
             self.tables.set(tables);
         }
     }
@@ -487,6 +632,7 @@ mod tests {
             tables: Cell::new(std::ptr::null()),
             slots: [const { Cell::new((0, Rule::NONE)) }; CACHE_SLOTS],
             fp: Cell::new((0, 0)),
+            memo: Memo::new(),
         };
         let pair = |a: usize| Some((stack.read(a)?, stack.read(a.checked_add(8)?)?));
         let w = walk_with(regs, using, 0, &mut out, None, |a| stack.read(a), pair);
@@ -563,6 +709,107 @@ mod tests {
         let (frames, w) = run(&stack, regs, Using::Auto(&t), 2);
         assert_eq!(frames, [0x1150, 0x1250]);
         assert_eq!(w.end, End::Depth);
+    }
+
+    /// A walk with `cache` (and its record of the last walk), and the
+    /// same walk without: the two must agree.
+    fn walk_twice(
+        cache: &RuleCache,
+        stack: &Stack,
+        regs: Regs,
+        using: Using<'_>,
+        depth: usize,
+    ) -> Vec<usize> {
+        let pair = |a: usize| Some((stack.read(a)?, stack.read(a.checked_add(8)?)?));
+        let mut out = vec![MaybeUninit::uninit(); depth];
+        let w = walk_with(
+            regs,
+            using,
+            1,
+            &mut out,
+            Some(cache),
+            |a| stack.read(a),
+            pair,
+        );
+        let mut plain = vec![MaybeUninit::uninit(); depth];
+        let p = walk_with(regs, using, 1, &mut plain, None, |a| stack.read(a), pair);
+        assert_eq!(w, p);
+        // SAFETY: the walk initialised the first `len` entries.
+        let frames: Vec<usize> = out[..w.len]
+            .iter()
+            .map(|f| unsafe { f.assume_init() })
+            .collect();
+        // SAFETY: as above.
+        let plain: Vec<usize> = plain[..p.len]
+            .iter()
+            .map(|f| unsafe { f.assume_init() })
+            .collect();
+        assert_eq!(frames, plain);
+        frames
+    }
+
+    #[test]
+    fn a_walk_steps_by_the_last_walks_record_only_where_its_words_hold() {
+        let t = tables();
+        let cache = RuleCache {
+            tables: Cell::new(std::ptr::null()),
+            slots: [const { Cell::new((0, Rule::NONE)) }; CACHE_SLOTS],
+            fp: Cell::new((0, 0)),
+            memo: Memo::new(),
+        };
+        // As in the test above, from a frame of `leaf` (skipped: the walk
+        // skips one frame here, as capture does), then `mid`, `top`, `_start`.
+        let mut stack = Stack {
+            base: 0x8000,
+            words: vec![0, 0, 0, 0x1150, 0xdead, 0x1250, 0, 0x1310, 0],
+        };
+        let leaf = Regs {
+            pc: 0x1050,
+            sp: 0x8000,
+            fp: 0x8020,
+        };
+        let using = Using::Cfi(&t);
+        assert_eq!(
+            walk_twice(&cache, &stack, leaf, using, 16),
+            [0x1250, 0x1310]
+        );
+        let (record, from) = cache.memo.record(&t, true);
+        assert_eq!((record.len(), from), (4, 0));
+        // From another frame (of `top`'s shape) that returns into `mid` in
+        // the same state: the rest comes from the record.
+        let other = Regs {
+            pc: 0x1210,
+            sp: 0x8010,
+            fp: 0x8020,
+        };
+        assert_eq!(
+            walk_twice(&cache, &stack, other, using, 16),
+            [0x1250, 0x1310]
+        );
+        // An outer return address changed since: not taken from the record.
+        stack.words[7] = 0x1260;
+        assert_eq!(
+            walk_twice(&cache, &stack, leaf, using, 16),
+            [0x1250, 0x1260]
+        );
+        stack.words[7] = 0x1310;
+        assert_eq!(
+            walk_twice(&cache, &stack, other, using, 16),
+            [0x1250, 0x1310]
+        );
+        // A full `out` while stepping by the record, then a deeper walk.
+        assert_eq!(walk_twice(&cache, &stack, leaf, using, 1), [0x1250]);
+        assert_eq!(
+            walk_twice(&cache, &stack, other, using, 16),
+            [0x1250, 0x1310]
+        );
+        // Other tables: the record is not theirs.
+        let t2 = tables();
+        assert_eq!(cache.memo.record(&t2, true).0.len(), 0);
+        assert_eq!(
+            walk_twice(&cache, &stack, leaf, Using::Cfi(&t2), 16),
+            [0x1250, 0x1310]
+        );
     }
 
     #[test]
