@@ -353,6 +353,9 @@ impl<A: GlobalAlloc> Alloc<A> {
             return p;
         }
         let _guard = self.enter_slow(l);
+        // A panicking thread's allocations are the process's (see
+        // `local/panic_window.rs`), and never refused.
+        let apart = l.panic_window();
         let op = Delta {
             allocs: 1,
             calls: 1,
@@ -360,7 +363,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             peak: size as i64,
             ..Delta::default()
         };
-        if scope::refuses_hard(l, &op) {
+        if !apart && scope::refuses_hard(l, &op) {
             return ptr::null_mut();
         }
         // Full mode: the block carries its bucket.
@@ -384,11 +387,22 @@ impl<A: GlobalAlloc> Alloc<A> {
                 return p;
             }
         }
-        if self.owner {
-            // SAFETY: `p` is a fresh owner-mode block.
-            unsafe { Self::set_owner(p, size, current(l)) };
+        if apart {
+            // Owner mode names no scope in the block (its free is the
+            // process's too); without, the window notes its address.
+            if self.owner || l.panic_allocated(p) {
+                l.charge_panic(&Delta::alloc(size as u64).with_call());
+            } else {
+                l.record_alloc(size as u64);
+            }
+        } else {
+            l.record_alloc(size as u64);
         }
-        l.record_alloc(size as u64);
+        if self.owner {
+            let owner = if apart { ptr::null() } else { current(l) };
+            // SAFETY: `p` is a fresh owner-mode block.
+            unsafe { Self::set_owner(p, size, owner) };
+        }
         if sampled && carried.is_none() {
             profiler::sample_due_block(l, p, size);
         }
@@ -459,8 +473,12 @@ impl<A: GlobalAlloc> Alloc<A> {
                 process::own(-(size as isize));
             } else {
                 let _guard = self.enter_slow(l);
-                l.record_free(size as u64);
-                l.flush_if_due();
+                if l.panic_window() && l.panic_freed(ptr) {
+                    l.charge_panic(&Delta::free(size as u64).with_call());
+                } else {
+                    l.record_free(size as u64);
+                    l.flush_if_due();
+                }
                 #[cfg(feature = "alloc-events")]
                 if self.fires_events() {
                     events::free(ptr as usize, size, layout.align(), scope::id_of(current(l)));
@@ -495,6 +513,12 @@ impl<A: GlobalAlloc> Alloc<A> {
         }
         // SAFETY: forwarded from the caller.
         unsafe { self.inner.dealloc(ptr, block) };
+        // A panicking thread's calls are the process's.
+        let cur = if l.panic_window() {
+            ptr::null()
+        } else {
+            current(l)
+        };
         if owner == current(l) {
             l.record_free(size as u64);
             l.flush_if_due();
@@ -502,7 +526,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             // The free is the owner's; the call belongs to the scope that made it.
             l.flush_pending();
             scope::charge(owner, &Delta::free(size as u64), l.shard());
-            scope::charge(current(l), &Delta::call(), l.shard());
+            scope::charge(cur, &Delta::call(), l.shard());
         }
     }
 
@@ -627,10 +651,16 @@ impl<A: GlobalAlloc> Alloc<A> {
             return p;
         }
         let _guard = self.enter_slow(l);
-        let cur = current(l);
+        // A panicking thread's calls are the process's (see
+        // `local/panic_window.rs`): the new block is allocated in no scope.
+        let apart = l.panic_window();
+        let cur = if apart { ptr::null() } else { current(l) };
         // In owner mode a block from elsewhere is freed to its owner and the new
-        // block allocated in the current scope.
-        let split = self.owner && owner != cur;
+        // block allocated in the current scope (in a panic window, always:
+        // the batch is the scope's).
+        let split = self.owner && (owner != cur || apart);
+        // Without owner tracking, whether the window allocated the old block.
+        let old_apart = apart && !self.owner && l.panic_freed(ptr);
         let mut op = Delta {
             allocs: 1,
             reallocs: 1,
@@ -644,7 +674,7 @@ impl<A: GlobalAlloc> Alloc<A> {
             op.freed_bytes = old as u64;
             op.peak = (new_size as i64 - old as i64).max(0);
         }
-        if scope::refuses_hard(l, &op) {
+        if !apart && scope::refuses_hard(l, &op) {
             if let Some((_, _, old_at)) = carried {
                 // SAFETY: `ptr` is still the carried block, now unsampled.
                 unsafe { trailer::attach(ptr, old_at, old, ptr::null()) };
@@ -667,6 +697,10 @@ impl<A: GlobalAlloc> Alloc<A> {
             };
         }
         if p.is_null() {
+            if old_apart {
+                // The old block stays, still the window's.
+                l.panic_allocated(ptr);
+            }
             return p;
         }
         if self.owner {
@@ -674,7 +708,34 @@ impl<A: GlobalAlloc> Alloc<A> {
             unsafe { Self::set_owner(p, new_size, cur) };
         }
         let sampled = sampled && carried.is_none();
-        if split {
+        if apart && !self.owner {
+            // The old block's free and the new block's allocation, each to
+            // the process or to the batch (the scope's) by whose block it
+            // is; the call once, with the batch's part if it has one.
+            let new_apart = l.panic_allocated(p);
+            match (old_apart, new_apart) {
+                (true, true) => l.charge_panic(&Delta {
+                    reallocs: 1,
+                    frees: 1,
+                    freed_bytes: old as u64,
+                    peak: (new_size as i64 - old as i64).max(0),
+                    ..Delta::alloc(new_size as u64).with_call()
+                }),
+                (false, true) => {
+                    l.record_free(old as u64);
+                    l.charge_panic(&Delta::alloc(new_size as u64));
+                }
+                (true, false) => {
+                    l.charge_panic(&Delta::free(old as u64));
+                    l.record_alloc(new_size as u64);
+                }
+                (false, false) => l.record_realloc(old as u64, new_size as u64),
+            }
+            if sampled {
+                profiler::sample_due_block(l, p, new_size);
+            }
+            l.flush_if_due();
+        } else if split {
             if sampled {
                 profiler::sample_due_block(l, p, new_size);
             }

@@ -58,6 +58,8 @@ pub(crate) const FLUSH_BYTES: isize = 64 * 1024;
 const READY: u8 = 1;
 const GUARDED: u8 = 2;
 const EXITING: u8 = 4;
+/// The thread is panicking inside a scope: see `panic_window.rs`.
+const PANICKING: u8 = 8;
 
 /// One thread's allocator state. See the module docs.
 ///
@@ -95,6 +97,9 @@ pub(crate) struct Local {
     rng: Cell<u64>,
     /// Sampling suspended ([`without_sampling`]).
     unsampled: Cell<bool>,
+    /// The blocks the thread's panic window allocated (`panic_window.rs`):
+    /// a set of heapwise's own, or null.
+    panic_blocks: Cell<*mut c_void>,
 }
 
 /// Runs `f` with this thread's block. Never fails and never panics: the
@@ -142,6 +147,7 @@ impl Local {
             sample_epoch: Cell::new(0),
             rng: Cell::new(0),
             unsampled: Cell::new(false),
+            panic_blocks: Cell::new(std::ptr::null_mut()),
         }
     }
 
@@ -486,6 +492,69 @@ impl Local {
         self.countdown.set(-1);
     }
 
+    /// Whether the thread is in a panic window (`panic_window.rs`).
+    #[inline]
+    pub(crate) fn in_panic_window(&self) -> bool {
+        self.state.get() & PANICKING != 0
+    }
+
+    /// Opens the thread's panic window when it is found panicking inside a
+    /// scope, closes it when the panic is over; whether it is open. Every
+    /// unguarded slow path calls this behind the guard: outside panics and
+    /// scopes, a load or two.
+    #[inline]
+    pub(crate) fn panic_window(&self) -> bool {
+        let open = self.in_panic_window();
+        if !open && self.scope.get().is_null() {
+            return false;
+        }
+        let panicking = std::thread::panicking();
+        if open == panicking {
+            return open;
+        }
+        self.panic_window_slow(panicking)
+    }
+
+    /// Opens (`open`) or closes the panic window. The pending batch is the
+    /// scope's, charged before.
+    #[cold]
+    #[inline(never)]
+    fn panic_window_slow(&self, open: bool) -> bool {
+        debug_assert!(self.is_guarded());
+        self.flush_pending();
+        if open {
+            self.state.set(self.state.get() | PANICKING);
+        } else {
+            self.state.set(self.state.get() & !PANICKING);
+            self.forget_panic_blocks();
+        }
+        open
+    }
+
+    /// Opens the panic window (the pending batch is charged), from the
+    /// panic hook, behind the guard.
+    pub(crate) fn open_panic_window(&self) {
+        debug_assert!(self.is_guarded());
+        self.panic_window_slow(true);
+    }
+
+    /// Calls of the panic window on its own blocks: charged to the process
+    /// only. Their allocated bytes bring the next sample nearer, as any
+    /// allocation's do.
+    pub(crate) fn charge_panic(&self, d: &Delta) {
+        self.sample_left
+            .set(self.sample_left.get().saturating_sub(d.bytes as i64));
+        process::GLOBAL.add(self.shard(), d);
+    }
+
+    pub(crate) fn panic_blocks(&self) -> *mut c_void {
+        self.panic_blocks.get()
+    }
+
+    pub(crate) fn set_panic_blocks(&self, p: *mut c_void) {
+        self.panic_blocks.set(p);
+    }
+
     pub(crate) fn guard(&self) -> Reentrancy<'_> {
         debug_assert!(!self.is_guarded(), "one reentrancy guard at a time");
         self.state.set(self.state.get() | GUARDED);
@@ -571,9 +640,11 @@ static EXIT_FLUSH: ThreadExit = ThreadExit::new(flush_at_exit);
 extern "C" fn flush_at_exit(_: *mut c_void) {
     with_local(|l| {
         if !l.is_guarded() {
-            drop(l.flush_from_user_code());
+            let _guard = l.flush_from_user_code();
+            // A thread that ends while panicking leaves its window's set.
+            l.forget_panic_blocks();
         }
-        l.state.set(l.state.get() | EXITING);
+        l.state.set((l.state.get() | EXITING) & !PANICKING);
         l.countdown.set(-1);
     });
 }

@@ -13,6 +13,7 @@ pub(crate) mod filter;
 pub(crate) mod hooks;
 #[cfg(feature = "http")]
 mod own_thread;
+mod panic_window;
 pub(crate) mod process;
 pub(crate) mod sampler;
 mod storage;
@@ -21,3 +22,4 @@ pub(crate) mod usage;
 pub(crate) use block::*;
 #[cfg(feature = "http")]
 pub(crate) use own_thread::spawn_own_thread;
+pub(crate) use panic_window::open_panic_window;

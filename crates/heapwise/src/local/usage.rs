@@ -85,6 +85,24 @@ impl Delta {
         }
     }
 
+    /// The allocation of one block, without the call that made it.
+    pub(crate) fn alloc(size: u64) -> Delta {
+        Delta {
+            allocs: 1,
+            bytes: size,
+            peak: size as i64,
+            ..Delta::default()
+        }
+    }
+
+    /// The delta with one allocator call added.
+    pub(crate) fn with_call(self) -> Delta {
+        Delta {
+            calls: self.calls + 1,
+            ..self
+        }
+    }
+
     /// One allocator call, on its own.
     pub(crate) fn call() -> Delta {
         Delta {

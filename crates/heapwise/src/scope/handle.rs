@@ -76,6 +76,7 @@ impl Scope {
 
     /// `parent` carries a reference this scope takes over.
     fn with_parent(parent: *const ScopeInner) -> Scope {
+        super::panic_hook::install();
         // SAFETY: `parent` is null or live: the caller hands over a reference.
         let ptr = ScopeInner::allocate(unsafe { ScopeInner::new(parent) });
         Scope { ptr }
@@ -171,13 +172,14 @@ impl Scope {
     /// a cooperative limit. A free can never be refused, so a free that crosses
     /// a `calls` limit only marks the scope.
     ///
-    /// A thread that is panicking is never refused: its panic message, the
-    /// backtrace under `RUST_BACKTRACE=1` and the drops of unwinding must be
-    /// able to allocate, or the process would abort (or deadlock on std's
-    /// backtrace lock). Those allocations are charged, so a scope can end
-    /// well above its hard limit after a panic: std's first backtrace loads
-    /// the program's debug info, tens of megabytes (53 MB and 86,007
-    /// allocations for a small tokio program).
+    /// A thread that is panicking is never refused, and what it allocates
+    /// is not charged to its scopes: its panic message, the backtrace under
+    /// `RUST_BACKTRACE=1` (std's first one loads the program's debug info,
+    /// tens of megabytes it keeps for the process's life) and what drops
+    /// allocate while unwinding are the process's; unwinding's frees of the
+    /// scope's blocks are charged as usual. So a caught panic leaves the
+    /// scope as it was, less what unwinding dropped (see the
+    /// [limits guide](crate::guide::limits)).
     ///
     /// # Panics
     ///

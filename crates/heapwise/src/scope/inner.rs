@@ -480,8 +480,9 @@ fn refuses_hard_in(l: &Local, scope: *const ScopeInner, op: &Delta) -> bool {
 /// message, a backtrace under `RUST_BACKTRACE=1`) and the drops of
 /// unwinding must be able to allocate, or a refused allocation there would
 /// abort the process (`handle_alloc_error`), or deadlock on the backtrace
-/// lock the hook holds. Its allocations are charged as usual and the scope
-/// is marked exceeded when they cross.
+/// lock the hook holds. (The allocator's slow paths do not ask while
+/// their thread panics in a scope: its calls are then the process's, see
+/// `local/panic_window.rs`; the check here keeps the rule for any caller.)
 pub(crate) fn refuse_hard(scope: *const ScopeInner, op: &Delta) -> bool {
     // SAFETY: as in `charge`.
     let Some(first) = (unsafe { scope.as_ref() }) else {

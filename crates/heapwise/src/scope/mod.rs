@@ -8,6 +8,7 @@ mod handle;
 mod inner;
 pub(crate) mod limit;
 mod name;
+mod panic_hook;
 pub(crate) mod registry;
 pub(crate) mod stack;
 
