@@ -362,6 +362,8 @@ fn sixteen_slow_clients_leave_room_for_new_ones() {
     let s = ServeOptions::new().serve("127.0.0.1:0").unwrap();
     let addr = s.local_addr();
     let slow: Vec<TcpStream> = (0..16).map(|_| slow_client(addr)).collect();
+    // Clients whose heads have not come in a quarter of a second.
+    thread::sleep(DRIBBLING);
     // Every slot is taken by a slow client, yet new ones are served at
     // once: each in the place of the slow client that has waited longest.
     for _ in 0..4 {
@@ -390,9 +392,11 @@ fn the_longest_waiting_unfinished_request_makes_room_never_one_being_served() {
     // sending their request heads, the older first.
     let holders = hold_every_delta_slot(addr);
     let older = slow_client(addr);
+    thread::sleep(DRIBBLING);
     let newer = slow_client(addr);
     // Every slot is taken; a new client is served at once, in the older
-    // slow client's place.
+    // slow client's place (the newer has not waited long enough to be
+    // taken for a dribbler).
     assert_alive(addr);
     let r = parse_reply(&read_all(&older));
     assert_error(
@@ -405,4 +409,35 @@ fn the_longest_waiting_unfinished_request_makes_room_never_one_being_served() {
     for h in &holders {
         assert!(still_waiting(h), "a delta was dropped");
     }
+}
+
+/// How long a connection may wait for its request head before a new one
+/// may take its slot (`http/slots.rs`), and a little more.
+const DRIBBLING: Duration = Duration::from_millis(300);
+
+#[test]
+fn a_burst_of_clients_is_served_or_told_to_retry_never_taken_for_slow() {
+    let _serial = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    // The defaults: 16 connections at once.
+    let s = ServeOptions::new().serve("127.0.0.1:0").unwrap();
+    let addr = s.local_addr();
+    let start = Arc::new(Barrier::new(60));
+    let clients: Vec<_> = (0..60)
+        .map(|_| {
+            let start = start.clone();
+            thread::spawn(move || {
+                start.wait();
+                // The whole request in one write, as any client sends it;
+                // profile builds run one at a time, so served connections
+                // keep their slots while new ones arrive.
+                get(addr, "/debug/pprof/heap").status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        statuses.iter().all(|&s| s == 200 || s == 503),
+        "a client that sent its whole request was dropped: {statuses:?}"
+    );
+    assert!(statuses.contains(&200), "{statuses:?}");
 }

@@ -144,10 +144,10 @@
 //! ([`ServeOptions::max_connections`]) bounds the threads and memory the
 //! endpoint can take, and a slow client cannot keep others out: when every
 //! slot is taken, the connection that has waited longest for the rest of
-//! its request is dropped (with a 408) to make room for the new one; a
-//! connection being served (its request in: a profile build, a delta, the
-//! response) is never dropped, and when all of them are, a new one gets a
-//! 503 at once. At most 4 delta requests sleep at once, so they cannot
+//! its request, if 250 ms or more, is dropped (with a 408) to make room
+//! for the new one; a connection being served (its request in: a profile
+//! build, a delta, the response) is never dropped, and when no connection
+//! can be, a new one gets a 503 at once. At most 4 delta requests sleep at once, so they cannot
 //! take every slot, and a delta whose client goes away (closes,
 //! half-closes or resets the connection, as Go's server and hyper see it)
 //! ends then, with no answer, freeing both its slots; profile builds and
@@ -160,7 +160,7 @@
 //!
 //! | limit | default | beyond it |
 //! |---|---|---|
-//! | connections at once ([`ServeOptions::max_connections`]) | 16 | the one waiting longest for its request is dropped (408), else 503 |
+//! | connections at once ([`ServeOptions::max_connections`]) | 16 | the one waiting longest (≥ 250 ms) for its request is dropped (408), else 503 |
 //! | the request head, from the accept ([`ServeOptions::head_timeout`]) | 2 s (at most the timeout) | 408 |
 //! | the whole request; each write ([`ServeOptions::timeout`]) | 10 s | 408; dropped |
 //! | the whole response | 6 × the timeout | dropped |

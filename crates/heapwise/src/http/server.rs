@@ -103,8 +103,9 @@ impl ServeOptions {
     /// The most connections at once (default 16, at least 1). Each takes
     /// one short-lived thread. When every slot is taken, a new connection
     /// takes the slot of the one that has waited longest for the rest of
-    /// its request (which gets a 408); if every one has its request in and
-    /// is being served, the new one gets a 503.
+    /// its request, if that has waited 250 ms or more (it gets a 408);
+    /// else (every one is being served, or has just come) the new one gets
+    /// a 503.
     pub fn max_connections(mut self, n: usize) -> ServeOptions {
         self.max_connections = n.max(1);
         self
@@ -166,7 +167,7 @@ impl ServeOptions {
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
-            slots: Arc::new(Slots::new(self.max_connections)),
+            slots: Arc::new(Slots::new(self.max_connections, super::slots::DRIBBLING)),
             options: self.clone(),
         });
         let (busy_tx, busy_rx) = sync_channel::<TcpStream>(BUSY_QUEUE);

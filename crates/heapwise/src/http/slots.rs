@@ -3,20 +3,32 @@
 //!
 //! A connection takes a slot when it is accepted. While it is still
 //! receiving its request it may lose it to a newer connection when every
-//! slot is taken: the one that has waited longest goes first, so clients
-//! that dribble their requests cannot keep new clients out. Once its
-//! request is in ([`Slot::serve`]) it is being served (a profile build, a
-//! delta, the response) and keeps its slot until it ends.
+//! slot is taken, once it has waited [`DRIBBLING`] for it: the one that has
+//! waited longest goes first, so clients that dribble their requests
+//! cannot keep new clients out. A real client sends its request head in
+//! one packet as the connection opens, so a younger connection is one
+//! whose request is on its way or not read yet (its thread has not run:
+//! sixty clients at once took 15 of them for dribblers); when only such
+//! connections hold the slots, a new one gets a 503. Once its request is
+//! in ([`Slot::serve`]) it is being served (a profile build, a delta, the
+//! response) and keeps its slot until it ends.
 
 use std::collections::VecDeque;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How long a connection may wait for its request before a newer one may
+/// take its slot.
+pub(super) const DRIBBLING: Duration = Duration::from_millis(250);
 
 /// The slots of one server.
 #[derive(Debug)]
 pub(super) struct Slots {
     max: usize,
+    /// [`DRIBBLING`], or another wait in the tests.
+    dribbling: Duration,
     state: Mutex<State>,
 }
 
@@ -35,6 +47,8 @@ struct Receiving {
     dropped: AtomicBool,
     /// Its socket, to wake its thread when it is dropped.
     socket: TcpStream,
+    /// When it took its slot.
+    since: Instant,
 }
 
 /// A connection's slot, released when dropped (unless a newer connection
@@ -48,9 +62,10 @@ pub(super) struct Slot {
 }
 
 impl Slots {
-    pub(super) fn new(max: usize) -> Slots {
+    pub(super) fn new(max: usize, dribbling: Duration) -> Slots {
         Slots {
             max,
+            dribbling,
             state: Mutex::default(),
         }
     }
@@ -62,20 +77,27 @@ impl Slots {
 
     /// A slot for the connection on `socket`: a free one, else the one of
     /// the connection that has waited longest for the rest of its request,
-    /// which is shut for reading (its thread wakes, sees it was dropped
-    /// and says so to its client). `None` when every connection is being
-    /// served.
+    /// if that is at least the dribbling wait, which is shut for reading
+    /// (its thread wakes, sees it was dropped and says so to its client).
+    /// `None` when every connection is being served or has waited less.
     pub(super) fn claim(self: &Arc<Self>, socket: &TcpStream) -> Option<Slot> {
+        let since = Instant::now();
         let conn = socket.try_clone().ok().map(|socket| {
             Arc::new(Receiving {
                 dropped: AtomicBool::new(false),
                 socket,
+                since,
             })
         });
         let mut state = self.lock();
         if state.taken < self.max {
             state.taken += 1;
         } else {
+            // Oldest first: if it is too young to drop, so are the others.
+            let oldest = state.receiving.front()?;
+            if since.saturating_duration_since(oldest.since) < self.dribbling {
+                return None;
+            }
             let oldest = state.receiving.pop_front()?;
             oldest.dropped.store(true, Relaxed);
             let _ = oldest.socket.shutdown(Shutdown::Read);
@@ -130,12 +152,15 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let socket = || TcpStream::connect(addr).unwrap();
-        let slots = Arc::new(Slots::new(2));
+        let slots = Arc::new(Slots::new(2, Duration::from_millis(50)));
         let (a, b, c, d) = (socket(), socket(), socket(), socket());
         let served = slots.claim(&a).unwrap();
         assert!(served.serve());
         let waiting = slots.claim(&b).unwrap();
-        // Full: the receiving one makes room, the served one stays.
+        // Full, and the receiving one has not waited long: no room.
+        assert!(slots.claim(&c).is_none());
+        std::thread::sleep(Duration::from_millis(60));
+        // Now it has: the receiving one makes room, the served one stays.
         let newer = slots.claim(&c).unwrap();
         assert!(!waiting.serve());
         assert!(newer.serve());
