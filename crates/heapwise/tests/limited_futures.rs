@@ -153,6 +153,22 @@ async fn a_future_within_its_limit_completes() {
     assert_eq!(Scope::current(), None, "left the scope after the await");
 }
 
+/// The guide's example: the limit is crossed in the poll that completes
+/// the future (it never waits), which returned `Ok` with the over-limit
+/// output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_future_that_crosses_its_limit_as_it_completes_is_an_error() {
+    let scope = Scope::new().name("request").limit_live_bytes(64 * KIB);
+    let out = scope.limit(async { black_box(vec![0u8; 1 << 20]) }).await;
+    let e = out.expect_err("over the limit when it completed");
+    assert_eq!((e.kind(), e.used()), (LimitKind::LiveBytes, 1 << 20));
+    assert_eq!(
+        e.to_string(),
+        "scope \"request\" exceeded its live bytes limit: 1048576 live bytes, limit 65536"
+    );
+    assert_eq!(scope.usage().live_bytes, 0, "the output was dropped");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_future_on_an_exceeded_scope_is_dropped_without_running() {
     let scope = Scope::new().limit_allocs(0);

@@ -90,6 +90,13 @@ impl<F: Future> Future for Limited<F> {
         if let Poll::Ready(v) = inner.poll(cx) {
             fut.set(None);
             this.reg.clear(&this.scope);
+            // A future that crossed a limit in the poll that completed it
+            // ends as one that crossed it earlier would: its output is
+            // dropped (inside the scope) and the crossing returned.
+            if let Some(e) = this.scope.exceeded() {
+                drop(v);
+                return Poll::Ready(Err(e));
+            }
             return Poll::Ready(Ok(v));
         }
         let crossed = if this.scope.limited() {

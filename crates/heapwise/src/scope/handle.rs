@@ -420,6 +420,9 @@ impl Scope {
     /// Runs `fut` inside this scope and stops it once a limit is exceeded: the
     /// future is dropped at that point (inside the scope) and
     /// `Err(LimitExceeded)` returned, even while it waits on something else.
+    /// A future that crosses a limit in the poll that completes it returns
+    /// `Err` too (its output dropped): the outcome does not depend on where
+    /// the future's polls end.
     pub fn limit<F: std::future::Future>(&self, fut: F) -> Limited<F> {
         Limited::new(self.clone(), fut)
     }
