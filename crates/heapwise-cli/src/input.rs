@@ -14,7 +14,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Result};
-use heapwise_pprof::{DecodeOptions, ErrorKind, Profile};
+use heapwise_pprof::{DecodeOptions, ErrorKind, Profile, DEFAULT_MAX_DECOMPRESSED_SIZE};
 
 /// The largest profile file read, compressed or not: 256 MiB. Go's heap
 /// profiles of large services are a few megabytes.
@@ -73,7 +73,12 @@ fn decode_profile_within(name: &str, data: &[u8], max_memory: u64) -> Result<Pro
     if data.is_empty() {
         bail!("{name}: empty file, not a pprof profile");
     }
-    let options = DecodeOptions::new().max_memory(max_memory);
+    // The decompressed bytes are held in memory, within the budget: the
+    // budget raises their limit too, so that `--max-memory` is the one
+    // knob the error names.
+    let options = DecodeOptions::new()
+        .max_memory(max_memory)
+        .max_decompressed_size(max_memory.max(DEFAULT_MAX_DECOMPRESSED_SIZE));
     let profile = Profile::decode_with(data, &options).map_err(|e| match e.kind() {
         ErrorKind::TooLarge => anyhow!("{name}: profile too large: {e} (--max-memory raises it)"),
         _ => anyhow!("{name}: not a pprof profile: {e}{}", other_format(data)),

@@ -136,9 +136,25 @@ fn scan<R: Read>(s: &mut Stream<R>, limit: u64, budget: &Budget) -> Result<()> {
                 let len = s.read_varint()?;
                 top.count_len_field(field, usize::try_from(len).unwrap_or(usize::MAX));
                 // Checked before the bytes are read, so a huge declared
-                // length is rejected at once.
+                // length is rejected without decompressing past the limit;
+                // but first the bytes up to the limit are read (and
+                // dropped), so that a length the stream does not hold is
+                // reported as such, as in raw input, not as too large.
                 let end = (s.pos as u64).saturating_add(len);
-                check(end, limit, budget, &top)?;
+                if let Err(too_large) = check(end, limit, budget, &top) {
+                    let room = limit
+                        .saturating_sub(s.pos as u64)
+                        .saturating_add(1)
+                        .min(len);
+                    let skipped = s.skip(room);
+                    s.or_read_error(Ok(()))?;
+                    if skipped < room {
+                        return Err(Error::malformed(format!(
+                            "length {len} at byte {len_at} exceeds the {skipped} bytes remaining"
+                        )));
+                    }
+                    return Err(too_large);
+                }
                 let skipped = s.skip(len);
                 s.or_read_error(Ok(()))?;
                 if skipped < len {

@@ -312,6 +312,28 @@ fn gzip_with_a_corrupt_body_is_a_gzip_error() {
 }
 
 #[test]
+fn hostile_length_prefixes_in_gzipped_input_say_what_raw_input_says() {
+    use std::io::Write;
+    // Declared lengths past the decompressed-size limit and the memory
+    // budget, over a few bytes: not "too large", but too short.
+    for raw in [
+        Pb::new().key(6, 2).varint(1 << 60).raw(b"abc").done(),
+        Pb::new().key(6, 2).varint(4 << 30).raw(b"abc").done(),
+        Pb::new().key(2, 2).varint(1 << 50).done(),
+    ] {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&raw).unwrap();
+        let gz = e.finish().unwrap();
+        let start = std::time::Instant::now();
+        let e = Profile::decode(&gz).unwrap_err();
+        let r = Profile::decode(&raw).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Malformed, "{e}");
+        assert_eq!(e.to_string(), r.to_string());
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+}
+
+#[test]
 fn gzip_bomb_hits_the_size_limit() {
     use std::io::Write;
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
