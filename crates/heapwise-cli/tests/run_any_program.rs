@@ -1244,6 +1244,19 @@ fn an_empty_table_says_why() {
         "{err}"
     );
     assert!(!err.contains("Top sites"), "{err}");
+    // A program that turns its own profiler off (this CLI does): not
+    // blamed on a --rate 0 no one gave.
+    let o = heapwise_in(&dir)
+        .args(["run", "--"])
+        .arg(env!("CARGO_BIN_EXE_heapwise"))
+        .arg("--version")
+        .output()
+        .expect("running heapwise run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("(no sites: the program turned profiling off)\n"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -297,7 +297,14 @@ fn after(options: &RunOptions, ended: &Ended, report: &mut impl Write) -> Result
         }
     }
     if profile_path.exists() {
-        report::write_report(&profile_path, options.top, options.peak, status, report)?;
+        report::write_report(
+            &profile_path,
+            options.top,
+            options.peak,
+            options.rate == Some(0),
+            status,
+            report,
+        )?;
     } else {
         report::no_profile(&profile_path, status, options.every.is_some(), report)?;
     }

@@ -59,6 +59,7 @@ pub(super) fn write_report(
     profile_path: &Path,
     top: usize,
     peak: bool,
+    rate_zero: bool,
     status: ExitStatus,
     out: &mut impl Write,
 ) -> Result<()> {
@@ -104,12 +105,14 @@ pub(super) fn write_report(
     }
     if profile.period == 0 {
         // Profiling off: the counters' figures, and no sites.
-        if let Some(line) = totals.and_then(|t| {
-            t.summary(
-                killed.is_some(),
-                "no sites: profiling was off (--rate 0); --full records every allocation",
-            )
-        }) {
+        // `--rate 0`, or a program with heapwise::Alloc of its own that
+        // turned its profiler off.
+        let why = if rate_zero {
+            "no sites: profiling was off (--rate 0); --full records every allocation"
+        } else {
+            "no sites: the program turned profiling off"
+        };
+        if let Some(line) = totals.and_then(|t| t.summary(killed.is_some(), why)) {
             writeln!(out, "heapwise: {line}")?;
         }
         out.flush()?;
