@@ -335,6 +335,49 @@ fn a_pointer_only_in_another_threads_register_or_stack_keeps_its_block() {
     let _ = hidden;
 }
 
+/// Allocates a block held only by this frame, takes a snapshot, keeps the
+/// block to the end.
+#[inline(never)]
+fn hold_and_snapshot() -> snapshot::Snapshot {
+    let held = std::hint::black_box(Box::new([6u64; 13]));
+    let s = snapshot::take().expect("snapshot");
+    std::hint::black_box(&held);
+    s
+}
+
+#[test]
+fn a_pointer_in_the_snapshotting_threads_own_frame_names_that_frame() {
+    in_child_or_go_on!(
+        a_pointer_in_the_snapshotting_threads_own_frame_names_that_frame,
+        SNAPSHOT
+    );
+    let s = hold_and_snapshot();
+    let a = s.analyze();
+    let g = s.graph();
+    let block = blocks_of(&s, &a, "snapshot_graphs::hold_and_snapshot");
+    assert_eq!(block.len(), 1, "{block:?}");
+    let held = g.block_by_seq(block[0].0).unwrap();
+    let holders: Vec<&str> = g
+        .roots()
+        .iter()
+        .enumerate()
+        .filter(|(r, _)| {
+            g.edges_from(snapshot::graph::Holder::Root(snapshot::graph::RootId(
+                *r as u32,
+            )))
+            .any(|(_, to)| to == held)
+        })
+        .map(|(_, root)| root.name.as_str())
+        .collect();
+    // The walk's first frames have returned by the time their slots are
+    // looked for: the frames above them are named all the same.
+    assert!(
+        holders.iter().any(|n| n.starts_with("thread ")
+            && n.contains(", frame snapshot_graphs::hold_and_snapshot")),
+        "{holders:?}"
+    );
+}
+
 /// Allocates the block only a register will point to.
 #[inline(never)]
 fn hide_a_block() {

@@ -215,7 +215,12 @@ fn name_frames(roots: &mut Vec<RootRecord>, edges: &mut [(usize, usize, u64)], f
                 at += 8;
             }
             if at + 8 > hi {
-                break;
+                // Not on the stack: the slot of a frame that has returned
+                // since the walk (on the thread taking the snapshot, the
+                // walk's own callee, whose slot the next call reused).
+                // The frame merges into the next one found.
+                code = ret;
+                continue;
             }
             if at + 8 > lo {
                 frames.push((i, from.max(lo), at + 8, code));
