@@ -371,7 +371,10 @@ impl Snapshot {
         self.graph().analyze()
     }
 
-    /// Saves the snapshot as Chrome DevTools' `.heapsnapshot`.
+    /// Saves the snapshot as Chrome DevTools' `.heapsnapshot`. It analyses
+    /// the graph first, as [`analyze`](Snapshot::analyze) does (1.3 s and
+    /// about 17 bytes a block for 14 M blocks): with an [`Analysis`] at
+    /// hand, [`Analysis::save_heapsnapshot`] saves without a second one.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let path = path.as_ref();
         without_accounting(|| self.analyze().save_heapsnapshot(path)).map_err(Error::from)
