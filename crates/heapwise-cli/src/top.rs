@@ -142,6 +142,8 @@ pub struct TopReport {
     pub node_count: usize,
     /// The rows kept, in order.
     pub rows: Vec<TopRow>,
+    /// Sum of the samples counted that have no frames (no row shows them).
+    pub stackless: i64,
 }
 
 /// Computes the flat and cum of every function of `profile` (see the
@@ -188,6 +190,7 @@ pub fn top_report(profile: &Profile, options: &TopOptions) -> Result<TopReport> 
     let mut seen_in = vec![usize::MAX; n];
     let mut counted = Vec::new();
     let mut flat_sum = 0i64;
+    let mut stackless = 0i64;
     let mut stack = Vec::new();
     for (sample_no, sample) in profile.sample.iter().enumerate() {
         let v = value(sample);
@@ -196,6 +199,9 @@ pub fn top_report(profile: &Profile, options: &TopOptions) -> Result<TopReport> 
         }
         table.stack_into(sample, &mut stack);
         let Some(leaf) = stack.first() else {
+            if focused.is_none() {
+                stackless = stackless.saturating_add(v);
+            }
             continue;
         };
         if let Some(focused) = &focused {
@@ -251,6 +257,7 @@ pub fn top_report(profile: &Profile, options: &TopOptions) -> Result<TopReport> 
         focus: options.focus.as_ref().map(|re| re.as_str().to_owned()),
         node_count,
         rows,
+        stackless,
     })
 }
 
@@ -446,6 +453,45 @@ impl fmt::Display for TopReport {
                 printable(&row.name)
             )?;
         }
+        if self.stackless != 0 {
+            // pprof shows nothing for them; say where the rest of the
+            // total went.
+            writeln!(
+                f,
+                "{} ({}) in samples with no frames: their stacks were not walked \
+                 (HEAPWISE_UNWIND=fp in a program built without frame pointers?)",
+                vf.format(self.stackless),
+                percentage(self.stackless, self.total).trim()
+            )?;
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heapwise_pprof::ProfileBuilder;
+
+    /// Samples with no frames (a frame-pointer walk through code without
+    /// them) are in the total but in no row: the report says so, where
+    /// pprof leaves the total unexplained.
+    #[test]
+    fn samples_without_frames_are_named_under_the_rows() {
+        let mut b = ProfileBuilder::new();
+        b.sample_type("inuse_space", "bytes");
+        let main = b.frame("app::main", "src/main.rs", 3);
+        b.sample(&[main], &[1 << 20], &[]);
+        b.sample(&[], &[3 << 20], &[]);
+        let report = top_report(&b.build(), &TopOptions::default()).unwrap();
+        assert_eq!((report.total, report.stackless), (4 << 20, 3 << 20));
+        let text = report.to_string();
+        assert!(
+            text.ends_with(
+                "3MB (75.00%) in samples with no frames: their stacks were not walked \
+                 (HEAPWISE_UNWIND=fp in a program built without frame pointers?)\n"
+            ),
+            "{text}"
+        );
     }
 }
