@@ -32,14 +32,7 @@ fn a_caught_panic_in_a_hard_scope_does_not_hang_with_backtraces() {
         println!("survived");
         return;
     }
-    for backtrace in ["0", "1", "full"] {
-        let out = child::run(name, "panic", &[("RUST_BACKTRACE", backtrace)], HANG);
-        out.assert_success();
-        assert!(
-            out.stdout.contains("survived"),
-            "RUST_BACKTRACE={backtrace}: {}",
-            out.stdout
-        );
+    for out in child::run_with_each_backtrace(name, "survived", HANG) {
         assert!(
             out.stderr.contains("boom"),
             "the panic message was printed: {}",
@@ -120,13 +113,5 @@ fn a_caught_panic_with_a_backtrace_leaves_a_hard_scope_as_it_was() {
         });
         return;
     }
-    for backtrace in ["0", "1", "full"] {
-        let out = child::run(name, "backtrace", &[("RUST_BACKTRACE", backtrace)], HANG);
-        out.assert_success();
-        assert!(
-            out.stdout.contains("survived 16384 16"),
-            "RUST_BACKTRACE={backtrace}: {}",
-            out.stdout
-        );
-    }
+    child::run_with_each_backtrace(name, "survived 16384 16", HANG);
 }

@@ -44,13 +44,5 @@ fn a_caught_panic_leaves_an_owner_tracked_scope_as_it_was() {
         });
         return;
     }
-    for backtrace in ["0", "1", "full"] {
-        let out = child::run(name, "backtrace", &[("RUST_BACKTRACE", backtrace)], HANG);
-        out.assert_success();
-        assert!(
-            out.stdout.contains("survived 16384 16"),
-            "RUST_BACKTRACE={backtrace}: {}",
-            out.stdout
-        );
-    }
+    child::run_with_each_backtrace(name, "survived 16384 16", HANG);
 }

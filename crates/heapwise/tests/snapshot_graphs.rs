@@ -53,6 +53,21 @@ struct Node {
     _next: Option<Box<Node>>,
 }
 
+/// The names of the roots that point at block `held`.
+fn root_names_holding(g: &snapshot::graph::HeapGraph, held: snapshot::graph::BlockId) -> Vec<&str> {
+    g.roots()
+        .iter()
+        .enumerate()
+        .filter(|(r, _)| {
+            g.edges_from(snapshot::graph::Holder::Root(snapshot::graph::RootId(
+                *r as u32,
+            )))
+            .any(|(_, to)| to == held)
+        })
+        .map(|(_, root)| root.name.as_str())
+        .collect()
+}
+
 /// The blocks of `site` (a function name) in the snapshot, by sequence
 /// number, with their leak class.
 fn blocks_of(
@@ -303,19 +318,7 @@ fn a_pointer_only_in_another_threads_register_or_stack_keeps_its_block() {
     assert_eq!(stack_block.len(), 1, "{stack_block:?}");
     assert_eq!(stack_block[0].2, LeakClass::Reachable);
     // A root names the thread and the frame that holds the pointer.
-    let held = g.block_by_seq(stack_block[0].0).unwrap();
-    let holders: Vec<&str> = g
-        .roots()
-        .iter()
-        .enumerate()
-        .filter(|(r, _)| {
-            g.edges_from(snapshot::graph::Holder::Root(snapshot::graph::RootId(
-                *r as u32,
-            )))
-            .any(|(_, to)| to == held)
-        })
-        .map(|(_, root)| root.name.as_str())
-        .collect();
+    let holders = root_names_holding(g, g.block_by_seq(stack_block[0].0).unwrap());
     assert!(
         holders.iter().any(|n| n.starts_with("thread ")
             && n.contains(", frame snapshot_graphs::a_pointer_only_in_another_threads_register_or_stack_keeps_its_block::{{closure}}")),
@@ -356,19 +359,7 @@ fn a_pointer_in_the_snapshotting_threads_own_frame_names_that_frame() {
     let g = s.graph();
     let block = blocks_of(&s, &a, "snapshot_graphs::hold_and_snapshot");
     assert_eq!(block.len(), 1, "{block:?}");
-    let held = g.block_by_seq(block[0].0).unwrap();
-    let holders: Vec<&str> = g
-        .roots()
-        .iter()
-        .enumerate()
-        .filter(|(r, _)| {
-            g.edges_from(snapshot::graph::Holder::Root(snapshot::graph::RootId(
-                *r as u32,
-            )))
-            .any(|(_, to)| to == held)
-        })
-        .map(|(_, root)| root.name.as_str())
-        .collect();
+    let holders = root_names_holding(g, g.block_by_seq(block[0].0).unwrap());
     // The walk's first frames have returned by the time their slots are
     // looked for: the frames above them are named all the same.
     assert!(

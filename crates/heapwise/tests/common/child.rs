@@ -81,3 +81,22 @@ pub(crate) fn run(test: &str, role: &str, env: &[(&str, &str)], timeout: Duratio
         stderr: err_reader.join().unwrap(),
     }
 }
+
+/// Runs `test` as a child once with each `RUST_BACKTRACE` setting (0, 1,
+/// full), asserting each one succeeded within `timeout` and printed
+/// `needle` on stdout; the outcomes, for more checks.
+pub(crate) fn run_with_each_backtrace(test: &str, needle: &str, timeout: Duration) -> Vec<Outcome> {
+    ["0", "1", "full"]
+        .into_iter()
+        .map(|backtrace| {
+            let out = run(test, "backtrace", &[("RUST_BACKTRACE", backtrace)], timeout);
+            out.assert_success();
+            assert!(
+                out.stdout.contains(needle),
+                "RUST_BACKTRACE={backtrace}: {}",
+                out.stdout
+            );
+            out
+        })
+        .collect()
+}
