@@ -189,6 +189,20 @@ pub fn run_snapshot(args: &SnapshotArgs, out: &mut impl Write) -> Result<()> {
             nodecount,
         } => {
             let (a, b) = (load(old)?, load(new)?);
+            // Sequence numbers grow with every allocation: an OLD holding
+            // a block newer than all of NEW's was taken later (or comes
+            // from another process).
+            let newest = |g: &HeapGraph| g.blocks().iter().map(|b| b.seq).max();
+            if let (Some(o), Some(n)) = (newest(&a), newest(&b)) {
+                if o > n {
+                    eprintln!(
+                        "heapwise: warning: {} holds block #{o}, allocated after every block of {} \
+                         (the newest is #{n}): diff takes the earlier snapshot first",
+                        old.display(),
+                        new.display()
+                    );
+                }
+            }
             let rows = diff(&a.analyze(), &b.analyze());
             writeln!(
                 out,

@@ -98,6 +98,17 @@ fn diff_shows_what_grew_and_what_was_freed_by_site() {
         rows[1..5].iter().all(|r| r[1] == "+0" && r[3] == "0"),
         "{out}"
     );
+    // In the right order, no warning; the wrong way round, one.
+    let o = run(&["snapshot", "diff", SAMPLE, new.to_str().unwrap()]);
+    assert!(o.status.success() && o.stderr.is_empty(), "{o:?}");
+    let o = run(&["snapshot", "diff", new.to_str().unwrap(), SAMPLE]);
+    assert!(o.status.success(), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("holds block #50, allocated after every block of")
+            && err.contains("(the newest is #40): diff takes the earlier snapshot first"),
+        "{err}"
+    );
 }
 
 #[test]
