@@ -171,3 +171,11 @@ fn the_attribute_keeps_a_result_test() -> Result<(), String> {
 fn a_bad_limit_string_is_one_line() {
     limit_memory("lots", || ());
 }
+
+/// libtest captures a test's output in a buffer it frees after the test:
+/// the buffer's growth inside the test's scope is not the test's leak.
+#[heapwise::test(limit_leaks = 0)]
+fn a_test_that_prints_leaks_nothing() {
+    println!("a line of output, captured by libtest unless --nocapture");
+    eprintln!("and one on stderr");
+}
