@@ -127,6 +127,46 @@ fn metrics_has_the_process_and_each_scope_name() {
     );
 }
 
+/// A recursive function in scopes of one name, each level allocating
+/// 1000 bytes and holding them while it recurses.
+fn recurse(depth: usize) -> usize {
+    Scope::new().name("visit").run(|_| {
+        let here = black_box(vec![0u8; 1000]);
+        here.len() + if depth > 1 { recurse(depth - 1) } else { 0 }
+    })
+}
+
+#[test]
+fn nested_scopes_of_one_name_are_counted_once() {
+    let server = start();
+    assert_eq!(recurse(5), 5000);
+    // Two levels, the inner one still held with its block.
+    let outer = Scope::new().name("nest");
+    let (inner, kept) = outer.run(|_| {
+        let inner = Scope::new().name("nest");
+        let kept = inner.run(|_| black_box(vec![1u8; 1000]));
+        (inner, kept)
+    });
+    let page = get(server.local_addr(), "/metrics").text();
+    let s = |name: &str, scope: &str| metric(&page, &format!("{name}{{scope=\"{scope}\"}}"));
+    // Each level's bytes are in every enclosing level's figures: summed
+    // per name they were 15000 and 2000.
+    assert_eq!(
+        s("heapwise_scope_allocated_bytes_total", "visit"),
+        Some(5000),
+        "{page}"
+    );
+    assert_eq!(s("heapwise_scope_allocations_total", "visit"), Some(5));
+    assert_eq!(
+        s("heapwise_scope_allocated_bytes_total", "nest"),
+        Some(1000),
+        "{page}"
+    );
+    assert_eq!(s("heapwise_scope_live_bytes", "nest"), Some(1000));
+    assert_eq!(s("heapwise_scopes", "nest"), Some(2));
+    drop((kept, inner, outer));
+}
+
 /// A real Prometheus scraping the endpoint every second.
 struct Prometheus {
     child: Child,

@@ -7,7 +7,9 @@
 //! lines. Scopes are labelled by name (`scope="login"`): the scopes of one
 //! name are summed, so a name used for every request is one series, and
 //! its counters keep what ended scopes did (see `scope/registry.rs`), so
-//! they never go down. Unnamed scopes are not listed.
+//! they never go down. A scope nested in another of its name is in that
+//! one's figures already and is not added again (a recursive function's
+//! spans). Unnamed scopes are not listed.
 
 use std::fmt::Write;
 

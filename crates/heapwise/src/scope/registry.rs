@@ -47,12 +47,30 @@ pub(crate) struct Totals {
 }
 
 impl Totals {
+    /// Adds what `s` did: its bytes and blocks unless an ancestor of its
+    /// name counts them already (see [`inside_its_name`]); its crossing
+    /// always (each scope that exceeded a limit counts once).
     fn add(&mut self, s: &Scope) {
-        let u = s.usage();
-        self.bytes += u.bytes;
-        self.allocs += u.allocs;
+        if !inside_its_name(s) {
+            let u = s.usage();
+            self.bytes += u.bytes;
+            self.allocs += u.allocs;
+        }
         self.exceeded += u64::from(s.exceeded().is_some());
     }
+}
+
+/// Whether an ancestor of `s` has its name: a scope's figures include its
+/// descendants', so per-name sums leave out such a scope's (a recursive
+/// function's nested spans, five levels deep, counted its bytes five
+/// times). That ancestor outlives it in the registry: `s` holds it.
+fn inside_its_name(s: &Scope) -> bool {
+    let inner = s.inner();
+    inner.name.is_some()
+        && inner
+            .ancestors()
+            .skip(1)
+            .any(|a| a.name_or_empty() == inner.name_or_empty() && a.name.is_some())
 }
 
 /// The figures of one scope name: [`by_name`].
@@ -155,7 +173,9 @@ pub(crate) fn by_name() -> Vec<NameFigures> {
             f.totals.add(s);
             if !unused(s) {
                 f.live_scopes += 1;
-                f.live_bytes += s.usage().live_bytes;
+                if !inside_its_name(s) {
+                    f.live_bytes += s.usage().live_bytes;
+                }
                 for (k, kind) in LimitKind::ALL.into_iter().enumerate() {
                     if let Some(l) = s.limit_of(kind) {
                         f.limits[k] = Some(f.limits[k].map_or(l, |m| m.max(l)));
