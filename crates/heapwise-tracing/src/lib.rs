@@ -55,6 +55,11 @@
 //! a span the filter drops is skipped, and its children nest under the
 //! nearest span the layer saw.
 //!
+//! Subscribers keep their spans apart (two that number their spans alike,
+//! as `with_default` in tests makes, on one thread). A subscriber needs one
+//! `HeapwiseLayer`: a second one in the same subscriber leaves each span to
+//! the first (its scope, its limits, its close event).
+//!
 //! # Cost
 //!
 //! Entering and exiting a span with the layer adds a look-up in a small
@@ -66,7 +71,9 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
-use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::sync::{Arc, OnceLock};
 
 use heapwise::Scope;
@@ -152,6 +159,9 @@ impl SpanLimit {
 /// the crate docs.
 #[derive(Clone, Debug)]
 pub struct HeapwiseLayer {
+    /// Which layer this is, for the per-thread caches and the spans'
+    /// extensions: two subscribers number their spans alike.
+    id: LayerId,
     limits: HashMap<&'static str, SpanLimit>,
     close_events: bool,
     /// The subscriber the layer is part of: a span may close on a thread
@@ -171,6 +181,7 @@ impl HeapwiseLayer {
     /// it closes.
     pub fn new() -> HeapwiseLayer {
         HeapwiseLayer {
+            id: LayerId::new(),
             limits: HashMap::new(),
             close_events: true,
             dispatch: OnceLock::new(),
@@ -190,8 +201,29 @@ impl HeapwiseLayer {
     }
 }
 
+/// A process-unique number for each layer; a clone is another layer and
+/// gets its own.
+#[derive(Debug)]
+struct LayerId(u64);
+
+impl LayerId {
+    fn new() -> LayerId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        LayerId(NEXT.fetch_add(1, Relaxed))
+    }
+}
+
+impl Clone for LayerId {
+    fn clone(&self) -> LayerId {
+        LayerId::new()
+    }
+}
+
 /// What the layer keeps in a span's extensions.
 struct SpanScope {
+    /// The layer that made it ([`LayerId`]): one scope a span, and only
+    /// that layer enters it and reports it.
+    layer: u64,
     shared: Arc<Shared>,
     /// The span's fields as `name=value` pairs, for the close event.
     fields: String,
@@ -217,10 +249,11 @@ const CACHE: usize = 8;
 /// slot in or out between calls instead.
 struct Cache([Slot; CACHE]);
 
-/// One slot: a span id and a reference (from `Arc::into_raw`) to the
-/// span's [`Shared`], or null.
+/// One slot: a span id, the layer whose span it is, and a reference (from
+/// `Arc::into_raw`) to the span's [`Shared`], or null.
 struct Slot {
     id: Cell<u64>,
+    layer: Cell<u64>,
     shared: Cell<*const Shared>,
 }
 
@@ -233,10 +266,12 @@ impl Slot {
         (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })
     }
 
-    /// Puts span `id`'s `shared` in the slot; returns what was there.
-    fn replace(&self, id: u64, shared: Arc<Shared>) -> Option<Arc<Shared>> {
+    /// Puts layer `layer`'s span `id`'s `shared` in the slot; returns what
+    /// was there.
+    fn replace(&self, id: u64, layer: u64, shared: Arc<Shared>) -> Option<Arc<Shared>> {
         let old = self.take();
         self.id.set(id);
+        self.layer.set(layer);
         self.shared.set(Arc::into_raw(shared));
         old
     }
@@ -268,6 +303,7 @@ thread_local! {
             [const {
                 Slot {
                     id: Cell::new(0),
+                    layer: Cell::new(0),
                     shared: Cell::new(std::ptr::null()),
                 }
             }; CACHE],
@@ -281,22 +317,23 @@ fn slot(id: u64) -> usize {
     (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - CACHE.trailing_zeros())) as usize
 }
 
-/// Enters the scope of span `id`, found in the registry, and caches it in
-/// `slot`.
+/// Enters the scope of span `id` if layer `layer` made it, found in the
+/// registry, and caches it in `slot`.
 #[cold]
 #[inline(never)]
-fn enter_uncached<S>(slot: &Slot, id: &Id, ctx: &Context<'_, S>)
+fn enter_uncached<S>(slot: &Slot, id: &Id, layer: u64, ctx: &Context<'_, S>)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let Some(shared) = ctx
-        .span(id)
-        .and_then(|span| Some(span.extensions().get::<SpanScope>()?.shared.clone()))
-    else {
+    let Some(shared) = ctx.span(id).and_then(|span| {
+        let ext = span.extensions();
+        let data = ext.get::<SpanScope>().filter(|d| d.layer == layer)?;
+        Some(data.shared.clone())
+    }) else {
         return;
     };
     shared.scope.enter_keyed(id.into_non_zero_u64());
-    let old = slot.replace(id.into_u64(), shared);
+    let old = slot.replace(id.into_u64(), layer, shared);
     // A scope dropped here (its span closed) frees heapwise's own memory:
     // charged to no scope.
     heapwise::untracked(|| drop(old));
@@ -326,6 +363,11 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
+        if span.extensions().get::<SpanScope>().is_some() {
+            // Another HeapwiseLayer of this subscriber made the span's
+            // scope: one scope a span.
+            return;
+        }
         // The nearest enclosing span this layer saw, else the thread's scope.
         let parent = span
             .scope()
@@ -354,7 +396,11 @@ where
                 scope,
                 closed: AtomicBool::new(false),
             });
-            SpanScope { shared, fields }
+            SpanScope {
+                layer: self.id.0,
+                shared,
+                fields,
+            }
         });
         heapwise::untracked(|| span.extensions_mut().insert(data));
     }
@@ -368,7 +414,9 @@ where
         };
         heapwise::untracked(|| {
             if let Some(data) = span.extensions_mut().get_mut::<SpanScope>() {
-                values.record(&mut Fields(&mut data.fields));
+                if data.layer == self.id.0 {
+                    values.record(&mut Fields(&mut data.fields));
+                }
             }
         });
     }
@@ -384,10 +432,14 @@ where
             // is entered: it outlives `enter_keyed`, even if a probe that
             // runs there enters other spans and replaces this slot.
             match unsafe { slot.shared.get().as_ref() } {
-                Some(shared) if slot.id.get() == key && !shared.closed.load(Acquire) => {
+                Some(shared)
+                    if slot.id.get() == key
+                        && slot.layer.get() == self.id.0
+                        && !shared.closed.load(Acquire) =>
+                {
                     shared.scope.enter_keyed(id.into_non_zero_u64());
                 }
-                _ => enter_uncached(slot, id, &ctx),
+                _ => enter_uncached(slot, id, self.id.0, &ctx),
             }
         });
     }
@@ -403,7 +455,10 @@ where
             return;
         };
         let extensions = span.extensions();
-        let Some(data) = extensions.get::<SpanScope>() else {
+        let Some(data) = extensions
+            .get::<SpanScope>()
+            .filter(|d| d.layer == self.id.0)
+        else {
             return;
         };
         // Before the registry can give the id to another span.

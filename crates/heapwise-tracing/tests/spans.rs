@@ -275,3 +275,59 @@ fn a_span_given_a_closed_spans_id_gets_its_own_scope() {
         });
     });
 }
+
+/// Two subscribers number their spans alike: on one thread, a span of the
+/// second must not enter the scope of the first's span with its id (with
+/// a hard limit on that one, the second's code was refused: an abort).
+#[test]
+fn two_subscribers_on_one_thread_keep_their_spans_apart() {
+    let (a, _) = subscriber(
+        HeapwiseLayer::new()
+            .close_events(false)
+            .limit("from_a", SpanLimit::bytes(100).hard()),
+    );
+    let (b, _) = subscriber(HeapwiseLayer::new().close_events(false));
+    tracing::dispatcher::with_default(&a, || {
+        let span_a = tracing::info_span!("from_a");
+        span_a.in_scope(|| assert_eq!(Scope::current().unwrap().label(), Some("from_a")));
+        tracing::dispatcher::with_default(&b, || {
+            let span_b = tracing::info_span!("from_b");
+            assert_eq!(span_a.id(), span_b.id(), "the case: the same id");
+            span_b.in_scope(|| {
+                let v = black_box(vec![0u8; 1000]);
+                let scope = Scope::current().unwrap();
+                assert_eq!(scope.label(), Some("from_b"));
+                assert_eq!(scope.usage().bytes, 1000);
+                drop(v);
+            });
+        });
+        span_a.in_scope(|| assert_eq!(Scope::current().unwrap().usage().bytes, 0));
+    });
+}
+
+/// Two heapwise layers in one subscriber: one scope a span (the first
+/// layer's), entered once; it panicked in the registry's extensions.
+#[test]
+fn two_layers_in_one_subscriber_give_a_span_one_scope() {
+    let events = CloseEvents::default();
+    let subscriber = Registry::default()
+        .with(HeapwiseLayer::new())
+        .with(HeapwiseLayer::new())
+        .with(events.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("both").in_scope(|| {
+            let v = black_box(vec![0u8; 700]);
+            let scope = Scope::current().unwrap();
+            assert_eq!(scope.label(), Some("both"));
+            assert_eq!(scope.parent().map(|p| p.label().map(str::to_owned)), None);
+            drop(v);
+        });
+        assert!(Scope::current().is_none());
+    });
+    assert_eq!(events.of("both")("alloc.bytes"), "700");
+    assert_eq!(
+        events.0.lock().unwrap().len(),
+        1,
+        "one close event for the span"
+    );
+}
