@@ -295,9 +295,10 @@ thread_local! {
     /// the thread that entered it last (a future's span at every poll, a
     /// loop's span). An entry holds the span's id and a reference to its
     /// [`Shared`], and counts only while the span is open (the registry
-    /// reuses the ids of closed spans). A closed span's entry keeps its
-    /// scope alive until the slot is reused or the thread exits: at most
-    /// [`CACHE`] scopes per thread.
+    /// reuses the ids of closed spans). A span that closes drops the
+    /// closing thread's entry; another thread's entry of a closed span
+    /// keeps its scope alive until the slot is reused or the thread exits:
+    /// at most [`CACHE`] scopes per thread.
     static CACHED: Cache = const {
         Cache(
             [const {
@@ -463,6 +464,22 @@ where
         };
         // Before the registry can give the id to another span.
         data.shared.closed.store(true, Release);
+        // This thread's cache entry (the span mostly closes where it was
+        // last entered) would keep the scope alive, listed in
+        // `Scope::named` and `/metrics` as open, until its slot is reused.
+        // (The extensions still hold the span's `Shared`: nothing is freed
+        // but the reference.)
+        let key = id.into_u64();
+        let _ = CACHED.try_with(|cache| {
+            let slot = &cache.0[slot(key)];
+            if slot.id.get() == key
+                && slot.layer.get() == self.id.0
+                && std::ptr::eq(slot.shared.get(), Arc::as_ptr(&data.shared))
+            {
+                let old = slot.take();
+                heapwise::untracked(|| drop(old));
+            }
+        });
         if !self.close_events {
             return;
         }

@@ -331,3 +331,26 @@ fn two_layers_in_one_subscriber_give_a_span_one_scope() {
         "one close event for the span"
     );
 }
+
+/// A closed span's scope is gone (not listed as open by `Scope::named`,
+/// and so not by `/metrics`): the thread's cache held it until its slot was
+/// reused.
+#[test]
+fn a_closed_span_leaves_no_open_scope_behind() {
+    let (subscriber, _) = subscriber(HeapwiseLayer::new().close_events(false));
+    let open = || {
+        Scope::named()
+            .iter()
+            .filter(|s| s.label() == Some("closing"))
+            .count()
+    };
+    tracing::dispatcher::with_default(&subscriber, || {
+        for _ in 0..5 {
+            let span = tracing::info_span!("closing");
+            span.in_scope(|| black_box(vec![0u8; 100]));
+            assert_eq!(open(), 1);
+            drop(span);
+            assert_eq!(open(), 0);
+        }
+    });
+}
