@@ -167,7 +167,9 @@ fn the_attribute_keeps_a_result_test() -> Result<(), String> {
 }
 
 #[test]
-#[should_panic(expected = "heapwise::testing: \"lots\" is not a byte count")]
+#[should_panic(
+    expected = "heapwise::testing: \"lots\" is not a byte count: expected bytes such as \"24 MiB\", \"512KiB\" or 4096"
+)]
 fn a_bad_limit_string_is_one_line() {
     limit_memory("lots", || ());
 }

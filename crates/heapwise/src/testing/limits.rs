@@ -29,7 +29,17 @@ impl From<&str> for ByteLimit {
     fn from(text: &str) -> ByteLimit {
         match sampler::parse_rate(text) {
             Ok(bytes) => ByteLimit(bytes),
-            Err(e) => panic!("heapwise::testing: {text:?} is not a byte count: {e}"),
+            Err(e) => {
+                // The profiler's rate parser: its words are about rates.
+                let prefix = format!("invalid rate {text:?}: ");
+                let why = e.strip_prefix(prefix.as_str()).unwrap_or(&e);
+                let why = if why.starts_with("expected bytes") {
+                    "expected bytes such as \"24 MiB\", \"512KiB\" or 4096"
+                } else {
+                    why
+                };
+                panic!("heapwise::testing: {text:?} is not a byte count: {why}")
+            }
         }
     }
 }
