@@ -4,7 +4,8 @@
 //!
 //! [`HeapwiseLayer`] is a [`tracing_subscriber::Layer`]. For every span it
 //! sees it makes a [`heapwise::Scope`] named after the span, nested under the
-//! scope of the span's parent (or under the thread's current scope), and
+//! scope of the span's parent (or under the thread's current scope; a span
+//! made with `parent: None` is a root scope), and
 //! enters that scope whenever the span is entered, on any thread. A span
 //! entered on several threads, or re-entered at every poll of a future
 //! (`tracing::Instrument`), is one scope: its figures add up across threads
@@ -369,15 +370,20 @@ where
             // scope: one scope a span.
             return;
         }
-        // The nearest enclosing span this layer saw, else the thread's scope.
-        let parent = span
-            .scope()
-            .skip(1)
-            .find_map(|s| {
-                let ext = s.extensions();
-                ext.get::<SpanScope>().map(|p| p.shared.scope.clone())
-            })
-            .or_else(Scope::current);
+        // The nearest enclosing span this layer saw, else the thread's
+        // scope; an explicit root (`parent: None`) has neither: it is not
+        // inside whatever span the thread is in.
+        let parent = if attrs.is_root() {
+            None
+        } else {
+            span.scope()
+                .skip(1)
+                .find_map(|s| {
+                    let ext = s.extensions();
+                    ext.get::<SpanScope>().map(|p| p.shared.scope.clone())
+                })
+                .or_else(Scope::current)
+        };
         // The layer's own bookkeeping is charged to no scope.
         let data = heapwise::untracked(|| {
             let name = attrs.metadata().name();

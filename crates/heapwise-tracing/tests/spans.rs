@@ -354,3 +354,23 @@ fn a_closed_span_leaves_no_open_scope_behind() {
         }
     });
 }
+
+/// A span made with `parent: None` is a root: not inside the span the
+/// thread is in (which was charged its bytes and held to its limits).
+#[test]
+fn an_explicit_root_span_is_a_root_scope() {
+    let (subscriber, _) = subscriber(HeapwiseLayer::new().close_events(false));
+    tracing::dispatcher::with_default(&subscriber, || {
+        tracing::info_span!("enclosing").in_scope(|| {
+            let enclosing = Scope::current().unwrap();
+            tracing::info_span!(parent: None, "root").in_scope(|| {
+                let v = black_box(vec![0u8; 5000]);
+                let root = Scope::current().unwrap();
+                assert_eq!(root.label(), Some("root"));
+                assert!(root.parent().is_none());
+                drop(v);
+            });
+            assert_eq!(enclosing.usage().bytes, 0);
+        });
+    });
+}
