@@ -48,6 +48,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::panic::resume_unwind;
+use std::sync::atomic::{AtomicUsize, Ordering::AcqRel, Ordering::Acquire};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::array::Source;
@@ -134,6 +135,48 @@ struct Batch {
 thread_local! {
     /// The batch this thread is running, or null.
     static CURRENT: Cell<*mut Batch> = const { Cell::new(std::ptr::null_mut()) };
+    /// This thread is freeing retired probes (their closures' drops run
+    /// user code, which may call [`synchronize`]).
+    static FREEING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Batches that took other batches' deferred changes (`Registry::deferred`)
+/// and have not freed them yet: [`synchronize`] waits for them, so that
+/// what was left for later is freed when it returns, whichever thread took
+/// it (a batch of another thread could take it just before, and free it
+/// only after its own grace period).
+static FREEING_DEFERRED: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a batch in [`FREEING_DEFERRED`] until it drops, unwinding too.
+struct FreeingDeferred;
+
+impl FreeingDeferred {
+    /// Called under the registry's lock, as the deferred changes are taken.
+    fn begin() -> FreeingDeferred {
+        FREEING_DEFERRED.fetch_add(1, AcqRel);
+        FreeingDeferred
+    }
+}
+
+impl Drop for FreeingDeferred {
+    fn drop(&mut self) {
+        FREEING_DEFERRED.fetch_sub(1, AcqRel);
+    }
+}
+
+/// Marks this thread as freeing retired probes until it drops.
+struct Freeing(bool);
+
+impl Freeing {
+    fn begin() -> Freeing {
+        Freeing(FREEING.with(|f| f.replace(true)))
+    }
+}
+
+impl Drop for Freeing {
+    fn drop(&mut self) {
+        FREEING.with(|f| f.set(self.0));
+    }
 }
 
 /// A batch of probe changes in progress on this thread: see [`setup`].
@@ -193,8 +236,9 @@ pub fn setup<R>(f: impl FnOnce(&mut Setup) -> R) -> R {
 }
 
 /// Waits for a grace period and frees what attaches and detaches made from
-/// inside probes left for later (see the [module docs](mod@crate::setup)). A
-/// no-op when called from inside a probe.
+/// inside probes left for later (see the [module docs](mod@crate::setup)),
+/// also when another thread's batch took it first: it returns once that is
+/// freed. A no-op when called from inside a probe.
 pub fn synchronize() {
     if nesting::inside_probe() {
         return;
@@ -205,6 +249,14 @@ pub fn synchronize() {
                 .push(Retired::Array(event_none(), ArrayPtr(std::ptr::null_mut())))
         })
     });
+    // Deferred changes another thread's batch took before this one's: freed
+    // after that batch's grace period. (Not from a probe's drop, which may
+    // be part of such a batch.)
+    if !FREEING.with(Cell::get) {
+        while FREEING_DEFERRED.load(Acquire) != 0 {
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// A placeholder event for the forced grace period of [`synchronize`] (its
@@ -342,6 +394,7 @@ impl Outermost {
         }
         // Deferred panics were raised inside a probe, by someone else: only
         // counted (see `panicked()`), not resumed here.
+        let _others = (!reg.deferred.is_empty()).then(FreeingDeferred::begin);
         retired.extend(reg.deferred.drain(..).map(|r| match r {
             Retired::Probe(e, _) => Retired::Probe(e, false),
             a => a,
@@ -351,6 +404,7 @@ impl Outermost {
             return None;
         }
         grace::synchronize();
+        let _freeing = Freeing::begin();
         let mut first = None;
         for r in retired {
             match r {
