@@ -11,23 +11,30 @@
 //! window then opens at the first slow path); one set with `take_hook`
 //! and chained keeps it.
 
-use std::sync::Once;
+use std::sync::atomic::{AtomicU8, Ordering::AcqRel, Ordering::Acquire, Ordering::Release};
 
 use crate::local;
 
-static WRAP: Once = Once::new();
+/// Whether the hook is wrapped: 0 not yet, 1 being wrapped, 2 done. Not a
+/// `Once`, whose other callers wait for the first: a child forked while
+/// another thread of its parent wrapped the hook would wait forever (it
+/// hung 1 fork in 300 in `tests/fork_while_threads_allocate.rs`). A thread
+/// that finds it being wrapped goes on; its window opens at a slow path.
+static WRAP: AtomicU8 = AtomicU8::new(0);
 
 /// Wraps the panic hook, once (user code: when a scope is made).
 pub(crate) fn install() {
-    if WRAP.is_completed() || std::thread::panicking() {
-        // The hook cannot be changed by a panicking thread.
+    // The hook cannot be changed by a panicking thread.
+    if WRAP.load(Acquire) != 0 || std::thread::panicking() {
         return;
     }
-    WRAP.call_once(|| {
-        let hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            local::open_panic_window();
-            hook(info);
-        }));
-    });
+    if WRAP.compare_exchange(0, 1, AcqRel, Acquire).is_err() {
+        return;
+    }
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        local::open_panic_window();
+        hook(info);
+    }));
+    WRAP.store(2, Release);
 }
