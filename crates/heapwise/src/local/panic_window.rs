@@ -35,7 +35,8 @@ use crate::local::{with_local, Local};
 pub(crate) fn open_panic_window() {
     with_local(|l| {
         if !l.is_guarded() && !l.scope().is_null() && !l.in_panic_window() {
-            let _guard = l.flush_from_user_code();
+            // Behind the guard; opening charges the pending batch first.
+            let _guard = l.guard();
             l.open_panic_window();
         }
     });
