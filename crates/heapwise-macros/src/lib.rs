@@ -107,11 +107,21 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
     let block = &f.block;
     let mut body = quote! { (move || #block)() };
+    // A test returning a `Result` fails with its own `Err`, unchecked (the
+    // error's bytes would count as leaked and hide it).
+    let (limit_memory, limit_leaks) = if returns_result(&f.sig.output) {
+        (
+            quote!(limit_memory_unless_err),
+            quote!(limit_leaks_unless_err),
+        )
+    } else {
+        (quote!(limit_memory), quote!(limit_leaks))
+    };
     if let Some(m) = memory {
-        body = quote! { ::heapwise::testing::limit_memory(#m, move || #body) };
+        body = quote! { ::heapwise::testing::#limit_memory(#m, move || #body) };
     }
     if let Some(l) = leaks {
-        body = quote! { ::heapwise::testing::limit_leaks(#l, move || #body) };
+        body = quote! { ::heapwise::testing::#limit_leaks(#l, move || #body) };
     }
     f.block = syn::parse_quote! {{ #body }};
     quote! {
@@ -119,4 +129,17 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
         #f
     }
     .into()
+}
+
+/// Whether the function returns a type named `Result` (`Result<(), E>`,
+/// `io::Result<()>`, `anyhow::Result<()>`): what a test returns to fail
+/// with an error.
+fn returns_result(output: &syn::ReturnType) -> bool {
+    match output {
+        syn::ReturnType::Type(_, ty) => match ty.as_ref() {
+            syn::Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+            _ => false,
+        },
+        syn::ReturnType::Default => false,
+    }
 }

@@ -56,3 +56,33 @@ fn scope_structure_still_works() {
     assert_eq!(Scope::current(), None);
     assert_eq!(outer.label(), Some("outer"));
 }
+
+/// The testing limits would pass whatever the code did: they refuse to run.
+#[cfg(feature = "testing")]
+#[test]
+fn testing_limits_say_heapwise_is_not_installed() {
+    for f in [
+        (|| heapwise::testing::limit_leaks(0, || std::mem::forget(vec![0u8; 1 << 20]))) as fn(),
+        || {
+            drop(heapwise::testing::limit_memory(10, || {
+                black_box(vec![0u8; 1 << 20])
+            }))
+        },
+        || {
+            heapwise::testing::measure(|| ());
+        },
+    ] {
+        let e = std::panic::catch_unwind(f).expect_err("it was to panic");
+        let message = match e.downcast::<String>() {
+            Ok(s) => *s,
+            Err(e) => e
+                .downcast::<&str>()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        };
+        assert!(
+            message.starts_with("heapwise::testing: heapwise::Alloc is not this program's global allocator, so nothing is counted"),
+            "{message}"
+        );
+    }
+}

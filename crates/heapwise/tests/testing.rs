@@ -156,6 +156,78 @@ fn the_attribute_fails_a_test_that_leaks() {
     leak_cache_entries(10);
 }
 
+/// Both limits: the call in `limit_memory` is inside the one in
+/// `limit_leaks`, and its leak is the outer call's too (it was not: the
+/// inner call's scope was no child of the outer one, which saw 11 bytes).
+#[heapwise::test(limit_leaks = 0, limit_memory = "1 MiB")]
+#[should_panic(
+    expected = "limit_leaks: 4000 bytes leaked (limit 0 bytes) in 10 blocks; top sites:\n    4000 bytes in 10 blocks  testing::leak_cache_entries"
+)]
+fn the_attribute_with_both_limits_fails_a_test_that_leaks() {
+    leak_cache_entries(10);
+}
+
+#[test]
+fn a_call_inside_another_is_counted_by_both() {
+    let message = panic_message(|| {
+        limit_leaks(0, || limit_memory("1 MiB", || leak_cache_entries(3)));
+    });
+    assert!(
+        message.starts_with("limit_leaks: 1200 bytes leaked (limit 0 bytes) in 3 blocks"),
+        "{message}"
+    );
+    let message = panic_message(|| {
+        limit_memory(KIB, || limit_leaks(MIB, build_big_table));
+    });
+    assert!(
+        message.starts_with("limit_memory: peak of 4195840 bytes live (limit 1024 bytes)"),
+        "{message}"
+    );
+    assert!(message.contains("testing::build_big_table"), "{message}");
+}
+
+/// A test's `Err` is its failure, not the error's own bytes leaked.
+#[test]
+fn an_err_from_a_result_test_is_returned_unchecked() {
+    let r: Result<(), String> =
+        heapwise::testing::limit_leaks_unless_err(0, || Err("the parser said no".repeat(2)));
+    assert_eq!(r.unwrap_err(), "the parser said nothe parser said no");
+    let r: Result<(), String> =
+        heapwise::testing::limit_memory_unless_err(0, || Err("x".repeat(100)));
+    assert_eq!(r.unwrap_err().len(), 100);
+    let message = panic_message(|| {
+        let _ = heapwise::testing::limit_leaks_unless_err(0, || {
+            leak_cache_entries(1);
+            Ok::<(), String>(())
+        });
+    });
+    assert!(
+        message.starts_with("limit_leaks: 400 bytes leaked"),
+        "{message}"
+    );
+}
+
+#[heapwise::test(limit_leaks = 0)]
+fn the_attribute_passes_an_ok_result_test() -> Result<(), std::io::Error> {
+    let v = black_box(vec![1u8; 100]);
+    assert_eq!(v.len(), 100);
+    Ok(())
+}
+
+/// Byte limits go past the profiler rate's 1 TiB cap.
+#[test]
+fn a_limit_string_may_be_terabytes() {
+    assert_eq!(heapwise::testing::ByteLimit::from("2 TiB").0, 2 << 40);
+    assert_eq!(heapwise::testing::ByteLimit::from("4096").0, 4096);
+    let message = panic_message(|| {
+        let _ = heapwise::testing::ByteLimit::from("99999999 TiB");
+    });
+    assert_eq!(
+        message,
+        "heapwise::testing: \"99999999 TiB\" is not a byte count: number too large"
+    );
+}
+
 #[heapwise::test(limit_memory = "64 KiB")]
 fn the_attribute_keeps_a_result_test() -> Result<(), String> {
     let s: String = "x".repeat(100);

@@ -148,6 +148,25 @@ pub(crate) fn scale(count: u64, bytes: u64, rate: u64) -> (i64, i64) {
 /// optional unit (`B`, `KiB`, `MiB`, `GiB`, `TiB`, also `K`/`KB`/`k`... as
 /// powers of 1024), at most 1 TiB, e.g. `512KiB`, `1MiB`, `1` (every allocation), `0` (off).
 pub(crate) fn parse_rate(text: &str) -> Result<u64, String> {
+    parse_bytes(
+        text,
+        "rate",
+        "bytes such as 512KiB, 1MiB, 1 (every allocation) or 0 (off)",
+    )
+    .and_then(|b| {
+        if b <= 1 << 40 {
+            Ok(b)
+        } else {
+            Err(format!("invalid rate {text:?}: at most 1TiB"))
+        }
+    })
+}
+
+/// A byte count: digits (`_` allowed between them) and an optional unit,
+/// B, K/KB/KiB, M/MB/MiB, G/GB/GiB or T/TB/TiB, any case, all powers of
+/// 1024. Errors say `invalid {what} {text:?}: ...`, the first one with
+/// `example` of what is expected.
+pub(crate) fn parse_bytes(text: &str, what: &str, example: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '_')
@@ -155,18 +174,16 @@ pub(crate) fn parse_rate(text: &str) -> Result<u64, String> {
     let (digits, unit) = t.split_at(split);
     let digits: String = digits.chars().filter(|&c| c != '_').collect();
     if digits.is_empty() {
-        return Err(format!(
-            "invalid rate {text:?}: expected bytes such as 512KiB, 1MiB, 1 (every allocation) or 0 (off)"
-        ));
+        return Err(format!("invalid {what} {text:?}: expected {example}"));
     }
     if unit.starts_with(['.', ',']) {
         return Err(format!(
-            "invalid rate {text:?}: a whole number of bytes or units (1536KiB, not 1.5MiB)"
+            "invalid {what} {text:?}: a whole number of bytes or units (1536KiB, not 1.5MiB)"
         ));
     }
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("invalid rate {text:?}: number too large"))?;
+        .map_err(|_| format!("invalid {what} {text:?}: number too large"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
@@ -175,13 +192,12 @@ pub(crate) fn parse_rate(text: &str) -> Result<u64, String> {
         "t" | "tb" | "tib" => 1 << 40,
         other => {
             return Err(format!(
-                "invalid rate {text:?}: unknown unit {other:?} (use B, KiB, MiB, GiB or TiB)"
+                "invalid {what} {text:?}: unknown unit {other:?} (use B, KiB, MiB, GiB or TiB)"
             ))
         }
     };
     n.checked_mul(mult)
-        .filter(|&b| b <= 1 << 40)
-        .ok_or_else(|| format!("invalid rate {text:?}: at most 1TiB"))
+        .ok_or_else(|| format!("invalid {what} {text:?}: number too large"))
 }
 
 #[cfg(test)]

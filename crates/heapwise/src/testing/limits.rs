@@ -26,18 +26,14 @@ impl From<&str> for ByteLimit {
     /// # Panics
     ///
     /// If the text is not a byte count (a test's mistake, said in one line).
+    #[track_caller]
     fn from(text: &str) -> ByteLimit {
-        match sampler::parse_rate(text) {
+        const WHAT: &str = "byte count";
+        match sampler::parse_bytes(text, WHAT, "bytes such as \"24 MiB\", \"512KiB\" or 4096") {
             Ok(bytes) => ByteLimit(bytes),
             Err(e) => {
-                // The profiler's rate parser: its words are about rates.
-                let prefix = format!("invalid rate {text:?}: ");
+                let prefix = format!("invalid {WHAT} {text:?}: ");
                 let why = e.strip_prefix(prefix.as_str()).unwrap_or(&e);
-                let why = if why.starts_with("expected bytes") {
-                    "expected bytes such as \"24 MiB\", \"512KiB\" or 4096"
-                } else {
-                    why
-                };
                 panic!("heapwise::testing: {text:?} is not a byte count: {why}")
             }
         }
@@ -48,7 +44,14 @@ impl From<&str> for ByteLimit {
 /// bytes and blocks allocated and freed, calls, and `live_bytes` (allocated
 /// in the call and not freed by it) and `peak_bytes` (the highest
 /// `live_bytes` during it).
+///
+/// # Panics
+///
+/// If [`crate::Alloc`] is not the program's global allocator (nothing
+/// would be counted).
+#[track_caller]
 pub fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
+    require_installed();
     let scope = Scope::new();
     let r = scope.run(|_| f());
     (r, scope.usage())
@@ -66,8 +69,14 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
 pub fn limit_memory<R>(limit: impl Into<ByteLimit>, f: impl FnOnce() -> R) -> R {
     let limit = limit.into().0;
     let (r, u, name) = in_named_scope(f);
+    check_memory(limit, &u, &name);
+    r
+}
+
+#[track_caller]
+fn check_memory(limit: u64, u: &Usage, name: &str) {
     if u.peak_bytes > limit {
-        let sites = top_sites(&name, "alloc_space", "alloc_objects", 5);
+        let sites = top_sites(name, "alloc_space", "alloc_objects", 5);
         fail(format!(
             "limit_memory: peak of {} live (limit {}), {} allocated in {}; top sites by bytes allocated:{sites}",
             Count(u.peak_bytes, "byte"),
@@ -76,7 +85,6 @@ pub fn limit_memory<R>(limit: impl Into<ByteLimit>, f: impl FnOnce() -> R) -> R 
             Count(u.allocs, "block")
         ));
     }
-    r
 }
 
 /// Calls `f` and panics, naming the sites, if more than `limit` bytes it
@@ -93,17 +101,23 @@ pub fn limit_memory<R>(limit: impl Into<ByteLimit>, f: impl FnOnce() -> R) -> R 
 pub fn limit_leaks<R>(limit: impl Into<ByteLimit>, f: impl FnOnce() -> R) -> R {
     let limit = limit.into().0;
     let (r, u, name) = in_named_scope(f);
+    check_leaks(limit, &u, &name);
+    r
+}
+
+#[track_caller]
+fn check_leaks(limit: u64, u: &Usage, name: &str) {
     if u.live_bytes > limit {
         // libtest's capture of the call's `print!`s grows a buffer it
         // frees after the test: not a leak.
-        let (output, output_blocks) = captured_output(&name);
+        let (output, output_blocks) = captured_output(name);
         let leaked = u.live_bytes.saturating_sub(output);
         if leaked > limit {
             let blocks = u
                 .allocs
                 .saturating_sub(u.frees)
                 .saturating_sub(output_blocks);
-            let sites = top_sites(&name, "inuse_space", "inuse_objects", 5);
+            let sites = top_sites(name, "inuse_space", "inuse_objects", 5);
             fail(format!(
                 "limit_leaks: {} leaked (limit {}) in {}; top sites:{sites}",
                 Count(leaked, "byte"),
@@ -112,7 +126,50 @@ pub fn limit_leaks<R>(limit: impl Into<ByteLimit>, f: impl FnOnce() -> R) -> R {
             ));
         }
     }
+}
+
+/// [`limit_memory`] for a test that returns a `Result` (what
+/// `#[heapwise::test]` calls then): an `Err` is returned as it is,
+/// unchecked, so the test fails with its own error, which a limit's
+/// failure (the error's own bytes leaked) used to hide.
+#[doc(hidden)]
+#[track_caller]
+pub fn limit_memory_unless_err<T, E>(
+    limit: impl Into<ByteLimit>,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    let limit = limit.into().0;
+    let (r, u, name) = in_named_scope(f);
+    if r.is_ok() {
+        check_memory(limit, &u, &name);
+    }
     r
+}
+
+/// [`limit_leaks`] for a test that returns a `Result`: see
+/// [`limit_memory_unless_err`].
+#[doc(hidden)]
+#[track_caller]
+pub fn limit_leaks_unless_err<T, E>(
+    limit: impl Into<ByteLimit>,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    let limit = limit.into().0;
+    let (r, u, name) = in_named_scope(f);
+    if r.is_ok() {
+        check_leaks(limit, &u, &name);
+    }
+    r
+}
+
+/// Panics unless heapwise counts this program's allocations.
+#[track_caller]
+fn require_installed() {
+    if !crate::installed() {
+        panic!(
+            "heapwise::testing: heapwise::Alloc is not this program's global allocator, so nothing is counted: add #[global_allocator] static ALLOC: heapwise::Alloc = heapwise::Alloc::system();"
+        );
+    }
 }
 
 /// Runs `f` in full mode, in a scope with a name no other call has (the
@@ -120,12 +177,31 @@ pub fn limit_leaks<R>(limit: impl Into<ByteLimit>, f: impl FnOnce() -> R) -> R {
 /// are made and dropped untracked, so a call inside another (the
 /// attribute's `limit_leaks` around `limit_memory`) does not count them
 /// (the registry of named scopes keeps the name after the call).
+#[track_caller]
 fn in_named_scope<R>(f: impl FnOnce() -> R) -> (R, Usage, Name) {
+    const NAME_PREFIX: &str = "heapwise-testing-";
+    require_installed();
     static NEXT: AtomicU64 = AtomicU64::new(1);
+    // The caller's scope, read here: inside `untracked` there is none, and
+    // a scope made there was a root, so the attribute's `limit_leaks`
+    // around `limit_memory` saw nothing of the call (11 bytes of 100,000
+    // leaked).
+    let parent = Scope::current();
     let (name, scope) = untracked(|| {
-        let name = format!("heapwise-testing-{}", NEXT.fetch_add(1, Relaxed));
-        let scope = Scope::new().name(name.clone());
-        (name, scope)
+        // A call inside another (the attribute's `limit_memory` inside its
+        // `limit_leaks`) takes the outer call's name: a sample is labelled
+        // with its innermost scope's name, and the outer call's sites are
+        // then the inner call's too.
+        let name = match parent.as_ref().and_then(Scope::label) {
+            Some(outer) if outer.starts_with(NAME_PREFIX) => outer.to_owned(),
+            _ => format!("{NAME_PREFIX}{}", NEXT.fetch_add(1, Relaxed)),
+        };
+        let scope = match &parent {
+            Some(parent) => parent.child(),
+            None => Scope::new(),
+        };
+        drop(parent);
+        (name.clone(), scope.name(name))
     });
     let _full = FullMode::begin();
     let r = scope.run(|_| f());

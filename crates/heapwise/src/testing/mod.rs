@@ -24,7 +24,15 @@
 //! holds for threads and tasks the call starts itself: they run outside its
 //! scope, and what they allocate does not count, unless they enter it
 //! ([`Scope::current`](crate::Scope::current) and
-//! [`Scope::enter`](crate::Scope::enter), or `instrument` for a future). A
+//! [`Scope::enter`](crate::Scope::enter), or `instrument` for a future).
+//! The other way round, a block the call allocates and another thread
+//! frees (a `Vec` sent to a worker, the result slot of a thread spawned
+//! with `std::thread::spawn`, a multi-threaded runtime's task) is still
+//! live as far as the call's scope knows, and `limit_leaks` counts it,
+//! unless the allocator tracks owners: in such a test binary install
+//! `heapwise::Alloc::system().owner_tracking()`, which charges every free
+//! to the scope that allocated the block. A call inside another (both
+//! limits of the attribute) counts in both. A
 //! failure's sites are those allocated in the call's scope itself: an
 //! allocation inside a named scope within the call is counted but labelled
 //! with that scope's name, and not listed. The
@@ -53,3 +61,5 @@ mod report;
 
 pub use heapwise_macros::test;
 pub use limits::{limit_leaks, limit_memory, measure, ByteLimit};
+#[doc(hidden)]
+pub use limits::{limit_leaks_unless_err, limit_memory_unless_err};
