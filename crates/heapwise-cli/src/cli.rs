@@ -520,11 +520,15 @@ fn read_profiles(paths: &[PathBuf], max_memory: u64) -> Result<Profile> {
     let mut profiles = Vec::with_capacity(paths.len());
     for path in paths {
         let profile = read_profile_within(path, left).map_err(|e| {
-            if left < max_memory {
+            if left < max_memory && e.downcast_ref::<crate::input::TooLarge>().is_some() {
+                let limit = if max_memory % (1 << 20) == 0 {
+                    format!("{} MiB", max_memory >> 20)
+                } else {
+                    format!("{max_memory}-byte")
+                };
                 e.context(format!(
-                    "the {} files given share one {} MiB limit",
-                    paths.len(),
-                    max_memory >> 20
+                    "the {} files given share one {limit} limit",
+                    paths.len()
                 ))
             } else {
                 e

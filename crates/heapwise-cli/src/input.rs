@@ -80,7 +80,9 @@ fn decode_profile_within(name: &str, data: &[u8], max_memory: u64) -> Result<Pro
         .max_memory(max_memory)
         .max_decompressed_size(max_memory.max(DEFAULT_MAX_DECOMPRESSED_SIZE));
     let profile = Profile::decode_with(data, &options).map_err(|e| match e.kind() {
-        ErrorKind::TooLarge => anyhow!("{name}: profile too large: {e} (--max-memory raises it)"),
+        ErrorKind::TooLarge => anyhow::Error::new(TooLarge(format!(
+            "{name}: profile too large: {e} (--max-memory raises it)"
+        ))),
         _ => anyhow!("{name}: not a pprof profile: {e}{}", other_format(data)),
     })?;
     if profile.sample_type.is_empty() {
@@ -88,6 +90,19 @@ fn decode_profile_within(name: &str, data: &[u8], max_memory: u64) -> Result<Pro
     }
     Ok(profile)
 }
+
+/// A profile refused for the memory limit: the one error that the limit
+/// the files given together share explains.
+#[derive(Debug)]
+pub(crate) struct TooLarge(String);
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TooLarge {}
 
 /// What another of heapwise's inputs looks like, for the error on a file
 /// that is not a profile: `; it looks like …`, or nothing.
@@ -97,6 +112,17 @@ fn other_format(data: &[u8]) -> &'static str {
         "; it looks like JSON: a .heapsnapshot is read by heapwise snapshot"
     } else if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || data.starts_with(b"v ") {
         "; it looks like a heaptrack recording: heapwise import heaptrack FILE converts it"
+    } else if [
+        &b"heap profile:"[..],
+        b"goroutine profile:",
+        b"--- contention:",
+        b"--- mutex:",
+        b"threadcreate profile:",
+    ]
+    .iter()
+    .any(|p| text.starts_with(p))
+    {
+        "; it looks like Go's text format (written with debug=1): write it with debug=0, or convert it with go tool pprof -proto FILE"
     } else {
         ""
     }

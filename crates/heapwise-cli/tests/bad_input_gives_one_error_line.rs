@@ -383,6 +383,14 @@ fn profiles_merged_share_one_memory_limit() {
             " (--max-memory raises it)",
         ],
     );
+    // Only the limit's refusal names it: a second file that is missing
+    // or broken is just that.
+    let missing = dir.join("missing.pb.gz");
+    let o = run(&["top", one, missing.to_str().unwrap()]);
+    assert_one_error_line(&o, &["missing.pb.gz: "]);
+    assert!(!stderr(&o).contains("share one"), "{}", stderr(&o));
+    let o = run(&["top", one, one, "--max-memory", "300000KiB"]);
+    assert_one_error_line(&o, &["the 2 files given share one 307200000-byte limit: "]);
     // Raised, both fit; lowered, neither.
     let o = run(&["top", one, one, "--max-memory", "512MiB"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -408,6 +416,11 @@ fn another_heapwise_input_given_as_a_profile_is_named() {
             "heaptrack.ls.1",
             b"v 10400 3\nX ls\n",
             "; it looks like a heaptrack recording: heapwise import heaptrack FILE converts it",
+        ),
+        (
+            "heap.txt",
+            &b"heap profile: 1: 8 [2: 16] @ heap/1048576\n"[..],
+            "; it looks like Go's text format (written with debug=1): write it with debug=0, or convert it with go tool pprof -proto FILE",
         ),
         (
             "heaptrack.ls.1.zst",
