@@ -251,6 +251,28 @@ pub struct MaxMemoryArg {
     pub max_memory: u64,
 }
 
+/// `--keep-allocator-frames`, shared by the subcommands that read profiles.
+#[derive(Debug, Args)]
+pub struct AllocatorFramesArg {
+    /// Keep the allocation plumbing at the leaf of each stack (allocator
+    /// entry points and wrappers, the standard library's allocation paths,
+    /// jemalloc's profiler frames), which is otherwise left out of
+    /// profiles other tools wrote, so that the leaf is the code that
+    /// allocated. heapwise's own profiles never hold it.
+    #[arg(long)]
+    pub keep_allocator_frames: bool,
+}
+
+impl AllocatorFramesArg {
+    /// `profile` as the reports see it.
+    fn apply(&self, mut profile: Profile) -> Profile {
+        if !self.keep_allocator_frames {
+            profile.hide_allocator_frames();
+        }
+        profile
+    }
+}
+
 /// `--sample-index`, shared by every subcommand.
 #[derive(Debug, Args)]
 pub struct SampleIndexArg {
@@ -319,6 +341,9 @@ pub struct TopArgs {
     pub json: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
+    pub frames: AllocatorFramesArg,
+    #[command(flatten)]
+    #[allow(missing_docs)]
     pub memory: MaxMemoryArg,
 }
 
@@ -347,6 +372,9 @@ pub struct DiffArgs {
     pub json: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
+    pub frames: AllocatorFramesArg,
+    #[command(flatten)]
+    #[allow(missing_docs)]
     pub memory: MaxMemoryArg,
 }
 
@@ -371,6 +399,9 @@ pub struct FlameArgs {
     /// The title at the top of the graph.
     #[arg(long, value_name = "TITLE")]
     pub title: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub frames: AllocatorFramesArg,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub memory: MaxMemoryArg,
@@ -496,12 +527,17 @@ pub fn error_line(e: &anyhow::Error) -> String {
 }
 
 /// The profile at `path`, minus the one at `base` if given.
-fn load(paths: &[PathBuf], base: Option<&Path>, max_memory: u64) -> Result<Profile> {
-    let profile = read_profiles(paths, max_memory)?;
+fn load(
+    paths: &[PathBuf],
+    base: Option<&Path>,
+    max_memory: u64,
+    frames: &AllocatorFramesArg,
+) -> Result<Profile> {
+    let profile = frames.apply(read_profiles(paths, max_memory)?);
     match base {
         None => Ok(profile),
         Some(base_path) => {
-            let base = read_profile_within(base_path, max_memory)?;
+            let base = frames.apply(read_profile_within(base_path, max_memory)?);
             profile
                 .diff_base(&base)
                 .map_err(|e| anyhow!("{} with base {}: {e}", names(paths), base_path.display()))
@@ -609,7 +645,12 @@ fn top(args: &TopArgs) -> Result<()> {
         .as_deref()
         .map(|p| compile_regex("--focus", p))
         .transpose()?;
-    let profile = load(&args.files, args.base.as_deref(), args.memory.max_memory)?;
+    let profile = load(
+        &args.files,
+        args.base.as_deref(),
+        args.memory.max_memory,
+        &args.frames,
+    )?;
     let options = TopOptions {
         sample_index: args.sample_index.get(),
         max_rows: args.nodecount,
@@ -626,8 +667,12 @@ fn top(args: &TopArgs) -> Result<()> {
 
 fn diff(args: &DiffArgs) -> Result<()> {
     one_stdin(std::slice::from_ref(&args.old), Some(&args.new))?;
-    let old = read_profile_within(&args.old, args.memory.max_memory)?;
-    let new = read_profile_within(&args.new, args.memory.max_memory)?;
+    let old = args
+        .frames
+        .apply(read_profile_within(&args.old, args.memory.max_memory)?);
+    let new = args
+        .frames
+        .apply(read_profile_within(&args.new, args.memory.max_memory)?);
     let options = DiffOptions {
         sample_index: args.sample_index.get(),
         max_rows: args.nodecount,
@@ -660,7 +705,9 @@ fn flame(args: &FlameArgs) -> Result<()> {
             path
         }
     };
-    let profile = read_profiles(&args.files, args.memory.max_memory)?;
+    let profile = args
+        .frames
+        .apply(read_profiles(&args.files, args.memory.max_memory)?);
     let options = FlameOptions {
         sample_index: args.sample_index.get(),
         title: args.title.clone(),
@@ -671,7 +718,9 @@ fn flame(args: &FlameArgs) -> Result<()> {
             write_flamegraph(&profile, &options, &mut svg).with_context(|| names(&args.files))?
         }
         Some(base_path) => {
-            let base = read_profile_within(base_path, args.memory.max_memory)?;
+            let base = args
+                .frames
+                .apply(read_profile_within(base_path, args.memory.max_memory)?);
             write_diff_flamegraph(&base, &profile, &options, &mut svg).with_context(|| {
                 format!("{} with base {}", names(&args.files), base_path.display())
             })?;

@@ -118,6 +118,9 @@ pub fn folded_stacks(
 /// about 0.9 M.
 const MAX_DRAWN_FRAMES: usize = 1 << 21;
 
+/// The frame drawn for a sample that has none.
+const NO_FRAMES: &str = "[no frames]";
+
 fn fold(profile: &Profile, sample_type: &SampleType) -> Result<Vec<(String, i64)>> {
     let table = FrameTable::new(profile)?;
     let names: Vec<String> = table
@@ -136,7 +139,9 @@ fn fold(profile: &Profile, sample_type: &SampleType) -> Result<Vec<(String, i64)
         frames.clear();
         frames.extend(table.stack(sample).map(|f| names[f.name].as_str()));
         if frames.is_empty() {
-            continue;
+            // Drawn, so the graph's total is the profile's (`top` says
+            // the same in a line of its own).
+            frames.push(NO_FRAMES);
         }
         frames.reverse();
         let depth = frames.len();
@@ -298,4 +303,26 @@ pub fn write_diff_flamegraph(
             .to_owned(),
     );
     render(&mut opt, &lines, w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heapwise_pprof::ProfileBuilder;
+
+    /// A sample with no frames is drawn as one, so the graph's total is
+    /// the profile's (it was left out: 1 byte of 101 drawn, nothing said).
+    #[test]
+    fn samples_without_frames_are_drawn() {
+        let mut b = ProfileBuilder::new();
+        b.sample_type("inuse_space", "bytes");
+        let main = b.frame("app::main", "src/main.rs", 3);
+        b.sample(&[main], &[1], &[]);
+        b.sample(&[], &[100], &[]);
+        let (_, stacks) = folded_stacks(&b.build(), &SampleIndex::Default).unwrap();
+        assert_eq!(
+            stacks,
+            [("[no frames]".to_owned(), 100), ("app::main".to_owned(), 1)]
+        );
+    }
 }

@@ -87,7 +87,12 @@
 //! `-nodefraction=0`). `-n 0` shows every function, `--focus 'main\.'` counts only
 //! the samples with a matching function on the stack, `--base old.pb.gz`
 //! subtracts an older profile first (pprof's `-base`: negative rows have
-//! shrunk), and `--json` prints exact integers:
+//! shrunk), and `--json` prints exact integers. Where pprof shows a
+//! profile as written, `top`, `diff` and `flame` leave out the allocation
+//! plumbing at the leaf of each stack, as heapwise's own profiles do: in a
+//! `jemalloc_pprof` profile every byte was in `prof_backtrace_impl` and
+//! is now under the function that allocated it
+//! (`--keep-allocator-frames` keeps them; a Go profile has none):
 //!
 //! ```text
 //! $ heapwise top heap.pb.gz --sample-index alloc_space -n 1 --json

@@ -458,8 +458,8 @@ impl fmt::Display for TopReport {
             // total went.
             writeln!(
                 f,
-                "{} ({}) in samples with no frames: their stacks were not walked \
-                 (HEAPWISE_UNWIND=fp in a program built without frame pointers?)",
+                "{} ({}) in samples with no frames (in a heapwise profile: stacks not walked, \
+                 as with HEAPWISE_UNWIND=fp in a program built without frame pointers)",
                 vf.format(self.stackless),
                 percentage(self.stackless, self.total).trim()
             )?;
@@ -488,8 +488,8 @@ mod tests {
         let text = report.to_string();
         assert!(
             text.ends_with(
-                "3MB (75.00%) in samples with no frames: their stacks were not walked \
-                 (HEAPWISE_UNWIND=fp in a program built without frame pointers?)\n"
+                "3MB (75.00%) in samples with no frames (in a heapwise profile: stacks not walked, \
+                 as with HEAPWISE_UNWIND=fp in a program built without frame pointers)\n"
             ),
             "{text}"
         );

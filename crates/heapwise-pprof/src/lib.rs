@@ -85,7 +85,7 @@
 //! other hand-written encoders), `profile` (the model), `encode` and `decode`, `budget` (the memory a decode may take),
 //! `scan` (the first pass over gzipped input), `validate`, `merge`,
 //! `builder`, `gzip`, `error`, `heap` (the columns of heapwise's heap
-//! profiles), `plumbing` (which frames are the
+//! profiles), `hide` (the plumbing left out of others' profiles), `plumbing` (which frames are the
 //! allocator's, shared by every heapwise output) and `printable` (names
 //! safe for a terminal, for every text report). `fuzz/` holds the cargo-fuzz target; its
 //! `README.md` gives the command (with an RSS limit).
@@ -100,6 +100,7 @@ mod encode;
 mod error;
 mod gzip;
 mod heap;
+mod hide;
 mod merge;
 mod plumbing;
 mod printable;

@@ -19,6 +19,30 @@ const C_ENTRIES: [&str; 10] = [
     "free",
 ];
 
+/// jemalloc's own frames at the leaf of a stack in its heap profiles
+/// (`jemalloc_pprof`, `jeprof`): its profiler's backtrace and its
+/// allocation paths, some inlined; matched whole. Prefixed builds name
+/// the rest `_rjem_*` (tikv-jemallocator) or `je_*`.
+const JEMALLOC: [&str; 14] = [
+    "prof_backtrace_impl",
+    "prof_alloc_prep",
+    "imalloc",
+    "imalloc_body",
+    "imalloc_fastpath",
+    "ialloc",
+    "iallocztm",
+    "ipalloc",
+    "irallocx_prof",
+    "irealloc_prof",
+    "mallocx",
+    "rallocx",
+    "malloc_default",
+    "do_rallocx",
+];
+
+/// Name prefixes of jemalloc's prefixed symbols.
+const JEMALLOC_PREFIXES: [&str; 3] = ["_rjem_", "je_prof_", "je_malloc_"];
+
 /// Path prefixes of the Rust allocator shims, `GlobalAlloc` wrappers
 /// (heapwise's and its preload's), and the standard library's allocation
 /// paths.
@@ -54,7 +78,10 @@ const PREFIXES: [&str; 13] = [
 /// assert!(!is_allocator_frame("<myapp::Doc as core::clone::Clone>::clone"));
 /// ```
 pub fn is_allocator_frame(name: &str) -> bool {
-    if C_ENTRIES.contains(&name) {
+    if C_ENTRIES.contains(&name)
+        || JEMALLOC.contains(&name)
+        || JEMALLOC_PREFIXES.iter().any(|p| name.starts_with(p))
+    {
         return true;
     }
     let path = match name.strip_prefix('<') {
@@ -67,6 +94,10 @@ pub fn is_allocator_frame(name: &str) -> bool {
                     .fold(ty, |t, p| t.strip_prefix(p).unwrap_or(t));
                 if !ty.contains("::") {
                     return PREFIXES.iter().any(|p| tr.starts_with(p));
+                }
+                // Any type's `GlobalAlloc` methods: an allocator wrapper.
+                if tr.starts_with("core::alloc::global::GlobalAlloc>") {
+                    return true;
                 }
                 ty
             }
@@ -116,6 +147,13 @@ mod tests {
             "operator new(unsigned long)",
             "operator new[](unsigned long, std::align_val_t)",
             "heapwise_preload::entry::allocate",
+            "<tikv_jemallocator::Jemalloc as core::alloc::global::GlobalAlloc>::alloc",
+            "<mimalloc::MiMalloc as core::alloc::global::GlobalAlloc>::alloc_zeroed",
+            "prof_backtrace_impl",
+            "_rjem_je_prof_backtrace",
+            "_rjem_je_malloc_default",
+            "je_prof_tctx_create",
+            "imalloc_body",
         ] {
             assert!(is_allocator_frame(name), "{name}");
         }
@@ -128,6 +166,8 @@ mod tests {
             "malloc_trim",
             "my_malloc",
             "freeaddrinfo",
+            "je_parse",
+            "<myapp::Pool as myapp::Alloc>::alloc",
             "",
         ] {
             assert!(!is_allocator_frame(name), "{name}");
