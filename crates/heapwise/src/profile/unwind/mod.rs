@@ -189,12 +189,13 @@ fn capture_as(mode: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -
         Unwinder::Cfi => Using::Cfi(t),
         _ => Using::Auto(t),
     };
-    let Some(tables) = tables else {
-        // No tables yet (another thread is building them).
-        if mode == Unwinder::Cfi {
-            return Walked::empty(End::Cut);
-        }
-        return walk::walk(regs, hi, Using::Fp, 1, out);
+    // No tables yet: another thread is building them, or is in the
+    // loader. Wait for them a while; then no frames rather than a walk by
+    // frame pointers, which in code built without them reads whatever
+    // `rbp` holds and skips frames (a test's leak, allocated on one of
+    // several threads sampling at once, was named as libtest's `run_test`).
+    let Some(tables) = tables.or_else(wait_for_tables) else {
+        return Walked::empty(End::Cut);
     };
     let mut tables = tables;
     let mut w = walk::walk(regs, hi, using(tables), 1, out);
@@ -224,7 +225,20 @@ fn advanced(
     refresh: fn() -> Option<&'static modules::Tables>,
 ) -> Option<&'static modules::Tables> {
     let builds = modules::builds();
-    let fresh = refresh()?;
+    let start = std::time::Instant::now();
+    let fresh = loop {
+        if let Some(fresh) = refresh() {
+            break fresh;
+        }
+        // Another thread holds the tables (building what this walk wants,
+        // or listing the objects) or is in the loader: wait for it a while.
+        // Giving up at once left the walk cut at its first frame, a sample
+        // with no frames, whenever threads sampled while one built.
+        if start.elapsed() >= TABLES_WAIT {
+            return None;
+        }
+        std::thread::yield_now();
+    };
     (!std::ptr::eq(fresh, tables) || modules::builds() != builds).then_some(fresh)
 }
 
@@ -327,6 +341,26 @@ fn capture_as(_: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> W
         hash: walk::stack_hash(frames),
     }
 }
+
+/// The tables, once the thread listing the objects has (or this thread
+/// could), yielding between tries; `None` after [`TABLES_WAIT`] (say, in
+/// a forked child whose parent was listing them).
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cold]
+fn wait_for_tables() -> Option<&'static modules::Tables> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < TABLES_WAIT {
+        std::thread::yield_now();
+        if let Some(t) = modules::current().or_else(refresh) {
+            return Some(t);
+        }
+    }
+    None
+}
+
+/// How long a sample waits for the tables another thread lists or builds.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+const TABLES_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Builds or refreshes the tables, behind the guard.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]

@@ -87,6 +87,9 @@ impl Rule {
     pub(crate) const NONE: Rule = Rule(0);
     /// The outermost frame.
     pub(crate) const END: Rule = Rule(3);
+    /// The frame's table is not built yet: the walk stops here, cut short
+    /// ([`Kind::End`], marked apart from [`Rule::END`]). Never cached.
+    pub(crate) const PENDING: Rule = Rule(3 | 4);
 
     /// CFA = `rsp` or `rbp` (`rbp_base`) + `cfa_offset`; the caller's `rbp`
     /// as `fp`. [`Rule::NONE`] if the offsets do not fit.

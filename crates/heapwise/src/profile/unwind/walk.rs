@@ -31,7 +31,9 @@
 //! `_start`, the thread entry in `clone`), a return address is zero, or the
 //! frame-pointer chain reaches its zero link (`_start` and `clone` clear
 //! `rbp`, as the ABI suggests). [`End::Depth`]: `out` is full.
-//! [`End::Cut`]: anything else; the stack is cut short there.
+//! [`End::Cut`]: anything else, a frame in code whose table is not built
+//! yet among them (its caller is not guessed from `rbp`: the walk is done
+//! again once the table is built); the stack is cut short there.
 
 use std::cell::Cell;
 use std::mem::MaybeUninit;
@@ -349,7 +351,9 @@ pub(crate) fn walk_with(
             lookup = pc - 1;
             by_record = false;
         } else if rule.kind() == Kind::End {
-            w.end = End::Root;
+            if rule == Rule::END {
+                w.end = End::Root;
+            }
             break 'walk w;
         } else if cfi_only {
             break 'walk w;
@@ -494,9 +498,12 @@ fn rule_at(
         // walk is CFI only), its chunk's table neither read nor built.
         Some(m) if fp_ok && m.fp_object.0 < m.fp_object.1 => (Rule::NONE, Some(m.fp_object)),
         Some(m) if m.is_pending() => {
+            // Not stepped by its frame pointer: code built without them
+            // keeps anything in `rbp`, and such a step skips frames. Cut
+            // here; the walk is done again once the table is built.
             m.want();
             *missed = true;
-            (Rule::NONE, None)
+            (Rule::PENDING, None)
         }
         Some(m) if m.fp_per_mille >= FP_OBJECT => (m.lookup(pc), Some((m.start, m.end))),
         Some(m) => (m.lookup(pc), None),
@@ -843,6 +850,38 @@ mod tests {
         // CFI alone finds the same frames.
         let (cfi, _) = run(&stack, regs, Using::Cfi(&t), 16);
         assert_eq!(cfi, [0x3100, 0x1500, 0x1700]);
+    }
+
+    /// A frame whose object's table is pending is not stepped by its frame
+    /// pointer: code built without them leaves anything in `rbp`, here a
+    /// frame record further up, and that step skipped the frames between
+    /// (a test's leak was named as libtest's `run_test`). The walk stops,
+    /// cut short and missed, to be done again once the table is built.
+    #[test]
+    fn auto_cuts_at_a_frame_whose_table_is_pending() {
+        let built = ModuleTable::from_rows(
+            0x1000,
+            0x2000,
+            vec![(0x1000, 0x2000, Rule::cfa(false, 16, SavedFp::Same))],
+        );
+        let t = Tables::of(vec![
+            leak(built),
+            leak(ModuleTable::pending(0x3000, 0x4000)),
+        ]);
+        // The leaf in the pending object (0x3050), its caller's return
+        // address at 0x8008; rbp holds an outer frame record at 0x8020.
+        let stack = Stack {
+            base: 0x8000,
+            words: vec![0, 0x1100, 0, 0, 0, 0x1700, 0],
+        };
+        let regs = Regs {
+            pc: 0x3050,
+            sp: 0x8000,
+            fp: 0x8020,
+        };
+        let (frames, w) = run(&stack, regs, Using::Auto(&t), 16);
+        assert_eq!(frames, [] as [usize; 0], "{w:?}");
+        assert_eq!((w.end, w.missed), (End::Cut, true));
     }
 
     #[test]
