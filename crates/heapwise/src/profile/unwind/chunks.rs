@@ -25,7 +25,7 @@
 use gimli::{BaseAddresses, EhFrame, EhFrameOffset, NativeEndian};
 
 use crate::profile::unwind::cfi::{fde_rows_at, Cies};
-use crate::profile::unwind::table::{fp_per_mille_of, ModuleTable, Rule};
+use crate::profile::unwind::table::{keeps_frame_pointer, ModuleTable, Rule};
 use crate::sys::code::LoadedObject;
 
 /// Functions (FDEs) per chunk: with `cc1plus`'s 49,000, 1,531 chunks, each
@@ -90,45 +90,6 @@ fn read_i32(bytes: &[u8], at: usize) -> Option<i32> {
     ))
 }
 
-/// Functions sampled to judge whether an object was built with frame
-/// pointers ([`fp_object`]): code built with them measures ~970 per mille,
-/// code without under 200, so a few suffice (64 cost cc1plus's run 5
-/// million instructions, 16 about 1.5 million, of its 12 objects).
-const FP_SAMPLE: usize = 16;
-
-/// `object.code` if the object was built with frame pointers, judged from
-/// [`FP_SAMPLE`] functions spread evenly over its search table (the
-/// per mille of their code whose rule is the frame-pointer frame, against
-/// `walk::FP_OBJECT`); `(0, 0)` if not, or if it has no search table (then
-/// it is one chunk, built whole, and judged by its own table). One chunk
-/// cannot judge for its object: a few dozen functions of code without
-/// frame pointers can all keep one (`alloca`), and a walk that stepped
-/// through the whole object by frame pointers would then be wrong.
-pub(crate) fn fp_object(object: &LoadedObject<'_>) -> (usize, usize) {
-    let Some(search) = Search::of(object) else {
-        return (0, 0);
-    };
-    let n = search.len();
-    let take = FP_SAMPLE.min(n);
-    let mut rows = Vec::new();
-    for i in 0..take {
-        let k = i * n / take;
-        let (Some(start), end) = (search.start(k), search.start(k + 1)) else {
-            continue;
-        };
-        let end = end.unwrap_or(object.code.1).min(object.code.1);
-        if start < end {
-            // A parse error leaves the function's rows out.
-            let _ = chunk_rows(object, &search, start, end, &mut rows);
-        }
-    }
-    if fp_per_mille_of(&rows) >= crate::profile::unwind::walk::FP_OBJECT {
-        object.code
-    } else {
-        (0, 0)
-    }
-}
-
 /// The chunks of `object`'s code: `(start, end)` of each, in order,
 /// covering `object.code` without overlap.
 pub(crate) fn of(object: &LoadedObject<'_>) -> Vec<(usize, usize)> {
@@ -155,8 +116,9 @@ pub(crate) fn build(object: &LoadedObject<'_>, start: usize, end: usize) -> Modu
     let mut rows = Vec::new();
     // A parse error ends the chunk's rows where it happened, as in
     // `ModuleTable::build`.
-    let _ = chunk_rows(object, &search, start, end, &mut rows);
-    ModuleTable::from_rows(start, end, rows)
+    let mut every_fp = true;
+    let _ = chunk_rows(object, &search, start, end, &mut rows, &mut every_fp);
+    ModuleTable::from_rows(start, end, rows).judged(every_fp)
 }
 
 /// The rows of the functions that start in `[start, end)`.
@@ -166,6 +128,7 @@ fn chunk_rows(
     start: usize,
     end: usize,
     rows: &mut Vec<(usize, usize, Rule)>,
+    every_fp: &mut bool,
 ) -> gimli::Result<()> {
     let Some(bytes) = object.bytes_from(search.eh_frame) else {
         return Ok(());
@@ -193,7 +156,9 @@ fn chunk_rows(
         let Some(offset) = search.fde(i).and_then(|a| a.checked_sub(search.eh_frame)) else {
             break;
         };
+        let from = rows.len();
         fde_rows_at(&eh_frame, &bases, &mut cies, EhFrameOffset(offset), rows)?;
+        *every_fp &= keeps_frame_pointer(&rows[from..]);
     }
     Ok(())
 }

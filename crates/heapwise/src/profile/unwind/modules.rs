@@ -28,9 +28,10 @@
 //! passes through costs nothing but its entry in the list: `cc1plus` builds
 //! the chunks of the few hundred functions its samples pass through, not
 //! its 2.6 MB of `.eh_frame`, and `libm`, `libz` or a compiler's `libisl`
-//! nothing. An object built with frame pointers (judged when it is listed,
-//! `chunks::fp_object`) builds nothing: walks step through it by its frame
-//! pointers.
+//! nothing. A chunk of code whose every function keeps a frame pointer is
+//! stepped through by frame records once built (`ModuleTable::judged`); an
+//! object is never judged whole from a sample (a Rust program built without
+//! frame pointers links a standard library built with them).
 //!
 //! The list is refreshed at the first walk, when a walk asked for a table,
 //! and when a walk meets a return address in no known object (a library
@@ -194,10 +195,9 @@ pub(crate) fn refresh() -> Option<&'static Tables> {
         let i = match built.iter().position(|b| b.key == key) {
             Some(i) => i,
             None => {
-                let fp = chunks::fp_object(o);
                 let chunks = chunks::of(o)
                     .into_iter()
-                    .map(|(start, end)| leak(ModuleTable::pending(start, end).in_fp_object(fp)))
+                    .map(|(start, end)| leak(ModuleTable::pending(start, end)))
                     .collect();
                 built.push(Object { key, chunks });
                 built.len() - 1
@@ -236,9 +236,7 @@ fn build_if_wanted(o: &code::LoadedObject<'_>, chunk: &'static ModuleTable) -> u
     if !chunk.is_wanted() {
         return 0;
     }
-    chunk.set_built(leak(
-        chunks::build(o, chunk.start, chunk.end).in_fp_object(chunk.fp_object),
-    ));
+    chunk.set_built(leak(chunks::build(o, chunk.start, chunk.end)));
     1
 }
 
@@ -316,7 +314,6 @@ mod tests {
         // libz is built without frame pointers; this test binary with them
         // (the workspace's rustflags).
         assert!(table.fp_per_mille < 500, "{}", table.fp_per_mille);
-        assert_eq!(table.fp_object, (0, 0));
         let here = refreshed as *const () as usize;
         let this = built_for(refreshed(), here);
         assert!(
@@ -324,8 +321,5 @@ mod tests {
             "{}",
             this.fp_per_mille
         );
-        // Judged for the whole object, not the chunk alone.
-        let (lo, hi) = this.fp_object;
-        assert!(lo <= this.start && this.end <= hi && hi - lo > this.end - this.start);
     }
 }

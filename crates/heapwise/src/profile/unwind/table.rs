@@ -202,11 +202,6 @@ pub(crate) struct ModuleTable {
     /// frame-pointer frame (CFA = `rbp` + 16, the caller's `rbp` at CFA − 16):
     /// near 1000 for code built with frame pointers, near 0 without.
     pub(crate) fp_per_mille: u32,
-    /// The code range of this table's whole object if the object, judged
-    /// from a sample of its functions (`chunks.rs`), was built with frame
-    /// pointers; `(0, 0)` if not, or not judged (an object built whole
-    /// judges by [`fp_per_mille`](Self::fp_per_mille)). See `walk.rs`.
-    pub(crate) fp_object: (usize, usize),
     /// Not built: no walk has met the object yet ([`ModuleTable::pending`]).
     pending: bool,
     /// A walk met this pending table's object: build it at the next refresh.
@@ -293,15 +288,6 @@ impl ModuleTable {
         self.built.store(ptr::from_ref(table).cast_mut(), Release);
     }
 
-    /// This table, for code of an object built with frame pointers
-    /// `[start, end)` (see [`fp_object`](Self::fp_object)).
-    pub(crate) fn in_fp_object(self, range: (usize, usize)) -> ModuleTable {
-        ModuleTable {
-            fp_object: range,
-            ..self
-        }
-    }
-
     /// Rows held.
     pub(crate) fn rows(&self) -> usize {
         self.rules.len()
@@ -320,8 +306,29 @@ impl ModuleTable {
         let mut rows = Vec::new();
         // A parse error ends the object's table where it happened: what was
         // read before it is kept.
-        let _ = eh_frame_rows(object, &mut rows);
-        ModuleTable::from_rows(start, end, rows)
+        let mut every_fp = true;
+        let _ = eh_frame_rows(object, &mut rows, &mut every_fp);
+        ModuleTable::from_rows(start, end, rows).judged(every_fp)
+    }
+
+    /// This table, its [`fp_per_mille`](Self::fp_per_mille) kept under
+    /// `walk::FP_OBJECT` unless `every_fp`: every function of its code keeps
+    /// a frame pointer. A walk steps through a table judged so by frame
+    /// records, without rules, and in a function that keeps none `rbp`
+    /// holds an outer frame's record, so the frames between were skipped:
+    /// Rust's standard library is built with frame pointers, a program
+    /// built without them mixes both, and a small one (std most of its
+    /// code) lost all of its own frames above the allocation's.
+    pub(crate) fn judged(self, every_fp: bool) -> ModuleTable {
+        let most = crate::profile::unwind::walk::FP_OBJECT - 1;
+        ModuleTable {
+            fp_per_mille: if every_fp {
+                self.fp_per_mille
+            } else {
+                self.fp_per_mille.min(most)
+            },
+            ..self
+        }
     }
 
     /// The table of code `[start, end)` from rows `(start, end, rule)`
@@ -385,7 +392,6 @@ impl ModuleTable {
             rules: rules.into_boxed_slice(),
             blocks: blocks.into_boxed_slice(),
             fp_per_mille: share.per_mille(),
-            fp_object: (0, 0),
             pending: false,
             wanted: AtomicBool::new(false),
             built: AtomicPtr::new(ptr::null_mut()),
@@ -398,10 +404,14 @@ impl ModuleTable {
 fn eh_frame_rows(
     object: &LoadedObject<'_>,
     rows: &mut Vec<(usize, usize, Rule)>,
+    every_fp: &mut bool,
 ) -> gimli::Result<()> {
     let mut cies = Cies::default();
     for_each_fde(object, |eh_frame, bases, offset| {
-        fde_rows_at(eh_frame, bases, &mut cies, offset, rows)
+        let from = rows.len();
+        let r = fde_rows_at(eh_frame, bases, &mut cies, offset, rows);
+        *every_fp &= keeps_frame_pointer(&rows[from..]);
+        r
     })
 }
 
@@ -445,14 +455,15 @@ fn per_mille(part: usize, whole: usize) -> u32 {
     (part as u128 * 1000 / whole.max(1) as u128) as u32
 }
 
-/// The per mille of the code that `rows` (as [`ModuleTable::from_rows`]
-/// takes them) give a rule, whose rule is the frame-pointer frame.
-pub(crate) fn fp_per_mille_of(rows: &[(usize, usize, Rule)]) -> u32 {
-    let mut share = FpShare::default();
-    for &(lo, hi, rule) in rows {
-        share.add(lo, hi, rule);
-    }
-    share.per_mille()
+/// Whether the rows of one function (one FDE's, appended to `rows` after
+/// `from`) keep a frame pointer: one row at least is the frame-pointer
+/// frame. A function without any (no rows: nothing to judge) counts as one
+/// that does.
+pub(crate) fn keeps_frame_pointer(rows: &[(usize, usize, Rule)]) -> bool {
+    rows.is_empty()
+        || rows
+            .iter()
+            .any(|r| r.2 == Rule::cfa(true, 16, SavedFp::At(-16)))
 }
 
 /// Bytes of code that have a rule, and of those, bytes whose rule is the

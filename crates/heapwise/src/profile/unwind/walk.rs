@@ -301,8 +301,8 @@ pub(crate) fn walk_with(
             (Some(_), Some(c)) if c.key_at(lookup) == lookup => c.rule_at(lookup),
             (Some(t), _) => {
                 let (rule, fp_object) = match cache {
-                    Some(c) => c.fill(t, lookup, !cfi_only, &mut w.missed),
-                    None => rule_at(t, lookup, !cfi_only, &mut w.missed),
+                    Some(c) => c.fill(t, lookup, &mut w.missed),
+                    None => rule_at(t, lookup, &mut w.missed),
                 };
                 if let (Some(range), false) = (fp_object, cfi_only) {
                     (fp_lo, fp_hi) = range;
@@ -471,32 +471,24 @@ fn push(ra: usize, skip: &mut usize, out: &mut [MaybeUninit<usize>], w: &mut Wal
     false
 }
 
-/// Per mille of an object's code (judged from a sample of its functions:
-/// `chunks::fp_object`; an object built as one chunk, from all of them)
-/// whose rule must be the frame-pointer
+/// Per mille of a chunk's code (or an object's, built as one chunk), every
+/// function of which keeps a frame pointer (`ModuleTable::judged`), whose
+/// rule must be the frame-pointer
 /// frame for [`Using::Auto`] to step through the object's frames by their
 /// frame pointers, without looking rules up (3-4x faster a frame). Code
 /// built with `-C force-frame-pointers=yes` measures ~970 (the rest: the
 /// two prologue instructions of each function, and hand-written assembly);
-/// without, under 50; libc ~165. A function of such an object that keeps
-/// no frame pointer is stepped over as a frame-pointer walk would: its own
-/// frame is missed, its callers are not.
+/// without, under 50; libc ~165.
 pub(crate) const FP_OBJECT: u32 = 900;
 
-/// The rule at `pc`, and its object's code range if that was built with
-/// frame pointers; a `pc` in no known object, or in one whose table is not built
+/// The rule at `pc`, and its chunk's code range if every function there
+/// keeps a frame pointer; a `pc` in no known object, or in one whose table is not built
 /// yet (which it then asks for), sets `missed`.
 #[inline]
-fn rule_at(
-    tables: &Tables,
-    pc: usize,
-    fp_ok: bool,
-    missed: &mut bool,
-) -> (Rule, Option<(usize, usize)>) {
+fn rule_at(tables: &Tables, pc: usize, missed: &mut bool) -> (Rule, Option<(usize, usize)>) {
     match tables.find(pc) {
         // An object built with frame pointers: stepped by them (unless the
         // walk is CFI only), its chunk's table neither read nor built.
-        Some(m) if fp_ok && m.fp_object.0 < m.fp_object.1 => (Rule::NONE, Some(m.fp_object)),
         Some(m) if m.is_pending() => {
             // Not stepped by its frame pointer: code built without them
             // keeps anything in `rbp`, and such a step skips frames. Cut
@@ -594,12 +586,11 @@ impl RuleCache {
         &self,
         tables: &Tables,
         pc: usize,
-        fp_ok: bool,
         missed: &mut bool,
     ) -> (Rule, Option<(usize, usize)>) {
         debug_assert!(std::ptr::eq(self.tables.get(), tables));
         let mut miss = false;
-        let (rule, fp_object) = rule_at(tables, pc, fp_ok, &mut miss);
+        let (rule, fp_object) = rule_at(tables, pc, &mut miss);
         if miss {
             *missed = true;
         } else if fp_object.is_none() || rule != Rule::NONE {
