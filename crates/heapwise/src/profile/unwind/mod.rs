@@ -36,10 +36,14 @@
 //! rate 1: 3.5% fewer instructions for the whole process).
 //!
 //! Frame pointers stay the fast path where the code has them, chosen per
-//! object: an object whose rules are nearly all the frame-pointer frame
-//! (built with `-C force-frame-pointers=yes`: ~97% of its code; without:
-//! under 5%) is stepped through by frame pointers with no lookup, only a
-//! range check per frame (`walk.rs`, `FP_OBJECT`). On the bench's `events`
+//! chunk of 32 functions once its table is built: a chunk whose every
+//! function keeps a frame pointer and whose rules are nearly all the
+//! frame-pointer frame (built with `-C force-frame-pointers=yes`: ~97% of
+//! its code; without: under 5%) is stepped through by frame pointers with
+//! no lookup, only a range check per frame (`walk.rs`, `FP_OBJECT`). One
+//! function without stops that: its `rbp` holds an outer frame's record,
+//! and stepping by it skips frames (Rust's standard library is built with
+//! frame pointers, the program linking it often not). On the bench's `events`
 //! workload at rate 1 that brought [`Unwinder::Auto`] from ~40% slower than
 //! [`Unwinder::Fp`] to ~5%; a program built without frame pointers gets
 //! CFI for its own frames as before.

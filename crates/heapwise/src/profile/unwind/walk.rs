@@ -197,7 +197,7 @@ pub(crate) fn walk_with(
         w.end = End::Depth;
         return w;
     }
-    // The code range of an object built with frame pointers (see
+    // The code range of a chunk built with frame pointers (see
     // `FP_OBJECT`): a frame there steps by its frame pointer, as its rule
     // would, without looking the rule up. Kept per thread in the cache.
     // The cache is emptied here if it holds other tables' rules, once
@@ -487,8 +487,6 @@ pub(crate) const FP_OBJECT: u32 = 900;
 #[inline]
 fn rule_at(tables: &Tables, pc: usize, missed: &mut bool) -> (Rule, Option<(usize, usize)>) {
     match tables.find(pc) {
-        // An object built with frame pointers: stepped by them (unless the
-        // walk is CFI only), its chunk's table neither read nor built.
         Some(m) if m.is_pending() => {
             // Not stepped by its frame pointer: code built without them
             // keeps anything in `rbp`, and such a step skips frames. Cut
@@ -497,6 +495,8 @@ fn rule_at(tables: &Tables, pc: usize, missed: &mut bool) -> (Rule, Option<(usiz
             *missed = true;
             (Rule::PENDING, None)
         }
+        // A chunk whose every function keeps a frame pointer: its range, to
+        // step through by frame records (unless the walk is CFI only).
         Some(m) if m.fp_per_mille >= FP_OBJECT => (m.lookup(pc), Some((m.start, m.end))),
         Some(m) => (m.lookup(pc), None),
         None => {
@@ -518,7 +518,7 @@ const CACHE_SLOTS: usize = 1 << CACHE_BITS;
 pub(crate) struct RuleCache {
     tables: Cell<*const Tables>,
     slots: [Cell<(usize, Rule)>; CACHE_SLOTS],
-    /// The code range of the last object built with frame pointers a walk
+    /// The code range of the last chunk built with frame pointers a walk
     /// met (see `FP_OBJECT`).
     fp: Cell<(usize, usize)>,
     /// The last walk's steps by rules.
