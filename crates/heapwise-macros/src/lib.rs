@@ -105,8 +105,25 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
                 .into();
         }
     }
+    // The body in a function of its own, named as the test and never
+    // inlined: a site in it is named after the test. In a closure it was
+    // inlined into heapwise's generic `Scope::run`, whose frames are
+    // allocation plumbing, and a release build's sites were all libtest's
+    // `__rust_begin_short_backtrace`. Lint attributes go with it.
     let block = &f.block;
-    let mut body = quote! { (move || #block)() };
+    let name = &f.sig.ident;
+    let output = &f.sig.output;
+    let lints = f.attrs.iter().filter(|a| {
+        ["allow", "warn", "deny", "forbid", "expect"]
+            .iter()
+            .any(|l| a.path().is_ident(l))
+    });
+    let inner = quote! {
+        #(#lints)*
+        #[inline(never)]
+        fn #name() #output #block
+    };
+    let mut body = quote! { #name() };
     // A test returning a `Result` fails with its own `Err`, unchecked (the
     // error's bytes would count as leaked and hide it).
     let (limit_memory, limit_leaks) = if returns_result(&f.sig.output) {
@@ -123,7 +140,7 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     if let Some(l) = leaks {
         body = quote! { ::heapwise::testing::#limit_leaks(#l, move || #body) };
     }
-    f.block = syn::parse_quote! {{ #body }};
+    f.block = syn::parse_quote! {{ #inner #body }};
     quote! {
         #[::core::prelude::v1::test]
         #f

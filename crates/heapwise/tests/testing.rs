@@ -228,6 +228,17 @@ fn a_limit_string_may_be_terabytes() {
     );
 }
 
+/// The test's body is a function of its own, named as the test, so the
+/// site is named after it, in release builds too (its closure was inlined
+/// into heapwise's frames, and the site was libtest's).
+#[heapwise::test(limit_leaks = 0)]
+#[should_panic(
+    expected = "3333 bytes in 1 block  testing::the_attribute_names_the_test_as_the_site::the_attribute_names_the_test_as_the_site"
+)]
+fn the_attribute_names_the_test_as_the_site() {
+    std::mem::forget(black_box(vec![7u8; 3333]));
+}
+
 #[heapwise::test(limit_memory = "64 KiB")]
 fn the_attribute_keeps_a_result_test() -> Result<(), String> {
     let s: String = "x".repeat(100);
