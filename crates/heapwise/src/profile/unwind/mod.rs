@@ -216,7 +216,8 @@ fn capture_as(mode: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -
         }
         w = walk::walk(regs, hi, using(tables), 1, out);
     }
-    w
+    // Tables still missing: what was guessed past them goes.
+    w.sure()
 }
 
 /// After a walk over `tables` missed: refreshes, and returns the tables to
@@ -301,7 +302,7 @@ pub(crate) fn walk_thread(
         }
         w = walk(tables, out);
     }
-    w.len
+    w.sure().len
 }
 
 /// [`walk_thread`] for the calling thread, from here: the `pc` and `sp`
@@ -342,6 +343,7 @@ fn capture_as(_: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> W
         len,
         end: if len > 0 { End::Root } else { End::Cut },
         missed: false,
+        guessed: None,
         hash: walk::stack_hash(frames),
     }
 }

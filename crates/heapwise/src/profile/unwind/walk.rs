@@ -31,9 +31,12 @@
 //! `_start`, the thread entry in `clone`), a return address is zero, or the
 //! frame-pointer chain reaches its zero link (`_start` and `clone` clear
 //! `rbp`, as the ABI suggests). [`End::Depth`]: `out` is full.
-//! [`End::Cut`]: anything else, a frame in code whose table is not built
-//! yet among them (its caller is not guessed from `rbp`: the walk is done
-//! again once the table is built); the stack is cut short there.
+//! [`End::Cut`]: anything else; the stack is cut short there.
+//!
+//! A frame in code whose table is not built yet is stepped by its frame
+//! record, a guess noted in [`Walked::guessed`]: the walk goes on to find
+//! the other tables it wants, and is done again once they are built; a walk
+//! that must stand with a guess keeps only the frames before it.
 
 use std::cell::Cell;
 use std::mem::MaybeUninit;
@@ -73,15 +76,38 @@ pub(crate) struct Walked {
     /// lookup after the walk nothing (full mode hashes every allocation's
     /// stack, ~40 frames in `serde_json`).
     pub(crate) hash: u64,
+    /// `len` and `hash` before the first frame stepped by its frame pointer
+    /// for want of its table (not built yet): what is sure. The walk goes
+    /// on past it, to find every table it wants before the caller builds
+    /// them and walks again; a walk that must stand with such a step keeps
+    /// only what is sure (see [`Walked::sure`]).
+    pub(crate) guessed: Option<(usize, u64)>,
 }
 
 impl Walked {
+    /// This walk without its frames from the first one guessed on (see
+    /// [`Walked::guessed`]), cut short there: in code built without frame
+    /// pointers, `rbp` holds an outer frame's record, and a step by it
+    /// skips frames (a test's leak was named as libtest's `run_test`).
+    pub(crate) fn sure(self) -> Walked {
+        match self.guessed {
+            Some((len, hash)) => Walked {
+                len,
+                hash,
+                end: End::Cut,
+                ..self
+            },
+            None => self,
+        }
+    }
+
     /// A walk that found nothing.
     pub(crate) const fn empty(end: End) -> Walked {
         Walked {
             len: 0,
             end,
             missed: false,
+            guessed: None,
             hash: STACK_HASH_SEED,
         }
     }
@@ -350,6 +376,13 @@ pub(crate) fn walk_with(
             (pc, sp, fp) = (ra, cfa, caller_fp);
             lookup = pc - 1;
             by_record = false;
+        } else if rule == Rule::PENDING && !cfi_only {
+            // No table yet: stepped by the frame record to find the tables
+            // further up that the walk wants, noted as a guess.
+            if w.guessed.is_none() {
+                w.guessed = Some((w.len, w.hash));
+            }
+            by_record = true;
         } else if rule.kind() == Kind::End {
             if rule == Rule::END {
                 w.end = End::Root;
@@ -488,9 +521,8 @@ pub(crate) const FP_OBJECT: u32 = 900;
 fn rule_at(tables: &Tables, pc: usize, missed: &mut bool) -> (Rule, Option<(usize, usize)>) {
     match tables.find(pc) {
         Some(m) if m.is_pending() => {
-            // Not stepped by its frame pointer: code built without them
-            // keeps anything in `rbp`, and such a step skips frames. Cut
-            // here; the walk is done again once the table is built.
+            // Stepped by its frame record only as a guess (`Walked::guessed`):
+            // the walk is done again once the table is built.
             m.want();
             *missed = true;
             (Rule::PENDING, None)
@@ -843,11 +875,10 @@ mod tests {
         assert_eq!(cfi, [0x3100, 0x1500, 0x1700]);
     }
 
-    /// A frame whose object's table is pending is not stepped by its frame
-    /// pointer: code built without them leaves anything in `rbp`, here a
-    /// frame record further up, and that step skipped the frames between
-    /// (a test's leak was named as libtest's `run_test`). The walk stops,
-    /// cut short and missed, to be done again once the table is built.
+    /// A frame whose object's table is pending is stepped by its frame
+    /// pointer only as a guess: code built without them leaves anything in
+    /// `rbp`, here a frame record further up, and that step skips the
+    /// frames between (a test's leak was named as libtest's `run_test`).
     #[test]
     fn auto_cuts_at_a_frame_whose_table_is_pending() {
         let built = ModuleTable::from_rows(
@@ -870,9 +901,16 @@ mod tests {
             sp: 0x8000,
             fp: 0x8020,
         };
+        // The walk guesses by the frame record (into 0x1700, skipping
+        // 0x1100) to go on; what stands is only what precedes the guess.
         let (frames, w) = run(&stack, regs, Using::Auto(&t), 16);
-        assert_eq!(frames, [] as [usize; 0], "{w:?}");
-        assert_eq!((w.end, w.missed), (End::Cut, true));
+        assert_eq!(frames, [0x1700], "{w:?}");
+        assert_eq!((w.guessed.map(|g| g.0), w.missed), (Some(0), true));
+        let sure = w.sure();
+        assert_eq!(
+            (sure.len, sure.end, sure.hash),
+            (0, End::Cut, Walked::empty(End::Cut).hash)
+        );
     }
 
     #[test]
