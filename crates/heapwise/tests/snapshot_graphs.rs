@@ -165,27 +165,10 @@ fn a_chain_leaked_by_an_exited_thread_is_direct_while_a_thread_is_missed() {
         a_chain_leaked_by_an_exited_thread_is_direct_while_a_thread_is_missed,
         SNAPSHOT
     );
-    static BLOCKED_READY: AtomicBool = AtomicBool::new(false);
-    static BLOCKED_STOP: AtomicBool = AtomicBool::new(false);
-    let blocked = std::thread::spawn(|| {
-        // SAFETY: a full signal set for this thread's mask.
-        unsafe {
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut all);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
-        }
-        BLOCKED_READY.store(true, SeqCst);
-        while !BLOCKED_STOP.load(SeqCst) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
-    while !BLOCKED_READY.load(SeqCst) {
-        std::thread::yield_now();
-    }
+    let blocked = spawn_blocking_every_signal(|| ());
     leak_chain_in_a_thread();
     let s = snapshot::take().expect("snapshot");
-    BLOCKED_STOP.store(true, SeqCst);
-    blocked.join().unwrap();
+    blocked.stop();
     assert_eq!(s.threads().1, 1, "{:?} {:?}", s.threads(), s.note());
     let a = s.analyze();
     let chain = blocks_of(&s, &a, "snapshot_graphs::make_chain");
@@ -656,6 +639,43 @@ fn more_threads_than_one_round_all_answer() {
     );
 }
 
+/// A thread that blocks every signal (so it never answers a snapshot's)
+/// and holds what `make` returned until [`Blocked::stop`].
+struct Blocked {
+    stop: std::sync::Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Blocked {
+    fn stop(self) {
+        self.stop.store(true, SeqCst);
+        self.thread.join().unwrap();
+    }
+}
+
+fn spawn_blocking_every_signal<T: 'static>(make: fn() -> T) -> Blocked {
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let stopped = stop.clone();
+    let thread = std::thread::spawn(move || {
+        // SAFETY: a full signal set for this thread's mask.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+        }
+        let kept = make();
+        ready_tx.send(()).unwrap();
+        while !stopped.load(SeqCst) {
+            std::hint::black_box(&kept);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(kept);
+    });
+    ready.recv().unwrap();
+    Blocked { stop, thread }
+}
+
 #[test]
 fn a_thread_that_blocks_the_signal_is_missed_and_its_stack_still_holds() {
     // It never answers: the round ends once no answer came for a while
@@ -665,29 +685,9 @@ fn a_thread_that_blocks_the_signal_is_missed_and_its_stack_still_holds() {
         a_thread_that_blocks_the_signal_is_missed_and_its_stack_still_holds,
         SNAPSHOT
     );
-    static BLOCKED_READY: AtomicBool = AtomicBool::new(false);
-    static BLOCKED_STOP: AtomicBool = AtomicBool::new(false);
-    let blocked = std::thread::spawn(|| {
-        // SAFETY: a full signal set for this thread's mask.
-        unsafe {
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut all);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
-        }
-        let kept = Box::new([9u64; 13]);
-        BLOCKED_READY.store(true, SeqCst);
-        while !BLOCKED_STOP.load(SeqCst) {
-            std::hint::black_box(&kept);
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        drop(kept);
-    });
-    while !BLOCKED_READY.load(SeqCst) {
-        std::thread::yield_now();
-    }
+    let blocked = spawn_blocking_every_signal(|| Box::new([9u64; 13]));
     let s = snapshot::take().expect("snapshot");
-    BLOCKED_STOP.store(true, SeqCst);
-    blocked.join().unwrap();
+    blocked.stop();
     let (answered, missed) = s.threads();
     assert_eq!(missed, 1, "{:?} {:?}", s.threads(), s.note());
     assert!(answered >= 1, "{:?}", s.threads());

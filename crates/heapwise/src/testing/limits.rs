@@ -67,10 +67,7 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
 /// count.
 #[track_caller]
 pub fn limit_memory<R>(limit: impl Into<ByteLimit>, f: impl FnOnce() -> R) -> R {
-    let limit = limit.into().0;
-    let (r, u, name) = in_named_scope(f);
-    check_memory(limit, &u, &name);
-    r
+    limited(Check::Memory, limit.into().0, f, |_| false)
 }
 
 #[track_caller]
@@ -99,9 +96,27 @@ fn check_memory(limit: u64, u: &Usage, name: &str) {
 /// count.
 #[track_caller]
 pub fn limit_leaks<R>(limit: impl Into<ByteLimit>, f: impl FnOnce() -> R) -> R {
-    let limit = limit.into().0;
+    limited(Check::Leaks, limit.into().0, f, |_| false)
+}
+
+/// Which limit a call is held to.
+#[derive(Clone, Copy)]
+enum Check {
+    Memory,
+    Leaks,
+}
+
+/// Runs `f` in a scope of its own and checks its figures against `limit`,
+/// unless `unchecked` says so of its result.
+#[track_caller]
+fn limited<R>(check: Check, limit: u64, f: impl FnOnce() -> R, unchecked: fn(&R) -> bool) -> R {
     let (r, u, name) = in_named_scope(f);
-    check_leaks(limit, &u, &name);
+    if !unchecked(&r) {
+        match check {
+            Check::Memory => check_memory(limit, &u, &name),
+            Check::Leaks => check_leaks(limit, &u, &name),
+        }
+    }
     r
 }
 
@@ -138,12 +153,7 @@ pub fn limit_memory_unless_err<T, E>(
     limit: impl Into<ByteLimit>,
     f: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E> {
-    let limit = limit.into().0;
-    let (r, u, name) = in_named_scope(f);
-    if r.is_ok() {
-        check_memory(limit, &u, &name);
-    }
-    r
+    limited(Check::Memory, limit.into().0, f, Result::is_err)
 }
 
 /// [`limit_leaks`] for a test that returns a `Result`: see
@@ -154,12 +164,7 @@ pub fn limit_leaks_unless_err<T, E>(
     limit: impl Into<ByteLimit>,
     f: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E> {
-    let limit = limit.into().0;
-    let (r, u, name) = in_named_scope(f);
-    if r.is_ok() {
-        check_leaks(limit, &u, &name);
-    }
-    r
+    limited(Check::Leaks, limit.into().0, f, Result::is_err)
 }
 
 /// Panics unless heapwise counts this program's allocations.
