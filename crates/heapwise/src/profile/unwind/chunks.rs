@@ -24,8 +24,8 @@
 
 use gimli::{BaseAddresses, EhFrame, EhFrameOffset, NativeEndian};
 
-use crate::profile::unwind::cfi::{fde_rows_at, Cies};
-use crate::profile::unwind::table::{keeps_frame_pointer, ModuleTable, Rule};
+use crate::profile::unwind::cfi::Cies;
+use crate::profile::unwind::table::{function_rows_at, ModuleTable, Rule};
 use crate::sys::code::LoadedObject;
 
 /// Functions (FDEs) per chunk: with `cc1plus`'s 49,000, 1,531 chunks, each
@@ -156,9 +156,14 @@ fn chunk_rows(
         let Some(offset) = search.fde(i).and_then(|a| a.checked_sub(search.eh_frame)) else {
             break;
         };
-        let from = rows.len();
-        fde_rows_at(&eh_frame, &bases, &mut cies, EhFrameOffset(offset), rows)?;
-        *every_fp &= keeps_frame_pointer(&rows[from..]);
+        function_rows_at(
+            &eh_frame,
+            &bases,
+            &mut cies,
+            EhFrameOffset(offset),
+            rows,
+            every_fp,
+        )?;
     }
     Ok(())
 }

@@ -185,20 +185,20 @@ fn capture_as(mode: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -
         // Not on the thread's stack (a signal stack, an unknown thread).
         return Walked::empty(End::Cut);
     }
+    // No tables yet: another thread is listing the objects, or is in the
+    // loader. Wait for them a while; then no frames rather than a walk by
+    // frame pointers, which in code built without them reads whatever
+    // `rbp` holds and skips frames (a test's leak, allocated on one of
+    // several threads sampling at once, was named as libtest's `run_test`).
     let tables = match mode {
         Unwinder::Fp => return walk::walk(regs, hi, Using::Fp, 1, out),
-        _ => modules::current().or_else(refresh),
+        _ => modules::current().or_else(|| refreshed(refresh)),
     };
     let using = |t| match mode {
         Unwinder::Cfi => Using::Cfi(t),
         _ => Using::Auto(t),
     };
-    // No tables yet: another thread is building them, or is in the
-    // loader. Wait for them a while; then no frames rather than a walk by
-    // frame pointers, which in code built without them reads whatever
-    // `rbp` holds and skips frames (a test's leak, allocated on one of
-    // several threads sampling at once, was named as libtest's `run_test`).
-    let Some(tables) = tables.or_else(wait_for_tables) else {
+    let Some(tables) = tables else {
         return Walked::empty(End::Cut);
     };
     let mut tables = tables;
@@ -230,20 +230,7 @@ fn advanced(
     refresh: fn() -> Option<&'static modules::Tables>,
 ) -> Option<&'static modules::Tables> {
     let builds = modules::builds();
-    let start = std::time::Instant::now();
-    let fresh = loop {
-        if let Some(fresh) = refresh() {
-            break fresh;
-        }
-        // Another thread holds the tables (building what this walk wants,
-        // or listing the objects) or is in the loader: wait for it a while.
-        // Giving up at once left the walk cut at its first frame, a sample
-        // with no frames, whenever threads sampled while one built.
-        if start.elapsed() >= TABLES_WAIT {
-            return None;
-        }
-        std::thread::yield_now();
-    };
+    let fresh = refreshed(refresh)?;
     (!std::ptr::eq(fresh, tables) || modules::builds() != builds).then_some(fresh)
 }
 
@@ -348,20 +335,25 @@ fn capture_as(_: Unwinder, bounds: &Bounds, out: &mut [MaybeUninit<usize>]) -> W
     }
 }
 
-/// The tables, once the thread listing the objects has (or this thread
-/// could), yielding between tries; `None` after [`TABLES_WAIT`] (say, in
-/// a forked child whose parent was listing them).
+/// `refresh()`, tried again, yielding between tries, while another thread
+/// holds the tables (building what a walk wants, or listing the objects) or
+/// is in the loader; `None` after [`TABLES_WAIT`] (say, in a forked child
+/// whose parent held them). Giving up at once left the walk cut at its first
+/// frame, a sample with no frames, whenever threads sampled while one built.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-#[cold]
-fn wait_for_tables() -> Option<&'static modules::Tables> {
+fn refreshed(
+    refresh: fn() -> Option<&'static modules::Tables>,
+) -> Option<&'static modules::Tables> {
     let start = std::time::Instant::now();
-    while start.elapsed() < TABLES_WAIT {
-        std::thread::yield_now();
-        if let Some(t) = modules::current().or_else(refresh) {
+    loop {
+        if let Some(t) = refresh() {
             return Some(t);
         }
+        if start.elapsed() >= TABLES_WAIT {
+            return None;
+        }
+        std::thread::yield_now();
     }
-    None
 }
 
 /// How long a sample waits for the tables another thread lists or builds.

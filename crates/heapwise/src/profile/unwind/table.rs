@@ -87,8 +87,10 @@ impl Rule {
     pub(crate) const NONE: Rule = Rule(0);
     /// The outermost frame.
     pub(crate) const END: Rule = Rule(3);
-    /// The frame's table is not built yet: the walk stops here, cut short
-    /// ([`Kind::End`], marked apart from [`Rule::END`]). Never cached.
+    /// The frame's table is not built yet: the walk steps it by its frame
+    /// record as a guess (`Walked::guessed`); a CFI-only walk stops here,
+    /// cut short ([`Kind::End`], marked apart from [`Rule::END`]). Never
+    /// cached.
     pub(crate) const PENDING: Rule = Rule(3 | 4);
 
     /// CFA = `rsp` or `rbp` (`rbp_base`) + `cfa_offset`; the caller's `rbp`
@@ -117,6 +119,12 @@ impl Rule {
             2 => Kind::Rbp,
             _ => Kind::End,
         }
+    }
+
+    /// Whether this is the frame-pointer frame: CFA = `rbp` + 16, the
+    /// caller's `rbp` at CFA − 16 (`push rbp; mov rbp, rsp` done).
+    pub(crate) fn is_fp_frame(self) -> bool {
+        self == Rule::cfa(true, 16, SavedFp::At(-16))
     }
 
     /// Whether the kind is [`Kind::Rsp`] or [`Kind::Rbp`] (one compare).
@@ -408,11 +416,27 @@ fn eh_frame_rows(
 ) -> gimli::Result<()> {
     let mut cies = Cies::default();
     for_each_fde(object, |eh_frame, bases, offset| {
-        let from = rows.len();
-        let r = fde_rows_at(eh_frame, bases, &mut cies, offset, rows);
-        *every_fp &= keeps_frame_pointer(&rows[from..]);
-        r
+        function_rows_at(eh_frame, bases, &mut cies, offset, rows, every_fp)
     })
+}
+
+/// [`fde_rows_at`], one function's rows, and whether they keep a frame
+/// pointer (one row at least is the frame-pointer frame; a function with
+/// no rows has nothing to judge) ANDed into `every_fp`, for
+/// [`ModuleTable::judged`].
+pub(crate) fn function_rows_at<'a>(
+    eh_frame: &EhFrame<EndianSlice<'a, NativeEndian>>,
+    bases: &BaseAddresses,
+    cies: &mut Cies<'a>,
+    offset: EhFrameOffset,
+    rows: &mut Vec<(usize, usize, Rule)>,
+    every_fp: &mut bool,
+) -> gimli::Result<()> {
+    let from = rows.len();
+    let r = fde_rows_at(eh_frame, bases, cies, offset, rows);
+    let function = &rows[from..];
+    *every_fp &= function.is_empty() || function.iter().any(|r| r.2.is_fp_frame());
+    r
 }
 
 /// Calls `f` with `object`'s `.eh_frame`, its bases and the offset of
@@ -455,17 +479,6 @@ fn per_mille(part: usize, whole: usize) -> u32 {
     (part as u128 * 1000 / whole.max(1) as u128) as u32
 }
 
-/// Whether the rows of one function (one FDE's, appended to `rows` after
-/// `from`) keep a frame pointer: one row at least is the frame-pointer
-/// frame. A function without any (no rows: nothing to judge) counts as one
-/// that does.
-pub(crate) fn keeps_frame_pointer(rows: &[(usize, usize, Rule)]) -> bool {
-    rows.is_empty()
-        || rows
-            .iter()
-            .any(|r| r.2 == Rule::cfa(true, 16, SavedFp::At(-16)))
-}
-
 /// Bytes of code that have a rule, and of those, bytes whose rule is the
 /// frame-pointer frame (`push rbp; mov rbp, rsp` done): how far an object
 /// was built with frame pointers.
@@ -479,7 +492,7 @@ impl FpShare {
     fn add(&mut self, lo: usize, hi: usize, rule: Rule) {
         if rule.kind() != Kind::None && lo < hi {
             self.cfi += hi - lo;
-            if rule == Rule::cfa(true, 16, SavedFp::At(-16)) {
+            if rule.is_fp_frame() {
                 self.fp += hi - lo;
             }
         }

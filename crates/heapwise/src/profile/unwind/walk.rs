@@ -880,7 +880,7 @@ mod tests {
     /// `rbp`, here a frame record further up, and that step skips the
     /// frames between (a test's leak was named as libtest's `run_test`).
     #[test]
-    fn auto_cuts_at_a_frame_whose_table_is_pending() {
+    fn auto_only_guesses_past_a_frame_whose_table_is_pending() {
         let built = ModuleTable::from_rows(
             0x1000,
             0x2000,
